@@ -1,0 +1,1 @@
+//! Readers for trained tables: NumPy `.npy`/`.npz`, scipy sparse `.npz`, safetensors.

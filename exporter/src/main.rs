@@ -1,0 +1,2 @@
+//! The `pocketrec` command-line tool.
+fn main() {}

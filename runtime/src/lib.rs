@@ -1,0 +1,2 @@
+//! pocketrec runtime.
+#![no_std]

@@ -1,0 +1,1 @@
+//! End-to-end tests across the pocketrec crates live in `tests/`.
