@@ -1,0 +1,263 @@
+//! Encoding one table into its sections: row order, ids, quantization, row records, offsets.
+
+use alloc::vec::Vec;
+
+use half::{bf16, f16};
+
+use super::TableSpec;
+use crate::error::{Error, Result};
+use crate::format::{IdEncoding, IdKind, IndexEncoding, OffsetWidth, ValueEncoding};
+
+/// A table's sections, ready to be placed in the file.
+pub(crate) struct EncodedTable {
+    pub offsets: Vec<u8>,
+    pub data: Vec<u8>,
+    pub ids: Option<Vec<u8>>,
+    pub bias: Option<Vec<u8>>,
+    pub nnz: u64,
+    pub index: IndexEncoding,
+    pub offset_width: OffsetWidth,
+    pub id_encoding: IdEncoding,
+}
+
+/// One row after quantization: its columns and its encoded values (plus the int8 scale).
+struct QuantizedRows {
+    bounds: Vec<usize>,
+    columns: Vec<u32>,
+    value_bytes: Vec<u8>,
+    scales: Vec<f32>,
+}
+
+/// Rounds half away from zero without `std` (`f32::round` needs libm).
+fn round_half_away(x: f32) -> f32 {
+    let shifted = if x >= 0.0 { x + 0.5 } else { x - 0.5 };
+    (shifted as i32) as f32
+}
+
+/// Encodes the table's rows in `order` with its value encoding.
+fn quantize(spec: &TableSpec, order: &[usize]) -> Result<QuantizedRows> {
+    let role = Some(spec.role);
+    let mut q = QuantizedRows {
+        bounds: Vec::with_capacity(order.len() + 1),
+        columns: Vec::with_capacity(spec.matrix.nnz()),
+        value_bytes: Vec::with_capacity(spec.matrix.nnz() * spec.values.width()),
+        scales: Vec::new(),
+    };
+    q.bounds.push(0);
+    for &r in order {
+        let (cols, vals) = spec.matrix.row(r);
+        let out_of_range = |c: u32, what: &'static str| Error::InvalidInput {
+            role,
+            row: Some(r as u64),
+            column: Some(u64::from(c)),
+            reason: what,
+        };
+        match spec.values {
+            ValueEncoding::F32 => {
+                for (&c, &v) in cols.iter().zip(vals) {
+                    q.columns.push(c);
+                    q.value_bytes.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            ValueEncoding::F16 => {
+                for (&c, &v) in cols.iter().zip(vals) {
+                    let h = f16::from_f32(v);
+                    if h.is_infinite() {
+                        return Err(out_of_range(c, "value does not fit in f16 (|v| > 65504)"));
+                    }
+                    if h.to_f32() != 0.0 {
+                        q.columns.push(c);
+                        q.value_bytes.extend_from_slice(&h.to_bits().to_le_bytes());
+                    }
+                }
+            }
+            ValueEncoding::Bf16 => {
+                for (&c, &v) in cols.iter().zip(vals) {
+                    let b = bf16::from_f32(v);
+                    if b.is_infinite() {
+                        return Err(out_of_range(c, "value does not fit in bf16"));
+                    }
+                    if b.to_f32() != 0.0 {
+                        q.columns.push(c);
+                        q.value_bytes.extend_from_slice(&b.to_bits().to_le_bytes());
+                    }
+                }
+            }
+            ValueEncoding::I8 => {
+                let max_abs = vals.iter().fold(0.0f32, |m, &v| {
+                    let a = f32::from_bits(v.to_bits() & 0x7fff_ffff);
+                    if a > m { a } else { m }
+                });
+                let mut scale = max_abs / 127.0;
+                if !scale.is_normal() {
+                    scale = f32::MIN_POSITIVE;
+                }
+                let start = q.columns.len();
+                for (&c, &v) in cols.iter().zip(vals) {
+                    let code = round_half_away(v / scale).clamp(-127.0, 127.0) as i8;
+                    if code != 0 {
+                        q.columns.push(c);
+                        q.value_bytes.push(code as u8);
+                    }
+                }
+                if q.columns.len() > start {
+                    q.scales.push(scale);
+                }
+            }
+        }
+        q.bounds.push(q.columns.len());
+    }
+    Ok(q)
+}
+
+/// The row order (sorted by external id when ids are given), the ids' encoding and their
+/// bytes.
+fn order_rows(spec: &TableSpec) -> Result<(Vec<usize>, IdEncoding, Option<Vec<u8>>)> {
+    let rows = spec.matrix.rows();
+    let Some(ids) = &spec.ids else {
+        return Ok(((0..rows).collect(), IdEncoding::RowNumber, None));
+    };
+    if ids.len() != rows {
+        return Err(Error::InvalidInput {
+            role: Some(spec.role),
+            row: None,
+            column: None,
+            reason: "number of ids differs from the number of rows",
+        });
+    }
+    let mut order: Vec<usize> = (0..rows).collect();
+    order.sort_unstable_by_key(|&r| (ids[r], r));
+    for pair in order.windows(2) {
+        if ids[pair[0]] == ids[pair[1]] {
+            return Err(Error::DuplicateId {
+                role: spec.role,
+                id: ids[pair[0]],
+                rows: (pair[0] as u64, pair[1] as u64),
+            });
+        }
+    }
+    let sorted = order.iter().map(|&r| ids[r]);
+    let identity =
+        spec.id_kind == IdKind::Integer && sorted.clone().enumerate().all(|(i, id)| id == i as u64);
+    if identity {
+        return Ok((order, IdEncoding::RowNumber, None));
+    }
+    let max = sorted.clone().max().unwrap_or(0);
+    let (encoding, bytes) = if max <= u64::from(u32::MAX) && spec.id_kind == IdKind::Integer {
+        let bytes = sorted.flat_map(|id| (id as u32).to_le_bytes()).collect();
+        (IdEncoding::U32, bytes)
+    } else {
+        (IdEncoding::U64, sorted.flat_map(u64::to_le_bytes).collect())
+    };
+    Ok((order, encoding, Some(bytes)))
+}
+
+/// Picks the index encoding that takes fewer bytes for this table (bitmap only when strictly
+/// smaller than the list).
+fn choose_index(dim: usize, nonempty_rows: usize, nnz: usize) -> IndexEncoding {
+    let list = if dim <= 256 {
+        IndexEncoding::U8List
+    } else {
+        IndexEncoding::U16List
+    };
+    let list_bytes = list.row_bytes(nnz, dim) as u128;
+    let bitmap_bytes = (nonempty_rows as u128) * (IndexEncoding::Bitmap.row_bytes(1, dim) as u128);
+    if bitmap_bytes < list_bytes {
+        IndexEncoding::Bitmap
+    } else {
+        list
+    }
+}
+
+/// Encodes one table.
+pub(crate) fn encode_table(
+    spec: &TableSpec,
+    progress: &mut dyn FnMut(u64),
+) -> Result<EncodedTable> {
+    let dim = spec.matrix.dim();
+    let (order, id_encoding, ids) = order_rows(spec)?;
+    let bias = match &spec.bias {
+        None => None,
+        Some(bias) => {
+            if bias.len() != order.len() {
+                return Err(Error::InvalidInput {
+                    role: Some(spec.role),
+                    row: None,
+                    column: None,
+                    reason: "number of biases differs from the number of rows",
+                });
+            }
+            if let Some(r) = bias.iter().position(|b| !b.is_finite()) {
+                return Err(Error::InvalidInput {
+                    role: Some(spec.role),
+                    row: Some(r as u64),
+                    column: None,
+                    reason: "bias is not finite",
+                });
+            }
+            Some(order.iter().flat_map(|&r| bias[r].to_le_bytes()).collect())
+        }
+    };
+    let q = quantize(spec, &order)?;
+    let nonempty = q.bounds.windows(2).filter(|w| w[1] > w[0]).count();
+    let index = choose_index(dim, nonempty, q.columns.len());
+    let width = spec.values.width();
+
+    let mut data = Vec::new();
+    let mut offsets = Vec::with_capacity(order.len() + 1);
+    offsets.push(0u64);
+    let mut scales = q.scales.iter();
+    for (row, w) in q.bounds.windows(2).enumerate() {
+        let (start, end) = (w[0], w[1]);
+        if end > start {
+            let cols = &q.columns[start..end];
+            match index {
+                IndexEncoding::U8List => data.extend(cols.iter().map(|&c| c as u8)),
+                IndexEncoding::U16List => {
+                    data.extend(cols.iter().flat_map(|&c| (c as u16).to_le_bytes()))
+                }
+                IndexEncoding::Bitmap => {
+                    let base = data.len();
+                    data.resize(base + dim.div_ceil(8), 0);
+                    for &c in cols {
+                        data[base + c as usize / 8] |= 1 << (c % 8);
+                    }
+                }
+            }
+            if let Some(scale) = (spec.values == ValueEncoding::I8)
+                .then(|| scales.next())
+                .flatten()
+            {
+                data.extend_from_slice(&scale.to_le_bytes());
+            }
+            data.extend_from_slice(&q.value_bytes[start * width..end * width]);
+        }
+        offsets.push(data.len() as u64);
+        if row % 65_536 == 0 {
+            progress(row as u64);
+        }
+    }
+    progress(order.len() as u64);
+    let offset_width = if data.len() as u64 <= u64::from(u32::MAX) {
+        OffsetWidth::U32
+    } else {
+        OffsetWidth::U64
+    };
+    let offsets = match offset_width {
+        OffsetWidth::U32 => offsets
+            .iter()
+            .flat_map(|&o| (o as u32).to_le_bytes())
+            .collect(),
+        OffsetWidth::U64 => offsets.iter().flat_map(|&o| o.to_le_bytes()).collect(),
+    };
+    Ok(EncodedTable {
+        offsets,
+        data,
+        ids,
+        bias,
+        nnz: q.columns.len() as u64,
+        index,
+        offset_width,
+        id_encoding,
+    })
+}

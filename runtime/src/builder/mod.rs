@@ -1,0 +1,327 @@
+//! Writing `.prec` files (feature `alloc`): the writer side of [`crate::format`].
+//!
+//! The exporter and the trainer write every model through [`ModelBuilder`], so the layout is
+//! defined once, here and in [`crate::format`], and the reader checks exactly what the writer
+//! produces. The output is deterministic: the same input gives the same bytes.
+//!
+//! ```
+//! use pocketrec::builder::{ModelBuilder, SparseMatrix, TableSpec};
+//! use pocketrec::{Model, Role, ValueEncoding};
+//! # fn main() -> Result<(), pocketrec::Error> {
+//! let users = SparseMatrix::from_dense(2, 4, &[1.0, 0.0, 0.0, 0.5,
+//!                                              0.0, 2.0, 0.0, 0.0])?;
+//! let items = SparseMatrix::from_dense(3, 4, &[0.0, 0.0, 1.0, 0.0,
+//!                                              1.0, 0.0, 0.0, 0.0,
+//!                                              0.0, 1.0, 0.0, 1.0])?;
+//! let bytes = ModelBuilder::new()
+//!     .table(TableSpec::new("user_embedding", Role::User, users))
+//!     .table(TableSpec::new("item_embedding", Role::Item, items).values(ValueEncoding::F16))
+//!     .property("created_by", "example")
+//!     .build()?;
+//! let model = Model::from_bytes(&bytes)?;
+//! model.verify()?;
+//! assert_eq!(model.items()?.rows(), 3);
+//! # Ok(()) }
+//! ```
+
+mod encode;
+mod matrix;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+pub use matrix::SparseMatrix;
+
+use crate::error::{Error, Result};
+use crate::format::{
+    self, IdKind, MetadataRecord, RawHeader, RawSection, Role, Scoring, SectionKind, TableRecord,
+    U16Le, U32Le, U64Le, ValueEncoding,
+};
+
+/// One table to write: its rows and how to store them.
+#[derive(Clone, Debug)]
+pub struct TableSpec {
+    /// The table's name (e.g. `item_embedding`).
+    pub name: String,
+    /// Users or items.
+    pub role: Role,
+    /// The rows, in input order.
+    pub matrix: SparseMatrix,
+    /// How to store values.
+    pub values: ValueEncoding,
+    /// External ids in input-row order (`None`: ids are row numbers). Rows are written sorted
+    /// by id, so that lookups are a binary search.
+    pub ids: Option<Vec<u64>>,
+    /// Whether the ids are integers or [`crate::string_id`] hashes.
+    pub id_kind: IdKind,
+    /// Per-row biases in input-row order.
+    pub bias: Option<Vec<f32>>,
+}
+
+impl TableSpec {
+    /// A table of f32 values whose ids are its row numbers, without biases.
+    pub fn new(name: impl Into<String>, role: Role, matrix: SparseMatrix) -> Self {
+        TableSpec {
+            name: name.into(),
+            role,
+            matrix,
+            values: ValueEncoding::F32,
+            ids: None,
+            id_kind: IdKind::Integer,
+            bias: None,
+        }
+    }
+
+    /// Stores values with `encoding`.
+    pub fn values(mut self, encoding: ValueEncoding) -> Self {
+        self.values = encoding;
+        self
+    }
+
+    /// Gives the rows external ids (one per input row, all different).
+    pub fn ids(mut self, ids: Vec<u64>, kind: IdKind) -> Self {
+        self.ids = Some(ids);
+        self.id_kind = kind;
+        self
+    }
+
+    /// Gives the rows biases (one per input row).
+    pub fn bias(mut self, bias: Vec<f32>) -> Self {
+        self.bias = Some(bias);
+        self
+    }
+}
+
+/// Assembles tables, scoring and properties into the bytes of a `.prec` file.
+#[derive(Clone, Debug)]
+pub struct ModelBuilder {
+    scoring: Scoring,
+    global_bias: f32,
+    tables: Vec<TableSpec>,
+    properties: Vec<(String, String)>,
+}
+
+impl Default for ModelBuilder {
+    fn default() -> Self {
+        ModelBuilder::new()
+    }
+}
+
+/// Appends `bytes` to `out` after zero padding up to `align`.
+fn place(out: &mut Vec<u8>, bytes: &[u8], align: u64) -> Result<u64> {
+    let offset = format::align_up(out.len() as u64, align).ok_or(Error::InvalidInput {
+        role: None,
+        row: None,
+        column: None,
+        reason: "file too large",
+    })?;
+    out.resize(offset as usize, 0);
+    out.extend_from_slice(bytes);
+    Ok(offset)
+}
+
+impl ModelBuilder {
+    /// A builder with dot scoring, no global bias, no tables and no properties.
+    pub fn new() -> Self {
+        ModelBuilder {
+            scoring: Scoring::Dot,
+            global_bias: 0.0,
+            tables: Vec::new(),
+            properties: Vec::new(),
+        }
+    }
+
+    /// Sets the scoring function.
+    pub fn scoring(mut self, scoring: Scoring) -> Self {
+        self.scoring = scoring;
+        self
+    }
+
+    /// Sets the constant added to every score.
+    pub fn global_bias(mut self, bias: f32) -> Self {
+        self.global_bias = bias;
+        self
+    }
+
+    /// Adds a table (at most one per role).
+    pub fn table(mut self, table: TableSpec) -> Self {
+        self.tables.push(table);
+        self
+    }
+
+    /// Adds a free-form string property (kept in insertion order).
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.push((key.into(), value.into()));
+        self
+    }
+
+    /// The tables added so far.
+    pub fn tables(&self) -> &[TableSpec] {
+        &self.tables
+    }
+
+    /// Writes the file's bytes.
+    pub fn build(&self) -> Result<Vec<u8>> {
+        self.build_with_progress(&mut |_, _| {})
+    }
+
+    /// Writes the file's bytes, calling `progress(rows_done, rows_total)` as rows are encoded.
+    pub fn build_with_progress(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<Vec<u8>> {
+        self.check()?;
+        let total: u64 = self.tables.iter().map(|t| t.matrix.rows() as u64).sum();
+        let mut done_before = 0u64;
+        let mut encoded = Vec::with_capacity(self.tables.len());
+        for spec in &self.tables {
+            let table =
+                encode::encode_table(spec, &mut |rows| progress(done_before + rows, total))?;
+            done_before += spec.matrix.rows() as u64;
+            encoded.push(table);
+        }
+
+        // Section 0 is the metadata; each table's sections follow in a fixed order.
+        let mut sections: Vec<(SectionKind, &[u8])> = Vec::new();
+        let mut tables = heapless::Vec::<TableRecord<'_>, { format::MAX_TABLES }>::new();
+        for (spec, table) in self.tables.iter().zip(&encoded) {
+            let mut next = |kind, bytes| {
+                sections.push((kind, bytes));
+                sections.len() as u32 // index after the metadata at 0
+            };
+            let offsets_section = next(SectionKind::RowOffsets, &table.offsets);
+            let data_section = next(SectionKind::RowData, &table.data);
+            let ids_section = table.ids.as_deref().map(|b| next(SectionKind::Ids, b));
+            let bias_section = table.bias.as_deref().map(|b| next(SectionKind::Bias, b));
+            let record = TableRecord {
+                name: &spec.name,
+                role: spec.role.code(),
+                rows: spec.matrix.rows() as u64,
+                dim: spec.matrix.dim() as u32,
+                nnz: table.nnz,
+                value_encoding: spec.values.code(),
+                index_encoding: table.index.code(),
+                offset_width: table.offset_width.code(),
+                id_encoding: table.id_encoding.code(),
+                id_kind: spec.id_kind.code(),
+                offsets_section,
+                data_section,
+                ids_section,
+                bias_section,
+            };
+            tables.push(record).map_err(|_| Error::InvalidInput {
+                role: None,
+                row: None,
+                column: None,
+                reason: "too many tables",
+            })?;
+        }
+        let pairs: Vec<(&str, &str)> = self
+            .properties
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let properties = postcard::to_allocvec(&pairs).map_err(|_| Error::InvalidInput {
+            role: None,
+            row: None,
+            column: None,
+            reason: "properties do not encode",
+        })?;
+        let metadata = postcard::to_allocvec(&MetadataRecord {
+            scoring: self.scoring.code(),
+            global_bias: self.global_bias,
+            tables,
+            properties: &properties,
+        })
+        .map_err(|_| Error::InvalidInput {
+            role: None,
+            row: None,
+            column: None,
+            reason: "metadata does not encode",
+        })?;
+        sections.insert(0, (SectionKind::Metadata, &metadata));
+        Ok(assemble(&sections))
+    }
+
+    fn check(&self) -> Result<()> {
+        let bad = |role, reason| Error::InvalidInput {
+            role,
+            row: None,
+            column: None,
+            reason,
+        };
+        if !self.global_bias.is_finite() {
+            return Err(bad(None, "global bias is not finite"));
+        }
+        for (i, t) in self.tables.iter().enumerate() {
+            if self.tables[..i].iter().any(|o| o.role == t.role) {
+                return Err(bad(Some(t.role), "two tables with the same role"));
+            }
+        }
+        let mut dims = self.tables.iter().map(|t| t.matrix.dim());
+        if let Some(first) = dims.next() {
+            if dims.any(|d| d != first) {
+                return Err(bad(None, "the tables have different dimensions"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Lays out header, section table and sections, and fills in sizes and checksums.
+fn assemble(sections: &[(SectionKind, &[u8])]) -> Vec<u8> {
+    let align = u64::from(format::SECTION_ALIGNMENT);
+    let table_len = sections.len() * format::SECTION_ENTRY_SIZE;
+    let mut out = alloc::vec![0u8; format::HEADER_SIZE_V1 + table_len];
+    let mut entries = Vec::with_capacity(sections.len());
+    for (kind, bytes) in sections {
+        // `place` only fails past u64::MAX bytes, which a Vec cannot hold.
+        let offset = place(&mut out, bytes, align).unwrap_or(0);
+        entries.push(RawSection {
+            kind: U32Le::new(kind.code()),
+            flags: U32Le::new(0),
+            offset: U64Le::new(offset),
+            length: U64Le::new(bytes.len() as u64),
+            crc: U32Le::new(format::crc32c(bytes)),
+            reserved: U32Le::new(0),
+        });
+    }
+    let table_bytes: &[u8] = bytemuck::cast_slice(&entries);
+    out[format::HEADER_SIZE_V1..format::HEADER_SIZE_V1 + table_len].copy_from_slice(table_bytes);
+    let mut header = RawHeader {
+        magic: format::MAGIC,
+        byte_order_mark: U32Le::new(format::BYTE_ORDER_MARK),
+        major: U16Le::new(format::FORMAT_MAJOR),
+        minor: U16Le::new(format::FORMAT_MINOR),
+        header_size: U32Le::new(format::HEADER_SIZE_V1 as u32),
+        section_count: U32Le::new(sections.len() as u32),
+        section_alignment: U32Le::new(format::SECTION_ALIGNMENT),
+        section_table_crc: U32Le::new(format::crc32c(table_bytes)),
+        file_size: U64Le::new(out.len() as u64),
+        reserved: [0; 20],
+        header_crc: U32Le::new(0),
+    };
+    header.header_crc = U32Le::new(format::header_crc(bytemuck::bytes_of(&header)));
+    out[..format::HEADER_SIZE_V1].copy_from_slice(bytemuck::bytes_of(&header));
+    out
+}
+
+/// A tiny model used by the documentation examples: dimension 4, three users (ids 0..3), four
+/// items (ids 0..4), f32 values, dot scoring, property `created_by = "pocketrec doctest"`.
+#[doc(hidden)]
+pub fn tiny_example_model() -> Result<Vec<u8>> {
+    let users = SparseMatrix::from_dense(
+        3,
+        4,
+        &[1.0, 0.0, 0.5, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+    )?;
+    let items = SparseMatrix::from_dense(
+        4,
+        4,
+        &[
+            1.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0,
+        ],
+    )?;
+    ModelBuilder::new()
+        .table(TableSpec::new("user_embedding", Role::User, users))
+        .table(TableSpec::new("item_embedding", Role::Item, items))
+        .property("created_by", "pocketrec doctest")
+        .build()
+}

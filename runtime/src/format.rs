@@ -1,0 +1,467 @@
+//! The `.prec` v1 on-disk layout: the one definition of it in code.
+//!
+//! `docs/FORMAT.md` describes the same layout byte by byte; the reader ([`crate::Model`]) and the
+//! writer ([`crate::builder`], used by the exporter) both go through the types here. Every
+//! multi-byte integer is little-endian and is stored in a byte array ([`U16Le`], [`U32Le`],
+//! [`U64Le`]), so every struct here has alignment 1: a header or section entry can be viewed in
+//! place at any address, and no Rust layout rule decides a byte on disk.
+
+use bytemuck::{Pod, Zeroable};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// The eight bytes every `.prec` file starts with: `\x89PREC\r\n\x1a`.
+///
+/// Like PNG's signature, the high first byte and the CR LF / Ctrl-Z detect files mangled by
+/// text-mode transfers.
+pub const MAGIC: [u8; 8] = *b"\x89PREC\r\n\x1a";
+/// The byte-order mark: written as a little-endian `u32`, so its bytes on disk are
+/// `0D 0C 0B 0A`. A file whose mark reads `0A 0B 0C 0D` was written big-endian.
+pub const BYTE_ORDER_MARK: u32 = 0x0A0B_0C0D;
+/// The format major version this crate reads and writes. Readers reject any other major.
+pub const FORMAT_MAJOR: u16 = 1;
+/// The format minor version this crate writes. Minor versions only add (sections, trailing
+/// metadata fields, header fields after byte 64); a reader accepts any minor of its major.
+pub const FORMAT_MINOR: u16 = 0;
+/// Size of the fixed header in format 1.0. Later minors may declare a larger `header_size`.
+pub const HEADER_SIZE_V1: usize = 64;
+/// Size of one section table entry.
+pub const SECTION_ENTRY_SIZE: usize = 32;
+/// The section alignment this crate writes. Readers accept any power of two in
+/// [`MIN_SECTION_ALIGNMENT`]..=[`MAX_SECTION_ALIGNMENT`].
+pub const SECTION_ALIGNMENT: u32 = 64;
+/// Smallest section alignment a file may declare.
+pub const MIN_SECTION_ALIGNMENT: u32 = 64;
+/// Largest section alignment a file may declare (64 KiB covers every page size in use).
+pub const MAX_SECTION_ALIGNMENT: u32 = 65_536;
+/// Most sections a file may have (a bound on the work `Model::from_bytes` does).
+pub const MAX_SECTIONS: u32 = 4_096;
+/// Most table descriptors the metadata may hold.
+pub const MAX_TABLES: usize = 8;
+/// Largest embedding dimension a table may have (u16 column indices cover it).
+pub const MAX_DIM: u32 = 65_536;
+/// Byte offset of the header checksum field.
+pub const HEADER_CRC_OFFSET: usize = 60;
+
+/// A little-endian `u16` stored as bytes (alignment 1).
+#[repr(transparent)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct U16Le(pub [u8; 2]);
+/// A little-endian `u32` stored as bytes (alignment 1).
+#[repr(transparent)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct U32Le(pub [u8; 4]);
+/// A little-endian `u64` stored as bytes (alignment 1).
+#[repr(transparent)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct U64Le(pub [u8; 8]);
+
+macro_rules! le_int {
+    ($name:ident, $int:ty) => {
+        impl $name {
+            /// Stores `value` little-endian.
+            pub const fn new(value: $int) -> Self {
+                Self(value.to_le_bytes())
+            }
+            /// The stored value.
+            pub const fn get(self) -> $int {
+                <$int>::from_le_bytes(self.0)
+            }
+        }
+        impl core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                core::fmt::Debug::fmt(&self.get(), f)
+            }
+        }
+    };
+}
+le_int!(U16Le, u16);
+le_int!(U32Le, u32);
+le_int!(U64Le, u64);
+
+/// The fixed 64-byte file header (format 1.0). See `docs/FORMAT.md` for each byte.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct RawHeader {
+    /// [`MAGIC`].
+    pub magic: [u8; 8],
+    /// [`BYTE_ORDER_MARK`], little-endian.
+    pub byte_order_mark: U32Le,
+    /// [`FORMAT_MAJOR`].
+    pub major: U16Le,
+    /// The minor version the writer used.
+    pub minor: U16Le,
+    /// Bytes in the header, at least [`HEADER_SIZE_V1`]; the section table follows it directly.
+    pub header_size: U32Le,
+    /// Entries in the section table.
+    pub section_count: U32Le,
+    /// Alignment of every section's offset: a power of two, 64..=65536.
+    pub section_alignment: U32Le,
+    /// CRC32C of the section table's bytes.
+    pub section_table_crc: U32Le,
+    /// Total file size in bytes; the last section ends exactly here.
+    pub file_size: U64Le,
+    /// Zero in 1.0; later minors may use them. Readers ignore them (the header checksum still
+    /// covers them).
+    pub reserved: [u8; 20],
+    /// CRC32C of header bytes `[0, 60)` followed by `[64, header_size)`.
+    pub header_crc: U32Le,
+}
+const _: () = assert!(core::mem::size_of::<RawHeader>() == HEADER_SIZE_V1);
+const _: () = assert!(core::mem::offset_of!(RawHeader, header_crc) == HEADER_CRC_OFFSET);
+
+/// One 32-byte section table entry.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct RawSection {
+    /// What the section holds ([`SectionKind`]); unknown kinds are skipped by readers.
+    pub kind: U32Le,
+    /// Zero in 1.0; readers ignore them.
+    pub flags: U32Le,
+    /// Offset of the section from the start of the file; a multiple of the section alignment.
+    pub offset: U64Le,
+    /// Length of the section's data in bytes (padding after it not included).
+    pub length: U64Le,
+    /// CRC32C of the section's `length` data bytes.
+    pub crc: U32Le,
+    /// Zero in 1.0; readers ignore it.
+    pub reserved: U32Le,
+}
+const _: () = assert!(core::mem::size_of::<RawSection>() == SECTION_ENTRY_SIZE);
+
+/// What a section holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SectionKind {
+    /// The postcard-encoded [`MetadataRecord`]; exactly one per file.
+    Metadata,
+    /// A table's row offsets: `rows + 1` little-endian integers of the table's offset width.
+    RowOffsets,
+    /// A table's row records (indices or bitmap, then values).
+    RowData,
+    /// A table's external ids, one per row, strictly increasing.
+    Ids,
+    /// A table's per-row biases: `rows` little-endian `f32`.
+    Bias,
+    /// A kind this reader does not know (written by a later minor version); skipped.
+    Unknown(u32),
+}
+
+impl SectionKind {
+    /// The on-disk code of this kind.
+    pub const fn code(self) -> u32 {
+        match self {
+            SectionKind::Metadata => 1,
+            SectionKind::RowOffsets => 2,
+            SectionKind::RowData => 3,
+            SectionKind::Ids => 4,
+            SectionKind::Bias => 5,
+            SectionKind::Unknown(code) => code,
+        }
+    }
+
+    /// The kind with on-disk code `code`.
+    pub const fn from_code(code: u32) -> Self {
+        match code {
+            1 => SectionKind::Metadata,
+            2 => SectionKind::RowOffsets,
+            3 => SectionKind::RowData,
+            4 => SectionKind::Ids,
+            5 => SectionKind::Bias,
+            other => SectionKind::Unknown(other),
+        }
+    }
+
+    /// A short lowercase name, for reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SectionKind::Metadata => "metadata",
+            SectionKind::RowOffsets => "row-offsets",
+            SectionKind::RowData => "row-data",
+            SectionKind::Ids => "ids",
+            SectionKind::Bias => "bias",
+            SectionKind::Unknown(_) => "unknown",
+        }
+    }
+}
+
+/// Declares a `u8`-coded enum with its on-disk codes and names.
+macro_rules! coded_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident, $what:literal { $( $(#[$vmeta:meta])* $variant:ident = $code:literal => $text:literal ),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name { $( $(#[$vmeta])* $variant ),+ }
+
+        impl $name {
+            /// Every variant, in code order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The on-disk code.
+            pub const fn code(self) -> u8 {
+                match self { $( $name::$variant => $code ),+ }
+            }
+
+            /// The variant with on-disk code `code`.
+            pub fn from_code(code: u8) -> Result<Self, Error> {
+                match code {
+                    $( $code => Ok($name::$variant), )+
+                    _ => Err(Error::Unsupported { what: $what, code: code as u32 }),
+                }
+            }
+
+            /// A short lowercase name, as the CLI spells it.
+            pub const fn name(self) -> &'static str {
+                match self { $( $name::$variant => $text ),+ }
+            }
+
+            /// The variant named `name` (as [`Self::name`] spells it).
+            pub fn from_name(name: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.name() == name)
+            }
+        }
+
+        impl core::fmt::Display for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
+coded_enum! {
+    /// Which side of the recommender a table embeds.
+    Role, "table role" {
+        /// One row per user.
+        User = 1 => "user",
+        /// One row per item.
+        Item = 2 => "item",
+    }
+}
+
+coded_enum! {
+    /// How a user and an item vector combine into a score (before biases).
+    Scoring, "scoring" {
+        /// Inner product.
+        Dot = 0 => "dot",
+        /// Cosine similarity (0 when either vector is all zeros).
+        Cosine = 1 => "cosine",
+    }
+}
+
+coded_enum! {
+    /// How a table's non-zero values are stored.
+    ValueEncoding, "value encoding" {
+        /// IEEE 754 binary32, exact.
+        F32 = 1 => "f32",
+        /// IEEE 754 binary16, round to nearest even; relative error at most 2^-11.
+        F16 = 2 => "f16",
+        /// bfloat16 (the top half of an f32), round to nearest even; relative error at most 2^-8.
+        Bf16 = 3 => "bf16",
+        /// Symmetric int8 with one f32 scale per row: `v = scale * q`, `q` in -127..=127,
+        /// `scale = max|v| / 127`; absolute error at most `scale / 2`.
+        I8 = 4 => "i8",
+    }
+}
+
+coded_enum! {
+    /// How a table records which columns of a row are non-zero.
+    IndexEncoding, "index encoding" {
+        /// One `u8` column index per non-zero (dim <= 256).
+        U8List = 1 => "u8-list",
+        /// One little-endian `u16` column index per non-zero (dim <= 65536).
+        U16List = 2 => "u16-list",
+        /// `ceil(dim / 8)` bytes per non-empty row; bit `j % 8` of byte `j / 8` set when column
+        /// `j` is non-zero.
+        Bitmap = 3 => "bitmap",
+    }
+}
+
+coded_enum! {
+    /// How a table stores its rows' external ids.
+    IdEncoding, "id encoding" {
+        /// No id section: a row's id is its row number.
+        RowNumber = 0 => "row-number",
+        /// One little-endian `u32` per row.
+        U32 = 1 => "u32",
+        /// One little-endian `u64` per row.
+        U64 = 2 => "u64",
+    }
+}
+
+coded_enum! {
+    /// Where a table's ids came from.
+    IdKind, "id kind" {
+        /// Integer ids (or row numbers): the id is the integer.
+        Integer = 0 => "integer",
+        /// String ids, stored as [`string_id`] hashes.
+        StringHash = 1 => "string-hash",
+    }
+}
+
+coded_enum! {
+    /// Width of a table's row offsets.
+    OffsetWidth, "offset width" {
+        /// Little-endian `u32` (row data up to 4 GiB).
+        U32 = 4 => "u32",
+        /// Little-endian `u64`.
+        U64 = 8 => "u64",
+    }
+}
+
+impl ValueEncoding {
+    /// Bytes per stored value.
+    pub const fn width(self) -> usize {
+        match self {
+            ValueEncoding::F32 => 4,
+            ValueEncoding::F16 | ValueEncoding::Bf16 => 2,
+            ValueEncoding::I8 => 1,
+        }
+    }
+
+    /// Bytes each non-empty row stores before its values (the int8 scale).
+    pub const fn row_prefix(self) -> usize {
+        match self {
+            ValueEncoding::I8 => 4,
+            _ => 0,
+        }
+    }
+}
+
+impl IndexEncoding {
+    /// Bytes of index data a non-empty row with `nnz` non-zeros takes in a table of width `dim`.
+    pub const fn row_bytes(self, nnz: usize, dim: usize) -> usize {
+        match self {
+            IndexEncoding::U8List => nnz,
+            IndexEncoding::U16List => nnz * 2,
+            IndexEncoding::Bitmap => dim.div_ceil(8),
+        }
+    }
+}
+
+impl OffsetWidth {
+    /// Bytes per offset.
+    pub const fn bytes(self) -> usize {
+        self.code() as usize
+    }
+}
+
+impl IdEncoding {
+    /// Bytes per id in the ids section (0 for row numbers).
+    pub const fn width(self) -> usize {
+        match self {
+            IdEncoding::RowNumber => 0,
+            IdEncoding::U32 => 4,
+            IdEncoding::U64 => 8,
+        }
+    }
+}
+
+/// The metadata section: one postcard-encoded record. Minor versions may append fields at its
+/// end; readers ignore bytes after the fields they know.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetadataRecord<'a> {
+    /// [`Scoring`] code.
+    pub scoring: u8,
+    /// Added to every score.
+    pub global_bias: f32,
+    /// The tables, at most [`MAX_TABLES`]; at most one per known role.
+    #[serde(borrow)]
+    pub tables: heapless::Vec<TableRecord<'a>, MAX_TABLES>,
+    /// Free-form string properties (provenance): a postcard sequence of `(key, value)` string
+    /// pairs, kept as bytes so readers need no allocation to hold them.
+    pub properties: &'a [u8],
+}
+
+/// One table's descriptor in the metadata.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableRecord<'a> {
+    /// The table's name (e.g. `user_embedding`).
+    pub name: &'a str,
+    /// [`Role`] code. Readers skip tables with a role they do not know.
+    pub role: u8,
+    /// Number of rows.
+    pub rows: u64,
+    /// Embedding dimension, 1..=[`MAX_DIM`].
+    pub dim: u32,
+    /// Number of stored non-zero values.
+    pub nnz: u64,
+    /// [`ValueEncoding`] code.
+    pub value_encoding: u8,
+    /// [`IndexEncoding`] code.
+    pub index_encoding: u8,
+    /// [`OffsetWidth`] code (4 or 8).
+    pub offset_width: u8,
+    /// [`IdEncoding`] code.
+    pub id_encoding: u8,
+    /// [`IdKind`] code.
+    pub id_kind: u8,
+    /// Index of the [`SectionKind::RowOffsets`] section in the section table.
+    pub offsets_section: u32,
+    /// Index of the [`SectionKind::RowData`] section.
+    pub data_section: u32,
+    /// Index of the [`SectionKind::Ids`] section (absent for row-number ids).
+    pub ids_section: Option<u32>,
+    /// Index of the [`SectionKind::Bias`] section, if the table has per-row biases.
+    pub bias_section: Option<u32>,
+}
+
+/// CRC32C (Castagnoli, the iSCSI polynomial `0x1EDC6F41`, reflected, init and xor-out
+/// `0xFFFFFFFF`): `crc32c(b"123456789") == 0xE3069283`.
+#[cfg(feature = "std")]
+const CASTAGNOLI: crc::Crc<u32, crc::Table<16>> =
+    crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISCSI);
+#[cfg(not(feature = "std"))]
+const CASTAGNOLI: crc::Crc<u32, crc::Table<1>> =
+    crc::Crc::<u32, crc::Table<1>>::new(&crc::CRC_32_ISCSI);
+
+/// CRC32C of `bytes`, the checksum used everywhere in the format.
+///
+/// ```
+/// assert_eq!(pocketrec::format::crc32c(b"123456789"), 0xE306_9283);
+/// ```
+pub fn crc32c(bytes: &[u8]) -> u32 {
+    CASTAGNOLI.checksum(bytes)
+}
+
+/// CRC32C of the header: bytes `[0, 60)` then `[64, header_size)`, i.e. everything but the
+/// checksum field itself. `header` must hold the whole header (`header_size` bytes).
+pub fn header_crc(header: &[u8]) -> u32 {
+    let mut digest = CASTAGNOLI.digest();
+    digest.update(header.get(..HEADER_CRC_OFFSET).unwrap_or(header));
+    digest.update(header.get(HEADER_SIZE_V1..).unwrap_or(&[]));
+    digest.finalize()
+}
+
+/// The stable 64-bit id of a string id: FNV-1a 64 of its UTF-8 bytes.
+///
+/// FNV-1a 64 starts from `0xcbf29ce484222325` and, for each byte, xors it in and multiplies by
+/// `0x100000001b3` (mod 2^64). It is short enough to re-implement in any language; the
+/// exporter rejects files in which two different strings get the same id.
+///
+/// ```
+/// assert_eq!(pocketrec::string_id(""), 0xcbf2_9ce4_8422_2325);
+/// assert_eq!(pocketrec::string_id("a"), 0xaf63_dc4c_8601_ec8c);
+/// ```
+pub const fn string_id(s: &str) -> u64 {
+    let bytes = s.as_bytes();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+/// Rounds `value` up to a multiple of `align` (a power of two); `None` on overflow.
+pub const fn align_up(value: u64, align: u64) -> Option<u64> {
+    match value.checked_add(align - 1) {
+        Some(v) => Some(v & !(align - 1)),
+        None => None,
+    }
+}

@@ -1,0 +1,507 @@
+//! Open-time validation: header, section table, metadata, and the cross-checks between them.
+//!
+//! [`Layout::parse`] reads only the header, the section table, the metadata section, the bytes
+//! of padding between sections and the first and last row offset of each table, so its cost
+//! does not grow with the size of the data sections.
+
+use crate::error::{ChecksumScope, Error, Result};
+use crate::format::{
+    self, IdEncoding, IdKind, IndexEncoding, MetadataRecord, OffsetWidth, RawHeader, RawSection,
+    Role, Scoring, SectionKind, TableRecord, ValueEncoding,
+};
+use crate::le;
+
+/// A byte range of the file, validated against the buffer at open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Span {
+    pub start: usize,
+    pub len: usize,
+}
+
+impl Span {
+    /// The bytes of this span in `bytes`.
+    ///
+    /// Spans are checked against the buffer when the model is opened and the buffer cannot
+    /// change afterwards, so this only fails if that contract is broken.
+    #[inline]
+    pub fn slice(self, bytes: &[u8]) -> Result<&[u8]> {
+        self.start
+            .checked_add(self.len)
+            .and_then(|end| bytes.get(self.start..end))
+            .ok_or(Error::Truncated {
+                what: "section",
+                needed: (self.start as u64).saturating_add(self.len as u64),
+                available: bytes.len() as u64,
+            })
+    }
+}
+
+/// Where one table's parts are, and how they are encoded.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TableLayout {
+    pub name: Span,
+    pub role: Role,
+    pub rows: usize,
+    pub dim: usize,
+    pub nnz: u64,
+    pub values: ValueEncoding,
+    pub index: IndexEncoding,
+    pub offset_width: OffsetWidth,
+    pub id_encoding: IdEncoding,
+    pub id_kind: IdKind,
+    pub offsets: Span,
+    pub data: Span,
+    pub ids: Option<Span>,
+    pub bias: Option<Span>,
+}
+
+/// Everything [`crate::Model`] needs to find its way in the file, as byte ranges.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Layout {
+    pub minor: u16,
+    pub header_size: usize,
+    pub section_count: u32,
+    pub section_table: Span,
+    pub scoring: Scoring,
+    pub global_bias: f32,
+    pub properties: Span,
+    pub user: Option<TableLayout>,
+    pub item: Option<TableLayout>,
+}
+
+/// One validated section table entry.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SectionEntry {
+    pub kind: SectionKind,
+    pub span: Span,
+    pub crc: u32,
+}
+
+/// Reads entry `index` of the section table (which has been checked to lie in `bytes`).
+pub(crate) fn section_entry(bytes: &[u8], table: Span, index: u32) -> Result<SectionEntry> {
+    let start = (index as usize)
+        .checked_mul(format::SECTION_ENTRY_SIZE)
+        .and_then(|o| o.checked_add(table.start))
+        .ok_or(Error::InvalidSection {
+            index,
+            reason: "entry position overflows",
+        })?;
+    let raw: &RawSection = start
+        .checked_add(format::SECTION_ENTRY_SIZE)
+        .and_then(|end| bytes.get(start..end))
+        .and_then(|b| bytemuck::try_from_bytes(b).ok())
+        .ok_or(Error::Truncated {
+            what: "section table entry",
+            needed: (start + format::SECTION_ENTRY_SIZE) as u64,
+            available: bytes.len() as u64,
+        })?;
+    let start = usize::try_from(raw.offset.get()).map_err(|_| Error::InvalidSection {
+        index,
+        reason: "offset does not fit in memory",
+    })?;
+    let len = usize::try_from(raw.length.get()).map_err(|_| Error::InvalidSection {
+        index,
+        reason: "length does not fit in memory",
+    })?;
+    Ok(SectionEntry {
+        kind: SectionKind::from_code(raw.kind.get()),
+        span: Span { start, len },
+        crc: raw.crc.get(),
+    })
+}
+
+impl Layout {
+    /// Validates everything that can be validated without reading the data sections.
+    pub fn parse(bytes: &[u8]) -> Result<Layout> {
+        let header = parse_header(bytes)?;
+        let sections = parse_sections(bytes, &header)?;
+        parse_metadata(bytes, &header, sections)
+    }
+
+    /// Reads entry `index` of the section table.
+    pub fn section(&self, bytes: &[u8], index: u32) -> Result<SectionEntry> {
+        section_entry(bytes, self.section_table, index)
+    }
+
+    /// The table with `role`, if any.
+    pub fn table(&self, role: Role) -> Option<&TableLayout> {
+        match role {
+            Role::User => self.user.as_ref(),
+            Role::Item => self.item.as_ref(),
+        }
+    }
+}
+
+/// Header fields after validation.
+struct Header {
+    minor: u16,
+    header_size: usize,
+    section_count: u32,
+    alignment: u64,
+    section_table: Span,
+}
+
+fn parse_header(bytes: &[u8]) -> Result<Header> {
+    let fixed = bytes
+        .get(..format::HEADER_SIZE_V1)
+        .ok_or(Error::Truncated {
+            what: "header",
+            needed: format::HEADER_SIZE_V1 as u64,
+            available: bytes.len() as u64,
+        })?;
+    let raw: &RawHeader =
+        bytemuck::try_from_bytes(fixed).map_err(|_| Error::InvalidHeader("cannot view header"))?;
+    if raw.magic != format::MAGIC {
+        return Err(Error::BadMagic);
+    }
+    if raw.byte_order_mark.get() != format::BYTE_ORDER_MARK {
+        return Err(Error::ByteOrder {
+            found: raw.byte_order_mark.get(),
+        });
+    }
+    let (major, minor) = (raw.major.get(), raw.minor.get());
+    if major != format::FORMAT_MAJOR {
+        return Err(Error::UnsupportedVersion { major, minor });
+    }
+    let header_size = raw.header_size.get() as usize;
+    if header_size < format::HEADER_SIZE_V1 {
+        return Err(Error::InvalidHeader("header_size is smaller than 64"));
+    }
+    let whole = bytes.get(..header_size).ok_or(Error::Truncated {
+        what: "header",
+        needed: header_size as u64,
+        available: bytes.len() as u64,
+    })?;
+    let computed = format::header_crc(whole);
+    if computed != raw.header_crc.get() {
+        return Err(Error::Checksum {
+            scope: ChecksumScope::Header,
+            stored: raw.header_crc.get(),
+            computed,
+        });
+    }
+    if raw.file_size.get() != bytes.len() as u64 {
+        return Err(Error::Truncated {
+            what: "file (size recorded in the header)",
+            needed: raw.file_size.get(),
+            available: bytes.len() as u64,
+        });
+    }
+    let alignment = raw.section_alignment.get();
+    if !alignment.is_power_of_two()
+        || !(format::MIN_SECTION_ALIGNMENT..=format::MAX_SECTION_ALIGNMENT).contains(&alignment)
+    {
+        return Err(Error::InvalidHeader(
+            "section alignment is not a power of two in 64..=65536",
+        ));
+    }
+    let section_count = raw.section_count.get();
+    if section_count == 0 || section_count > format::MAX_SECTIONS {
+        return Err(Error::InvalidHeader("section count is 0 or above 4096"));
+    }
+    let table_len = section_count as usize * format::SECTION_ENTRY_SIZE;
+    let section_table = Span {
+        start: header_size,
+        len: table_len,
+    };
+    let table_bytes = section_table.slice(bytes).map_err(|_| Error::Truncated {
+        what: "section table",
+        needed: (header_size + table_len) as u64,
+        available: bytes.len() as u64,
+    })?;
+    let computed = format::crc32c(table_bytes);
+    if computed != raw.section_table_crc.get() {
+        return Err(Error::Checksum {
+            scope: ChecksumScope::SectionTable,
+            stored: raw.section_table_crc.get(),
+            computed,
+        });
+    }
+    Ok(Header {
+        minor,
+        header_size,
+        section_count,
+        alignment: u64::from(alignment),
+        section_table,
+    })
+}
+
+/// Checks placement of every section: each starts at the first aligned offset after the
+/// previous one (or after the section table), the padding between is zero, and the last one
+/// ends at the end of the file. Returns the metadata section.
+fn parse_sections(bytes: &[u8], header: &Header) -> Result<SectionEntry> {
+    let mut cursor = (header.section_table.start + header.section_table.len) as u64;
+    let mut metadata = None;
+    for index in 0..header.section_count {
+        let entry = section_entry(bytes, header.section_table, index)?;
+        let expected = format::align_up(cursor, header.alignment).ok_or(Error::InvalidSection {
+            index,
+            reason: "offset overflows",
+        })?;
+        if entry.span.start as u64 != expected {
+            return Err(Error::InvalidSection {
+                index,
+                reason: "section does not start at the first aligned offset after the previous one",
+            });
+        }
+        let padding =
+            bytes
+                .get(cursor as usize..entry.span.start)
+                .ok_or(Error::InvalidSection {
+                    index,
+                    reason: "section starts past the end of the file",
+                })?;
+        if padding.iter().any(|&b| b != 0) {
+            return Err(Error::InvalidSection {
+                index,
+                reason: "padding before the section is not zero",
+            });
+        }
+        let end = entry
+            .span
+            .start
+            .checked_add(entry.span.len)
+            .filter(|&end| end <= bytes.len())
+            .ok_or(Error::InvalidSection {
+                index,
+                reason: "section extends past the end of the file",
+            })?;
+        if entry.kind == SectionKind::Metadata {
+            if metadata.is_some() {
+                return Err(Error::InvalidSection {
+                    index,
+                    reason: "second metadata section",
+                });
+            }
+            metadata = Some((index, entry));
+        }
+        cursor = end as u64;
+    }
+    if cursor != bytes.len() as u64 {
+        return Err(Error::InvalidHeader(
+            "bytes after the last section (the file must end where its last section ends)",
+        ));
+    }
+    let (index, metadata) = metadata.ok_or(Error::InvalidMetadata("no metadata section"))?;
+    let computed = format::crc32c(metadata.span.slice(bytes)?);
+    if computed != metadata.crc {
+        return Err(Error::Checksum {
+            scope: ChecksumScope::Section { index },
+            stored: metadata.crc,
+            computed,
+        });
+    }
+    Ok(metadata)
+}
+
+/// A set of section indices (at most [`format::MAX_SECTIONS`]), to refuse sections shared
+/// between two uses.
+struct SectionSet([u64; format::MAX_SECTIONS as usize / 64]);
+
+impl SectionSet {
+    /// Marks `index`; false if it was already marked.
+    fn insert(&mut self, index: u32) -> bool {
+        let (word, bit) = (index as usize / 64, index % 64);
+        match self.0.get_mut(word) {
+            Some(w) if *w & (1 << bit) == 0 => {
+                *w |= 1 << bit;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+fn parse_metadata(bytes: &[u8], header: &Header, metadata: SectionEntry) -> Result<Layout> {
+    let meta_bytes = metadata.span.slice(bytes)?;
+    let record: MetadataRecord<'_> = postcard::from_bytes(meta_bytes)
+        .map_err(|_| Error::InvalidMetadata("metadata does not decode"))?;
+    let scoring = Scoring::from_code(record.scoring)?;
+    if !record.global_bias.is_finite() {
+        return Err(Error::InvalidMetadata("global bias is not finite"));
+    }
+    let properties = span_within(bytes, record.properties)?;
+    crate::properties::validate(record.properties)?;
+
+    let mut used = SectionSet([0; format::MAX_SECTIONS as usize / 64]);
+    let mut user = None;
+    let mut item = None;
+    for table in &record.tables {
+        // Tables with a role this reader does not know are skipped (additive minor versions).
+        let Ok(role) = Role::from_code(table.role) else {
+            continue;
+        };
+        let slot = match role {
+            Role::User => &mut user,
+            Role::Item => &mut item,
+        };
+        if slot.is_some() {
+            return Err(Error::InvalidMetadata("two tables with the same role"));
+        }
+        *slot = Some(parse_table(bytes, header, table, role, &mut used)?);
+    }
+    if let (Some(u), Some(i)) = (&user, &item) {
+        if u.dim != i.dim {
+            return Err(Error::InvalidMetadata(
+                "the user and item tables have different dimensions",
+            ));
+        }
+    }
+    Ok(Layout {
+        minor: header.minor,
+        header_size: header.header_size,
+        section_count: header.section_count,
+        section_table: header.section_table,
+        scoring,
+        global_bias: record.global_bias,
+        properties,
+        user,
+        item,
+    })
+}
+
+/// The span of `part`, a sub-slice of `bytes` returned by the metadata decoder.
+fn span_within(bytes: &[u8], part: &[u8]) -> Result<Span> {
+    let start = (part.as_ptr() as usize).wrapping_sub(bytes.as_ptr() as usize);
+    let span = Span {
+        start,
+        len: part.len(),
+    };
+    match span.slice(bytes) {
+        Ok(s) if s.as_ptr() == part.as_ptr() => Ok(span),
+        _ => Err(Error::InvalidMetadata(
+            "decoded field lies outside the file",
+        )),
+    }
+}
+
+/// Looks up section `index` for a table, checking its kind and that nothing else uses it.
+fn table_section(
+    bytes: &[u8],
+    header: &Header,
+    index: u32,
+    kind: SectionKind,
+    used: &mut SectionSet,
+) -> Result<Span> {
+    if index >= header.section_count {
+        return Err(Error::InvalidMetadata(
+            "a table refers to a section that does not exist",
+        ));
+    }
+    let entry = section_entry(bytes, header.section_table, index)?;
+    if entry.kind != kind {
+        return Err(Error::InvalidSection {
+            index,
+            reason: "section kind does not match its use in the metadata",
+        });
+    }
+    if !used.insert(index) {
+        return Err(Error::InvalidSection {
+            index,
+            reason: "section is used twice",
+        });
+    }
+    Ok(entry.span)
+}
+
+fn parse_table(
+    bytes: &[u8],
+    header: &Header,
+    record: &TableRecord<'_>,
+    role: Role,
+    used: &mut SectionSet,
+) -> Result<TableLayout> {
+    let invalid = Error::InvalidMetadata;
+    if record.dim == 0 || record.dim > format::MAX_DIM {
+        return Err(invalid("table dimension is 0 or above 65536"));
+    }
+    let dim = record.dim as usize;
+    let rows = usize::try_from(record.rows).map_err(|_| invalid("row count does not fit"))?;
+    let values = ValueEncoding::from_code(record.value_encoding)?;
+    let index = IndexEncoding::from_code(record.index_encoding)?;
+    let offset_width = OffsetWidth::from_code(record.offset_width)?;
+    let id_encoding = IdEncoding::from_code(record.id_encoding)?;
+    let id_kind = IdKind::from_code(record.id_kind)?;
+    if index == IndexEncoding::U8List && dim > 256 {
+        return Err(invalid("u8 column indices with a dimension above 256"));
+    }
+    let cells = record
+        .rows
+        .checked_mul(u64::from(record.dim))
+        .ok_or(invalid("rows x dim overflows"))?;
+    if record.nnz > cells {
+        return Err(invalid("more non-zeros than rows x dim"));
+    }
+
+    let offsets = table_section(
+        bytes,
+        header,
+        record.offsets_section,
+        SectionKind::RowOffsets,
+        used,
+    )?;
+    let expected = rows
+        .checked_add(1)
+        .and_then(|n| n.checked_mul(offset_width.bytes()));
+    if expected != Some(offsets.len) {
+        return Err(invalid(
+            "row offsets section length is not (rows + 1) x width",
+        ));
+    }
+    let data = table_section(
+        bytes,
+        header,
+        record.data_section,
+        SectionKind::RowData,
+        used,
+    )?;
+    let offset_bytes = offsets.slice(bytes)?;
+    let first = le::offset(offset_bytes, offset_width, 0);
+    let last = le::offset(offset_bytes, offset_width, rows);
+    if first != Some(0) || last != Some(data.len as u64) {
+        return Err(invalid(
+            "row offsets do not start at 0 and end at the row data length",
+        ));
+    }
+
+    let ids = match (id_encoding, record.ids_section) {
+        (IdEncoding::RowNumber, None) => None,
+        (IdEncoding::RowNumber, Some(_)) => {
+            return Err(invalid("row-number ids with an ids section"));
+        }
+        (_, None) => return Err(invalid("stored ids without an ids section")),
+        (encoding, Some(section)) => {
+            let span = table_section(bytes, header, section, SectionKind::Ids, used)?;
+            if rows.checked_mul(encoding.width()) != Some(span.len) {
+                return Err(invalid("ids section length is not rows x id width"));
+            }
+            Some(span)
+        }
+    };
+    let bias = match record.bias_section {
+        None => None,
+        Some(section) => {
+            let span = table_section(bytes, header, section, SectionKind::Bias, used)?;
+            if rows.checked_mul(4) != Some(span.len) {
+                return Err(invalid("bias section length is not rows x 4"));
+            }
+            Some(span)
+        }
+    };
+    Ok(TableLayout {
+        name: span_within(bytes, record.name.as_bytes())?,
+        role,
+        rows,
+        dim,
+        nnz: record.nnz,
+        values,
+        index,
+        offset_width,
+        id_encoding,
+        id_kind,
+        offsets,
+        data,
+        ids,
+        bias,
+    })
+}

@@ -1,0 +1,469 @@
+//! One row of a table: its record parsed and checked, its non-zeros, and the kernels on it.
+//!
+//! A row record is `[column part][value part]`:
+//! - column part: `nnz` `u8` or little-endian `u16` column indices, strictly increasing, or a
+//!   `ceil(dim/8)`-byte occupancy bitmap;
+//! - value part: `nnz` values (f32, f16 or bf16, little-endian), or for int8 a little-endian f32
+//!   scale then `nnz` signed bytes.
+//!
+//! An all-zero row has an empty record. [`Row::parse`] checks the record completely (lengths,
+//! index order and range, bitmap tail bits, the int8 scale) before anything reads it, so the
+//! kernels below index the query vector with indices known to be in range.
+
+use half::f16;
+
+use crate::error::{Error, Result};
+use crate::format::{IndexEncoding, ValueEncoding};
+
+/// The column part of a row record.
+#[derive(Clone, Copy, Debug)]
+enum Columns<'a> {
+    U8(&'a [u8]),
+    U16(&'a [u8]),
+    Bitmap(&'a [u8]),
+}
+
+/// The value part of a row record.
+#[derive(Clone, Copy, Debug)]
+enum Values<'a> {
+    F32(&'a [u8]),
+    F16(&'a [u8]),
+    Bf16(&'a [u8]),
+    I8 { scale: f32, values: &'a [u8] },
+}
+
+/// One row of a table (a user's or an item's embedding), validated.
+///
+/// Obtained from [`crate::Table::row`] or [`crate::Table::row_by_id`]. It borrows the model's
+/// bytes and never allocates.
+#[derive(Clone, Copy, Debug)]
+pub struct Row<'a> {
+    dim: usize,
+    nnz: usize,
+    columns: Columns<'a>,
+    values: Values<'a>,
+}
+
+/// Reads an f32 from a 4-byte chunk.
+#[inline(always)]
+fn f32_le(chunk: &[u8]) -> f32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(chunk);
+    f32::from_le_bytes(b)
+}
+
+/// Reads a u16 from a 2-byte chunk.
+#[inline(always)]
+fn u16_le(chunk: &[u8]) -> u16 {
+    u16::from_le_bytes([chunk[0], chunk[1]])
+}
+
+/// bfloat16 bits to f32 (exact: bf16 is the top half of an f32).
+#[inline(always)]
+fn bf16_to_f32(bits: u16) -> f32 {
+    f32::from_bits(u32::from(bits) << 16)
+}
+
+/// Calls `f(column)` for every set bit of `bitmap`, in increasing order.
+#[inline(always)]
+fn for_each_set_bit(bitmap: &[u8], mut f: impl FnMut(usize)) {
+    let mut base = 0usize;
+    let mut words = bitmap.chunks_exact(8);
+    for chunk in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        let mut word = u64::from_le_bytes(b);
+        while word != 0 {
+            f(base + word.trailing_zeros() as usize);
+            word &= word - 1;
+        }
+        base += 64;
+    }
+    for &byte in words.remainder() {
+        let mut word = byte;
+        while word != 0 {
+            f(base + word.trailing_zeros() as usize);
+            word &= word - 1;
+        }
+        base += 8;
+    }
+}
+
+/// Square root in `no_std` (libm's is correctly rounded, like the hardware instruction).
+#[inline]
+pub(crate) fn sqrt(x: f32) -> f32 {
+    #[cfg(feature = "std")]
+    {
+        x.sqrt()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::sqrtf(x)
+    }
+}
+
+impl<'a> Row<'a> {
+    /// An all-zero row.
+    pub(crate) const fn empty(dim: usize, values: ValueEncoding) -> Row<'a> {
+        Row {
+            dim,
+            nnz: 0,
+            columns: Columns::U8(&[]),
+            values: match values {
+                ValueEncoding::F32 => Values::F32(&[]),
+                ValueEncoding::F16 => Values::F16(&[]),
+                ValueEncoding::Bf16 => Values::Bf16(&[]),
+                ValueEncoding::I8 => Values::I8 {
+                    scale: 0.0,
+                    values: &[],
+                },
+            },
+        }
+    }
+
+    /// Parses and checks a row record; the error is the reason it is corrupt.
+    pub(crate) fn parse(
+        record: &'a [u8],
+        dim: usize,
+        index: IndexEncoding,
+        encoding: ValueEncoding,
+    ) -> core::result::Result<Row<'a>, &'static str> {
+        if record.is_empty() {
+            return Ok(Row::empty(dim, encoding));
+        }
+        let prefix = encoding.row_prefix();
+        let width = encoding.width();
+        let (columns, nnz, rest) = match index {
+            IndexEncoding::U8List | IndexEncoding::U16List => {
+                let index_width = if index == IndexEncoding::U8List { 1 } else { 2 };
+                let body = record
+                    .len()
+                    .checked_sub(prefix)
+                    .ok_or("record shorter than its scale")?;
+                if body % (index_width + width) != 0 {
+                    return Err("record length is not a whole number of entries");
+                }
+                let nnz = body / (index_width + width);
+                if nnz == 0 {
+                    return Err("non-empty record without entries");
+                }
+                if nnz > dim {
+                    return Err("more entries than the dimension");
+                }
+                let (cols, rest) = record.split_at(nnz * index_width);
+                let columns = if index_width == 1 {
+                    check_increasing(cols.iter().map(|&c| usize::from(c)), dim)?;
+                    Columns::U8(cols)
+                } else {
+                    check_increasing(cols.chunks_exact(2).map(|c| usize::from(u16_le(c))), dim)?;
+                    Columns::U16(cols)
+                };
+                (columns, nnz, rest)
+            }
+            IndexEncoding::Bitmap => {
+                let bitmap_len = dim.div_ceil(8);
+                if record.len() < bitmap_len {
+                    return Err("record shorter than its bitmap");
+                }
+                let (bitmap, rest) = record.split_at(bitmap_len);
+                if dim % 8 != 0 {
+                    let last = bitmap.last().copied().unwrap_or(0);
+                    if last >> (dim % 8) != 0 {
+                        return Err("bitmap has bits set past the dimension");
+                    }
+                }
+                let nnz: usize = bitmap.iter().map(|b| b.count_ones() as usize).sum();
+                if nnz == 0 {
+                    return Err("non-empty record with an empty bitmap");
+                }
+                if rest.len() != prefix + nnz * width {
+                    return Err("record length does not match its bitmap");
+                }
+                (Columns::Bitmap(bitmap), nnz, rest)
+            }
+        };
+        let values = match encoding {
+            ValueEncoding::F32 => Values::F32(rest),
+            ValueEncoding::F16 => Values::F16(rest),
+            ValueEncoding::Bf16 => Values::Bf16(rest),
+            ValueEncoding::I8 => {
+                let (scale, values) = rest.split_at(4);
+                let scale = f32_le(scale);
+                if !(scale.is_finite() && scale > 0.0) {
+                    return Err("int8 scale is not a positive finite number");
+                }
+                Values::I8 { scale, values }
+            }
+        };
+        Ok(Row {
+            dim,
+            nnz,
+            columns,
+            values,
+        })
+    }
+
+    /// The table's dimension (length of the dense vector).
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Number of stored non-zero values.
+    pub fn nnz(&self) -> usize {
+        self.nnz
+    }
+
+    /// True when the row is all zeros.
+    pub fn is_empty(&self) -> bool {
+        self.nnz == 0
+    }
+
+    /// The factor that turns raw values into real ones (the int8 scale; 1 otherwise).
+    #[inline(always)]
+    fn scale(&self) -> f32 {
+        match self.values {
+            Values::I8 { scale, .. } => scale,
+            _ => 1.0,
+        }
+    }
+
+    /// Calls `f(column, raw_value)` for each non-zero in column order. Raw values are the real
+    /// values for f32/f16/bf16 and the integer codes for int8 (multiply by [`Self::scale`]).
+    #[inline(always)]
+    fn visit_raw(&self, f: impl FnMut(usize, f32)) {
+        match self.values {
+            Values::F32(b) => self.visit_columns(b.chunks_exact(4).map(f32_le), f),
+            Values::F16(b) => self.visit_columns(
+                b.chunks_exact(2)
+                    .map(|c| f16::from_bits(u16_le(c)).to_f32()),
+                f,
+            ),
+            Values::Bf16(b) => {
+                self.visit_columns(b.chunks_exact(2).map(|c| bf16_to_f32(u16_le(c))), f)
+            }
+            Values::I8 { values, .. } => {
+                self.visit_columns(values.iter().map(|&q| f32::from(q as i8)), f)
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn visit_columns(&self, values: impl Iterator<Item = f32>, mut f: impl FnMut(usize, f32)) {
+        match self.columns {
+            Columns::U8(cols) => {
+                for (&c, v) in cols.iter().zip(values) {
+                    f(usize::from(c), v);
+                }
+            }
+            Columns::U16(cols) => {
+                for (c, v) in cols.chunks_exact(2).zip(values) {
+                    f(usize::from(u16_le(c)), v);
+                }
+            }
+            Columns::Bitmap(bitmap) => {
+                let mut values = values;
+                for_each_set_bit(bitmap, |c| {
+                    if let Some(v) = values.next() {
+                        f(c, v);
+                    }
+                });
+            }
+        }
+    }
+
+    /// Calls `f(column, value)` for each non-zero, in increasing column order.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pocketrec::Error> {
+    /// # let bytes = pocketrec::builder::tiny_example_model()?;
+    /// let model = pocketrec::Model::from_bytes(&bytes)?;
+    /// let row = model.items()?.row(0)?;
+    /// let mut sum = 0.0;
+    /// row.for_each_nonzero(|_column, value| sum += value);
+    /// # Ok(()) }
+    /// ```
+    pub fn for_each_nonzero(&self, mut f: impl FnMut(usize, f32)) {
+        let scale = self.scale();
+        match self.values {
+            Values::I8 { .. } => self.visit_raw(|c, q| f(c, q * scale)),
+            _ => self.visit_raw(f),
+        }
+    }
+
+    /// Iterator over `(column, value)` pairs, in increasing column order.
+    pub fn iter(&self) -> RowIter<'a> {
+        RowIter {
+            row: *self,
+            position: 0,
+            byte_index: 0,
+            next_byte: 0,
+            bits: 0,
+        }
+    }
+
+    /// Writes the dense row into `out` (zeros included). `out.len()` must equal [`Self::dim`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pocketrec::Error> {
+    /// # let bytes = pocketrec::builder::tiny_example_model()?;
+    /// let model = pocketrec::Model::from_bytes(&bytes)?;
+    /// let items = model.items()?;
+    /// let mut dense = [0.0f32; 4];
+    /// items.row(1)?.decode_into(&mut dense)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn decode_into(&self, out: &mut [f32]) -> Result<()> {
+        if out.len() != self.dim {
+            return Err(Error::DimensionMismatch {
+                expected: self.dim as u64,
+                actual: out.len() as u64,
+            });
+        }
+        out.fill(0.0);
+        // Columns were checked to be < dim == out.len() in `parse`.
+        self.for_each_nonzero(|c, v| out[c] = v);
+        Ok(())
+    }
+
+    /// Copies the row into a new dense vector.
+    #[cfg(feature = "alloc")]
+    pub fn to_dense(&self) -> alloc::vec::Vec<f32> {
+        let mut out = alloc::vec![0.0; self.dim];
+        self.for_each_nonzero(|c, v| out[c] = v);
+        out
+    }
+
+    /// Inner product with a dense vector of length [`Self::dim`].
+    ///
+    /// Sums `query[c] * value` over the non-zeros in increasing column order, in f32, starting
+    /// from 0; for int8 rows the integer codes are summed and the sum multiplied by the row's
+    /// scale once, so no value is dequantized on its own.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pocketrec::Error> {
+    /// # let bytes = pocketrec::builder::tiny_example_model()?;
+    /// let model = pocketrec::Model::from_bytes(&bytes)?;
+    /// let score = model.items()?.row(0)?.dot(&[1.0, 0.0, 0.0, 0.0])?;
+    /// # let _ = score;
+    /// # Ok(()) }
+    /// ```
+    pub fn dot(&self, query: &[f32]) -> Result<f32> {
+        self.check_query(query)?;
+        Ok(self.dot_unchecked_len(query))
+    }
+
+    /// [`Self::dot`] for a query already known to have length `dim`.
+    #[inline]
+    pub(crate) fn dot_unchecked_len(&self, query: &[f32]) -> f32 {
+        let mut acc = 0.0f32;
+        // Columns were checked to be < dim == query.len() in `parse`.
+        self.visit_raw(|c, v| acc += query[c] * v);
+        acc * self.scale()
+    }
+
+    /// Inner product with `query` and the row's squared Euclidean norm, in one pass.
+    #[inline]
+    pub(crate) fn dot_and_norm(&self, query: &[f32]) -> (f32, f32) {
+        let mut dot = 0.0f32;
+        let mut sq = 0.0f32;
+        self.visit_raw(|c, v| {
+            dot += query[c] * v;
+            sq += v * v;
+        });
+        let scale = self.scale();
+        (dot * scale, sqrt(sq) * scale)
+    }
+
+    /// The row's Euclidean norm.
+    pub fn norm(&self) -> f32 {
+        let mut sq = 0.0f32;
+        self.visit_raw(|_, v| sq += v * v);
+        sqrt(sq) * self.scale()
+    }
+
+    /// True when every stored value (and the int8 scale) is finite.
+    pub(crate) fn all_finite(&self) -> bool {
+        let mut finite = true;
+        self.visit_raw(|_, v| finite &= v.is_finite());
+        finite
+    }
+
+    fn check_query(&self, query: &[f32]) -> Result<()> {
+        if query.len() == self.dim {
+            Ok(())
+        } else {
+            Err(Error::DimensionMismatch {
+                expected: self.dim as u64,
+                actual: query.len() as u64,
+            })
+        }
+    }
+}
+
+/// Checks that `columns` is strictly increasing and below `dim`.
+fn check_increasing(
+    columns: impl Iterator<Item = usize>,
+    dim: usize,
+) -> core::result::Result<(), &'static str> {
+    let mut next_allowed = 0usize;
+    for c in columns {
+        if c < next_allowed {
+            return Err("column indices are not strictly increasing");
+        }
+        if c >= dim {
+            return Err("column index is not below the dimension");
+        }
+        next_allowed = c + 1;
+    }
+    Ok(())
+}
+
+/// Iterator over a row's `(column, value)` pairs; see [`Row::iter`].
+#[derive(Clone, Debug)]
+pub struct RowIter<'a> {
+    row: Row<'a>,
+    position: usize,
+    /// Bitmap rows: the byte `bits` came from, the next byte to load, and the bits of
+    /// `byte_index` not yet returned.
+    byte_index: usize,
+    next_byte: usize,
+    bits: u8,
+}
+
+impl Iterator for RowIter<'_> {
+    type Item = (usize, f32);
+
+    fn next(&mut self) -> Option<(usize, f32)> {
+        if self.position >= self.row.nnz {
+            return None;
+        }
+        let k = self.position;
+        let column = match self.row.columns {
+            Columns::U8(cols) => usize::from(*cols.get(k)?),
+            Columns::U16(cols) => usize::from(u16_le(cols.get(2 * k..2 * k + 2)?)),
+            Columns::Bitmap(bitmap) => {
+                while self.bits == 0 {
+                    self.byte_index = self.next_byte;
+                    self.bits = *bitmap.get(self.next_byte)?;
+                    self.next_byte += 1;
+                }
+                let bit = self.bits.trailing_zeros() as usize;
+                self.bits &= self.bits - 1;
+                self.byte_index * 8 + bit
+            }
+        };
+        let value = match self.row.values {
+            Values::F32(b) => f32_le(b.get(4 * k..4 * k + 4)?),
+            Values::F16(b) => f16::from_bits(u16_le(b.get(2 * k..2 * k + 2)?)).to_f32(),
+            Values::Bf16(b) => bf16_to_f32(u16_le(b.get(2 * k..2 * k + 2)?)),
+            Values::I8 { scale, values } => f32::from(*values.get(k)? as i8) * scale,
+        };
+        self.position += 1;
+        Some((column, value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.row.nnz - self.position;
+        (left, Some(left))
+    }
+}

@@ -1,0 +1,257 @@
+//! A view of one table: its rows, external ids and biases.
+
+use crate::error::{Error, Result};
+use crate::format::{IdEncoding, IdKind, IndexEncoding, OffsetWidth, Role, ValueEncoding};
+use crate::layout::TableLayout;
+use crate::le;
+use crate::row::Row;
+
+/// One embedding table of a model (the users' or the items'), borrowed from the model's bytes.
+///
+/// Cheap to create and to copy. Every accessor checks what it reads and returns an error,
+/// never panics, on corrupt data.
+///
+/// ```
+/// # fn main() -> Result<(), pocketrec::Error> {
+/// # let bytes = pocketrec::builder::tiny_example_model()?;
+/// let model = pocketrec::Model::from_bytes(&bytes)?;
+/// let items = model.items()?;
+/// assert_eq!(items.dim(), 4);
+/// let row = items.find(2)?;               // external id -> row number
+/// assert_eq!(items.id(row)?, 2);           // row number -> external id
+/// let vector = items.row(row)?;
+/// assert!(vector.nnz() <= 4);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Table<'a> {
+    layout: &'a TableLayout,
+    name: &'a str,
+    offsets: &'a [u8],
+    data: &'a [u8],
+    ids: &'a [u8],
+    bias: Option<&'a [u8]>,
+}
+
+impl<'a> Table<'a> {
+    /// A view of the table described by `layout` in `bytes` (checked at open).
+    pub(crate) fn new(bytes: &'a [u8], layout: &'a TableLayout) -> Result<Self> {
+        let name = core::str::from_utf8(layout.name.slice(bytes)?)
+            .map_err(|_| Error::InvalidMetadata("table name is not UTF-8"))?;
+        Ok(Table {
+            layout,
+            name,
+            offsets: layout.offsets.slice(bytes)?,
+            data: layout.data.slice(bytes)?,
+            ids: match layout.ids {
+                Some(span) => span.slice(bytes)?,
+                None => &[],
+            },
+            bias: match layout.bias {
+                Some(span) => Some(span.slice(bytes)?),
+                None => None,
+            },
+        })
+    }
+
+    /// The table's name, as the exporter recorded it (e.g. `item_embedding`).
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// Whether it embeds users or items.
+    pub fn role(&self) -> Role {
+        self.layout.role
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.layout.rows
+    }
+
+    /// Embedding dimension.
+    pub fn dim(&self) -> usize {
+        self.layout.dim
+    }
+
+    /// Number of stored non-zero values, as recorded in the metadata (checked by `verify`).
+    pub fn nnz(&self) -> u64 {
+        self.layout.nnz
+    }
+
+    /// How values are stored.
+    pub fn value_encoding(&self) -> ValueEncoding {
+        self.layout.values
+    }
+
+    /// How column indices are stored.
+    pub fn index_encoding(&self) -> IndexEncoding {
+        self.layout.index
+    }
+
+    /// Width of the row offsets.
+    pub fn offset_width(&self) -> OffsetWidth {
+        self.layout.offset_width
+    }
+
+    /// How external ids are stored.
+    pub fn id_encoding(&self) -> IdEncoding {
+        self.layout.id_encoding
+    }
+
+    /// Whether ids are integers or hashes of strings ([`crate::string_id`]).
+    pub fn id_kind(&self) -> IdKind {
+        self.layout.id_kind
+    }
+
+    /// True when the table has per-row biases.
+    pub fn has_bias(&self) -> bool {
+        self.bias.is_some()
+    }
+
+    /// Bytes of the row-offsets section.
+    pub fn offsets_bytes(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// Bytes of the row-data section.
+    pub fn data_bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Bytes of the ids section (0 when ids are row numbers).
+    pub fn ids_bytes(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Bytes of the bias section (0 without biases).
+    pub fn bias_bytes(&self) -> usize {
+        self.bias.map_or(0, <[u8]>::len)
+    }
+
+    fn corrupt(&self, row: usize, reason: &'static str) -> Error {
+        Error::CorruptRow {
+            role: self.layout.role,
+            row: row as u64,
+            reason,
+        }
+    }
+
+    fn check_row(&self, row: usize) -> Result<()> {
+        if row < self.layout.rows {
+            Ok(())
+        } else {
+            Err(Error::RowOutOfRange {
+                role: self.layout.role,
+                row: row as u64,
+                rows: self.layout.rows as u64,
+            })
+        }
+    }
+
+    /// The byte range of row `row`'s record in the row data.
+    #[inline]
+    pub(crate) fn record_range(&self, row: usize) -> Result<(usize, usize)> {
+        self.check_row(row)?;
+        let width = self.layout.offset_width;
+        let start = le::offset(self.offsets, width, row);
+        let end = le::offset(self.offsets, width, row + 1);
+        match (start, end) {
+            (Some(start), Some(end)) if start <= end && end <= self.data.len() as u64 => {
+                Ok((start as usize, end as usize))
+            }
+            _ => Err(self.corrupt(row, "row offsets are out of order or past the row data")),
+        }
+    }
+
+    /// Row number `row` (0-based), checked.
+    #[inline]
+    pub fn row(&self, row: usize) -> Result<Row<'a>> {
+        let (start, end) = self.record_range(row)?;
+        let record = self
+            .data
+            .get(start..end)
+            .ok_or_else(|| self.corrupt(row, "row record is past the row data"))?;
+        Row::parse(
+            record,
+            self.layout.dim,
+            self.layout.index,
+            self.layout.values,
+        )
+        .map_err(|reason| self.corrupt(row, reason))
+    }
+
+    /// The row with external id `id`.
+    pub fn row_by_id(&self, id: u64) -> Result<Row<'a>> {
+        self.row(self.find(id)?)
+    }
+
+    /// The row number of external id `id`: binary search over the sorted ids, no allocation.
+    pub fn find(&self, id: u64) -> Result<usize> {
+        let rows = self.layout.rows;
+        let found = match self.layout.id_encoding {
+            IdEncoding::RowNumber => usize::try_from(id).ok().filter(|&r| r < rows),
+            IdEncoding::U32 => u32::try_from(id)
+                .ok()
+                .and_then(|id| binary_search(rows, |i| le::u32_at(self.ids, i), id)),
+            IdEncoding::U64 => binary_search(rows, |i| le::u64_at(self.ids, i), id),
+        };
+        found.ok_or(Error::IdNotFound {
+            role: self.layout.role,
+            id,
+        })
+    }
+
+    /// The external id of row `row`.
+    #[inline]
+    pub fn id(&self, row: usize) -> Result<u64> {
+        self.check_row(row)?;
+        let id = match self.layout.id_encoding {
+            IdEncoding::RowNumber => Some(row as u64),
+            IdEncoding::U32 => le::u32_at(self.ids, row).map(u64::from),
+            IdEncoding::U64 => le::u64_at(self.ids, row),
+        };
+        id.ok_or_else(|| self.corrupt(row, "id is past the ids section"))
+    }
+
+    /// The bias of row `row` (0 when the table has no biases).
+    #[inline]
+    pub fn bias(&self, row: usize) -> Result<f32> {
+        self.check_row(row)?;
+        match self.bias {
+            None => Ok(0.0),
+            Some(bias) => {
+                le::f32_at(bias, row).ok_or_else(|| self.corrupt(row, "bias is past its section"))
+            }
+        }
+    }
+
+    /// The raw ids section and its width, for `verify`.
+    pub(crate) fn raw_ids(&self) -> &'a [u8] {
+        self.ids
+    }
+
+    /// The raw bias section, for `verify`.
+    pub(crate) fn raw_bias(&self) -> Option<&'a [u8]> {
+        self.bias
+    }
+}
+
+/// Finds `target` in a sorted sequence of `len` values read by `get`.
+fn binary_search<T: Ord + Copy>(
+    len: usize,
+    get: impl Fn(usize) -> Option<T>,
+    target: T,
+) -> Option<usize> {
+    let (mut lo, mut hi) = (0usize, len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let value = get(mid)?;
+        match value.cmp(&target) {
+            core::cmp::Ordering::Less => lo = mid + 1,
+            core::cmp::Ordering::Greater => hi = mid,
+            core::cmp::Ordering::Equal => return Some(mid),
+        }
+    }
+    None
+}

@@ -1,0 +1,112 @@
+//! [`Model::verify`]: the full check of a model, data sections included.
+
+use crate::error::{ChecksumScope, Error, Result};
+use crate::format::{self, IdEncoding, Role};
+use crate::le;
+use crate::model::Model;
+use crate::table::Table;
+
+impl<S: AsRef<[u8]>> Model<S> {
+    /// Checks the whole file: the checksum of every section, every row record (offsets in
+    /// order, lengths, column indices, finite values and scales), the non-zero count recorded
+    /// in the metadata, ids strictly increasing and finite biases.
+    ///
+    /// Together with the checks made at open (header, section table and metadata checksums,
+    /// zero padding, no trailing bytes), a change to any single byte of a file makes `open` or
+    /// `verify` fail. Reads every byte, so it takes time in proportion to the file size.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pocketrec::Error> {
+    /// # let bytes = pocketrec::builder::tiny_example_model()?;
+    /// let model = pocketrec::Model::from_bytes(&bytes)?;
+    /// model.verify()?;
+    ///
+    /// let mut damaged = bytes.clone();
+    /// let last = damaged.len() - 1;
+    /// damaged[last] ^= 0x01;               // the last byte is row data
+    /// let damaged = pocketrec::Model::from_bytes(&damaged)?; // opening does not read data...
+    /// assert!(damaged.verify().is_err());  // ...verify does
+    /// # Ok(()) }
+    /// ```
+    pub fn verify(&self) -> Result<()> {
+        for info in 0..self.section_count() {
+            let section = self.section(info)?;
+            let start = section.offset as usize;
+            let bytes = self
+                .bytes()
+                .get(start..start + section.length as usize)
+                .ok_or(Error::InvalidSection {
+                    index: info,
+                    reason: "section extends past the end of the file",
+                })?;
+            let computed = format::crc32c(bytes);
+            if computed != section.crc {
+                return Err(Error::Checksum {
+                    scope: ChecksumScope::Section { index: info },
+                    stored: section.crc,
+                    computed,
+                });
+            }
+        }
+        for role in Role::ALL {
+            match self.table(*role) {
+                Ok(table) => verify_table(&table)?,
+                Err(Error::MissingTable(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn verify_table(table: &Table<'_>) -> Result<()> {
+    let role = table.role();
+    let corrupt = |reason| Error::CorruptTable { role, reason };
+    let mut nnz = 0u64;
+    for index in 0..table.rows() {
+        let row = table.row(index)?;
+        if !row.all_finite() {
+            return Err(Error::CorruptRow {
+                role,
+                row: index as u64,
+                reason: "a value is not finite",
+            });
+        }
+        nnz += row.nnz() as u64;
+    }
+    if nnz != table.nnz() {
+        return Err(corrupt("non-zero count differs from the metadata"));
+    }
+    let ids = table.raw_ids();
+    let increasing = match table.id_encoding() {
+        IdEncoding::RowNumber => true,
+        IdEncoding::U32 => strictly_increasing((0..table.rows()).map(|i| le::u32_at(ids, i))),
+        IdEncoding::U64 => strictly_increasing((0..table.rows()).map(|i| le::u64_at(ids, i))),
+    };
+    if !increasing {
+        return Err(corrupt("ids are not strictly increasing"));
+    }
+    if let Some(bias) = table.raw_bias() {
+        if bias
+            .chunks_exact(4)
+            .any(|c| !f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite())
+        {
+            return Err(corrupt("a bias is not finite"));
+        }
+    }
+    Ok(())
+}
+
+/// True when every value is present and each is greater than the one before.
+fn strictly_increasing<T: PartialOrd>(mut values: impl Iterator<Item = Option<T>>) -> bool {
+    let Some(Some(mut previous)) = values.next() else {
+        return true;
+    };
+    for value in values {
+        match value {
+            Some(v) if v > previous => previous = v,
+            _ => return false,
+        }
+    }
+    true
+}
