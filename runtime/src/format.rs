@@ -465,3 +465,41 @@ pub const fn align_up(value: u64, align: u64) -> Option<u64> {
         None => None,
     }
 }
+
+/// Recomputes every checksum of a (possibly damaged) file in place: each section's whose
+/// bytes lie in the buffer, the section table's and the header's.
+///
+/// For tests and fuzzing only: it lets a deliberately edited file get past the checksums, so
+/// that the structural checks behind them are exercised. Never panics, whatever `bytes` holds.
+#[doc(hidden)]
+pub fn reseal(bytes: &mut [u8]) {
+    let Some(header) = bytes.get(..HEADER_SIZE_V1) else {
+        return;
+    };
+    let Ok(raw) = bytemuck::try_from_bytes::<RawHeader>(header) else {
+        return;
+    };
+    let header_size = raw.header_size.get() as usize;
+    let count = raw.section_count.get().min(MAX_SECTIONS) as usize;
+    let table_start = header_size;
+    let table_end = table_start.saturating_add(count * SECTION_ENTRY_SIZE);
+    if table_end > bytes.len() || header_size < HEADER_SIZE_V1 {
+        return;
+    }
+    for i in 0..count {
+        let at = table_start + i * SECTION_ENTRY_SIZE;
+        let entry: RawSection = bytemuck::pod_read_unaligned(&bytes[at..at + SECTION_ENTRY_SIZE]);
+        let (offset, length) = (entry.offset.get(), entry.length.get());
+        let Some(end) = offset.checked_add(length) else {
+            continue;
+        };
+        if end <= bytes.len() as u64 {
+            let crc = crc32c(&bytes[offset as usize..end as usize]);
+            bytes[at + 24..at + 28].copy_from_slice(&crc.to_le_bytes());
+        }
+    }
+    let table_crc = crc32c(&bytes[table_start..table_end]);
+    bytes[28..32].copy_from_slice(&table_crc.to_le_bytes());
+    let crc = header_crc(&bytes[..header_size]);
+    bytes[HEADER_CRC_OFFSET..HEADER_SIZE_V1].copy_from_slice(&crc.to_le_bytes());
+}

@@ -340,12 +340,12 @@ fn parse_metadata(bytes: &[u8], header: &Header, metadata: SectionEntry) -> Resu
         }
         *slot = Some(parse_table(bytes, header, table, role, &mut used)?);
     }
-    if let (Some(u), Some(i)) = (&user, &item) {
-        if u.dim != i.dim {
-            return Err(Error::InvalidMetadata(
-                "the user and item tables have different dimensions",
-            ));
-        }
+    if let (Some(u), Some(i)) = (&user, &item)
+        && u.dim != i.dim
+    {
+        return Err(Error::InvalidMetadata(
+            "the user and item tables have different dimensions",
+        ));
     }
     Ok(Layout {
         minor: header.minor,

@@ -116,10 +116,10 @@ impl<S: AsRef<[u8]>> Model<S> {
     /// The table named `name`.
     pub fn table_by_name(&self, name: &str) -> Result<Table<'_>> {
         for role in Role::ALL {
-            if let Ok(table) = self.table(*role) {
-                if table.name() == name {
-                    return Ok(table);
-                }
+            if let Ok(table) = self.table(*role)
+                && table.name() == name
+            {
+                return Ok(table);
             }
         }
         Err(Error::MissingTable("such a named"))

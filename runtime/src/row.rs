@@ -166,7 +166,7 @@ impl<'a> Row<'a> {
                     return Err("record shorter than its bitmap");
                 }
                 let (bitmap, rest) = record.split_at(bitmap_len);
-                if dim % 8 != 0 {
+                if !dim.is_multiple_of(8) {
                     let last = bitmap.last().copied().unwrap_or(0);
                     if last >> (dim % 8) != 0 {
                         return Err("bitmap has bits set past the dimension");

@@ -86,13 +86,12 @@ fn verify_table(table: &Table<'_>) -> Result<()> {
     if !increasing {
         return Err(corrupt("ids are not strictly increasing"));
     }
-    if let Some(bias) = table.raw_bias() {
-        if bias
+    if let Some(bias) = table.raw_bias()
+        && bias
             .chunks_exact(4)
             .any(|c| !f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite())
-        {
-            return Err(corrupt("a bias is not finite"));
-        }
+    {
+        return Err(corrupt("a bias is not finite"));
     }
     Ok(())
 }

@@ -256,17 +256,22 @@ impl ModelBuilder {
             }
         }
         let mut dims = self.tables.iter().map(|t| t.matrix.dim());
-        if let Some(first) = dims.next() {
-            if dims.any(|d| d != first) {
-                return Err(bad(None, "the tables have different dimensions"));
-            }
+        if let Some(first) = dims.next()
+            && dims.any(|d| d != first)
+        {
+            return Err(bad(None, "the tables have different dimensions"));
         }
         Ok(())
     }
 }
 
 /// Lays out header, section table and sections, and fills in sizes and checksums.
-fn assemble(sections: &[(SectionKind, &[u8])]) -> Vec<u8> {
+///
+/// Public for tests that need files the builder would not write (e.g. with sections of a kind
+/// from a later minor version); the metadata's section indices are the positions in
+/// `sections`.
+#[doc(hidden)]
+pub fn assemble(sections: &[(SectionKind, &[u8])]) -> Vec<u8> {
     let align = u64::from(format::SECTION_ALIGNMENT);
     let table_len = sections.len() * format::SECTION_ENTRY_SIZE;
     let mut out = alloc::vec![0u8; format::HEADER_SIZE_V1 + table_len];

@@ -1,0 +1,223 @@
+//! Shared test helpers: random sparse tables and a brute-force reference for scoring.
+#![allow(dead_code)]
+
+use pocketrec::builder::{ModelBuilder, SparseMatrix, TableSpec};
+use pocketrec::{IdKind, Role, Scoring, ValueEncoding};
+use rand::{Rng, RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// A standard normal sample (Box-Muller), so tests need no extra crate.
+pub fn normal(rng: &mut impl Rng) -> f32 {
+    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.random();
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}
+
+/// A random `rows x dim` table with about `density` non-zeros, normal values, some empty rows.
+pub fn random_dense(rng: &mut impl Rng, rows: usize, dim: usize, density: f64) -> Vec<f32> {
+    let mut data = vec![0.0f32; rows * dim];
+    for r in 0..rows {
+        if rng.random_bool(0.1) {
+            continue; // an all-zero row
+        }
+        for c in 0..dim {
+            if rng.random_bool(density) {
+                data[r * dim + c] = normal(rng);
+            }
+        }
+    }
+    data
+}
+
+/// The inputs of a random model, kept to compute reference answers.
+#[derive(Clone, Debug)]
+pub struct Inputs {
+    pub dim: usize,
+    pub users: Vec<f32>,
+    pub items: Vec<f32>,
+    pub user_ids: Option<Vec<u64>>,
+    pub item_ids: Option<Vec<u64>>,
+    pub user_bias: Option<Vec<f32>>,
+    pub item_bias: Option<Vec<f32>>,
+    pub global_bias: f32,
+    pub scoring: Scoring,
+    pub values: ValueEncoding,
+}
+
+impl Inputs {
+    pub fn random(seed: u64, users: usize, items: usize, dim: usize, density: f64) -> Inputs {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let ids = |rng: &mut ChaCha8Rng, n: usize| -> Option<Vec<u64>> {
+            if rng.random_bool(0.5) {
+                return None;
+            }
+            let mut ids: Vec<u64> = Vec::with_capacity(n);
+            let wide = rng.random_bool(0.5);
+            while ids.len() < n {
+                let id = if wide {
+                    rng.random::<u64>()
+                } else {
+                    rng.random_range(0..(4 * n as u64 + 4))
+                };
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            Some(ids)
+        };
+        let user_ids = ids(&mut rng, users);
+        let item_ids = ids(&mut rng, items);
+        let bias = |rng: &mut ChaCha8Rng, n: usize| {
+            rng.random_bool(0.3)
+                .then(|| (0..n).map(|_| normal(rng) * 0.1).collect())
+        };
+        Inputs {
+            dim,
+            users: random_dense(&mut rng, users, dim, density),
+            items: random_dense(&mut rng, items, dim, density),
+            user_ids,
+            item_ids,
+            user_bias: bias(&mut rng, users),
+            item_bias: bias(&mut rng, items),
+            global_bias: if rng.random_bool(0.3) { 0.25 } else { 0.0 },
+            scoring: if rng.random_bool(0.5) {
+                Scoring::Dot
+            } else {
+                Scoring::Cosine
+            },
+            values: ValueEncoding::F32,
+        }
+    }
+
+    pub fn n_users(&self) -> usize {
+        self.users.len() / self.dim
+    }
+
+    pub fn n_items(&self) -> usize {
+        self.items.len() / self.dim
+    }
+
+    pub fn build(&self) -> Vec<u8> {
+        let table =
+            |name: &str, role, data: &[f32], ids: &Option<Vec<u64>>, bias: &Option<Vec<f32>>| {
+                let m = SparseMatrix::from_dense(data.len() / self.dim, self.dim, data).unwrap();
+                let mut t = TableSpec::new(name, role, m).values(self.values);
+                if let Some(ids) = ids {
+                    t = t.ids(ids.clone(), IdKind::Integer);
+                }
+                if let Some(b) = bias {
+                    t = t.bias(b.clone());
+                }
+                t
+            };
+        ModelBuilder::new()
+            .scoring(self.scoring)
+            .global_bias(self.global_bias)
+            .table(table(
+                "user_embedding",
+                Role::User,
+                &self.users,
+                &self.user_ids,
+                &self.user_bias,
+            ))
+            .table(table(
+                "item_embedding",
+                Role::Item,
+                &self.items,
+                &self.item_ids,
+                &self.item_bias,
+            ))
+            .property("created_by", "tests")
+            .build()
+            .unwrap()
+    }
+
+    pub fn user_id(&self, row: usize) -> u64 {
+        self.user_ids.as_ref().map_or(row as u64, |ids| ids[row])
+    }
+
+    pub fn item_id(&self, row: usize) -> u64 {
+        self.item_ids.as_ref().map_or(row as u64, |ids| ids[row])
+    }
+
+    pub fn user_row(&self, row: usize) -> &[f32] {
+        &self.users[row * self.dim..(row + 1) * self.dim]
+    }
+
+    pub fn item_row(&self, row: usize) -> &[f32] {
+        &self.items[row * self.dim..(row + 1) * self.dim]
+    }
+
+    /// Item rows in the file's order: sorted by id when ids are given.
+    pub fn item_file_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.n_items()).collect();
+        order.sort_by_key(|&r| self.item_id(r));
+        order
+    }
+
+    /// The dense f32 score, computed the obvious way over every column.
+    pub fn reference_score(&self, user: &[f32], user_bias: f32, item_row: usize) -> f32 {
+        let item = self.item_row(item_row);
+        let mut dot = 0.0f32;
+        for c in 0..self.dim {
+            dot += user[c] * item[c];
+        }
+        let sim = match self.scoring {
+            Scoring::Dot => dot,
+            Scoring::Cosine => {
+                let (mut nu, mut nv) = (0.0f32, 0.0f32);
+                for c in 0..self.dim {
+                    nu += user[c] * user[c];
+                    nv += item[c] * item[c];
+                }
+                let (nu, nv) = (nu.sqrt(), nv.sqrt());
+                if nu == 0.0 || nv == 0.0 {
+                    0.0
+                } else {
+                    dot / (nu * nv)
+                }
+            }
+        };
+        let item_bias = self.item_bias.as_ref().map_or(0.0, |b| b[item_row]);
+        ((sim + user_bias) + item_bias) + self.global_bias
+    }
+
+    /// Brute-force top-k: every item scored densely, sorted by score then file position.
+    pub fn reference_top_k(
+        &self,
+        user: &[f32],
+        user_bias: f32,
+        k: usize,
+        exclude: &[u64],
+    ) -> Vec<(u64, f32)> {
+        let mut scored: Vec<(usize, u64, f32)> = self
+            .item_file_order()
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, r)| !exclude.contains(&self.item_id(r)))
+            .map(|(pos, r)| {
+                (
+                    pos,
+                    self.item_id(r),
+                    self.reference_score(user, user_bias, r),
+                )
+            })
+            .collect();
+        scored.sort_by(|a, b| b.2.partial_cmp(&a.2).unwrap().then(a.0.cmp(&b.0)));
+        scored
+            .into_iter()
+            .take(k)
+            .map(|(_, id, s)| (id, s))
+            .collect()
+    }
+}
+
+/// |stored - original| allowed by each value encoding's documented bound.
+pub fn error_bound(encoding: ValueEncoding, original: f32, row_max_abs: f32) -> f32 {
+    match encoding {
+        ValueEncoding::F32 => 0.0,
+        ValueEncoding::F16 => (original.abs() * 2f32.powi(-11)).max(2f32.powi(-25)),
+        ValueEncoding::Bf16 => original.abs() * 2f32.powi(-8),
+        ValueEncoding::I8 => row_max_abs / 127.0 * 0.5 * (1.0 + 1e-5),
+    }
+}

@@ -1,0 +1,434 @@
+//! Corruption tests: truncations, byte flips and targeted structural damage always give an
+//! error (or, where the damage is to a value and checksums were recomputed, valid answers),
+//! never a panic.
+
+mod common;
+
+use common::Inputs;
+use pocketrec::format::{self, reseal};
+use pocketrec::{Error, IndexEncoding, Model, Recommendation, SectionKind, ValueEncoding};
+
+/// A small model with every kind of section: ids, biases, two tables.
+fn sample(values: ValueEncoding, density: f64) -> (Inputs, Vec<u8>) {
+    let mut inputs = Inputs::random(3, 6, 30, 17, density);
+    inputs.values = values;
+    inputs.user_ids = Some((0..6).map(|i| 1000 + 7 * i).collect());
+    inputs.item_ids = Some((0..30).map(|i| (i * 7919) % 1_000_003 + 5).collect());
+    inputs.item_bias = Some((0..30).map(|i| i as f32 * 0.01).collect());
+    let bytes = inputs.build();
+    (inputs, bytes)
+}
+
+/// Exercises everything a client can call; returns the first error, if any.
+fn exercise(bytes: &[u8]) -> Result<(), Error> {
+    let model = Model::from_bytes(bytes)?;
+    let _ = model.properties().count();
+    let _ = model.sections().count();
+    let mut first_error = model.verify().err();
+    let mut out = [Recommendation::default(); 5];
+    let mut dense = vec![0.0f32; model.dim().unwrap_or(0)];
+    for table in [model.users(), model.items()] {
+        let Ok(table) = table else { continue };
+        for r in 0..table.rows() {
+            let _ = table.id(r);
+            let _ = table.bias(r);
+            match table.row(r) {
+                Ok(row) => {
+                    let _ = row.iter().count();
+                    let _ = row.decode_into(&mut dense);
+                    let _ = row.dot(&dense);
+                    let _ = row.norm();
+                }
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+            if let Ok(id) = table.id(r) {
+                let _ = table.find(id);
+                if table.role() == pocketrec::Role::User {
+                    if let Err(e) = model.recommend(id, 5, &[1, 2], &mut out) {
+                        first_error = first_error.or(Some(e));
+                    }
+                    let _ = model.score(id, 5);
+                }
+            }
+        }
+    }
+    let _ = model.recommend_vector(&dense, 5, &[], &mut out);
+    first_error.map_or(Ok(()), Err)
+}
+
+fn all_samples() -> Vec<(Inputs, Vec<u8>)> {
+    let mut v = Vec::new();
+    for &values in ValueEncoding::ALL {
+        v.push(sample(values, 0.1)); // u8 lists
+        v.push(sample(values, 0.6)); // bitmaps
+    }
+    v
+}
+
+#[test]
+fn samples_cover_both_index_encodings() {
+    let encodings: Vec<IndexEncoding> = all_samples()
+        .iter()
+        .map(|(_, b)| {
+            Model::from_bytes(b)
+                .unwrap()
+                .items()
+                .unwrap()
+                .index_encoding()
+        })
+        .collect();
+    assert!(encodings.contains(&IndexEncoding::U8List));
+    assert!(encodings.contains(&IndexEncoding::Bitmap));
+}
+
+#[test]
+fn every_truncation_is_an_error() {
+    for (_, bytes) in all_samples() {
+        exercise(&bytes).unwrap();
+        for len in 0..bytes.len() {
+            assert!(
+                Model::from_bytes(&bytes[..len]).is_err(),
+                "prefix of {len} bytes opened"
+            );
+        }
+    }
+}
+
+#[test]
+fn truncation_with_fixed_up_header_is_an_error() {
+    for (_, bytes) in all_samples() {
+        let model = Model::from_bytes(&bytes).unwrap();
+        let mut cuts = Vec::new();
+        for s in model.sections() {
+            for edge in [s.offset, s.offset + s.length] {
+                for delta in -2i64..=2 {
+                    cuts.push((edge as i64 + delta).clamp(0, bytes.len() as i64 - 1) as usize);
+                }
+            }
+        }
+        for cut in cuts {
+            let mut damaged = bytes[..cut].to_vec();
+            if damaged.len() >= 40 {
+                damaged[32..40].copy_from_slice(&(cut as u64).to_le_bytes());
+            }
+            reseal(&mut damaged);
+            assert!(exercise(&damaged).is_err(), "cut at {cut} accepted");
+        }
+    }
+}
+
+#[test]
+fn every_single_byte_change_is_detected() {
+    for (_, bytes) in all_samples() {
+        for i in 0..bytes.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut damaged = bytes.clone();
+                damaged[i] ^= flip;
+                let verdict = Model::from_bytes(&damaged).and_then(|m| m.verify());
+                assert!(verdict.is_err(), "byte {i} ^ {flip:#x} not detected");
+            }
+        }
+    }
+}
+
+#[test]
+fn byte_changes_behind_recomputed_checksums_never_panic() {
+    let mut caught = 0usize;
+    let mut total = 0usize;
+    for (_, bytes) in all_samples() {
+        for i in 0..bytes.len() {
+            for flip in [0x01u8, 0x10, 0x80, 0xff] {
+                let mut damaged = bytes.clone();
+                damaged[i] ^= flip;
+                reseal(&mut damaged);
+                total += 1;
+                if exercise(&damaged).is_err() {
+                    caught += 1;
+                }
+            }
+        }
+    }
+    // Most changes land in values or ids and stay well-formed; many do not.
+    assert!(
+        caught > total / 10,
+        "only {caught} of {total} resealed changes were errors"
+    );
+}
+
+/// Finds the byte range of the first section of `kind` that belongs to the item table.
+fn item_section(bytes: &[u8], kind: SectionKind) -> (usize, usize) {
+    let model = Model::from_bytes(bytes).unwrap();
+    let mut found = model.sections().filter(|s| s.kind == kind);
+    // Sections are written user table first, then item table.
+    let s = found
+        .nth(1)
+        .or_else(|| model.sections().find(|s| s.kind == kind))
+        .unwrap();
+    (s.offset as usize, (s.offset + s.length) as usize)
+}
+
+fn damaged(bytes: &[u8], edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    edit(&mut b);
+    reseal(&mut b);
+    b
+}
+
+#[test]
+fn offsets_past_the_end_or_out_of_order_are_row_errors() {
+    let (_, bytes) = sample(ValueEncoding::F32, 0.3);
+    let (start, _) = item_section(&bytes, SectionKind::RowOffsets);
+    let data_len = Model::from_bytes(&bytes)
+        .unwrap()
+        .items()
+        .unwrap()
+        .data_bytes() as u32;
+    for (row, value) in [(3usize, data_len + 100), (3, u32::MAX), (5, 0)] {
+        let b = damaged(&bytes, |b| {
+            b[start + 4 * row..start + 4 * row + 4].copy_from_slice(&value.to_le_bytes())
+        });
+        let model =
+            Model::from_bytes(&b).expect("only the first and last offsets are checked at open");
+        let items = model.items().unwrap();
+        assert!(
+            matches!(items.row(row), Err(Error::CorruptRow { .. }))
+                || matches!(items.row(row - 1), Err(Error::CorruptRow { .. }))
+        );
+        assert!(model.verify().is_err());
+    }
+    // The last offset must equal the row-data length: checked at open.
+    let rows = Model::from_bytes(&bytes).unwrap().items().unwrap().rows();
+    let b = damaged(&bytes, |b| {
+        b[start + 4 * rows..start + 4 * rows + 4].copy_from_slice(&(data_len - 1).to_le_bytes())
+    });
+    assert!(matches!(
+        Model::from_bytes(&b),
+        Err(Error::InvalidMetadata(_))
+    ));
+}
+
+#[test]
+fn bad_indices_bitmaps_and_scales_are_row_errors() {
+    // u8 list: make a row's first two indices equal.
+    let (_, bytes) = sample(ValueEncoding::F32, 0.1);
+    let model = Model::from_bytes(&bytes).unwrap();
+    let items = model.items().unwrap();
+    assert_eq!(items.index_encoding(), IndexEncoding::U8List);
+    let r = (0..items.rows())
+        .find(|&r| items.row(r).unwrap().nnz() >= 2)
+        .unwrap();
+    let (data_start, _) = item_section(&bytes, SectionKind::RowData);
+    let (offsets_start, _) = item_section(&bytes, SectionKind::RowOffsets);
+    let record = data_start
+        + u32::from_le_bytes(
+            bytes[offsets_start + 4 * r..offsets_start + 4 * r + 4]
+                .try_into()
+                .unwrap(),
+        ) as usize;
+    let b = damaged(&bytes, |b| b[record + 1] = b[record]);
+    let e = Model::from_bytes(&b)
+        .unwrap()
+        .items()
+        .unwrap()
+        .row(r)
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::CorruptRow { reason, .. } if reason.contains("increasing")),
+        "{e}"
+    );
+    let b = damaged(&bytes, |b| b[record] = 200); // column 200 >= dim 17
+    assert!(
+        Model::from_bytes(&b)
+            .unwrap()
+            .items()
+            .unwrap()
+            .row(r)
+            .is_err()
+    );
+
+    // Bitmap with dim 17: a bit past the dimension in the last bitmap byte.
+    let (_, bytes) = sample(ValueEncoding::I8, 0.6);
+    let model = Model::from_bytes(&bytes).unwrap();
+    let items = model.items().unwrap();
+    assert_eq!(items.index_encoding(), IndexEncoding::Bitmap);
+    let r = (0..items.rows())
+        .find(|&r| !items.row(r).unwrap().is_empty())
+        .unwrap();
+    let (data_start, _) = item_section(&bytes, SectionKind::RowData);
+    let (offsets_start, _) = item_section(&bytes, SectionKind::RowOffsets);
+    let record = data_start
+        + u32::from_le_bytes(
+            bytes[offsets_start + 4 * r..offsets_start + 4 * r + 4]
+                .try_into()
+                .unwrap(),
+        ) as usize;
+    let b = damaged(&bytes, |b| b[record + 2] |= 0x80);
+    assert!(
+        Model::from_bytes(&b)
+            .unwrap()
+            .items()
+            .unwrap()
+            .row(r)
+            .is_err()
+    );
+    // int8 scale (after the 3-byte bitmap) set to NaN, then to a negative number.
+    for scale in [f32::NAN, -1.0, 0.0, f32::INFINITY] {
+        let b = damaged(&bytes, |b| {
+            b[record + 3..record + 7].copy_from_slice(&scale.to_le_bytes())
+        });
+        assert!(
+            Model::from_bytes(&b)
+                .unwrap()
+                .items()
+                .unwrap()
+                .row(r)
+                .is_err(),
+            "scale {scale}"
+        );
+    }
+}
+
+#[test]
+fn unsorted_ids_and_non_finite_values_fail_verify() {
+    let (_, bytes) = sample(ValueEncoding::F32, 0.3);
+    let (ids_start, _) = item_section(&bytes, SectionKind::Ids);
+    // Swap the first two ids: lookups may miss, verify must complain.
+    let b = damaged(&bytes, |b| {
+        let (x, y) = (
+            b[ids_start..ids_start + 4].to_vec(),
+            b[ids_start + 4..ids_start + 8].to_vec(),
+        );
+        b[ids_start..ids_start + 4].copy_from_slice(&y);
+        b[ids_start + 4..ids_start + 8].copy_from_slice(&x);
+    });
+    assert!(matches!(
+        Model::from_bytes(&b).unwrap().verify(),
+        Err(Error::CorruptTable { .. })
+    ));
+    // A value replaced by NaN.
+    let (data_start, data_end) = item_section(&bytes, SectionKind::RowData);
+    let b = damaged(&bytes, |b| {
+        b[data_end - 4..data_end].copy_from_slice(&f32::NAN.to_le_bytes())
+    });
+    assert!(data_end - 4 > data_start);
+    assert!(matches!(
+        Model::from_bytes(&b).unwrap().verify(),
+        Err(Error::CorruptRow { .. })
+    ));
+    let (bias_start, _) = item_section(&bytes, SectionKind::Bias);
+    let b = damaged(&bytes, |b| {
+        b[bias_start..bias_start + 4].copy_from_slice(&f32::INFINITY.to_le_bytes())
+    });
+    assert!(Model::from_bytes(&b).unwrap().verify().is_err());
+}
+
+#[test]
+fn header_fields_are_checked() {
+    let (_, bytes) = sample(ValueEncoding::F16, 0.3);
+    let big_endian = damaged(&bytes, |b| {
+        b[8..12].copy_from_slice(&format::BYTE_ORDER_MARK.to_be_bytes())
+    });
+    assert!(matches!(
+        Model::from_bytes(&big_endian),
+        Err(Error::ByteOrder { .. })
+    ));
+    let major2 = damaged(&bytes, |b| b[12..14].copy_from_slice(&2u16.to_le_bytes()));
+    assert!(matches!(
+        Model::from_bytes(&major2),
+        Err(Error::UnsupportedVersion { major: 2, .. })
+    ));
+    let minor7 = damaged(&bytes, |b| b[14..16].copy_from_slice(&7u16.to_le_bytes()));
+    assert_eq!(Model::from_bytes(&minor7).unwrap().format_minor(), 7);
+    let bad_align = damaged(&bytes, |b| b[24..28].copy_from_slice(&96u32.to_le_bytes()));
+    assert!(Model::from_bytes(&bad_align).is_err());
+    let many_sections = damaged(&bytes, |b| {
+        b[20..24].copy_from_slice(&u32::MAX.to_le_bytes())
+    });
+    assert!(Model::from_bytes(&many_sections).is_err());
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    let len = trailing.len() as u64;
+    trailing[32..40].copy_from_slice(&len.to_le_bytes());
+    reseal(&mut trailing);
+    assert!(
+        Model::from_bytes(&trailing).is_err(),
+        "a trailing byte was accepted"
+    );
+}
+
+#[test]
+fn nonzero_padding_is_rejected_at_open() {
+    let (_, bytes) = sample(ValueEncoding::F32, 0.3);
+    let model = Model::from_bytes(&bytes).unwrap();
+    let sections: Vec<_> = model.sections().collect();
+    let mut tested = 0;
+    for pair in sections.windows(2) {
+        let end = (pair[0].offset + pair[0].length) as usize;
+        if end < pair[1].offset as usize {
+            let mut b = bytes.clone();
+            b[end] = 1; // padding is not covered by a checksum: it must be checked directly
+            assert!(matches!(
+                Model::from_bytes(&b),
+                Err(Error::InvalidSection { .. })
+            ));
+            tested += 1;
+        }
+    }
+    assert!(tested > 0);
+}
+
+#[test]
+fn sections_of_unknown_kinds_are_skipped_and_checked() {
+    let (inputs, bytes) = sample(ValueEncoding::F32, 0.3);
+    let model = Model::from_bytes(&bytes).unwrap();
+    let mut sections: Vec<(SectionKind, Vec<u8>)> = model
+        .sections()
+        .map(|s| {
+            (
+                s.kind,
+                bytes[s.offset as usize..(s.offset + s.length) as usize].to_vec(),
+            )
+        })
+        .collect();
+    sections.push((
+        SectionKind::Unknown(999),
+        b"from a later minor version".to_vec(),
+    ));
+    let refs: Vec<(SectionKind, &[u8])> =
+        sections.iter().map(|(k, b)| (*k, b.as_slice())).collect();
+    let extended = pocketrec::builder::assemble(&refs);
+    let model = Model::from_bytes(&extended).unwrap();
+    model.verify().unwrap();
+    let mut out = [Recommendation::default(); 3];
+    model
+        .recommend(inputs.user_id(0), 3, &[], &mut out)
+        .unwrap();
+    // Its bytes are still covered by its checksum.
+    let mut damaged = extended.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    assert!(Model::from_bytes(&damaged).unwrap().verify().is_err());
+}
+
+#[test]
+fn sections_used_twice_or_of_the_wrong_kind_are_rejected() {
+    let (_, bytes) = sample(ValueEncoding::F32, 0.3);
+    let model = Model::from_bytes(&bytes).unwrap();
+    let (kind_at, _) = {
+        let s = model
+            .sections()
+            .find(|s| s.kind == SectionKind::Bias)
+            .unwrap();
+        (
+            format::HEADER_SIZE_V1 + s.index as usize * format::SECTION_ENTRY_SIZE,
+            (),
+        )
+    };
+    let b = damaged(&bytes, |b| {
+        b[kind_at..kind_at + 4].copy_from_slice(&SectionKind::Ids.code().to_le_bytes())
+    });
+    assert!(matches!(
+        Model::from_bytes(&b),
+        Err(Error::InvalidSection { .. })
+    ));
+}
