@@ -1,0 +1,270 @@
+//! `pocketrec inspect`: what a model holds and what each part costs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use pocketrec::{Model, Role, Table};
+use serde::Serialize;
+
+/// Everything `inspect` reports about a model.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Total file size in bytes.
+    pub file_bytes: u64,
+    /// Format version, e.g. `1.0`.
+    pub format_version: String,
+    /// `dot` or `cosine`.
+    pub scoring: String,
+    /// Constant added to every score.
+    pub global_bias: f32,
+    /// What the tables would take as dense f32 arrays (`rows x dim x 4`, both tables).
+    pub dense_f32_bytes: u64,
+    /// `file_bytes / dense_f32_bytes`.
+    pub size_vs_dense_f32: f64,
+    /// Per table.
+    pub tables: Vec<TableReport>,
+    /// Per section, in file order.
+    pub sections: Vec<SectionReport>,
+    /// The free-form properties.
+    pub properties: BTreeMap<String, String>,
+}
+
+/// One table's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct TableReport {
+    /// Table name.
+    pub name: String,
+    /// `user` or `item`.
+    pub role: String,
+    /// Rows.
+    pub rows: u64,
+    /// Dimension.
+    pub dim: u64,
+    /// Stored non-zeros.
+    pub nnz: u64,
+    /// `nnz / (rows x dim)`.
+    pub density: f64,
+    /// Rows with no non-zero.
+    pub empty_rows: u64,
+    /// Value encoding.
+    pub values: String,
+    /// Index encoding.
+    pub index: String,
+    /// Offset width.
+    pub offsets: String,
+    /// Id encoding (`row-number`, `u32`, `u64`).
+    pub ids: String,
+    /// `integer` or `string-hash`.
+    pub id_kind: String,
+    /// True with per-row biases.
+    pub bias: bool,
+    /// Bytes of each part.
+    pub bytes: TableBytes,
+    /// `rows x dim x 4`.
+    pub dense_f32_bytes: u64,
+}
+
+/// Bytes of a table's sections.
+#[derive(Clone, Debug, Serialize)]
+pub struct TableBytes {
+    /// Row offsets.
+    pub offsets: u64,
+    /// Row records (indices + values).
+    pub data: u64,
+    /// External ids.
+    pub ids: u64,
+    /// Biases.
+    pub bias: u64,
+    /// Sum of the above.
+    pub total: u64,
+}
+
+/// One section's placement.
+#[derive(Clone, Debug, Serialize)]
+pub struct SectionReport {
+    /// Position in the section table.
+    pub index: u32,
+    /// Kind name.
+    pub kind: String,
+    /// Offset in the file.
+    pub offset: u64,
+    /// Length in bytes.
+    pub length: u64,
+    /// Stored CRC32C.
+    pub crc32c: String,
+}
+
+fn table_report(table: &Table<'_>) -> TableReport {
+    let rows = table.rows() as u64;
+    let dim = table.dim() as u64;
+    let empty_rows = (0..table.rows())
+        .filter(|&r| table.row(r).map(|row| row.is_empty()).unwrap_or(false))
+        .count() as u64;
+    let bytes = TableBytes {
+        offsets: table.offsets_bytes() as u64,
+        data: table.data_bytes() as u64,
+        ids: table.ids_bytes() as u64,
+        bias: table.bias_bytes() as u64,
+        total: (table.offsets_bytes()
+            + table.data_bytes()
+            + table.ids_bytes()
+            + table.bias_bytes()) as u64,
+    };
+    TableReport {
+        name: table.name().to_string(),
+        role: table.role().to_string(),
+        rows,
+        dim,
+        nnz: table.nnz(),
+        density: if rows * dim == 0 {
+            0.0
+        } else {
+            table.nnz() as f64 / (rows * dim) as f64
+        },
+        empty_rows,
+        values: table.value_encoding().to_string(),
+        index: table.index_encoding().to_string(),
+        offsets: table.offset_width().to_string(),
+        ids: table.id_encoding().to_string(),
+        id_kind: table.id_kind().to_string(),
+        bias: table.has_bias(),
+        bytes,
+        dense_f32_bytes: rows * dim * 4,
+    }
+}
+
+/// Builds the report for an opened model.
+pub fn report<S: AsRef<[u8]>>(model: &Model<S>) -> Report {
+    let tables: Vec<TableReport> = Role::ALL
+        .iter()
+        .filter_map(|&role| model.table(role).ok())
+        .map(|t| table_report(&t))
+        .collect();
+    let dense: u64 = tables.iter().map(|t| t.dense_f32_bytes).sum();
+    let file_bytes = model.bytes().len() as u64;
+    Report {
+        file_bytes,
+        format_version: format!("{}.{}", pocketrec::format::FORMAT_MAJOR, model.format_minor()),
+        scoring: model.scoring().to_string(),
+        global_bias: model.global_bias(),
+        dense_f32_bytes: dense,
+        size_vs_dense_f32: if dense == 0 {
+            0.0
+        } else {
+            file_bytes as f64 / dense as f64
+        },
+        tables,
+        sections: model
+            .sections()
+            .map(|s| SectionReport {
+                index: s.index,
+                kind: s.kind.name().to_string(),
+                offset: s.offset,
+                length: s.length,
+                crc32c: format!("{:08x}", s.crc),
+            })
+            .collect(),
+        properties: model
+            .properties()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+/// Formats a byte count with thousands separators.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+impl Report {
+    /// The human-readable form printed by `pocketrec inspect`.
+    pub fn to_text(&self, name: &str) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{name}: pocketrec format {}, {} bytes = {:.1}% of dense f32 ({} bytes)",
+            self.format_version,
+            thousands(self.file_bytes),
+            100.0 * self.size_vs_dense_f32,
+            thousands(self.dense_f32_bytes)
+        );
+        let _ = writeln!(
+            s,
+            "scoring: {}, global bias {}",
+            self.scoring, self.global_bias
+        );
+        for t in &self.tables {
+            let _ = writeln!(
+                s,
+                "\n{} table '{}': {} rows x {} dims, {} non-zeros (density {:.2}%), {} all-zero rows",
+                t.role,
+                t.name,
+                thousands(t.rows),
+                t.dim,
+                thousands(t.nnz),
+                100.0 * t.density,
+                thousands(t.empty_rows)
+            );
+            let _ = writeln!(
+                s,
+                "  encoding: values {}, indices {}, offsets {}, ids {} ({}){}",
+                t.values,
+                t.index,
+                t.offsets,
+                t.ids,
+                t.id_kind,
+                if t.bias { ", with biases" } else { "" }
+            );
+            let pct = |b: u64| {
+                if t.dense_f32_bytes == 0 {
+                    0.0
+                } else {
+                    100.0 * b as f64 / t.dense_f32_bytes as f64
+                }
+            };
+            let _ = writeln!(
+                s,
+                "  bytes: offsets {} + data {} + ids {} + bias {} = {} ({:.1}% of its dense f32 {})",
+                thousands(t.bytes.offsets),
+                thousands(t.bytes.data),
+                thousands(t.bytes.ids),
+                thousands(t.bytes.bias),
+                thousands(t.bytes.total),
+                pct(t.bytes.total),
+                thousands(t.dense_f32_bytes)
+            );
+        }
+        let _ = writeln!(s, "\nsections:");
+        let _ = writeln!(
+            s,
+            "  {:>3}  {:<12} {:>14} {:>14}  crc32c",
+            "#", "kind", "offset", "length"
+        );
+        for sec in &self.sections {
+            let _ = writeln!(
+                s,
+                "  {:>3}  {:<12} {:>14} {:>14}  {}",
+                sec.index,
+                sec.kind,
+                thousands(sec.offset),
+                thousands(sec.length),
+                sec.crc32c
+            );
+        }
+        if !self.properties.is_empty() {
+            let _ = writeln!(s, "\nproperties:");
+            for (k, v) in &self.properties {
+                let _ = writeln!(s, "  {k} = {v}");
+            }
+        }
+        s
+    }
+}
