@@ -222,8 +222,20 @@ impl<R: Read> NpyStream<R> {
         Ok(text)
     }
 
+    /// Fails unless the element type is one that converts to f32 (checked before the shape, as
+    /// the more fundamental problem).
+    fn check_float(&self) -> Result<()> {
+        match self.header.descr.kind {
+            NpyKind::Float(..) => Ok(()),
+            _ => Err(self
+                .origin()
+                .unsupported(self.header.descr.unsupported_text())),
+        }
+    }
+
     /// Reads the array as a 2-D table (C or Fortran order) into a row-major matrix.
     pub(crate) fn dense(&mut self) -> Result<DenseMatrix> {
+        self.check_float()?;
         let (rows, cols) = table_shape(&self.origin(), &self.header.shape)?;
         if self.header.fortran_order {
             let flat = self.floats(&column_major(rows))?;
@@ -237,6 +249,7 @@ impl<R: Read> NpyStream<R> {
 
     /// Reads the array as a vector: shape `(n,)`, `(n, 1)` or `(1, n)` (order does not matter).
     pub(crate) fn vector(&mut self) -> Result<Vec<f32>> {
+        self.check_float()?;
         let cols = vector_columns(&self.origin(), &self.header.shape)?;
         self.floats(&row_major(cols))
     }
