@@ -33,7 +33,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             .set_permissions(std::fs::Permissions::from_mode(0o644))
             .map_err(|e| ExportError::io(&tmp_path, e))?;
     }
-    tmp.persist(path).map_err(|e| ExportError::io(path, e.error))?;
+    tmp.persist(path)
+        .map_err(|e| ExportError::io(path, e.error))?;
     // Make the rename itself durable. Not every platform can open a directory; that is not an
     // error for the write.
     if let Ok(d) = std::fs::File::open(dir) {

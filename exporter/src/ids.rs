@@ -124,15 +124,21 @@ mod tests {
 
     #[test]
     fn duplicates_name_both_lines() {
-        let e = parse_ids(Path::new("u.txt"), "1\n2\n1\n").unwrap_err().to_string();
+        let e = parse_ids(Path::new("u.txt"), "1\n2\n1\n")
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "u.txt:3: duplicate id 1 (first on line 1)");
-        let e = parse_ids(Path::new("u.txt"), "a\nb\nb\n").unwrap_err().to_string();
+        let e = parse_ids(Path::new("u.txt"), "a\nb\nb\n")
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "u.txt:3: duplicate id \"b\" (first on line 2)");
     }
 
     #[test]
     fn empty_lines_are_errors() {
-        let e = parse_ids(Path::new("u.txt"), "1\n\n2\n").unwrap_err().to_string();
+        let e = parse_ids(Path::new("u.txt"), "1\n\n2\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("u.txt:2: empty line"), "{e}");
     }
 
@@ -140,6 +146,9 @@ mod tests {
     fn ids_on_the_command_line() {
         assert_eq!(resolve_id("17", IdKind::Integer).unwrap(), 17);
         assert!(resolve_id("x", IdKind::Integer).is_err());
-        assert_eq!(resolve_id("x", IdKind::StringHash).unwrap(), pocketrec::string_id("x"));
+        assert_eq!(
+            resolve_id("x", IdKind::StringHash).unwrap(),
+            pocketrec::string_id("x")
+        );
     }
 }

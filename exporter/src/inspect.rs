@@ -105,10 +105,8 @@ fn table_report(table: &Table<'_>) -> TableReport {
         data: table.data_bytes() as u64,
         ids: table.ids_bytes() as u64,
         bias: table.bias_bytes() as u64,
-        total: (table.offsets_bytes()
-            + table.data_bytes()
-            + table.ids_bytes()
-            + table.bias_bytes()) as u64,
+        total: (table.offsets_bytes() + table.data_bytes() + table.ids_bytes() + table.bias_bytes())
+            as u64,
     };
     TableReport {
         name: table.name().to_string(),
@@ -144,7 +142,11 @@ pub fn report<S: AsRef<[u8]>>(model: &Model<S>) -> Report {
     let file_bytes = model.bytes().len() as u64;
     Report {
         file_bytes,
-        format_version: format!("{}.{}", pocketrec::format::FORMAT_MAJOR, model.format_minor()),
+        format_version: format!(
+            "{}.{}",
+            pocketrec::format::FORMAT_MAJOR,
+            model.format_minor()
+        ),
         scoring: model.scoring().to_string(),
         global_bias: model.global_bias(),
         dense_f32_bytes: dense,
@@ -176,7 +178,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);

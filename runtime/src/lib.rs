@@ -63,6 +63,9 @@ pub use format::{
     IdEncoding, IdKind, IndexEncoding, OffsetWidth, Role, Scoring, SectionKind, ValueEncoding,
     string_id,
 };
+/// The read-only memory map type behind `Model::open` (re-exported from memmap2).
+#[cfg(feature = "mmap")]
+pub use memmap2::Mmap;
 pub use model::{Model, SectionInfo};
 pub use properties::Properties;
 pub use row::{Row, RowIter};

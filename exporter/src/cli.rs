@@ -1,0 +1,340 @@
+//! The `pocketrec` command line: argument parsing and dispatch.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use pocketrec::{Model, Scoring, ValueEncoding};
+
+use crate::error::{ExportError, Result};
+use crate::export::{ExportOptions, Source, export};
+use crate::inspect::{report, thousands};
+use crate::recommend::recommend_for;
+
+/// pocketrec: sparse recommendation embeddings, small enough for phones and microcontrollers.
+#[derive(Debug, Parser)]
+#[command(name = "pocketrec", version, about, long_about = None)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a .prec model from trained user and item tables (npy, npz, scipy sparse npz,
+    /// safetensors).
+    Export(ExportArgs),
+    /// Show what a model holds and what each part costs.
+    Inspect {
+        /// The model file.
+        model: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every byte of a model (checksums, rows, ids). Exit status 0: valid; 1: invalid;
+    /// 2: unreadable.
+    Verify {
+        /// The model file.
+        model: PathBuf,
+    },
+    /// Print the top-k items for a user, or for every user of a file.
+    Recommend(RecommendArgs),
+    /// Generate a realistic sparse model, export it, open it, and show sizes and
+    /// recommendations.
+    Demo(DemoArgs),
+}
+
+fn parse_values(s: &str) -> std::result::Result<ValueEncoding, String> {
+    ValueEncoding::from_name(s).ok_or_else(|| format!("'{s}' is not one of f32, f16, bf16, i8"))
+}
+
+fn parse_scoring(s: &str) -> std::result::Result<Scoring, String> {
+    Scoring::from_name(s).ok_or_else(|| format!("'{s}' is not one of dot, cosine"))
+}
+
+/// Arguments of `pocketrec export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A safetensors or npz file holding both tables (see --user-tensor, --item-tensor).
+    #[arg(conflicts_with_all = ["users", "items"])]
+    pub input: Option<PathBuf>,
+    /// The user table (npy, npz, scipy sparse npz, safetensors).
+    #[arg(long, requires = "items")]
+    pub users: Option<PathBuf>,
+    /// The item table.
+    #[arg(long, requires = "users")]
+    pub items: Option<PathBuf>,
+    /// The user tensor's name in the input (default `user_embedding` with a single input file).
+    #[arg(long)]
+    pub user_tensor: Option<String>,
+    /// The item tensor's name in the input (default `item_embedding` with a single input file).
+    #[arg(long)]
+    pub item_tensor: Option<String>,
+    /// The model file to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// How to store values: f32 (exact), f16, bf16, or i8 (per-row scale).
+    #[arg(long, default_value = "f32", value_parser = parse_values)]
+    pub values: ValueEncoding,
+    /// User ids, one per line and row (integers or strings).
+    #[arg(long)]
+    pub user_ids: Option<PathBuf>,
+    /// Item ids, one per line and row.
+    #[arg(long)]
+    pub item_ids: Option<PathBuf>,
+    /// Per-user biases (npy, npz, safetensors, or text with one number per line).
+    #[arg(long)]
+    pub user_bias: Option<PathBuf>,
+    /// Tensor name of the user biases inside --user-bias (npz, safetensors).
+    #[arg(long, requires = "user_bias")]
+    pub user_bias_tensor: Option<String>,
+    /// Per-item biases.
+    #[arg(long)]
+    pub item_bias: Option<PathBuf>,
+    /// Tensor name of the item biases inside --item-bias.
+    #[arg(long, requires = "item_bias")]
+    pub item_bias_tensor: Option<String>,
+    /// Constant added to every score.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub global_bias: f32,
+    /// How to score: dot or cosine.
+    #[arg(long, default_value = "dot", value_parser = parse_scoring)]
+    pub scoring: Scoring,
+    /// Prune each table by magnitude to this density (0 < D <= 1) before writing.
+    #[arg(long)]
+    pub prune_density: Option<f64>,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Arguments of `pocketrec recommend`.
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
+    /// The model file.
+    pub model: PathBuf,
+    /// The user's id.
+    #[arg(
+        long,
+        required_unless_present = "users_file",
+        conflicts_with = "users_file"
+    )]
+    pub user: Option<String>,
+    /// A file of user ids, one per line: prints one JSON line per user.
+    #[arg(long)]
+    pub users_file: Option<PathBuf>,
+    /// How many items.
+    #[arg(short, default_value_t = 20)]
+    pub k: usize,
+    /// Item ids never to recommend (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Print JSON: `{"user": ID, "items": [{"item": ID, "score": S}, ...]}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `pocketrec demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the generated files in this directory (default: a temporary one).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Users to generate.
+    #[arg(long, default_value_t = 29_858)]
+    pub users: usize,
+    /// Items to generate.
+    #[arg(long, default_value_t = 40_981)]
+    pub items: usize,
+    /// Embedding dimension.
+    #[arg(long, default_value_t = 64)]
+    pub dim: usize,
+    /// Density after magnitude pruning.
+    #[arg(long, default_value_t = 0.1)]
+    pub density: f64,
+}
+
+/// Opens a model file read-only by memory map.
+pub fn open_model(path: &Path) -> Result<Model<pocketrec::Mmap>> {
+    // SAFETY: the CLI maps a model for the length of one command. pocketrec only ever replaces
+    // model files by rename, which leaves this mapping intact; a file rewritten in place by
+    // another program while the command runs is outside the contract (see `Model::open`).
+    unsafe { Model::open(path) }.map_err(|source| ExportError::Model {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn run_export(args: ExportArgs) -> Result<()> {
+    let (users, items) = match (&args.input, &args.users, &args.items) {
+        (Some(input), None, None) => (
+            Source::tensor(
+                input,
+                args.user_tensor.as_deref().unwrap_or("user_embedding"),
+            ),
+            Source::tensor(
+                input,
+                args.item_tensor.as_deref().unwrap_or("item_embedding"),
+            ),
+        ),
+        (None, Some(u), Some(i)) => (
+            Source {
+                path: u.clone(),
+                tensor: args.user_tensor.clone(),
+            },
+            Source {
+                path: i.clone(),
+                tensor: args.item_tensor.clone(),
+            },
+        ),
+        _ => {
+            return Err(ExportError::Usage(
+                "give either one input file holding both tables, or --users and --items".into(),
+            ));
+        }
+    };
+    let mut options = ExportOptions::new(users, items, &args.output);
+    options.values = args.values;
+    options.user_ids = args.user_ids;
+    options.item_ids = args.item_ids;
+    options.user_bias = args.user_bias.map(|path| Source {
+        path,
+        tensor: args.user_bias_tensor,
+    });
+    options.item_bias = args.item_bias.map(|path| Source {
+        path,
+        tensor: args.item_bias_tensor,
+    });
+    options.global_bias = args.global_bias;
+    options.scoring = args.scoring;
+    options.prune_density = args.prune_density;
+    options.progress = !args.quiet;
+    let summary = export(&options)?;
+    eprintln!(
+        "wrote {}: {} bytes, {:.1}% of the dense f32 tables ({} bytes)",
+        summary.output.display(),
+        thousands(summary.file_bytes),
+        100.0 * summary.file_bytes as f64 / summary.dense_f32_bytes.max(1) as f64,
+        thousands(summary.dense_f32_bytes)
+    );
+    Ok(())
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    let text = serde_json::to_string(value)
+        .map_err(|e| ExportError::Usage(format!("cannot encode JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn run_recommend(args: RecommendArgs) -> Result<()> {
+    let model = open_model(&args.model)?;
+    if let Some(user) = &args.user {
+        let recs = recommend_for(&model, &args.model, user, args.k, &args.exclude)?;
+        if args.json {
+            print_json(&recs)?;
+        } else {
+            print!("{}", recs.to_text());
+        }
+        return Ok(());
+    }
+    let Some(file) = &args.users_file else {
+        return Err(ExportError::Usage("give --user or --users-file".into()));
+    };
+    let reader =
+        std::io::BufReader::new(std::fs::File::open(file).map_err(|e| ExportError::io(file, e))?);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| ExportError::io(file, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let recs =
+            recommend_for(&model, &args.model, &line, args.k, &args.exclude).map_err(|e| {
+                ExportError::Line {
+                    path: file.clone(),
+                    line: n as u64 + 1,
+                    message: e.to_string(),
+                }
+            })?;
+        let text = serde_json::to_string(&recs)
+            .map_err(|e| ExportError::Usage(format!("cannot encode JSON: {e}")))?;
+        writeln!(out, "{text}").map_err(|e| ExportError::io("<stdout>", e))?;
+    }
+    out.flush().map_err(|e| ExportError::io("<stdout>", e))
+}
+
+/// Runs `verify`; the exit code says the verdict.
+fn run_verify(path: &Path) -> ExitCode {
+    let model = match open_model(path) {
+        Ok(m) => m,
+        Err(ExportError::Model {
+            source: pocketrec::Error::Io(e),
+            ..
+        }) => {
+            eprintln!("pocketrec: error: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            println!("INVALID {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match model.verify() {
+        Ok(()) => {
+            println!(
+                "OK {}: {} bytes, every checksum, row, id and bias checked",
+                path.display(),
+                thousands(model.bytes().len() as u64)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("INVALID {}: {e}", path.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Parses the arguments and runs the command; errors are printed, and the exit code says
+/// whether it succeeded.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Export(args) => run_export(args),
+        Command::Inspect { model, json } => open_model(&model).and_then(|m| {
+            let r = report(&m);
+            if json {
+                print_json(&r)
+            } else {
+                print!("{}", r.to_text(&model.display().to_string()));
+                Ok(())
+            }
+        }),
+        Command::Verify { model } => return run_verify(&model),
+        Command::Recommend(args) => run_recommend(args),
+        Command::Demo(args) => crate::demo::run(&crate::demo::DemoOptions {
+            dir: args.dir,
+            seed: args.seed,
+            users: args.users,
+            items: args.items,
+            dim: args.dim,
+            density: args.density,
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pocketrec: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! `pocketrec export`: read two tables (and ids, biases), prune, quantize, write a `.prec` file.
+
+use std::path::{Path, PathBuf};
+
+use pocketrec::builder::{ModelBuilder, SparseMatrix, TableSpec};
+use pocketrec::{Role, Scoring, ValueEncoding};
+
+use crate::atomic::write_atomic;
+use crate::error::{ExportError, Result};
+use crate::ids::read_id_file;
+use crate::input::{self, Matrix, Table2d};
+use crate::progress::Progress;
+use crate::prune;
+
+/// Where to read a table (or a bias vector): a file and, for npz/safetensors, a tensor name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// The file.
+    pub path: PathBuf,
+    /// The tensor or npz member; `None` picks the file's only one (or a scipy sparse matrix).
+    pub tensor: Option<String>,
+}
+
+impl Source {
+    /// A whole file.
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Source {
+            path: path.into(),
+            tensor: None,
+        }
+    }
+
+    /// A named tensor in a file.
+    pub fn tensor(path: impl Into<PathBuf>, tensor: impl Into<String>) -> Self {
+        Source {
+            path: path.into(),
+            tensor: Some(tensor.into()),
+        }
+    }
+}
+
+/// Everything `export` needs.
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
+    /// The user table.
+    pub users: Source,
+    /// The item table.
+    pub items: Source,
+    /// The `.prec` file to write.
+    pub output: PathBuf,
+    /// Value encoding for both tables.
+    pub values: ValueEncoding,
+    /// Id file for the users (one id per row); `None`: ids are row numbers.
+    pub user_ids: Option<PathBuf>,
+    /// Id file for the items.
+    pub item_ids: Option<PathBuf>,
+    /// Per-user biases.
+    pub user_bias: Option<Source>,
+    /// Per-item biases.
+    pub item_bias: Option<Source>,
+    /// Constant added to every score.
+    pub global_bias: f32,
+    /// Dot or cosine.
+    pub scoring: Scoring,
+    /// Prune each table by magnitude to this density first.
+    pub prune_density: Option<f64>,
+    /// Show a progress bar on a terminal.
+    pub progress: bool,
+}
+
+impl ExportOptions {
+    /// Options with defaults: f32 values, row-number ids, no biases, dot scoring, no pruning.
+    pub fn new(users: Source, items: Source, output: impl Into<PathBuf>) -> Self {
+        ExportOptions {
+            users,
+            items,
+            output: output.into(),
+            values: ValueEncoding::F32,
+            user_ids: None,
+            item_ids: None,
+            user_bias: None,
+            item_bias: None,
+            global_bias: 0.0,
+            scoring: Scoring::Dot,
+            prune_density: None,
+            progress: false,
+        }
+    }
+}
+
+/// What an export wrote.
+#[derive(Clone, Debug)]
+pub struct ExportSummary {
+    /// The file written.
+    pub output: PathBuf,
+    /// Its size.
+    pub file_bytes: u64,
+    /// The two tables as dense f32 (`rows x dim x 4` each).
+    pub dense_f32_bytes: u64,
+}
+
+/// A loaded table after pruning, as a sparse matrix, with its provenance.
+struct LoadedTable {
+    source: Table2d,
+    matrix: SparseMatrix,
+}
+
+fn model_error(path: &Path) -> impl FnOnce(pocketrec::Error) -> ExportError + '_ {
+    move |source| ExportError::Model {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads a table and applies `--prune-density`.
+fn load_table(source: &Source, prune_density: Option<f64>) -> Result<LoadedTable> {
+    let mut table = input::read_table(&source.path, source.tensor.as_deref())?;
+    let cells = table.matrix.rows().saturating_mul(table.matrix.cols());
+    if let Some(density) = prune_density {
+        let keep = prune::budget(cells, density);
+        match &mut table.matrix {
+            Matrix::Dense(m) => prune::keep_largest(&mut m.data, keep),
+            Matrix::Csr(m) => prune::keep_largest(&mut m.values, keep),
+        };
+    }
+    let path = table.path.clone();
+    let matrix = match &table.matrix {
+        Matrix::Dense(m) => SparseMatrix::from_dense(m.rows, m.cols, &m.data),
+        Matrix::Csr(m) => SparseMatrix::from_csr(m.cols, &m.indptr, &m.indices, &m.values),
+    }
+    .map_err(model_error(&path))?;
+    // The dense copy is no longer needed; keep only provenance.
+    table.matrix = Matrix::Dense(input::DenseMatrix::default());
+    Ok(LoadedTable {
+        source: table,
+        matrix,
+    })
+}
+
+/// Checks that a per-row input (ids, biases) has one entry per row.
+fn check_rows(path: &Path, what: &str, len: usize, source: &Table2d, rows: usize) -> Result<()> {
+    if len == rows {
+        return Ok(());
+    }
+    Err(ExportError::Shape {
+        path: path.to_path_buf(),
+        tensor: what.to_string(),
+        message: format!(
+            "has {len} entries, but table '{}' in {} has {rows} rows",
+            source.tensor,
+            source.path.display(),
+        ),
+    })
+}
+
+/// Builds the [`TableSpec`] of one side: ids and biases attached and checked.
+fn table_spec(
+    role: Role,
+    table: LoadedTable,
+    values: ValueEncoding,
+    ids: Option<&Path>,
+    bias: Option<&Source>,
+) -> Result<TableSpec> {
+    let LoadedTable { source, matrix } = table;
+    let rows = matrix.rows();
+    let mut spec = TableSpec::new(source.tensor.clone(), role, matrix).values(values);
+    if let Some(path) = ids {
+        let ids = read_id_file(path)?;
+        check_rows(path, "ids", ids.ids.len(), &source, rows)?;
+        spec = spec.ids(ids.ids, ids.kind);
+    }
+    if let Some(bias_source) = bias {
+        let bias = input::read_vector(&bias_source.path, bias_source.tensor.as_deref())?;
+        check_rows(&bias_source.path, "bias", bias.len(), &source, rows)?;
+        spec = spec.bias(bias);
+    }
+    Ok(spec)
+}
+
+fn provenance(source: &Table2d) -> String {
+    format!("{} [{}]", source.path.display(), source.tensor)
+}
+
+/// Runs an export; see [`ExportOptions`].
+pub fn export(options: &ExportOptions) -> Result<ExportSummary> {
+    if let Some(d) = options.prune_density
+        && !(d > 0.0 && d <= 1.0)
+    {
+        return Err(ExportError::Usage(format!(
+            "--prune-density must be in (0, 1], got {d}"
+        )));
+    }
+    if !options.global_bias.is_finite() {
+        return Err(ExportError::Usage("--global-bias must be finite".into()));
+    }
+    let users = load_table(&options.users, options.prune_density)?;
+    let items = load_table(&options.items, options.prune_density)?;
+    if users.matrix.dim() != items.matrix.dim() {
+        return Err(ExportError::Shape {
+            path: items.source.path.clone(),
+            tensor: items.source.tensor.clone(),
+            message: format!(
+                "has {} columns, but the user table '{}' in {} has {}",
+                items.matrix.dim(),
+                users.source.tensor,
+                users.source.path.display(),
+                users.matrix.dim()
+            ),
+        });
+    }
+    let dense_f32_bytes =
+        4 * (users.matrix.rows() + items.matrix.rows()) as u64 * users.matrix.dim() as u64;
+    let mut builder = ModelBuilder::new()
+        .scoring(options.scoring)
+        .global_bias(options.global_bias)
+        .property(
+            "created_by",
+            concat!("pocketrec-export ", env!("CARGO_PKG_VERSION")),
+        )
+        .property("source.users", provenance(&users.source))
+        .property("source.items", provenance(&items.source))
+        .property("values", options.values.name());
+    if let Some(d) = options.prune_density {
+        builder = builder.property("pruned_to_density", d.to_string());
+    }
+    let builder = builder
+        .table(table_spec(
+            Role::User,
+            users,
+            options.values,
+            options.user_ids.as_deref(),
+            options.user_bias.as_ref(),
+        )?)
+        .table(table_spec(
+            Role::Item,
+            items,
+            options.values,
+            options.item_ids.as_deref(),
+            options.item_bias.as_ref(),
+        )?);
+    let bytes = build_with_bar(&builder, options.progress, &options.output)?;
+    write_atomic(&options.output, &bytes)?;
+    Ok(ExportSummary {
+        output: options.output.clone(),
+        file_bytes: bytes.len() as u64,
+        dense_f32_bytes,
+    })
+}
+
+/// Encodes the model, with a progress bar over rows when asked and on a terminal.
+pub fn build_with_bar(builder: &ModelBuilder, progress: bool, output: &Path) -> Result<Vec<u8>> {
+    let total: u64 = builder
+        .tables()
+        .iter()
+        .map(|t| t.matrix.rows() as u64)
+        .sum();
+    let bar = Progress::new(progress, total, "encoding rows");
+    let bytes = builder
+        .build_with_progress(&mut |done, _| bar.set(done))
+        .map_err(model_error(output))?;
+    bar.finish();
+    Ok(bytes)
+}
