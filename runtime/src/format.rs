@@ -261,8 +261,8 @@ coded_enum! {
         F16 = 2 => "f16",
         /// bfloat16 (the top half of an f32), round to nearest even; relative error at most 2^-8.
         Bf16 = 3 => "bf16",
-        /// Symmetric int8 with one f32 scale per row: `v = scale * q`, `q` in -127..=127,
-        /// `scale = max|v| / 127`; absolute error at most `scale / 2`.
+        /// Symmetric int8 with one f16 scale per row: `v = scale * q`, `q` in -127..=127,
+        /// `scale` = `max|v| / 127` rounded up to an f16; absolute error at most `scale / 2`.
         I8 = 4 => "i8",
     }
 }
@@ -325,7 +325,7 @@ impl ValueEncoding {
     /// Bytes each non-empty row stores before its values (the int8 scale).
     pub const fn row_prefix(self) -> usize {
         match self {
-            ValueEncoding::I8 => 4,
+            ValueEncoding::I8 => 2,
             _ => 0,
         }
     }

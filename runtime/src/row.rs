@@ -187,8 +187,8 @@ impl<'a> Row<'a> {
             ValueEncoding::F16 => Values::F16(rest),
             ValueEncoding::Bf16 => Values::Bf16(rest),
             ValueEncoding::I8 => {
-                let (scale, values) = rest.split_at(4);
-                let scale = f32_le(scale);
+                let (scale, values) = rest.split_at(2);
+                let scale = f16::from_bits(u16_le(scale)).to_f32();
                 if !(scale.is_finite() && scale > 0.0) {
                     return Err("int8 scale is not a positive finite number");
                 }

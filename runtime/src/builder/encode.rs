@@ -25,7 +25,22 @@ struct QuantizedRows {
     bounds: Vec<usize>,
     columns: Vec<u32>,
     value_bytes: Vec<u8>,
-    scales: Vec<f32>,
+    scales: Vec<f16>,
+}
+
+/// The int8 scale of a row whose largest magnitude is `max_abs`: `max_abs / 127` rounded *up*
+/// to an f16 (so every `|v| / scale <= 127`), at least the smallest positive f16. `None` when
+/// it exceeds the f16 range.
+fn int8_scale(max_abs: f32) -> Option<f16> {
+    let ideal = max_abs / 127.0;
+    let mut scale = f16::from_f32(ideal);
+    if scale.to_f32() < ideal {
+        scale = f16::from_bits(scale.to_bits() + 1);
+    }
+    if scale.to_f32() <= 0.0 {
+        scale = f16::from_bits(1);
+    }
+    scale.is_finite().then_some(scale)
 }
 
 /// Rounds half away from zero without `std` (`f32::round` needs libm).
@@ -88,13 +103,16 @@ fn quantize(spec: &TableSpec, order: &[usize]) -> Result<QuantizedRows> {
                     let a = f32::from_bits(v.to_bits() & 0x7fff_ffff);
                     if a > m { a } else { m }
                 });
-                let mut scale = max_abs / 127.0;
-                if !scale.is_normal() {
-                    scale = f32::MIN_POSITIVE;
-                }
+                let scale = int8_scale(max_abs).ok_or(Error::InvalidInput {
+                    role,
+                    row: Some(r as u64),
+                    column: None,
+                    reason: "row too large for int8 with an f16 scale (|v| > 8.3e6)",
+                })?;
+                let scale_f32 = scale.to_f32();
                 let start = q.columns.len();
                 for (&c, &v) in cols.iter().zip(vals) {
-                    let code = round_half_away(v / scale).clamp(-127.0, 127.0) as i8;
+                    let code = round_half_away(v / scale_f32).clamp(-127.0, 127.0) as i8;
                     if code != 0 {
                         q.columns.push(c);
                         q.value_bytes.push(code as u8);
@@ -228,7 +246,7 @@ pub(crate) fn encode_table(
                 .then(|| scales.next())
                 .flatten()
             {
-                data.extend_from_slice(&scale.to_le_bytes());
+                data.extend_from_slice(&scale.to_bits().to_le_bytes());
             }
             data.extend_from_slice(&q.value_bytes[start * width..end * width]);
         }

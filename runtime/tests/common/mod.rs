@@ -218,6 +218,10 @@ pub fn error_bound(encoding: ValueEncoding, original: f32, row_max_abs: f32) -> 
         ValueEncoding::F32 => 0.0,
         ValueEncoding::F16 => (original.abs() * 2f32.powi(-11)).max(2f32.powi(-25)),
         ValueEncoding::Bf16 => original.abs() * 2f32.powi(-8),
-        ValueEncoding::I8 => row_max_abs / 127.0 * 0.5 * (1.0 + 1e-5),
+        // The scale is max|v| / 127 rounded up to an f16 (relative step 2^-10, absolute 2^-24
+        // among subnormals); the error is at most half the scale.
+        ValueEncoding::I8 => {
+            (row_max_abs / 127.0 + 2f32.powi(-24)) * (1.0 + 2f32.powi(-10)) * 0.5 * (1.0 + 1e-5)
+        }
     }
 }
