@@ -349,7 +349,10 @@ pub fn read_vector(path: &Path, tensor: Option<&str>) -> Result<Vec<f32>> {
 /// A file in none of these formats is a Parse error.
 pub fn tensor_names(path: &Path) -> Result<Vec<String>> {
     match detect_format(path)? {
-        Format::Npy => Ok(vec![npy::npy_tensor_name(path)]),
+        Format::Npy => {
+            npy::open_file(path)?; // the header must be valid
+            Ok(vec![npy::npy_tensor_name(path)])
+        }
         Format::Npz => Ok(Npz::open(path)?.names()),
         Format::Safetensors => Ok(SafetensorsFile::open(path)?.names().to_vec()),
         Format::Other => Err(not_a_table_file(path)),

@@ -138,6 +138,19 @@ impl<R: Read> NpyStream<R> {
         Ok(())
     }
 
+    /// An empty vector with room for every element, or an error if that much memory cannot be
+    /// had (the size was already checked against the data there is; this is a second guard).
+    fn allocate<T>(&self) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        out.try_reserve_exact(self.header.count).map_err(|_| {
+            self.origin().shape(format!(
+                "cannot allocate memory for shape {}",
+                shape_str(&self.header.shape)
+            ))
+        })?;
+        Ok(out)
+    }
+
     /// Reads all elements as `f32`, in file order; `locate` maps a flat index to (row, column)
     /// for the error about a non-finite value.
     pub(crate) fn floats(&mut self, locate: &dyn Fn(usize) -> (u64, u64)) -> Result<Vec<f32>> {
@@ -146,7 +159,7 @@ impl<R: Read> NpyStream<R> {
                 .origin()
                 .unsupported(self.header.descr.unsupported_text()));
         };
-        let mut out = Vec::with_capacity(self.header.count);
+        let mut out = self.allocate::<f32>()?;
         let path = self.path.clone();
         let tensor = self.tensor.clone();
         let origin = Origin::new(&path, &tensor);
@@ -164,7 +177,7 @@ impl<R: Read> NpyStream<R> {
                 self.header.descr.text
             )));
         };
-        let mut out = Vec::with_capacity(self.header.count);
+        let mut out = self.allocate::<i64>()?;
         let path = self.path.clone();
         let tensor = self.tensor.clone();
         let origin = Origin::new(&path, &tensor);

@@ -365,8 +365,9 @@ pub(crate) fn parse_descr(value: &PyValue) -> Result<Descr, String> {
     let order = match order_char {
         Some(b'<') => Some(ByteOrder::Little),
         Some(b'>') => Some(ByteOrder::Big),
-        Some(b'=') => Some(ByteOrder::NATIVE),
-        // '|' (or nothing) means "not applicable": fine for 1-byte types and byte strings.
+        // '=' and no prefix at all (hand-written headers) mean native order, as in NumPy.
+        Some(b'=') | None => Some(ByteOrder::NATIVE),
+        // '|' means "not applicable": fine for 1-byte types and byte strings only.
         _ => None,
     };
     let need_order = |order: Option<ByteOrder>| -> Result<ByteOrder, String> {
@@ -534,6 +535,8 @@ mod tests {
             assert_eq!(k(other), NpyKind::Other, "{other}");
         }
         assert!(parse_descr(&PyValue::Str("|f4".to_string())).is_err());
+        assert_eq!(k("f4"), NpyKind::Float(FloatType::F32, ByteOrder::NATIVE));
+        assert_eq!(k("=f8"), NpyKind::Float(FloatType::F64, ByteOrder::NATIVE));
         let structured = parse_literal("[('a', '<f4'), ('b', '<i4')]").unwrap();
         let d = parse_descr(&structured).unwrap();
         assert_eq!(d.kind, NpyKind::Other);

@@ -5,16 +5,21 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use zip::ZipArchive;
 use zip::read::ZipFile;
 use zip::result::ZipError;
+use zip::{CompressionMethod, ZipArchive};
 
 use super::npy::NpyStream;
 use crate::error::{ExportError, Result};
 
+/// Deflate cannot expand data by more than about 1032:1; with some slack.
+const MAX_DEFLATE_RATIO: u64 = 1100;
+
 /// An open `.npz` archive and the names of its members (without the `.npy` suffix).
 pub(crate) struct Npz {
     path: PathBuf,
+    /// Size of the archive file, the bound on any member's compressed data.
+    archive_len: u64,
     archive: ZipArchive<BufReader<File>>,
     /// Member names as NumPy shows them (`.npy` stripped) and their index in the archive.
     members: Vec<(String, usize)>,
@@ -27,6 +32,7 @@ impl Npz {
     /// Opens `path` as a zip archive and lists its members.
     pub(crate) fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| ExportError::io(path, e))?;
+        let archive_len = file.metadata().map_err(|e| ExportError::io(path, e))?.len();
         let archive = ZipArchive::new(BufReader::new(file)).map_err(|e| zip_error(path, e))?;
         let mut members = Vec::new();
         for (index, raw) in archive.file_names_raw().enumerate() {
@@ -39,6 +45,7 @@ impl Npz {
         }
         Ok(Npz {
             path: path.to_path_buf(),
+            archive_len,
             archive,
             members,
         })
@@ -89,7 +96,16 @@ impl Npz {
             .archive
             .by_index(index)
             .map_err(|e| member_error(&path, &listed, e))?;
-        let available = member.size();
+        // The declared size is only a claim: bound it by what the compressed bytes can really
+        // hold, so that a crafted size cannot make the npy reader allocate for data not there.
+        let compressed = member.compressed_size().min(self.archive_len);
+        let bound = match member.compression() {
+            CompressionMethod::Stored => compressed,
+            _ => compressed
+                .saturating_mul(MAX_DEFLATE_RATIO)
+                .saturating_add(1024),
+        };
+        let available = member.size().min(bound);
         let mut stream = NpyStream::open(member, available, &path, &listed)?;
         let value = f(&mut stream)?;
         stream.drain()?;

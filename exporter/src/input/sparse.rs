@@ -240,6 +240,7 @@ fn read_csc(npz: &mut Npz, rows: usize, cols: usize) -> Result<CsrMatrix> {
         let (a, b) = (w[0] as usize, w[1] as usize);
         (a..b).map(move |k| (k, j as u32))
     });
+    // `k < nnz` (checked pointers) and `row_idx`, `data` both hold `nnz` entries.
     let triplets = entries.map(|(k, j)| (row_idx[k], j, data[k]));
     build_csr(&path, rows, cols, nnz, &row_idx, triplets)
 }
@@ -295,6 +296,7 @@ fn read_coo(npz: &mut Npz, rows: usize, cols: usize) -> Result<CsrMatrix> {
         )
     };
     let data = read_data(npz, nnz, &locate)?;
+    // `row`, `col` and `data` all hold `nnz` entries (checked above and in `read_data`).
     let triplets = (0..nnz).map(|k| (row[k], col[k], data[k]));
     build_csr(&path, rows, cols, nnz, &row, triplets)
 }
@@ -333,6 +335,8 @@ fn build_csr(
             message: format!("cannot allocate row pointers for {rows} rows"),
         })?;
     indptr.resize(rows + 1, 0);
+    // Indexing below is in bounds: every row in `row_of` was checked to be < `rows` by
+    // `check_indices`, and the per-row counts add up to `nnz`, so `pos < nnz`.
     for &r in row_of {
         indptr[r as usize + 1] += 1;
     }
@@ -369,6 +373,8 @@ pub(crate) fn canonicalize(m: &mut CsrMatrix, origin: &Origin<'_>) -> Result<()>
     if rows_sorted {
         return Ok(());
     }
+    // Indexing below is in bounds: `indptr` has `rows + 1` non-decreasing entries ending at
+    // `indices.len() == values.len()`, and `write` never passes the read position.
     let mut buf: Vec<(u32, f32)> = Vec::new();
     let mut write = 0usize;
     let mut start = 0usize;
