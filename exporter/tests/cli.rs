@@ -74,7 +74,10 @@ fn export_inspect_verify_recommend() {
         std::fs::metadata(&model_path).unwrap().len()
     );
     let inspect = succeeds(&["inspect", path_str(&model_path)]);
-    assert!(inspect.contains("item table 'item_embedding': 6 rows x 4 dims"), "{inspect}");
+    assert!(
+        inspect.contains("item table 'item_embedding': 6 rows x 4 dims"),
+        "{inspect}"
+    );
 
     let verify = pocketrec(&["verify", path_str(&model_path)]);
     assert!(verify.status.success());
@@ -136,7 +139,10 @@ fn users_file_gives_one_json_line_per_user() {
         "--users-file",
         path_str(&users),
     ]);
-    assert!(err.contains("users.txt:2") && err.contains("no user with id 99"), "{err}");
+    assert!(
+        err.contains("users.txt:2") && err.contains("no user with id 99"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -222,7 +228,10 @@ fn shape_mismatch_missing_tensor_dtype_and_unreadable_files() {
         "-o",
         o,
     ]);
-    assert!(err.contains("one_row.npy") && err.contains("columns"), "{err}");
+    assert!(
+        err.contains("one_row.npy") && err.contains("columns"),
+        "{err}"
+    );
     // A tensor that is not there: the message lists those that are.
     let err = fails(&[
         "export",
@@ -270,7 +279,10 @@ fn shape_mismatch_missing_tensor_dtype_and_unreadable_files() {
         "-o",
         o,
     ]);
-    assert!(err.contains("ids.txt") && err.contains("4 entries") && err.contains("5 rows"), "{err}");
+    assert!(
+        err.contains("ids.txt") && err.contains("4 entries") && err.contains("5 rows"),
+        "{err}"
+    );
     std::fs::write(&ids, "1\n2\n3\n2\n5\n").unwrap();
     let err = fails(&[
         "export",
@@ -280,7 +292,10 @@ fn shape_mismatch_missing_tensor_dtype_and_unreadable_files() {
         "-o",
         o,
     ]);
-    assert!(err.contains("ids.txt:4") && err.contains("duplicate id 2"), "{err}");
+    assert!(
+        err.contains("ids.txt:4") && err.contains("duplicate id 2"),
+        "{err}"
+    );
     assert!(!out.exists());
     // Argument errors are clap's usage errors (exit status 2).
     let bad = pocketrec(&["export", path_str(&model), "-o", o, "--values", "f8"]);
@@ -325,11 +340,18 @@ fn verify_exit_status_is_the_verdict() {
     std::fs::write(&bad, &bytes).unwrap();
     let out = pocketrec(&["verify", path_str(&bad)]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stdout).starts_with("INVALID"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).starts_with("INVALID"),
+        "{}",
+        text(&out.stdout)
+    );
     // Damage the header: open itself fails, still verdict 1.
     bytes[13] ^= 1;
     std::fs::write(&bad, &bytes).unwrap();
-    assert_eq!(pocketrec(&["verify", path_str(&bad)]).status.code(), Some(1));
+    assert_eq!(
+        pocketrec(&["verify", path_str(&bad)]).status.code(),
+        Some(1)
+    );
     // Unreadable: 2.
     let out = pocketrec(&["verify", "/no/such/model.prec"]);
     assert_eq!(out.status.code(), Some(2));
