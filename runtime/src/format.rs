@@ -23,7 +23,7 @@ pub const BYTE_ORDER_MARK: u32 = 0x0A0B_0C0D;
 pub const FORMAT_MAJOR: u16 = 1;
 /// The format minor version this crate writes. Minor versions only add (sections, trailing
 /// metadata fields, header fields after byte 64); a reader accepts any minor of its major.
-pub const FORMAT_MINOR: u16 = 0;
+pub const FORMAT_MINOR: u16 = 1;
 /// Size of the fixed header in format 1.0. Later minors may declare a larger `header_size`.
 pub const HEADER_SIZE_V1: usize = 64;
 /// Size of one section table entry.
@@ -144,6 +144,16 @@ pub enum SectionKind {
     Ids,
     /// A table's per-row biases: `rows` little-endian `f32`.
     Bias,
+    /// Column layout (1.1): offsets of the posting lists, one per (item block, dimension).
+    ColumnOffsets,
+    /// Column layout (1.1): the block-local item index (`u16`) of every posting entry.
+    ColumnItems,
+    /// Column layout (1.1): the value of every posting entry, in the table's value encoding.
+    ColumnValues,
+    /// Column layout (1.1): each row's Euclidean norm as stored (`rows` f32), for cosine.
+    RowNorms,
+    /// Column layout (1.1): each row's int8 scale (`rows` f16, 0 for empty rows).
+    RowScales,
     /// A kind this reader does not know (written by a later minor version); skipped.
     Unknown(u32),
 }
@@ -157,6 +167,11 @@ impl SectionKind {
             SectionKind::RowData => 3,
             SectionKind::Ids => 4,
             SectionKind::Bias => 5,
+            SectionKind::ColumnOffsets => 6,
+            SectionKind::ColumnItems => 7,
+            SectionKind::ColumnValues => 8,
+            SectionKind::RowNorms => 9,
+            SectionKind::RowScales => 10,
             SectionKind::Unknown(code) => code,
         }
     }
@@ -169,6 +184,11 @@ impl SectionKind {
             3 => SectionKind::RowData,
             4 => SectionKind::Ids,
             5 => SectionKind::Bias,
+            6 => SectionKind::ColumnOffsets,
+            7 => SectionKind::ColumnItems,
+            8 => SectionKind::ColumnValues,
+            9 => SectionKind::RowNorms,
+            10 => SectionKind::RowScales,
             other => SectionKind::Unknown(other),
         }
     }
@@ -181,6 +201,11 @@ impl SectionKind {
             SectionKind::RowData => "row-data",
             SectionKind::Ids => "ids",
             SectionKind::Bias => "bias",
+            SectionKind::ColumnOffsets => "column-offsets",
+            SectionKind::ColumnItems => "column-items",
+            SectionKind::ColumnValues => "column-values",
+            SectionKind::RowNorms => "row-norms",
+            SectionKind::RowScales => "row-scales",
             SectionKind::Unknown(_) => "unknown",
         }
     }
@@ -407,6 +432,43 @@ pub struct TableRecord<'a> {
     pub ids_section: Option<u32>,
     /// Index of the [`SectionKind::Bias`] section, if the table has per-row biases.
     pub bias_section: Option<u32>,
+}
+
+/// Additions to the metadata in format 1.1, encoded with postcard right after the
+/// [`MetadataRecord`] in the same section. Absent in 1.0 files (the section ends after the
+/// record); a 1.0 reader ignores it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetadataExtension {
+    /// Column layouts of tables, at most one per table.
+    pub columns: heapless::Vec<ColumnRecord, MAX_TABLES>,
+}
+
+/// A table's column layout (format 1.1): for each block of `block_rows` consecutive rows and
+/// each dimension, the rows of the block that are non-zero in that dimension (a posting list)
+/// and their values. Lets a query touch only the dimensions where the user is non-zero.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ColumnRecord {
+    /// Index of the table in [`MetadataRecord::tables`].
+    pub table: u32,
+    /// Rows per block: a power of two, 64..=65536 (block-local row indices are `u16`).
+    pub block_rows: u32,
+    /// Number of posting entries (equals the table's `nnz`).
+    pub entries: u64,
+    /// [`OffsetWidth`] code of the column offsets.
+    pub offset_width: u8,
+    /// [`SectionKind::ColumnOffsets`] section: `blocks * dim + 1` offsets (in entries); list
+    /// `(block, dim)` is entries `[offset[block * dim + d], offset[block * dim + d + 1])`.
+    pub offsets_section: u32,
+    /// [`SectionKind::ColumnItems`] section: `entries` little-endian `u16` block-local rows,
+    /// strictly increasing within each list.
+    pub items_section: u32,
+    /// [`SectionKind::ColumnValues`] section: `entries` values (f32, f16, bf16 as in the row
+    /// records; int8 codes, to be multiplied by the row's scale).
+    pub values_section: u32,
+    /// [`SectionKind::RowNorms`] section, present when the model scores by cosine.
+    pub norms_section: Option<u32>,
+    /// [`SectionKind::RowScales`] section, present for int8 tables.
+    pub scales_section: Option<u32>,
 }
 
 /// CRC32C (Castagnoli, the iSCSI polynomial `0x1EDC6F41`, reflected, init and xor-out

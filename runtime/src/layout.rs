@@ -6,8 +6,8 @@
 
 use crate::error::{ChecksumScope, Error, Result};
 use crate::format::{
-    self, IdEncoding, IdKind, IndexEncoding, MetadataRecord, OffsetWidth, RawHeader, RawSection,
-    Role, Scoring, SectionKind, TableRecord, ValueEncoding,
+    self, ColumnRecord, IdEncoding, IdKind, IndexEncoding, MetadataExtension, MetadataRecord,
+    OffsetWidth, RawHeader, RawSection, Role, Scoring, SectionKind, TableRecord, ValueEncoding,
 };
 use crate::le;
 
@@ -53,6 +53,20 @@ pub(crate) struct TableLayout {
     pub data: Span,
     pub ids: Option<Span>,
     pub bias: Option<Span>,
+    pub columns: Option<ColumnSpans>,
+}
+
+/// Where a table's column layout is (format 1.1).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ColumnSpans {
+    pub block_rows: usize,
+    pub blocks: usize,
+    pub offset_width: OffsetWidth,
+    pub offsets: Span,
+    pub items: Span,
+    pub values: Span,
+    pub norms: Option<Span>,
+    pub scales: Option<Span>,
 }
 
 /// Everything [`crate::Model`] needs to find its way in the file, as byte ranges.
@@ -314,8 +328,16 @@ impl SectionSet {
 
 fn parse_metadata(bytes: &[u8], header: &Header, metadata: SectionEntry) -> Result<Layout> {
     let meta_bytes = metadata.span.slice(bytes)?;
-    let record: MetadataRecord<'_> = postcard::from_bytes(meta_bytes)
+    let (record, rest): (MetadataRecord<'_>, _) = postcard::take_from_bytes(meta_bytes)
         .map_err(|_| Error::InvalidMetadata("metadata does not decode"))?;
+    // Format 1.1 appends an extension; 1.0 files end here. Later minors may append more.
+    let extension: MetadataExtension = if rest.is_empty() {
+        MetadataExtension::default()
+    } else {
+        postcard::take_from_bytes(rest)
+            .map_err(|_| Error::InvalidMetadata("metadata extension does not decode"))?
+            .0
+    };
     let scoring = Scoring::from_code(record.scoring)?;
     if !record.global_bias.is_finite() {
         return Err(Error::InvalidMetadata("global bias is not finite"));
@@ -326,7 +348,7 @@ fn parse_metadata(bytes: &[u8], header: &Header, metadata: SectionEntry) -> Resu
     let mut used = SectionSet([0; format::MAX_SECTIONS as usize / 64]);
     let mut user = None;
     let mut item = None;
-    for table in &record.tables {
+    for (position, table) in record.tables.iter().enumerate() {
         // Tables with a role this reader does not know are skipped (additive minor versions).
         let Ok(role) = Role::from_code(table.role) else {
             continue;
@@ -338,7 +360,29 @@ fn parse_metadata(bytes: &[u8], header: &Header, metadata: SectionEntry) -> Resu
         if slot.is_some() {
             return Err(Error::InvalidMetadata("two tables with the same role"));
         }
-        *slot = Some(parse_table(bytes, header, table, role, &mut used)?);
+        let mut layout = parse_table(bytes, header, table, role, &mut used)?;
+        let mut columns = extension
+            .columns
+            .iter()
+            .filter(|c| c.table as usize == position);
+        if let Some(column) = columns.next() {
+            layout.columns = Some(parse_columns(
+                bytes, header, column, &layout, scoring, &mut used,
+            )?);
+        }
+        if columns.next().is_some() {
+            return Err(Error::InvalidMetadata("two column layouts for one table"));
+        }
+        *slot = Some(layout);
+    }
+    if extension
+        .columns
+        .iter()
+        .any(|c| c.table as usize >= record.tables.len())
+    {
+        return Err(Error::InvalidMetadata(
+            "a column layout refers to a table that does not exist",
+        ));
     }
     if let (Some(u), Some(i)) = (&user, &item)
         && u.dim != i.dim
@@ -503,5 +547,113 @@ fn parse_table(
         data,
         ids,
         bias,
+        columns: None,
+    })
+}
+
+/// Checks a table's column layout against the table and the section table.
+fn parse_columns(
+    bytes: &[u8],
+    header: &Header,
+    record: &ColumnRecord,
+    table: &TableLayout,
+    scoring: Scoring,
+    used: &mut SectionSet,
+) -> Result<ColumnSpans> {
+    let invalid = Error::InvalidMetadata;
+    let block_rows = record.block_rows as usize;
+    if !record.block_rows.is_power_of_two() || !(64..=65_536).contains(&record.block_rows) {
+        return Err(invalid(
+            "column block size is not a power of two in 64..=65536",
+        ));
+    }
+    if record.entries != table.nnz {
+        return Err(invalid("column entries differ from the table's non-zeros"));
+    }
+    let offset_width = OffsetWidth::from_code(record.offset_width)?;
+    let blocks = table.rows.div_ceil(block_rows);
+    let lists = blocks
+        .checked_mul(table.dim)
+        .ok_or(invalid("column list count overflows"))?;
+    let offsets = table_section(
+        bytes,
+        header,
+        record.offsets_section,
+        SectionKind::ColumnOffsets,
+        used,
+    )?;
+    if lists
+        .checked_add(1)
+        .and_then(|n| n.checked_mul(offset_width.bytes()))
+        != Some(offsets.len)
+    {
+        return Err(invalid(
+            "column offsets length is not (blocks x dim + 1) x width",
+        ));
+    }
+    let offset_bytes = offsets.slice(bytes)?;
+    if le::offset(offset_bytes, offset_width, 0) != Some(0)
+        || le::offset(offset_bytes, offset_width, lists) != Some(record.entries)
+    {
+        return Err(invalid(
+            "column offsets do not start at 0 and end at the entry count",
+        ));
+    }
+    let entries =
+        usize::try_from(record.entries).map_err(|_| invalid("column entries do not fit"))?;
+    let items = table_section(
+        bytes,
+        header,
+        record.items_section,
+        SectionKind::ColumnItems,
+        used,
+    )?;
+    if entries.checked_mul(2) != Some(items.len) {
+        return Err(invalid("column items length is not entries x 2"));
+    }
+    let values = table_section(
+        bytes,
+        header,
+        record.values_section,
+        SectionKind::ColumnValues,
+        used,
+    )?;
+    if entries.checked_mul(table.values.width()) != Some(values.len) {
+        return Err(invalid("column values length is not entries x value width"));
+    }
+    let mut per_row = |section: Option<u32>, kind, width: usize, needed: bool, what| match section {
+        None if needed => Err(invalid(what)),
+        None => Ok(None),
+        Some(index) => {
+            let span = table_section(bytes, header, index, kind, &mut *used)?;
+            if table.rows.checked_mul(width) != Some(span.len) {
+                return Err(invalid("per-row column section length is wrong"));
+            }
+            Ok(Some(span))
+        }
+    };
+    let norms = per_row(
+        record.norms_section,
+        SectionKind::RowNorms,
+        4,
+        scoring == Scoring::Cosine,
+        "cosine scoring needs row norms in the column layout",
+    )?;
+    let scales = per_row(
+        record.scales_section,
+        SectionKind::RowScales,
+        2,
+        table.values == ValueEncoding::I8,
+        "int8 values need row scales in the column layout",
+    )?;
+    Ok(ColumnSpans {
+        block_rows,
+        blocks,
+        offset_width,
+        offsets,
+        items,
+        values,
+        norms,
+        scales,
     })
 }

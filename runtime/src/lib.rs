@@ -43,8 +43,10 @@ extern crate alloc;
 
 #[cfg(feature = "alloc")]
 pub mod builder;
+mod columns;
 mod error;
 pub mod format;
+mod kernels;
 mod layout;
 mod le;
 #[cfg(feature = "mmap")]
@@ -53,6 +55,7 @@ mod mmap;
 mod model;
 mod properties;
 mod row;
+mod scan;
 mod score;
 mod table;
 mod topk;
@@ -69,6 +72,7 @@ pub use memmap2::Mmap;
 pub use model::{Model, SectionInfo};
 pub use properties::Properties;
 pub use row::{Row, RowIter};
+pub use scan::{MAX_STACK_BLOCK_ROWS, QueryPlan, Retrieval};
 pub use score::MAX_STACK_DIM;
 pub use table::Table;
 pub use topk::Recommendation;

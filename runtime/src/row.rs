@@ -381,6 +381,55 @@ impl<'a> Row<'a> {
         sqrt(sq) * self.scale()
     }
 
+    /// The encoded bytes of the value stored for `column` (the int8 code for int8 rows), or
+    /// `None` when the column is zero.
+    pub(crate) fn raw_value(&self, column: usize) -> Option<&'a [u8]> {
+        let k = match self.columns {
+            Columns::U8(cols) => cols.binary_search(&u8::try_from(column).ok()?).ok()?,
+            Columns::U16(cols) => {
+                let target = u16::try_from(column).ok()?;
+                let n = cols.len() / 2;
+                let (mut lo, mut hi) = (0, n);
+                let mut found = None;
+                while lo < hi {
+                    let mid = (lo + hi) / 2;
+                    let c = u16_le(&cols[2 * mid..2 * mid + 2]);
+                    match c.cmp(&target) {
+                        core::cmp::Ordering::Less => lo = mid + 1,
+                        core::cmp::Ordering::Greater => hi = mid,
+                        core::cmp::Ordering::Equal => {
+                            found = Some(mid);
+                            break;
+                        }
+                    }
+                }
+                found?
+            }
+            Columns::Bitmap(bitmap) => {
+                let byte = *bitmap.get(column / 8)?;
+                if byte & (1 << (column % 8)) == 0 {
+                    return None;
+                }
+                let before: u32 = bitmap[..column / 8].iter().map(|b| b.count_ones()).sum();
+                (before + (byte & ((1u8 << (column % 8)) - 1)).count_ones()) as usize
+            }
+        };
+        let (bytes, width) = match self.values {
+            Values::F32(b) => (b, 4),
+            Values::F16(b) | Values::Bf16(b) => (b, 2),
+            Values::I8 { values, .. } => (values, 1),
+        };
+        bytes.get(k * width..(k + 1) * width)
+    }
+
+    /// The int8 scale as stored (f16 bits), or 0 for other encodings and empty rows.
+    pub(crate) fn scale_bits(&self) -> u16 {
+        match self.values {
+            Values::I8 { scale, .. } if self.nnz > 0 => f16::from_f32(scale).to_bits(),
+            _ => 0,
+        }
+    }
+
     /// True when every stored value (and the int8 scale) is finite.
     pub(crate) fn all_finite(&self) -> bool {
         let mut finite = true;

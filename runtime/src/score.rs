@@ -17,8 +17,9 @@ use crate::error::{Error, Result};
 use crate::format::{Role, Scoring};
 use crate::model::Model;
 use crate::row::{Row, sqrt};
+use crate::scan::Retrieval;
 use crate::table::Table;
-use crate::topk::{Recommendation, TopK};
+use crate::topk::Recommendation;
 
 /// Largest dimension for which the id-based calls ([`Model::recommend`], [`Model::score`],
 /// [`Model::score_candidates`]) decode the user row on the stack (`4 * MAX_STACK_DIM` bytes).
@@ -28,13 +29,13 @@ pub const MAX_STACK_DIM: usize = 512;
 /// The user side of a query: a dense vector, its norm and its bias.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Query<'q> {
-    vector: &'q [f32],
-    norm: f32,
-    bias: f32,
+    pub vector: &'q [f32],
+    pub norm: f32,
+    pub bias: f32,
 }
 
 impl<'q> Query<'q> {
-    fn new(vector: &'q [f32], bias: f32) -> Self {
+    pub(crate) fn new(vector: &'q [f32], bias: f32) -> Self {
         let mut sq = 0.0f32;
         for &x in vector {
             sq += x * x;
@@ -109,7 +110,12 @@ impl<S: AsRef<[u8]>> Model<S> {
 
     /// Scores the item at row `index` for `query`.
     #[inline]
-    fn score_item(&self, items: &Table<'_>, query: &Query<'_>, index: usize) -> Result<f32> {
+    pub(crate) fn score_item(
+        &self,
+        items: &Table<'_>,
+        query: &Query<'_>,
+        index: usize,
+    ) -> Result<f32> {
         let row = items.row(index)?;
         let score = score_row(
             self.scoring(),
@@ -204,7 +210,20 @@ impl<S: AsRef<[u8]>> Model<S> {
         exclude: &[u64],
         out: &mut [Recommendation],
     ) -> Result<usize> {
-        self.with_user(user, |query| self.recommend_query(query, k, exclude, out))
+        self.recommend_with(user, k, exclude, out, Retrieval::Auto)
+    }
+
+    /// [`Model::recommend`], reading the item table the way `retrieval` says (the answer is
+    /// the same either way; only the work differs).
+    pub fn recommend_with(
+        &self,
+        user: u64,
+        k: usize,
+        exclude: &[u64],
+        out: &mut [Recommendation],
+        retrieval: Retrieval,
+    ) -> Result<usize> {
+        self.with_user(user, |query| self.scan(query, k, exclude, out, retrieval))
     }
 
     /// [`Model::recommend`] for a caller-given dense user vector of the model's dimension
@@ -216,42 +235,20 @@ impl<S: AsRef<[u8]>> Model<S> {
         exclude: &[u64],
         out: &mut [Recommendation],
     ) -> Result<usize> {
-        let items = self.items()?;
-        let query = self.vector_query(&items, user_vector)?;
-        self.recommend_query(&query, k, exclude, out)
+        self.recommend_vector_with(user_vector, k, exclude, out, Retrieval::Auto)
     }
 
-    fn recommend_query(
+    /// [`Model::recommend_vector`], reading the item table the way `retrieval` says.
+    pub fn recommend_vector_with(
         &self,
-        query: &Query<'_>,
+        user_vector: &[f32],
         k: usize,
         exclude: &[u64],
         out: &mut [Recommendation],
+        retrieval: Retrieval,
     ) -> Result<usize> {
-        let available = out.len() as u64;
-        let out = out.get_mut(..k).ok_or(Error::BufferTooSmall {
-            needed: k as u64,
-            actual: available,
-        })?;
         let items = self.items()?;
-        if query.vector.len() != items.dim() {
-            return Err(Error::DimensionMismatch {
-                expected: items.dim() as u64,
-                actual: query.vector.len() as u64,
-            });
-        }
-        let mut top = TopK::new(out);
-        for index in 0..items.rows() {
-            let score = self.score_item(&items, query, index)?;
-            if !top.accepts(score, index) {
-                continue;
-            }
-            let id = items.id(index)?;
-            if exclude.contains(&id) {
-                continue;
-            }
-            top.push(Recommendation { id, index, score });
-        }
-        Ok(top.finish())
+        let query = self.vector_query(&items, user_vector)?;
+        self.scan(&query, k, exclude, out, retrieval)
     }
 }

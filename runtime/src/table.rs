@@ -1,5 +1,6 @@
 //! A view of one table: its rows, external ids and biases.
 
+use crate::columns::ColumnView;
 use crate::error::{Error, Result};
 use crate::format::{IdEncoding, IdKind, IndexEncoding, OffsetWidth, Role, ValueEncoding};
 use crate::layout::TableLayout;
@@ -31,6 +32,7 @@ pub struct Table<'a> {
     data: &'a [u8],
     ids: &'a [u8],
     bias: Option<&'a [u8]>,
+    columns: Option<ColumnView<'a>>,
 }
 
 impl<'a> Table<'a> {
@@ -51,7 +53,34 @@ impl<'a> Table<'a> {
                 Some(span) => Some(span.slice(bytes)?),
                 None => None,
             },
+            columns: match &layout.columns {
+                Some(spans) => Some(ColumnView::new(
+                    bytes,
+                    spans,
+                    layout.role,
+                    layout.rows,
+                    layout.dim,
+                    layout.values,
+                )?),
+                None => None,
+            },
         })
+    }
+
+    /// The table's column layout, if it was written with one.
+    pub(crate) fn columns(&self) -> Option<ColumnView<'a>> {
+        self.columns
+    }
+
+    /// True when the table has a column layout (format 1.1).
+    pub fn has_columns(&self) -> bool {
+        self.columns.is_some()
+    }
+
+    /// Bytes of the column layout's sections: offsets, items, values, norms, scales (all 0
+    /// without one).
+    pub fn column_bytes(&self) -> [usize; 5] {
+        self.columns.map_or([0; 5], |c| c.section_bytes())
     }
 
     /// The table's name, as the exporter recorded it (e.g. `item_embedding`).

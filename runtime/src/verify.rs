@@ -1,5 +1,6 @@
 //! [`Model::verify`]: the full check of a model, data sections included.
 
+use crate::columns::ColumnView;
 use crate::error::{ChecksumScope, Error, Result};
 use crate::format::{self, IdEncoding, Role};
 use crate::le;
@@ -86,6 +87,9 @@ fn verify_table(table: &Table<'_>) -> Result<()> {
     if !increasing {
         return Err(corrupt("ids are not strictly increasing"));
     }
+    if let Some(columns) = table.columns() {
+        verify_columns(table, &columns)?;
+    }
     if let Some(bias) = table.raw_bias()
         && bias
             .chunks_exact(4)
@@ -108,4 +112,55 @@ fn strictly_increasing<T: PartialOrd>(mut values: impl Iterator<Item = Option<T>
         }
     }
     true
+}
+
+/// Checks that the column layout holds exactly the row records' data: every posting entry's
+/// row lies in its block, rows increase along each list, and the entry's value bytes are the
+/// row's value for that column; the per-row scales and norms equal the rows'. Since the entry
+/// count equals the table's non-zero count (checked at open) and entries map to distinct
+/// (row, column) pairs, the two layouts agree entry for entry.
+fn verify_columns(table: &Table<'_>, columns: &ColumnView<'_>) -> Result<()> {
+    let role = table.role();
+    let corrupt = |reason| Error::CorruptTable { role, reason };
+    let width = columns.encoding.width();
+    for block in 0..columns.blocks {
+        let rows_in_block = columns.rows_in_block(block);
+        for dim in 0..columns.dim {
+            let list = columns.list(block, dim)?;
+            let mut next_allowed = 0usize;
+            for (item, value) in list
+                .items
+                .chunks_exact(2)
+                .zip(list.values.chunks_exact(width))
+            {
+                let local = usize::from(u16::from_le_bytes([item[0], item[1]]));
+                if local < next_allowed || local >= rows_in_block {
+                    return Err(corrupt(
+                        "column list rows are not increasing within their block",
+                    ));
+                }
+                next_allowed = local + 1;
+                let row = table.row(block * columns.block_rows + local)?;
+                if row.raw_value(dim) != Some(value) {
+                    return Err(corrupt("a column entry differs from its row"));
+                }
+            }
+        }
+    }
+    for index in 0..table.rows() {
+        let row = table.row(index)?;
+        if let Some(scale) = columns.scale_bits(index) {
+            if scale != row.scale_bits() {
+                return Err(corrupt(
+                    "a row scale in the column layout differs from its row",
+                ));
+            }
+        }
+        if columns.has_norms() && columns.norm(index)?.to_bits() != row.norm().to_bits() {
+            return Err(corrupt(
+                "a row norm in the column layout differs from its row",
+            ));
+        }
+    }
+    Ok(())
 }

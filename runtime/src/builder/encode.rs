@@ -4,9 +4,11 @@ use alloc::vec::Vec;
 
 use half::{bf16, f16};
 
-use super::TableSpec;
+use super::columns::{EncodedColumns, RowEntries, encode_columns};
+use super::{Layout, TableSpec};
 use crate::error::{Error, Result};
 use crate::format::{IdEncoding, IdKind, IndexEncoding, OffsetWidth, ValueEncoding};
+use crate::row::Row;
 
 /// A table's sections, ready to be placed in the file.
 pub(crate) struct EncodedTable {
@@ -18,6 +20,7 @@ pub(crate) struct EncodedTable {
     pub index: IndexEncoding,
     pub offset_width: OffsetWidth,
     pub id_encoding: IdEncoding,
+    pub columns: Option<EncodedColumns>,
 }
 
 /// One row after quantization: its columns and its encoded values (plus the int8 scale).
@@ -190,6 +193,7 @@ fn choose_index(dim: usize, nonempty_rows: usize, nnz: usize) -> IndexEncoding {
 /// Encodes one table.
 pub(crate) fn encode_table(
     spec: &TableSpec,
+    cosine: bool,
     progress: &mut dyn FnMut(u64),
 ) -> Result<EncodedTable> {
     let dim = spec.matrix.dim();
@@ -256,6 +260,39 @@ pub(crate) fn encode_table(
         }
     }
     progress(order.len() as u64);
+    let columns = (spec.layout == Layout::Both).then(|| {
+        let rows = RowEntries {
+            bounds: &q.bounds,
+            columns: &q.columns,
+            values: &q.value_bytes,
+            width,
+        };
+        // Norms as the row path computes them, from the encoded rows, so that both paths
+        // give the same cosine bit for bit.
+        let norms: Option<Vec<f32>> = cosine.then(|| {
+            offsets
+                .windows(2)
+                .map(|w| {
+                    Row::parse(&data[w[0] as usize..w[1] as usize], dim, index, spec.values)
+                        .map_or(0.0, |row| row.norm())
+                })
+                .collect()
+        });
+        let scales: Option<Vec<f16>> = (spec.values == ValueEncoding::I8).then(|| {
+            let mut nonempty = q.scales.iter();
+            q.bounds
+                .windows(2)
+                .map(|w| {
+                    if w[1] > w[0] {
+                        nonempty.next().copied().unwrap_or(f16::ZERO)
+                    } else {
+                        f16::ZERO
+                    }
+                })
+                .collect()
+        });
+        encode_columns(dim, &rows, scales.as_deref(), norms.as_deref())
+    });
     let offset_width = if data.len() as u64 <= u64::from(u32::MAX) {
         OffsetWidth::U32
     } else {
@@ -277,5 +314,6 @@ pub(crate) fn encode_table(
         index,
         offset_width,
         id_encoding,
+        columns,
     })
 }

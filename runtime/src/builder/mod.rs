@@ -24,19 +24,52 @@
 //! # Ok(()) }
 //! ```
 
+mod columns;
 mod encode;
 mod matrix;
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
+pub use columns::COLUMN_BLOCK_ROWS;
 pub use matrix::SparseMatrix;
 
 use crate::error::{Error, Result};
 use crate::format::{
-    self, IdKind, MetadataRecord, RawHeader, RawSection, Role, Scoring, SectionKind, TableRecord,
-    U16Le, U32Le, U64Le, ValueEncoding,
+    self, ColumnRecord, IdKind, MetadataExtension, MetadataRecord, RawHeader, RawSection, Role,
+    Scoring, SectionKind, TableRecord, U16Le, U32Le, U64Le, ValueEncoding,
 };
+
+/// How a table is stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// Row records only (format 1.0): the smallest file. Queries scan every row.
+    #[default]
+    Rows,
+    /// Row records plus a column layout (format 1.1): posting lists per dimension, so that a
+    /// query with a sparse user vector reads only the lists of its non-zero dimensions. About
+    /// doubles the table's bytes.
+    Both,
+}
+
+impl Layout {
+    /// The layout named `rows` or `both`.
+    pub fn from_name(name: &str) -> Option<Layout> {
+        match name {
+            "rows" => Some(Layout::Rows),
+            "both" => Some(Layout::Both),
+            _ => None,
+        }
+    }
+
+    /// `rows` or `both`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Rows => "rows",
+            Layout::Both => "both",
+        }
+    }
+}
 
 /// One table to write: its rows and how to store them.
 #[derive(Clone, Debug)]
@@ -56,6 +89,8 @@ pub struct TableSpec {
     pub id_kind: IdKind,
     /// Per-row biases in input-row order.
     pub bias: Option<Vec<f32>>,
+    /// Rows only, or rows and columns.
+    pub layout: Layout,
 }
 
 impl TableSpec {
@@ -69,7 +104,14 @@ impl TableSpec {
             ids: None,
             id_kind: IdKind::Integer,
             bias: None,
+            layout: Layout::Rows,
         }
+    }
+
+    /// Stores the table with `layout`.
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
     }
 
     /// Stores values with `encoding`.
@@ -172,8 +214,10 @@ impl ModelBuilder {
         let mut done_before = 0u64;
         let mut encoded = Vec::with_capacity(self.tables.len());
         for spec in &self.tables {
-            let table =
-                encode::encode_table(spec, &mut |rows| progress(done_before + rows, total))?;
+            let cosine = self.scoring == Scoring::Cosine;
+            let table = encode::encode_table(spec, cosine, &mut |rows| {
+                progress(done_before + rows, total)
+            })?;
             done_before += spec.matrix.rows() as u64;
             encoded.push(table);
         }
@@ -181,7 +225,8 @@ impl ModelBuilder {
         // Section 0 is the metadata; each table's sections follow in a fixed order.
         let mut sections: Vec<(SectionKind, &[u8])> = Vec::new();
         let mut tables = heapless::Vec::<TableRecord<'_>, { format::MAX_TABLES }>::new();
-        for (spec, table) in self.tables.iter().zip(&encoded) {
+        let mut extension = MetadataExtension::default();
+        for (position, (spec, table)) in self.tables.iter().zip(&encoded).enumerate() {
             let mut next = |kind, bytes| {
                 sections.push((kind, bytes));
                 sections.len() as u32 // index after the metadata at 0
@@ -190,6 +235,27 @@ impl ModelBuilder {
             let data_section = next(SectionKind::RowData, &table.data);
             let ids_section = table.ids.as_deref().map(|b| next(SectionKind::Ids, b));
             let bias_section = table.bias.as_deref().map(|b| next(SectionKind::Bias, b));
+            if let Some(columns) = &table.columns {
+                let record = ColumnRecord {
+                    table: position as u32,
+                    block_rows: columns.block_rows,
+                    entries: columns.entries,
+                    offset_width: columns.offset_width.code(),
+                    offsets_section: next(SectionKind::ColumnOffsets, &columns.offsets),
+                    items_section: next(SectionKind::ColumnItems, &columns.items),
+                    values_section: next(SectionKind::ColumnValues, &columns.values),
+                    norms_section: columns
+                        .norms
+                        .as_deref()
+                        .map(|b| next(SectionKind::RowNorms, b)),
+                    scales_section: columns
+                        .scales
+                        .as_deref()
+                        .map(|b| next(SectionKind::RowScales, b)),
+                };
+                // At most MAX_TABLES columns records, one per table (checked above).
+                let _ = extension.columns.push(record);
+            }
             let record = TableRecord {
                 name: &spec.name,
                 role: spec.role.code(),
@@ -224,18 +290,22 @@ impl ModelBuilder {
             column: None,
             reason: "properties do not encode",
         })?;
-        let metadata = postcard::to_allocvec(&MetadataRecord {
+        let encode_error = |_| Error::InvalidInput {
+            role: None,
+            row: None,
+            column: None,
+            reason: "metadata does not encode",
+        };
+        let mut metadata = postcard::to_allocvec(&MetadataRecord {
             scoring: self.scoring.code(),
             global_bias: self.global_bias,
             tables,
             properties: &properties,
         })
-        .map_err(|_| Error::InvalidInput {
-            role: None,
-            row: None,
-            column: None,
-            reason: "metadata does not encode",
-        })?;
+        .map_err(encode_error)?;
+        if !extension.columns.is_empty() {
+            metadata.extend(postcard::to_allocvec(&extension).map_err(encode_error)?);
+        }
         sections.insert(0, (SectionKind::Metadata, &metadata));
         Ok(assemble(&sections))
     }

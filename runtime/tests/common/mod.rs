@@ -1,7 +1,7 @@
 //! Shared test helpers: random sparse tables and a brute-force reference for scoring.
 #![allow(dead_code)]
 
-use pocketrec::builder::{ModelBuilder, SparseMatrix, TableSpec};
+use pocketrec::builder::{Layout, ModelBuilder, SparseMatrix, TableSpec};
 use pocketrec::{IdKind, Role, Scoring, ValueEncoding};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -42,6 +42,7 @@ pub struct Inputs {
     pub global_bias: f32,
     pub scoring: Scoring,
     pub values: ValueEncoding,
+    pub layout: Layout,
 }
 
 impl Inputs {
@@ -86,6 +87,7 @@ impl Inputs {
                 Scoring::Cosine
             },
             values: ValueEncoding::F32,
+            layout: Layout::Rows,
         }
     }
 
@@ -101,7 +103,9 @@ impl Inputs {
         let table =
             |name: &str, role, data: &[f32], ids: &Option<Vec<u64>>, bias: &Option<Vec<f32>>| {
                 let m = SparseMatrix::from_dense(data.len() / self.dim, self.dim, data).unwrap();
-                let mut t = TableSpec::new(name, role, m).values(self.values);
+                let mut t = TableSpec::new(name, role, m)
+                    .values(self.values)
+                    .layout(self.layout);
                 if let Some(ids) = ids {
                     t = t.ids(ids.clone(), IdKind::Integer);
                 }

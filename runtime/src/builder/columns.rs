@@ -1,0 +1,99 @@
+//! The column layout (format 1.1): posting lists per (row block, dimension).
+
+use alloc::vec::Vec;
+
+use half::f16;
+
+use crate::format::OffsetWidth;
+
+/// Rows per block of the column layout this writer uses: block-local rows fit a `u16`, and a
+/// block's score accumulator (`4 * COLUMN_BLOCK_ROWS` bytes) stays in the L1 cache.
+pub const COLUMN_BLOCK_ROWS: u32 = 4096;
+
+/// A table's column-layout sections.
+pub(crate) struct EncodedColumns {
+    pub block_rows: u32,
+    pub entries: u64,
+    pub offset_width: OffsetWidth,
+    pub offsets: Vec<u8>,
+    pub items: Vec<u8>,
+    pub values: Vec<u8>,
+    pub norms: Option<Vec<u8>>,
+    pub scales: Option<Vec<u8>>,
+}
+
+/// The rows of a table after quantization, in file order.
+pub(crate) struct RowEntries<'a> {
+    /// Row `r` holds entries `bounds[r]..bounds[r + 1]`.
+    pub bounds: &'a [usize],
+    /// Column of each entry.
+    pub columns: &'a [u32],
+    /// Encoded value of each entry, `width` bytes each.
+    pub values: &'a [u8],
+    /// Bytes per value.
+    pub width: usize,
+}
+
+/// Builds the posting lists by counting sort on (block, column): entries of list
+/// `(b, d)` are the rows of block `b` with a non-zero in column `d`, in increasing row order.
+pub(crate) fn encode_columns(
+    dim: usize,
+    rows: &RowEntries<'_>,
+    row_scales: Option<&[f16]>,
+    row_norms: Option<&[f32]>,
+) -> EncodedColumns {
+    let n_rows = rows.bounds.len() - 1;
+    let block = COLUMN_BLOCK_ROWS as usize;
+    let n_lists = n_rows.div_ceil(block) * dim;
+    let mut starts = alloc::vec![0usize; n_lists + 1];
+    for r in 0..n_rows {
+        let base = (r / block) * dim;
+        for &c in &rows.columns[rows.bounds[r]..rows.bounds[r + 1]] {
+            starts[base + c as usize + 1] += 1;
+        }
+    }
+    for i in 0..n_lists {
+        starts[i + 1] += starts[i];
+    }
+    let entries = starts[n_lists];
+    let mut items = alloc::vec![0u8; entries * 2];
+    let mut values = alloc::vec![0u8; entries * rows.width];
+    let mut next = starts.clone();
+    for r in 0..n_rows {
+        let base = (r / block) * dim;
+        let local = ((r % block) as u16).to_le_bytes();
+        for k in rows.bounds[r]..rows.bounds[r + 1] {
+            let list = base + rows.columns[k] as usize;
+            let at = next[list];
+            next[list] += 1;
+            items[2 * at..2 * at + 2].copy_from_slice(&local);
+            values[at * rows.width..(at + 1) * rows.width]
+                .copy_from_slice(&rows.values[k * rows.width..(k + 1) * rows.width]);
+        }
+    }
+    let offset_width = if entries as u64 <= u64::from(u32::MAX) {
+        OffsetWidth::U32
+    } else {
+        OffsetWidth::U64
+    };
+    let offsets = match offset_width {
+        OffsetWidth::U32 => starts
+            .iter()
+            .flat_map(|&o| (o as u32).to_le_bytes())
+            .collect(),
+        OffsetWidth::U64 => starts
+            .iter()
+            .flat_map(|&o| (o as u64).to_le_bytes())
+            .collect(),
+    };
+    EncodedColumns {
+        block_rows: COLUMN_BLOCK_ROWS,
+        entries: entries as u64,
+        offset_width,
+        offsets,
+        items,
+        values,
+        norms: row_norms.map(|n| n.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        scales: row_scales.map(|s| s.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect()),
+    }
+}

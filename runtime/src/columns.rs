@@ -1,0 +1,162 @@
+//! A table's column layout (format 1.1): posting lists per (row block, dimension).
+
+use half::f16;
+
+use crate::error::{Error, Result};
+use crate::format::{OffsetWidth, Role, ValueEncoding};
+use crate::layout::ColumnSpans;
+use crate::le;
+
+/// One posting list: block-local rows (`u16`) and their values, both still as bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PostingList<'a> {
+    /// `2 * len` bytes of little-endian `u16`.
+    pub items: &'a [u8],
+    /// `width * len` bytes of values in the table's value encoding.
+    pub values: &'a [u8],
+}
+
+/// A view of a table's column layout, borrowed from the model's bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ColumnView<'a> {
+    pub role: Role,
+    pub rows: usize,
+    pub dim: usize,
+    pub block_rows: usize,
+    pub blocks: usize,
+    pub encoding: ValueEncoding,
+    offset_width: OffsetWidth,
+    offsets: &'a [u8],
+    items: &'a [u8],
+    values: &'a [u8],
+    norms: Option<&'a [u8]>,
+    scales: Option<&'a [u8]>,
+}
+
+impl<'a> ColumnView<'a> {
+    pub fn new(
+        bytes: &'a [u8],
+        spans: &ColumnSpans,
+        role: Role,
+        rows: usize,
+        dim: usize,
+        encoding: ValueEncoding,
+    ) -> Result<Self> {
+        Ok(ColumnView {
+            role,
+            rows,
+            dim,
+            block_rows: spans.block_rows,
+            blocks: spans.blocks,
+            encoding,
+            offset_width: spans.offset_width,
+            offsets: spans.offsets.slice(bytes)?,
+            items: spans.items.slice(bytes)?,
+            values: spans.values.slice(bytes)?,
+            norms: match spans.norms {
+                Some(s) => Some(s.slice(bytes)?),
+                None => None,
+            },
+            scales: match spans.scales {
+                Some(s) => Some(s.slice(bytes)?),
+                None => None,
+            },
+        })
+    }
+
+    fn corrupt(&self, reason: &'static str) -> Error {
+        Error::CorruptTable {
+            role: self.role,
+            reason,
+        }
+    }
+
+    /// Number of rows in block `block` (the last one may be short).
+    pub fn rows_in_block(&self, block: usize) -> usize {
+        self.rows
+            .saturating_sub(block * self.block_rows)
+            .min(self.block_rows)
+    }
+
+    /// The entry range of list `(block, dim)`, checked to be ordered and in range.
+    #[inline]
+    pub fn list_range(&self, block: usize, dim: usize) -> Result<(usize, usize)> {
+        let at = block * self.dim + dim;
+        let start = le::offset(self.offsets, self.offset_width, at);
+        let end = le::offset(self.offsets, self.offset_width, at + 1);
+        match (start, end) {
+            (Some(s), Some(e)) if s <= e && e <= (self.items.len() / 2) as u64 => {
+                Ok((s as usize, e as usize))
+            }
+            _ => Err(self.corrupt("column offsets are out of order or past the entries")),
+        }
+    }
+
+    /// Posting list `(block, dim)`.
+    #[inline]
+    pub fn list(&self, block: usize, dim: usize) -> Result<PostingList<'a>> {
+        let (start, end) = self.list_range(block, dim)?;
+        let width = self.encoding.width();
+        match (
+            self.items.get(2 * start..2 * end),
+            self.values.get(width * start..width * end),
+        ) {
+            (Some(items), Some(values)) => Ok(PostingList { items, values }),
+            _ => Err(self.corrupt("column list is past its section")),
+        }
+    }
+
+    /// Bytes a query reads from list `(block, dim)` (items and values).
+    pub fn list_bytes(&self, block: usize, dim: usize) -> u64 {
+        self.list_range(block, dim)
+            .map_or(0, |(s, e)| ((e - s) * (2 + self.encoding.width())) as u64)
+    }
+
+    /// The stored norm of row `row` (cosine scoring).
+    #[inline]
+    pub fn norm(&self, row: usize) -> Result<f32> {
+        self.norms
+            .and_then(|n| le::f32_at(n, row))
+            .ok_or_else(|| self.corrupt("row norm missing"))
+    }
+
+    /// The int8 scale of row `row` (1 for other encodings).
+    #[inline]
+    pub fn scale(&self, row: usize) -> Result<f32> {
+        match self.scales {
+            None => Ok(1.0),
+            Some(s) => s
+                .get(2 * row..2 * row + 2)
+                .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
+                .ok_or_else(|| self.corrupt("row scale missing")),
+        }
+    }
+
+    /// The stored f16 bits of row `row`'s int8 scale, for int8 tables.
+    pub fn scale_bits(&self, row: usize) -> Option<u16> {
+        self.scales
+            .and_then(|s| s.get(2 * row..2 * row + 2))
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    /// Whether norms are stored.
+    pub fn has_norms(&self) -> bool {
+        self.norms.is_some()
+    }
+
+    /// Bytes of the per-row norms and scales (read by every query that uses them).
+    pub fn per_row_bytes(&self) -> u64 {
+        (self.norms.map_or(0, <[u8]>::len) + self.scales.map_or(0, <[u8]>::len)) as u64
+    }
+
+    /// Bytes of each column section: offsets, items, values, norms, scales.
+    pub fn section_bytes(&self) -> [usize; 5] {
+        [
+            self.offsets.len(),
+            self.items.len(),
+            self.values.len(),
+            self.norms.map_or(0, <[u8]>::len),
+            self.scales.map_or(0, <[u8]>::len),
+        ]
+    }
+}

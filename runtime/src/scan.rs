@@ -1,0 +1,231 @@
+//! Full-catalogue retrieval, two ways:
+//!
+//! - the **row scan** reads every item row and scores it against the dense user vector;
+//! - the **column scan** (tables with a column layout, format 1.1) reads, for each block of
+//!   item rows, only the posting lists of the user's non-zero dimensions, accumulating partial
+//!   dot products in a block-sized accumulator on the stack, then scores the block.
+//!
+//! Both sum each item's products in increasing dimension order from 0, so they give the same
+//! scores, bit for bit, and the same top-k. [`Model::plan`] picks the one that reads fewer
+//! bytes.
+
+use crate::columns::ColumnView;
+use crate::error::{Error, Result};
+use crate::format::Scoring;
+use crate::kernels;
+use crate::model::Model;
+use crate::score::{MAX_STACK_DIM, Query};
+use crate::table::Table;
+use crate::topk::{Recommendation, TopK};
+
+/// Largest column block the column scan accumulates on the stack (`4 * 4096` bytes).
+pub const MAX_STACK_BLOCK_ROWS: usize = 4096;
+
+/// How `recommend` reads the item table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Retrieval {
+    /// Whichever reads fewer bytes for this query (see [`Model::plan`]).
+    #[default]
+    Auto,
+    /// Scan every item row.
+    Rows,
+    /// Accumulate over the posting lists of the user's non-zero dimensions (needs a table
+    /// written with a column layout).
+    Columns,
+}
+
+/// What a query would read each way, and the way `Auto` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryPlan {
+    /// `Rows` or `Columns`: the cheaper way.
+    pub retrieval: Retrieval,
+    /// Bytes the row scan reads: row offsets, row records, biases.
+    pub row_bytes: u64,
+    /// Bytes the column scan reads: the posting lists of the user's non-zero dimensions, their
+    /// offsets, and the per-row arrays it needs (biases, norms, scales). `None` without a
+    /// usable column layout.
+    pub column_bytes: Option<u64>,
+}
+
+/// The column layout of the item table, if it has one the column scan can use.
+fn column_view<'a>(items: &Table<'a>) -> Option<ColumnView<'a>> {
+    items
+        .columns()
+        .filter(|c| c.block_rows <= MAX_STACK_BLOCK_ROWS)
+}
+
+fn row_bytes(items: &Table<'_>) -> u64 {
+    (items.offsets_bytes() + items.data_bytes() + items.bias_bytes()) as u64
+}
+
+fn column_bytes(items: &Table<'_>, columns: &ColumnView<'_>, query: &Query<'_>) -> u64 {
+    let active = query.vector.iter().filter(|x| **x != 0.0).count() as u64;
+    let mut lists = 0u64;
+    for block in 0..columns.blocks {
+        for (dim, x) in query.vector.iter().enumerate() {
+            if *x != 0.0 {
+                lists += columns.list_bytes(block, dim);
+            }
+        }
+    }
+    let offsets = columns.blocks as u64 * active * 2 * items.offset_width().bytes() as u64;
+    lists + offsets + columns.per_row_bytes() + items.bias_bytes() as u64
+}
+
+impl<S: AsRef<[u8]>> Model<S> {
+    /// How `recommend` would answer for the dense user vector `user_vector`: the bytes each way
+    /// would read and the way it takes.
+    pub fn plan(&self, user_vector: &[f32]) -> Result<QueryPlan> {
+        let items = self.items()?;
+        let query = Query::new(user_vector, 0.0);
+        Ok(self.plan_query(&items, &query))
+    }
+
+    pub(crate) fn plan_query(&self, items: &Table<'_>, query: &Query<'_>) -> QueryPlan {
+        let row_bytes = row_bytes(items);
+        let column_bytes = column_view(items).map(|c| column_bytes(items, &c, query));
+        let retrieval = match column_bytes {
+            Some(c) if c < row_bytes => Retrieval::Columns,
+            _ => Retrieval::Rows,
+        };
+        QueryPlan {
+            retrieval,
+            row_bytes,
+            column_bytes,
+        }
+    }
+
+    /// Top-k over the whole item table for `query`, the way `retrieval` says.
+    pub(crate) fn scan(
+        &self,
+        query: &Query<'_>,
+        k: usize,
+        exclude: &[u64],
+        out: &mut [Recommendation],
+        retrieval: Retrieval,
+    ) -> Result<usize> {
+        let available = out.len() as u64;
+        let out = out.get_mut(..k).ok_or(Error::BufferTooSmall {
+            needed: k as u64,
+            actual: available,
+        })?;
+        let items = self.items()?;
+        if query.vector.len() != items.dim() {
+            return Err(Error::DimensionMismatch {
+                expected: items.dim() as u64,
+                actual: query.vector.len() as u64,
+            });
+        }
+        let retrieval = match retrieval {
+            Retrieval::Auto => self.plan_query(&items, query).retrieval,
+            other => other,
+        };
+        match retrieval {
+            Retrieval::Columns => {
+                let columns =
+                    column_view(&items).ok_or(Error::MissingTable("column layout for the item"))?;
+                self.scan_columns(&items, &columns, query, exclude, TopK::new(out))
+            }
+            _ => self.scan_rows(&items, query, exclude, TopK::new(out)),
+        }
+    }
+
+    fn scan_rows(
+        &self,
+        items: &Table<'_>,
+        query: &Query<'_>,
+        exclude: &[u64],
+        mut top: TopK<'_>,
+    ) -> Result<usize> {
+        for index in 0..items.rows() {
+            let score = self.score_item(items, query, index)?;
+            offer(&mut top, items, exclude, index, score)?;
+        }
+        Ok(top.finish())
+    }
+
+    fn scan_columns(
+        &self,
+        items: &Table<'_>,
+        columns: &ColumnView<'_>,
+        query: &Query<'_>,
+        exclude: &[u64],
+        mut top: TopK<'_>,
+    ) -> Result<usize> {
+        let mut active_dims = [0u16; MAX_STACK_DIM];
+        let mut n_active = 0;
+        for (dim, x) in query.vector.iter().enumerate() {
+            if *x != 0.0 {
+                // The vector's length is the table's dimension, at most MAX_STACK_DIM here.
+                *active_dims
+                    .get_mut(n_active)
+                    .ok_or(Error::DimensionTooLarge {
+                        dim: query.vector.len() as u64,
+                        max: MAX_STACK_DIM as u64,
+                    })? = dim as u16;
+                n_active += 1;
+            }
+        }
+        let active_dims = &active_dims[..n_active];
+        let corrupt = || Error::CorruptTable {
+            role: columns.role,
+            reason: "a column entry's row is past its block",
+        };
+        let mut accumulator = [0.0f32; MAX_STACK_BLOCK_ROWS];
+        let (scoring, global_bias) = (self.scoring(), self.global_bias());
+        for block in 0..columns.blocks {
+            let acc = &mut accumulator[..columns.rows_in_block(block)];
+            acc.fill(0.0);
+            for &dim in active_dims {
+                let dim = usize::from(dim);
+                let list = columns.list(block, dim)?;
+                let weight = query.vector[dim];
+                if !kernels::scatter_add(acc, weight, list.items, list.values, columns.encoding) {
+                    return Err(corrupt());
+                }
+            }
+            let base = block * columns.block_rows;
+            for (offset, &raw) in acc.iter().enumerate() {
+                let index = base + offset;
+                let dot = raw * columns.scale(index)?;
+                let sim = match scoring {
+                    Scoring::Dot => dot,
+                    Scoring::Cosine => {
+                        let norm = columns.norm(index)?;
+                        if query.norm == 0.0 || norm == 0.0 {
+                            0.0
+                        } else {
+                            dot / (query.norm * norm)
+                        }
+                    }
+                };
+                let score = ((sim + query.bias) + items.bias(index)?) + global_bias;
+                offer(&mut top, items, exclude, index, score)?;
+            }
+        }
+        Ok(top.finish())
+    }
+}
+
+/// Offers item `index` with `score` to the selection, unless it is excluded.
+#[inline(always)]
+fn offer(
+    top: &mut TopK<'_>,
+    items: &Table<'_>,
+    exclude: &[u64],
+    index: usize,
+    score: f32,
+) -> Result<()> {
+    if !score.is_finite() {
+        return Err(Error::NonFiniteScore {
+            item_row: index as u64,
+        });
+    }
+    if top.accepts(score, index) {
+        let id = items.id(index)?;
+        if !exclude.contains(&id) {
+            top.push(Recommendation { id, index, score });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! The column layout (format 1.1): it round-trips, `verify` checks it against the rows, and the
+//! column scan gives exactly the row scan's answers.
+
+mod common;
+
+use common::Inputs;
+use pocketrec::builder::Layout;
+use pocketrec::format::reseal;
+use pocketrec::{Model, Recommendation, Retrieval, SectionKind, ValueEncoding};
+use proptest::prelude::*;
+
+fn dims() -> impl Strategy<Value = usize> {
+    prop::sample::select(vec![1usize, 5, 16, 64, 130])
+}
+
+fn top(
+    model: &Model<&[u8]>,
+    user: &[f32],
+    k: usize,
+    exclude: &[u64],
+    how: Retrieval,
+) -> Vec<(u64, usize, u32)> {
+    let mut out = vec![Recommendation::default(); k];
+    let n = model
+        .recommend_vector_with(user, k, exclude, &mut out, how)
+        .unwrap();
+    out[..n]
+        .iter()
+        .map(|r| (r.id, r.index, r.score.to_bits()))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(20))]
+
+    /// Same ids, rows and score bits from both scans, for every encoding and both scorings,
+    /// with biases and exclusions; with f32 values, also equal to the dense brute force.
+    #[test]
+    fn column_scan_equals_row_scan(
+        seed in any::<u64>(),
+        items in 0usize..6000,
+        dim in dims(),
+        density in 0.0f64..0.6,
+        user_density in 0.0f64..1.0,
+        k in 0usize..30,
+    ) {
+        for &values in ValueEncoding::ALL {
+            let mut inputs = Inputs::random(seed, 3, items, dim, density);
+            inputs.values = values;
+            inputs.layout = Layout::Both;
+            let bytes = inputs.build();
+            let model = Model::from_bytes(&bytes).unwrap();
+            prop_assert!(model.items().unwrap().has_columns());
+            let users = common::random_dense(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 1), 3, dim, user_density);
+            let exclude: Vec<u64> = (0..items).step_by(5).map(|r| inputs.item_id(r)).collect();
+            for u in 0..3 {
+                let user = &users[u * dim..(u + 1) * dim];
+                for ex in [&[][..], &exclude[..]] {
+                    let rows = top(&model, user, k, ex, Retrieval::Rows);
+                    let columns = top(&model, user, k, ex, Retrieval::Columns);
+                    prop_assert_eq!(&rows, &columns);
+                    if values == ValueEncoding::F32 {
+                        let want: Vec<(u64, u32)> = inputs.reference_top_k(user, 0.0, k, ex).into_iter().map(|(id, s)| (id, s.to_bits())).collect();
+                        let got: Vec<(u64, u32)> = columns.iter().map(|&(id, _, s)| (id, s)).collect();
+                        prop_assert_eq!(got, want);
+                    }
+                }
+            }
+        }
+    }
+}
+
+use rand::SeedableRng;
+
+#[test]
+fn column_layout_verifies_and_costs_what_inspect_says() {
+    let mut inputs = Inputs::random(9, 4, 10_000, 64, 0.1);
+    for &values in ValueEncoding::ALL {
+        for scoring in [pocketrec::Scoring::Dot, pocketrec::Scoring::Cosine] {
+            inputs.values = values;
+            inputs.scoring = scoring;
+            inputs.layout = Layout::Both;
+            let bytes = inputs.build();
+            let model = Model::from_bytes(&bytes).unwrap();
+            model.verify().unwrap();
+            assert_eq!(model.format_minor(), 1);
+            let items = model.items().unwrap();
+            let [offsets, entries, vals, norms, scales] = items.column_bytes();
+            assert_eq!(entries as u64, 2 * items.nnz());
+            assert_eq!(vals as u64, values.width() as u64 * items.nnz());
+            assert_eq!(offsets, 4 * (10_000usize.div_ceil(4096) * 64 + 1));
+            assert_eq!(norms > 0, scoring == pocketrec::Scoring::Cosine);
+            assert_eq!(scales > 0, values == ValueEncoding::I8);
+        }
+    }
+}
+
+/// Finds the last section of `kind` (the item table's: it is written after the user table).
+fn section(bytes: &[u8], kind: SectionKind) -> (usize, usize) {
+    let s = Model::from_bytes(bytes)
+        .unwrap()
+        .sections()
+        .filter(|s| s.kind == kind)
+        .last()
+        .unwrap();
+    (s.offset as usize, (s.offset + s.length) as usize)
+}
+
+#[test]
+fn verify_catches_columns_that_disagree_with_rows() {
+    let mut inputs = Inputs::random(4, 3, 5_000, 16, 0.2);
+    inputs.layout = Layout::Both;
+    inputs.values = ValueEncoding::I8;
+    inputs.scoring = pocketrec::Scoring::Cosine;
+    let bytes = inputs.build();
+    for kind in [
+        SectionKind::ColumnValues,
+        SectionKind::ColumnItems,
+        SectionKind::RowNorms,
+        SectionKind::RowScales,
+    ] {
+        let (start, end) = section(&bytes, kind);
+        for at in [start, (start + end) / 2, end - 1] {
+            let mut b = bytes.clone();
+            b[at] ^= 0x01;
+            reseal(&mut b);
+            let model = Model::from_bytes(&b).unwrap();
+            assert!(
+                model.verify().is_err(),
+                "{kind:?} byte {at} changed, verify passed"
+            );
+            // Queries on the damaged file answer or fail, never panic.
+            let mut out = [Recommendation::default(); 5];
+            let _ = model.recommend_vector_with(&[1.0; 16], 5, &[], &mut out, Retrieval::Columns);
+        }
+    }
+    // A row past its block is an error at query time.
+    let (start, end) = section(&bytes, SectionKind::ColumnItems);
+    let mut b = bytes.clone();
+    b[start..end]
+        .chunks_exact_mut(2)
+        .for_each(|c| c.copy_from_slice(&u16::MAX.to_le_bytes()));
+    reseal(&mut b);
+    let model = Model::from_bytes(&b).unwrap();
+    let mut out = [Recommendation::default(); 5];
+    let r = model.recommend_vector_with(&[1.0; 16], 5, &[], &mut out, Retrieval::Columns);
+    assert!(r.is_err(), "{r:?} {:?}", &out);
+}
+
+#[test]
+fn plan_prefers_columns_for_sparse_users_and_rows_for_dense_ones() {
+    let mut inputs = Inputs::random(5, 2, 20_000, 64, 0.1);
+    inputs.layout = Layout::Both;
+    inputs.scoring = pocketrec::Scoring::Dot;
+    inputs.user_bias = None;
+    inputs.item_bias = None;
+    let bytes = inputs.build();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let mut sparse = vec![0.0f32; 64];
+    sparse[3] = 1.0;
+    sparse[40] = -0.5;
+    let plan = model.plan(&sparse).unwrap();
+    assert_eq!(plan.retrieval, Retrieval::Columns);
+    assert!(plan.column_bytes.unwrap() * 10 < plan.row_bytes, "{plan:?}");
+    let dense = vec![1.0f32; 64];
+    let plan = model.plan(&dense).unwrap();
+    assert_eq!(plan.retrieval, Retrieval::Rows, "{plan:?}");
+    // Without a column layout, rows it is, and forcing columns is an error.
+    inputs.layout = Layout::Rows;
+    let bytes = inputs.build();
+    let model = Model::from_bytes(&bytes).unwrap();
+    assert_eq!(model.plan(&sparse).unwrap().column_bytes, None);
+    let mut out = [Recommendation::default(); 3];
+    assert!(
+        model
+            .recommend_vector_with(&sparse, 3, &[], &mut out, Retrieval::Columns)
+            .is_err()
+    );
+}
