@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use pocketrec::builder::Layout;
 use pocketrec::{Model, Scoring, ValueEncoding};
 
 use crate::error::{ExportError, Result};
@@ -46,10 +47,50 @@ pub enum Command {
     /// Generate a realistic sparse model, export it, open it, and show sizes and
     /// recommendations.
     Demo(DemoArgs),
+    /// Write random sparse tables (i.i.d. normal values at a density) as users.npy and
+    /// items.npy, for benchmarks and experiments.
+    Generate {
+        /// Directory to write into.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// User rows.
+        #[arg(long, default_value_t = 1_000)]
+        users: usize,
+        /// Item rows.
+        #[arg(long, default_value_t = 1_000_000)]
+        items: usize,
+        /// Dimension.
+        #[arg(long, default_value_t = 64)]
+        dim: usize,
+        /// Probability that an entry is non-zero.
+        #[arg(long, default_value_t = 0.1)]
+        density: f64,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Time `recommend` on a model, per retrieval path, against the memory bandwidth.
+    Bench {
+        /// The model file.
+        model: PathBuf,
+        /// Queries per path (users taken from the model's user table).
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// Items per query.
+        #[arg(short, default_value_t = 20)]
+        k: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn parse_values(s: &str) -> std::result::Result<ValueEncoding, String> {
     ValueEncoding::from_name(s).ok_or_else(|| format!("'{s}' is not one of f32, f16, bf16, i8"))
+}
+
+fn parse_layout(s: &str) -> std::result::Result<Layout, String> {
+    Layout::from_name(s).ok_or_else(|| format!("'{s}' is not one of rows, both"))
 }
 
 fn parse_scoring(s: &str) -> std::result::Result<Scoring, String> {
@@ -104,6 +145,10 @@ pub struct ExportArgs {
     /// How to score: dot or cosine.
     #[arg(long, default_value = "dot", value_parser = parse_scoring)]
     pub scoring: Scoring,
+    /// How to store the item table: `rows` (smallest file) or `both` (rows plus a column
+    /// layout, so that queries with sparse users read only their dimensions' posting lists).
+    #[arg(long, default_value = "rows", value_parser = parse_layout)]
+    pub layout: Layout,
     /// Prune each table by magnitude to this density (0 < D <= 1) before writing.
     #[arg(long)]
     pub prune_density: Option<f64>,
@@ -215,6 +260,7 @@ fn run_export(args: ExportArgs) -> Result<()> {
     options.global_bias = args.global_bias;
     options.scoring = args.scoring;
     options.prune_density = args.prune_density;
+    options.layout = args.layout;
     options.progress = !args.quiet;
     let summary = export(&options)?;
     eprintln!(
@@ -223,6 +269,34 @@ fn run_export(args: ExportArgs) -> Result<()> {
         thousands(summary.file_bytes),
         100.0 * summary.file_bytes as f64 / summary.dense_f32_bytes.max(1) as f64,
         thousands(summary.dense_f32_bytes)
+    );
+    Ok(())
+}
+
+fn run_generate(
+    dir: &Path,
+    users: usize,
+    items: usize,
+    dim: usize,
+    density: f64,
+    seed: u64,
+) -> Result<()> {
+    if !(0.0..=1.0).contains(&density) {
+        return Err(ExportError::Usage("--density must be in [0, 1]".into()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| ExportError::io(dir, e))?;
+    for (name, rows, salt) in [("users.npy", users, 0u64), ("items.npy", items, 1)] {
+        let table = crate::synth::random_normal_table(
+            seed.wrapping_mul(2).wrapping_add(salt),
+            rows,
+            dim,
+            density,
+        );
+        crate::input::write_npy_f32(&dir.join(name), &[rows, dim], &table)?;
+    }
+    eprintln!(
+        "wrote {0}/users.npy ({users} x {dim}) and {0}/items.npy ({items} x {dim}), density {density}",
+        dir.display()
     );
     Ok(())
 }
@@ -320,6 +394,27 @@ pub fn main() -> ExitCode {
             }
         }),
         Command::Verify { model } => return run_verify(&model),
+        Command::Generate {
+            output,
+            users,
+            items,
+            dim,
+            density,
+            seed,
+        } => run_generate(&output, users, items, dim, density, seed),
+        Command::Bench {
+            model,
+            queries,
+            k,
+            json,
+        } => crate::bench::run(&model, queries, k).and_then(|r| {
+            if json {
+                print_json(&r)
+            } else {
+                print!("{}", r.to_text());
+                Ok(())
+            }
+        }),
         Command::Recommend(args) => run_recommend(args),
         Command::Demo(args) => crate::demo::run(&crate::demo::DemoOptions {
             dir: args.dir,

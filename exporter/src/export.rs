@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pocketrec::builder::{ModelBuilder, SparseMatrix, TableSpec};
+use pocketrec::builder::{Layout, ModelBuilder, SparseMatrix, TableSpec};
 use pocketrec::{Role, Scoring, ValueEncoding};
 
 use crate::atomic::write_atomic;
@@ -64,6 +64,8 @@ pub struct ExportOptions {
     pub scoring: Scoring,
     /// Prune each table by magnitude to this density first.
     pub prune_density: Option<f64>,
+    /// Layout of the item table (the user table is always stored by rows: it is read by id).
+    pub layout: Layout,
     /// Show a progress bar on a terminal.
     pub progress: bool,
 }
@@ -83,6 +85,7 @@ impl ExportOptions {
             global_bias: 0.0,
             scoring: Scoring::Dot,
             prune_density: None,
+            layout: Layout::Rows,
             progress: false,
         }
     }
@@ -219,7 +222,8 @@ pub fn export(options: &ExportOptions) -> Result<ExportSummary> {
         )
         .property("source.users", provenance(&users.source))
         .property("source.items", provenance(&items.source))
-        .property("values", options.values.name());
+        .property("values", options.values.name())
+        .property("layout", options.layout.name());
     if let Some(d) = options.prune_density {
         builder = builder.property("pruned_to_density", d.to_string());
     }
@@ -231,13 +235,16 @@ pub fn export(options: &ExportOptions) -> Result<ExportSummary> {
             options.user_ids.as_deref(),
             options.user_bias.as_ref(),
         )?)
-        .table(table_spec(
-            Role::Item,
-            items,
-            options.values,
-            options.item_ids.as_deref(),
-            options.item_bias.as_ref(),
-        )?);
+        .table(
+            table_spec(
+                Role::Item,
+                items,
+                options.values,
+                options.item_ids.as_deref(),
+                options.item_bias.as_ref(),
+            )?
+            .layout(options.layout),
+        );
     let bytes = build_with_bar(&builder, options.progress, &options.output)?;
     write_atomic(&options.output, &bytes)?;
     Ok(ExportSummary {

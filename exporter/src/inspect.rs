@@ -75,6 +75,8 @@ pub struct TableBytes {
     pub ids: u64,
     /// Biases.
     pub bias: u64,
+    /// Column layout (posting-list offsets, items, values, norms, scales), 0 without one.
+    pub columns: u64,
     /// Sum of the above.
     pub total: u64,
 }
@@ -100,13 +102,18 @@ fn table_report(table: &Table<'_>) -> TableReport {
     let empty_rows = (0..table.rows())
         .filter(|&r| table.row(r).map(|row| row.is_empty()).unwrap_or(false))
         .count() as u64;
+    let columns: usize = table.column_bytes().iter().sum();
     let bytes = TableBytes {
         offsets: table.offsets_bytes() as u64,
         data: table.data_bytes() as u64,
         ids: table.ids_bytes() as u64,
         bias: table.bias_bytes() as u64,
-        total: (table.offsets_bytes() + table.data_bytes() + table.ids_bytes() + table.bias_bytes())
-            as u64,
+        columns: columns as u64,
+        total: (table.offsets_bytes()
+            + table.data_bytes()
+            + table.ids_bytes()
+            + table.bias_bytes()
+            + columns) as u64,
     };
     TableReport {
         name: table.name().to_string(),
@@ -234,11 +241,12 @@ impl Report {
             };
             let _ = writeln!(
                 s,
-                "  bytes: offsets {} + data {} + ids {} + bias {} = {} ({:.1}% of its dense f32 {})",
+                "  bytes: offsets {} + data {} + ids {} + bias {} + columns {} = {} ({:.1}% of its dense f32 {})",
                 thousands(t.bytes.offsets),
                 thousands(t.bytes.data),
                 thousands(t.bytes.ids),
                 thousands(t.bytes.bias),
+                thousands(t.bytes.columns),
                 thousands(t.bytes.total),
                 pct(t.bytes.total),
                 thousands(t.dense_f32_bytes)

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod atomic;
+pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod error;

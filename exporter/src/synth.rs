@@ -99,3 +99,18 @@ pub fn clustered_tables(
         item_bias,
     }
 }
+
+/// A `rows x dim` table whose entries are independently non-zero with probability `density`,
+/// with standard normal values: the "random normal tables" of the benchmarks.
+pub fn random_normal_table(seed: u64, rows: usize, dim: usize, density: f64) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..rows * dim)
+        .map(|_| {
+            if rng.random_bool(density) {
+                normal(&mut rng)
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}

@@ -1,7 +1,5 @@
 //! A table's column layout (format 1.1): posting lists per (row block, dimension).
 
-use half::f16;
-
 use crate::error::{Error, Result};
 use crate::format::{OffsetWidth, Role, ValueEncoding};
 use crate::layout::ColumnSpans;
@@ -120,16 +118,24 @@ impl<'a> ColumnView<'a> {
             .ok_or_else(|| self.corrupt("row norm missing"))
     }
 
-    /// The int8 scale of row `row` (1 for other encodings).
+    /// The int8 scales (f16, little-endian) of rows `first..first + count`, if stored.
     #[inline]
-    pub fn scale(&self, row: usize) -> Result<f32> {
+    pub fn scales_of(&self, first: usize, count: usize) -> Result<Option<&'a [u8]>> {
         match self.scales {
-            None => Ok(1.0),
+            None => Ok(None),
             Some(s) => s
-                .get(2 * row..2 * row + 2)
-                .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
-                .ok_or_else(|| self.corrupt("row scale missing")),
+                .get(2 * first..2 * (first + count))
+                .map(Some)
+                .ok_or_else(|| self.corrupt("row scales missing")),
         }
+    }
+
+    /// The norms (f32, little-endian) of rows `first..first + count`.
+    #[inline]
+    pub fn norms_of(&self, first: usize, count: usize) -> Result<&'a [u8]> {
+        self.norms
+            .and_then(|n| n.get(4 * first..4 * (first + count)))
+            .ok_or_else(|| self.corrupt("row norms missing"))
     }
 
     /// The stored f16 bits of row `row`'s int8 scale, for int8 tables.

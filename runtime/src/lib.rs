@@ -30,8 +30,9 @@
 //! Every file is untrusted. Opening validates the header, section table and metadata with
 //! their checksums; every row access validates the row it reads (offsets, lengths, column
 //! indices); [`Model::verify`] checks everything including the data checksums. No input makes
-//! this crate panic or read out of bounds, and it contains no `unsafe` code except the memory
-//! map in `Model::open`. The bytes may be at any alignment: values are read with
+//! this crate panic or read out of bounds. `unsafe` code is confined to two places: the
+//! memory map in `Model::open`, and the SIMD kernels (`core::arch` intrinsics), each block
+//! with its `SAFETY` argument and each kernel tested against a scalar twin. The bytes may be at any alignment: values are read with
 //! `from_le_bytes`, never cast in place. The format is specified byte by byte in
 //! `docs/FORMAT.md`.
 #![cfg_attr(not(feature = "std"), no_std)]
@@ -46,6 +47,8 @@ pub mod builder;
 mod columns;
 mod error;
 pub mod format;
+// SIMD intrinsics and the loads they need: every unsafe block there has a SAFETY comment.
+#[allow(unsafe_code)]
 mod kernels;
 mod layout;
 mod le;

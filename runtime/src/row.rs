@@ -42,6 +42,11 @@ pub struct Row<'a> {
     nnz: usize,
     columns: Columns<'a>,
     values: Values<'a>,
+    /// The record and whatever row data follows it: SIMD kernels may load whole vectors past
+    /// the record's end without leaving the row data.
+    tail: &'a [u8],
+    /// Where the values start in the record (after the columns and the int8 scale).
+    values_at: usize,
 }
 
 /// Reads an f32 from a 4-byte chunk.
@@ -58,11 +63,10 @@ fn u16_le(chunk: &[u8]) -> u16 {
     u16::from_le_bytes([chunk[0], chunk[1]])
 }
 
-/// bfloat16 bits to f32 (exact: bf16 is the top half of an f32).
-#[inline(always)]
-fn bf16_to_f32(bits: u16) -> f32 {
-    f32::from_bits(u32::from(bits) << 16)
-}
+use crate::kernels::{
+    self,
+    scalar::{bf16_to_f32, f16_to_f32},
+};
 
 /// Calls `f(column)` for every set bit of `bitmap`, in increasing order.
 #[inline(always)]
@@ -108,6 +112,8 @@ impl<'a> Row<'a> {
         Row {
             dim,
             nnz: 0,
+            tail: &[],
+            values_at: 0,
             columns: Columns::U8(&[]),
             values: match values {
                 ValueEncoding::F32 => Values::F32(&[]),
@@ -188,7 +194,7 @@ impl<'a> Row<'a> {
             ValueEncoding::Bf16 => Values::Bf16(rest),
             ValueEncoding::I8 => {
                 let (scale, values) = rest.split_at(2);
-                let scale = f16::from_bits(u16_le(scale)).to_f32();
+                let scale = f16_to_f32(u16_le(scale));
                 if !(scale.is_finite() && scale > 0.0) {
                     return Err("int8 scale is not a positive finite number");
                 }
@@ -200,7 +206,30 @@ impl<'a> Row<'a> {
             nnz,
             columns,
             values,
+            tail: record,
+            values_at: record.len() - nnz * width,
         })
+    }
+
+    /// [`Self::parse`] for the record `data[start..end]`, keeping the rest of `data` readable
+    /// for the SIMD kernels.
+    #[inline]
+    pub(crate) fn parse_in(
+        data: &'a [u8],
+        start: usize,
+        end: usize,
+        dim: usize,
+        index: IndexEncoding,
+        encoding: ValueEncoding,
+    ) -> core::result::Result<Row<'a>, &'static str> {
+        let record = data
+            .get(start..end)
+            .ok_or("row record is past the row data")?;
+        let mut row = Row::parse(record, dim, index, encoding)?;
+        if row.nnz > 0 {
+            row.tail = data.get(start..).unwrap_or(record);
+        }
+        Ok(row)
     }
 
     /// The table's dimension (length of the dense vector).
@@ -233,11 +262,9 @@ impl<'a> Row<'a> {
     fn visit_raw(&self, f: impl FnMut(usize, f32)) {
         match self.values {
             Values::F32(b) => self.visit_columns(b.chunks_exact(4).map(f32_le), f),
-            Values::F16(b) => self.visit_columns(
-                b.chunks_exact(2)
-                    .map(|c| f16::from_bits(u16_le(c)).to_f32()),
-                f,
-            ),
+            Values::F16(b) => {
+                self.visit_columns(b.chunks_exact(2).map(|c| f16_to_f32(u16_le(c))), f)
+            }
             Values::Bf16(b) => {
                 self.visit_columns(b.chunks_exact(2).map(|c| bf16_to_f32(u16_le(c))), f)
             }
@@ -335,9 +362,12 @@ impl<'a> Row<'a> {
 
     /// Inner product with a dense vector of length [`Self::dim`].
     ///
-    /// Sums `query[c] * value` over the non-zeros in increasing column order, in f32, starting
-    /// from 0; for int8 rows the integer codes are summed and the sum multiplied by the row's
-    /// scale once, so no value is dequantized on its own.
+    /// Sums `query[c] * value` over the non-zeros, in f32: for f32 rows one after another in
+    /// increasing column order from 0 (the dense f32 dot product, bit for bit); for f16, bf16
+    /// and int8 rows in the fixed eight-lane order described in `kernels` (what an 8-wide SIMD
+    /// unit does, reproduced exactly on every machine). For int8 rows the integer codes are
+    /// summed and the sum multiplied by the row's scale once, so no value is dequantized on
+    /// its own. The row scan of `recommend` and `score` use this same function.
     ///
     /// ```
     /// # fn main() -> Result<(), pocketrec::Error> {
@@ -355,10 +385,39 @@ impl<'a> Row<'a> {
     /// [`Self::dot`] for a query already known to have length `dim`.
     #[inline]
     pub(crate) fn dot_unchecked_len(&self, query: &[f32]) -> f32 {
-        let mut acc = 0.0f32;
-        // Columns were checked to be < dim == query.len() in `parse`.
-        self.visit_raw(|c, v| acc += query[c] * v);
-        acc * self.scale()
+        match (self.columns, self.values) {
+            (_, Values::F32(_)) => {
+                let mut acc = 0.0f32;
+                // Columns were checked to be < dim == query.len() in `parse`.
+                self.visit_raw(|c, v| acc += query[c] * v);
+                acc
+            }
+            (Columns::U8(columns), values) => {
+                let (encoding, values) = match values {
+                    Values::F16(v) => (ValueEncoding::F16, v),
+                    Values::Bf16(v) => (ValueEncoding::Bf16, v),
+                    Values::I8 { values, .. } | Values::F32(values) => (ValueEncoding::I8, values),
+                };
+                // Let the kernel read on past the row, within the row data.
+                let columns_ext = if self.tail.is_empty() {
+                    columns
+                } else {
+                    self.tail
+                };
+                let values_ext = self.tail.get(self.values_at..).unwrap_or(values);
+                kernels::dot8_u8_list(query, columns_ext, values_ext, self.nnz, encoding)
+                    * self.scale()
+            }
+            _ => {
+                let mut partial = [0.0f32; 8];
+                let mut k = 0usize;
+                self.visit_raw(|c, v| {
+                    partial[k % 8] += query[c] * v;
+                    k += 1;
+                });
+                kernels::scalar::reduce8(partial) * self.scale()
+            }
+        }
     }
 
     /// Inner product with `query` and the row's squared Euclidean norm, in one pass.
@@ -503,7 +562,7 @@ impl Iterator for RowIter<'_> {
         };
         let value = match self.row.values {
             Values::F32(b) => f32_le(b.get(4 * k..4 * k + 4)?),
-            Values::F16(b) => f16::from_bits(u16_le(b.get(2 * k..2 * k + 2)?)).to_f32(),
+            Values::F16(b) => f16_to_f32(u16_le(b.get(2 * k..2 * k + 2)?)),
             Values::Bf16(b) => bf16_to_f32(u16_le(b.get(2 * k..2 * k + 2)?)),
             Values::I8 { scale, values } => f32::from(*values.get(k)? as i8) * scale,
         };

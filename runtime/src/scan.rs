@@ -11,12 +11,15 @@
 
 use crate::columns::ColumnView;
 use crate::error::{Error, Result};
-use crate::format::Scoring;
+use crate::format::{IndexEncoding, OffsetWidth, Scoring, ValueEncoding};
 use crate::kernels;
 use crate::model::Model;
-use crate::score::{MAX_STACK_DIM, Query};
+use crate::score::{MAX_STACK_DIM, Query, score_row};
 use crate::table::Table;
 use crate::topk::{Recommendation, TopK};
+
+/// Rows per batch of the row-scan kernel.
+const ROW_BATCH: usize = 256;
 
 /// Largest column block the column scan accumulates on the stack (`4 * 4096` bytes).
 pub const MAX_STACK_BLOCK_ROWS: usize = 4096;
@@ -137,9 +140,44 @@ impl<S: AsRef<[u8]>> Model<S> {
         exclude: &[u64],
         mut top: TopK<'_>,
     ) -> Result<usize> {
+        let (scoring, global_bias) = (self.scoring(), self.global_bias());
+        let batched = scoring == Scoring::Dot
+            && items.index_encoding() == IndexEncoding::U8List
+            && items.value_encoding() != ValueEncoding::F32
+            && items.offset_width() == OffsetWidth::U32;
+        if batched {
+            // Dot products a batch at a time from the row-scan kernel, then scores.
+            let (offsets, data) = items.raw_rows();
+            let mut dots = [0.0f32; ROW_BATCH];
+            let mut first = 0;
+            while first < items.rows() {
+                let batch = &mut dots[..ROW_BATCH.min(items.rows() - first)];
+                kernels::u8_list_dots(
+                    query.vector,
+                    offsets,
+                    data,
+                    first,
+                    batch,
+                    items.value_encoding(),
+                )
+                .map_err(|bad| match items.row(bad) {
+                    Err(e) => e,
+                    Ok(_) => Error::CorruptRow {
+                        role: items.role(),
+                        row: bad as u64,
+                        reason: "row offsets are out of order or past the row data",
+                    },
+                })?;
+                finish_scores(batch, query, items.raw_bias(), first, global_bias);
+                offer_all(&mut top, items, exclude, first, batch)?;
+                first += batch.len();
+            }
+            return Ok(top.finish());
+        }
         for index in 0..items.rows() {
-            let score = self.score_item(items, query, index)?;
-            offer(&mut top, items, exclude, index, score)?;
+            let row = items.row(index)?;
+            let score = score_row(scoring, query, &row, items.bias(index)?, global_bias);
+            offer_all(&mut top, items, exclude, index, &[score])?;
         }
         Ok(top.finish())
     }
@@ -185,46 +223,100 @@ impl<S: AsRef<[u8]>> Model<S> {
                 }
             }
             let base = block * columns.block_rows;
-            for (offset, &raw) in acc.iter().enumerate() {
-                let index = base + offset;
-                let dot = raw * columns.scale(index)?;
-                let sim = match scoring {
-                    Scoring::Dot => dot,
-                    Scoring::Cosine => {
-                        let norm = columns.norm(index)?;
-                        if query.norm == 0.0 || norm == 0.0 {
-                            0.0
-                        } else {
-                            dot / (query.norm * norm)
-                        }
-                    }
-                };
-                let score = ((sim + query.bias) + items.bias(index)?) + global_bias;
-                offer(&mut top, items, exclude, index, score)?;
-            }
+            block_similarities(acc, base, columns, query, scoring)?;
+            finish_scores(acc, query, items.raw_bias(), base, global_bias);
+            offer_all(&mut top, items, exclude, base, acc)?;
         }
         Ok(top.finish())
     }
 }
 
-/// Offers item `index` with `score` to the selection, unless it is excluded.
-#[inline(always)]
-fn offer(
+/// Adds the per-row biases of rows `first..first + scores.len()` (0 without a bias section,
+/// still added, so that every path performs the same operations).
+#[inline]
+fn add_biases(scores: &mut [f32], bias: Option<&[u8]>, first: usize) {
+    match bias.and_then(|b| b.get(4 * first..4 * (first + scores.len()))) {
+        Some(bias) => {
+            for (x, b) in scores.iter_mut().zip(bias.chunks_exact(4)) {
+                *x += f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        }
+        None => {
+            for x in scores.iter_mut() {
+                *x += 0.0;
+            }
+        }
+    }
+}
+
+/// Turns dot products of rows `first..` into scores, in the order of [`score_row`]:
+/// `((sim + user_bias) + item_bias) + global_bias`, one pass per term (the passes vectorize).
+#[inline]
+fn finish_scores(
+    scores: &mut [f32],
+    query: &Query<'_>,
+    bias: Option<&[u8]>,
+    first: usize,
+    global_bias: f32,
+) {
+    for x in scores.iter_mut() {
+        *x += query.bias;
+    }
+    add_biases(scores, bias, first);
+    for x in scores.iter_mut() {
+        *x += global_bias;
+    }
+}
+
+/// Turns a block's accumulated dot products into similarities: the int8 scale, then cosine
+/// normalisation (as [`score_row`] computes them).
+fn block_similarities(
+    acc: &mut [f32],
+    base: usize,
+    columns: &ColumnView<'_>,
+    query: &Query<'_>,
+    scoring: Scoring,
+) -> Result<()> {
+    if let Some(scales) = columns.scales_of(base, acc.len())? {
+        for (x, s) in acc.iter_mut().zip(scales.chunks_exact(2)) {
+            *x *= kernels::scalar::f16_to_f32(u16::from_le_bytes([s[0], s[1]]));
+        }
+    }
+    if scoring == Scoring::Cosine {
+        let norms = columns.norms_of(base, acc.len())?;
+        for (x, n) in acc.iter_mut().zip(norms.chunks_exact(4)) {
+            let norm = f32::from_le_bytes([n[0], n[1], n[2], n[3]]);
+            *x = if query.norm == 0.0 || norm == 0.0 {
+                0.0
+            } else {
+                *x / (query.norm * norm)
+            };
+        }
+    }
+    Ok(())
+}
+
+/// Offers rows `first..first + scores.len()` with their scores to the selection.
+#[inline]
+fn offer_all(
     top: &mut TopK<'_>,
     items: &Table<'_>,
     exclude: &[u64],
-    index: usize,
-    score: f32,
+    first: usize,
+    scores: &[f32],
 ) -> Result<()> {
-    if !score.is_finite() {
+    if let Some(k) = scores.iter().position(|s| !s.is_finite()) {
         return Err(Error::NonFiniteScore {
-            item_row: index as u64,
+            item_row: (first + k) as u64,
         });
     }
-    if top.accepts(score, index) {
-        let id = items.id(index)?;
-        if !exclude.contains(&id) {
-            top.push(Recommendation { id, index, score });
+    for (k, &score) in scores.iter().enumerate() {
+        if top.accepts(score, first + k) {
+            let index = first + k;
+            let id = items.id(index)?;
+            if !exclude.contains(&id) {
+                top.push(Recommendation { id, index, score });
+            }
         }
     }
     Ok(())

@@ -197,12 +197,10 @@ impl<'a> Table<'a> {
     #[inline]
     pub fn row(&self, row: usize) -> Result<Row<'a>> {
         let (start, end) = self.record_range(row)?;
-        let record = self
-            .data
-            .get(start..end)
-            .ok_or_else(|| self.corrupt(row, "row record is past the row data"))?;
-        Row::parse(
-            record,
+        Row::parse_in(
+            self.data,
+            start,
+            end,
             self.layout.dim,
             self.layout.index,
             self.layout.values,
@@ -253,6 +251,11 @@ impl<'a> Table<'a> {
                 le::f32_at(bias, row).ok_or_else(|| self.corrupt(row, "bias is past its section"))
             }
         }
+    }
+
+    /// The raw row-offsets and row-data sections, for the row-scan kernels.
+    pub(crate) fn raw_rows(&self) -> (&'a [u8], &'a [u8]) {
+        (self.offsets, self.data)
     }
 
     /// The raw ids section and its width, for `verify`.

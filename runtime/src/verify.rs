@@ -149,12 +149,12 @@ fn verify_columns(table: &Table<'_>, columns: &ColumnView<'_>) -> Result<()> {
     }
     for index in 0..table.rows() {
         let row = table.row(index)?;
-        if let Some(scale) = columns.scale_bits(index) {
-            if scale != row.scale_bits() {
-                return Err(corrupt(
-                    "a row scale in the column layout differs from its row",
-                ));
-            }
+        if let Some(scale) = columns.scale_bits(index)
+            && scale != row.scale_bits()
+        {
+            return Err(corrupt(
+                "a row scale in the column layout differs from its row",
+            ));
         }
         if columns.has_norms() && columns.norm(index)?.to_bits() != row.norm().to_bits() {
             return Err(corrupt(

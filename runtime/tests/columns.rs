@@ -33,8 +33,10 @@ fn top(
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(20))]
 
-    /// Same ids, rows and score bits from both scans, for every encoding and both scorings,
-    /// with biases and exclusions; with f32 values, also equal to the dense brute force.
+    /// With f32 values both scans give the same ids, rows and score bits, equal to the dense
+    /// brute force. With f16, bf16 and int8 the row scan sums in eight lanes and the column
+    /// scan sequentially, so scores may differ in the last bits: they agree position by
+    /// position within 1e-5 (relative), and ids differ only where scores nearly tie.
     #[test]
     fn column_scan_equals_row_scan(
         seed in any::<u64>(),
@@ -58,8 +60,22 @@ proptest! {
                 for ex in [&[][..], &exclude[..]] {
                     let rows = top(&model, user, k, ex, Retrieval::Rows);
                     let columns = top(&model, user, k, ex, Retrieval::Columns);
+                    prop_assert_eq!(rows.len(), columns.len());
+                    if values != ValueEncoding::F32 {
+                        let score = |bits: u32| f32::from_bits(bits);
+                        let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * a.abs().max(b.abs()).max(1.0);
+                        for (r, c) in rows.iter().zip(&columns) {
+                            prop_assert!(close(score(r.2), score(c.2)), "{values}: {r:?} vs {c:?}");
+                            if r.0 != c.0 {
+                                // A swap is only allowed between nearly tied items.
+                                let other = columns.iter().find(|x| x.0 == r.0).map(|x| score(x.2));
+                                prop_assert!(other.is_none_or(|o| close(o, score(r.2))));
+                            }
+                        }
+                        continue;
+                    }
                     prop_assert_eq!(&rows, &columns);
-                    if values == ValueEncoding::F32 {
+                    {
                         let want: Vec<(u64, u32)> = inputs.reference_top_k(user, 0.0, k, ex).into_iter().map(|(id, s)| (id, s.to_bits())).collect();
                         let got: Vec<(u64, u32)> = columns.iter().map(|&(id, _, s)| (id, s)).collect();
                         prop_assert_eq!(got, want);

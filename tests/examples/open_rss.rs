@@ -43,18 +43,15 @@ fn mapping_rss_kib(start: usize) -> u64 {
     let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
     let mut in_mapping = false;
     for line in smaps.lines() {
-        if let Some((range, _)) = line.split_once(' ') {
-            if let Some((from, _)) = range.split_once('-') {
-                if let Ok(from) = usize::from_str_radix(from, 16) {
-                    in_mapping = from == start;
-                    continue;
-                }
-            }
+        if let Some((range, _)) = line.split_once(' ')
+            && let Some((from, _)) = range.split_once('-')
+            && let Ok(from) = usize::from_str_radix(from, 16)
+        {
+            in_mapping = from == start;
+            continue;
         }
-        if in_mapping {
-            if let Some(v) = line.strip_prefix("Rss:") {
-                return v.trim().trim_end_matches("kB").trim().parse().unwrap();
-            }
+        if in_mapping && let Some(v) = line.strip_prefix("Rss:") {
+            return v.trim().trim_end_matches("kB").trim().parse().unwrap();
         }
     }
     panic!("mapping at {start:#x} not found")

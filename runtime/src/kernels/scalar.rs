@@ -1,8 +1,74 @@
 //! Portable kernels: the reference for the SIMD versions.
 
-use half::f16;
-
 use crate::format::ValueEncoding;
+
+/// IEEE binary16 bits to f32, exactly, without branches (so loops over it vectorize): the
+/// exponent and mantissa move into an f32, a multiplication by 2^112 rebiases the exponent
+/// (subnormals included, exactly), and infinities and NaNs get the all-ones exponent back.
+#[inline(always)]
+pub(crate) fn f16_to_f32(bits: u16) -> f32 {
+    let bits = u32::from(bits);
+    let sign = (bits & 0x8000) << 16;
+    let exp_mant = (bits & 0x7fff) << 13;
+    let scaled = (f32::from_bits(exp_mant) * f32::from_bits(0x7780_0000)).to_bits();
+    let special = if exp_mant >= 0x7c00 << 13 {
+        0x7f80_0000
+    } else {
+        0
+    };
+    f32::from_bits(scaled | special | sign)
+}
+
+/// bfloat16 bits to f32 (exact: bf16 is the top half of an f32).
+#[inline(always)]
+pub(crate) fn bf16_to_f32(bits: u16) -> f32 {
+    f32::from_bits(u32::from(bits) << 16)
+}
+
+/// Reduces eight partial sums in the fixed order of the module docs.
+#[inline(always)]
+pub(crate) fn reduce8(p: [f32; 8]) -> f32 {
+    ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]))
+}
+
+#[inline(always)]
+fn lanes<const W: usize>(
+    query: &[f32],
+    columns: &[u8],
+    values: &[u8],
+    n: usize,
+    decode: impl Fn([u8; W]) -> f32,
+) -> f32 {
+    let mut partial = [0.0f32; 8];
+    let entries = columns.iter().zip(values.chunks_exact(W)).take(n);
+    for (k, (&c, value)) in entries.enumerate() {
+        let mut v = [0u8; W];
+        v.copy_from_slice(value);
+        let q = query.get(usize::from(c)).copied().unwrap_or(0.0);
+        partial[k % 8] += q * decode(v);
+    }
+    reduce8(partial)
+}
+
+/// See [`super::dot8_u8_list`].
+pub(crate) fn dot8_u8_list(
+    query: &[f32],
+    columns: &[u8],
+    values: &[u8],
+    n: usize,
+    encoding: ValueEncoding,
+) -> f32 {
+    match encoding {
+        ValueEncoding::F16 => lanes::<2>(query, columns, values, n, |b| {
+            f16_to_f32(u16::from_le_bytes(b))
+        }),
+        ValueEncoding::Bf16 => lanes::<2>(query, columns, values, n, |b| {
+            bf16_to_f32(u16::from_le_bytes(b))
+        }),
+        ValueEncoding::I8 => lanes::<1>(query, columns, values, n, |b| f32::from(b[0] as i8)),
+        ValueEncoding::F32 => lanes::<4>(query, columns, values, n, f32::from_le_bytes),
+    }
+}
 
 #[inline(always)]
 fn scatter<const W: usize>(
@@ -35,11 +101,69 @@ pub(crate) fn scatter_add(
     match encoding {
         ValueEncoding::F32 => scatter::<4>(acc, weight, items, values, f32::from_le_bytes),
         ValueEncoding::F16 => scatter::<2>(acc, weight, items, values, |b| {
-            f16::from_bits(u16::from_le_bytes(b)).to_f32()
+            f16_to_f32(u16::from_le_bytes(b))
         }),
         ValueEncoding::Bf16 => scatter::<2>(acc, weight, items, values, |b| {
-            f32::from_bits(u32::from(u16::from_le_bytes(b)) << 16)
+            bf16_to_f32(u16::from_le_bytes(b))
         }),
         ValueEncoding::I8 => scatter::<1>(acc, weight, items, values, |b| f32::from(b[0] as i8)),
+    }
+}
+
+/// Dot products of rows `first..first + out.len()` of a u8-list table with f16, bf16 or int8
+/// values (`encoding`) and u32 offsets: the reference for the SIMD row-scan kernels. Each row
+/// is parsed and checked exactly as [`crate::Table::row`] does, and its dot product is
+/// [`crate::Row::dot`]'s. On a corrupt row, returns its number.
+pub(crate) fn u8_list_dots(
+    query: &[f32],
+    offsets: &[u8],
+    data: &[u8],
+    first: usize,
+    out: &mut [f32],
+    encoding: ValueEncoding,
+) -> Result<(), usize> {
+    use crate::format::IndexEncoding;
+    use crate::le;
+    for (k, slot) in out.iter_mut().enumerate() {
+        let row = first + k;
+        let (Some(start), Some(end)) = (le::u32_at(offsets, row), le::u32_at(offsets, row + 1))
+        else {
+            return Err(row);
+        };
+        if start > end {
+            return Err(row);
+        }
+        let parsed = crate::row::Row::parse_in(
+            data,
+            start as usize,
+            end as usize,
+            query.len(),
+            IndexEncoding::U8List,
+            encoding,
+        )
+        .map_err(|_| row)?;
+        *slot = parsed.dot_unchecked_len(query);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every one of the 65,536 f16 bit patterns converts exactly as the `half` crate does
+    /// (NaNs to NaNs: `half` also quiets signalling NaNs, a difference without effect here,
+    /// since any NaN value is an error).
+    #[test]
+    fn f16_conversion_is_exact_for_every_bit_pattern() {
+        for bits in 0..=u16::MAX {
+            let want = half::f16::from_bits(bits).to_f32();
+            let got = f16_to_f32(bits);
+            if want.is_nan() {
+                assert!(got.is_nan(), "f16 bits {bits:#06x}");
+            } else {
+                assert_eq!(got.to_bits(), want.to_bits(), "f16 bits {bits:#06x}");
+            }
+        }
     }
 }

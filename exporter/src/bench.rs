@@ -1,0 +1,287 @@
+//! `pocketrec bench`: how fast a model answers, and how close to the memory bandwidth.
+//!
+//! For each way the runtime can read the item table (row scan, column scan, and the automatic
+//! choice), it runs `recommend` for the same users, single-threaded, timing each query, and
+//! reports p50/p99 latency, the bytes a query reads and the **bandwidth floor**: those bytes
+//! divided by a read bandwidth measured in the same run. Two bandwidths are measured: streaming
+//! a buffer larger than any cache (main memory), and streaming a buffer as large as the bytes
+//! a query reads, again and again (what the data's cache level gives once warm).
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use pocketrec::{Mmap, Model, Recommendation, Retrieval};
+use serde::Serialize;
+
+use crate::cli::open_model;
+use crate::error::{ExportError, Result};
+
+/// Per-path figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct PathReport {
+    /// `rows`, `columns` or `auto`.
+    pub path: String,
+    /// Median latency of one `recommend`, in microseconds.
+    pub p50_us: f64,
+    /// 99th-percentile latency, in microseconds.
+    pub p99_us: f64,
+    /// Mean bytes read per query (as the planner counts them).
+    pub bytes_per_query: f64,
+    /// `bytes_per_query` / main-memory bandwidth, in microseconds.
+    pub floor_memory_us: f64,
+    /// `bytes_per_query` / bandwidth of a buffer of that size kept warm, in microseconds.
+    pub floor_cached_us: f64,
+    /// `p50_us / floor_memory_us`.
+    pub p50_over_memory_floor: f64,
+    /// `p50_us / floor_cached_us`.
+    pub p50_over_cached_floor: f64,
+}
+
+/// Everything `bench` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    /// Model file size.
+    pub file_bytes: u64,
+    /// Queries per path.
+    pub queries: usize,
+    /// Items returned per query.
+    pub k: usize,
+    /// Median time of `Model::open` (map + validate), in microseconds.
+    pub open_us: f64,
+    /// Main-memory read bandwidth (1 GiB buffer), GB/s.
+    pub memory_gbps: f64,
+    /// Resident size of the model's mapping after open, KiB.
+    pub mapping_rss_after_open_kib: u64,
+    /// Resident size of the model's mapping after all queries, KiB.
+    pub mapping_rss_after_queries_kib: u64,
+    /// Peak resident size of the process, KiB.
+    pub peak_rss_kib: u64,
+    /// One entry per path.
+    pub paths: Vec<PathReport>,
+}
+
+/// Reads `buffer` once as u64 words (eight independent sums, so the loop is load-bound).
+fn read_all(buffer: &[u64]) -> u64 {
+    let mut sums = [0u64; 8];
+    for chunk in buffer.chunks_exact(8) {
+        for (s, &x) in sums.iter_mut().zip(chunk) {
+            *s = s.wrapping_add(x);
+        }
+    }
+    sums.iter().fold(0, |a, &b| a.wrapping_add(b))
+}
+
+/// Best-of-`rounds` read bandwidth of a `bytes`-byte buffer, in bytes per second.
+pub fn read_bandwidth(bytes: usize, rounds: usize) -> f64 {
+    let words = (bytes / 8).max(1024);
+    let buffer: Vec<u64> = (0..words as u64).collect();
+    black_box(read_all(&buffer));
+    let mut best = Duration::MAX;
+    for _ in 0..rounds {
+        let t = Instant::now();
+        black_box(read_all(black_box(&buffer)));
+        best = best.min(t.elapsed());
+    }
+    (words * 8) as f64 / best.as_secs_f64()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let at = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[at].as_secs_f64() * 1e6
+}
+
+/// The `Rss:` of the mapping starting at `start`, from /proc/self/smaps (0 where unavailable).
+fn mapping_rss_kib(start: usize) -> u64 {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return 0;
+    };
+    let mut inside = false;
+    for line in smaps.lines() {
+        if let Some((range, _)) = line.split_once(' ')
+            && let Some((from, _)) = range.split_once('-')
+            && let Ok(from) = usize::from_str_radix(from, 16)
+        {
+            inside = from == start;
+            continue;
+        }
+        if inside && let Some(v) = line.strip_prefix("Rss:") {
+            return v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+        }
+    }
+    0
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Dense user vectors to query with: the first `queries` non-empty rows of the user table,
+/// or, without one, deterministic pseudo-random vectors at the item table's density.
+fn query_vectors(model: &Model<Mmap>, queries: usize) -> Result<Vec<Vec<f32>>> {
+    let items = model.items().map_err(|source| ExportError::Model {
+        path: "model".into(),
+        source,
+    })?;
+    let dim = items.dim();
+    let mut vectors = Vec::with_capacity(queries);
+    if let Ok(users) = model.users() {
+        for r in 0..users.rows() {
+            if vectors.len() == queries {
+                break;
+            }
+            if let Ok(row) = users.row(r)
+                && !row.is_empty()
+            {
+                vectors.push(row.to_dense());
+            }
+        }
+    }
+    let density = items.nnz() as f64 / (items.rows().max(1) * dim) as f64;
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    while vectors.len() < queries {
+        let mut v = vec![0.0f32; dim];
+        for x in &mut v {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            if (state % 10_000) as f64 / 10_000.0 < density.max(1.0 / dim as f64) {
+                *x = ((state >> 32) % 2000) as f32 / 1000.0 - 1.0;
+            }
+        }
+        vectors.push(v);
+    }
+    Ok(vectors)
+}
+
+/// Runs the benchmark on the model at `path`.
+pub fn run(path: &Path, queries: usize, k: usize) -> Result<BenchReport> {
+    let model_error = |source| ExportError::Model {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut open_times = Vec::new();
+    for _ in 0..51 {
+        let t = Instant::now();
+        let model = open_model(path)?;
+        open_times.push(t.elapsed());
+        black_box(&model);
+    }
+    open_times.sort();
+    let model = open_model(path)?;
+    let start = model.bytes().as_ptr() as usize;
+    let rss_after_open = mapping_rss_kib(start);
+    let vectors = query_vectors(&model, queries)?;
+    let items = model.items().map_err(model_error)?;
+    let mut paths = vec![Retrieval::Rows];
+    if items.has_columns() {
+        paths.push(Retrieval::Columns);
+        paths.push(Retrieval::Auto);
+    }
+    let memory = read_bandwidth(1 << 30, 3);
+    let mut out = vec![Recommendation::default(); k];
+    let mut reports = Vec::new();
+    for retrieval in paths {
+        let mut bytes = 0.0;
+        for v in &vectors {
+            let plan = model.plan(v).map_err(model_error)?;
+            let chosen = match retrieval {
+                Retrieval::Auto => plan.retrieval,
+                other => other,
+            };
+            bytes += match chosen {
+                Retrieval::Columns => plan.column_bytes.unwrap_or(plan.row_bytes) as f64,
+                _ => plan.row_bytes as f64,
+            };
+        }
+        bytes /= vectors.len().max(1) as f64;
+        // Warm up: one pass over every query.
+        for v in &vectors {
+            black_box(
+                model
+                    .recommend_vector_with(v, k, &[], &mut out, retrieval)
+                    .map_err(model_error)?,
+            );
+        }
+        let mut times = Vec::with_capacity(vectors.len());
+        for v in &vectors {
+            let t = Instant::now();
+            black_box(
+                model
+                    .recommend_vector_with(v, k, &[], &mut out, retrieval)
+                    .map_err(model_error)?,
+            );
+            times.push(t.elapsed());
+        }
+        times.sort();
+        let cached = read_bandwidth(bytes as usize, 20);
+        let (p50, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
+        let floor_memory = bytes / memory * 1e6;
+        let floor_cached = bytes / cached * 1e6;
+        reports.push(PathReport {
+            path: match retrieval {
+                Retrieval::Rows => "rows",
+                Retrieval::Columns => "columns",
+                _ => "auto",
+            }
+            .to_string(),
+            p50_us: p50,
+            p99_us: p99,
+            bytes_per_query: bytes,
+            floor_memory_us: floor_memory,
+            floor_cached_us: floor_cached,
+            p50_over_memory_floor: p50 / floor_memory,
+            p50_over_cached_floor: p50 / floor_cached,
+        });
+    }
+    Ok(BenchReport {
+        file_bytes: model.bytes().len() as u64,
+        queries: vectors.len(),
+        k,
+        open_us: percentile(&open_times, 0.5),
+        memory_gbps: memory / 1e9,
+        mapping_rss_after_open_kib: rss_after_open,
+        mapping_rss_after_queries_kib: mapping_rss_kib(start),
+        peak_rss_kib: peak_rss_kib(),
+        paths: reports,
+    })
+}
+
+impl BenchReport {
+    /// The text printed without `--json`.
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "{} bytes, {} queries, k = {}; open {:.1} us (median of 51); main-memory read bandwidth {:.1} GB/s\n",
+            self.file_bytes, self.queries, self.k, self.open_us, self.memory_gbps
+        );
+        s.push_str(&format!(
+            "mapping resident: {} KiB after open, {} KiB after the queries; peak process RSS {} KiB\n\n",
+            self.mapping_rss_after_open_kib, self.mapping_rss_after_queries_kib, self.peak_rss_kib
+        ));
+        s.push_str("path        p50 us     p99 us   bytes/query   floor(mem) us   p50/floor   floor(cache) us   p50/floor\n");
+        for p in &self.paths {
+            s.push_str(&format!(
+                "{:<8} {:>9.1}  {:>9.1}  {:>12.0}  {:>14.1}  {:>10.2}  {:>16.1}  {:>10.2}\n",
+                p.path,
+                p.p50_us,
+                p.p99_us,
+                p.bytes_per_query,
+                p.floor_memory_us,
+                p.p50_over_memory_floor,
+                p.floor_cached_us,
+                p.p50_over_cached_floor
+            ));
+        }
+        s
+    }
+}

@@ -1,0 +1,243 @@
+//! AVX2 + F16C kernels for x86_64. Each is the twin of a function in [`super::scalar`] and
+//! returns the same bits.
+
+use core::arch::x86_64::*;
+
+use super::scalar;
+use crate::format::ValueEncoding;
+
+/// Whether the CPU has what these kernels need: known at compile time when the target
+/// enables AVX2 and F16C, detected (once, cached by `std`) at run time otherwise.
+#[inline(always)]
+pub(super) fn available() -> bool {
+    #[cfg(all(target_feature = "avx2", target_feature = "f16c"))]
+    {
+        true
+    }
+    #[cfg(all(
+        feature = "std",
+        not(all(target_feature = "avx2", target_feature = "f16c"))
+    ))]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c")
+    }
+    #[cfg(all(
+        not(feature = "std"),
+        not(all(target_feature = "avx2", target_feature = "f16c"))
+    ))]
+    {
+        false
+    }
+}
+
+/// Loads 8 bytes from `bytes[at..]` into the low half of a vector; bytes past the end of the
+/// slice read as zero.
+#[inline(always)]
+fn load8(bytes: &[u8], at: usize) -> __m128i {
+    let mut buffer = [0u8; 16];
+    match bytes.get(at..at.saturating_add(8)) {
+        Some(b) => buffer[..8].copy_from_slice(b),
+        None => {
+            let tail = bytes.get(at..).unwrap_or(&[]);
+            buffer[..tail.len()].copy_from_slice(tail);
+        }
+    }
+    // SAFETY: `buffer` is 16 readable bytes; the load has no alignment requirement.
+    unsafe { _mm_loadu_si128(buffer.as_ptr().cast()) }
+}
+
+/// Loads 16 bytes from `bytes[at..]`; bytes past the end of the slice read as zero.
+#[inline(always)]
+fn load16(bytes: &[u8], at: usize) -> __m128i {
+    match bytes.get(at..at.saturating_add(16)) {
+        // SAFETY: the slice holds the 16 bytes read; the load has no alignment requirement.
+        Some(b) => unsafe { _mm_loadu_si128(b.as_ptr().cast()) },
+        None => {
+            let mut buffer = [0u8; 16];
+            let tail = bytes.get(at..).unwrap_or(&[]);
+            buffer[..tail.len()].copy_from_slice(tail);
+            // SAFETY: `buffer` is 16 readable bytes.
+            unsafe { _mm_loadu_si128(buffer.as_ptr().cast()) }
+        }
+    }
+}
+
+/// AVX2 twin of [`scalar::dot8_u8_list`]: lane `l` of an 8-wide accumulator takes entries
+/// `l, l + 8, ...`, then the fixed reduction.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C ([`available`]).
+#[target_feature(enable = "avx2,f16c")]
+pub(super) unsafe fn dot8_u8_list(
+    query: &[f32],
+    columns: &[u8],
+    values: &[u8],
+    n: usize,
+    encoding: ValueEncoding,
+) -> f32 {
+    let width = encoding.width();
+    if encoding == ValueEncoding::F32
+        || n > columns.len()
+        || n.saturating_mul(width) > values.len()
+        || query.len() > i32::MAX as usize
+    {
+        return scalar::dot8_u8_list(query, columns, values, n, encoding);
+    }
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let last_column = _mm256_set1_epi32(query.len() as i32 - 1);
+    let mut acc = _mm256_setzero_ps();
+    let mut k = 0;
+    while k < n {
+        let active = _mm256_cmpgt_epi32(_mm256_set1_epi32((n - k) as i32), lane);
+        let columns8 = _mm256_cvtepu8_epi32(load8(columns, k));
+        // Memory safety does not rest on the caller: a column past the query leaves SIMD.
+        let outside = _mm256_and_si256(_mm256_cmpgt_epi32(columns8, last_column), active);
+        if _mm256_movemask_epi8(outside) != 0 {
+            return scalar::dot8_u8_list(query, columns, values, n, encoding);
+        }
+        // SAFETY: every active lane's column is in 0..query.len() (checked just above) and
+        // inactive lanes are not loaded (mask).
+        let q = unsafe {
+            _mm256_mask_i32gather_ps::<4>(
+                _mm256_setzero_ps(),
+                query.as_ptr(),
+                columns8,
+                _mm256_castsi256_ps(active),
+            )
+        };
+        let v = match encoding {
+            ValueEncoding::F16 => _mm256_cvtph_ps(load16(values, 2 * k)),
+            ValueEncoding::Bf16 => _mm256_castsi256_ps(_mm256_slli_epi32::<16>(
+                _mm256_cvtepu16_epi32(load16(values, 2 * k)),
+            )),
+            _ => _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(load8(values, k))),
+        };
+        // Inactive lanes may hold any bits (even NaN): zero them before multiplying.
+        let v = _mm256_and_ps(v, _mm256_castsi256_ps(active));
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(q, v));
+        k += 8;
+    }
+    // ((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7))
+    let t = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
+    let u = _mm_add_ps(t, _mm_movehl_ps(t, t));
+    _mm_cvtss_f32(_mm_add_ss(u, _mm_shuffle_ps::<1>(u, u)))
+}
+
+/// AVX2 twin of [`scalar::u8_list_dots`] for one value encoding `E` (its code: 2 f16, 3 bf16,
+/// 4 int8): the whole row loop in one function, so that every intrinsic inlines. Rows it
+/// cannot take quickly (more than 16 entries) go through the scalar path for that row.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C ([`available`]).
+#[target_feature(enable = "avx2,f16c")]
+pub(super) unsafe fn u8_list_dots<const E: u8>(
+    query: &[f32],
+    offsets: &[u8],
+    data: &[u8],
+    first: usize,
+    out: &mut [f32],
+) -> Result<(), usize> {
+    let encoding = match E {
+        2 => ValueEncoding::F16,
+        3 => ValueEncoding::Bf16,
+        _ => ValueEncoding::I8,
+    };
+    let (width, prefix) = (encoding.width(), encoding.row_prefix());
+    let dim = query.len();
+    if dim == 0 || dim > 256 {
+        return scalar::u8_list_dots(query, offsets, data, first, out, encoding);
+    }
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let sign = _mm_set1_epi8(i8::MIN);
+    let Some(mut start) = super::super::le::u32_at(offsets, first) else {
+        return Err(first);
+    };
+    for (k, slot) in out.iter_mut().enumerate() {
+        let row = first + k;
+        let Some(end) = super::super::le::u32_at(offsets, row + 1) else {
+            return Err(row);
+        };
+        let (s, e) = (start as usize, end as usize);
+        start = end;
+        if s > e || e > data.len() {
+            return Err(row);
+        }
+        let len = e - s;
+        if len == 0 {
+            *slot = 0.0;
+            continue;
+        }
+        let body = len.wrapping_sub(prefix);
+        let n = body / (1 + width);
+        if len < prefix || body % (1 + width) != 0 || n == 0 || n > dim {
+            return Err(row);
+        }
+        if n > 16 {
+            scalar::u8_list_dots(
+                query,
+                offsets,
+                data,
+                row,
+                core::slice::from_mut(slot),
+                encoding,
+            )?;
+            continue;
+        }
+        let tail = &data[s..];
+        // Columns strictly increasing: compare each of the first n bytes with the next one
+        // (unsigned, via the sign flip), and the last one with the dimension.
+        let columns = load16(tail, 0);
+        let next = _mm_srli_si128::<1>(columns);
+        let increasing = _mm_cmpgt_epi8(_mm_xor_si128(next, sign), _mm_xor_si128(columns, sign));
+        let needed = (1u32 << (n - 1)) - 1;
+        let last = usize::from(tail[n - 1]);
+        if (_mm_movemask_epi8(increasing) as u32) & needed != needed || last >= dim {
+            return Err(row);
+        }
+        let scale = if E == 4 {
+            let s = scalar::f16_to_f32(u16::from_le_bytes([tail[n], tail[n + 1]]));
+            if !(s.is_finite() && s > 0.0) {
+                return Err(row);
+            }
+            s
+        } else {
+            1.0
+        };
+        let values = &tail[n + prefix..];
+        let mut acc = _mm256_setzero_ps();
+        let mut at = 0;
+        while at < n {
+            let active = _mm256_cmpgt_epi32(_mm256_set1_epi32((n - at) as i32), lane);
+            let columns8 = _mm256_cvtepu8_epi32(if at == 0 {
+                columns
+            } else {
+                _mm_srli_si128::<8>(columns)
+            });
+            // SAFETY: active lanes hold columns checked above to be < dim == query.len();
+            // inactive lanes are masked out and not loaded.
+            let q = unsafe {
+                _mm256_mask_i32gather_ps::<4>(
+                    _mm256_setzero_ps(),
+                    query.as_ptr(),
+                    columns8,
+                    _mm256_castsi256_ps(active),
+                )
+            };
+            let v = match E {
+                2 => _mm256_cvtph_ps(load16(values, 2 * at)),
+                3 => _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(load16(
+                    values,
+                    2 * at,
+                )))),
+                _ => _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(load8(values, at))),
+            };
+            let v = _mm256_and_ps(v, _mm256_castsi256_ps(active));
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(q, v));
+            at += 8;
+        }
+        let t = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
+        let u = _mm_add_ps(t, _mm_movehl_ps(t, t));
+        *slot = _mm_cvtss_f32(_mm_add_ss(u, _mm_shuffle_ps::<1>(u, u))) * scale;
+    }
+    Ok(())
+}
