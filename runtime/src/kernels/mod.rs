@@ -13,6 +13,8 @@
 //!   order of an 8-wide SIMD accumulator, fixed here so that the scalar, AVX2 and NEON versions
 //!   agree bit for bit on every machine.
 
+#[cfg(target_arch = "aarch64")]
+mod neon;
 pub(crate) mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -30,6 +32,14 @@ pub(crate) fn scatter_add(
     values: &[u8],
     encoding: ValueEncoding,
 ) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if x86::available() {
+        // SAFETY: `available` checked AVX2 and F16C.
+        return unsafe { x86::scatter_add(acc, weight, items, values, encoding) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    return neon::scatter_add(acc, weight, items, values, encoding);
+    #[allow(unreachable_code)]
     scalar::scatter_add(acc, weight, items, values, encoding)
 }
 
@@ -52,6 +62,9 @@ pub(crate) fn dot8_u8_list(
         // SAFETY: `available` checked AVX2 and F16C.
         return unsafe { x86::dot8_u8_list(query, columns, values, n, encoding) };
     }
+    #[cfg(target_arch = "aarch64")]
+    return neon::dot8_u8_list(query, columns, values, n, encoding);
+    #[allow(unreachable_code)]
     scalar::dot8_u8_list(query, columns, values, n, encoding)
 }
 

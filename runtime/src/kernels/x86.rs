@@ -241,3 +241,52 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
     }
     Ok(())
 }
+
+/// AVX2 twin of [`scalar::scatter_add`]: eight values decoded and weighted at once, then
+/// added to the accumulator entry by entry (AVX2 has no scatter).
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C ([`available`]).
+#[target_feature(enable = "avx2,f16c")]
+pub(super) unsafe fn scatter_add(
+    acc: &mut [f32],
+    weight: f32,
+    items: &[u8],
+    values: &[u8],
+    encoding: ValueEncoding,
+) -> bool {
+    let width = encoding.width();
+    let n = (items.len() / 2).min(values.len() / width);
+    let w = _mm256_set1_ps(weight);
+    let mut products = [0.0f32; 8];
+    let mut k = 0;
+    while k + 8 <= n {
+        let v = match encoding {
+            ValueEncoding::F16 => _mm256_cvtph_ps(load16(values, 2 * k)),
+            ValueEncoding::Bf16 => _mm256_castsi256_ps(_mm256_slli_epi32::<16>(
+                _mm256_cvtepu16_epi32(load16(values, 2 * k)),
+            )),
+            ValueEncoding::I8 => _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(load8(values, k))),
+            // SAFETY: 8 entries of 4 bytes are in `values` (k + 8 <= n).
+            ValueEncoding::F32 => unsafe { _mm256_loadu_ps(values.as_ptr().add(4 * k).cast()) },
+        };
+        // SAFETY: `products` is 8 writable f32.
+        unsafe { _mm256_storeu_ps(products.as_mut_ptr(), _mm256_mul_ps(w, v)) };
+        for (j, p) in products.iter().enumerate() {
+            let at = 2 * (k + j);
+            let row = usize::from(u16::from_le_bytes([items[at], items[at + 1]]));
+            match acc.get_mut(row) {
+                Some(a) => *a += *p,
+                None => return false,
+            }
+        }
+        k += 8;
+    }
+    scalar::scatter_add(
+        acc,
+        weight,
+        &items[2 * k..2 * n],
+        &values[width * k..width * n],
+        encoding,
+    )
+}
