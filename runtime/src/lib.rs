@@ -64,6 +64,74 @@ mod table;
 mod topk;
 mod verify;
 
+/// The kernels, exposed for the criterion benches only (not a stable API).
+#[doc(hidden)]
+pub mod bench_kernels {
+    use crate::format::ValueEncoding;
+
+    /// The dispatching scatter-add (SIMD where available).
+    pub fn scatter_add(
+        acc: &mut [f32],
+        weight: f32,
+        items: &[u8],
+        values: &[u8],
+        encoding: ValueEncoding,
+    ) -> bool {
+        crate::kernels::scatter_add(acc, weight, items, values, encoding)
+    }
+
+    /// The scalar scatter-add.
+    pub fn scatter_add_scalar(
+        acc: &mut [f32],
+        weight: f32,
+        items: &[u8],
+        values: &[u8],
+        encoding: ValueEncoding,
+    ) -> bool {
+        crate::kernels::scalar::scatter_add(acc, weight, items, values, encoding)
+    }
+
+    /// The dispatching eight-lane u8-list dot product.
+    pub fn dot8(
+        query: &[f32],
+        columns: &[u8],
+        values: &[u8],
+        n: usize,
+        encoding: ValueEncoding,
+    ) -> f32 {
+        crate::kernels::dot8_u8_list(query, columns, values, n, encoding)
+    }
+
+    /// The scalar eight-lane u8-list dot product.
+    pub fn dot8_scalar(
+        query: &[f32],
+        columns: &[u8],
+        values: &[u8],
+        n: usize,
+        encoding: ValueEncoding,
+    ) -> f32 {
+        crate::kernels::scalar::dot8_u8_list(query, columns, values, n, encoding)
+    }
+
+    /// The dispatching batch row kernel over a table's raw row sections.
+    pub fn row_dots(query: &[f32], table: &crate::Table<'_>, out: &mut [f32]) -> bool {
+        let (offsets, data) = table.raw_rows();
+        crate::kernels::u8_list_dots(query, offsets, data, 0, out, table.value_encoding()).is_ok()
+    }
+
+    /// The scalar batch row kernel.
+    pub fn row_dots_scalar(query: &[f32], table: &crate::Table<'_>, out: &mut [f32]) -> bool {
+        let (offsets, data) = table.raw_rows();
+        crate::kernels::scalar::u8_list_dots(query, offsets, data, 0, out, table.value_encoding())
+            .is_ok()
+    }
+
+    /// The scalar f16 decode of one value.
+    pub fn f16_to_f32(bits: u16) -> f32 {
+        crate::kernels::scalar::f16_to_f32(bits)
+    }
+}
+
 pub use error::{ChecksumScope, Error, Result};
 pub use format::{
     IdEncoding, IdKind, IndexEncoding, OffsetWidth, Role, Scoring, SectionKind, ValueEncoding,

@@ -231,26 +231,9 @@ impl<S: AsRef<[u8]>> Model<S> {
     }
 }
 
-/// Adds the per-row biases of rows `first..first + scores.len()` (0 without a bias section,
-/// still added, so that every path performs the same operations).
-#[inline]
-fn add_biases(scores: &mut [f32], bias: Option<&[u8]>, first: usize) {
-    match bias.and_then(|b| b.get(4 * first..4 * (first + scores.len()))) {
-        Some(bias) => {
-            for (x, b) in scores.iter_mut().zip(bias.chunks_exact(4)) {
-                *x += f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            }
-        }
-        None => {
-            for x in scores.iter_mut() {
-                *x += 0.0;
-            }
-        }
-    }
-}
-
 /// Turns dot products of rows `first..` into scores, in the order of [`score_row`]:
-/// `((sim + user_bias) + item_bias) + global_bias`, one pass per term (the passes vectorize).
+/// `((sim + user_bias) + item_bias) + global_bias` (item bias 0 without a bias section, still
+/// added, so that every path performs the same operations). One pass; it vectorizes.
 #[inline]
 fn finish_scores(
     scores: &mut [f32],
@@ -259,12 +242,19 @@ fn finish_scores(
     first: usize,
     global_bias: f32,
 ) {
-    for x in scores.iter_mut() {
-        *x += query.bias;
-    }
-    add_biases(scores, bias, first);
-    for x in scores.iter_mut() {
-        *x += global_bias;
+    let user_bias = query.bias;
+    match bias.and_then(|b| b.get(4 * first..4 * (first + scores.len()))) {
+        Some(bias) => {
+            for (x, b) in scores.iter_mut().zip(bias.chunks_exact(4)) {
+                let item_bias = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                *x = ((*x + user_bias) + item_bias) + global_bias;
+            }
+        }
+        None => {
+            for x in scores.iter_mut() {
+                *x = ((*x + user_bias) + 0.0) + global_bias;
+            }
+        }
     }
 }
 
@@ -296,7 +286,9 @@ fn block_similarities(
     Ok(())
 }
 
-/// Offers rows `first..first + scores.len()` with their scores to the selection.
+/// Offers rows `first..first + scores.len()` with their scores to the selection. Once the
+/// selection is full, a chunk of scores none of which beats its worst is skipped after one
+/// branch-free pass (which also catches non-finite scores).
 #[inline]
 fn offer_all(
     top: &mut TopK<'_>,
@@ -305,17 +297,32 @@ fn offer_all(
     first: usize,
     scores: &[f32],
 ) -> Result<()> {
-    if let Some(k) = scores.iter().position(|s| !s.is_finite()) {
-        return Err(Error::NonFiniteScore {
-            item_row: (first + k) as u64,
-        });
-    }
-    for (k, &score) in scores.iter().enumerate() {
-        if top.accepts(score, first + k) {
-            let index = first + k;
-            let id = items.id(index)?;
-            if !exclude.contains(&id) {
-                top.push(Recommendation { id, index, score });
+    const CHUNK: usize = 32;
+    for (c, chunk) in scores.chunks(CHUNK).enumerate() {
+        let base = first + c * CHUNK;
+        if let Some(threshold) = top.threshold() {
+            let mut above = false;
+            let mut finite = true;
+            for &s in chunk {
+                above |= s > threshold;
+                finite &= s.abs() < f32::INFINITY;
+            }
+            if !above && finite {
+                continue;
+            }
+        }
+        for (k, &score) in chunk.iter().enumerate() {
+            let index = base + k;
+            if !score.is_finite() {
+                return Err(Error::NonFiniteScore {
+                    item_row: index as u64,
+                });
+            }
+            if top.accepts(score, index) {
+                let id = items.id(index)?;
+                if !exclude.contains(&id) {
+                    top.push(Recommendation { id, index, score });
+                }
             }
         }
     }

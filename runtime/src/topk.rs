@@ -49,6 +49,17 @@ impl<'o> TopK<'o> {
         }
     }
 
+    /// When the selection is full, the score a candidate later in the scan must beat (ties go
+    /// to the earlier row, so equalling it is not enough); `None` while it is not full.
+    #[inline(always)]
+    pub fn threshold(&self) -> Option<f32> {
+        if self.len < self.heap.len() {
+            None
+        } else {
+            self.heap.first().map(|r| r.score)
+        }
+    }
+
     /// Adds a candidate that [`Self::accepts`] approved.
     pub fn push(&mut self, candidate: Recommendation) {
         if self.len < self.heap.len() {
