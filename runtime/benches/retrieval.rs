@@ -100,8 +100,8 @@ mod dense {
         let mut threshold = f32::NEG_INFINITY;
         for (i, row) in items.chunks_exact(DIM).enumerate() {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX2 and FMA were detected just above.
             let s = if simd {
+                // SAFETY: AVX2 and FMA were detected just above.
                 unsafe { dot64(row, query) }
             } else {
                 dot64_portable(row, query)
