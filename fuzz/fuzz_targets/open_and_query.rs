@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pocketrec::{Model, Recommendation, Role};
+use pocketrec::{Model, Recommendation, Retrieval, Role};
 
 /// The most rows per table the target walks (keeps each run fast on large inputs).
 const MAX_ROWS: usize = 4096;
@@ -37,7 +37,10 @@ fn exercise(bytes: &[u8]) {
         }
         let _ = table.find(u64::MAX);
     }
-    let _ = model.recommend_vector(&dense, 4, &[], &mut out);
+    for how in [Retrieval::Auto, Retrieval::Rows, Retrieval::Columns] {
+        let _ = model.recommend_vector_with(&dense, 4, &[], &mut out, how);
+    }
+    let _ = model.plan(&dense);
 }
 
 fuzz_target!(|data: &[u8]| {

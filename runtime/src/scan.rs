@@ -119,6 +119,9 @@ impl<S: AsRef<[u8]>> Model<S> {
                 actual: query.vector.len() as u64,
             });
         }
+        if k == 0 {
+            return Ok(0);
+        }
         let retrieval = match retrieval {
             Retrieval::Auto => self.plan_query(&items, query).retrieval,
             other => other,
@@ -214,9 +217,23 @@ impl<S: AsRef<[u8]>> Model<S> {
         for block in 0..columns.blocks {
             let acc = &mut accumulator[..columns.rows_in_block(block)];
             acc.fill(0.0);
-            for &dim in active_dims {
+            for (position, &dim) in active_dims.iter().enumerate() {
                 let dim = usize::from(dim);
                 let list = columns.list(block, dim)?;
+                // Ask for the next list's first bytes while this one is added up.
+                let next = match active_dims.get(position + 1) {
+                    Some(&d) => columns.list(block, usize::from(d)),
+                    None => match active_dims.first() {
+                        Some(&d) if block + 1 < columns.blocks => {
+                            columns.list(block + 1, usize::from(d))
+                        }
+                        _ => Ok(list),
+                    },
+                };
+                if let Ok(next) = next {
+                    kernels::prefetch(next.items);
+                    kernels::prefetch(next.values);
+                }
                 let weight = query.vector[dim];
                 if !kernels::scatter_add(acc, weight, list.items, list.values, columns.encoding) {
                     return Err(corrupt());
@@ -286,9 +303,10 @@ fn block_similarities(
     Ok(())
 }
 
-/// Offers rows `first..first + scores.len()` with their scores to the selection. Once the
-/// selection is full, a chunk of scores none of which beats its worst is skipped after one
-/// branch-free pass (which also catches non-finite scores).
+/// Offers rows `first..first + scores.len()` with their scores to the selection, jumping with
+/// [`kernels::first_candidate`] over the scores that cannot enter it (every finite score
+/// enters while it is not full; once full, only scores above its worst, since ties go to the
+/// earlier row).
 #[inline]
 fn offer_all(
     top: &mut TopK<'_>,
@@ -297,34 +315,26 @@ fn offer_all(
     first: usize,
     scores: &[f32],
 ) -> Result<()> {
-    const CHUNK: usize = 32;
-    for (c, chunk) in scores.chunks(CHUNK).enumerate() {
-        let base = first + c * CHUNK;
-        if let Some(threshold) = top.threshold() {
-            let mut above = false;
-            let mut finite = true;
-            for &s in chunk {
-                above |= s > threshold;
-                finite &= s.abs() < f32::INFINITY;
-            }
-            if !above && finite {
-                continue;
+    let mut position = 0;
+    while position < scores.len() {
+        let threshold = top.threshold().unwrap_or(f32::NEG_INFINITY);
+        position += kernels::first_candidate(&scores[position..], threshold);
+        let Some(&score) = scores.get(position) else {
+            break;
+        };
+        let index = first + position;
+        if !score.is_finite() {
+            return Err(Error::NonFiniteScore {
+                item_row: index as u64,
+            });
+        }
+        if top.accepts(score, index) {
+            let id = items.id(index)?;
+            if !exclude.contains(&id) {
+                top.push(Recommendation { id, index, score });
             }
         }
-        for (k, &score) in chunk.iter().enumerate() {
-            let index = base + k;
-            if !score.is_finite() {
-                return Err(Error::NonFiniteScore {
-                    item_row: index as u64,
-                });
-            }
-            if top.accepts(score, index) {
-                let id = items.id(index)?;
-                if !exclude.contains(&id) {
-                    top.push(Recommendation { id, index, score });
-                }
-            }
-        }
+        position += 1;
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Writes small valid models (every value and index encoding, ids, biases) as the fuzzer's
 //! seed corpus: `make_seeds DIR`.
 
-use pocketrec::builder::{ModelBuilder, SparseMatrix, TableSpec};
+use pocketrec::builder::{Layout, ModelBuilder, SparseMatrix, TableSpec};
 use pocketrec::{IdKind, Role, Scoring, ValueEncoding};
 
 fn table(rows: usize, dim: usize, density_per_mille: usize, salt: usize) -> SparseMatrix {
@@ -23,6 +23,7 @@ fn main() {
             let users = TableSpec::new("u", Role::User, table(5, dim, density, 1)).values(values);
             let items = TableSpec::new("i", Role::Item, table(12, dim, density, 2))
                 .values(values)
+                .layout(if n % 3 == 0 { Layout::Rows } else { Layout::Both })
                 .ids((0..12).map(|i| 1000 + i * 3).collect(), IdKind::Integer)
                 .bias((0..12).map(|i| i as f32 / 10.0).collect());
             let bytes = ModelBuilder::new()

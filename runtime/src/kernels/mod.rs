@@ -68,6 +68,39 @@ pub(crate) fn dot8_u8_list(
     scalar::dot8_u8_list(query, columns, values, n, encoding)
 }
 
+/// Hints the CPU to start loading the first cache lines of `bytes` (a no-op where there is
+/// no stable prefetch instruction).
+#[inline(always)]
+pub(crate) fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        for line in bytes.chunks(64).take(4) {
+            // SAFETY: a prefetch is only a hint: it never faults and has no effect on the
+            // program's memory, and `line` points into a live slice anyway.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
+/// The position of the first score that beats `threshold` or is not finite, or
+/// `scores.len()`: how the top-k selection skips, eight scores per instruction, the items that
+/// cannot enter it.
+#[inline]
+pub(crate) fn first_candidate(scores: &[f32], threshold: f32) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if x86::available() {
+        // SAFETY: `available` checked AVX2.
+        return unsafe { x86::first_candidate(scores, threshold) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    return neon::first_candidate(scores, threshold);
+    #[allow(unreachable_code)]
+    scalar::first_candidate(scores, threshold)
+}
+
 /// Dot products with `query` of rows `first..first + out.len()` of a table with u8 column
 /// lists, u32 offsets and f16, bf16 or int8 values, into `out`: the inner loop of the row scan.
 /// Rows are checked as [`crate::Table::row`] checks them; on a corrupt row, returns its
@@ -123,6 +156,35 @@ mod tests {
             ValueEncoding::F16 => half::f16::from_f32(value).to_bits().to_le_bytes().to_vec(),
             ValueEncoding::Bf16 => half::bf16::from_f32(value).to_bits().to_le_bytes().to_vec(),
             ValueEncoding::I8 => vec![(value * 12.0) as i8 as u8],
+        }
+    }
+
+    /// `first_candidate` finds what its scalar twin finds, with candidates and non-finite
+    /// values at every position.
+    #[test]
+    fn first_candidate_equals_scalar() {
+        let mut rng = Stream(99);
+        for len in 0..70 {
+            for special in [
+                None,
+                Some(f32::NAN),
+                Some(f32::INFINITY),
+                Some(f32::NEG_INFINITY),
+                Some(5.0),
+            ] {
+                let mut scores: Vec<f32> = (0..len).map(|_| rng.float() * 0.1).collect();
+                if let (Some(x), true) = (special, len > 0) {
+                    let at = (rng.next() % len as u64) as usize;
+                    scores[at] = x;
+                }
+                for threshold in [f32::NEG_INFINITY, 0.5, 2.0, 100.0] {
+                    assert_eq!(
+                        first_candidate(&scores, threshold),
+                        scalar::first_candidate(&scores, threshold),
+                        "len {len} special {special:?} threshold {threshold}"
+                    );
+                }
+            }
         }
     }
 

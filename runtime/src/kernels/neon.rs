@@ -156,3 +156,24 @@ pub(super) fn scatter_add(
         encoding,
     )
 }
+
+/// NEON twin of [`scalar::first_candidate`].
+pub(super) fn first_candidate(scores: &[f32], threshold: f32) -> usize {
+    let mut k = 0;
+    while k + 4 <= scores.len() {
+        // SAFETY: NEON is always available on aarch64; 4 floats at k are in `scores`.
+        let hit = unsafe {
+            let v = vld1q_f32(scores.as_ptr().add(k));
+            let above = vcgtq_f32(v, vdupq_n_f32(threshold));
+            let d = vsubq_f32(v, v);
+            // d == d fails only for NaN: x - x is NaN exactly when x is infinite or NaN.
+            let bad = vmvnq_u32(vceqq_f32(d, d));
+            vmaxvq_u32(vorrq_u32(above, bad)) != 0
+        };
+        if hit {
+            return k + scalar::first_candidate(&scores[k..k + 4], threshold);
+        }
+        k += 4;
+    }
+    k + scalar::first_candidate(&scores[k..], threshold)
+}

@@ -110,6 +110,15 @@ pub(crate) fn scatter_add(
     }
 }
 
+/// The position of the first score that beats `threshold` or is not finite (NaN or
+/// infinite), or `scores.len()` when there is none.
+pub(crate) fn first_candidate(scores: &[f32], threshold: f32) -> usize {
+    scores
+        .iter()
+        .position(|&s| s > threshold || !s.is_finite())
+        .unwrap_or(scores.len())
+}
+
 /// Dot products of rows `first..first + out.len()` of a u8-list table with f16, bf16 or int8
 /// values (`encoding`) and u32 offsets: the reference for the SIMD row-scan kernels. Each row
 /// is parsed and checked exactly as [`crate::Table::row`] does, and its dot product is

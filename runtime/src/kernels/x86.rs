@@ -242,8 +242,9 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
     Ok(())
 }
 
-/// AVX2 twin of [`scalar::scatter_add`]: eight values decoded and weighted at once, then
-/// added to the accumulator entry by entry (AVX2 has no scatter).
+/// AVX2 twin of [`scalar::scatter_add`]: eight values decoded and weighted at once, the
+/// eight rows checked against the accumulator at once, then added entry by entry (AVX2 has no
+/// scatter).
 ///
 /// # Safety
 /// The CPU must support AVX2 and F16C ([`available`]).
@@ -257,10 +258,20 @@ pub(super) unsafe fn scatter_add(
 ) -> bool {
     let width = encoding.width();
     let n = (items.len() / 2).min(values.len() / width);
+    if acc.len() > i32::MAX as usize {
+        return scalar::scatter_add(acc, weight, items, values, encoding);
+    }
     let w = _mm256_set1_ps(weight);
+    let last_row = _mm256_set1_epi32(acc.len() as i32 - 1);
     let mut products = [0.0f32; 8];
+    let mut rows = [0u32; 8];
     let mut k = 0;
     while k + 8 <= n {
+        let rows8 = _mm256_cvtepu16_epi32(load16(items, 2 * k));
+        if _mm256_movemask_epi8(_mm256_cmpgt_epi32(rows8, last_row)) != 0 {
+            // A row past the accumulator: the scalar path adds up to it and reports it.
+            break;
+        }
         let v = match encoding {
             ValueEncoding::F16 => _mm256_cvtph_ps(load16(values, 2 * k)),
             ValueEncoding::Bf16 => _mm256_castsi256_ps(_mm256_slli_epi32::<16>(
@@ -270,15 +281,14 @@ pub(super) unsafe fn scatter_add(
             // SAFETY: 8 entries of 4 bytes are in `values` (k + 8 <= n).
             ValueEncoding::F32 => unsafe { _mm256_loadu_ps(values.as_ptr().add(4 * k).cast()) },
         };
-        // SAFETY: `products` is 8 writable f32.
-        unsafe { _mm256_storeu_ps(products.as_mut_ptr(), _mm256_mul_ps(w, v)) };
-        for (j, p) in products.iter().enumerate() {
-            let at = 2 * (k + j);
-            let row = usize::from(u16::from_le_bytes([items[at], items[at + 1]]));
-            match acc.get_mut(row) {
-                Some(a) => *a += *p,
-                None => return false,
-            }
+        // SAFETY: `products` and `rows` are 8 writable elements each.
+        unsafe {
+            _mm256_storeu_ps(products.as_mut_ptr(), _mm256_mul_ps(w, v));
+            _mm256_storeu_si256(rows.as_mut_ptr().cast(), rows8);
+        }
+        for (&row, &p) in rows.iter().zip(&products) {
+            // SAFETY: every row of this group was checked above to be < acc.len().
+            unsafe { *acc.get_unchecked_mut(row as usize) += p };
         }
         k += 8;
     }
@@ -289,4 +299,28 @@ pub(super) unsafe fn scatter_add(
         &values[width * k..width * n],
         encoding,
     )
+}
+
+/// AVX2 twin of [`scalar::first_candidate`].
+///
+/// # Safety
+/// The CPU must support AVX2 ([`available`]).
+#[target_feature(enable = "avx2,f16c")]
+pub(super) unsafe fn first_candidate(scores: &[f32], threshold: f32) -> usize {
+    let t = _mm256_set1_ps(threshold);
+    let mut k = 0;
+    while k + 8 <= scores.len() {
+        // SAFETY: 8 floats at k are in `scores` (k + 8 <= len).
+        let v = unsafe { _mm256_loadu_ps(scores.as_ptr().add(k)) };
+        let above = _mm256_cmp_ps::<_CMP_GT_OQ>(v, t);
+        // x - x is 0 for finite x and NaN for infinities and NaNs.
+        let d = _mm256_sub_ps(v, v);
+        let bad = _mm256_cmp_ps::<_CMP_UNORD_Q>(d, d);
+        let mask = _mm256_movemask_ps(_mm256_or_ps(above, bad));
+        if mask != 0 {
+            return k + mask.trailing_zeros() as usize;
+        }
+        k += 8;
+    }
+    k + scalar::first_candidate(&scores[k..], threshold)
 }
