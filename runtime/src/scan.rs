@@ -11,7 +11,7 @@
 
 use crate::columns::ColumnView;
 use crate::error::{Error, Result};
-use crate::format::{IndexEncoding, OffsetWidth, Scoring, ValueEncoding};
+use crate::format::{IndexEncoding, OffsetWidth, Scoring};
 use crate::kernels;
 use crate::model::Model;
 use crate::score::{MAX_STACK_DIM, Query, score_row};
@@ -146,7 +146,6 @@ impl<S: AsRef<[u8]>> Model<S> {
         let (scoring, global_bias) = (self.scoring(), self.global_bias());
         let batched = scoring == Scoring::Dot
             && items.index_encoding() == IndexEncoding::U8List
-            && items.value_encoding() != ValueEncoding::F32
             && items.offset_width() == OffsetWidth::U32;
         if batched {
             // Dot products a batch at a time from the row-scan kernel, then scores.

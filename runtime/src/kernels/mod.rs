@@ -102,7 +102,7 @@ pub(crate) fn first_candidate(scores: &[f32], threshold: f32) -> usize {
 }
 
 /// Dot products with `query` of rows `first..first + out.len()` of a table with u8 column
-/// lists, u32 offsets and f16, bf16 or int8 values, into `out`: the inner loop of the row scan.
+/// lists and u32 offsets, into `out`: the inner loop of the row scan.
 /// Rows are checked as [`crate::Table::row`] checks them; on a corrupt row, returns its
 /// number. Results equal [`crate::Row::dot`] bit for bit.
 #[inline]
@@ -122,9 +122,7 @@ pub(crate) fn u8_list_dots(
                 ValueEncoding::F16 => x86::u8_list_dots::<2>(query, offsets, data, first, out),
                 ValueEncoding::Bf16 => x86::u8_list_dots::<3>(query, offsets, data, first, out),
                 ValueEncoding::I8 => x86::u8_list_dots::<4>(query, offsets, data, first, out),
-                ValueEncoding::F32 => {
-                    scalar::u8_list_dots(query, offsets, data, first, out, encoding)
-                }
+                ValueEncoding::F32 => x86::u8_list_dots::<1>(query, offsets, data, first, out),
             }
         };
     }
@@ -195,7 +193,7 @@ mod tests {
         use crate::builder::{ModelBuilder, SparseMatrix, TableSpec};
         use crate::{Model, Role};
         let mut rng = Stream(0xfeed);
-        for &encoding in &[ValueEncoding::F16, ValueEncoding::Bf16, ValueEncoding::I8] {
+        for &encoding in ValueEncoding::ALL {
             for dim in [3usize, 17, 64, 200] {
                 let rows = 700;
                 let data: Vec<f32> = (0..rows * dim)

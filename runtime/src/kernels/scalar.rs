@@ -119,8 +119,8 @@ pub(crate) fn first_candidate(scores: &[f32], threshold: f32) -> usize {
         .unwrap_or(scores.len())
 }
 
-/// Dot products of rows `first..first + out.len()` of a u8-list table with f16, bf16 or int8
-/// values (`encoding`) and u32 offsets: the reference for the SIMD row-scan kernels. Each row
+/// Dot products of rows `first..first + out.len()` of a u8-list table with values in
+/// `encoding` and u32 offsets: the reference for the SIMD row-scan kernels. Each row
 /// is parsed and checked exactly as [`crate::Table::row`] does, and its dot product is
 /// [`crate::Row::dot`]'s. On a corrupt row, returns its number.
 pub(crate) fn u8_list_dots(

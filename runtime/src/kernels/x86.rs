@@ -123,9 +123,11 @@ pub(super) unsafe fn dot8_u8_list(
     _mm_cvtss_f32(_mm_add_ss(u, _mm_shuffle_ps::<1>(u, u)))
 }
 
-/// AVX2 twin of [`scalar::u8_list_dots`] for one value encoding `E` (its code: 2 f16, 3 bf16,
-/// 4 int8): the whole row loop in one function, so that every intrinsic inlines. Rows it
-/// cannot take quickly (more than 16 entries) go through the scalar path for that row.
+/// AVX2 twin of [`scalar::u8_list_dots`] for one value encoding `E` (its code: 1 f32, 2 f16,
+/// 3 bf16, 4 int8): the whole row loop in one function, so that every intrinsic inlines. Rows
+/// it cannot take quickly (more than 16 entries) go through the scalar path for that row.
+/// For f32 the products are computed eight at a time and then added one after another, in
+/// column order, as the scalar sequential sum does.
 ///
 /// # Safety
 /// The CPU must support AVX2 and F16C ([`available`]).
@@ -138,6 +140,7 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
     out: &mut [f32],
 ) -> Result<(), usize> {
     let encoding = match E {
+        1 => ValueEncoding::F32,
         2 => ValueEncoding::F16,
         3 => ValueEncoding::Bf16,
         _ => ValueEncoding::I8,
@@ -205,6 +208,7 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
         };
         let values = &tail[n + prefix..];
         let mut acc = _mm256_setzero_ps();
+        let mut sequential = 0.0f32;
         let mut at = 0;
         while at < n {
             let active = _mm256_cmpgt_epi32(_mm256_set1_epi32((n - at) as i32), lane);
@@ -224,6 +228,10 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
                 )
             };
             let v = match E {
+                1 => _mm256_castsi256_ps(_mm256_set_m128i(
+                    load16(values, 4 * at + 16),
+                    load16(values, 4 * at),
+                )),
                 2 => _mm256_cvtph_ps(load16(values, 2 * at)),
                 3 => _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(load16(
                     values,
@@ -232,8 +240,22 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
                 _ => _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(load8(values, at))),
             };
             let v = _mm256_and_ps(v, _mm256_castsi256_ps(active));
-            acc = _mm256_add_ps(acc, _mm256_mul_ps(q, v));
+            if E == 1 {
+                // Sequential: add the active products one by one, in column order.
+                let mut products = [0.0f32; 8];
+                // SAFETY: `products` is 8 writable f32.
+                unsafe { _mm256_storeu_ps(products.as_mut_ptr(), _mm256_mul_ps(q, v)) };
+                for p in &products[..(n - at).min(8)] {
+                    sequential += *p;
+                }
+            } else {
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(q, v));
+            }
             at += 8;
+        }
+        if E == 1 {
+            *slot = sequential;
+            continue;
         }
         let t = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
         let u = _mm_add_ps(t, _mm_movehl_ps(t, t));
