@@ -144,17 +144,30 @@ impl<S: AsRef<[u8]>> Model<S> {
         mut top: TopK<'_>,
     ) -> Result<usize> {
         let (scoring, global_bias) = (self.scoring(), self.global_bias());
-        let batched = scoring == Scoring::Dot
-            && items.index_encoding() == IndexEncoding::U8List
-            && items.offset_width() == OffsetWidth::U32;
-        if batched {
+        let kernel: Option<
+            fn(
+                &[f32],
+                &[u8],
+                &[u8],
+                usize,
+                &mut [f32],
+                ValueEncoding,
+            ) -> core::result::Result<(), usize>,
+        > = match (scoring, items.index_encoding(), items.offset_width()) {
+            (Scoring::Dot, IndexEncoding::U8List, OffsetWidth::U32) => Some(kernels::u8_list_dots),
+            (Scoring::Dot, IndexEncoding::Bitmap, OffsetWidth::U32) => {
+                Some(kernels::scalar::bitmap_dots)
+            }
+            _ => None,
+        };
+        if let Some(kernel) = kernel {
             // Dot products a batch at a time from the row-scan kernel, then scores.
             let (offsets, data) = items.raw_rows();
             let mut dots = [0.0f32; ROW_BATCH];
             let mut first = 0;
             while first < items.rows() {
                 let batch = &mut dots[..ROW_BATCH.min(items.rows() - first)];
-                kernels::u8_list_dots(
+                kernel(
                     query.vector,
                     offsets,
                     data,

@@ -85,6 +85,11 @@ pub(crate) fn prefetch(bytes: &[u8]) {
     let _ = bytes;
 }
 
+/// The signature of the batch row kernels: dot products of rows `first..first + out.len()`
+/// into `out`, or the number of the first corrupt row.
+pub(crate) type RowDots =
+    fn(&[f32], &[u8], &[u8], usize, &mut [f32], ValueEncoding) -> Result<(), usize>;
+
 /// The position of the first score that beats `threshold` or is not finite, or
 /// `scores.len()`: how the top-k selection skips, eight scores per instruction, the items that
 /// cannot enter it.
@@ -181,6 +186,55 @@ mod tests {
                         scalar::first_candidate(&scores, threshold),
                         "len {len} special {special:?} threshold {threshold}"
                     );
+                }
+            }
+        }
+    }
+
+    /// The bitmap batch kernel equals `Row::dot` on every row of bitmap tables of every value
+    /// encoding and several dimensions, and stops at a row with a bit past the dimension.
+    #[test]
+    fn bitmap_batch_kernel_equals_row_dot() {
+        use crate::builder::{ModelBuilder, SparseMatrix, TableSpec};
+        use crate::{IndexEncoding, Model, Role};
+        let mut rng = Stream(0xb17);
+        for &encoding in ValueEncoding::ALL {
+            for dim in [5usize, 64, 70, 130] {
+                let rows = 300;
+                let data: Vec<f32> = (0..rows * dim)
+                    .map(|_| {
+                        if rng.next() % 3 == 0 {
+                            rng.float()
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                let m = SparseMatrix::from_dense(rows, dim, &data).unwrap();
+                let bytes = ModelBuilder::new()
+                    .table(TableSpec::new("i", Role::Item, m).values(encoding))
+                    .build()
+                    .unwrap();
+                let model = Model::from_bytes(&bytes).unwrap();
+                let items = model.items().unwrap();
+                assert_eq!(items.index_encoding(), IndexEncoding::Bitmap);
+                let query: Vec<f32> = (0..dim).map(|_| rng.float()).collect();
+                let (offsets, rows_data) = items.raw_rows();
+                let mut got = vec![0.0f32; rows];
+                scalar::bitmap_dots(&query, offsets, rows_data, 0, &mut got, encoding).unwrap();
+                for (r, g) in got.iter().enumerate() {
+                    let want = items.row(r).unwrap().dot(&query).unwrap();
+                    assert_eq!(g.to_bits(), want.to_bits(), "{encoding} dim {dim} row {r}");
+                }
+                if dim % 8 != 0 {
+                    let r = (0..rows)
+                        .find(|&r| !items.row(r).unwrap().is_empty())
+                        .unwrap();
+                    let start = crate::le::u32_at(offsets, r).unwrap() as usize;
+                    let mut damaged = rows_data.to_vec();
+                    damaged[start + dim.div_ceil(8) - 1] |= 0x80;
+                    let err = scalar::bitmap_dots(&query, offsets, &damaged, 0, &mut got, encoding);
+                    assert_eq!(err, Err(r));
                 }
             }
         }

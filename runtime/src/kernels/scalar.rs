@@ -156,6 +156,111 @@ pub(crate) fn u8_list_dots(
     Ok(())
 }
 
+/// Dot products of rows `first..first + out.len()` of a bitmap table (u32 offsets) with values
+/// in `encoding`: one tight loop over the rows, each checked as [`crate::Table::row`] checks it
+/// and summed as [`crate::Row::dot`] sums it (sequentially for f32, in eight lanes otherwise).
+/// On a corrupt row, returns its number.
+pub(crate) fn bitmap_dots(
+    query: &[f32],
+    offsets: &[u8],
+    data: &[u8],
+    first: usize,
+    out: &mut [f32],
+    encoding: ValueEncoding,
+) -> Result<(), usize> {
+    match encoding {
+        ValueEncoding::F32 => {
+            bitmap_rows::<4, true>(query, offsets, data, first, out, 0, f32::from_le_bytes)
+        }
+        ValueEncoding::F16 => bitmap_rows::<2, false>(query, offsets, data, first, out, 0, |b| {
+            f16_to_f32(u16::from_le_bytes(b))
+        }),
+        ValueEncoding::Bf16 => bitmap_rows::<2, false>(query, offsets, data, first, out, 0, |b| {
+            bf16_to_f32(u16::from_le_bytes(b))
+        }),
+        ValueEncoding::I8 => bitmap_rows::<1, false>(query, offsets, data, first, out, 2, |b| {
+            f32::from(b[0] as i8)
+        }),
+    }
+}
+
+#[inline(always)]
+fn bitmap_rows<const W: usize, const SEQUENTIAL: bool>(
+    query: &[f32],
+    offsets: &[u8],
+    data: &[u8],
+    first: usize,
+    out: &mut [f32],
+    prefix: usize,
+    decode: impl Fn([u8; W]) -> f32,
+) -> Result<(), usize> {
+    use crate::le;
+    let dim = query.len();
+    let bitmap_len = dim.div_ceil(8);
+    let Some(mut start) = le::u32_at(offsets, first) else {
+        return Err(first);
+    };
+    for (k, slot) in out.iter_mut().enumerate() {
+        let row = first + k;
+        let end = le::u32_at(offsets, row + 1).ok_or(row)?;
+        let record = data.get(start as usize..end as usize).ok_or(row)?;
+        start = end;
+        if record.is_empty() {
+            *slot = 0.0;
+            continue;
+        }
+        if record.len() < bitmap_len + prefix {
+            return Err(row);
+        }
+        let (bitmap, rest) = record.split_at(bitmap_len);
+        if dim % 8 != 0 && bitmap[bitmap_len - 1] >> (dim % 8) != 0 {
+            return Err(row);
+        }
+        let nnz: usize = bitmap.iter().map(|b| b.count_ones() as usize).sum();
+        if nnz == 0 || rest.len() != prefix + nnz * W {
+            return Err(row);
+        }
+        let scale = if prefix == 2 {
+            let s = f16_to_f32(u16::from_le_bytes([rest[0], rest[1]]));
+            if !(s.is_finite() && s > 0.0) {
+                return Err(row);
+            }
+            s
+        } else {
+            1.0
+        };
+        let mut values = rest[prefix..].chunks_exact(W);
+        let mut partial = [0.0f32; 8];
+        let mut sum = 0.0f32;
+        let mut kth = 0usize;
+        for (w, chunk) in bitmap.chunks(8).enumerate() {
+            let mut bytes = [0u8; 8];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            let mut word = u64::from_le_bytes(bytes);
+            while word != 0 {
+                let column = w * 64 + word.trailing_zeros() as usize;
+                word &= word - 1;
+                let mut v = [0u8; W];
+                v.copy_from_slice(values.next().unwrap_or(&[0u8; W][..]));
+                // `column < dim`: bits past the dimension were checked to be zero.
+                let product = query[column] * decode(v);
+                if SEQUENTIAL {
+                    sum += product;
+                } else {
+                    partial[kth % 8] += product;
+                }
+                kth += 1;
+            }
+        }
+        *slot = if SEQUENTIAL {
+            sum
+        } else {
+            reduce8(partial) * scale
+        };
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
