@@ -144,22 +144,16 @@ impl<S: AsRef<[u8]>> Model<S> {
         mut top: TopK<'_>,
     ) -> Result<usize> {
         let (scoring, global_bias) = (self.scoring(), self.global_bias());
-        let kernel: Option<
-            fn(
-                &[f32],
-                &[u8],
-                &[u8],
-                usize,
-                &mut [f32],
-                ValueEncoding,
-            ) -> core::result::Result<(), usize>,
-        > = match (scoring, items.index_encoding(), items.offset_width()) {
-            (Scoring::Dot, IndexEncoding::U8List, OffsetWidth::U32) => Some(kernels::u8_list_dots),
-            (Scoring::Dot, IndexEncoding::Bitmap, OffsetWidth::U32) => {
-                Some(kernels::scalar::bitmap_dots)
-            }
-            _ => None,
-        };
+        let kernel: Option<kernels::RowDots> =
+            match (scoring, items.index_encoding(), items.offset_width()) {
+                (Scoring::Dot, IndexEncoding::U8List, OffsetWidth::U32) => {
+                    Some(kernels::u8_list_dots)
+                }
+                (Scoring::Dot, IndexEncoding::Bitmap, OffsetWidth::U32) => {
+                    Some(kernels::scalar::bitmap_dots)
+                }
+                _ => None,
+            };
         if let Some(kernel) = kernel {
             // Dot products a batch at a time from the row-scan kernel, then scores.
             let (offsets, data) = items.raw_rows();
