@@ -203,7 +203,7 @@ mod tests {
                 let rows = 300;
                 let data: Vec<f32> = (0..rows * dim)
                     .map(|_| {
-                        if rng.next() % 3 == 0 {
+                        if rng.next().is_multiple_of(3) {
                             rng.float()
                         } else {
                             0.0

@@ -213,7 +213,7 @@ fn bitmap_rows<const W: usize, const SEQUENTIAL: bool>(
             return Err(row);
         }
         let (bitmap, rest) = record.split_at(bitmap_len);
-        if dim % 8 != 0 && bitmap[bitmap_len - 1] >> (dim % 8) != 0 {
+        if !dim.is_multiple_of(8) && bitmap[bitmap_len - 1] >> (dim % 8) != 0 {
             return Err(row);
         }
         let nnz: usize = bitmap.iter().map(|b| b.count_ones() as usize).sum();
