@@ -15,7 +15,7 @@
 mod args;
 mod handle;
 #[cfg(feature = "jni")]
-mod jni;
+mod jni_glue;
 mod status;
 #[cfg(test)]
 mod tests;
