@@ -49,6 +49,17 @@ if [ "$changed" = 1 ] || ! apt-cache madison rustc-web | grep -q 'bookworm-secur
   apt-get -o DPkg::Lock::Timeout=600 update || echo "cross-setup.sh: WARNING: apt-get update reported errors (continuing)" >&2
 fi
 
+# A machine that already has armhf as a foreign architecture (added by another recipe) hits
+# the stale armhf index above and keeps the old bookworm-security suite. If nothing armhf is
+# installed, drop the architecture and refresh once more.
+if ! apt-cache madison rustc-web | grep -q 'bookworm-security' &&
+   dpkg --print-foreign-architectures | grep -qx armhf &&
+   ! dpkg-query -W -f='${Architecture}\n' 2>/dev/null | grep -qx armhf; then
+  echo "cross-setup.sh: removing the unused armhf architecture (its index is stale)"
+  dpkg --remove-architecture armhf
+  apt-get -o DPkg::Lock::Timeout=600 update || true
+fi
+
 "${APT[@]}" install \
   rustc-web cargo-web rust-web-src rust-web-llvm \
   libstd-rust-web-dev:arm64 \

@@ -118,7 +118,7 @@ linux_c() {
     $gcc "${CFLAGS[@]}" "$root/ffi/$prog.c" "$R/libpocketrec.a" "${NATIVE_LIBS[@]}" -Wl,--gc-sections -o "$B/$name-static" || return 1
     $gcc "${CFLAGS[@]}" "$root/ffi/$prog.c" -L "$R" -lpocketrec -lpthread -o "$B/$name-shared" || return 1
   done
-  file "$B/recommend-static" "$B/recommend-shared"
+  if command -v file >/dev/null; then file "$B/recommend-static" "$B/recommend-shared"; fi
   for kind in static shared; do
     for u in $USERS; do
       QEMU_SET_ENV=LD_LIBRARY_PATH=$R "${run[@]}" "$B/recommend-$kind" "$T/models/demo-f16.prec" "$u" 20 5 17 || return 1
