@@ -271,10 +271,7 @@ pub extern "system" fn Java_org_pocketrec_PocketRec_nativeVerify<'local>(
     _this: JObject<'local>,
     model: jlong,
 ) {
-    entry(&mut env, (), |_env| {
-        // SAFETY: any handle value is checked against the registry.
-        check(unsafe { pocketrec_verify(handle(model)) })
-    })
+    entry(&mut env, (), |_env| check(pocketrec_verify(handle(model))))
 }
 
 /// `native int nativeDim(long handle)`.

@@ -308,11 +308,8 @@ pub extern "C" fn pocketrec_close(model: *mut pocketrec_model) {
 /// finite (opening checks only the header, section table and metadata). Reads the whole file.
 ///
 /// Errors: `POCKETREC_INVALID_ARGUMENT` (a handle that is not open), `POCKETREC_FORMAT`.
-///
-/// # Safety
-/// `model` is any value (checked against the open handles).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn pocketrec_verify(model: *const pocketrec_model) -> pocketrec_status {
+pub extern "C" fn pocketrec_verify(model: *const pocketrec_model) -> pocketrec_status {
     guard(|| Ok(lookup(model)?.verify()?))
 }
 

@@ -648,12 +648,7 @@ fn truncated_and_corrupt_models_are_errors_not_crashes() {
                 "{status:?}"
             );
         }
-        assert_eq!(
-            // SAFETY: an open handle.
-            unsafe { pocketrec_verify(handle) },
-            POCKETREC_FORMAT,
-            "flip at {at}"
-        );
+        assert_eq!(pocketrec_verify(handle), POCKETREC_FORMAT, "flip at {at}");
         close(handle);
     }
     assert!(rejected_at_open > 0);
@@ -757,8 +752,7 @@ fn files_appended_to_or_replaced_by_rename_keep_working() {
     std::fs::write(&other, b"a different file").unwrap();
     std::fs::rename(&other, &path).unwrap();
     assert_eq!(recommend(handle, user_id(3), &[], 8), before);
-    // SAFETY: an open handle.
-    assert_eq!(unsafe { pocketrec_verify(handle) }, POCKETREC_OK);
+    assert_eq!(pocketrec_verify(handle), POCKETREC_OK);
     close(handle);
 }
 
