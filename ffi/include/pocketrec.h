@@ -240,9 +240,6 @@ void pocketrec_close(struct pocketrec_model *model);
  * finite (opening checks only the header, section table and metadata). Reads the whole file.
  *
  * Errors: `POCKETREC_INVALID_ARGUMENT` (a handle that is not open), `POCKETREC_FORMAT`.
- *
- * # Safety
- * `model` is any value (checked against the open handles).
  */
 enum pocketrec_status pocketrec_verify(const struct pocketrec_model *model);
 
