@@ -1,0 +1,336 @@
+package org.pocketrec;
+
+import java.io.FileDescriptor;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.Objects;
+
+/**
+ * A pocketrec model: sparse user and item embeddings, scored and ranked on the device.
+ *
+ * <p>Backed by {@code libpocketrec.so} built with the {@code jni} feature. Open a model from a
+ * file path, from a file descriptor with an offset and a length (what Android's
+ * {@code AssetFileDescriptor} gives for an uncompressed asset), or from a direct
+ * {@link ByteBuffer}; all three read the model in place, without copying it.
+ *
+ * <pre>{@code
+ * try (AssetFileDescriptor afd = context.getAssets().openFd("model.prec");
+ *      PocketRec model = PocketRec.open(afd.getFileDescriptor(),
+ *                                       afd.getStartOffset(), afd.getLength())) {
+ *     PocketRec.Recommendations top = model.recommend(42L, 20, 7L, 19L);
+ *     for (int i = 0; i < top.size(); i++) { show(top.items[i], top.scores[i]); }
+ * }
+ * }</pre>
+ *
+ * <p>Threads: every method may be called from any number of threads at once on one instance.
+ * Ids are the external ids of the file; Java has no unsigned {@code long}, so ids of 2^63 and
+ * above (string-id hashes, typically) are negative here. Failures throw
+ * {@link PocketRecException} with the C API's status; a method called after {@link #close()}
+ * throws {@link IllegalStateException}.
+ *
+ * <p>Close the model when done (try-with-resources). It owns a memory map (or borrows the
+ * buffer it was opened from), which is released only by {@link #close()}.
+ */
+public final class PocketRec implements AutoCloseable {
+    /** The C ABI version this class was written for. */
+    public static final int ABI_VERSION = 1;
+
+    static {
+        System.loadLibrary("pocketrec");
+        int abi = nativeAbiVersion();
+        if (abi != ABI_VERSION) {
+            throw new UnsatisfiedLinkError(
+                    "libpocketrec has ABI version " + abi + ", this class needs " + ABI_VERSION);
+        }
+    }
+
+    /** The native handle; 0 once closed. */
+    private volatile long handle;
+    /** The direct buffer the model reads, kept reachable while the model is open. */
+    private final ByteBuffer buffer;
+
+    private PocketRec(long handle, ByteBuffer buffer) {
+        this.handle = handle;
+        this.buffer = buffer;
+    }
+
+    /**
+     * Opens the model file at {@code path}, memory-mapped read-only. The file must not be
+     * modified in place or truncated while the model is open (replace it by rename instead).
+     *
+     * @param path the {@code .prec} file
+     * @return the open model
+     * @throws PocketRecException status IO if the file cannot be opened, FORMAT if it is not a
+     *     valid model
+     */
+    public static PocketRec open(String path) {
+        Objects.requireNonNull(path, "path");
+        return new PocketRec(nativeOpenPath(path), null);
+    }
+
+    /**
+     * Opens {@code length} bytes at {@code offset} of an open file, memory-mapped read-only:
+     * on Android, {@code afd.getFileDescriptor(), afd.getStartOffset(), afd.getLength()} of an
+     * asset stored uncompressed. The descriptor is only used during this call and may be closed
+     * afterwards; the offset need not be aligned.
+     *
+     * @param fd an open file descriptor
+     * @param offset where the model starts in the file
+     * @param length the model's length in bytes
+     * @return the open model
+     * @throws PocketRecException status INVALID_ARGUMENT if the range is not inside the file,
+     *     IO or FORMAT
+     */
+    public static PocketRec open(FileDescriptor fd, long offset, long length) {
+        Objects.requireNonNull(fd, "fd");
+        return open(nativeFdOf(fd), offset, length);
+    }
+
+    /**
+     * As {@link #open(FileDescriptor, long, long)}, for a raw descriptor number (e.g. from
+     * {@code ParcelFileDescriptor.getFd()}).
+     *
+     * @param fd an open file descriptor number
+     * @param offset where the model starts in the file
+     * @param length the model's length in bytes
+     * @return the open model
+     */
+    public static PocketRec open(int fd, long offset, long length) {
+        return new PocketRec(nativeOpenFd(fd, offset, length), null);
+    }
+
+    /**
+     * Opens the model held by a direct buffer between its position and its limit, without
+     * copying. The buffer's contents must not change while the model is open; the model keeps
+     * a reference to it.
+     *
+     * @param buffer a direct buffer (e.g. a {@code MappedByteBuffer})
+     * @return the open model
+     * @throws IllegalArgumentException if the buffer is not direct
+     * @throws PocketRecException status FORMAT if the bytes are not a valid model
+     */
+    public static PocketRec open(ByteBuffer buffer) {
+        Objects.requireNonNull(buffer, "buffer");
+        if (!buffer.isDirect()) {
+            throw new IllegalArgumentException(
+                    "pocketrec reads models in place: use ByteBuffer.allocateDirect or a mapped buffer");
+        }
+        long h = nativeOpenBuffer(buffer, buffer.position(), buffer.remaining());
+        return new PocketRec(h, buffer);
+    }
+
+    private long live() {
+        long h = handle;
+        if (h == 0) {
+            throw new IllegalStateException("this PocketRec is closed");
+        }
+        return h;
+    }
+
+    /**
+     * The embedding dimension.
+     *
+     * @return the dimension shared by both tables
+     */
+    public int dim() {
+        return nativeDim(live());
+    }
+
+    /**
+     * The number of users.
+     *
+     * @return rows of the user table
+     */
+    public long userCount() {
+        return nativeCount(live(), true);
+    }
+
+    /**
+     * The number of items.
+     *
+     * @return rows of the item table
+     */
+    public long itemCount() {
+        return nativeCount(live(), false);
+    }
+
+    /**
+     * Checks every byte of the model (all checksums and rows); opening checks only the
+     * header, section table and metadata.
+     *
+     * @throws PocketRecException status FORMAT if anything is corrupt
+     */
+    public void verify() {
+        nativeVerify(live());
+    }
+
+    /**
+     * The dense embedding of a user.
+     *
+     * @param user the user's id
+     * @return {@link #dim()} floats
+     * @throws PocketRecException status NOT_FOUND if there is no such user
+     */
+    public float[] userEmbedding(long user) {
+        return nativeEmbedding(live(), true, user);
+    }
+
+    /**
+     * The dense embedding of an item.
+     *
+     * @param item the item's id
+     * @return {@link #dim()} floats
+     * @throws PocketRecException status NOT_FOUND if there is no such item
+     */
+    public float[] itemEmbedding(long item) {
+        return nativeEmbedding(live(), false, item);
+    }
+
+    /**
+     * Scores items for a user (similarity plus biases).
+     *
+     * @param user the user's id
+     * @param items the items' ids
+     * @return one score per item, in order
+     * @throws PocketRecException status NOT_FOUND if the user or an item does not exist
+     */
+    public float[] score(long user, long... items) {
+        Objects.requireNonNull(items, "items");
+        return nativeScore(live(), user, items);
+    }
+
+    /**
+     * The {@code k} best items for a user, best first, skipping {@code exclude}.
+     *
+     * @param user the user's id
+     * @param k how many items at most
+     * @param exclude item ids never to return (e.g. the user's history)
+     * @return the items and their scores
+     * @throws PocketRecException status NOT_FOUND if there is no such user
+     */
+    public Recommendations recommend(long user, int k, long... exclude) {
+        long h = live();
+        float[] scores = new float[capacity(k)];
+        long[] items = nativeRecommend(h, user, exclude, scores.length, scores);
+        return new Recommendations(items, scores);
+    }
+
+    /**
+     * The {@code k} best items for a dense user vector of {@link #dim()} floats (no user bias
+     * applies): for users who are not in the model.
+     *
+     * @param userVector the user's embedding
+     * @param k how many items at most
+     * @param exclude item ids never to return
+     * @return the items and their scores
+     * @throws PocketRecException status INVALID_ARGUMENT if the vector has the wrong length or
+     *     a NaN or infinite value
+     */
+    public Recommendations recommendVector(float[] userVector, int k, long... exclude) {
+        Objects.requireNonNull(userVector, "userVector");
+        long h = live();
+        float[] scores = new float[capacity(k)];
+        long[] items = nativeRecommendVector(h, userVector, exclude, scores.length, scores);
+        return new Recommendations(items, scores);
+    }
+
+    /** {@code k}, capped at the number of items (no more can be returned). */
+    private int capacity(int k) {
+        if (k < 0) {
+            throw new IllegalArgumentException("k is negative: " + k);
+        }
+        return (int) Math.min(k, itemCount());
+    }
+
+    /**
+     * The 64-bit id of a string id, as the exporter stores it (FNV-1a 64 of its UTF-8 bytes).
+     * The exporter trims surrounding whitespace from id lines; pass the trimmed string.
+     *
+     * @param id the string id
+     * @return its id in the model
+     */
+    public static long idFromString(String id) {
+        Objects.requireNonNull(id, "id");
+        return nativeIdFromUtf8(id.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /**
+     * The native library's release, e.g. "0.1.0".
+     *
+     * @return the version string
+     */
+    public static String version() {
+        return nativeVersion();
+    }
+
+    /**
+     * Releases the model (its memory map, or its hold on the buffer). Idempotent; calls still
+     * running on other threads finish normally; later calls throw IllegalStateException.
+     */
+    @Override
+    public void close() {
+        long h;
+        synchronized (this) {
+            h = handle;
+            handle = 0;
+        }
+        if (h != 0) {
+            nativeClose(h);
+        }
+    }
+
+    /** The answer of a recommend call: {@code items[i]} scored {@code scores[i]}, best first. */
+    public static final class Recommendations {
+        /** Item ids, best first. */
+        public final long[] items;
+        /** Their scores. */
+        public final float[] scores;
+
+        Recommendations(long[] items, float[] allScores) {
+            this.items = items;
+            this.scores = java.util.Arrays.copyOf(allScores, items.length);
+        }
+
+        /**
+         * The number of items returned.
+         *
+         * @return at most the k asked for
+         */
+        public int size() {
+            return items.length;
+        }
+    }
+
+    private static native int nativeAbiVersion();
+
+    private static native String nativeVersion();
+
+    private static native long nativeOpenPath(String path);
+
+    private static native long nativeOpenFd(int fd, long offset, long length);
+
+    private static native int nativeFdOf(FileDescriptor fd);
+
+    private static native long nativeOpenBuffer(ByteBuffer buffer, int position, int length);
+
+    private static native long nativeIdFromUtf8(byte[] utf8);
+
+    // Instance methods: the JVM keeps `this` (and so `buffer`) reachable during each call.
+    private native void nativeClose(long handle);
+
+    private native void nativeVerify(long handle);
+
+    private native int nativeDim(long handle);
+
+    private native long nativeCount(long handle, boolean users);
+
+    private native float[] nativeEmbedding(long handle, boolean user, long id);
+
+    private native float[] nativeScore(long handle, long user, long[] items);
+
+    private native long[] nativeRecommend(
+            long handle, long user, long[] exclude, int k, float[] scores);
+
+    private native long[] nativeRecommendVector(
+            long handle, float[] vector, long[] exclude, int k, float[] scores);
+}

@@ -1,0 +1,47 @@
+package org.pocketrec;
+
+/**
+ * A failed pocketrec call: the C API's status code and its message.
+ *
+ * <p>The status codes are those of {@code pocketrec_status} in {@code pocketrec.h}.
+ */
+public final class PocketRecException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    /** A null argument, a closed handle, a bad length, a user vector of the wrong dimension. */
+    public static final int INVALID_ARGUMENT = 1;
+    /** The operating system refused to open, stat or map the file. */
+    public static final int IO = 2;
+    /** The bytes are not a valid {@code .prec} model, or the part read is corrupt. */
+    public static final int FORMAT = 3;
+    /** No user or item with that id. */
+    public static final int NOT_FOUND = 4;
+    /** An output buffer is too small (not raised by this class's methods, which size them). */
+    public static final int BUFFER_TOO_SMALL = 5;
+    /** A bug in pocketrec, caught at the native boundary. */
+    public static final int PANIC = 6;
+    /** The call cannot serve this model (id-based calls above 512 dimensions). */
+    public static final int UNSUPPORTED = 7;
+
+    private final int status;
+
+    /**
+     * Creates the exception (called by the native code).
+     *
+     * @param status the {@code pocketrec_status} code
+     * @param message the library's message
+     */
+    public PocketRecException(int status, String message) {
+        super(message + " (pocketrec status " + status + ")");
+        this.status = status;
+    }
+
+    /**
+     * The {@code pocketrec_status} code of the failure.
+     *
+     * @return one of the constants of this class
+     */
+    public int status() {
+        return status;
+    }
+}

@@ -1,0 +1,221 @@
+package org.pocketrec;
+
+import java.io.FileInputStream;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Tests of {@link PocketRec} on the host JVM (run by scripts/jni-test.sh):
+ *
+ * <pre>
+ * java -Djava.library.path=target/release -cp CLASSES org.pocketrec.PocketRecTest \
+ *     MODEL CONTAINER OFFSET EXPECTED.jsonl
+ * </pre>
+ *
+ * MODEL is a .prec file, CONTAINER holds the same model at byte OFFSET (as an APK holds an
+ * asset), EXPECTED holds `pocketrec recommend --json -k 20 --exclude 5,17` for some users.
+ * Prints "N passed, N failed"; exits 1 if anything failed.
+ */
+public final class PocketRecTest {
+    private static int passed;
+    private static int failed;
+
+    private static void check(boolean ok, String what) {
+        if (ok) {
+            passed++;
+        } else {
+            failed++;
+            System.out.println("FAIL " + what);
+        }
+    }
+
+    /** Runs {@code body} and checks that it throws a PocketRecException with {@code status}. */
+    private static void expectStatus(int status, String what, Runnable body) {
+        try {
+            body.run();
+            check(false, what + ": no exception");
+        } catch (PocketRecException e) {
+            check(e.status() == status, what + ": status " + e.status() + " (" + e.getMessage() + ")");
+        }
+    }
+
+    private static void expectThrows(Class<? extends Throwable> type, String what, Runnable body) {
+        try {
+            body.run();
+            check(false, what + ": no exception");
+        } catch (Throwable e) {
+            check(type.isInstance(e), what + ": " + e);
+        }
+    }
+
+    /** One expected list: user, item ids, scores. */
+    private static final class Expected {
+        long user;
+        List<Long> items = new ArrayList<>();
+        List<Float> scores = new ArrayList<>();
+    }
+
+    private static List<Expected> parse(String path) throws IOException {
+        Pattern user = Pattern.compile("\"user\":(\\d+)");
+        Pattern item = Pattern.compile("\\{\"item\":(\\d+),\"score\":([-0-9.eE+]+)\\}");
+        List<Expected> all = new ArrayList<>();
+        for (String line : Files.readAllLines(Paths.get(path))) {
+            if (line.isBlank()) continue;
+            Expected e = new Expected();
+            Matcher m = user.matcher(line);
+            if (!m.find()) throw new IOException("no user in " + line);
+            e.user = Long.parseLong(m.group(1));
+            m = item.matcher(line);
+            while (m.find()) {
+                e.items.add(Long.parseUnsignedLong(m.group(1)));
+                e.scores.add(Float.parseFloat(m.group(2)));
+            }
+            all.add(e);
+        }
+        return all;
+    }
+
+    private static boolean same(PocketRec.Recommendations got, Expected want) {
+        if (got.size() != want.items.size() || got.scores.length != got.size()) return false;
+        for (int i = 0; i < got.size(); i++) {
+            if (got.items[i] != want.items.get(i)) return false;
+            if (Float.floatToIntBits(got.scores[i]) != Float.floatToIntBits(want.scores.get(i))) return false;
+        }
+        return true;
+    }
+
+    private static void matchesCli(PocketRec model, List<Expected> expected, String how) {
+        for (Expected e : expected) {
+            check(same(model.recommend(e.user, 20, 5L, 17L), e), how + ": user " + e.user + " equals the CLI");
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        String modelPath = args[0];
+        String container = args[1];
+        long offset = Long.parseLong(args[2]);
+        List<Expected> expected = parse(args[3]);
+        byte[] bytes = Files.readAllBytes(Paths.get(modelPath));
+        check(expected.size() >= 3, "expected lists read");
+        check(PocketRec.version().matches("\\d+\\.\\d+\\.\\d+.*"), "version " + PocketRec.version());
+
+        // 1. Every way of opening gives the CLI's answers.
+        try (PocketRec model = PocketRec.open(modelPath)) {
+            matchesCli(model, expected, "open(path)");
+            check(model.dim() == 64, "dim " + model.dim());
+            check(model.userCount() == 200 && model.itemCount() == 3000, "counts");
+            model.verify();
+
+            // Embeddings: the user's own vector ranks like the user (the demo has no user bias);
+            // scores equal the recommended scores.
+            Expected e = expected.get(1);
+            float[] u = model.userEmbedding(e.user);
+            check(u.length == 64, "user embedding length");
+            PocketRec.Recommendations byVector = model.recommendVector(u, 20, 5L, 17L);
+            check(same(byVector, e), "recommendVector(userEmbedding(u)) equals recommend(u)");
+            long[] top = new long[] {e.items.get(0), e.items.get(1)};
+            float[] s = model.score(e.user, top);
+            check(s.length == 2 && s[0] == e.scores.get(0) && s[1] == e.scores.get(1), "score");
+            float[] item = model.itemEmbedding(top[0]);
+            float dot = 0;
+            for (int i = 0; i < item.length; i++) dot += u[i] * item[i];
+            check(Math.abs(dot - s[0]) < 1.0f, "item embedding is consistent with the score");
+            check(model.recommend(e.user, 5000).size() == 3000, "k above the catalogue returns it all");
+            check(model.recommend(e.user, 0).size() == 0, "k = 0");
+
+            // Errors are exceptions with the C status, never crashes.
+            expectStatus(PocketRecException.NOT_FOUND, "unknown user", () -> model.recommend(999_999L, 5));
+            expectStatus(PocketRecException.NOT_FOUND, "unknown item", () -> model.itemEmbedding(-1L));
+            expectStatus(PocketRecException.NOT_FOUND, "unknown item in score", () -> model.score(e.user, 1L, 99_999L));
+            expectStatus(PocketRecException.INVALID_ARGUMENT, "vector of the wrong dimension",
+                    () -> model.recommendVector(new float[3], 5));
+            float[] nan = u.clone();
+            nan[0] = Float.NaN;
+            expectStatus(PocketRecException.INVALID_ARGUMENT, "NaN in the vector", () -> model.recommendVector(nan, 5));
+            expectThrows(IllegalArgumentException.class, "negative k", () -> model.recommend(e.user, -1));
+            expectThrows(NullPointerException.class, "null items", () -> model.score(e.user, (long[]) null));
+            check(model.recommend(e.user, 5, (long[]) null).size() == 5, "null exclude means none");
+
+            // 2. Eight threads share the instance and get identical answers.
+            AtomicInteger mismatches = new AtomicInteger();
+            Thread[] threads = new Thread[8];
+            for (int t = 0; t < threads.length; t++) {
+                final int seed = t;
+                threads[t] = new Thread(() -> {
+                    for (int i = 0; i < 150; i++) {
+                        Expected x = expected.get((i + seed) % expected.size());
+                        if (!same(model.recommend(x.user, 20, 5L, 17L), x)) mismatches.incrementAndGet();
+                    }
+                });
+                threads[t].start();
+            }
+            for (Thread t : threads) t.join();
+            check(mismatches.get() == 0, "8 threads x 150 queries: " + mismatches.get() + " mismatches");
+        }
+
+        // A file descriptor with a start offset and a length, as AssetFileDescriptor gives.
+        FileInputStream in = new FileInputStream(container);
+        PocketRec fromFd;
+        try {
+            fromFd = PocketRec.open(in.getFD(), offset, bytes.length);
+        } finally {
+            in.close(); // the model does not need the descriptor any more
+        }
+        matchesCli(fromFd, expected, "open(fd, " + offset + ", " + bytes.length + ")");
+        fromFd.close();
+        expectStatus(PocketRecException.INVALID_ARGUMENT, "fd range past the end", () -> {
+            try (FileInputStream again = new FileInputStream(container)) {
+                PocketRec.open(again.getFD(), offset + 1, bytes.length + 5000L).close();
+            } catch (IOException x) {
+                throw new RuntimeException(x);
+            }
+        });
+
+        // A direct buffer (allocated, and memory-mapped at the model's offset in the container).
+        ByteBuffer direct = ByteBuffer.allocateDirect(bytes.length + 10);
+        direct.position(7);
+        direct.put(bytes);
+        direct.position(7).limit(7 + bytes.length);
+        try (PocketRec model = PocketRec.open(direct)) {
+            matchesCli(model, expected, "open(direct ByteBuffer at position 7)");
+        }
+        try (RandomAccessFile file = new RandomAccessFile(container, "r");
+                FileChannel channel = file.getChannel()) {
+            MappedByteBuffer mapped = channel.map(FileChannel.MapMode.READ_ONLY, offset, bytes.length);
+            try (PocketRec model = PocketRec.open(mapped)) {
+                matchesCli(model, expected, "open(MappedByteBuffer)");
+            }
+        }
+        expectThrows(IllegalArgumentException.class, "heap buffers are refused", () -> PocketRec.open(ByteBuffer.wrap(bytes)));
+
+        // Bad files.
+        ByteBuffer truncated = ByteBuffer.allocateDirect(bytes.length / 2);
+        truncated.put(bytes, 0, bytes.length / 2).flip();
+        expectStatus(PocketRecException.FORMAT, "truncated model", () -> PocketRec.open(truncated));
+        expectStatus(PocketRecException.IO, "missing file", () -> PocketRec.open("/nonexistent/model.prec"));
+        expectThrows(NullPointerException.class, "null path", () -> PocketRec.open((String) null));
+
+        // Closed instances.
+        PocketRec closed = PocketRec.open(modelPath);
+        closed.close();
+        closed.close(); // idempotent
+        expectThrows(IllegalStateException.class, "use after close", () -> closed.recommend(expected.get(0).user, 5));
+
+        // String ids hash like the exporter (pocketrec::string_id).
+        check(PocketRec.idFromString("") == 0xcbf29ce484222325L, "idFromString(\"\")");
+        check(PocketRec.idFromString("a") == 0xaf63dc4c8601ec8cL, "idFromString(\"a\")");
+
+        System.out.println("jni-test: " + passed + " passed, " + failed + " failed");
+        System.exit(failed == 0 ? 0 : 1);
+    }
+}

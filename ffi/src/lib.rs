@@ -1,0 +1,640 @@
+//! # pocketrec-ffi
+//!
+//! The C ABI of pocketrec: `libpocketrec.so` / `libpocketrec.a` and the header
+//! `include/pocketrec.h`, generated from this file by a pinned cbindgen (`scripts/ffi-header.sh`).
+//! The conventions (ownership, threads, errors, the mmap contract, closed handles) are in the
+//! header's preamble (`cbindgen.toml`) and in `docs/FFI.md`.
+//!
+//! With the `jni` feature the same library also carries the JNI glue of the Java class
+//! `org.pocketrec.PocketRec` (`java/`).
+//!
+//! Every entry point is a panic boundary (`std::panic::catch_unwind`; the libraries are built
+//! with `panic = "unwind"`), checks every pointer, and reports failures through its status and
+//! `pocketrec_last_error`.
+
+mod args;
+mod handle;
+#[cfg(feature = "jni")]
+mod jni_glue;
+mod status;
+#[cfg(test)]
+mod tests;
+
+use std::ffi::{CStr, c_char, c_int};
+use std::fs::File;
+use std::path::Path;
+
+use memmap2::MmapOptions;
+use pocketrec_runtime::{Model, Recommendation};
+
+pub use handle::pocketrec_model;
+use handle::{OpenModel, Storage, lookup, register, unregister};
+pub use status::pocketrec_status;
+use status::{Failure, Outcome, guard, guard_value, last_error_ptr};
+
+/// The version of this C ABI. It changes only when an existing function or type changes in an
+/// incompatible way; adding functions or status codes does not change it. Compare it with
+/// `pocketrec_abi_version()` to detect a header/library mismatch.
+pub const POCKETREC_ABI_VERSION: u32 = 1;
+/// Major version of the pocketrec release the header comes from.
+pub const POCKETREC_VERSION_MAJOR: u32 = 0;
+/// Minor version of the pocketrec release the header comes from.
+pub const POCKETREC_VERSION_MINOR: u32 = 1;
+/// Patch version of the pocketrec release the header comes from.
+pub const POCKETREC_VERSION_PATCH: u32 = 0;
+
+/// The release, as a NUL-terminated string.
+const VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => panic!("the package version contains a NUL byte"),
+    };
+
+/// The ABI version of the library (`POCKETREC_ABI_VERSION` of the header it was built with).
+/// Thread-safe; never fails.
+#[unsafe(no_mangle)]
+pub extern "C" fn pocketrec_abi_version() -> u32 {
+    POCKETREC_ABI_VERSION
+}
+
+/// The library's release as a static NUL-terminated string, e.g. "0.1.0". The string is owned
+/// by the library and lives as long as it is loaded: do not free it. Thread-safe; never fails.
+#[unsafe(no_mangle)]
+pub extern "C" fn pocketrec_version() -> *const c_char {
+    VERSION.as_ptr()
+}
+
+/// This thread's last error message, "" if the last call on this thread succeeded. Never NULL.
+///
+/// Every function that returns a `pocketrec_status` (and `pocketrec_id_from_str`) first clears
+/// the message, and sets it when it fails. The string is owned by the library and stays valid
+/// until the next call into the library on the same thread (or the thread's exit): copy it to
+/// keep it. Other threads' calls never change it.
+#[unsafe(no_mangle)]
+pub extern "C" fn pocketrec_last_error() -> *const c_char {
+    last_error_ptr()
+}
+
+/// Sets `*out` to NULL (when `out` is not NULL) and returns it as a checked reference.
+///
+/// # Safety
+/// `out` is NULL or points to a writable `pocketrec_model *`.
+unsafe fn handle_out<'a>(out: *mut *mut pocketrec_model) -> Outcome<&'a mut *mut pocketrec_model> {
+    // SAFETY: forwarded contract.
+    let out = unsafe { args::out_ref(out, "out") }?;
+    *out = std::ptr::null_mut();
+    Ok(out)
+}
+
+/// The path of a C string (bytes on Unix, UTF-8 elsewhere).
+fn path_of(path: &CStr) -> Outcome<&Path> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        Ok(Path::new(std::ffi::OsStr::from_bytes(path.to_bytes())))
+    }
+    #[cfg(not(unix))]
+    {
+        path.to_str()
+            .map(Path::new)
+            .map_err(|_| Failure::invalid("path is not UTF-8"))
+    }
+}
+
+/// An I/O failure about `what`.
+fn io_failure(what: &str, error: std::io::Error) -> Failure {
+    Failure::new(pocketrec_status::POCKETREC_IO, format!("{what}: {error}"))
+}
+
+/// Opens the model file at `path` by memory-mapping it read-only (zero-copy: only the pages a
+/// query touches are read).
+///
+/// On success `*out` is a new handle that the caller owns and must release with
+/// `pocketrec_close`; on failure `*out` is set to NULL. `path` is borrowed for the call only.
+/// Opening checks the header, section table and metadata with their checksums; rows are
+/// checked as they are read (`pocketrec_verify` checks everything).
+///
+/// mmap contract: the file must not be modified in place or truncated while the handle is
+/// open (a truncated mapping faults with SIGBUS on access, which no library can turn into an
+/// error). Appending to it is harmless (the mapping keeps the length it had at open), and so
+/// is replacing it by rename, which is how `pocketrec export` writes. When the contract cannot
+/// be guaranteed, use `pocketrec_open_copy`.
+///
+/// Errors: `POCKETREC_INVALID_ARGUMENT` (NULL `path` or `out`), `POCKETREC_IO` (cannot open or
+/// map), `POCKETREC_FORMAT` (not a valid model).
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string; `out` is NULL or points to a writable
+/// `pocketrec_model *`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pocketrec_open(
+    path: *const c_char,
+    out: *mut *mut pocketrec_model,
+) -> pocketrec_status {
+    guard(|| {
+        // SAFETY: `out` as documented.
+        let out = unsafe { handle_out(out) }?;
+        // SAFETY: `path` as documented.
+        let path = path_of(unsafe { args::c_str(path, "path") }?)?;
+        let shown = path.display().to_string();
+        let file = File::open(path).map_err(|e| io_failure(&shown, e))?;
+        // SAFETY: a read-only map; that the file is not modified or truncated while the handle
+        // is open is this function's documented contract with the caller.
+        let map = unsafe { MmapOptions::new().map(&file) }.map_err(|e| io_failure(&shown, e))?;
+        *out = register(open_storage(Storage::Map(map))?);
+        Ok(())
+    })
+}
+
+/// Opens a model from `len` bytes at byte `offset` of the open file descriptor `fd`, mapped
+/// read-only: the (fd, offset, length) of an Android `AssetFileDescriptor` (the asset must be
+/// stored uncompressed in the APK). `offset` need not be page-aligned: the page-aligned range
+/// around it is mapped and the model reads from `offset`.
+///
+/// `fd` is borrowed for the call: the library duplicates it to read the file size and map it,
+/// and does not close it; the caller may close it as soon as this function returns. `len` must
+/// be at least 1 and `offset + len` at most the file's size. Ownership of `*out` and the mmap
+/// contract are those of `pocketrec_open`, for the mapped range.
+///
+/// Errors: `POCKETREC_INVALID_ARGUMENT` (NULL `out`, negative `fd`, `len` 0, a range past the
+/// end of the file), `POCKETREC_IO` (not an open descriptor, cannot map), `POCKETREC_FORMAT`.
+///
+/// # Safety
+/// `out` is NULL or points to a writable `pocketrec_model *`; `fd` is an open descriptor or a
+/// negative number (a closed descriptor number is refused with `POCKETREC_IO`, unless another
+/// thread reuses it concurrently).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pocketrec_open_fd(
+    fd: c_int,
+    offset: u64,
+    len: u64,
+    out: *mut *mut pocketrec_model,
+) -> pocketrec_status {
+    guard(|| {
+        // SAFETY: `out` as documented.
+        let out = unsafe { handle_out(out) }?;
+        *out = register(open_fd(fd, offset, len)?);
+        Ok(())
+    })
+}
+
+/// The body of `pocketrec_open_fd`.
+#[cfg(unix)]
+fn open_fd(fd: c_int, offset: u64, len: u64) -> Outcome<OpenModel> {
+    use std::os::fd::BorrowedFd;
+
+    if fd < 0 {
+        return Err(Failure::invalid(format!(
+            "fd {fd} is not a file descriptor"
+        )));
+    }
+    if len == 0 {
+        return Err(Failure::invalid("len is 0"));
+    }
+    let what = format!("fd {fd}");
+    // SAFETY: `fd` is not -1 (checked), and the borrow lasts only for the duplication below.
+    // A number that is not an open descriptor makes the duplication fail with EBADF.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let file = File::from(
+        borrowed
+            .try_clone_to_owned()
+            .map_err(|e| io_failure(&what, e))?,
+    );
+    let size = file.metadata().map_err(|e| io_failure(&what, e))?.len();
+    let end = offset.checked_add(len).filter(|&end| end <= size);
+    if end.is_none() {
+        return Err(Failure::invalid(format!(
+            "offset {offset} + len {len} is past the end of the file ({size} bytes)"
+        )));
+    }
+    let len = usize::try_from(len)
+        .map_err(|_| Failure::invalid(format!("len {len} does not fit in the address space")))?;
+    // SAFETY: a read-only map of a range inside the file (checked above); that the range is not
+    // modified or truncated while the handle is open is the documented contract. memmap2 maps
+    // from the page boundary below `offset` and returns the slice starting at `offset`.
+    let map = unsafe { MmapOptions::new().offset(offset).len(len).map(&file) }
+        .map_err(|e| io_failure(&what, e))?;
+    open_storage(Storage::Map(map))
+}
+
+/// The body of `pocketrec_open_fd` where there are no file descriptors.
+#[cfg(not(unix))]
+fn open_fd(_fd: c_int, _offset: u64, _len: u64) -> Outcome<OpenModel> {
+    Err(Failure::new(
+        pocketrec_status::POCKETREC_UNSUPPORTED,
+        "file descriptors are only supported on Unix",
+    ))
+}
+
+/// Opens a model over `len` bytes at `data`, zero-copy (any alignment).
+///
+/// The bytes stay owned by the caller, who must keep them alive and unchanged until
+/// `pocketrec_close` has returned and every call using the handle has returned; the library
+/// never writes to them and never frees them. On success `*out` is a new handle that the
+/// caller owns and must release with `pocketrec_close`; on failure `*out` is set to NULL.
+///
+/// Errors: `POCKETREC_INVALID_ARGUMENT` (NULL `data` or `out`), `POCKETREC_FORMAT`.
+///
+/// # Safety
+/// `data` is NULL or points to `len` readable bytes that obey the lifetime rule above; `out` is
+/// NULL or points to a writable `pocketrec_model *`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pocketrec_open_bytes(
+    data: *const u8,
+    len: usize,
+    out: *mut *mut pocketrec_model,
+) -> pocketrec_status {
+    guard(|| {
+        // SAFETY: `out` as documented.
+        let out = unsafe { handle_out(out) }?;
+        if data.is_null() {
+            return Err(Failure::invalid("data is NULL"));
+        }
+        // SAFETY: `data` points to `len` readable bytes that outlive the handle (the documented
+        // contract), so treating them as 'static for the handle's life is sound.
+        let bytes: &'static [u8] = unsafe { args::input(data, len, "data") }?;
+        *out = register(open_storage(Storage::Borrowed(bytes))?);
+        Ok(())
+    })
+}
+
+/// Opens the model file at `path` by reading it into memory owned by the handle. Costs the
+/// file's size in memory, but the file may then change or disappear freely: the alternative to
+/// `pocketrec_open` when its mmap contract cannot be guaranteed.
+///
+/// Ownership and errors as `pocketrec_open`.
+///
+/// # Safety
+/// As `pocketrec_open`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pocketrec_open_copy(
+    path: *const c_char,
+    out: *mut *mut pocketrec_model,
+) -> pocketrec_status {
+    guard(|| {
+        // SAFETY: `out` as documented.
+        let out = unsafe { handle_out(out) }?;
+        // SAFETY: `path` as documented.
+        let path = path_of(unsafe { args::c_str(path, "path") }?)?;
+        let bytes = std::fs::read(path).map_err(|e| io_failure(&path.display().to_string(), e))?;
+        *out = register(open_storage(Storage::Owned(bytes))?);
+        Ok(())
+    })
+}
+
+/// Validates the storage as a model.
+fn open_storage(storage: Storage) -> Outcome<OpenModel> {
+    Ok(Model::new(storage)?)
+}
+
+/// Closes `model`. NULL, and a handle that is already closed, are ignored.
+///
+/// After this call the handle is dead: every function given it returns
+/// `POCKETREC_INVALID_ARGUMENT` ("not an open model handle"); handle values are never reused
+/// for another model. Calls already running on other threads finish normally; the memory map
+/// (or the caller's bytes, for `pocketrec_open_bytes`) is released when the last of them
+/// returns. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn pocketrec_close(model: *mut pocketrec_model) {
+    guard(|| {
+        if !model.is_null() {
+            unregister(model);
+        }
+        Ok(())
+    });
+}
+
+/// Checks every byte of the model: all checksums, every row, ids sorted, values and biases
+/// finite (opening checks only the header, section table and metadata). Reads the whole file.
+///
+/// Errors: `POCKETREC_INVALID_ARGUMENT` (a handle that is not open), `POCKETREC_FORMAT`.
+#[unsafe(no_mangle)]
+pub extern "C" fn pocketrec_verify(model: *const pocketrec_model) -> pocketrec_status {
+    guard(|| Ok(lookup(model)?.verify()?))
+}
+
+/// Writes the embedding dimension to `*out`.
+///
+/// Errors: `POCKETREC_INVALID_ARGUMENT` (a handle that is not open, NULL `out`),
+/// `POCKETREC_FORMAT` (the model has no table).
+///
+/// # Safety
+/// `out` is NULL or points to a writable `uint32_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pocketrec_dim(
+    model: *const pocketrec_model,
+    out: *mut u32,
+) -> pocketrec_status {
+    guard(|| {
+        let model = lookup(model)?;
+        // SAFETY: `out` as documented.
+        let out = unsafe { args::out_ref(out, "out") }?;
+        let dim = model.dim().ok_or_else(|| {
+            Failure::new(pocketrec_status::POCKETREC_FORMAT, "the model has no table")
+        })?;
+        *out = u32::try_from(dim).map_err(|_| {
+            Failure::new(pocketrec_status::POCKETREC_FORMAT, "dimension out of range")
+        })?;
+        Ok(())
+    })
+}
+
+/// Writes the number of users to `*users` and of items to `*items` (0 for a missing table).
+/// Either pointer may be NULL when that count is not wanted.
+///
+/// Errors: `POCKETREC_INVALID_ARGUMENT` (a handle that is not open, a misaligned pointer).
+///
+/// # Safety
+/// `users` and `items` are each NULL or point to a writable `uint64_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pocketrec_counts(
+    model: *const pocketrec_model,
+    users: *mut u64,
+    items: *mut u64,
+) -> pocketrec_status {
+    guard(|| {
+        let model = lookup(model)?;
+        // SAFETY: `users` and `items` as documented.
+        let (users, items) = unsafe {
+            (
+                args::optional_out(users, "users")?,
+                args::optional_out(items, "items")?,
+            )
+        };
+        if let Some(users) = users {
+            *users = model.users().map_or(0, |t| t.rows() as u64);
+        }
+        if let Some(items) = items {
+            *items = model.items().map_or(0, |t| t.rows() as u64);
+        }
+        Ok(())
+    })
+}
+
+/// Which table an embedding call reads.
+#[derive(Clone, Copy)]
+enum Side {
+    User,
+    Item,
+}
+
+/// The body of the embedding calls.
+///
+/// # Safety
+/// `out` is NULL or points to `len` writable floats.
+unsafe fn embedding(
+    model: *const pocketrec_model,
+    side: Side,
+    id: u64,
+    out: *mut f32,
+    len: usize,
+) -> pocketrec_status {
+    guard(|| {
+        let model = lookup(model)?;
+        let table = match side {
+            Side::User => model.users()?,
+            Side::Item => model.items()?,
+        };
+        if out.is_null() {
+            return Err(Failure::invalid("out is NULL"));
+        }
+        let dim = table.dim();
+        if len < dim {
+            return Err(Failure::new(
+                pocketrec_status::POCKETREC_BUFFER_TOO_SMALL,
+                format!("out holds {len} floats, the dimension is {dim}"),
+            ));
+        }
+        // SAFETY: `out` points to `len >= dim` writable floats (documented contract).
+        let out = unsafe { args::output(out, dim, "out") }?;
+        let row = table.row(table.find(id)?)?;
+        row.decode_into(out)?;
+        Ok(())
+    })
+}
+
+/// Writes the dense embedding of user `user` (an external id of the file) to `out[0..dim)`.
+/// `len` is the number of floats `out` holds; it must be at least the dimension
+/// (`pocketrec_dim`). `out` is borrowed for the call.
+///
+/// Errors: `POCKETREC_INVALID_ARGUMENT` (a handle that is not open, NULL `out`),
+/// `POCKETREC_BUFFER_TOO_SMALL` (`len` < dim), `POCKETREC_NOT_FOUND`, `POCKETREC_FORMAT`.
+///
+/// # Safety
+/// `out` is NULL or points to `len` writable floats.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pocketrec_user_embedding(
+    model: *const pocketrec_model,
+    user: u64,
+    out: *mut f32,
+    len: usize,
+) -> pocketrec_status {
+    // SAFETY: forwarded contract.
+    unsafe { embedding(model, Side::User, user, out, len) }
+}
+
+/// Writes the dense embedding of item `item` to `out[0..dim)`; as `pocketrec_user_embedding`.
+///
+/// # Safety
+/// `out` is NULL or points to `len` writable floats.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pocketrec_item_embedding(
+    model: *const pocketrec_model,
+    item: u64,
+    out: *mut f32,
+    len: usize,
+) -> pocketrec_status {
+    // SAFETY: forwarded contract.
+    unsafe { embedding(model, Side::Item, item, out, len) }
+}
+
+/// Scores the `n` items `items[0..n)` for user `user` into `out_scores[0..n)` (similarity plus
+/// biases, as `pocketrec recommend` computes it). Both arrays are borrowed for the call and may
+/// be NULL when `n` is 0. On failure the contents of `out_scores` are unspecified.
+///
+/// Errors: `POCKETREC_INVALID_ARGUMENT` (a handle that is not open, a NULL array with `n` > 0),
+/// `POCKETREC_NOT_FOUND` (the user or one of the items), `POCKETREC_UNSUPPORTED` (dimension
+/// above 512), `POCKETREC_FORMAT`.
+///
+/// # Safety
+/// `items` is NULL or points to `n` readable `uint64_t`; `out_scores` is NULL or points to `n`
+/// writable floats.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pocketrec_score(
+    model: *const pocketrec_model,
+    user: u64,
+    items: *const u64,
+    n: usize,
+    out_scores: *mut f32,
+) -> pocketrec_status {
+    guard(|| {
+        let model = lookup(model)?;
+        // SAFETY: `items` and `out_scores` as documented.
+        let (items, out) = unsafe {
+            (
+                args::input(items, n, "items")?,
+                args::output(out_scores, n, "out_scores")?,
+            )
+        };
+        model.score_candidates(user, items, out)?;
+        Ok(())
+    })
+}
+
+/// The output arrays of a recommend call.
+struct TopKOut<'a> {
+    items: &'a mut [u64],
+    scores: Option<&'a mut [f32]>,
+    len: &'a mut usize,
+}
+
+impl<'a> TopKOut<'a> {
+    /// Checks the output pointers and sets `*out_len` to 0.
+    ///
+    /// # Safety
+    /// `out_items` is NULL or points to `k` writable `uint64_t`; `out_scores` is NULL or points
+    /// to `k` writable floats; `out_len` is NULL or points to a writable `size_t`.
+    unsafe fn new(
+        k: usize,
+        out_items: *mut u64,
+        out_scores: *mut f32,
+        out_len: *mut usize,
+    ) -> Outcome<Self> {
+        // SAFETY: forwarded contract.
+        let len = unsafe { args::out_ref(out_len, "out_len") }?;
+        *len = 0;
+        // SAFETY: forwarded contract.
+        let items = unsafe { args::output(out_items, k, "out_items") }?;
+        let scores = if out_scores.is_null() {
+            None
+        } else {
+            // SAFETY: forwarded contract.
+            Some(unsafe { args::output(out_scores, k, "out_scores") }?)
+        };
+        Ok(TopKOut { items, scores, len })
+    }
+
+    /// Runs `query` with a buffer of `min(k, items in the model)` entries and copies its
+    /// answer out.
+    fn fill(
+        self,
+        model: &OpenModel,
+        query: impl FnOnce(&mut [Recommendation]) -> pocketrec_runtime::Result<usize>,
+    ) -> Outcome {
+        // No more than the catalogue can be returned, so a huge `k` costs no memory.
+        let rows = model.items()?.rows();
+        let mut top = vec![Recommendation::default(); self.items.len().min(rows)];
+        let n = query(&mut top)?;
+        for (slot, rec) in self.items.iter_mut().zip(&top[..n]) {
+            *slot = rec.id;
+        }
+        if let Some(scores) = self.scores {
+            for (slot, rec) in scores.iter_mut().zip(&top[..n]) {
+                *slot = rec.score;
+            }
+        }
+        *self.len = n;
+        Ok(())
+    }
+}
+
+/// The `k` best items for user `user`, best first: their ids go to `out_items[0..*out_len)` and
+/// their scores to `out_scores[0..*out_len)`, where `*out_len <= k` (smaller when the catalogue
+/// minus `exclude` has fewer items). Scans every item; ties go to the item stored first. The
+/// answer equals `pocketrec recommend MODEL --user USER -k K --exclude ...`.
+///
+/// `exclude[0..n_exclude)` are item ids never to return (e.g. the user's history; unknown ids
+/// are ignored). `out_scores` may be NULL when scores are not wanted; `out_items` and `exclude`
+/// may be NULL when `k`, respectively `n_exclude`, is 0; `out_len` is required and is set to 0
+/// on failure. All arrays are borrowed for the call.
+///
+/// Errors: `POCKETREC_INVALID_ARGUMENT`, `POCKETREC_NOT_FOUND` (no such user),
+/// `POCKETREC_UNSUPPORTED` (dimension above 512: use `pocketrec_recommend_vector`),
+/// `POCKETREC_FORMAT`.
+///
+/// # Safety
+/// `exclude` is NULL or points to `n_exclude` readable `uint64_t`; `out_items` is NULL or points
+/// to `k` writable `uint64_t`; `out_scores` is NULL or points to `k` writable floats; `out_len`
+/// is NULL or points to a writable `size_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pocketrec_recommend(
+    model: *const pocketrec_model,
+    user: u64,
+    exclude: *const u64,
+    n_exclude: usize,
+    k: usize,
+    out_items: *mut u64,
+    out_scores: *mut f32,
+    out_len: *mut usize,
+) -> pocketrec_status {
+    guard(|| {
+        // SAFETY: the output pointers as documented.
+        let out = unsafe { TopKOut::new(k, out_items, out_scores, out_len) }?;
+        let model = lookup(model)?;
+        // SAFETY: `exclude` as documented.
+        let exclude = unsafe { args::input(exclude, n_exclude, "exclude") }?;
+        out.fill(&model, |top| model.recommend(user, top.len(), exclude, top))
+    })
+}
+
+/// As `pocketrec_recommend`, for a caller-given dense user vector `user_vec[0..dim)` of the
+/// model's dimension (no user bias applies): for new users, or models above 512 dimensions.
+/// `user_vec` is borrowed for the call.
+///
+/// Errors: as `pocketrec_recommend`, and `POCKETREC_INVALID_ARGUMENT` when `dim` is not the
+/// model's dimension or a value is NaN or infinite.
+///
+/// # Safety
+/// `user_vec` is NULL or points to `dim` readable floats; the other arrays as
+/// `pocketrec_recommend`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pocketrec_recommend_vector(
+    model: *const pocketrec_model,
+    user_vec: *const f32,
+    dim: usize,
+    exclude: *const u64,
+    n_exclude: usize,
+    k: usize,
+    out_items: *mut u64,
+    out_scores: *mut f32,
+    out_len: *mut usize,
+) -> pocketrec_status {
+    guard(|| {
+        // SAFETY: the output pointers as documented.
+        let out = unsafe { TopKOut::new(k, out_items, out_scores, out_len) }?;
+        let model = lookup(model)?;
+        if user_vec.is_null() {
+            return Err(Failure::invalid("user_vec is NULL"));
+        }
+        // SAFETY: `user_vec` and `exclude` as documented.
+        let (vector, exclude) = unsafe {
+            (
+                args::input(user_vec, dim, "user_vec")?,
+                args::input(exclude, n_exclude, "exclude")?,
+            )
+        };
+        out.fill(&model, |top| {
+            model.recommend_vector(vector, top.len(), exclude, top)
+        })
+    })
+}
+
+/// The 64-bit id of a string id, as the exporter stores it: FNV-1a 64 of the `len` bytes at `s`
+/// (which need not be NUL-terminated; `s` is borrowed for the call). The exporter trims
+/// surrounding whitespace from id lines, so pass the trimmed string.
+///
+/// Returns 0 and sets `pocketrec_last_error` when `s` is NULL with `len` > 0 or the bytes are
+/// not UTF-8 (no exported id can match them). Thread-safe.
+///
+/// # Safety
+/// `s` is NULL or points to `len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pocketrec_id_from_str(s: *const c_char, len: usize) -> u64 {
+    guard_value(0, || {
+        // SAFETY: `s` as documented.
+        let bytes = unsafe { args::input(s.cast::<u8>(), len, "s") }?;
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| Failure::invalid(format!("the id is not UTF-8: {e}")))?;
+        Ok(pocketrec_runtime::string_id(text))
+    })
+}

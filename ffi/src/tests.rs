@@ -1,0 +1,920 @@
+//! Tests of the C ABI, calling the exported functions exactly as C does.
+
+use std::ffi::{CStr, CString, c_char};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::ptr::{null, null_mut};
+
+use pocketrec_runtime::builder::{ModelBuilder, SparseMatrix, TableSpec};
+use pocketrec_runtime::{IdKind, Model, Recommendation, Role, ValueEncoding};
+
+use crate::pocketrec_status::*;
+use crate::*;
+
+const DIM: usize = 16;
+const USERS: usize = 40;
+const ITEMS: usize = 300;
+
+/// A small deterministic pseudo-random stream (no dependency needed).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
+
+/// A sparse table with roughly a third of the values zero.
+fn table(rng: &mut Lcg, rows: usize) -> SparseMatrix {
+    let data: Vec<f32> = (0..rows * DIM)
+        .map(|_| {
+            let v = rng.next();
+            if v.abs() < 0.33 { 0.0 } else { v }
+        })
+        .collect();
+    SparseMatrix::from_dense(rows, DIM, &data).unwrap()
+}
+
+/// A model with sparse ids (user 1000 + 7r, item 5000 + 3r), item biases and f16 values.
+fn model_bytes() -> Vec<u8> {
+    let mut rng = Lcg(7);
+    let users = table(&mut rng, USERS);
+    let items = table(&mut rng, ITEMS);
+    let bias: Vec<f32> = (0..ITEMS).map(|_| rng.next() * 0.1).collect();
+    ModelBuilder::new()
+        .table(TableSpec::new("user_embedding", Role::User, users).ids(
+            (0..USERS as u64).map(|r| 1000 + 7 * r).collect(),
+            IdKind::Integer,
+        ))
+        .table(
+            TableSpec::new("item_embedding", Role::Item, items)
+                .values(ValueEncoding::F16)
+                .ids(
+                    (0..ITEMS as u64).map(|r| 5000 + 3 * r).collect(),
+                    IdKind::Integer,
+                )
+                .bias(bias),
+        )
+        .build()
+        .unwrap()
+}
+
+fn user_id(r: usize) -> u64 {
+    1000 + 7 * r as u64
+}
+
+fn item_id(r: usize) -> u64 {
+    5000 + 3 * r as u64
+}
+
+fn last_error() -> String {
+    // SAFETY: pocketrec_last_error returns a valid NUL-terminated string, never NULL.
+    unsafe { CStr::from_ptr(pocketrec_last_error()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Leaks `bytes` so a handle may borrow them for the rest of the test process.
+fn leak(bytes: Vec<u8>) -> &'static [u8] {
+    Box::leak(bytes.into_boxed_slice())
+}
+
+fn open_bytes(bytes: &'static [u8]) -> *mut pocketrec_model {
+    let mut model = null_mut();
+    // SAFETY: `bytes` lives forever; `model` is writable.
+    let status = unsafe { pocketrec_open_bytes(bytes.as_ptr(), bytes.len(), &mut model) };
+    assert_eq!(status, POCKETREC_OK, "{}", last_error());
+    assert!(!model.is_null());
+    model
+}
+
+/// The C API's top-k for `user`.
+fn recommend(
+    model: *const pocketrec_model,
+    user: u64,
+    exclude: &[u64],
+    k: usize,
+) -> Vec<(u64, f32)> {
+    let mut items = vec![0u64; k];
+    let mut scores = vec![0f32; k];
+    let mut len = usize::MAX;
+    // SAFETY: every array has the length passed with it.
+    let status = unsafe {
+        pocketrec_recommend(
+            model,
+            user,
+            exclude.as_ptr(),
+            exclude.len(),
+            k,
+            items.as_mut_ptr(),
+            scores.as_mut_ptr(),
+            &mut len,
+        )
+    };
+    assert_eq!(status, POCKETREC_OK, "{}", last_error());
+    assert!(len <= k);
+    items.into_iter().zip(scores).take(len).collect()
+}
+
+/// The runtime's own top-k, the reference.
+fn reference(bytes: &[u8], user: u64, exclude: &[u64], k: usize) -> Vec<(u64, f32)> {
+    let model = Model::from_bytes(bytes).unwrap();
+    let mut out = vec![Recommendation::default(); k];
+    let n = model.recommend(user, k, exclude, &mut out).unwrap();
+    out[..n].iter().map(|r| (r.id, r.score)).collect()
+}
+
+fn close(model: *mut pocketrec_model) {
+    pocketrec_close(model);
+}
+
+#[test]
+fn versions() {
+    assert_eq!(pocketrec_abi_version(), POCKETREC_ABI_VERSION);
+    // SAFETY: a static NUL-terminated string.
+    let version = unsafe { CStr::from_ptr(pocketrec_version()) };
+    assert_eq!(version.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+    let parts: Vec<u32> = env!("CARGO_PKG_VERSION")
+        .split('.')
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            POCKETREC_VERSION_MAJOR,
+            POCKETREC_VERSION_MINOR,
+            POCKETREC_VERSION_PATCH
+        ],
+        "update the POCKETREC_VERSION_* constants (and regenerate the header)"
+    );
+}
+
+#[test]
+fn header_declares_every_entry_point_and_status() {
+    let header = include_str!("../include/pocketrec.h");
+    for name in [
+        "pocketrec_abi_version(void)",
+        "pocketrec_version(void)",
+        "pocketrec_open(",
+        "pocketrec_open_fd(",
+        "pocketrec_open_bytes(",
+        "pocketrec_open_copy(",
+        "pocketrec_close(",
+        "pocketrec_verify(",
+        "pocketrec_dim(",
+        "pocketrec_counts(",
+        "pocketrec_user_embedding(",
+        "pocketrec_item_embedding(",
+        "pocketrec_score(",
+        "pocketrec_recommend(",
+        "pocketrec_recommend_vector(",
+        "pocketrec_id_from_str(",
+        "pocketrec_last_error(void)",
+        "typedef struct pocketrec_model pocketrec_model;",
+        "POCKETREC_OK = 0,",
+        "POCKETREC_PANIC = 6,",
+        "POCKETREC_UNSUPPORTED = 7,",
+    ] {
+        assert!(header.contains(name), "pocketrec.h lacks {name}");
+    }
+    let version = format!(
+        "#define POCKETREC_VERSION_MAJOR {}",
+        env!("CARGO_PKG_VERSION_MAJOR")
+    );
+    assert!(header.contains(&version), "pocketrec.h lacks {version}");
+}
+
+#[test]
+fn every_open_path_gives_the_runtimes_answers() {
+    let bytes = model_bytes();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.prec");
+    std::fs::write(&path, &bytes).unwrap();
+    // The model inside a larger file at an offset that is not page-aligned (nor even 4-byte
+    // aligned), as an uncompressed asset inside an APK.
+    let container = dir.path().join("app.apk");
+    let offset = 4096 + 4093;
+    let mut file = std::fs::File::create(&container).unwrap();
+    file.write_all(&vec![0xAB; offset]).unwrap();
+    file.write_all(&bytes).unwrap();
+    file.write_all(&[0xCD; 777]).unwrap();
+    drop(file);
+
+    let c_path = CString::new(path.to_str().unwrap()).unwrap();
+    let mut handles = Vec::new();
+    let mut model = null_mut();
+    assert_eq!(
+        // SAFETY: valid C string and out pointer.
+        unsafe { pocketrec_open(c_path.as_ptr(), &mut model) },
+        POCKETREC_OK
+    );
+    handles.push(model);
+    assert_eq!(
+        // SAFETY: every pointer passed is valid for the call.
+        unsafe { pocketrec_open_copy(c_path.as_ptr(), &mut model) },
+        POCKETREC_OK
+    );
+    handles.push(model);
+    handles.push(open_bytes(leak(bytes.clone())));
+    let apk = std::fs::File::open(&container).unwrap();
+    // SAFETY: an open descriptor and a writable out pointer.
+    let status = unsafe {
+        pocketrec_open_fd(
+            apk.as_raw_fd(),
+            offset as u64,
+            bytes.len() as u64,
+            &mut model,
+        )
+    };
+    assert_eq!(status, POCKETREC_OK, "{}", last_error());
+    drop(apk); // the handle does not need the descriptor
+    handles.push(model);
+
+    for &model in &handles {
+        let (mut dim, mut users, mut items) = (0u32, 0u64, 0u64);
+        // SAFETY: writable out pointers.
+        unsafe {
+            assert_eq!(pocketrec_dim(model, &mut dim), POCKETREC_OK);
+            assert_eq!(
+                pocketrec_counts(model, &mut users, &mut items),
+                POCKETREC_OK
+            );
+            assert_eq!(pocketrec_verify(model), POCKETREC_OK);
+        }
+        assert_eq!(
+            (dim, users, items),
+            (DIM as u32, USERS as u64, ITEMS as u64)
+        );
+        for r in [0, 17, USERS - 1] {
+            let exclude = [item_id(3), item_id(200), 42];
+            assert_eq!(
+                recommend(model, user_id(r), &exclude, 10),
+                reference(&bytes, user_id(r), &exclude, 10)
+            );
+        }
+    }
+    for model in handles {
+        close(model);
+    }
+}
+
+#[test]
+fn embeddings_scores_and_vectors_match_the_runtime() {
+    let bytes = leak(model_bytes());
+    let reference_model = Model::from_bytes(bytes).unwrap();
+    let model = open_bytes(bytes);
+    let user = user_id(5);
+    let mut vector = [0f32; DIM + 3];
+    // SAFETY: `vector` holds DIM + 3 floats.
+    let status =
+        unsafe { pocketrec_user_embedding(model, user, vector.as_mut_ptr(), vector.len()) };
+    assert_eq!(status, POCKETREC_OK);
+    let users = reference_model.users().unwrap();
+    let expected = users.row(5).unwrap().to_dense();
+    assert_eq!(&vector[..DIM], &expected[..]);
+    let mut item = [0f32; DIM];
+    // SAFETY: `item` holds DIM floats.
+    let status = unsafe { pocketrec_item_embedding(model, item_id(9), item.as_mut_ptr(), DIM) };
+    assert_eq!(status, POCKETREC_OK);
+    assert_eq!(
+        &item[..],
+        &reference_model.items().unwrap().row(9).unwrap().to_dense()[..]
+    );
+
+    let candidates = [item_id(0), item_id(299), item_id(150)];
+    let mut scores = [0f32; 3];
+    // SAFETY: three ids in, three floats out.
+    let status =
+        unsafe { pocketrec_score(model, user, candidates.as_ptr(), 3, scores.as_mut_ptr()) };
+    assert_eq!(status, POCKETREC_OK);
+    for (c, s) in candidates.iter().zip(scores) {
+        assert_eq!(s, reference_model.score(user, *c).unwrap());
+    }
+
+    let k = 7;
+    let (mut items, mut scores, mut len) = (vec![0u64; k], vec![0f32; k], 0usize);
+    // SAFETY: arrays of the lengths passed.
+    let status = unsafe {
+        pocketrec_recommend_vector(
+            model,
+            expected.as_ptr(),
+            DIM,
+            null(),
+            0,
+            k,
+            items.as_mut_ptr(),
+            scores.as_mut_ptr(),
+            &mut len,
+        )
+    };
+    assert_eq!(status, POCKETREC_OK);
+    let mut top = vec![Recommendation::default(); k];
+    let n = reference_model
+        .recommend_vector(&expected, k, &[], &mut top)
+        .unwrap();
+    assert_eq!(len, n);
+    let got: Vec<(u64, f32)> = items.into_iter().zip(scores).take(len).collect();
+    let want: Vec<(u64, f32)> = top[..n].iter().map(|r| (r.id, r.score)).collect();
+    assert_eq!(got, want);
+
+    // Scores are optional, and k may exceed the catalogue.
+    let k = ITEMS + 50;
+    let mut items = vec![0u64; k];
+    let mut len = 0;
+    // SAFETY: `items` holds k ids; no scores wanted.
+    let status = unsafe {
+        pocketrec_recommend(
+            model,
+            user,
+            null(),
+            0,
+            k,
+            items.as_mut_ptr(),
+            null_mut(),
+            &mut len,
+        )
+    };
+    assert_eq!(status, POCKETREC_OK);
+    assert_eq!(len, ITEMS);
+    assert_eq!(
+        items[..len],
+        reference(bytes, user, &[], ITEMS)
+            .iter()
+            .map(|r| r.0)
+            .collect::<Vec<_>>()[..]
+    );
+    close(model);
+}
+
+#[test]
+fn null_pointers_are_refused_everywhere() {
+    let bytes = leak(model_bytes());
+    let model = open_bytes(bytes);
+    let mut handle = null_mut();
+    let (mut u32_out, mut u64_out, mut len) = (0u32, 0u64, 0usize);
+    let mut floats = [0f32; DIM];
+    let mut ids = [0u64; 4];
+    let path = c"/nonexistent".as_ptr();
+    // SAFETY: every non-NULL pointer below is valid; the NULL ones are what is tested.
+    let statuses = unsafe {
+        [
+            pocketrec_open(null(), &mut handle),
+            pocketrec_open(path, null_mut()),
+            pocketrec_open_copy(null(), &mut handle),
+            pocketrec_open_copy(path, null_mut()),
+            pocketrec_open_bytes(null(), 100, &mut handle),
+            pocketrec_open_bytes(bytes.as_ptr(), bytes.len(), null_mut()),
+            pocketrec_open_fd(0, 0, 10, null_mut()),
+            pocketrec_verify(null()),
+            pocketrec_dim(null(), &mut u32_out),
+            pocketrec_dim(model, null_mut()),
+            pocketrec_counts(null(), &mut u64_out, &mut u64_out),
+            pocketrec_user_embedding(null(), user_id(0), floats.as_mut_ptr(), DIM),
+            pocketrec_user_embedding(model, user_id(0), null_mut(), DIM),
+            pocketrec_item_embedding(null(), item_id(0), floats.as_mut_ptr(), DIM),
+            pocketrec_item_embedding(model, item_id(0), null_mut(), DIM),
+            pocketrec_score(null(), user_id(0), ids.as_ptr(), 1, floats.as_mut_ptr()),
+            pocketrec_score(model, user_id(0), null(), 1, floats.as_mut_ptr()),
+            pocketrec_score(model, user_id(0), ids.as_ptr(), 1, null_mut()),
+            pocketrec_recommend(
+                null(),
+                user_id(0),
+                null(),
+                0,
+                4,
+                ids.as_mut_ptr(),
+                null_mut(),
+                &mut len,
+            ),
+            pocketrec_recommend(
+                model,
+                user_id(0),
+                null(),
+                3,
+                4,
+                ids.as_mut_ptr(),
+                null_mut(),
+                &mut len,
+            ),
+            pocketrec_recommend(
+                model,
+                user_id(0),
+                null(),
+                0,
+                4,
+                null_mut(),
+                null_mut(),
+                &mut len,
+            ),
+            pocketrec_recommend(
+                model,
+                user_id(0),
+                null(),
+                0,
+                4,
+                ids.as_mut_ptr(),
+                null_mut(),
+                null_mut(),
+            ),
+            pocketrec_recommend_vector(
+                model,
+                null(),
+                DIM,
+                null(),
+                0,
+                4,
+                ids.as_mut_ptr(),
+                null_mut(),
+                &mut len,
+            ),
+            pocketrec_recommend_vector(
+                null(),
+                floats.as_ptr(),
+                DIM,
+                null(),
+                0,
+                4,
+                ids.as_mut_ptr(),
+                null_mut(),
+                &mut len,
+            ),
+        ]
+    };
+    for (i, status) in statuses.iter().enumerate() {
+        assert_eq!(*status, POCKETREC_INVALID_ARGUMENT, "call #{i}");
+    }
+    assert!(handle.is_null(), "a failed open leaves *out NULL");
+    // The message names what was wrong.
+    // SAFETY: NULL `out`.
+    unsafe { pocketrec_dim(model, null_mut()) };
+    assert_eq!(last_error(), "out is NULL");
+    // NULL arrays are fine when their length is 0, and counts are optional.
+    // SAFETY: nothing is read or written through the NULL pointers.
+    unsafe {
+        assert_eq!(
+            pocketrec_score(model, user_id(0), null(), 0, null_mut()),
+            POCKETREC_OK
+        );
+        assert_eq!(
+            pocketrec_counts(model, null_mut(), &mut u64_out),
+            POCKETREC_OK
+        );
+        assert_eq!(
+            pocketrec_recommend(
+                model,
+                user_id(0),
+                null(),
+                0,
+                0,
+                null_mut(),
+                null_mut(),
+                &mut len
+            ),
+            POCKETREC_OK
+        );
+    }
+    assert_eq!(len, 0);
+    assert_eq!(last_error(), "");
+    pocketrec_close(null_mut()); // harmless
+    close(model);
+}
+
+#[test]
+fn misaligned_short_and_wrong_arguments_are_errors() {
+    let bytes = leak(model_bytes());
+    let model = open_bytes(bytes);
+    let mut floats = [0f32; DIM + 1];
+    // A float pointer off by one byte.
+    let misaligned = floats
+        .as_mut_ptr()
+        .cast::<u8>()
+        .wrapping_add(1)
+        .cast::<f32>();
+    // SAFETY: the misaligned pointer is refused before any access.
+    let status = unsafe { pocketrec_user_embedding(model, user_id(0), misaligned, DIM) };
+    assert_eq!(status, POCKETREC_INVALID_ARGUMENT);
+    assert!(last_error().contains("not aligned"), "{}", last_error());
+    // SAFETY: `floats` holds DIM - 1 floats at least.
+    let status =
+        unsafe { pocketrec_user_embedding(model, user_id(0), floats.as_mut_ptr(), DIM - 1) };
+    assert_eq!(status, POCKETREC_BUFFER_TOO_SMALL);
+    assert_eq!(
+        last_error(),
+        format!("out holds {} floats, the dimension is {DIM}", DIM - 1)
+    );
+    // SAFETY: as above.
+    let status = unsafe { pocketrec_user_embedding(model, 3, floats.as_mut_ptr(), DIM) };
+    assert_eq!(status, POCKETREC_NOT_FOUND);
+    assert_eq!(last_error(), "no user with id 3");
+    let mut len = 9;
+    let mut ids = [0u64; 2];
+    // SAFETY: arrays of the lengths passed.
+    unsafe {
+        let status = pocketrec_recommend(
+            model,
+            4,
+            null(),
+            0,
+            2,
+            ids.as_mut_ptr(),
+            null_mut(),
+            &mut len,
+        );
+        assert_eq!(status, POCKETREC_NOT_FOUND);
+        assert_eq!(len, 0, "out_len is 0 after a failure");
+        let status = pocketrec_recommend_vector(
+            model,
+            floats.as_ptr(),
+            DIM - 1,
+            null(),
+            0,
+            2,
+            ids.as_mut_ptr(),
+            null_mut(),
+            &mut len,
+        );
+        assert_eq!(status, POCKETREC_INVALID_ARGUMENT);
+        floats[3] = f32::NAN;
+        let status = pocketrec_recommend_vector(
+            model,
+            floats.as_ptr(),
+            DIM,
+            null(),
+            0,
+            2,
+            ids.as_mut_ptr(),
+            null_mut(),
+            &mut len,
+        );
+        assert_eq!(status, POCKETREC_INVALID_ARGUMENT);
+        let status = pocketrec_score(
+            model,
+            user_id(1),
+            [item_id(1), 7].as_ptr(),
+            2,
+            floats.as_mut_ptr(),
+        );
+        assert_eq!(status, POCKETREC_NOT_FOUND);
+        assert_eq!(last_error(), "no item with id 7");
+    }
+    close(model);
+}
+
+#[test]
+fn closed_handles_are_refused_and_never_reused() {
+    let bytes = leak(model_bytes());
+    let first = open_bytes(bytes);
+    close(first);
+    close(first); // closing twice is harmless
+    let second = open_bytes(bytes);
+    assert_ne!(
+        first, second,
+        "a closed handle's value is not given to a new model"
+    );
+    let mut dim = 0;
+    assert_eq!(
+        // SAFETY: writable out pointer; `first` is a closed handle, which is what is tested.
+        unsafe { pocketrec_dim(first, &mut dim) },
+        POCKETREC_INVALID_ARGUMENT
+    );
+    assert!(
+        last_error().contains("not an open model handle"),
+        "{}",
+        last_error()
+    );
+    // A made-up handle is refused the same way.
+    let forged = std::ptr::without_provenance::<pocketrec_model>(0xdead_beef);
+    assert_eq!(
+        // SAFETY: every pointer passed is valid for the call.
+        unsafe { pocketrec_dim(forged, &mut dim) },
+        POCKETREC_INVALID_ARGUMENT
+    );
+    // SAFETY: as above.
+    assert_eq!(unsafe { pocketrec_dim(second, &mut dim) }, POCKETREC_OK);
+    close(second);
+}
+
+#[test]
+fn truncated_and_corrupt_models_are_errors_not_crashes() {
+    let bytes = model_bytes();
+    let mut handle = null_mut();
+    for len in (0..bytes.len()).step_by(7).chain([bytes.len() - 1]) {
+        let prefix = leak(bytes[..len].to_vec());
+        // SAFETY: `prefix` lives forever.
+        let status = unsafe { pocketrec_open_bytes(prefix.as_ptr(), prefix.len(), &mut handle) };
+        assert_eq!(status, POCKETREC_FORMAT, "prefix of {len} bytes");
+        assert!(handle.is_null());
+        assert!(!last_error().is_empty());
+    }
+    // Flip bytes all over the file: every call answers or fails with a status, and the full
+    // check finds every flip.
+    let mut rejected_at_open = 0;
+    for at in (0..bytes.len()).step_by(61) {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x5A;
+        let damaged = leak(damaged);
+        // SAFETY: `damaged` lives forever.
+        let status = unsafe { pocketrec_open_bytes(damaged.as_ptr(), damaged.len(), &mut handle) };
+        if status != POCKETREC_OK {
+            assert_eq!(status, POCKETREC_FORMAT);
+            rejected_at_open += 1;
+            continue;
+        }
+        let mut ids = [0u64; 5];
+        let mut len = 0;
+        for r in [0, USERS / 2, USERS - 1] {
+            // SAFETY: arrays of the lengths passed.
+            let status = unsafe {
+                pocketrec_recommend(
+                    handle,
+                    user_id(r),
+                    null(),
+                    0,
+                    5,
+                    ids.as_mut_ptr(),
+                    null_mut(),
+                    &mut len,
+                )
+            };
+            assert!(
+                matches!(
+                    status,
+                    POCKETREC_OK | POCKETREC_FORMAT | POCKETREC_NOT_FOUND
+                ),
+                "{status:?}"
+            );
+        }
+        assert_eq!(pocketrec_verify(handle), POCKETREC_FORMAT, "flip at {at}");
+        close(handle);
+    }
+    assert!(rejected_at_open > 0);
+    // A file on disk that is not a model.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junk.prec");
+    std::fs::write(&path, b"this is not a model").unwrap();
+    let c_path = CString::new(path.to_str().unwrap()).unwrap();
+    assert_eq!(
+        // SAFETY: valid C string and out pointer.
+        unsafe { pocketrec_open(c_path.as_ptr(), &mut handle) },
+        POCKETREC_FORMAT
+    );
+    std::fs::write(&path, b"").unwrap();
+    assert_eq!(
+        // SAFETY: every pointer passed is valid for the call.
+        unsafe { pocketrec_open(c_path.as_ptr(), &mut handle) },
+        POCKETREC_FORMAT
+    );
+    // SAFETY: as above.
+    let status = unsafe { pocketrec_open(c"/nonexistent/model.prec".as_ptr(), &mut handle) };
+    assert_eq!(status, POCKETREC_IO);
+    assert!(
+        last_error().starts_with("/nonexistent/model.prec: "),
+        "{}",
+        last_error()
+    );
+}
+
+#[test]
+fn open_fd_checks_its_range_and_descriptor() {
+    let bytes = model_bytes();
+    let mut file = tempfile::tempfile().unwrap();
+    file.write_all(&bytes).unwrap();
+    let fd = file.as_raw_fd();
+    let size = bytes.len() as u64;
+    let mut handle = null_mut();
+    // SAFETY: `fd` is open or negative; `handle` is writable.
+    unsafe {
+        assert_eq!(
+            pocketrec_open_fd(fd, 1, size, &mut handle),
+            POCKETREC_INVALID_ARGUMENT
+        );
+        assert!(
+            last_error().contains("past the end of the file"),
+            "{}",
+            last_error()
+        );
+        assert_eq!(
+            pocketrec_open_fd(fd, u64::MAX, 2, &mut handle),
+            POCKETREC_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            pocketrec_open_fd(fd, 0, 0, &mut handle),
+            POCKETREC_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            pocketrec_open_fd(-1, 0, size, &mut handle),
+            POCKETREC_INVALID_ARGUMENT
+        );
+        // A model cut short by its (fd, offset, len) window.
+        assert_eq!(
+            pocketrec_open_fd(fd, 0, size - 8, &mut handle),
+            POCKETREC_FORMAT
+        );
+        assert_eq!(pocketrec_open_fd(fd, 0, size, &mut handle), POCKETREC_OK);
+    }
+    close(handle);
+    drop(file);
+    // A descriptor number that is not open (the one just closed, while no other test thread
+    // can take it: tempfile descriptors are opened later by others, so use a large number).
+    // SAFETY: as above.
+    let status = unsafe { pocketrec_open_fd(1 << 20, 0, size, &mut handle) };
+    assert_eq!(status, POCKETREC_IO, "{}", last_error());
+}
+
+#[test]
+fn files_appended_to_or_replaced_by_rename_keep_working() {
+    let bytes = model_bytes();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.prec");
+    std::fs::write(&path, &bytes).unwrap();
+    let c_path = CString::new(path.to_str().unwrap()).unwrap();
+    let mut handle = null_mut();
+    assert_eq!(
+        // SAFETY: valid C string and out pointer.
+        unsafe { pocketrec_open(c_path.as_ptr(), &mut handle) },
+        POCKETREC_OK
+    );
+    let before = recommend(handle, user_id(3), &[], 8);
+    // Grow the file: the map keeps the length it had at open.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(&[0u8; 100_000])
+        .unwrap();
+    assert_eq!(recommend(handle, user_id(3), &[], 8), before);
+    // Replace it atomically, as the exporter does: the open map still sees the old inode.
+    let other = dir.path().join("model.prec.tmp");
+    std::fs::write(&other, b"a different file").unwrap();
+    std::fs::rename(&other, &path).unwrap();
+    assert_eq!(recommend(handle, user_id(3), &[], 8), before);
+    assert_eq!(pocketrec_verify(handle), POCKETREC_OK);
+    close(handle);
+}
+
+#[test]
+fn a_handle_serves_many_threads_with_identical_answers() {
+    let bytes = leak(model_bytes());
+    let model = open_bytes(bytes);
+    let expected: Vec<Vec<(u64, f32)>> = (0..USERS)
+        .map(|r| reference(bytes, user_id(r), &[item_id(r)], 10))
+        .collect();
+    let handle = model.addr();
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let expected = &expected;
+            scope.spawn(move || {
+                let model = std::ptr::without_provenance::<pocketrec_model>(handle);
+                for i in 0..200 {
+                    let r = (i * 7 + t * 13) % USERS;
+                    assert_eq!(recommend(model, user_id(r), &[item_id(r)], 10), expected[r]);
+                    // Each thread sees only its own errors.
+                    let mut dim = 0;
+                    // SAFETY: a writable out pointer.
+                    let status = unsafe { pocketrec_dim(model, &mut dim) };
+                    assert_eq!(status, POCKETREC_OK);
+                    if i % 50 == t {
+                        // SAFETY: as above.
+                        unsafe { pocketrec_user_embedding(model, 1, null_mut(), 0) };
+                        assert_eq!(last_error(), "out is NULL");
+                    }
+                }
+            });
+        }
+    });
+    close(model);
+}
+
+#[test]
+fn closing_while_other_threads_query_is_safe() {
+    let bytes = leak(model_bytes());
+    let model = open_bytes(bytes);
+    let handle = model.addr();
+    let expected = reference(bytes, user_id(1), &[], 5);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let expected = &expected;
+            scope.spawn(move || {
+                let model = std::ptr::without_provenance::<pocketrec_model>(handle);
+                let mut ids = [0u64; 5];
+                let mut scores = [0f32; 5];
+                let mut len = 0;
+                loop {
+                    // SAFETY: arrays of the lengths passed.
+                    let status = unsafe {
+                        pocketrec_recommend(
+                            model,
+                            user_id(1),
+                            null(),
+                            0,
+                            5,
+                            ids.as_mut_ptr(),
+                            scores.as_mut_ptr(),
+                            &mut len,
+                        )
+                    };
+                    match status {
+                        POCKETREC_OK => {
+                            let got: Vec<_> = ids.iter().copied().zip(scores).take(len).collect();
+                            assert_eq!(&got, expected);
+                        }
+                        POCKETREC_INVALID_ARGUMENT => break, // closed meanwhile
+                        other => panic!("{other:?}"),
+                    }
+                }
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        close(model);
+    });
+    assert!(handle::lookup(model).is_err());
+}
+
+#[test]
+fn panics_become_a_status() {
+    let status = status::guard(|| panic!("deliberate"));
+    assert_eq!(status, POCKETREC_PANIC);
+    assert_eq!(last_error(), "internal error (panic caught): deliberate");
+    let value = status::guard_value(5u64, || panic!("{}", String::from("owned")));
+    assert_eq!(value, 5);
+    assert_eq!(last_error(), "internal error (panic caught): owned");
+}
+
+#[test]
+fn string_ids_hash_like_the_exporter() {
+    for s in ["", "alice", "item-42", "ünïcødé"] {
+        // SAFETY: `s` has `s.len()` readable bytes.
+        let id = unsafe { pocketrec_id_from_str(s.as_ptr().cast::<c_char>(), s.len()) };
+        assert_eq!(id, pocketrec_runtime::string_id(s));
+        assert_eq!(last_error(), "");
+    }
+    // SAFETY: NULL with len 0 reads nothing; NULL with len 3 is refused.
+    unsafe {
+        assert_eq!(
+            pocketrec_id_from_str(null(), 0),
+            pocketrec_runtime::string_id("")
+        );
+        assert_eq!(pocketrec_id_from_str(null(), 3), 0);
+    }
+    assert_eq!(last_error(), "s is NULL");
+    let invalid = [0xffu8, 0xfe];
+    assert_eq!(
+        // SAFETY: two readable bytes.
+        unsafe { pocketrec_id_from_str(invalid.as_ptr().cast(), 2) },
+        0
+    );
+    assert!(last_error().starts_with("the id is not UTF-8"));
+}
+
+#[test]
+fn large_dimensions_are_unsupported_by_id_but_work_by_vector() {
+    let dim = 600;
+    let data: Vec<f32> = (0..2 * dim).map(|i| ((i % 7) as f32) - 3.0).collect();
+    let matrix = SparseMatrix::from_dense(2, dim, &data).unwrap();
+    let bytes = leak(
+        ModelBuilder::new()
+            .table(TableSpec::new("u", Role::User, matrix.clone()))
+            .table(TableSpec::new("i", Role::Item, matrix))
+            .build()
+            .unwrap(),
+    );
+    let model = open_bytes(bytes);
+    let (mut ids, mut len) = ([0u64; 2], 0);
+    let mut user = vec![0f32; dim];
+    // SAFETY: arrays of the lengths passed.
+    unsafe {
+        let status = pocketrec_recommend(
+            model,
+            0,
+            null(),
+            0,
+            2,
+            ids.as_mut_ptr(),
+            null_mut(),
+            &mut len,
+        );
+        assert_eq!(status, POCKETREC_UNSUPPORTED);
+        assert_eq!(
+            pocketrec_user_embedding(model, 0, user.as_mut_ptr(), dim),
+            POCKETREC_OK
+        );
+        let status = pocketrec_recommend_vector(
+            model,
+            user.as_ptr(),
+            dim,
+            null(),
+            0,
+            2,
+            ids.as_mut_ptr(),
+            null_mut(),
+            &mut len,
+        );
+        assert_eq!(status, POCKETREC_OK);
+    }
+    assert_eq!(len, 2);
+    close(model);
+}

@@ -1,0 +1,269 @@
+/*
+ * abi_test.c - tests of the C API from C: misuse (NULL everywhere, short buffers, closed
+ * handles, truncated and corrupt files, bad descriptors) returns errors, and one handle serves
+ * 8 threads with identical answers. Run by scripts/ffi-test.sh (also under valgrind and on ARM
+ * under qemu by scripts/cross.sh).
+ *
+ *   abi_test MODEL USER      (USER: an integer user id of MODEL)
+ *
+ * Prints one line per check and ends with "N passed, N failed"; exit status 0 iff none failed.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pocketrec.h"
+
+static int passed, failures;
+
+#define CHECK(cond, ...)                                            \
+    do {                                                            \
+        if (cond) {                                                 \
+            passed++;                                               \
+        } else {                                                    \
+            failures++;                                             \
+            printf("FAIL %s:%d: %s -- ", __FILE__, __LINE__, #cond); \
+            printf(__VA_ARGS__);                                    \
+            printf(" (last error: %s)\n", pocketrec_last_error());  \
+        }                                                           \
+    } while (0)
+
+#define K 10
+#define THREADS 8
+#define ROUNDS 300
+
+static const char *model_path;
+static uint64_t user;
+static uint8_t *file_bytes;
+static size_t file_len;
+static uint64_t want_items[K];
+static float want_scores[K];
+static size_t want_len;
+
+static uint8_t *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *data = malloc((size_t)size + 1);
+    if (data && fread(data, 1, (size_t)size, f) != (size_t)size) {
+        free(data);
+        data = NULL;
+    }
+    fclose(f);
+    *len = (size_t)size;
+    return data;
+}
+
+static void write_file(const char *path, const uint8_t *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, len, f) != len) {
+        perror(path);
+        exit(2);
+    }
+    fclose(f);
+}
+
+static void test_null_everywhere(pocketrec_model *m) {
+    pocketrec_model *h = (pocketrec_model *)1; /* must be reset to NULL on failure */
+    uint32_t dim;
+    uint64_t a, b, ids[K];
+    float v[4096];
+    size_t n = 7;
+    CHECK(pocketrec_open(NULL, &h) == POCKETREC_INVALID_ARGUMENT, "open(NULL path)");
+    CHECK(h == NULL, "failed open leaves *out NULL");
+    CHECK(pocketrec_open(model_path, NULL) == POCKETREC_INVALID_ARGUMENT, "open(NULL out)");
+    CHECK(pocketrec_open_copy(NULL, &h) == POCKETREC_INVALID_ARGUMENT, "open_copy(NULL)");
+    CHECK(pocketrec_open_bytes(NULL, 10, &h) == POCKETREC_INVALID_ARGUMENT, "open_bytes(NULL)");
+    CHECK(pocketrec_open_bytes(file_bytes, file_len, NULL) == POCKETREC_INVALID_ARGUMENT,
+          "open_bytes(NULL out)");
+    CHECK(pocketrec_open_fd(0, 0, 1, NULL) == POCKETREC_INVALID_ARGUMENT, "open_fd(NULL out)");
+    CHECK(pocketrec_verify(NULL) == POCKETREC_INVALID_ARGUMENT, "verify(NULL)");
+    CHECK(pocketrec_dim(NULL, &dim) == POCKETREC_INVALID_ARGUMENT, "dim(NULL model)");
+    CHECK(pocketrec_dim(m, NULL) == POCKETREC_INVALID_ARGUMENT, "dim(NULL out)");
+    CHECK(strcmp(pocketrec_last_error(), "out is NULL") == 0, "message names the argument");
+    CHECK(pocketrec_counts(NULL, &a, &b) == POCKETREC_INVALID_ARGUMENT, "counts(NULL)");
+    CHECK(pocketrec_user_embedding(NULL, user, v, 4096) == POCKETREC_INVALID_ARGUMENT, "ue(NULL)");
+    CHECK(pocketrec_user_embedding(m, user, NULL, 4096) == POCKETREC_INVALID_ARGUMENT, "ue(out)");
+    CHECK(pocketrec_item_embedding(m, 0, NULL, 4096) == POCKETREC_INVALID_ARGUMENT, "ie(out)");
+    CHECK(pocketrec_score(NULL, user, ids, 1, v) == POCKETREC_INVALID_ARGUMENT, "score(NULL)");
+    CHECK(pocketrec_score(m, user, NULL, 1, v) == POCKETREC_INVALID_ARGUMENT, "score(items)");
+    CHECK(pocketrec_score(m, user, ids, 1, NULL) == POCKETREC_INVALID_ARGUMENT, "score(out)");
+    CHECK(pocketrec_recommend(NULL, user, NULL, 0, K, ids, v, &n) == POCKETREC_INVALID_ARGUMENT,
+          "recommend(NULL model)");
+    CHECK(n == 0, "out_len is 0 after a failure");
+    CHECK(pocketrec_recommend(m, user, NULL, 2, K, ids, v, &n) == POCKETREC_INVALID_ARGUMENT,
+          "recommend(NULL exclude)");
+    CHECK(pocketrec_recommend(m, user, NULL, 0, K, NULL, v, &n) == POCKETREC_INVALID_ARGUMENT,
+          "recommend(NULL out_items)");
+    CHECK(pocketrec_recommend(m, user, NULL, 0, K, ids, v, NULL) == POCKETREC_INVALID_ARGUMENT,
+          "recommend(NULL out_len)");
+    CHECK(pocketrec_recommend_vector(m, NULL, 4, NULL, 0, K, ids, v, &n) ==
+              POCKETREC_INVALID_ARGUMENT, "recommend_vector(NULL vector)");
+    CHECK(pocketrec_id_from_str(NULL, 3) == 0 && strcmp(pocketrec_last_error(), "s is NULL") == 0,
+          "id_from_str(NULL)");
+    pocketrec_close(NULL);
+    CHECK(pocketrec_counts(m, NULL, &b) == POCKETREC_OK && b > 0, "optional counts");
+    CHECK(strcmp(pocketrec_last_error(), "") == 0, "success clears the message");
+}
+
+static void test_buffers(pocketrec_model *m) {
+    uint32_t dim = 0;
+    uint64_t ids[K];
+    float v[4096];
+    size_t n = 0;
+    CHECK(pocketrec_dim(m, &dim) == POCKETREC_OK && dim > 0 && dim <= 4096, "dim %u", dim);
+    CHECK(pocketrec_user_embedding(m, user, v, dim - 1) == POCKETREC_BUFFER_TOO_SMALL,
+          "short embedding buffer");
+    CHECK(pocketrec_user_embedding(m, user, v, dim) == POCKETREC_OK, "embedding");
+    CHECK(pocketrec_user_embedding(m, UINT64_MAX, v, dim) == POCKETREC_NOT_FOUND, "no such user");
+    CHECK(pocketrec_recommend_vector(m, v, dim - 1, NULL, 0, K, ids, NULL, &n) ==
+              POCKETREC_INVALID_ARGUMENT, "vector of the wrong dimension");
+    /* The user's own vector gives the user's ranking (the demo models have no user bias). */
+    float scores[K];
+    CHECK(pocketrec_recommend_vector(m, v, dim, NULL, 0, K, ids, scores, &n) == POCKETREC_OK &&
+              n == want_len && memcmp(ids, want_items, n * sizeof ids[0]) == 0,
+          "recommend_vector(user embedding) == recommend(user)");
+    uint64_t one = want_items[0];
+    float s = 0;
+    CHECK(pocketrec_score(m, user, &one, 1, &s) == POCKETREC_OK && s == want_scores[0],
+          "score of the top item %g vs %g", (double)s, (double)want_scores[0]);
+    /* Excluding the top item shifts the list by one. */
+    CHECK(pocketrec_recommend(m, user, &one, 1, K, ids, scores, &n) == POCKETREC_OK &&
+              n == want_len && ids[0] == want_items[1], "exclude");
+    CHECK(pocketrec_recommend(m, user, NULL, 0, 0, NULL, NULL, &n) == POCKETREC_OK && n == 0,
+          "k = 0");
+}
+
+static void test_closed_handle(void) {
+    pocketrec_model *m = NULL;
+    uint32_t dim;
+    CHECK(pocketrec_open(model_path, &m) == POCKETREC_OK, "open");
+    pocketrec_close(m);
+    CHECK(pocketrec_dim(m, &dim) == POCKETREC_INVALID_ARGUMENT, "closed handle refused");
+    CHECK(strstr(pocketrec_last_error(), "not an open model handle") != NULL, "its message");
+    pocketrec_close(m); /* double close is a no-op */
+    pocketrec_model *again = NULL;
+    CHECK(pocketrec_open(model_path, &again) == POCKETREC_OK && again != m, "values not reused");
+    pocketrec_close(again);
+}
+
+static void test_bad_files(void) {
+    char path[] = "/tmp/pocketrec-abi-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        perror("mkstemp");
+        exit(2);
+    }
+    close(fd);
+    pocketrec_model *m = NULL;
+    size_t cuts[] = {0, 1, 63, 64, 200, file_len / 2, file_len - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        write_file(path, file_bytes, cuts[i]);
+        CHECK(pocketrec_open(path, &m) == POCKETREC_FORMAT && m == NULL, "truncated to %zu",
+              cuts[i]);
+        CHECK(pocketrec_open_bytes(file_bytes, cuts[i], &m) == POCKETREC_FORMAT,
+              "bytes truncated to %zu", cuts[i]);
+    }
+    /* A flipped byte in the data: open may succeed, queries answer or fail, verify fails. */
+    uint8_t *copy = malloc(file_len);
+    memcpy(copy, file_bytes, file_len);
+    copy[file_len - 100] ^= 0x55;
+    write_file(path, copy, file_len);
+    pocketrec_status s = pocketrec_open(path, &m);
+    if (s == POCKETREC_OK) {
+        uint64_t ids[K];
+        size_t n;
+        s = pocketrec_recommend(m, user, NULL, 0, K, ids, NULL, &n);
+        CHECK(s == POCKETREC_OK || s == POCKETREC_FORMAT, "query on a damaged file: %d", s);
+        CHECK(pocketrec_verify(m) == POCKETREC_FORMAT, "verify finds the flip");
+        pocketrec_close(m);
+    } else {
+        CHECK(s == POCKETREC_FORMAT, "damaged file refused at open: %d", s);
+    }
+    free(copy);
+    unlink(path);
+    CHECK(pocketrec_open(path, &m) == POCKETREC_IO, "missing file");
+    CHECK(pocketrec_open_fd(-1, 0, 10, &m) == POCKETREC_INVALID_ARGUMENT, "negative fd");
+    CHECK(pocketrec_open_fd(1 << 20, 0, 10, &m) == POCKETREC_IO, "closed fd");
+    fd = open(model_path, O_RDONLY);
+    CHECK(pocketrec_open_fd(fd, 1, file_len, &m) == POCKETREC_INVALID_ARGUMENT,
+          "range past the end of the file");
+    CHECK(pocketrec_open_fd(fd, 0, 0, &m) == POCKETREC_INVALID_ARGUMENT, "zero length");
+    close(fd);
+}
+
+struct worker {
+    pocketrec_model *m;
+    int mismatches;
+};
+
+static void *work(void *arg) {
+    struct worker *w = arg;
+    uint64_t ids[K];
+    float scores[K];
+    size_t n;
+    for (int i = 0; i < ROUNDS; i++) {
+        if (pocketrec_recommend(w->m, user, NULL, 0, K, ids, scores, &n) != POCKETREC_OK ||
+            n != want_len || memcmp(ids, want_items, n * sizeof ids[0]) != 0 ||
+            memcmp(scores, want_scores, n * sizeof scores[0]) != 0)
+            w->mismatches++;
+        if (i % 100 == 0) { /* errors stay on their thread */
+            uint32_t d;
+            if (pocketrec_dim(w->m, NULL) != POCKETREC_INVALID_ARGUMENT ||
+                strcmp(pocketrec_last_error(), "out is NULL") != 0 ||
+                pocketrec_dim(w->m, &d) != POCKETREC_OK || pocketrec_last_error()[0] != '\0')
+                w->mismatches++;
+        }
+    }
+    return NULL;
+}
+
+static void test_threads(pocketrec_model *m) {
+    pthread_t threads[THREADS];
+    struct worker workers[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        workers[t] = (struct worker){m, 0};
+        pthread_create(&threads[t], NULL, work, &workers[t]);
+    }
+    int mismatches = 0;
+    for (int t = 0; t < THREADS; t++) {
+        pthread_join(threads[t], NULL);
+        mismatches += workers[t].mismatches;
+    }
+    CHECK(mismatches == 0, "%d threads x %d queries: %d mismatches", THREADS, ROUNDS, mismatches);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s MODEL USER\n", argv[0]);
+        return 2;
+    }
+    model_path = argv[1];
+    user = strtoull(argv[2], NULL, 10);
+    file_bytes = read_file(model_path, &file_len);
+    if (!file_bytes || file_len < 200) {
+        fprintf(stderr, "abi_test: cannot read %s\n", model_path);
+        return 2;
+    }
+    CHECK(pocketrec_abi_version() == POCKETREC_ABI_VERSION, "ABI version");
+    pocketrec_model *m = NULL;
+    CHECK(pocketrec_open_bytes(file_bytes, file_len, &m) == POCKETREC_OK, "open_bytes");
+    if (!m) return 1;
+    CHECK(pocketrec_recommend(m, user, NULL, 0, K, want_items, want_scores, &want_len) ==
+              POCKETREC_OK && want_len == K, "recommend");
+    test_null_everywhere(m);
+    test_buffers(m);
+    test_closed_handle();
+    test_bad_files();
+    test_threads(m);
+    pocketrec_close(m);
+    free(file_bytes);
+    printf("abi_test: %d passed, %d failed\n", passed, failures);
+    return failures == 0 ? 0 : 1;
+}

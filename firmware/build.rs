@@ -1,0 +1,75 @@
+//! Puts memory.x on the linker path, and brings in the model and the expected answer:
+//! `POCKETREC_FW_MODEL` (a .prec file, embedded in flash) and `POCKETREC_FW_EXPECT` (a text
+//! file: `user ID`, `k K`, optional `exclude ID...`, then `item ID SCORE_BITS` lines, the
+//! host's answer), both set by scripts/cross.sh.
+use std::fmt::Write as _;
+use std::{env, fs, path::PathBuf};
+
+fn main() {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
+    fs::copy("memory.x", out.join("memory.x")).expect("memory.x");
+    println!("cargo:rustc-link-search={}", out.display());
+    println!("cargo:rerun-if-changed=memory.x");
+    println!("cargo:rerun-if-env-changed=POCKETREC_FW_MODEL");
+    println!("cargo:rerun-if-env-changed=POCKETREC_FW_EXPECT");
+    if env::var_os("CARGO_FEATURE_BASELINE").is_some() {
+        return;
+    }
+    let model = env::var("POCKETREC_FW_MODEL")
+        .expect("set POCKETREC_FW_MODEL to the .prec file to embed (scripts/cross.sh does)");
+    let expect = env::var("POCKETREC_FW_EXPECT")
+        .expect("set POCKETREC_FW_EXPECT to the expected answer (scripts/cross.sh does)");
+    println!("cargo:rerun-if-changed={model}");
+    println!("cargo:rerun-if-changed={expect}");
+    fs::copy(&model, out.join("model.prec")).expect("cannot copy the model");
+
+    let text = fs::read_to_string(&expect).expect("cannot read the expected answer");
+    let (mut user, mut k, mut exclude, mut items) = (None, None, Vec::new(), Vec::new());
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let number = |w: &str| -> u64 {
+            match w.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16),
+                None => w.parse(),
+            }
+            .unwrap_or_else(|_| panic!("bad number {w:?} in {expect}"))
+        };
+        match words[0] {
+            "user" => user = Some(number(words[1])),
+            "k" => k = Some(number(words[1])),
+            "exclude" => exclude.extend(words[1..].iter().map(|w| number(w))),
+            "item" => items.push((number(words[1]), number(words[2]))),
+            other => panic!("unknown line {other:?} in {expect}"),
+        }
+    }
+    let mut code = String::new();
+    writeln!(
+        code,
+        "/// The user asked for.\nconst USER: u64 = {};",
+        user.expect("user line")
+    )
+    .unwrap();
+    writeln!(
+        code,
+        "/// How many items.\nconst K: usize = {};",
+        k.expect("k line")
+    )
+    .unwrap();
+    writeln!(
+        code,
+        "/// Items never to recommend.\nconst EXCLUDE: [u64; {}] = {exclude:?};",
+        exclude.len()
+    )
+    .unwrap();
+    write!(
+        code,
+        "/// The host's answer: (item id, score bits).\nconst EXPECTED: [(u64, u32); {}] = [",
+        items.len()
+    )
+    .unwrap();
+    for (id, bits) in &items {
+        write!(code, "({id}, {bits:#010x}), ").unwrap();
+    }
+    code.push_str("];\n");
+    fs::write(out.join("expected.rs"), code).expect("cannot write expected.rs");
+}

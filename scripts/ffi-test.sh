@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Tests the C API from C and the JNI binding from Java, on the host:
+#   1. builds libpocketrec.{a,so} (release) and the pocketrec CLI, and makes demo models;
+#   2. compiles ffi/examples/recommend.c against the static and the shared library (the header
+#      is also compiled as C++), and checks that every way of opening a model (path, copy,
+#      bytes, fd at an unaligned offset inside a larger file) gives the top-k that
+#      `pocketrec recommend --json` gives, for every value encoding;
+#   3. runs ffi/tests/abi_test.c (misuse, bad files, 8 threads) against both libraries;
+#   4. runs the example and abi_test under valgrind: no error, no leak;
+#   5. runs the JNI test (java/) on the host JDK (scripts/jni-test.sh).
+# Installs what is missing (valgrind, a JDK) with apt when run as root. Work files go to
+# target/ffi-test. Prints "ffi-test: N passed, N failed" and exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+W=$root/target/ffi-test
+rm -rf "$W"
+mkdir -p "$W"
+export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1}
+pass=0
+fail=0
+ok() { echo "PASS $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL $*"; fail=$((fail + 1)); }
+timed() { # timed LABEL CMD...: runs CMD, prints its duration
+  local label=$1 s=$SECONDS
+  shift
+  "$@"
+  echo "  ($label: $((SECONDS - s)) s)"
+}
+
+need_apt() { # need_apt COMMAND PACKAGE
+  command -v "$1" >/dev/null && return 0
+  if [ "$(id -u)" = 0 ]; then
+    apt-get -o DPkg::Lock::Timeout=600 update -qq || true
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$2"
+  fi
+  command -v "$1" >/dev/null || { echo "ffi-test: $1 is missing (apt-get install $2)" >&2; exit 1; }
+}
+need_apt valgrind valgrind
+need_apt cc gcc
+need_apt python3 python3
+
+echo "== build: libpocketrec (release) and the pocketrec CLI"
+timed build cargo build --quiet --release -p pocketrec-ffi
+timed build cargo build --quiet -p pocketrec-export
+R=$root/target/release
+CLI=$root/target/debug/pocketrec
+ls -l "$R/libpocketrec.a" "$R/libpocketrec.so"
+timed demo "$CLI" demo --dir "$W/models" --users 200 --items 3000 >"$W/demo.log"
+
+echo "== compile the C programs"
+# The system libraries a Rust staticlib needs on Linux (rustc --print native-static-libs).
+NATIVE_LIBS="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
+CFLAGS="-std=c11 -O2 -g -Wall -Wextra -Werror -pedantic -D_POSIX_C_SOURCE=200809L -I ffi/include"
+for prog in examples/recommend tests/abi_test; do
+  name=$(basename "$prog")
+  # shellcheck disable=SC2086
+  cc $CFLAGS "ffi/$prog.c" "$R/libpocketrec.a" $NATIVE_LIBS -o "$W/$name-static"
+  # shellcheck disable=SC2086
+  cc $CFLAGS "ffi/$prog.c" -L "$R" -lpocketrec -lpthread -Wl,-rpath,"$R" -o "$W/$name-shared"
+done
+if ldd "$W/recommend-shared" | grep -q "libpocketrec.so" && ! ldd "$W/recommend-static" | grep -q "libpocketrec"; then
+  ok "recommend-static links libpocketrec.a, recommend-shared links libpocketrec.so"
+else
+  bad "link kinds"
+fi
+printf '#include "pocketrec.h"\nint main() { return pocketrec_abi_version() == POCKETREC_ABI_VERSION ? 0 : 1; }\n' >"$W/cpp.cc"
+if c++ -std=c++11 -Wall -Werror -I ffi/include "$W/cpp.cc" -L "$R" -lpocketrec -Wl,-rpath,"$R" -o "$W/cpp" && "$W/cpp"; then
+  ok "the header compiles and links as C++"
+else
+  bad "the header as C++"
+fi
+
+echo "== the C example against pocketrec recommend --json"
+users="0 1 57 123 199"
+# An "APK": the model at an offset that is neither page- nor 4-byte-aligned, junk around it.
+head -c 4099 /dev/urandom >"$W/container"
+model_len=$(stat -c %s "$W/models/demo-f16.prec")
+cat "$W/models/demo-f16.prec" >>"$W/container"
+head -c 1000 /dev/urandom >>"$W/container"
+for enc in f32 f16 bf16 i8; do
+  model=$W/models/demo-$enc.prec
+  : >"$W/cli-$enc.jsonl"
+  for u in $users; do "$CLI" recommend "$model" --user "$u" -k 20 --exclude 5,17 --json >>"$W/cli-$enc.jsonl"; done
+  for lib in static shared; do
+    for mode in path copy bytes fd; do
+      out=$W/c-$enc-$lib-$mode.jsonl
+      : >"$out"
+      for u in $users; do "$W/recommend-$lib" --open=$mode "$model" "$u" 20 5 17 >>"$out" 2>"$W/stderr.txt"; done
+      if python3 scripts/topk_equal.py "$W/cli-$enc.jsonl" "$out" >"$W/cmp.txt"; then
+        ok "$enc $lib --open=$mode: $(cat "$W/cmp.txt")"
+      else
+        bad "$enc $lib --open=$mode: $(cat "$W/cmp.txt")"
+      fi
+    done
+  done
+done
+for lib in static shared; do
+  out=$W/c-apk-$lib.jsonl
+  : >"$out"
+  for u in $users; do "$W/recommend-$lib" --open=fd:4099:"$model_len" "$W/container" "$u" 20 5 17 >>"$out" 2>"$W/stderr.txt"; done
+  if python3 scripts/topk_equal.py "$W/cli-f16.jsonl" "$out" >"$W/cmp.txt"; then
+    ok "$lib --open=fd:4099:$model_len (model inside a larger file): $(cat "$W/cmp.txt")"
+  else
+    bad "$lib fd at an unaligned offset: $(cat "$W/cmp.txt")"
+  fi
+done
+cp "$W/c-f16-static-path.jsonl" "$W/host-topk.jsonl" # the reference scripts/cross.sh compares with
+if "$W/recommend-static" "$W/models/demo-f16.prec" 999999 5 2>"$W/err.txt"; then
+  bad "an unknown user must fail"
+elif grep -q "status 4.*no user with id 999999" "$W/err.txt"; then
+  ok "unknown user: $(tail -1 "$W/err.txt")"
+else
+  bad "unknown user message: $(tail -1 "$W/err.txt")"
+fi
+
+echo "== abi_test (misuse, bad files, 8 threads)"
+for lib in static shared; do
+  if "$W/abi_test-$lib" "$W/models/demo-f16.prec" 42 >"$W/abi-$lib.txt" 2>&1; then
+    ok "abi_test-$lib: $(tail -1 "$W/abi-$lib.txt")"
+  else
+    bad "abi_test-$lib:"
+    cat "$W/abi-$lib.txt"
+  fi
+done
+
+echo "== valgrind (memcheck: errors and leaks are failures)"
+VG=(valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible
+  --errors-for-leak-kinds=definite,indirect,possible)
+vg() { # vg NAME CMD...
+  local name=$1 s=$SECONDS
+  shift
+  if "${VG[@]}" --log-file="$W/vg-$name.txt" "$@" >"$W/vg-$name.out" 2>&1; then
+    ok "valgrind $name: no error, no leak ($((SECONDS - s)) s)"
+  else
+    bad "valgrind $name:"
+    cat "$W/vg-$name.txt" "$W/vg-$name.out"
+  fi
+}
+for lib in static shared; do
+  for mode in path bytes fd:4099:"$model_len"; do
+    m=$W/models/demo-f16.prec
+    [ "${mode%%:*}" = fd ] && m=$W/container
+    vg "recommend-$lib-${mode%%:*}" "$W/recommend-$lib" --open="$mode" "$m" 42 20 5 17
+  done
+  vg "abi_test-$lib" "$W/abi_test-$lib" "$W/models/demo-f16.prec" 42
+done
+# A full report, for the record: the summary of one run with every leak kind shown.
+valgrind --leak-check=full --show-leak-kinds=all "$W/abi_test-static" "$W/models/demo-f16.prec" 42 \
+  >/dev/null 2>"$W/valgrind-summary.txt" || true
+grep -E "ERROR SUMMARY|definitely|indirectly|possibly|still reachable|in use at exit" "$W/valgrind-summary.txt" | sed 's/^/  /'
+
+echo "== JNI"
+if bash scripts/jni-test.sh; then ok "JNI test on the host JVM"; else bad "JNI test"; fi
+
+echo "ffi-test: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

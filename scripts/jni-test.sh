@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Builds libpocketrec.so with the JNI glue (feature "jni"), compiles the Java class
+# org.pocketrec.PocketRec and its test with the host JDK 17, and runs the test under
+# -Xcheck:jni against a demo model and `pocketrec recommend --json` answers. JNI is the same on
+# Android, so this checks the glue an Android app uses. Installs openjdk-17-jdk-headless with
+# apt when javac is missing (as root). Work files go to target/jni-test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+W=$root/target/jni-test
+rm -rf "$W"
+mkdir -p "$W/classes"
+export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1}
+
+if ! command -v javac >/dev/null; then
+  [ "$(id -u)" = 0 ] || { echo "jni-test: javac missing (apt-get install openjdk-17-jdk-headless)" >&2; exit 1; }
+  apt-get -o DPkg::Lock::Timeout=600 update -qq || true
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends openjdk-17-jdk-headless
+fi
+javac -version
+
+cargo build --quiet --release -p pocketrec-ffi --features jni
+cargo build --quiet -p pocketrec-export
+lib=$root/target/release
+cli=$root/target/debug/pocketrec
+"$cli" demo --dir "$W/models" --users 200 --items 3000 >/dev/null
+model=$W/models/demo-f16.prec
+# The model inside a larger file at an unaligned offset, like an uncompressed APK asset.
+offset=12345
+head -c "$offset" /dev/urandom >"$W/app.apk"
+cat "$model" >>"$W/app.apk"
+head -c 999 /dev/urandom >>"$W/app.apk"
+for u in 0 3 99 150 199; do
+  "$cli" recommend "$model" --user "$u" -k 20 --exclude 5,17 --json
+done >"$W/expected.jsonl"
+
+javac -Xlint:all -Werror -d "$W/classes" \
+  ffi/java/src/main/java/org/pocketrec/*.java ffi/java/src/test/java/org/pocketrec/*.java
+# -Xcheck:jni makes the JVM validate every JNI call of the glue; any warning is a failure.
+java -Xcheck:jni -Djava.library.path="$lib" -cp "$W/classes" org.pocketrec.PocketRecTest \
+  "$model" "$W/app.apk" "$offset" "$W/expected.jsonl" 2>&1 | tee "$W/out.txt"
+status=${PIPESTATUS[0]}
+if grep -qi "warning" "$W/out.txt"; then
+  echo "jni-test: -Xcheck:jni reported warnings" >&2
+  exit 1
+fi
+exit "$status"
