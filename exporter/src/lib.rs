@@ -19,6 +19,7 @@ pub mod atomic;
 pub mod cli;
 pub mod demo;
 pub mod error;
+pub mod eval;
 pub mod export;
 pub mod ids;
 pub mod input;
@@ -27,5 +28,6 @@ pub mod progress;
 pub mod prune;
 pub mod recommend;
 pub mod synth;
+pub mod train;
 
 pub use error::{ExportError, Result};

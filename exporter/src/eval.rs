@@ -1,0 +1,169 @@
+//! `pocketrec eval`: full-ranking Recall@k and NDCG@k of a `.prec` file, computed through the
+//! runtime's own [`pocketrec::Model::recommend`], so it measures exactly what ships.
+//!
+//! The protocol is LightGCN's: for every user with at least one test item, rank every item of
+//! the model except the user's training items (passed as `exclude`), take the top `k`, and
+//! average `Recall@k = hits / |test items|` and `NDCG@k = DCG / IDCG` (binary relevance, a
+//! `1 / log2(rank + 1)` discount, IDCG over `min(k, |test items|)` hits). Users without test
+//! items are skipped. A test user the model has no row for scores zero and is counted in
+//! `cold_users`. Users are evaluated in parallel; the sums are taken in user order, so the
+//! result does not depend on the thread count.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use pocketrec::{Model, Recommendation};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{ExportError, Result};
+use crate::progress::Progress;
+use crate::train::data::{ReadOptions, read_external};
+use crate::train::validate::user_metrics;
+
+/// The result of an evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EvalReport {
+    /// The cut-off.
+    pub k: usize,
+    /// Users evaluated (those with at least one test item).
+    pub users: usize,
+    /// Mean Recall@k.
+    pub recall: f64,
+    /// Mean NDCG@k.
+    pub ndcg: f64,
+    /// Evaluated users that have no row in the model (they score zero).
+    pub cold_users: usize,
+    /// Wall time of the ranking, in seconds.
+    pub seconds: f64,
+}
+
+impl EvalReport {
+    /// The JSON object printed by `eval --json`, e.g.
+    /// `{"k":20,"users":29858,"recall@20":0.1234,"ndcg@20":0.1011,...}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut object = serde_json::Map::new();
+        object.insert("k".into(), self.k.into());
+        object.insert("users".into(), self.users.into());
+        object.insert(format!("recall@{}", self.k), self.recall.into());
+        object.insert(format!("ndcg@{}", self.k), self.ndcg.into());
+        object.insert("cold_users".into(), self.cold_users.into());
+        object.insert("seconds".into(), self.seconds.into());
+        serde_json::Value::Object(object)
+    }
+
+    /// One line of text.
+    pub fn to_text(&self) -> String {
+        format!(
+            "Recall@{k} = {:.4}   NDCG@{k} = {:.4}   over {} users{}   ({:.1} s)",
+            self.recall,
+            self.ndcg,
+            self.users,
+            if self.cold_users > 0 {
+                format!(" ({} without a row in the model)", self.cold_users)
+            } else {
+                String::new()
+            },
+            self.seconds,
+            k = self.k
+        )
+    }
+}
+
+/// What to evaluate.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    /// Training interactions (excluded from the ranking).
+    pub train: PathBuf,
+    /// Test interactions.
+    pub test: PathBuf,
+    /// The cut-off.
+    pub k: usize,
+    /// How the interaction files are read.
+    pub read: ReadOptions,
+    /// Worker threads.
+    pub threads: usize,
+    /// Show a progress bar on a terminal.
+    pub progress: bool,
+}
+
+/// Evaluates `model` (read from `model_path`, for messages) on the files in `options`.
+pub fn evaluate<S: AsRef<[u8]> + Sync>(
+    model: &Model<S>,
+    model_path: &Path,
+    options: &EvalOptions,
+) -> Result<EvalReport> {
+    let to_export = |source| ExportError::Model {
+        path: model_path.to_path_buf(),
+        source,
+    };
+    if options.k == 0 {
+        return Err(ExportError::Usage("-k must be at least 1".into()));
+    }
+    let users = model.users().map_err(to_export)?;
+    let items = model.items().map_err(to_export)?;
+    let (user_kind, item_kind) = (users.id_kind(), items.id_kind());
+    let train = read_external(&options.train, &options.read, user_kind, item_kind)?;
+    let test = read_external(&options.test, &options.read, user_kind, item_kind)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads.max(1))
+        .build()
+        .map_err(|e| ExportError::Usage(format!("cannot start threads: {e}")))?;
+    let started = std::time::Instant::now();
+    let todo: Vec<(u64, &[u64])> = test
+        .users
+        .iter()
+        .zip(&test.lists)
+        .filter(|(_, list)| !list.is_empty())
+        .map(|(&u, l)| (u, l.as_slice()))
+        .collect();
+    let bar = Progress::new(options.progress, todo.len() as u64, "ranking users");
+    let done = AtomicU64::new(0);
+    let results: Vec<Result<Option<(f64, f64)>>> = pool.install(|| {
+        todo.par_iter()
+            .map_init(
+                || vec![Recommendation::default(); options.k],
+                |out, &(user, test_items)| {
+                    let n = done.fetch_add(1, Ordering::Relaxed);
+                    if n % 256 == 0 {
+                        bar.set(n);
+                    }
+                    let exclude = train.get(user);
+                    match model.recommend(user, options.k, exclude, out) {
+                        Ok(n) => {
+                            let ranked: Vec<u64> = out[..n].iter().map(|r| r.id).collect();
+                            Ok(Some(user_metrics(&ranked, test_items, options.k)))
+                        }
+                        Err(pocketrec::Error::IdNotFound {
+                            role: pocketrec::Role::User,
+                            ..
+                        }) => Ok(None),
+                        Err(e) => Err(to_export(e)),
+                    }
+                },
+            )
+            .collect()
+    });
+    bar.finish();
+    let mut report = EvalReport {
+        k: options.k,
+        users: todo.len(),
+        recall: 0.0,
+        ndcg: 0.0,
+        cold_users: 0,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    for r in results {
+        match r? {
+            Some((recall, ndcg)) => {
+                report.recall += recall;
+                report.ndcg += ndcg;
+            }
+            None => report.cold_users += 1,
+        }
+    }
+    let n = report.users.max(1) as f64;
+    report.recall /= n;
+    report.ndcg /= n;
+    Ok(report)
+}

@@ -1,0 +1,199 @@
+//! `pocketrec train`: read the log, train with a progress bar, write the `.prec` file, and
+//! evaluate the written file when a test set is given.
+
+use std::path::PathBuf;
+
+use pocketrec::ValueEncoding;
+use serde::Serialize;
+
+use crate::atomic::write_atomic;
+use crate::error::Result;
+use crate::eval::{EvalOptions, EvalReport, evaluate};
+use crate::inspect::thousands;
+use crate::progress::Progress;
+
+use super::data::{ReadOptions, read_dataset};
+use super::{Event, TrainOptions, Trained, train};
+
+/// Everything `pocketrec train` does.
+#[derive(Clone, Debug)]
+pub struct TrainCommand {
+    /// Training interactions.
+    pub train: PathBuf,
+    /// Test interactions (validation during training, and the final evaluation).
+    pub test: Option<PathBuf>,
+    /// The model file to write.
+    pub output: PathBuf,
+    /// Value encoding of the written file.
+    pub values: ValueEncoding,
+    /// How the files are read.
+    pub read: ReadOptions,
+    /// Training settings.
+    pub options: TrainOptions,
+    /// Evaluate the written file through the runtime at the end (needs `test`).
+    pub final_eval: bool,
+    /// Show a progress bar and per-epoch lines.
+    pub progress: bool,
+}
+
+/// What a training run produced, as `train --json` prints it.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainSummary {
+    /// The file written.
+    pub output: PathBuf,
+    /// Its size in bytes.
+    pub file_bytes: u64,
+    /// The two tables as dense f32 (`(users + items) x dim x 4`).
+    pub dense_f32_bytes: u64,
+    /// Users (rows).
+    pub users: usize,
+    /// Items (rows).
+    pub items: usize,
+    /// Training interactions.
+    pub interactions: usize,
+    /// Non-zero weights written (before quantization drops any).
+    pub nnz: usize,
+    /// Seconds of setup (NMF, masks).
+    pub setup_seconds: f64,
+    /// Seconds of training steps and mask updates.
+    pub train_seconds: f64,
+    /// Training triples per second.
+    pub samples_per_second: f64,
+    /// Mean BPR loss of the last epoch.
+    pub final_loss: f64,
+    /// The written file's evaluation, when a test set was given.
+    pub eval: Option<serde_json::Value>,
+}
+
+/// Trains, prints progress to stderr, writes the file; returns the model and the summary.
+pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<EvalReport>)> {
+    let data = read_dataset(&command.train, command.test.as_deref(), &command.read)?;
+    let o = &command.options;
+    if command.progress {
+        eprintln!(
+            "read {} users, {} items, {} training interactions{}",
+            thousands(data.users.len() as u64),
+            thousands(data.items.len() as u64),
+            thousands(data.train.len() as u64),
+            data.test
+                .as_ref()
+                .map(|t| format!(", {} test interactions", thousands(t.len() as u64)))
+                .unwrap_or_default()
+        );
+        eprintln!(
+            "training MF-BPR: d = {}, density {}, {} epochs, seed {}, {} thread{}{}",
+            o.dim,
+            o.density,
+            o.epochs,
+            o.seed,
+            o.threads,
+            if o.threads == 1 { "" } else { "s" },
+            if o.density < 1.0 {
+                format!(
+                    ", mask init {}, regrowth by {} gradient",
+                    o.mask_init.name(),
+                    o.regrow.name()
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    let mut bar = Progress::new(false, 0, "");
+    let print_every = o.epochs.div_ceil(10).max(1);
+    let mut last_recall = String::new();
+    let trained = train(&data, o, &mut |event| match event {
+        Event::Start { total_steps } => {
+            bar = Progress::new(command.progress, total_steps, "training");
+        }
+        Event::Step { done, epoch, loss } => {
+            if done % 16 == 0 {
+                bar.set(done);
+                bar.set_status(format!(
+                    "epoch {epoch}/{} loss {loss:.4}{last_recall}",
+                    o.epochs
+                ));
+            }
+        }
+        Event::MaskUpdate(_) => {}
+        Event::Epoch(record) => {
+            if let Some(v) = &record.validation {
+                last_recall = format!(" R@{} {:.4}", v.k, v.recall);
+            }
+            if command.progress && (record.validation.is_some() || record.epoch % print_every == 0)
+            {
+                let line = format!(
+                    "epoch {:>4}/{}  loss {:.4}  {:.2} s{}",
+                    record.epoch,
+                    o.epochs,
+                    record.loss,
+                    record.seconds,
+                    record
+                        .validation
+                        .map(|v| format!(
+                            "  validation Recall@{k} {:.4}  NDCG@{k} {:.4} ({} users)",
+                            v.recall,
+                            v.ndcg,
+                            v.users,
+                            k = v.k
+                        ))
+                        .unwrap_or_default()
+                );
+                bar.println(&line);
+            }
+        }
+    })?;
+    bar.finish();
+    let bytes = trained.build(command.values)?;
+    write_atomic(&command.output, &bytes)?;
+    let dense_f32_bytes = 4 * (trained.users.len() + trained.items.len()) as u64 * o.dim as u64;
+    if command.progress {
+        eprintln!(
+            "trained in {:.1} s ({:.0} interactions/s; setup {:.1} s); wrote {}: {} bytes, {:.1}% of the dense f32 tables ({} bytes)",
+            trained.train_seconds,
+            trained.samples_per_second(),
+            trained.setup_seconds,
+            command.output.display(),
+            thousands(bytes.len() as u64),
+            100.0 * bytes.len() as f64 / dense_f32_bytes.max(1) as f64,
+            thousands(dense_f32_bytes),
+        );
+    }
+    let report = match (&command.test, command.final_eval) {
+        (Some(test), true) => {
+            let model = crate::cli::open_model(&command.output)?;
+            let report = evaluate(
+                &model,
+                &command.output,
+                &EvalOptions {
+                    train: command.train.clone(),
+                    test: test.clone(),
+                    k: o.k,
+                    read: command.read,
+                    threads: o.threads,
+                    progress: command.progress,
+                },
+            )?;
+            if command.progress {
+                eprintln!("{}: {}", command.output.display(), report.to_text());
+            }
+            Some(report)
+        }
+        _ => None,
+    };
+    let summary = TrainSummary {
+        output: command.output.clone(),
+        file_bytes: bytes.len() as u64,
+        dense_f32_bytes,
+        users: trained.users.len(),
+        items: trained.items.len(),
+        interactions: data.train.len(),
+        nnz: trained.nnz(),
+        setup_seconds: trained.setup_seconds,
+        train_seconds: trained.train_seconds,
+        samples_per_second: trained.samples_per_second(),
+        final_loss: trained.log.last().map(|l| l.loss).unwrap_or(f64::NAN),
+        eval: report.as_ref().map(EvalReport::to_json),
+    };
+    Ok((trained, summary, report))
+}
