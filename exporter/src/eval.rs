@@ -34,6 +34,9 @@ pub struct EvalReport {
     pub ndcg: f64,
     /// Evaluated users that have no row in the model (they score zero).
     pub cold_users: usize,
+    /// Mean Recall@k of the evaluated users split into four equal groups by their number of
+    /// training items, least active first (where the loss of a sparse model shows).
+    pub recall_by_activity: [f64; 4],
     /// Wall time of the ranking, in seconds.
     pub seconds: f64,
 }
@@ -48,6 +51,10 @@ impl EvalReport {
         object.insert(format!("recall@{}", self.k), self.recall.into());
         object.insert(format!("ndcg@{}", self.k), self.ndcg.into());
         object.insert("cold_users".into(), self.cold_users.into());
+        object.insert(
+            format!("recall@{}_by_activity_quartile", self.k),
+            self.recall_by_activity.to_vec().into(),
+        );
         object.insert("seconds".into(), self.seconds.into());
         serde_json::Value::Object(object)
     }
@@ -55,7 +62,7 @@ impl EvalReport {
     /// One line of text.
     pub fn to_text(&self) -> String {
         format!(
-            "Recall@{k} = {:.4}   NDCG@{k} = {:.4}   over {} users{}   ({:.1} s)",
+            "Recall@{k} = {:.4}   NDCG@{k} = {:.4}   over {} users{}; Recall@{k} by activity quartile {:.4} {:.4} {:.4} {:.4}   ({:.1} s)",
             self.recall,
             self.ndcg,
             self.users,
@@ -64,6 +71,10 @@ impl EvalReport {
             } else {
                 String::new()
             },
+            self.recall_by_activity[0],
+            self.recall_by_activity[1],
+            self.recall_by_activity[2],
+            self.recall_by_activity[3],
             self.seconds,
             k = self.k
         )
@@ -119,6 +130,9 @@ pub fn evaluate<S: AsRef<[u8]> + Sync>(
         .collect();
     let bar = Progress::new(options.progress, todo.len() as u64, "ranking users");
     let done = AtomicU64::new(0);
+    // Users in increasing order of training activity (ties by id), for the quartiles.
+    let mut by_activity: Vec<usize> = (0..todo.len()).collect();
+    by_activity.sort_by_key(|&k| (train.get(todo[k].0).len(), todo[k].0));
     let results: Vec<Result<Option<(f64, f64)>>> = pool.install(|| {
         todo.par_iter()
             .map_init(
@@ -151,16 +165,26 @@ pub fn evaluate<S: AsRef<[u8]> + Sync>(
         recall: 0.0,
         ndcg: 0.0,
         cold_users: 0,
+        recall_by_activity: [0.0; 4],
         seconds: started.elapsed().as_secs_f64(),
     };
+    let mut recalls = Vec::with_capacity(results.len());
     for r in results {
         match r? {
             Some((recall, ndcg)) => {
                 report.recall += recall;
                 report.ndcg += ndcg;
+                recalls.push(recall);
             }
-            None => report.cold_users += 1,
+            None => {
+                report.cold_users += 1;
+                recalls.push(0.0);
+            }
         }
+    }
+    for (q, slot) in report.recall_by_activity.iter_mut().enumerate() {
+        let group = &by_activity[q * todo.len() / 4..(q + 1) * todo.len() / 4];
+        *slot = group.iter().map(|&k| recalls[k]).sum::<f64>() / group.len().max(1) as f64;
     }
     let n = report.users.max(1) as f64;
     report.recall /= n;

@@ -159,6 +159,13 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
             thousands(dense_f32_bytes),
         );
     }
+    if command.progress && o.density < 1.0 {
+        let [u, i] = trained.nnz_by_degree(&data.train);
+        eprintln!(
+            "non-zeros per row by activity quartile (least active first): users {:.1} {:.1} {:.1} {:.1}, items {:.1} {:.1} {:.1} {:.1}",
+            u[0], u[1], u[2], u[3], i[0], i[1], i[2], i[3]
+        );
+    }
     let report = match (&command.test, command.final_eval) {
         (Some(test), true) => {
             let model = crate::cli::open_model(&command.output)?;

@@ -21,6 +21,7 @@
 
 pub mod command;
 pub mod data;
+pub mod kernels;
 pub mod mask;
 pub mod model;
 pub mod nmf;
@@ -123,7 +124,7 @@ impl Default for TrainOptions {
         TrainOptions {
             dim: 64,
             density: 0.1,
-            epochs: 100,
+            epochs: 40,
             seed: 42,
             batch_size: 2048,
             step: StepConfig::default(),
@@ -135,7 +136,7 @@ impl Default for TrainOptions {
             update_end: 0.75,
             row_floor: 0,
             balance: 0.0,
-            nmf_iterations: 30,
+            nmf_iterations: 10,
             threads: default_threads(),
             eval_every: 0,
             eval_users: 0,
@@ -221,6 +222,40 @@ impl Trained {
             .chain(&self.item_table)
             .filter(|&&x| x != 0.0)
             .count()
+    }
+
+    /// Mean non-zero weights per row for the four quartiles of rows by training degree (least
+    /// active first), for users and for items: where the budget went.
+    pub fn nnz_by_degree(&self, train: &data::UserItems) -> [[f64; 4]; 2] {
+        let user_degree: Vec<u32> = (0..train.users())
+            .map(|u| train.items(u).len() as u32)
+            .collect();
+        let item_degree = train.item_degrees(self.items.len());
+        let mut out = [[0.0; 4]; 2];
+        for (t, (table, degree)) in [
+            (&self.user_table, &user_degree),
+            (&self.item_table, &item_degree),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut rows: Vec<usize> = (0..degree.len()).collect();
+            rows.sort_by_key(|&r| (degree[r], r));
+            for (q, slot) in out[t].iter_mut().enumerate() {
+                let group = &rows[q * rows.len() / 4..(q + 1) * rows.len() / 4];
+                let nnz: usize = group
+                    .iter()
+                    .map(|&r| {
+                        table[r * self.dim..(r + 1) * self.dim]
+                            .iter()
+                            .filter(|&&x| x != 0.0)
+                            .count()
+                    })
+                    .sum();
+                *slot = nnz as f64 / group.len().max(1) as f64;
+            }
+        }
+        out
     }
 
     /// Training triples per second of training time.

@@ -25,6 +25,7 @@
 
 use rayon::prelude::*;
 
+use super::kernels::{self, AdamStep, dot};
 use super::sample::Sample;
 
 /// Adam and loss settings.
@@ -45,11 +46,11 @@ pub struct StepConfig {
 impl Default for StepConfig {
     fn default() -> Self {
         StepConfig {
-            lr: 1e-3,
+            lr: 5e-3,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
-            l2: 1e-4,
+            l2: 1e-2,
         }
     }
 }
@@ -114,28 +115,6 @@ impl Table {
             None => self.w.len(),
         }
     }
-}
-
-/// Inner product, eight lanes at a time so that the compiler vectorises it.
-#[inline]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut lanes = [0.0f32; 8];
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for k in 0..8 {
-            lanes[k] += x[k] * y[k];
-        }
-    }
-    let mut tail = 0.0f32;
-    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-        tail += x * y;
-    }
-    ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
-        + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]))
-        + tail
 }
 
 /// `softplus(-x) = ln(1 + e^-x)`, stable for large `|x|`.
@@ -215,10 +194,7 @@ struct RowsMut<'a> {
 /// What the Adam pass needs besides the rows.
 #[derive(Clone, Copy)]
 struct AdamPass {
-    lr_t: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
+    step: AdamStep,
     accumulate: bool,
 }
 
@@ -307,12 +283,14 @@ impl Mf {
                         continue;
                     }
                     let g = &mut grad[(sl[0] - lo) as usize * dim..][..dim];
-                    let u = users.row(s.user as usize);
-                    let vi = items.row(s.pos as usize);
-                    let vj = items.row(s.neg as usize);
-                    for d in 0..dim {
-                        g[d] += c * (vi[d] - vj[d]) + l2 * u[d];
-                    }
+                    kernels::user_grad(
+                        g,
+                        c,
+                        items.row(s.pos as usize),
+                        items.row(s.neg as usize),
+                        users.row(s.user as usize),
+                        l2,
+                    );
                 }
             });
         w.item_grad.clear();
@@ -331,10 +309,7 @@ impl Mf {
                             continue;
                         }
                         let g = &mut grad[(slot - lo) as usize * dim..][..dim];
-                        let v = items.row(row as usize);
-                        for d in 0..dim {
-                            g[d] += sign * u[d] + l2 * v[d];
-                        }
+                        kernels::item_grad(g, sign, u, items.row(row as usize), l2);
                     }
                 }
             });
@@ -344,10 +319,12 @@ impl Mf {
         let t = self.steps as i32;
         let c = self.config;
         let pass = AdamPass {
-            lr_t: c.lr * (1.0 - c.beta2.powi(t)).sqrt() / (1.0 - c.beta1.powi(t)),
-            beta1: c.beta1,
-            beta2: c.beta2,
-            eps: c.eps,
+            step: AdamStep {
+                lr_t: c.lr * (1.0 - c.beta2.powi(t)).sqrt() / (1.0 - c.beta1.powi(t)),
+                beta1: c.beta1,
+                beta2: c.beta2,
+                eps: c.eps,
+            },
             accumulate,
         };
         let chunks = if self.threads == 1 {
@@ -446,34 +423,16 @@ fn adam_rows(
                 if pass.accumulate
                     && let Some(acc) = acc.as_deref_mut()
                 {
-                    for (a, &gd) in acc[base..base + dim].iter_mut().zip(g) {
-                        *a += gd;
-                    }
+                    kernels::add(&mut acc[base..base + dim], g);
                 }
                 match active {
-                    None => {
-                        for d in 0..dim {
-                            adam_one(&mut w[d], &mut m[d], &mut v[d], g[d], pass);
-                        }
-                    }
+                    None => kernels::adam(w, m, v, g, pass.step),
                     Some(active) => {
-                        let active = &active[base..base + dim];
-                        for d in 0..dim {
-                            if active[d] != 0 {
-                                adam_one(&mut w[d], &mut m[d], &mut v[d], g[d], pass);
-                            }
-                        }
+                        kernels::adam_masked(w, m, v, g, &active[base..base + dim], pass.step)
                     }
                 }
             }
         });
-}
-
-#[inline(always)]
-fn adam_one(w: &mut f32, m: &mut f32, v: &mut f32, g: f32, p: AdamPass) {
-    *m = p.beta1 * *m + (1.0 - p.beta1) * g;
-    *v = p.beta2 * *v + (1.0 - p.beta2) * g * g;
-    *w -= p.lr_t * *m / (v.sqrt() + p.eps);
 }
 
 #[cfg(test)]
@@ -633,13 +592,5 @@ mod tests {
             }
         }
         assert!(mf.items.acc.as_ref().unwrap().iter().any(|&g| g != 0.0));
-    }
-
-    #[test]
-    fn dot_matches_a_plain_sum() {
-        let a: Vec<f32> = (0..19).map(|k| k as f32 * 0.5).collect();
-        let b: Vec<f32> = (0..19).map(|k| 1.0 - k as f32 * 0.1).collect();
-        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert!((dot(&a, &b) - plain).abs() < 1e-4);
     }
 }

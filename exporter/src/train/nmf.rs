@@ -16,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::data::UserItems;
+use super::kernels::axpy;
 use super::sample::mix;
 
 /// The two non-negative factors, row-major.
@@ -50,21 +51,35 @@ fn sparse_product(
     });
 }
 
-/// `FᵀF` (dim x dim) of a row-major factor, summed in row order.
+/// Rows per block of the Gram matrix's partial sums (fixed, so that the sum's order does not
+/// depend on the thread count).
+const GRAM_BLOCK: usize = 1024;
+
+/// `FᵀF` (dim x dim) of a row-major factor: partial sums over fixed blocks of rows in parallel,
+/// added in block order.
 fn gram(factor: &[f32], dim: usize) -> Vec<f32> {
-    let mut g = vec![0.0f64; dim * dim];
-    for row in factor.chunks_exact(dim) {
-        for a in 0..dim {
-            let ra = f64::from(row[a]);
-            if ra == 0.0 {
-                continue;
+    let partials: Vec<Vec<f64>> = factor
+        .par_chunks(GRAM_BLOCK * dim)
+        .map(|block| {
+            let mut g = vec![0.0f32; dim * dim];
+            for row in block.chunks_exact(dim) {
+                for (a, &ra) in row.iter().enumerate() {
+                    if ra == 0.0 {
+                        continue;
+                    }
+                    axpy(&mut g[a * dim..(a + 1) * dim], ra, row);
+                }
             }
-            for b in 0..dim {
-                g[a * dim + b] += ra * f64::from(row[b]);
-            }
+            g.into_iter().map(f64::from).collect()
+        })
+        .collect();
+    let mut total = vec![0.0f64; dim * dim];
+    for p in &partials {
+        for (t, &x) in total.iter_mut().zip(p) {
+            *t += x;
         }
     }
-    g.into_iter().map(|x| x as f32).collect()
+    total.into_iter().map(|x| x as f32).collect()
 }
 
 /// One multiplicative half-step: `f <- f * num / (f G + eps)`.
@@ -72,16 +87,21 @@ fn update(factor: &mut [f32], numerator: &[f32], g: &[f32], dim: usize) {
     factor
         .par_chunks_mut(dim)
         .zip(numerator.par_chunks(dim))
-        .for_each(|(row, num)| {
-            let old = row.to_vec();
-            for c in 0..dim {
-                let mut den = 0.0f32;
-                for (b, &x) in old.iter().enumerate() {
-                    den += x * g[b * dim + c];
+        .for_each_init(
+            || vec![0.0f32; dim],
+            |den, (row, num)| {
+                den.fill(0.0);
+                for (b, &x) in row.iter().enumerate() {
+                    if x == 0.0 {
+                        continue;
+                    }
+                    axpy(den, x, &g[b * dim..(b + 1) * dim]);
                 }
-                row[c] = old[c] * num[c] / (den + EPS);
-            }
-        });
+                for c in 0..dim {
+                    row[c] = row[c] * num[c] / (den[c] + EPS);
+                }
+            },
+        );
 }
 
 /// Factorises `train` (users x `items`) at width `dim` with `iterations` rounds of updates,

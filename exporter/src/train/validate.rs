@@ -6,7 +6,7 @@
 use rayon::prelude::*;
 
 use super::data::UserItems;
-use super::model::dot;
+use super::kernels::dot;
 
 /// Recall@k and NDCG@k averaged over users.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
