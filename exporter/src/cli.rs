@@ -214,18 +214,20 @@ pub struct TrainArgs {
     /// batch (DSL, RigL).
     #[arg(long, default_value = "accumulated", value_parser = parse_regrow)]
     pub regrow: Regrow,
-    /// How to store values: f32, f16, bf16, or i8 (per-row scale).
-    #[arg(long, default_value = "f32", value_parser = parse_values)]
-    pub values: ValueEncoding,
+    /// How to store values: f32, f16, bf16, or i8 (per-row scale). A comma-separated list
+    /// writes one file per encoding from the same tables: the first to -o, the others to
+    /// `<stem>.<encoding>.prec` beside it.
+    #[arg(long, default_value = "f32", value_parser = parse_values, value_delimiter = ',')]
+    pub values: Vec<ValueEncoding>,
     /// Triples per step.
     #[arg(long, default_value_t = TrainOptions::default().batch_size)]
     pub batch_size: usize,
-    /// Adam's learning rate.
-    #[arg(long, default_value_t = TrainOptions::default().step.lr)]
-    pub lr: f32,
-    /// L2 coefficient on the batch's embeddings.
-    #[arg(long, default_value_t = TrainOptions::default().step.l2)]
-    pub l2: f32,
+    /// Adam's learning rate [default: 0.005 dense, 0.0075 sparse].
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// L2 coefficient on the batch's embeddings [default: 0.01 dense, 0.02 sparse].
+    #[arg(long)]
+    pub l2: Option<f32>,
     /// Steps between mask updates (0: one update per epoch).
     #[arg(long, default_value_t = TrainOptions::default().update_interval)]
     pub update_interval: u64,
@@ -436,7 +438,7 @@ fn run_recommend(args: RecommendArgs) -> Result<()> {
 }
 
 fn run_train(args: TrainArgs) -> Result<()> {
-    let defaults = TrainOptions::default();
+    let defaults = TrainOptions::for_density(args.density);
     let command = TrainCommand {
         train: args.train,
         test: args.test,
@@ -450,8 +452,8 @@ fn run_train(args: TrainArgs) -> Result<()> {
             seed: args.seed,
             batch_size: args.batch_size,
             step: StepConfig {
-                lr: args.lr,
-                l2: args.l2,
+                lr: args.lr.unwrap_or(defaults.step.lr),
+                l2: args.l2.unwrap_or(defaults.step.l2),
                 ..defaults.step
             },
             mask_init: args.mask_init,

@@ -115,21 +115,15 @@ pub fn run(options: &DemoOptions) -> Result<()> {
     let read = ReadOptions::default();
     let data = read_dataset(&train_path, Some(&test_path), &read)?;
 
-    let base = TrainOptions {
+    let settings = |density| TrainOptions {
         dim: options.dim,
         epochs: options.epochs,
         seed: options.seed,
         threads: options.threads,
-        ..TrainOptions::default()
+        ..TrainOptions::for_density(density)
     };
-    let sparse_options = TrainOptions {
-        density: options.density,
-        ..base.clone()
-    };
-    let dense_options = TrainOptions {
-        density: 1.0,
-        ..base
-    };
+    let sparse_options = settings(options.density);
+    let dense_options = settings(1.0);
     println!(
         "2. training MF-BPR, d = {}, {} epochs: sparse at {:.0}% density (NMF mask, prune + regrow) and dense",
         options.dim,

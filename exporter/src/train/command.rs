@@ -1,7 +1,7 @@
 //! `pocketrec train`: read the log, train with a progress bar, write the `.prec` file, and
 //! evaluate the written file when a test set is given.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use pocketrec::ValueEncoding;
 use serde::Serialize;
@@ -24,8 +24,9 @@ pub struct TrainCommand {
     pub test: Option<PathBuf>,
     /// The model file to write.
     pub output: PathBuf,
-    /// Value encoding of the written file.
-    pub values: ValueEncoding,
+    /// Value encodings to write: the first to `output`, each further one to
+    /// `<output stem>.<encoding>.prec` beside it (from the same trained tables).
+    pub values: Vec<ValueEncoding>,
     /// How the files are read.
     pub read: ReadOptions,
     /// Training settings.
@@ -36,13 +37,28 @@ pub struct TrainCommand {
     pub progress: bool,
 }
 
+/// One written file.
+#[derive(Clone, Debug, Serialize)]
+pub struct WrittenFile {
+    /// Where.
+    pub path: PathBuf,
+    /// Value encoding.
+    pub values: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Its evaluation through the runtime, when a test set was given.
+    pub eval: Option<serde_json::Value>,
+}
+
 /// What a training run produced, as `train --json` prints it.
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainSummary {
-    /// The file written.
+    /// The (first) file written.
     pub output: PathBuf,
     /// Its size in bytes.
     pub file_bytes: u64,
+    /// Every file written, the first one included.
+    pub files: Vec<WrittenFile>,
     /// The two tables as dense f32 (`(users + items) x dim x 4`).
     pub dense_f32_bytes: u64,
     /// Users (rows).
@@ -61,12 +77,31 @@ pub struct TrainSummary {
     pub samples_per_second: f64,
     /// Mean BPR loss of the last epoch.
     pub final_loss: f64,
-    /// The written file's evaluation, when a test set was given.
+    /// The first file's evaluation, when a test set was given.
     pub eval: Option<serde_json::Value>,
 }
 
-/// Trains, prints progress to stderr, writes the file; returns the model and the summary.
+/// Where encoding number `k` of `values` is written: `output` for the first, else
+/// `<stem>.<encoding>.prec` in the same directory.
+pub fn output_path(output: &Path, values: &[ValueEncoding], k: usize) -> PathBuf {
+    if k == 0 {
+        return output.to_path_buf();
+    }
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    output.with_file_name(format!("{stem}.{}.prec", values[k]))
+}
+
+/// Trains, prints progress to stderr, writes the files; returns the model, the summary and the
+/// first file's evaluation.
 pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<EvalReport>)> {
+    if command.values.is_empty() {
+        return Err(crate::error::ExportError::Usage(
+            "--values needs at least one encoding".into(),
+        ));
+    }
     let data = read_dataset(&command.train, command.test.as_deref(), &command.read)?;
     let o = &command.options;
     if command.progress {
@@ -144,19 +179,13 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
         }
     })?;
     bar.finish();
-    let bytes = trained.build(command.values)?;
-    write_atomic(&command.output, &bytes)?;
     let dense_f32_bytes = 4 * (trained.users.len() + trained.items.len()) as u64 * o.dim as u64;
     if command.progress {
         eprintln!(
-            "trained in {:.1} s ({:.0} interactions/s; setup {:.1} s); wrote {}: {} bytes, {:.1}% of the dense f32 tables ({} bytes)",
+            "trained in {:.1} s ({:.0} interactions/s; setup {:.1} s)",
             trained.train_seconds,
             trained.samples_per_second(),
             trained.setup_seconds,
-            command.output.display(),
-            thousands(bytes.len() as u64),
-            100.0 * bytes.len() as f64 / dense_f32_bytes.max(1) as f64,
-            thousands(dense_f32_bytes),
         );
     }
     if command.progress && o.density < 1.0 {
@@ -166,31 +195,56 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
             u[0], u[1], u[2], u[3], i[0], i[1], i[2], i[3]
         );
     }
-    let report = match (&command.test, command.final_eval) {
-        (Some(test), true) => {
-            let model = crate::cli::open_model(&command.output)?;
-            let report = evaluate(
-                &model,
-                &command.output,
-                &EvalOptions {
-                    train: command.train.clone(),
-                    test: test.clone(),
-                    k: o.k,
-                    read: command.read,
-                    threads: o.threads,
-                    progress: command.progress,
-                },
-            )?;
-            if command.progress {
-                eprintln!("{}: {}", command.output.display(), report.to_text());
-            }
-            Some(report)
+    let mut files = Vec::new();
+    let mut first_report = None;
+    for (k, &values) in command.values.iter().enumerate() {
+        let path = output_path(&command.output, &command.values, k);
+        let bytes = trained.build(values)?;
+        write_atomic(&path, &bytes)?;
+        if command.progress {
+            eprintln!(
+                "wrote {}: {} bytes, {:.1}% of the dense f32 tables ({} bytes)",
+                path.display(),
+                thousands(bytes.len() as u64),
+                100.0 * bytes.len() as f64 / dense_f32_bytes.max(1) as f64,
+                thousands(dense_f32_bytes),
+            );
         }
-        _ => None,
-    };
+        let report = match (&command.test, command.final_eval) {
+            (Some(test), true) => {
+                let model = crate::cli::open_model(&path)?;
+                let report = evaluate(
+                    &model,
+                    &path,
+                    &EvalOptions {
+                        train: command.train.clone(),
+                        test: test.clone(),
+                        k: o.k,
+                        read: command.read,
+                        threads: o.threads,
+                        progress: command.progress,
+                    },
+                )?;
+                if command.progress {
+                    eprintln!("{}: {}", path.display(), report.to_text());
+                }
+                Some(report)
+            }
+            _ => None,
+        };
+        files.push(WrittenFile {
+            path,
+            values: values.name().to_string(),
+            bytes: bytes.len() as u64,
+            eval: report.as_ref().map(EvalReport::to_json),
+        });
+        if k == 0 {
+            first_report = report;
+        }
+    }
     let summary = TrainSummary {
         output: command.output.clone(),
-        file_bytes: bytes.len() as u64,
+        file_bytes: files[0].bytes,
         dense_f32_bytes,
         users: trained.users.len(),
         items: trained.items.len(),
@@ -200,7 +254,8 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
         train_seconds: trained.train_seconds,
         samples_per_second: trained.samples_per_second(),
         final_loss: trained.log.last().map(|l| l.loss).unwrap_or(f64::NAN),
-        eval: report.as_ref().map(EvalReport::to_json),
+        eval: first_report.as_ref().map(EvalReport::to_json),
+        files,
     };
-    Ok((trained, summary, report))
+    Ok((trained, summary, first_report))
 }

@@ -135,13 +135,29 @@ impl Default for TrainOptions {
             update_fraction: 0.5,
             update_end: 0.75,
             row_floor: 0,
-            balance: 0.0,
+            balance: 1.0,
             nmf_iterations: 10,
             threads: default_threads(),
             eval_every: 0,
             eval_users: 0,
             k: 20,
         }
+    }
+}
+
+impl TrainOptions {
+    /// The defaults for `density`: the dense model (1.0) uses Adam's learning rate 0.005 and
+    /// L2 0.01; sparse models 0.0075 and 0.02 (both tuned on Gowalla, see `docs/TRAINING.md`).
+    pub fn for_density(density: f64) -> Self {
+        let mut options = TrainOptions {
+            density,
+            ..TrainOptions::default()
+        };
+        if density >= 1.0 {
+            options.step.lr = 5e-3;
+            options.step.l2 = 1e-2;
+        }
+        options
     }
 }
 

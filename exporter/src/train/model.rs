@@ -46,11 +46,11 @@ pub struct StepConfig {
 impl Default for StepConfig {
     fn default() -> Self {
         StepConfig {
-            lr: 5e-3,
+            lr: 7.5e-3,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
-            l2: 1e-2,
+            l2: 2e-2,
         }
     }
 }
