@@ -139,7 +139,7 @@ pub fn evaluate<S: AsRef<[u8]> + Sync>(
                 || vec![Recommendation::default(); options.k],
                 |out, &(user, test_items)| {
                     let n = done.fetch_add(1, Ordering::Relaxed);
-                    if n % 256 == 0 {
+                    if n.is_multiple_of(256) {
                         bar.set(n);
                     }
                     let exclude = train.get(user);

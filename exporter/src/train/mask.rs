@@ -1,7 +1,7 @@
 //! Masks at a fixed parameter budget: initial masks, and the prune-and-regrow update.
 //!
-//! The budget is one number for the user and item tables together: `density * (users + items)
-//! * dim` active weights. It is first spread over rows (every row gets the same share, the
+//! The budget is one number for the user and item tables together: `density x (users + items)
+//! x dim` active weights. It is first spread over rows (every row gets the same share, the
 //! remainder going to random rows), and each row's columns are then picked at random (DSL) or
 //! by the size of the row's non-negative factors (SparseRec's NMF initialisation).
 //!

@@ -408,7 +408,7 @@ fn validation_users(data: &Dataset, options: &TrainOptions) -> Vec<u32> {
         .map(|u| u as u32)
         .collect();
     if options.eval_users > 0 && options.eval_users < users.len() {
-        let mut rng = ChaCha8Rng::seed_from_u64(mix(options.seed ^ 0x7661_6c));
+        let mut rng = ChaCha8Rng::seed_from_u64(mix(options.seed ^ 0x0076_616c));
         for k in 0..options.eval_users {
             let pick = rng.random_range(k..users.len());
             users.swap(k, pick);

@@ -114,7 +114,7 @@ pub fn factorise(
     seed: u64,
 ) -> Factors {
     let users = train.users();
-    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed ^ 0x6e6d_66));
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed ^ 0x006e_6d66));
     let mut w: Vec<f32> = (0..users * dim)
         .map(|_| rng.random_range(0.01f32..1.0))
         .collect();
