@@ -108,7 +108,7 @@ def main():
                 "interactions": done,
                 "seconds": seconds,
                 "interactions_per_second": done / seconds,
-                "final_loss": float(loss),
+                "final_loss": float(loss.detach()),
             }
         )
     )
