@@ -8,10 +8,17 @@ use clap::{Args, Parser, Subcommand};
 use pocketrec::builder::Layout;
 use pocketrec::{Model, Scoring, ValueEncoding};
 
+use crate::demo::DemoOptions;
 use crate::error::{ExportError, Result};
+use crate::eval::{EvalOptions, evaluate};
 use crate::export::{ExportOptions, Source, export};
 use crate::inspect::{report, thousands};
 use crate::recommend::recommend_for;
+use crate::train::command::TrainCommand;
+use crate::train::data::{Format, ReadOptions};
+use crate::train::mask::Regrow;
+use crate::train::model::StepConfig;
+use crate::train::{MaskInit, TrainOptions};
 
 /// pocketrec: sparse recommendation embeddings, small enough for phones and microcontrollers.
 #[derive(Debug, Parser)]
@@ -44,8 +51,12 @@ pub enum Command {
     },
     /// Print the top-k items for a user, or for every user of a file.
     Recommend(RecommendArgs),
-    /// Generate a realistic sparse model, export it, open it, and show sizes and
-    /// recommendations.
+    /// Train sparse (or dense) embeddings from an interaction log and write a .prec model.
+    Train(Box<TrainArgs>),
+    /// Full-ranking Recall@k and NDCG@k of a model, through the runtime's own recommend.
+    Eval(EvalArgs),
+    /// Train a sparse and a dense model on a built-in interaction set, export them, and show
+    /// sizes, Recall@20 and recommendations.
     Demo(DemoArgs),
     /// Write random sparse tables (i.i.d. normal values at a density) as users.npy and
     /// items.npy, for benchmarks and experiments.
@@ -183,6 +194,154 @@ pub struct RecommendArgs {
     pub json: bool,
 }
 
+fn parse_format(s: &str) -> std::result::Result<Format, String> {
+    Format::from_name(s).ok_or_else(|| format!("'{s}' is not one of auto, lightgcn, interactions"))
+}
+
+fn parse_mask_init(s: &str) -> std::result::Result<MaskInit, String> {
+    MaskInit::from_name(s).ok_or_else(|| format!("'{s}' is not one of random, nmf"))
+}
+
+fn parse_regrow(s: &str) -> std::result::Result<Regrow, String> {
+    Regrow::from_name(s).ok_or_else(|| format!("'{s}' is not one of gradient, accumulated"))
+}
+
+/// How interaction files are read (shared by `train` and `eval`).
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// File layout: `lightgcn` (`user item item ...`), `interactions` (`user item [rating]
+    /// [timestamp]`, tab/comma/space/`::` separated), or `auto` (tabs, commas or `::` mean
+    /// interactions).
+    #[arg(long, default_value = "auto", value_parser = parse_format)]
+    pub format: Format,
+    /// Interaction logs: keep only lines rated at least this.
+    #[arg(long)]
+    pub min_rating: Option<f64>,
+}
+
+impl ReadArgs {
+    fn options(&self) -> ReadOptions {
+        ReadOptions {
+            format: self.format,
+            min_rating: self.min_rating,
+        }
+    }
+}
+
+/// Arguments of `pocketrec train` (defaults in docs/TRAINING.md).
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training interactions.
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Test interactions: validation during training and an evaluation of the written file.
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// The model file to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Embedding width.
+    #[arg(long, default_value_t = 64)]
+    pub dim: usize,
+    /// Fraction of active weights over both tables; 1.0 trains the dense model.
+    #[arg(long, default_value_t = 0.1)]
+    pub density: f64,
+    /// Passes over the training interactions.
+    #[arg(long, default_value_t = TrainOptions::default().epochs)]
+    pub epochs: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Initial mask: random (DSL) or nmf (SparseRec).
+    #[arg(long, default_value = "nmf", value_parser = parse_mask_init)]
+    pub mask_init: MaskInit,
+    /// Regrowth by the gradient accumulated since the last update (SparseRec) or of the last
+    /// batch (DSL, RigL).
+    #[arg(long, default_value = "accumulated", value_parser = parse_regrow)]
+    pub regrow: Regrow,
+    /// How to store values: f32, f16, bf16, or i8 (per-row scale). A comma-separated list
+    /// writes one file per encoding from the same tables: the first to -o, the others to
+    /// `<stem>.<encoding>.prec` beside it.
+    #[arg(long, default_value = "f32", value_parser = parse_values, value_delimiter = ',')]
+    pub values: Vec<ValueEncoding>,
+    /// Triples per step.
+    #[arg(long, default_value_t = TrainOptions::default().batch_size)]
+    pub batch_size: usize,
+    /// Adam's learning rate [default: 0.005 dense, 0.0075 sparse].
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// L2 coefficient on the batch's embeddings [default: 0.01 dense, 0.02 sparse].
+    #[arg(long)]
+    pub l2: Option<f32>,
+    /// Steps between mask updates (0: one update per epoch).
+    #[arg(long, default_value_t = TrainOptions::default().update_interval)]
+    pub update_interval: u64,
+    /// Fraction of the budget moved by the first mask update (decays on a cosine).
+    #[arg(long, default_value_t = TrainOptions::default().update_fraction)]
+    pub update_fraction: f64,
+    /// Fraction of training after which the mask stays fixed.
+    #[arg(long, default_value_t = TrainOptions::default().update_end)]
+    pub update_end: f64,
+    /// Fewest active weights a row keeps through pruning.
+    #[arg(long, default_value_t = TrainOptions::default().row_floor)]
+    pub row_floor: usize,
+    /// Regrowth balance between rows: 0 ranks raw gradients, 1 each row's gradient direction.
+    #[arg(long, default_value_t = TrainOptions::default().balance)]
+    pub balance: f32,
+    /// Worker threads (the result depends on the seed only, not on this).
+    #[arg(long, default_value_t = crate::train::default_threads())]
+    pub threads: usize,
+    /// Validate on the test set every this many epochs (0: never).
+    #[arg(long, default_value_t = 10)]
+    pub eval_every: usize,
+    /// Users drawn for validation (0: all test users).
+    #[arg(long, default_value_t = 4000)]
+    pub eval_users: usize,
+    /// Cut-off of Recall@k and NDCG@k.
+    #[arg(short, default_value_t = 20)]
+    pub k: usize,
+    /// Skip the evaluation of the written file at the end.
+    #[arg(long)]
+    pub no_final_eval: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub read: ReadArgs,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar or per-epoch lines.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Arguments of `pocketrec eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The model file.
+    pub model: PathBuf,
+    /// Training interactions (excluded from each user's ranking).
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Test interactions.
+    #[arg(long)]
+    pub test: PathBuf,
+    /// Cut-off.
+    #[arg(short, default_value_t = 20)]
+    pub k: usize,
+    /// Worker threads.
+    #[arg(long, default_value_t = crate::train::default_threads())]
+    pub threads: usize,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub read: ReadArgs,
+    /// Print one JSON object: `{"k": 20, "users": N, "recall@20": R, "ndcg@20": N, ...}`.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
 /// Arguments of `pocketrec demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -193,17 +352,23 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Users to generate.
-    #[arg(long, default_value_t = 29_858)]
+    #[arg(long, default_value_t = DemoOptions::default().users)]
     pub users: usize,
     /// Items to generate.
-    #[arg(long, default_value_t = 40_981)]
+    #[arg(long, default_value_t = DemoOptions::default().items)]
     pub items: usize,
-    /// Embedding dimension.
-    #[arg(long, default_value_t = 64)]
+    /// Embedding width.
+    #[arg(long, default_value_t = DemoOptions::default().dim)]
     pub dim: usize,
-    /// Density after magnitude pruning.
-    #[arg(long, default_value_t = 0.1)]
+    /// Density of the sparse model.
+    #[arg(long, default_value_t = DemoOptions::default().density)]
     pub density: f64,
+    /// Training epochs (both models).
+    #[arg(long, default_value_t = DemoOptions::default().epochs)]
+    pub epochs: usize,
+    /// Worker threads.
+    #[arg(long, default_value_t = crate::train::default_threads())]
+    pub threads: usize,
 }
 
 /// Opens a model file read-only by memory map.
@@ -346,6 +511,70 @@ fn run_recommend(args: RecommendArgs) -> Result<()> {
     out.flush().map_err(|e| ExportError::io("<stdout>", e))
 }
 
+fn run_train(args: TrainArgs) -> Result<()> {
+    let defaults = TrainOptions::for_density(args.density);
+    let command = TrainCommand {
+        train: args.train,
+        test: args.test,
+        output: args.output,
+        values: args.values,
+        read: args.read.options(),
+        options: TrainOptions {
+            dim: args.dim,
+            density: args.density,
+            epochs: args.epochs,
+            seed: args.seed,
+            batch_size: args.batch_size,
+            step: StepConfig {
+                lr: args.lr.unwrap_or(defaults.step.lr),
+                l2: args.l2.unwrap_or(defaults.step.l2),
+                ..defaults.step
+            },
+            mask_init: args.mask_init,
+            regrow: args.regrow,
+            update_interval: args.update_interval,
+            update_fraction: args.update_fraction,
+            update_end: args.update_end,
+            row_floor: args.row_floor,
+            balance: args.balance,
+            threads: args.threads,
+            eval_every: args.eval_every,
+            eval_users: args.eval_users,
+            k: args.k,
+            ..defaults
+        },
+        final_eval: !args.no_final_eval,
+        progress: !args.quiet,
+    };
+    let (_, summary, _) = crate::train::command::run(&command)?;
+    if args.json {
+        print_json(&summary)?;
+    }
+    Ok(())
+}
+
+fn run_eval(args: EvalArgs) -> Result<()> {
+    let model = open_model(&args.model)?;
+    let report = evaluate(
+        &model,
+        &args.model,
+        &EvalOptions {
+            train: args.train,
+            test: args.test,
+            k: args.k,
+            read: args.read.options(),
+            threads: args.threads,
+            progress: !args.quiet,
+        },
+    )?;
+    if args.json {
+        print_json(&report.to_json())
+    } else {
+        println!("{}: {}", args.model.display(), report.to_text());
+        Ok(())
+    }
+}
+
 /// Runs `verify`; the exit code says the verdict.
 fn run_verify(path: &Path) -> ExitCode {
     let model = match open_model(path) {
@@ -416,13 +645,17 @@ pub fn main() -> ExitCode {
             }
         }),
         Command::Recommend(args) => run_recommend(args),
-        Command::Demo(args) => crate::demo::run(&crate::demo::DemoOptions {
+        Command::Train(args) => run_train(*args),
+        Command::Eval(args) => run_eval(args),
+        Command::Demo(args) => crate::demo::run(&DemoOptions {
             dir: args.dir,
             seed: args.seed,
             users: args.users,
             items: args.items,
             dim: args.dim,
             density: args.density,
+            epochs: args.epochs,
+            threads: args.threads,
         }),
     };
     match result {

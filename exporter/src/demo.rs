@@ -1,36 +1,74 @@
-//! `pocketrec demo`: the whole path on a built-in example, in a few seconds.
+//! `pocketrec demo`: the whole path on a built-in interaction set, in seconds: generate a log
+//! with taste clusters and a popularity skew and its held-out split, train a sparse and a dense
+//! MF-BPR model, export them, evaluate the written files through the runtime, and recommend.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use pocketrec::{Model, ValueEncoding};
+use pocketrec::ValueEncoding;
 
+use crate::atomic::write_atomic;
 use crate::error::{ExportError, Result};
-use crate::export::{ExportOptions, Source, export};
-use crate::input::write_npy_f32;
-use crate::inspect::{report, thousands};
+use crate::eval::{EvalOptions, EvalReport, evaluate};
+use crate::inspect::thousands;
 use crate::recommend::recommend_for;
-use crate::synth::clustered_tables;
+use crate::train::data::{ReadOptions, read_dataset};
+use crate::train::synthetic::{SyntheticSpec, generate, to_lightgcn_text};
+use crate::train::{TrainOptions, Trained, train};
 
-/// Demo settings (the CLI's defaults make a Gowalla-sized catalogue).
-#[derive(Clone, Debug)]
+/// Demo settings.
+#[derive(Clone, Debug, PartialEq)]
 pub struct DemoOptions {
     /// Where to keep the generated files; a temporary directory when `None`.
     pub dir: Option<PathBuf>,
-    /// Random seed.
+    /// Random seed (data and training).
     pub seed: u64,
     /// Number of users.
     pub users: usize,
     /// Number of items.
     pub items: usize,
-    /// Embedding dimension.
+    /// Embedding width.
     pub dim: usize,
-    /// Density after pruning.
+    /// Density of the sparse model.
     pub density: f64,
+    /// Epochs for each model.
+    pub epochs: usize,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            dir: None,
+            seed: 42,
+            users: 6000,
+            items: 4000,
+            dim: 64,
+            density: 0.1,
+            epochs: 40,
+            threads: crate::train::default_threads(),
+        }
+    }
+}
+
+/// One exported file and its measurements.
+struct Row {
+    label: String,
+    values: ValueEncoding,
+    path: PathBuf,
+    bytes: u64,
+    report: EvalReport,
+    train_seconds: f64,
+}
+
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    write_atomic(path, text.as_bytes())
 }
 
 /// Runs the demo, printing as it goes.
 pub fn run(options: &DemoOptions) -> Result<()> {
+    let started = Instant::now();
     let temp;
     let dir: &Path = match &options.dir {
         Some(d) => {
@@ -42,77 +80,171 @@ pub fn run(options: &DemoOptions) -> Result<()> {
             temp.path()
         }
     };
-    let started = Instant::now();
+
+    let spec = SyntheticSpec {
+        users: options.users,
+        items: options.items,
+        seed: options.seed,
+        ..SyntheticSpec::default()
+    };
+    let generated = generate(&spec);
+    let train_path = dir.join("train.txt");
+    let test_path = dir.join("test.txt");
+    let test = generated.test.as_ref().map(|t| t.len()).unwrap_or(0);
+    write_text(
+        &train_path,
+        &to_lightgcn_text(&generated.train, &generated.users, &generated.items),
+    )?;
+    if let Some(t) = &generated.test {
+        write_text(
+            &test_path,
+            &to_lightgcn_text(t, &generated.users, &generated.items),
+        )?;
+    }
     println!(
-        "1. generating {} users and {} items, d = {}, taste clusters and a popularity skew, pruned to {:.0}% density",
+        "1. generated an interaction log: {} users, {} items in {} taste clusters, Zipf popularity,\n   {} training and {} held-out interactions ({} and {})",
         thousands(options.users as u64),
         thousands(options.items as u64),
+        spec.clusters,
+        thousands(generated.train.len() as u64),
+        thousands(test as u64),
+        train_path.display(),
+        test_path.display()
+    );
+    // Train from the files, as `pocketrec train` does.
+    let read = ReadOptions::default();
+    let data = read_dataset(&train_path, Some(&test_path), &read)?;
+
+    let settings = |density| TrainOptions {
+        dim: options.dim,
+        epochs: options.epochs,
+        seed: options.seed,
+        threads: options.threads,
+        ..TrainOptions::for_density(density)
+    };
+    let sparse_options = settings(options.density);
+    let dense_options = settings(1.0);
+    println!(
+        "2. training MF-BPR, d = {}, {} epochs: sparse at {:.0}% density (NMF mask, prune + regrow) and dense",
         options.dim,
+        options.epochs,
         100.0 * options.density
     );
-    let tables = clustered_tables(
-        options.seed,
-        options.users,
-        options.items,
-        options.dim,
-        32,
-        options.density,
-    );
-    let users_npy = dir.join("users.npy");
-    let items_npy = dir.join("items.npy");
-    let bias_npy = dir.join("item_bias.npy");
-    write_npy_f32(&users_npy, &[options.users, options.dim], &tables.users)?;
-    write_npy_f32(&items_npy, &[options.items, options.dim], &tables.items)?;
-    write_npy_f32(&bias_npy, &[options.items], &tables.item_bias)?;
+    let sparse = train(&data, &sparse_options, &mut |_| {})?;
+    let dense = train(&data, &dense_options, &mut |_| {})?;
 
-    println!("2. exporting with each value encoding:");
-    let mut chosen = None;
-    for values in [
-        ValueEncoding::F32,
-        ValueEncoding::F16,
-        ValueEncoding::Bf16,
-        ValueEncoding::I8,
-    ] {
-        let output = dir.join(format!("demo-{values}.prec"));
-        let mut opts =
-            ExportOptions::new(Source::file(&users_npy), Source::file(&items_npy), &output);
-        opts.values = values;
-        opts.item_bias = Some(Source::file(&bias_npy));
-        let summary = export(&opts)?;
-        println!(
-            "   {values:>4}: {:>12} bytes = {:5.1}% of dense f32 ({} bytes)   {}",
-            thousands(summary.file_bytes),
-            100.0 * summary.file_bytes as f64 / summary.dense_f32_bytes as f64,
-            thousands(summary.dense_f32_bytes),
-            output.display()
-        );
-        if values == ValueEncoding::F16 {
-            chosen = Some(output);
-        }
+    println!(
+        "3. exported, and evaluated through the runtime (Recall@20 / NDCG@20, training items excluded):\n"
+    );
+    let eval_options = EvalOptions {
+        train: train_path.clone(),
+        test: test_path.clone(),
+        k: 20,
+        read,
+        threads: options.threads,
+        progress: false,
+    };
+    let mut rows = Vec::new();
+    let mut export = |label: &str, model: &Trained, values: ValueEncoding| -> Result<()> {
+        let path = dir.join(format!("demo-{label}-{values}.prec"));
+        let bytes = model.build(values)?;
+        write_atomic(&path, &bytes)?;
+        let opened = crate::cli::open_model(&path)?;
+        let report = evaluate(&opened, &path, &eval_options)?;
+        rows.push(Row {
+            label: label.to_string(),
+            values,
+            path,
+            bytes: bytes.len() as u64,
+            report,
+            train_seconds: model.train_seconds,
+        });
+        Ok(())
+    };
+    export("dense", &dense, ValueEncoding::F32)?;
+    for values in [ValueEncoding::F32, ValueEncoding::F16, ValueEncoding::I8] {
+        export("sparse", &sparse, values)?;
     }
-    let path = chosen.unwrap_or_default();
-    // SAFETY: the demo's files live in its own directory and are written only by rename.
-    let model = unsafe { Model::open(&path) }.map_err(|source| ExportError::Model {
-        path: path.clone(),
-        source,
-    })?;
+    let dense_bytes = 4 * (options.users + options.items) as u64 * options.dim as u64;
+    let dense_recall = rows[0].report.recall;
+    println!(
+        "   {:<7} {:>7} {:>6} {:>12} {:>9} {:>10} {:>8} {:>8} {:>9}",
+        "model",
+        "density",
+        "values",
+        "bytes",
+        "of dense",
+        "Recall@20",
+        "kept",
+        "NDCG@20",
+        "trained"
+    );
+    for row in &rows {
+        println!(
+            "   {:<7} {:>6.0}% {:>6} {:>12} {:>8.1}% {:>10.4} {:>7.0}% {:>8.4} {:>8.1}s",
+            row.label,
+            if row.label == "dense" {
+                100.0
+            } else {
+                100.0 * options.density
+            },
+            row.values.name(),
+            thousands(row.bytes),
+            100.0 * row.bytes as f64 / dense_bytes as f64,
+            row.report.recall,
+            100.0 * row.report.recall / dense_recall.max(1e-12),
+            row.report.ndcg,
+            row.train_seconds,
+        );
+    }
+    println!(
+        "   (dense f32 tables: {} bytes; \"kept\" is Recall@20 relative to the dense model)",
+        thousands(dense_bytes)
+    );
+
+    let chosen = rows.last().map(|r| r.path.clone()).unwrap_or_default();
+    let model = crate::cli::open_model(&chosen)?;
     model.verify().map_err(|source| ExportError::Model {
-        path: path.clone(),
+        path: chosen.clone(),
         source,
     })?;
-    println!("\n3. opened and verified {}:\n", path.display());
-    print!("{}", report(&model).to_text(&path.display().to_string()));
-    println!("\n4. recommendations (k = 5, full scan of the catalogue):");
-    for user in [0usize, options.users / 2, options.users - 1] {
+    println!(
+        "\n4. recommendations from {} (verified), k = 5, training items excluded; * = held out:",
+        chosen.display()
+    );
+    let test_lists = data.test.as_ref();
+    for user in [0usize, options.users / 2, options.users.saturating_sub(1)] {
+        let exclude: Vec<String> = data
+            .train
+            .items(user)
+            .iter()
+            .map(|&i| data.items.ids[i as usize].to_string())
+            .collect();
+        let user_id = data.users.ids[user];
         let start = Instant::now();
-        let recs = recommend_for(&model, &path, &user.to_string(), 5, &[])?;
+        let recs = recommend_for(&model, &chosen, &user_id.to_string(), 5, &exclude)?;
         let took = start.elapsed();
+        let held: Vec<u64> = test_lists
+            .map(|t| {
+                t.items(user)
+                    .iter()
+                    .map(|&i| data.items.ids[i as usize])
+                    .collect()
+            })
+            .unwrap_or_default();
         let items: Vec<String> = recs
             .items
             .iter()
-            .map(|r| format!("{} ({:.3})", r.item, r.score))
+            .map(|r| {
+                let mark = if held.contains(&r.item) { "*" } else { "" };
+                format!("{}{mark} ({:.2})", r.item, r.score)
+            })
             .collect();
-        println!("   user {user:>6}: {}   [{:.2?}]", items.join(", "), took);
+        println!(
+            "   user {user_id:>5}: {}   [{:.2?}]",
+            items.join(", "),
+            took
+        );
     }
     println!("\ndone in {:.1?}", started.elapsed());
     if options.dir.is_some() {

@@ -20,6 +20,7 @@ pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod error;
+pub mod eval;
 pub mod export;
 pub mod ids;
 pub mod input;
@@ -28,5 +29,6 @@ pub mod progress;
 pub mod prune;
 pub mod recommend;
 pub mod synth;
+pub mod train;
 
 pub use error::{ExportError, Result};

@@ -48,6 +48,14 @@ impl Progress {
         }
     }
 
+    /// Prints a line above the bar (or to stderr when the bar is hidden).
+    pub fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
     /// Removes the bar.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {

@@ -1,0 +1,261 @@
+//! `pocketrec train`: read the log, train with a progress bar, write the `.prec` file, and
+//! evaluate the written file when a test set is given.
+
+use std::path::{Path, PathBuf};
+
+use pocketrec::ValueEncoding;
+use serde::Serialize;
+
+use crate::atomic::write_atomic;
+use crate::error::Result;
+use crate::eval::{EvalOptions, EvalReport, evaluate};
+use crate::inspect::thousands;
+use crate::progress::Progress;
+
+use super::data::{ReadOptions, read_dataset};
+use super::{Event, TrainOptions, Trained, train};
+
+/// Everything `pocketrec train` does.
+#[derive(Clone, Debug)]
+pub struct TrainCommand {
+    /// Training interactions.
+    pub train: PathBuf,
+    /// Test interactions (validation during training, and the final evaluation).
+    pub test: Option<PathBuf>,
+    /// The model file to write.
+    pub output: PathBuf,
+    /// Value encodings to write: the first to `output`, each further one to
+    /// `<output stem>.<encoding>.prec` beside it (from the same trained tables).
+    pub values: Vec<ValueEncoding>,
+    /// How the files are read.
+    pub read: ReadOptions,
+    /// Training settings.
+    pub options: TrainOptions,
+    /// Evaluate the written file through the runtime at the end (needs `test`).
+    pub final_eval: bool,
+    /// Show a progress bar and per-epoch lines.
+    pub progress: bool,
+}
+
+/// One written file.
+#[derive(Clone, Debug, Serialize)]
+pub struct WrittenFile {
+    /// Where.
+    pub path: PathBuf,
+    /// Value encoding.
+    pub values: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Its evaluation through the runtime, when a test set was given.
+    pub eval: Option<serde_json::Value>,
+}
+
+/// What a training run produced, as `train --json` prints it.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainSummary {
+    /// The (first) file written.
+    pub output: PathBuf,
+    /// Its size in bytes.
+    pub file_bytes: u64,
+    /// Every file written, the first one included.
+    pub files: Vec<WrittenFile>,
+    /// The two tables as dense f32 (`(users + items) x dim x 4`).
+    pub dense_f32_bytes: u64,
+    /// Users (rows).
+    pub users: usize,
+    /// Items (rows).
+    pub items: usize,
+    /// Training interactions.
+    pub interactions: usize,
+    /// Non-zero weights written (before quantization drops any).
+    pub nnz: usize,
+    /// Seconds of setup (NMF, masks).
+    pub setup_seconds: f64,
+    /// Seconds of training steps and mask updates.
+    pub train_seconds: f64,
+    /// Training triples per second.
+    pub samples_per_second: f64,
+    /// Mean BPR loss of the last epoch.
+    pub final_loss: f64,
+    /// The first file's evaluation, when a test set was given.
+    pub eval: Option<serde_json::Value>,
+}
+
+/// Where encoding number `k` of `values` is written: `output` for the first, else
+/// `<stem>.<encoding>.prec` in the same directory.
+pub fn output_path(output: &Path, values: &[ValueEncoding], k: usize) -> PathBuf {
+    if k == 0 {
+        return output.to_path_buf();
+    }
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    output.with_file_name(format!("{stem}.{}.prec", values[k]))
+}
+
+/// Trains, prints progress to stderr, writes the files; returns the model, the summary and the
+/// first file's evaluation.
+pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<EvalReport>)> {
+    if command.values.is_empty() {
+        return Err(crate::error::ExportError::Usage(
+            "--values needs at least one encoding".into(),
+        ));
+    }
+    let data = read_dataset(&command.train, command.test.as_deref(), &command.read)?;
+    let o = &command.options;
+    if command.progress {
+        eprintln!(
+            "read {} users, {} items, {} training interactions{}",
+            thousands(data.users.len() as u64),
+            thousands(data.items.len() as u64),
+            thousands(data.train.len() as u64),
+            data.test
+                .as_ref()
+                .map(|t| format!(", {} test interactions", thousands(t.len() as u64)))
+                .unwrap_or_default()
+        );
+        eprintln!(
+            "training MF-BPR: d = {}, density {}, {} epochs, seed {}, {} thread{}{}",
+            o.dim,
+            o.density,
+            o.epochs,
+            o.seed,
+            o.threads,
+            if o.threads == 1 { "" } else { "s" },
+            if o.density < 1.0 {
+                format!(
+                    ", mask init {}, regrowth by {} gradient",
+                    o.mask_init.name(),
+                    o.regrow.name()
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    let mut bar = Progress::new(false, 0, "");
+    let print_every = o.epochs.div_ceil(10).max(1);
+    let mut last_recall = String::new();
+    let trained = train(&data, o, &mut |event| match event {
+        Event::Start { total_steps } => {
+            bar = Progress::new(command.progress, total_steps, "training");
+        }
+        Event::Step { done, epoch, loss } => {
+            if done % 16 == 0 {
+                bar.set(done);
+                bar.set_status(format!(
+                    "epoch {epoch}/{} loss {loss:.4}{last_recall}",
+                    o.epochs
+                ));
+            }
+        }
+        Event::MaskUpdate(_) => {}
+        Event::Epoch(record) => {
+            if let Some(v) = &record.validation {
+                last_recall = format!(" R@{} {:.4}", v.k, v.recall);
+            }
+            if command.progress && (record.validation.is_some() || record.epoch % print_every == 0)
+            {
+                let line = format!(
+                    "epoch {:>4}/{}  loss {:.4}  {:.2} s{}",
+                    record.epoch,
+                    o.epochs,
+                    record.loss,
+                    record.seconds,
+                    record
+                        .validation
+                        .map(|v| format!(
+                            "  validation Recall@{k} {:.4}  NDCG@{k} {:.4} ({} users)",
+                            v.recall,
+                            v.ndcg,
+                            v.users,
+                            k = v.k
+                        ))
+                        .unwrap_or_default()
+                );
+                bar.println(&line);
+            }
+        }
+    })?;
+    bar.finish();
+    let dense_f32_bytes = 4 * (trained.users.len() + trained.items.len()) as u64 * o.dim as u64;
+    if command.progress {
+        eprintln!(
+            "trained in {:.1} s ({:.0} interactions/s; setup {:.1} s)",
+            trained.train_seconds,
+            trained.samples_per_second(),
+            trained.setup_seconds,
+        );
+    }
+    if command.progress && o.density < 1.0 {
+        let [u, i] = trained.nnz_by_degree(&data.train);
+        eprintln!(
+            "non-zeros per row by activity quartile (least active first): users {:.1} {:.1} {:.1} {:.1}, items {:.1} {:.1} {:.1} {:.1}",
+            u[0], u[1], u[2], u[3], i[0], i[1], i[2], i[3]
+        );
+    }
+    let mut files = Vec::new();
+    let mut first_report = None;
+    for (k, &values) in command.values.iter().enumerate() {
+        let path = output_path(&command.output, &command.values, k);
+        let bytes = trained.build(values)?;
+        write_atomic(&path, &bytes)?;
+        if command.progress {
+            eprintln!(
+                "wrote {}: {} bytes, {:.1}% of the dense f32 tables ({} bytes)",
+                path.display(),
+                thousands(bytes.len() as u64),
+                100.0 * bytes.len() as f64 / dense_f32_bytes.max(1) as f64,
+                thousands(dense_f32_bytes),
+            );
+        }
+        let report = match (&command.test, command.final_eval) {
+            (Some(test), true) => {
+                let model = crate::cli::open_model(&path)?;
+                let report = evaluate(
+                    &model,
+                    &path,
+                    &EvalOptions {
+                        train: command.train.clone(),
+                        test: test.clone(),
+                        k: o.k,
+                        read: command.read,
+                        threads: o.threads,
+                        progress: command.progress,
+                    },
+                )?;
+                if command.progress {
+                    eprintln!("{}: {}", path.display(), report.to_text());
+                }
+                Some(report)
+            }
+            _ => None,
+        };
+        files.push(WrittenFile {
+            path,
+            values: values.name().to_string(),
+            bytes: bytes.len() as u64,
+            eval: report.as_ref().map(EvalReport::to_json),
+        });
+        if k == 0 {
+            first_report = report;
+        }
+    }
+    let summary = TrainSummary {
+        output: command.output.clone(),
+        file_bytes: files[0].bytes,
+        dense_f32_bytes,
+        users: trained.users.len(),
+        items: trained.items.len(),
+        interactions: data.train.len(),
+        nnz: trained.nnz(),
+        setup_seconds: trained.setup_seconds,
+        train_seconds: trained.train_seconds,
+        samples_per_second: trained.samples_per_second(),
+        final_loss: trained.log.last().map(|l| l.loss).unwrap_or(f64::NAN),
+        eval: first_report.as_ref().map(EvalReport::to_json),
+        files,
+    };
+    Ok((trained, summary, first_report))
+}

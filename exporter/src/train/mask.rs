@@ -1,0 +1,392 @@
+//! Masks at a fixed parameter budget: initial masks, and the prune-and-regrow update.
+//!
+//! The budget is one number for the user and item tables together: `density x (users + items)
+//! x dim` active weights. It is first spread over rows (every row gets the same share, the
+//! remainder going to random rows), and each row's columns are then picked at random (DSL) or
+//! by the size of the row's non-negative factors (SparseRec's NMF initialisation).
+//!
+//! An update with fraction `f` drops the `f * budget` active weights of smallest magnitude and
+//! regrows as many inactive weights with the largest score, where the score of an inactive
+//! weight is the magnitude of its gradient (summed over the interval since the last update, or
+//! from the last batch only), divided by the row's gradient norm to the power `balance` (see
+//! [`RegrowConfig`]). Both selections run over the two tables together. A row never drops
+//! below `floor` active weights. Regrown weights start at zero with zero Adam moments. Ties are
+//! broken by table, row and column, so updates are deterministic.
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::model::Table;
+use super::sample::mix;
+
+/// Per-row counts of active weights that add up to `budget`: `budget / rows` each, and one more
+/// for `budget % rows` rows drawn at random. Rows hold at most `dim`.
+pub fn uniform_counts(rows: usize, dim: usize, budget: usize, seed: u64) -> Vec<usize> {
+    if rows == 0 {
+        return Vec::new();
+    }
+    let budget = budget.min(rows * dim);
+    let base = budget / rows;
+    let mut counts = vec![base; rows];
+    let extra = budget - base * rows;
+    let mut order: Vec<usize> = (0..rows).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed ^ 0x636f_756e_7473));
+    for k in 0..extra {
+        let pick = rng.random_range(k..rows);
+        order.swap(k, pick);
+        counts[order[k]] += 1;
+    }
+    counts
+}
+
+/// A mask with `counts[r]` random columns active in row `r`.
+pub fn random_mask(dim: usize, counts: &[usize], seed: u64) -> Vec<u8> {
+    let mut mask = vec![0u8; counts.len() * dim];
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed ^ 0x7261_6e64));
+    let mut columns: Vec<usize> = (0..dim).collect();
+    for (r, &n) in counts.iter().enumerate() {
+        for k in 0..n.min(dim) {
+            let pick = rng.random_range(k..dim);
+            columns.swap(k, pick);
+            mask[r * dim + columns[k]] = 1;
+        }
+    }
+    mask
+}
+
+/// A mask with, in row `r`, the `counts[r]` columns of largest `scores` (ties to the lower
+/// column). `scores` is `rows x dim`.
+pub fn top_mask(dim: usize, counts: &[usize], scores: &[f32]) -> Vec<u8> {
+    let mut mask = vec![0u8; counts.len() * dim];
+    let mut columns: Vec<usize> = Vec::with_capacity(dim);
+    for (r, &n) in counts.iter().enumerate() {
+        let row = &scores[r * dim..(r + 1) * dim];
+        columns.clear();
+        columns.extend(0..dim);
+        columns.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+        for &c in &columns[..n.min(dim)] {
+            mask[r * dim + c] = 1;
+        }
+    }
+    mask
+}
+
+/// Which gradient regrowth ranks inactive weights by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Regrow {
+    /// The gradient summed over the whole interval since the last update (SparseRec).
+    Accumulated,
+    /// The gradient of the last batch before the update (DSL, RigL).
+    Gradient,
+}
+
+impl Regrow {
+    /// Parses `accumulated` or `gradient`.
+    pub fn from_name(name: &str) -> Option<Regrow> {
+        match name {
+            "accumulated" => Some(Regrow::Accumulated),
+            "gradient" => Some(Regrow::Gradient),
+            _ => None,
+        }
+    }
+
+    /// The name [`Regrow::from_name`] reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            Regrow::Accumulated => "accumulated",
+            Regrow::Gradient => "gradient",
+        }
+    }
+}
+
+/// Constraints and scoring of a prune-and-regrow update.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RegrowConfig {
+    /// Fewest active weights a row keeps through pruning.
+    pub floor: usize,
+    /// Regrowth score of an inactive weight: `|g| / |g_row|^balance`, where `g_row` is the
+    /// row's gradient over the interval. 0 ranks raw gradients (rows seen often win); 1 ranks
+    /// each weight by its share of its row's gradient (every row competes equally).
+    pub balance: f32,
+}
+
+/// What an update changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UpdateStats {
+    /// Weights dropped (and as many regrown).
+    pub moved: usize,
+    /// Active weights in the user table after the update.
+    pub active_users: usize,
+    /// Active weights in the item table after the update.
+    pub active_items: usize,
+}
+
+/// A weight identified for selection: table (0 users, 1 items), row, column.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Candidate {
+    score: f32,
+    table: u8,
+    row: u32,
+    col: u16,
+}
+
+impl Candidate {
+    fn key(&self) -> (u8, u32, u16) {
+        (self.table, self.row, self.col)
+    }
+}
+
+/// Keeps the `k` candidates that come first in `order` (deterministic total order).
+fn select_first(
+    candidates: &mut Vec<Candidate>,
+    k: usize,
+    order: impl Fn(&Candidate, &Candidate) -> std::cmp::Ordering,
+) {
+    if candidates.len() > k {
+        if k == 0 {
+            candidates.clear();
+            return;
+        }
+        candidates.select_nth_unstable_by(k - 1, &order);
+        candidates.truncate(k);
+    }
+}
+
+/// Drops `k` smallest-magnitude active weights and regrows `k` inactive ones (see the module
+/// docs). Both tables must be sparse (have masks and accumulators); the accumulators are zeroed
+/// afterwards.
+pub fn prune_and_regrow(tables: [&mut Table; 2], k: usize, config: RegrowConfig) -> UpdateStats {
+    // Prune: the smallest active weights, above each row's floor.
+    let mut prune = Vec::new();
+    let mut row_buf: Vec<Candidate> = Vec::new();
+    for (t, table) in tables.iter().enumerate() {
+        let (Some(active), dim) = (table.active.as_ref(), table.dim) else {
+            continue;
+        };
+        for r in 0..table.rows {
+            row_buf.clear();
+            for c in 0..dim {
+                if active[r * dim + c] != 0 {
+                    row_buf.push(Candidate {
+                        score: table.w[r * dim + c].abs(),
+                        table: t as u8,
+                        row: r as u32,
+                        col: c as u16,
+                    });
+                }
+            }
+            if row_buf.len() <= config.floor {
+                continue;
+            }
+            row_buf.sort_by(|a, b| a.score.total_cmp(&b.score).then(a.key().cmp(&b.key())));
+            let removable = row_buf.len() - config.floor;
+            prune.extend_from_slice(&row_buf[..removable]);
+        }
+    }
+    let ascending =
+        |a: &Candidate, b: &Candidate| a.score.total_cmp(&b.score).then(a.key().cmp(&b.key()));
+    select_first(&mut prune, k, ascending);
+    let k = prune.len();
+
+    // Regrow: the inactive weights with the largest balanced gradient, not just dropped.
+    let mut grow = Vec::new();
+    let [users, items] = tables;
+    let mut tables = [users, items];
+    for (t, table) in tables.iter_mut().enumerate() {
+        let dim = table.dim;
+        let (Some(active), Some(acc)) = (table.active.as_ref(), table.acc.as_ref()) else {
+            continue;
+        };
+        for r in 0..table.rows {
+            let row = &acc[r * dim..(r + 1) * dim];
+            let norm_sq: f32 = row.iter().map(|g| g * g).sum();
+            if norm_sq == 0.0 {
+                continue;
+            }
+            let divisor = if config.balance == 0.0 {
+                1.0
+            } else {
+                norm_sq.sqrt().powf(config.balance)
+            };
+            for c in 0..dim {
+                if active[r * dim + c] == 0 && row[c] != 0.0 {
+                    grow.push(Candidate {
+                        score: row[c].abs() / divisor,
+                        table: t as u8,
+                        row: r as u32,
+                        col: c as u16,
+                    });
+                }
+            }
+        }
+    }
+    // Drop the just-pruned weights from the regrowth candidates by applying the prune first.
+    for p in &prune {
+        let table = &mut tables[p.table as usize];
+        let k = p.row as usize * table.dim + p.col as usize;
+        table.w[k] = 0.0;
+        table.m[k] = 0.0;
+        table.v[k] = 0.0;
+        if let Some(active) = table.active.as_mut() {
+            active[k] = 0;
+        }
+    }
+    let descending =
+        |a: &Candidate, b: &Candidate| b.score.total_cmp(&a.score).then(a.key().cmp(&b.key()));
+    select_first(&mut grow, k, descending);
+    for g in &grow {
+        let table = &mut tables[g.table as usize];
+        let k = g.row as usize * table.dim + g.col as usize;
+        table.w[k] = 0.0;
+        table.m[k] = 0.0;
+        table.v[k] = 0.0;
+        if let Some(active) = table.active.as_mut() {
+            active[k] = 1;
+        }
+    }
+    // Too few regrowth candidates (gradients exactly zero): give the rest back to the rows that
+    // lost them, so the budget stays fixed.
+    for p in prune.iter().skip(grow.len()) {
+        let table = &mut tables[p.table as usize];
+        let k = p.row as usize * table.dim + p.col as usize;
+        if let Some(active) = table.active.as_mut() {
+            active[k] = 1;
+        }
+    }
+    for table in tables.iter_mut() {
+        if let Some(acc) = table.acc.as_mut() {
+            acc.fill(0.0);
+        }
+    }
+    UpdateStats {
+        moved: grow.len(),
+        active_users: tables[0].active_count(),
+        active_items: tables[1].active_count(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_add_up_to_the_budget() {
+        let c = uniform_counts(10, 8, 23, 1);
+        assert_eq!(c.iter().sum::<usize>(), 23);
+        assert!(c.iter().all(|&n| n == 2 || n == 3));
+        assert_eq!(uniform_counts(3, 4, 100, 1), vec![4, 4, 4]);
+    }
+
+    #[test]
+    fn masks_follow_the_counts() {
+        let counts = [0, 3, 5, 1];
+        let m = random_mask(5, &counts, 7);
+        for (r, &n) in counts.iter().enumerate() {
+            assert_eq!(m[r * 5..(r + 1) * 5].iter().filter(|&&a| a == 1).count(), n);
+        }
+        let scores = [0.0, 1.0, 5.0, 2.0, 2.0];
+        let m = top_mask(5, &[2], &scores);
+        assert_eq!(m, vec![0, 0, 1, 1, 0]);
+    }
+
+    fn sparse(rows: usize, dim: usize, w: Vec<f32>, mask: Vec<u8>, acc: Vec<f32>) -> Table {
+        let mut t = Table::dense(rows, dim, w).with_mask(mask);
+        t.acc = Some(acc);
+        t
+    }
+
+    #[test]
+    fn prune_smallest_regrow_largest_keeps_the_budget() {
+        // Users: 2 rows x 3; items: 2 rows x 3.
+        let mut users = sparse(
+            2,
+            3,
+            vec![0.5, 0.01, 0.0, 0.9, 0.0, 0.0],
+            vec![1, 1, 0, 1, 0, 0],
+            vec![0.0, 0.0, 0.2, 0.0, 0.7, 0.1],
+        );
+        let mut items = sparse(
+            2,
+            3,
+            vec![0.02, 0.0, 0.3, 0.0, 0.8, 0.0],
+            vec![1, 0, 1, 0, 1, 0],
+            vec![0.0, 0.05, 0.0, 0.3, 0.0, 0.0],
+        );
+        let before = users.active_count() + items.active_count();
+        let stats = prune_and_regrow(
+            [&mut users, &mut items],
+            2,
+            RegrowConfig {
+                floor: 0,
+                balance: 0.0,
+            },
+        );
+        assert_eq!(stats.moved, 2);
+        // Dropped: users (0,1) = 0.01 and items (0,0) = 0.02. Regrown: users (1,1) = 0.7 and
+        // items (1,0) = 0.3.
+        assert_eq!(users.active.as_ref().unwrap(), &vec![1, 0, 0, 1, 1, 0]);
+        assert_eq!(items.active.as_ref().unwrap(), &vec![0, 0, 1, 1, 1, 0]);
+        assert_eq!(users.active_count() + items.active_count(), before);
+        assert_eq!(users.w[1], 0.0);
+        assert_eq!(users.w[4], 0.0);
+        assert!(users.acc.as_ref().unwrap().iter().all(|&g| g == 0.0));
+    }
+
+    #[test]
+    fn the_floor_protects_small_rows() {
+        let mut users = sparse(
+            2,
+            2,
+            vec![0.01, 0.0, 0.5, 0.4],
+            vec![1, 0, 1, 1],
+            vec![0.0, 0.3, 0.0, 0.0],
+        );
+        let mut items = sparse(1, 2, vec![0.6, 0.0], vec![1, 0], vec![0.0, 0.1]);
+        prune_and_regrow(
+            [&mut users, &mut items],
+            1,
+            RegrowConfig {
+                floor: 1,
+                balance: 0.0,
+            },
+        );
+        // Row 0's single weight is protected; row 1's smaller weight (0.4) goes instead.
+        assert_eq!(users.active.as_ref().unwrap(), &vec![1, 1, 1, 0]);
+    }
+
+    #[test]
+    fn balance_lets_rarely_seen_rows_compete() {
+        let make = || {
+            let users = sparse(
+                2,
+                2,
+                vec![0.3, 0.0, 0.3, 0.0],
+                vec![1, 0, 1, 0],
+                // Row 0: large gradient mostly on column 0; row 1: small, all on column 1.
+                vec![10.0, 1.0, 0.0, 0.2],
+            );
+            let items = sparse(1, 2, vec![0.01, 0.5], vec![1, 1], vec![0.0; 2]);
+            (users, items)
+        };
+        let (mut u, mut i) = make();
+        prune_and_regrow(
+            [&mut u, &mut i],
+            1,
+            RegrowConfig {
+                floor: 0,
+                balance: 0.0,
+            },
+        );
+        assert_eq!(u.active.as_ref().unwrap(), &vec![1, 1, 1, 0]);
+        let (mut u, mut i) = make();
+        prune_and_regrow(
+            [&mut u, &mut i],
+            1,
+            RegrowConfig {
+                floor: 0,
+                balance: 1.0,
+            },
+        );
+        assert_eq!(u.active.as_ref().unwrap(), &vec![1, 0, 1, 1]);
+    }
+}

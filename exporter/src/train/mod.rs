@@ -1,0 +1,569 @@
+//! Training sparse embeddings from an interaction log: matrix factorisation with the BPR loss,
+//! Adam, and dynamic sparse training at a fixed parameter budget (see `docs/TRAINING.md`).
+//!
+//! ```no_run
+//! use pocketrec_export::train::{TrainOptions, data, train};
+//! use std::path::Path;
+//! # fn main() -> pocketrec_export::Result<()> {
+//! let data = data::read_dataset(Path::new("train.txt"), None, &Default::default())?;
+//! let options = TrainOptions { density: 0.1, epochs: 20, ..TrainOptions::default() };
+//! let trained = train(&data, &options, &mut |_| {})?;
+//! let bytes = trained.build(pocketrec::ValueEncoding::I8)?;
+//! # let _ = bytes;
+//! # Ok(()) }
+//! ```
+//!
+//! The modules, one job each: [`data`] reads logs and keeps ids, [`sample`] draws BPR triples,
+//! [`model`] is the MF-BPR step with sparse Adam, [`mask`] initialises masks and prunes and
+//! regrows, [`nmf`] factorises the interaction matrix for the NMF mask, [`schedule`] says when
+//! and how much the mask moves, [`validate`] measures Recall@k during training, and
+//! [`synthetic`] makes the demo's interaction set.
+
+pub mod command;
+pub mod data;
+pub mod kernels;
+pub mod mask;
+pub mod model;
+pub mod nmf;
+pub mod sample;
+pub mod schedule;
+pub mod synthetic;
+pub mod validate;
+
+use std::time::Instant;
+
+use pocketrec::builder::{ModelBuilder, SparseMatrix, TableSpec};
+use pocketrec::{Role, ValueEncoding};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{ExportError, Result};
+use crate::synth::normal;
+
+use self::data::{Dataset, IdSpace};
+use self::mask::{Regrow, RegrowConfig, UpdateStats};
+use self::model::{Mf, StepConfig, Table};
+use self::sample::{CHUNK, Sample, Sampler, mix};
+use self::schedule::Schedule;
+use self::validate::Metrics;
+
+/// How the initial mask is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaskInit {
+    /// Random columns in every row (DSL).
+    Random,
+    /// The largest entries of a non-negative factorisation of the interaction matrix
+    /// (SparseRec).
+    Nmf,
+}
+
+impl MaskInit {
+    /// Parses `random` or `nmf`.
+    pub fn from_name(name: &str) -> Option<MaskInit> {
+        match name {
+            "random" => Some(MaskInit::Random),
+            "nmf" => Some(MaskInit::Nmf),
+            _ => None,
+        }
+    }
+
+    /// The name [`MaskInit::from_name`] reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            MaskInit::Random => "random",
+            MaskInit::Nmf => "nmf",
+        }
+    }
+}
+
+/// Everything `train` needs; [`TrainOptions::default`] gives the documented defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainOptions {
+    /// Embedding width.
+    pub dim: usize,
+    /// Fraction of the two tables' weights that are active (1.0: dense).
+    pub density: f64,
+    /// Passes over the data (each draws as many triples as there are training interactions).
+    pub epochs: usize,
+    /// Random seed (initial values, masks, triples).
+    pub seed: u64,
+    /// Triples per step.
+    pub batch_size: usize,
+    /// Adam and L2 settings.
+    pub step: StepConfig,
+    /// Standard deviation of the initial weights.
+    pub init_std: f32,
+    /// Initial mask.
+    pub mask_init: MaskInit,
+    /// Gradient used for regrowth.
+    pub regrow: Regrow,
+    /// Steps between mask updates (ΔT).
+    pub update_interval: u64,
+    /// Fraction of the budget moved by the first update.
+    pub update_fraction: f64,
+    /// Fraction of training after which the mask stays fixed.
+    pub update_end: f64,
+    /// Fewest active weights a row keeps through pruning.
+    pub row_floor: usize,
+    /// Regrowth balance between rows (see [`mask::RegrowConfig::balance`]).
+    pub balance: f32,
+    /// NMF iterations for `MaskInit::Nmf`.
+    pub nmf_iterations: usize,
+    /// Worker threads (results do not depend on it).
+    pub threads: usize,
+    /// Validate every this many epochs (0: never); needs a test set.
+    pub eval_every: usize,
+    /// Users drawn for validation (0: all users with test items).
+    pub eval_users: usize,
+    /// Cut-off of the validation metrics.
+    pub k: usize,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            dim: 64,
+            density: 0.1,
+            epochs: 40,
+            seed: 42,
+            batch_size: 2048,
+            step: StepConfig::default(),
+            init_std: 0.1,
+            mask_init: MaskInit::Nmf,
+            regrow: Regrow::Accumulated,
+            update_interval: 0,
+            update_fraction: 0.5,
+            update_end: 0.75,
+            row_floor: 0,
+            balance: 1.0,
+            nmf_iterations: 10,
+            threads: default_threads(),
+            eval_every: 0,
+            eval_users: 0,
+            k: 20,
+        }
+    }
+}
+
+impl TrainOptions {
+    /// The defaults for `density`: the dense model (1.0) uses Adam's learning rate 0.005 and
+    /// L2 0.01; sparse models 0.0075 and 0.02 (both tuned on Gowalla, see `docs/TRAINING.md`).
+    pub fn for_density(density: f64) -> Self {
+        let mut options = TrainOptions {
+            density,
+            ..TrainOptions::default()
+        };
+        if density >= 1.0 {
+            options.step.lr = 5e-3;
+            options.step.l2 = 1e-2;
+        }
+        options
+    }
+}
+
+/// The number of threads used when none is given: the machine's parallelism, at most 8.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8)
+}
+
+/// One epoch's record.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochLog {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean BPR loss (without L2) over the epoch's triples.
+    pub loss: f64,
+    /// Wall time of the epoch's steps and mask updates (validation excluded).
+    pub seconds: f64,
+    /// Validation metrics, when measured after this epoch.
+    pub validation: Option<Metrics>,
+}
+
+/// What the training loop reports as it goes.
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    /// Setup finished (e.g. the NMF); training starts with `total_steps` steps.
+    Start {
+        /// Steps in the whole run.
+        total_steps: u64,
+    },
+    /// A step finished.
+    Step {
+        /// Steps taken so far.
+        done: u64,
+        /// 1-based epoch.
+        epoch: usize,
+        /// Running mean loss of the epoch.
+        loss: f64,
+    },
+    /// The mask changed.
+    MaskUpdate(&'a UpdateStats),
+    /// An epoch finished.
+    Epoch(&'a EpochLog),
+}
+
+/// A trained model: tables, ids and the record of the run.
+#[derive(Clone, Debug)]
+pub struct Trained {
+    /// Width.
+    pub dim: usize,
+    /// User ids in row order.
+    pub users: IdSpace,
+    /// Item ids in row order.
+    pub items: IdSpace,
+    /// `users x dim`, zeros outside the mask.
+    pub user_table: Vec<f32>,
+    /// `items x dim`.
+    pub item_table: Vec<f32>,
+    /// One record per epoch.
+    pub log: Vec<EpochLog>,
+    /// Seconds spent in setup (NMF, initial mask).
+    pub setup_seconds: f64,
+    /// Seconds spent in training steps and mask updates.
+    pub train_seconds: f64,
+    /// Triples trained on.
+    pub samples: u64,
+    /// The options used.
+    pub options: TrainOptions,
+}
+
+impl Trained {
+    /// Non-zero weights in both tables.
+    pub fn nnz(&self) -> usize {
+        self.user_table
+            .iter()
+            .chain(&self.item_table)
+            .filter(|&&x| x != 0.0)
+            .count()
+    }
+
+    /// Mean non-zero weights per row for the four quartiles of rows by training degree (least
+    /// active first), for users and for items: where the budget went.
+    pub fn nnz_by_degree(&self, train: &data::UserItems) -> [[f64; 4]; 2] {
+        let user_degree: Vec<u32> = (0..train.users())
+            .map(|u| train.items(u).len() as u32)
+            .collect();
+        let item_degree = train.item_degrees(self.items.len());
+        let mut out = [[0.0; 4]; 2];
+        for (t, (table, degree)) in [
+            (&self.user_table, &user_degree),
+            (&self.item_table, &item_degree),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut rows: Vec<usize> = (0..degree.len()).collect();
+            rows.sort_by_key(|&r| (degree[r], r));
+            for (q, slot) in out[t].iter_mut().enumerate() {
+                let group = &rows[q * rows.len() / 4..(q + 1) * rows.len() / 4];
+                let nnz: usize = group
+                    .iter()
+                    .map(|&r| {
+                        table[r * self.dim..(r + 1) * self.dim]
+                            .iter()
+                            .filter(|&&x| x != 0.0)
+                            .count()
+                    })
+                    .sum();
+                *slot = nnz as f64 / group.len().max(1) as f64;
+            }
+        }
+        out
+    }
+
+    /// Training triples per second of training time.
+    pub fn samples_per_second(&self) -> f64 {
+        self.samples as f64 / self.train_seconds.max(1e-9)
+    }
+
+    /// The builder of the `.prec` file: both tables with `values`, original ids, dot scoring,
+    /// and the training settings as properties.
+    pub fn builder(&self, values: ValueEncoding) -> Result<ModelBuilder> {
+        let matrix = |rows: usize, data: &[f32]| {
+            SparseMatrix::from_dense(rows, self.dim, data).map_err(|source| ExportError::Model {
+                path: "<trained model>".into(),
+                source,
+            })
+        };
+        let users = matrix(self.users.len(), &self.user_table)?;
+        let items = matrix(self.items.len(), &self.item_table)?;
+        let o = &self.options;
+        let mut builder = ModelBuilder::new()
+            .property(
+                "created_by",
+                concat!("pocketrec-export ", env!("CARGO_PKG_VERSION"), " train"),
+            )
+            .property("train.model", "mf-bpr")
+            .property("train.dim", o.dim.to_string())
+            .property("train.density", o.density.to_string())
+            .property("train.epochs", o.epochs.to_string())
+            .property("train.seed", o.seed.to_string())
+            .property("train.threads", o.threads.to_string())
+            .property("values", values.name());
+        if o.density < 1.0 {
+            builder = builder
+                .property("train.mask_init", o.mask_init.name())
+                .property("train.regrow", o.regrow.name());
+        }
+        Ok(builder
+            .table(
+                TableSpec::new("user_embedding", Role::User, users)
+                    .values(values)
+                    .ids(self.users.ids.clone(), self.users.kind),
+            )
+            .table(
+                TableSpec::new("item_embedding", Role::Item, items)
+                    .values(values)
+                    .ids(self.items.ids.clone(), self.items.kind),
+            ))
+    }
+
+    /// The `.prec` file's bytes (see [`Trained::builder`]).
+    pub fn build(&self, values: ValueEncoding) -> Result<Vec<u8>> {
+        self.builder(values)?
+            .build()
+            .map_err(|source| ExportError::Model {
+                path: "<trained model>".into(),
+                source,
+            })
+    }
+}
+
+/// Checks the options against each other and the data.
+fn check(options: &TrainOptions) -> Result<()> {
+    let usage = |m: String| Err(ExportError::Usage(m));
+    if options.dim == 0 || options.dim > pocketrec::MAX_STACK_DIM {
+        return usage(format!(
+            "--dim must be between 1 and {}, got {}",
+            pocketrec::MAX_STACK_DIM,
+            options.dim
+        ));
+    }
+    if !(options.density > 0.0 && options.density <= 1.0) {
+        return usage(format!(
+            "--density must be in (0, 1], got {}",
+            options.density
+        ));
+    }
+    if options.batch_size == 0 {
+        return usage("--batch-size must be at least 1".into());
+    }
+    if !(options.step.lr > 0.0 && options.step.lr.is_finite()) {
+        return usage(format!("--lr must be positive, got {}", options.step.lr));
+    }
+    if !(options.step.l2 >= 0.0 && options.step.l2.is_finite()) {
+        return usage(format!("--l2 must be >= 0, got {}", options.step.l2));
+    }
+    if !(0.0..=1.0).contains(&options.update_fraction) || !(0.0..=1.0).contains(&options.update_end)
+    {
+        return usage("--update-fraction and --update-end must be in [0, 1]".into());
+    }
+    if options.k == 0 {
+        return usage("-k must be at least 1".into());
+    }
+    Ok(())
+}
+
+/// Normal initial weights for a `rows x dim` table.
+fn initial_weights(rows: usize, dim: usize, std: f32, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    (0..rows * dim).map(|_| std * normal(rng)).collect()
+}
+
+/// The initial masks of both tables.
+fn initial_masks(data: &Dataset, options: &TrainOptions) -> (Vec<u8>, Vec<u8>) {
+    let (nu, ni, dim) = (data.users.len(), data.items.len(), options.dim);
+    let budget = budget(nu, ni, dim, options.density);
+    let counts = mask::uniform_counts(nu + ni, dim, budget, options.seed);
+    let (user_counts, item_counts) = counts.split_at(nu);
+    match options.mask_init {
+        MaskInit::Random => (
+            mask::random_mask(dim, user_counts, options.seed),
+            mask::random_mask(dim, item_counts, mix(options.seed)),
+        ),
+        MaskInit::Nmf => {
+            let f = nmf::factorise(&data.train, ni, dim, options.nmf_iterations, options.seed);
+            (
+                mask::top_mask(dim, user_counts, &f.users),
+                mask::top_mask(dim, item_counts, &f.items),
+            )
+        }
+    }
+}
+
+/// Active weights for `users + items` rows of width `dim` at `density`.
+pub fn budget(users: usize, items: usize, dim: usize, density: f64) -> usize {
+    crate::prune::budget((users + items) * dim, density)
+}
+
+/// The users validated during training: those with test items, or a seeded sample of them.
+fn validation_users(data: &Dataset, options: &TrainOptions) -> Vec<u32> {
+    let Some(test) = &data.test else {
+        return Vec::new();
+    };
+    let mut users: Vec<u32> = (0..test.users())
+        .filter(|&u| !test.items(u).is_empty())
+        .map(|u| u as u32)
+        .collect();
+    if options.eval_users > 0 && options.eval_users < users.len() {
+        let mut rng = ChaCha8Rng::seed_from_u64(mix(options.seed ^ 0x0076_616c));
+        for k in 0..options.eval_users {
+            let pick = rng.random_range(k..users.len());
+            users.swap(k, pick);
+        }
+        users.truncate(options.eval_users);
+        users.sort_unstable();
+    }
+    users
+}
+
+/// Trains a model on `data` (see the module docs), reporting progress to `observe`.
+pub fn train(
+    data: &Dataset,
+    options: &TrainOptions,
+    observe: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Trained> {
+    check(options)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads.max(1))
+        .build()
+        .map_err(|e| {
+            ExportError::Usage(format!("cannot start {} threads: {e}", options.threads))
+        })?;
+    pool.install(|| train_in_pool(data, options, observe))
+}
+
+fn train_in_pool(
+    data: &Dataset,
+    options: &TrainOptions,
+    observe: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Trained> {
+    let setup = Instant::now();
+    let (nu, ni, dim) = (data.users.len(), data.items.len(), options.dim);
+    let sampler = Sampler::new(&data.train, ni, options.seed);
+    if sampler.is_empty() {
+        return Err(ExportError::Usage(
+            "no user has both an item and an item to contrast it with; nothing to train".into(),
+        ));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(options.seed ^ 0x696e_6974));
+    let mut users = Table::dense(
+        nu,
+        dim,
+        initial_weights(nu, dim, options.init_std, &mut rng),
+    );
+    let mut items = Table::dense(
+        ni,
+        dim,
+        initial_weights(ni, dim, options.init_std, &mut rng),
+    );
+    let sparse = options.density < 1.0;
+    if sparse {
+        let (user_mask, item_mask) = initial_masks(data, options);
+        users = users.with_mask(user_mask);
+        items = items.with_mask(item_mask);
+    }
+    let mut mf = Mf::new(users, items, options.step, options.threads);
+    let setup_seconds = setup.elapsed().as_secs_f64();
+
+    let per_epoch = data.train.len();
+    let steps_per_epoch = per_epoch.div_ceil(options.batch_size) as u64;
+    let total_steps = steps_per_epoch * options.epochs as u64;
+    let interval = if options.update_interval == 0 {
+        steps_per_epoch
+    } else {
+        options.update_interval
+    };
+    let schedule = Schedule::new(
+        total_steps,
+        interval,
+        options.update_end,
+        options.update_fraction,
+    );
+    let regrow_config = RegrowConfig {
+        floor: options.row_floor,
+        balance: options.balance,
+    };
+    let accumulated = options.regrow == Regrow::Accumulated;
+    let budget_now = if sparse {
+        mf.users.active_count() + mf.items.active_count()
+    } else {
+        0
+    };
+    let eval_users = validation_users(data, options);
+    observe(Event::Start { total_steps });
+
+    // Batches are whole chunks of triples so that each is drawn from its own streams.
+    let batch = options.batch_size.div_ceil(CHUNK) * CHUNK;
+    let mut samples = vec![Sample::default(); batch];
+    let mut log = Vec::with_capacity(options.epochs);
+    let mut train_seconds = 0.0;
+    let mut trained_samples = 0u64;
+    for epoch in 1..=options.epochs {
+        let started = Instant::now();
+        let mut loss_sum = 0.0f64;
+        let mut done = 0usize;
+        let mut first = 0usize;
+        while done < per_epoch {
+            let n = options.batch_size.min(per_epoch - done);
+            let drawn = &mut samples[..n.div_ceil(CHUNK) * CHUNK];
+            sampler.fill(epoch as u64, first, drawn);
+            first += drawn.len();
+            let step = mf.steps + 1;
+            let need = sparse && schedule.gradient_needed(step, accumulated);
+            loss_sum += mf.step(&drawn[..n], need);
+            done += n;
+            if sparse && schedule.updates_after(mf.steps) {
+                let k = (schedule.fraction(mf.steps) * budget_now as f64).round() as usize;
+                let stats =
+                    mask::prune_and_regrow([&mut mf.users, &mut mf.items], k, regrow_config);
+                observe(Event::MaskUpdate(&stats));
+            }
+            observe(Event::Step {
+                done: mf.steps,
+                epoch,
+                loss: loss_sum / done as f64,
+            });
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        train_seconds += seconds;
+        trained_samples += per_epoch as u64;
+        let validate_now = !eval_users.is_empty()
+            && options.eval_every > 0
+            && (epoch % options.eval_every == 0 || epoch == options.epochs);
+        let validation = match (&data.test, validate_now) {
+            (Some(test), true) => Some(validate::evaluate(
+                &mf.users.w,
+                &mf.items.w,
+                dim,
+                &data.train,
+                test,
+                &eval_users,
+                options.k,
+            )),
+            _ => None,
+        };
+        let record = EpochLog {
+            epoch,
+            loss: loss_sum / per_epoch as f64,
+            seconds,
+            validation,
+        };
+        observe(Event::Epoch(&record));
+        log.push(record);
+    }
+    Ok(Trained {
+        dim,
+        users: data.users.clone(),
+        items: data.items.clone(),
+        user_table: mf.users.w,
+        item_table: mf.items.w,
+        log,
+        setup_seconds,
+        train_seconds,
+        samples: trained_samples,
+        options: options.clone(),
+    })
+}
