@@ -255,8 +255,7 @@ impl<S: AsRef<[u8]>> Model<S> {
 }
 
 /// Turns dot products of rows `first..` into scores, in the order of [`score_row`]:
-/// `((sim + user_bias) + item_bias) + global_bias` (item bias 0 without a bias section, still
-/// added, so that every path performs the same operations). One pass; it vectorizes.
+/// `((sim + user_bias) + item_bias) + global_bias`.
 #[inline]
 fn finish_scores(
     scores: &mut [f32],
@@ -265,20 +264,8 @@ fn finish_scores(
     first: usize,
     global_bias: f32,
 ) {
-    let user_bias = query.bias;
-    match bias.and_then(|b| b.get(4 * first..4 * (first + scores.len()))) {
-        Some(bias) => {
-            for (x, b) in scores.iter_mut().zip(bias.chunks_exact(4)) {
-                let item_bias = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                *x = ((*x + user_bias) + item_bias) + global_bias;
-            }
-        }
-        None => {
-            for x in scores.iter_mut() {
-                *x = ((*x + user_bias) + 0.0) + global_bias;
-            }
-        }
-    }
+    let bias = bias.and_then(|b| b.get(4 * first..4 * (first + scores.len())));
+    kernels::finish_scores(scores, query.bias, bias, global_bias);
 }
 
 /// Turns a block's accumulated dot products into similarities: the int8 scale, then cosine

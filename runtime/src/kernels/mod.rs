@@ -68,14 +68,14 @@ pub(crate) fn dot8_u8_list(
     scalar::dot8_u8_list(query, columns, values, n, encoding)
 }
 
-/// Hints the CPU to start loading the first cache lines of `bytes` (a no-op where there is
-/// no stable prefetch instruction).
+/// Hints the CPU to start loading `bytes` (up to 4 KiB of it) into the cache (a no-op where
+/// there is no stable prefetch instruction).
 #[inline(always)]
 pub(crate) fn prefetch(bytes: &[u8]) {
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        for line in bytes.chunks(64).take(4) {
+        for line in bytes.chunks(64).take(64) {
             // SAFETY: a prefetch is only a hint: it never faults and has no effect on the
             // program's memory, and `line` points into a live slice anyway.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
@@ -83,6 +83,24 @@ pub(crate) fn prefetch(bytes: &[u8]) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = bytes;
+}
+
+/// Turns dot products into scores in place: `((x + user_bias) + item_bias) + global_bias`,
+/// with the item biases of `bias` (little-endian f32, one per score) or 0 without them (still
+/// added, so that every path performs the same operations).
+#[inline]
+pub(crate) fn finish_scores(
+    scores: &mut [f32],
+    user_bias: f32,
+    bias: Option<&[u8]>,
+    global_bias: f32,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if x86::available() {
+        // SAFETY: `available` checked AVX2.
+        return unsafe { x86::finish_scores(scores, user_bias, bias, global_bias) };
+    }
+    scalar::finish_scores(scores, user_bias, bias, global_bias)
 }
 
 /// The signature of the batch row kernels: dot products of rows `first..first + out.len()`
@@ -159,6 +177,23 @@ mod tests {
             ValueEncoding::F16 => half::f16::from_f32(value).to_bits().to_le_bytes().to_vec(),
             ValueEncoding::Bf16 => half::bf16::from_f32(value).to_bits().to_le_bytes().to_vec(),
             ValueEncoding::I8 => vec![(value * 12.0) as i8 as u8],
+        }
+    }
+
+    /// `finish_scores` gives its scalar twin's bits, with and without biases, for every length.
+    #[test]
+    fn finish_scores_equals_scalar() {
+        let mut rng = Stream(5);
+        for len in 0..70 {
+            let scores: Vec<f32> = (0..len).map(|_| rng.float()).collect();
+            let bias: Vec<u8> = (0..len).flat_map(|_| rng.float().to_le_bytes()).collect();
+            for b in [None, Some(&bias[..])] {
+                let (mut got, mut want) = (scores.clone(), scores.clone());
+                finish_scores(&mut got, 0.3, b, -1.25);
+                scalar::finish_scores(&mut want, 0.3, b, -1.25);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "len {len}");
+            }
         }
     }
 

@@ -110,6 +110,28 @@ pub(crate) fn scatter_add(
     }
 }
 
+/// See [`super::finish_scores`].
+pub(crate) fn finish_scores(
+    scores: &mut [f32],
+    user_bias: f32,
+    bias: Option<&[u8]>,
+    global_bias: f32,
+) {
+    match bias {
+        Some(bias) => {
+            for (x, b) in scores.iter_mut().zip(bias.chunks_exact(4)) {
+                let item_bias = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                *x = ((*x + user_bias) + item_bias) + global_bias;
+            }
+        }
+        None => {
+            for x in scores.iter_mut() {
+                *x = ((*x + user_bias) + 0.0) + global_bias;
+            }
+        }
+    }
+}
+
 /// The position of the first score that beats `threshold` or is not finite (NaN or
 /// infinite), or `scores.len()` when there is none.
 pub(crate) fn first_candidate(scores: &[f32], threshold: f32) -> usize {

@@ -346,3 +346,44 @@ pub(super) unsafe fn first_candidate(scores: &[f32], threshold: f32) -> usize {
     }
     k + scalar::first_candidate(&scores[k..], threshold)
 }
+
+/// AVX2 twin of [`scalar::finish_scores`].
+///
+/// # Safety
+/// The CPU must support AVX2 ([`available`]).
+#[target_feature(enable = "avx2,f16c")]
+pub(super) unsafe fn finish_scores(
+    scores: &mut [f32],
+    user_bias: f32,
+    bias: Option<&[u8]>,
+    global_bias: f32,
+) {
+    let n = match bias {
+        Some(b) => scores.len().min(b.len() / 4),
+        None => scores.len(),
+    };
+    let (ub, gb) = (_mm256_set1_ps(user_bias), _mm256_set1_ps(global_bias));
+    let mut k = 0;
+    while k + 8 <= n {
+        // SAFETY: 8 scores (and 8 biases, 32 bytes) at k are in bounds (k + 8 <= n).
+        unsafe {
+            let p = scores.as_mut_ptr().add(k);
+            let item = match bias {
+                Some(b) => _mm256_loadu_ps(b.as_ptr().add(4 * k).cast()),
+                None => _mm256_setzero_ps(),
+            };
+            let x = _mm256_add_ps(
+                _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(p), ub), item),
+                gb,
+            );
+            _mm256_storeu_ps(p, x);
+        }
+        k += 8;
+    }
+    scalar::finish_scores(
+        &mut scores[k..],
+        user_bias,
+        bias.map(|b| &b[(4 * k).min(b.len())..]),
+        global_bias,
+    );
+}
