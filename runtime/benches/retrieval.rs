@@ -158,13 +158,25 @@ fn kernels(c: &mut Criterion) {
     let users = table(1, USERS, 0.1);
     let itemt = table(2, rows, 0.1);
     let bytes = model(&users, &itemt, ValueEncoding::F16);
-    let model = Model::from_bytes(&bytes).unwrap();
-    let t = model.items().unwrap();
+    let list_model = Model::from_bytes(&bytes).unwrap();
+    let t = list_model.items().unwrap();
     let query = &users[..DIM];
     let mut dots = vec![0.0f32; rows];
     group.throughput(Throughput::Elements(rows as u64));
     group.bench_function("row-dots/f16/simd", |b| {
         b.iter(|| k::row_dots(query, &t, &mut dots))
+    });
+    // Bitmap rows (20 % density) on 100k rows.
+    let bitmap_items = table(5, rows, 0.2);
+    let bitmap_bytes = model(&users, &bitmap_items, ValueEncoding::F16);
+    let bitmap_model = Model::from_bytes(&bitmap_bytes).unwrap();
+    let bt = bitmap_model.items().unwrap();
+    assert_eq!(bt.index_encoding(), pocketrec::IndexEncoding::Bitmap);
+    group.bench_function("bitmap-dots/f16/simd", |b| {
+        b.iter(|| k::bitmap_dots(query, &bt, &mut dots))
+    });
+    group.bench_function("bitmap-dots/f16/scalar", |b| {
+        b.iter(|| k::bitmap_dots_scalar(query, &bt, &mut dots))
     });
     group.bench_function("row-dots/f16/scalar", |b| {
         b.iter(|| k::row_dots_scalar(query, &t, &mut dots))

@@ -126,6 +126,19 @@ pub mod bench_kernels {
             .is_ok()
     }
 
+    /// The dispatching batch row kernel for bitmap tables.
+    pub fn bitmap_dots(query: &[f32], table: &crate::Table<'_>, out: &mut [f32]) -> bool {
+        let (offsets, data) = table.raw_rows();
+        crate::kernels::bitmap_dots(query, offsets, data, 0, out, table.value_encoding()).is_ok()
+    }
+
+    /// The scalar batch row kernel for bitmap tables.
+    pub fn bitmap_dots_scalar(query: &[f32], table: &crate::Table<'_>, out: &mut [f32]) -> bool {
+        let (offsets, data) = table.raw_rows();
+        crate::kernels::scalar::bitmap_dots(query, offsets, data, 0, out, table.value_encoding())
+            .is_ok()
+    }
+
     /// The scalar f16 decode of one value.
     pub fn f16_to_f32(bits: u16) -> f32 {
         crate::kernels::scalar::f16_to_f32(bits)

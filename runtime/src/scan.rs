@@ -150,7 +150,7 @@ impl<S: AsRef<[u8]>> Model<S> {
                     Some(kernels::u8_list_dots)
                 }
                 (Scoring::Dot, IndexEncoding::Bitmap, OffsetWidth::U32) => {
-                    Some(kernels::scalar::bitmap_dots)
+                    Some(kernels::bitmap_dots)
                 }
                 _ => None,
             };

@@ -85,6 +85,33 @@ pub(crate) fn prefetch(bytes: &[u8]) {
     let _ = bytes;
 }
 
+/// Dot products with `query` of rows `first..first + out.len()` of a bitmap table with u32
+/// offsets, into `out`; rows checked as [`crate::Table::row`] checks them, results equal to
+/// [`crate::Row::dot`] bit for bit. On a corrupt row, returns its number.
+#[inline]
+pub(crate) fn bitmap_dots(
+    query: &[f32],
+    offsets: &[u8],
+    data: &[u8],
+    first: usize,
+    out: &mut [f32],
+    encoding: ValueEncoding,
+) -> Result<(), usize> {
+    #[cfg(target_arch = "x86_64")]
+    if x86::available() {
+        // SAFETY: `available` checked AVX2 and F16C.
+        return unsafe {
+            match encoding {
+                ValueEncoding::F32 => x86::bitmap_dots::<1>(query, offsets, data, first, out),
+                ValueEncoding::F16 => x86::bitmap_dots::<2>(query, offsets, data, first, out),
+                ValueEncoding::Bf16 => x86::bitmap_dots::<3>(query, offsets, data, first, out),
+                ValueEncoding::I8 => x86::bitmap_dots::<4>(query, offsets, data, first, out),
+            }
+        };
+    }
+    scalar::bitmap_dots(query, offsets, data, first, out, encoding)
+}
+
 /// Turns dot products into scores in place: `((x + user_bias) + item_bias) + global_bias`,
 /// with the item biases of `bias` (little-endian f32, one per score) or 0 without them (still
 /// added, so that every path performs the same operations).
@@ -255,11 +282,13 @@ mod tests {
                 assert_eq!(items.index_encoding(), IndexEncoding::Bitmap);
                 let query: Vec<f32> = (0..dim).map(|_| rng.float()).collect();
                 let (offsets, rows_data) = items.raw_rows();
-                let mut got = vec![0.0f32; rows];
-                scalar::bitmap_dots(&query, offsets, rows_data, 0, &mut got, encoding).unwrap();
-                for (r, g) in got.iter().enumerate() {
-                    let want = items.row(r).unwrap().dot(&query).unwrap();
-                    assert_eq!(g.to_bits(), want.to_bits(), "{encoding} dim {dim} row {r}");
+                for kernel in [scalar::bitmap_dots as RowDots, bitmap_dots] {
+                    let mut got = vec![0.0f32; rows];
+                    kernel(&query, offsets, rows_data, 0, &mut got, encoding).unwrap();
+                    for (r, g) in got.iter().enumerate() {
+                        let want = items.row(r).unwrap().dot(&query).unwrap();
+                        assert_eq!(g.to_bits(), want.to_bits(), "{encoding} dim {dim} row {r}");
+                    }
                 }
                 if dim % 8 != 0 {
                     let r = (0..rows)
@@ -268,8 +297,13 @@ mod tests {
                     let start = crate::le::u32_at(offsets, r).unwrap() as usize;
                     let mut damaged = rows_data.to_vec();
                     damaged[start + dim.div_ceil(8) - 1] |= 0x80;
-                    let err = scalar::bitmap_dots(&query, offsets, &damaged, 0, &mut got, encoding);
-                    assert_eq!(err, Err(r));
+                    let mut got = vec![0.0f32; rows];
+                    for kernel in [scalar::bitmap_dots as RowDots, bitmap_dots] {
+                        assert_eq!(
+                            kernel(&query, offsets, &damaged, 0, &mut got, encoding),
+                            Err(r)
+                        );
+                    }
                 }
             }
         }

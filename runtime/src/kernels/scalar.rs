@@ -178,6 +178,18 @@ pub(crate) fn u8_list_dots(
     Ok(())
 }
 
+/// Up to 8 bitmap bytes as a little-endian word (missing high bytes are zero).
+#[inline(always)]
+pub(crate) fn bitmap_word(chunk: &[u8]) -> u64 {
+    match <[u8; 8]>::try_from(chunk) {
+        Ok(bytes) => u64::from_le_bytes(bytes),
+        Err(_) => chunk
+            .iter()
+            .enumerate()
+            .fold(0, |w, (i, &b)| w | (u64::from(b) << (8 * i))),
+    }
+}
+
 /// Dot products of rows `first..first + out.len()` of a bitmap table (u32 offsets) with values
 /// in `encoding`: one tight loop over the rows, each checked as [`crate::Table::row`] checks it
 /// and summed as [`crate::Row::dot`] sums it (sequentially for f32, in eight lanes otherwise).
@@ -256,9 +268,7 @@ fn bitmap_rows<const W: usize, const SEQUENTIAL: bool>(
         let mut sum = 0.0f32;
         let mut kth = 0usize;
         for (w, chunk) in bitmap.chunks(8).enumerate() {
-            let mut bytes = [0u8; 8];
-            bytes[..chunk.len()].copy_from_slice(chunk);
-            let mut word = u64::from_le_bytes(bytes);
+            let mut word = bitmap_word(chunk);
             while word != 0 {
                 let column = w * 64 + word.trailing_zeros() as usize;
                 word &= word - 1;

@@ -3,7 +3,7 @@
 
 use core::arch::x86_64::*;
 
-use super::scalar;
+use super::scalar::{self, bitmap_word};
 use crate::format::ValueEncoding;
 
 /// Whether the CPU has what these kernels need: known at compile time when the target
@@ -67,6 +67,7 @@ fn load16(bytes: &[u8], at: usize) -> __m128i {
 ///
 /// # Safety
 /// The CPU must support AVX2 and F16C ([`available`]).
+#[inline]
 #[target_feature(enable = "avx2,f16c")]
 pub(super) unsafe fn dot8_u8_list(
     query: &[f32],
@@ -386,4 +387,92 @@ pub(super) unsafe fn finish_scores(
         bias.map(|b| &b[(4 * k).min(b.len())..]),
         global_bias,
     );
+}
+
+/// AVX2 twin of [`scalar::bitmap_dots`] for one value encoding `E` (1 f32, 2 f16, 3 bf16,
+/// 4 int8): each row's bitmap becomes a list of columns on the stack, then the eight-lane dot
+/// of [`dot8_u8_list`] (f32: products summed one after another, in column order).
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C ([`available`]).
+#[target_feature(enable = "avx2,f16c")]
+pub(super) unsafe fn bitmap_dots<const E: u8>(
+    query: &[f32],
+    offsets: &[u8],
+    data: &[u8],
+    first: usize,
+    out: &mut [f32],
+) -> Result<(), usize> {
+    use super::super::le;
+    let encoding = match E {
+        1 => ValueEncoding::F32,
+        2 => ValueEncoding::F16,
+        3 => ValueEncoding::Bf16,
+        _ => ValueEncoding::I8,
+    };
+    let (width, prefix) = (encoding.width(), encoding.row_prefix());
+    let dim = query.len();
+    if dim == 0 || dim > 256 {
+        return scalar::bitmap_dots(query, offsets, data, first, out, encoding);
+    }
+    let bitmap_len = dim.div_ceil(8);
+    let mut columns = [0u8; 256];
+    let Some(mut start) = le::u32_at(offsets, first) else {
+        return Err(first);
+    };
+    for (k, slot) in out.iter_mut().enumerate() {
+        let row = first + k;
+        let end = le::u32_at(offsets, row + 1).ok_or(row)?;
+        let record = data.get(start as usize..end as usize).ok_or(row)?;
+        start = end;
+        if record.is_empty() {
+            *slot = 0.0;
+            continue;
+        }
+        if record.len() < bitmap_len + prefix {
+            return Err(row);
+        }
+        let (bitmap, rest) = record.split_at(bitmap_len);
+        if !dim.is_multiple_of(8) && bitmap[bitmap_len - 1] >> (dim % 8) != 0 {
+            return Err(row);
+        }
+        let mut n = 0usize;
+        for (w, chunk) in bitmap.chunks(8).enumerate() {
+            let mut word = bitmap_word(chunk);
+            while word != 0 {
+                // At most 256 set bits (dim <= 256), each a column < dim (tail bits checked).
+                columns[n & 255] = (w * 64 + word.trailing_zeros() as usize) as u8;
+                n += 1;
+                word &= word - 1;
+            }
+        }
+        if n == 0 || rest.len() != prefix + n * width {
+            return Err(row);
+        }
+        let scale = if E == 4 {
+            let s = scalar::f16_to_f32(u16::from_le_bytes([rest[0], rest[1]]));
+            if !(s.is_finite() && s > 0.0) {
+                return Err(row);
+            }
+            s
+        } else {
+            1.0
+        };
+        let values = &rest[prefix..];
+        *slot = if E == 1 {
+            let mut sum = 0.0f32;
+            for (&c, v) in columns[..n].iter().zip(values.chunks_exact(4)) {
+                sum += query[usize::from(c)] * f32::from_le_bytes([v[0], v[1], v[2], v[3]]);
+            }
+            sum
+        } else {
+            // Hand the kernel the whole column buffer and the row data to its end, so that
+            // its 8-wide loads never need a copy; lanes past `n` are masked.
+            let values_at = start as usize - values.len();
+            let values_ext = data.get(values_at..).unwrap_or(values);
+            // SAFETY: same CPU features as this function.
+            unsafe { dot8_u8_list(query, &columns, values_ext, n, encoding) * scale }
+        };
+    }
+    Ok(())
 }
