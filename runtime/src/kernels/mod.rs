@@ -1,7 +1,8 @@
 //! Hot-loop kernels, each with a portable scalar version (the reference) and, where it pays,
 //! SIMD versions through `core::arch`: AVX2 + F16C on x86_64 (chosen at run time under `std`,
-//! at compile time otherwise) and NEON on aarch64. Every SIMD kernel gives bit-identical
-//! results to its scalar twin, and is tested against it.
+//! at compile time otherwise; the posting-list scatter-add also has an AVX-512F version, used
+//! when the CPU has it) and NEON on aarch64. Every SIMD kernel gives bit-identical results to
+//! its scalar twin, and is tested against it on the machine that runs the tests.
 //!
 //! ## Summation orders
 //! - **Sequential** (f32 rows, and every column scan): products are added one after another in
@@ -32,6 +33,11 @@ pub(crate) fn scatter_add(
     values: &[u8],
     encoding: ValueEncoding,
 ) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if x86::avx512_available() {
+        // SAFETY: `avx512_available` checked AVX-512F, AVX2 and F16C.
+        return unsafe { x86::scatter_add_avx512(acc, weight, items, values, encoding) };
+    }
     #[cfg(target_arch = "x86_64")]
     if x86::available() {
         // SAFETY: `available` checked AVX2 and F16C.
