@@ -425,6 +425,34 @@ mod tests {
                     assert!(scatter_add(&mut got, 0.37, &items, &values, encoding));
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&got), bits(&want), "{encoding} scatter n={n}");
+                    // Each x86 variant on its own, whichever the dispatcher prefers.
+                    #[cfg(target_arch = "x86_64")]
+                    {
+                        if x86::available() {
+                            let mut avx2 = query.clone();
+                            // SAFETY: AVX2 and F16C checked just above.
+                            let ok = unsafe {
+                                x86::scatter_add(&mut avx2, 0.37, &items, &values, encoding)
+                            };
+                            assert!(ok);
+                            assert_eq!(bits(&avx2), bits(&want), "{encoding} AVX2 n={n}");
+                        }
+                        if x86::avx512_available() {
+                            let mut avx512 = query.clone();
+                            // SAFETY: AVX-512F, AVX2 and F16C checked just above.
+                            let ok = unsafe {
+                                x86::scatter_add_avx512(
+                                    &mut avx512,
+                                    0.37,
+                                    &items,
+                                    &values,
+                                    encoding,
+                                )
+                            };
+                            assert!(ok);
+                            assert_eq!(bits(&avx512), bits(&want), "{encoding} AVX-512 n={n}");
+                        }
+                    }
                     // An item past the accumulator is refused by both.
                     if n > 0 {
                         let mut short = vec![0.0f32; usize::from(*columns.last().unwrap())];
