@@ -46,7 +46,7 @@ timed build cargo build --quiet -p pocketrec-export
 R=$root/target/release
 CLI=$root/target/debug/pocketrec
 ls -l "$R/libpocketrec.a" "$R/libpocketrec.so"
-timed demo "$CLI" demo --dir "$W/models" --users 200 --items 3000 >"$W/demo.log"
+timed models bash scripts/test-models.sh "$CLI" "$W/models"
 
 echo "== compile the C programs"
 # The system libraries a Rust staticlib needs on Linux (rustc --print native-static-libs).

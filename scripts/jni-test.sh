@@ -23,7 +23,7 @@ cargo build --quiet --release -p pocketrec-ffi --features jni
 cargo build --quiet -p pocketrec-export
 lib=$root/target/release
 cli=$root/target/debug/pocketrec
-"$cli" demo --dir "$W/models" --users 200 --items 3000 >/dev/null
+bash "$(dirname "$0")/test-models.sh" "$cli" "$W/models"
 model=$W/models/demo-f16.prec
 # The model inside a larger file at an unaligned offset, like an uncompressed APK asset.
 offset=12345
