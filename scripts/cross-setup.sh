@@ -33,7 +33,10 @@ if have_all; then
 fi
 
 changed=0
-dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; changed=1; }
+# (Command outputs are captured before grep -q: under pipefail, `cmd | grep -q` fails at random
+# when grep exits on the first match and cmd dies of SIGPIPE.)
+foreign=$(dpkg --print-foreign-architectures)
+grep -qx arm64 <<<"$foreign" || { dpkg --add-architecture arm64; changed=1; }
 if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
   cat > /etc/apt/sources.list.d/pocketrec-bookworm-backports.sources <<'SRC'
 Types: deb
@@ -44,7 +47,7 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
   changed=1
 fi
-if [ "$changed" = 1 ] || ! apt-cache madison rustc-web | grep -q 'bookworm-security' ||
+if [ "$changed" = 1 ] || ! grep -q 'bookworm-security' <<<"$(apt-cache madison rustc-web)" ||
    ! apt-cache show libstd-rust-web-dev:arm64 >/dev/null 2>&1; then
   apt-get -o DPkg::Lock::Timeout=600 update || echo "cross-setup.sh: WARNING: apt-get update reported errors (continuing)" >&2
 fi
@@ -52,9 +55,9 @@ fi
 # A machine that already has armhf as a foreign architecture (added by another recipe) hits
 # the stale armhf index above and keeps the old bookworm-security suite. If nothing armhf is
 # installed, drop the architecture and refresh once more.
-if ! apt-cache madison rustc-web | grep -q 'bookworm-security' &&
-   dpkg --print-foreign-architectures | grep -qx armhf &&
-   ! dpkg-query -W -f='${Architecture}\n' 2>/dev/null | grep -qx armhf; then
+if ! grep -q 'bookworm-security' <<<"$(apt-cache madison rustc-web)" &&
+   grep -qx armhf <<<"$(dpkg --print-foreign-architectures)" &&
+   ! grep -qx armhf <<<"$(dpkg-query -W -f='${Architecture}\n' 2>/dev/null || true)"; then
   echo "cross-setup.sh: removing the unused armhf architecture (its index is stale)"
   dpkg --remove-architecture armhf
   apt-get -o DPkg::Lock::Timeout=600 update || true

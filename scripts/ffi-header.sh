@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 CBINDGEN_VERSION=0.29.4
 tools=$PWD/target/tools
 cbindgen=$tools/bin/cbindgen
-if ! "$cbindgen" --version 2>/dev/null | grep -qx "cbindgen $CBINDGEN_VERSION"; then
+if [ "$("$cbindgen" --version 2>/dev/null || true)" != "cbindgen $CBINDGEN_VERSION" ]; then
   echo "installing cbindgen $CBINDGEN_VERSION into $tools"
   cargo install --locked --quiet --root "$tools" --version "$CBINDGEN_VERSION" cbindgen
 fi

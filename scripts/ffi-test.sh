@@ -59,10 +59,14 @@ for prog in examples/recommend tests/abi_test; do
   # shellcheck disable=SC2086
   cc $CFLAGS "ffi/$prog.c" -L "$R" -lpocketrec -lpthread -Wl,-rpath,"$R" -o "$W/$name-shared"
 done
-if ldd "$W/recommend-shared" | grep -q "libpocketrec.so" && ! ldd "$W/recommend-static" | grep -q "libpocketrec"; then
+# Outputs are captured before grep: under pipefail, `cmd | grep -q` fails at random when grep
+# exits on the first match and cmd dies of SIGPIPE.
+needed_shared=$(readelf -d "$W/recommend-shared")
+needed_static=$(readelf -d "$W/recommend-static")
+if grep -q "NEEDED.*\[libpocketrec.so\]" <<<"$needed_shared" && ! grep -q "libpocketrec" <<<"$needed_static"; then
   ok "recommend-static links libpocketrec.a, recommend-shared links libpocketrec.so"
 else
-  bad "link kinds"
+  bad "link kinds: recommend-shared NEEDED: $(grep NEEDED <<<"$needed_shared" | tr -s ' ' | tr '\n' ';') recommend-static NEEDED: $(grep NEEDED <<<"$needed_static" | tr -s ' ' | tr '\n' ';')"
 fi
 printf '#include "pocketrec.h"\nint main() { return pocketrec_abi_version() == POCKETREC_ABI_VERSION ? 0 : 1; }\n' >"$W/cpp.cc"
 if c++ -std=c++11 -Wall -Werror -I ffi/include "$W/cpp.cc" -L "$R" -lpocketrec -Wl,-rpath,"$R" -o "$W/cpp" && "$W/cpp"; then
