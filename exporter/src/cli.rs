@@ -307,6 +307,12 @@ pub struct TrainArgs {
     /// Standard deviation of the initial weights.
     #[arg(long)]
     pub init_std: Option<f32>,
+    /// Share of the budget given to the user table at the start (0: in proportion to rows).
+    #[arg(long)]
+    pub user_share: Option<f64>,
+    /// Initial budget of a row in proportion to (1 + its degree)^P within its table.
+    #[arg(long)]
+    pub degree_power: Option<f64>,
     /// Worker threads (the result depends on the seed only, not on this).
     #[arg(long, default_value_t = crate::train::default_threads())]
     pub threads: usize,
@@ -562,6 +568,8 @@ fn run_train(args: TrainArgs) -> Result<()> {
             lr_decay_start: args.lr_decay_start.unwrap_or(defaults.lr_decay_start),
             local_adam: args.local_adam || defaults.local_adam,
             init_std: args.init_std.unwrap_or(defaults.init_std),
+            user_share: args.user_share.unwrap_or(defaults.user_share),
+            degree_power: args.degree_power.unwrap_or(defaults.degree_power),
             threads: args.threads,
             eval_every: args.eval_every,
             eval_users: args.eval_users,

@@ -39,6 +39,52 @@ pub fn uniform_counts(rows: usize, dim: usize, budget: usize, seed: u64) -> Vec<
     counts
 }
 
+/// Per-row counts for one table that add up to `budget`, proportional to `weights` and at most
+/// `dim` each (rows over `dim` are capped and the rest shared among the others), rounded
+/// cumulatively so that the total is exact.
+pub fn weighted_counts(weights: &[f64], dim: usize, budget: usize) -> Vec<usize> {
+    let rows = weights.len();
+    let budget = budget.min(rows * dim);
+    let mut target = vec![0.0f64; rows];
+    let mut capped = vec![false; rows];
+    let mut left = budget as f64;
+    loop {
+        let free: f64 = (0..rows).filter(|&r| !capped[r]).map(|r| weights[r]).sum();
+        if free <= 0.0 {
+            break;
+        }
+        let mut changed = false;
+        for r in 0..rows {
+            if !capped[r] {
+                target[r] = left * weights[r] / free;
+                if target[r] > dim as f64 {
+                    capped[r] = true;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+        left = budget as f64 - capped.iter().filter(|&&c| c).count() as f64 * dim as f64;
+        for r in 0..rows {
+            if capped[r] {
+                target[r] = dim as f64;
+            }
+        }
+    }
+    let mut counts = Vec::with_capacity(rows);
+    let mut sum = 0.0f64;
+    let mut given = 0usize;
+    for t in target {
+        sum += t;
+        let upto = (sum.round() as usize).min(budget);
+        counts.push((upto - given).min(dim));
+        given += counts[counts.len() - 1];
+    }
+    counts
+}
+
 /// A mask with `counts[r]` random columns active in row `r`.
 pub fn random_mask(dim: usize, counts: &[usize], seed: u64) -> Vec<u8> {
     let mut mask = vec![0u8; counts.len() * dim];

@@ -118,6 +118,11 @@ pub struct TrainOptions {
     pub lr_decay_start: f64,
     /// Adam's bias correction from each weight's own update count (sparse tables only).
     pub local_adam: bool,
+    /// Share of the budget given to the user table at the start (0: in proportion to rows).
+    pub user_share: f64,
+    /// Initial budget of a row in proportion to `(1 + its training degree)^degree_power`
+    /// within its table (0: the same for every row).
+    pub degree_power: f64,
     /// NMF iterations for `MaskInit::Nmf`.
     pub nmf_iterations: usize,
     /// Worker threads (results do not depend on it).
@@ -152,6 +157,8 @@ impl Default for TrainOptions {
             lr_end: 1.0,
             lr_decay_start: 0.0,
             local_adam: false,
+            user_share: 0.0,
+            degree_power: 0.0,
             nmf_iterations: 10,
             threads: default_threads(),
             eval_every: 0,
@@ -392,7 +399,29 @@ fn initial_weights(rows: usize, dim: usize, std: f32, rng: &mut ChaCha8Rng) -> V
 fn initial_masks(data: &Dataset, options: &TrainOptions) -> (Vec<u8>, Vec<u8>) {
     let (nu, ni, dim) = (data.users.len(), data.items.len(), options.dim);
     let budget = budget(nu, ni, dim, options.density);
-    let counts = mask::uniform_counts(nu + ni, dim, budget, options.seed);
+    let counts = if options.user_share == 0.0 && options.degree_power == 0.0 {
+        mask::uniform_counts(nu + ni, dim, budget, options.seed)
+    } else {
+        let user_budget = if options.user_share == 0.0 {
+            (budget as f64 * nu as f64 / (nu + ni).max(1) as f64).round() as usize
+        } else {
+            (budget as f64 * options.user_share).round() as usize
+        };
+        let weights = |degrees: Vec<u32>| -> Vec<f64> {
+            degrees
+                .into_iter()
+                .map(|d| (1.0 + f64::from(d)).powf(options.degree_power))
+                .collect()
+        };
+        let user_degrees = (0..nu).map(|u| data.train.items(u).len() as u32).collect();
+        let mut counts = mask::weighted_counts(&weights(user_degrees), dim, user_budget);
+        counts.extend(mask::weighted_counts(
+            &weights(data.train.item_degrees(ni)),
+            dim,
+            budget - user_budget.min(budget),
+        ));
+        counts
+    };
     let (user_counts, item_counts) = counts.split_at(nu);
     match options.mask_init {
         MaskInit::Random => (
