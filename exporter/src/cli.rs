@@ -288,6 +288,31 @@ pub struct TrainArgs {
     /// Regrowth balance between rows: 0 ranks raw gradients, 1 each row's gradient direction.
     #[arg(long, default_value_t = TrainOptions::default().balance)]
     pub balance: f32,
+    /// Pruning balance between rows: 0 prunes the smallest weights overall, 1 the smallest
+    /// relative to their row's norm.
+    #[arg(long, default_value_t = TrainOptions::default().prune_balance)]
+    pub prune_balance: f32,
+    /// Prune and regrow inside each row, so that every row keeps its number of weights.
+    #[arg(long)]
+    pub per_row: bool,
+    /// Learning rate at the end of training, as a fraction of --lr (1: constant).
+    #[arg(long)]
+    pub lr_end: Option<f32>,
+    /// Fraction of training after which the learning rate decays on a cosine to --lr-end.
+    #[arg(long)]
+    pub lr_decay_start: Option<f64>,
+    /// Adam's bias correction from each weight's own update count (sparse models).
+    #[arg(long)]
+    pub local_adam: bool,
+    /// Standard deviation of the initial weights.
+    #[arg(long)]
+    pub init_std: Option<f32>,
+    /// Share of the budget given to the user table at the start (0: in proportion to rows).
+    #[arg(long)]
+    pub user_share: Option<f64>,
+    /// Initial budget of a row in proportion to (1 + its degree)^P within its table.
+    #[arg(long)]
+    pub degree_power: Option<f64>,
     /// Worker threads (the result depends on the seed only, not on this).
     #[arg(long, default_value_t = crate::train::default_threads())]
     pub threads: usize,
@@ -537,6 +562,14 @@ fn run_train(args: TrainArgs) -> Result<()> {
             update_end: args.update_end,
             row_floor: args.row_floor,
             balance: args.balance,
+            prune_balance: args.prune_balance,
+            per_row: args.per_row || defaults.per_row,
+            lr_end: args.lr_end.unwrap_or(defaults.lr_end),
+            lr_decay_start: args.lr_decay_start.unwrap_or(defaults.lr_decay_start),
+            local_adam: args.local_adam || defaults.local_adam,
+            init_std: args.init_std.unwrap_or(defaults.init_std),
+            user_share: args.user_share.unwrap_or(defaults.user_share),
+            degree_power: args.degree_power.unwrap_or(defaults.degree_power),
             threads: args.threads,
             eval_every: args.eval_every,
             eval_users: args.eval_users,

@@ -150,6 +150,40 @@ kernel! {
     }
 }
 
+/// Adam's constants for weights with their own update counts (see [`adam_counted`]).
+#[derive(Clone, Copy, Debug)]
+pub struct CountedStep<'a> {
+    /// The uncorrected learning rate.
+    pub lr: f32,
+    /// Bias corrections by update count.
+    pub bias: &'a super::model::BiasCorrection,
+    /// Betas and epsilon (`lr_t` is not used).
+    pub step: AdamStep,
+}
+
+kernel! {
+    /// [`adam_masked`] with each weight's bias correction taken from its own update count
+    /// `count[d]` (incremented here) instead of the global step. A weight regrown with zero
+    /// moments then starts as Adam starts, with steps of about `lr`.
+    fn adam_counted(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], active: &[u8], count: &mut [u32], p: CountedStep<'_>) {
+        let n = w.len();
+        let (m, v, g, active, count) = (&mut m[..n], &mut v[..n], &g[..n], &active[..n], &mut count[..n]);
+        let (first, second) = (&p.bias.first, &p.bias.second);
+        let last = first.len().min(second.len()) - 1;
+        let (b1, b2, eps) = (p.step.beta1, p.step.beta2, p.step.eps);
+        for d in 0..n {
+            if active[d] == 0 {
+                continue;
+            }
+            let k = (count[d] as usize + 1).min(last);
+            count[d] = k as u32;
+            m[d] = b1 * m[d] + (1.0 - b1) * g[d];
+            v[d] = b2 * v[d] + (1.0 - b2) * g[d] * g[d];
+            w[d] -= p.lr * (m[d] * first[k]) / ((v[d] * second[k]).sqrt() + eps);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +217,38 @@ mod tests {
         let (mut m2, mut v2) = ([0.0; 3], [0.0; 3]);
         adam(&mut plain, &mut m2, &mut v2, &[0.5, 0.0, -0.5], p);
         assert_eq!(plain, w);
+    }
+
+    #[test]
+    fn counted_adam_corrects_each_weight_by_its_own_count() {
+        let bias = crate::train::model::BiasCorrection::new(0.9, 0.999);
+        let p = CountedStep {
+            lr: 0.01,
+            bias: &bias,
+            step: AdamStep {
+                lr_t: f32::NAN,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+        };
+        // Weight 0 is fresh (its first step is lr), weight 1 inactive, weight 2 has 10^6 updates
+        // behind it (no correction left).
+        let mut w = [0.0, 0.0, 1.0];
+        let (mut m, mut v) = ([0.0, 0.0, 0.5], [0.0, 0.0, 0.25]);
+        let mut count = [0, 0, 1_000_000];
+        adam_counted(
+            &mut w,
+            &mut m,
+            &mut v,
+            &[2.0, 3.0, 0.5],
+            &[1, 0, 1],
+            &mut count,
+            p,
+        );
+        assert!((w[0] + 0.01).abs() < 1e-6, "{w:?}");
+        assert_eq!((w[1], count[1]), (0.0, 0));
+        assert!((w[2] - (1.0 - 0.01)).abs() < 1e-5, "{w:?}");
+        assert_eq!(count[0], 1);
     }
 }

@@ -39,6 +39,52 @@ pub fn uniform_counts(rows: usize, dim: usize, budget: usize, seed: u64) -> Vec<
     counts
 }
 
+/// Per-row counts for one table that add up to `budget`, proportional to `weights` and at most
+/// `dim` each (rows over `dim` are capped and the rest shared among the others), rounded
+/// cumulatively so that the total is exact.
+pub fn weighted_counts(weights: &[f64], dim: usize, budget: usize) -> Vec<usize> {
+    let rows = weights.len();
+    let budget = budget.min(rows * dim);
+    let mut target = vec![0.0f64; rows];
+    let mut capped = vec![false; rows];
+    let mut left = budget as f64;
+    loop {
+        let free: f64 = (0..rows).filter(|&r| !capped[r]).map(|r| weights[r]).sum();
+        if free <= 0.0 {
+            break;
+        }
+        let mut changed = false;
+        for r in 0..rows {
+            if !capped[r] {
+                target[r] = left * weights[r] / free;
+                if target[r] > dim as f64 {
+                    capped[r] = true;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+        left = budget as f64 - capped.iter().filter(|&&c| c).count() as f64 * dim as f64;
+        for r in 0..rows {
+            if capped[r] {
+                target[r] = dim as f64;
+            }
+        }
+    }
+    let mut counts = Vec::with_capacity(rows);
+    let mut sum = 0.0f64;
+    let mut given = 0usize;
+    for t in target {
+        sum += t;
+        let upto = (sum.round() as usize).min(budget);
+        counts.push((upto - given).min(dim));
+        given += counts[counts.len() - 1];
+    }
+    counts
+}
+
 /// A mask with `counts[r]` random columns active in row `r`.
 pub fn random_mask(dim: usize, counts: &[usize], seed: u64) -> Vec<u8> {
     let mut mask = vec![0u8; counts.len() * dim];
@@ -108,6 +154,44 @@ pub struct RegrowConfig {
     /// row's gradient over the interval. 0 ranks raw gradients (rows seen often win); 1 ranks
     /// each weight by its share of its row's gradient (every row competes equally).
     pub balance: f32,
+    /// Pruning score of an active weight: `|w| / |w_row|^prune_balance` (0: raw magnitude).
+    pub prune_balance: f32,
+    /// Prune and regrow inside each row: row `r` moves its share `k * nnz_r / nnz` of the `k`
+    /// weights (rounded so the shares add up), so every row keeps its count of active weights.
+    pub per_row: bool,
+}
+
+impl Default for RegrowConfig {
+    fn default() -> Self {
+        RegrowConfig {
+            floor: 0,
+            balance: 1.0,
+            prune_balance: 0.0,
+            per_row: false,
+        }
+    }
+}
+
+/// Zeroes weight `k` of `table` with its Adam state, and sets its mask bit to `on`.
+fn reset(table: &mut Table, k: usize, on: bool) {
+    table.w[k] = 0.0;
+    table.m[k] = 0.0;
+    table.v[k] = 0.0;
+    if let Some(count) = table.count.as_mut() {
+        count[k] = 0;
+    }
+    if let Some(active) = table.active.as_mut() {
+        active[k] = u8::from(on);
+    }
+}
+
+/// `norm^balance` as a divisor (1 when the balance is 0 or the norm is 0).
+fn divisor(norm_sq: f32, balance: f32) -> f32 {
+    if balance == 0.0 || norm_sq == 0.0 {
+        1.0
+    } else {
+        norm_sq.sqrt().powf(balance)
+    }
 }
 
 /// What an update changed.
@@ -156,6 +240,9 @@ fn select_first(
 /// docs). Both tables must be sparse (have masks and accumulators); the accumulators are zeroed
 /// afterwards.
 pub fn prune_and_regrow(tables: [&mut Table; 2], k: usize, config: RegrowConfig) -> UpdateStats {
+    if config.per_row {
+        return prune_and_regrow_rows(tables, k, config);
+    }
     // Prune: the smallest active weights, above each row's floor.
     let mut prune = Vec::new();
     let mut row_buf: Vec<Candidate> = Vec::new();
@@ -165,10 +252,12 @@ pub fn prune_and_regrow(tables: [&mut Table; 2], k: usize, config: RegrowConfig)
         };
         for r in 0..table.rows {
             row_buf.clear();
+            let row = &table.w[r * dim..(r + 1) * dim];
+            let div = divisor(row.iter().map(|x| x * x).sum(), config.prune_balance);
             for c in 0..dim {
                 if active[r * dim + c] != 0 {
                     row_buf.push(Candidate {
-                        score: table.w[r * dim + c].abs(),
+                        score: table.w[r * dim + c].abs() / div,
                         table: t as u8,
                         row: r as u32,
                         col: c as u16,
@@ -203,11 +292,7 @@ pub fn prune_and_regrow(tables: [&mut Table; 2], k: usize, config: RegrowConfig)
             if norm_sq == 0.0 {
                 continue;
             }
-            let divisor = if config.balance == 0.0 {
-                1.0
-            } else {
-                norm_sq.sqrt().powf(config.balance)
-            };
+            let divisor = divisor(norm_sq, config.balance);
             for c in 0..dim {
                 if active[r * dim + c] == 0 && row[c] != 0.0 {
                     grow.push(Candidate {
@@ -224,12 +309,7 @@ pub fn prune_and_regrow(tables: [&mut Table; 2], k: usize, config: RegrowConfig)
     for p in &prune {
         let table = &mut tables[p.table as usize];
         let k = p.row as usize * table.dim + p.col as usize;
-        table.w[k] = 0.0;
-        table.m[k] = 0.0;
-        table.v[k] = 0.0;
-        if let Some(active) = table.active.as_mut() {
-            active[k] = 0;
-        }
+        reset(table, k, false);
     }
     let descending =
         |a: &Candidate, b: &Candidate| b.score.total_cmp(&a.score).then(a.key().cmp(&b.key()));
@@ -237,12 +317,7 @@ pub fn prune_and_regrow(tables: [&mut Table; 2], k: usize, config: RegrowConfig)
     for g in &grow {
         let table = &mut tables[g.table as usize];
         let k = g.row as usize * table.dim + g.col as usize;
-        table.w[k] = 0.0;
-        table.m[k] = 0.0;
-        table.v[k] = 0.0;
-        if let Some(active) = table.active.as_mut() {
-            active[k] = 1;
-        }
+        reset(table, k, true);
     }
     // Too few regrowth candidates (gradients exactly zero): give the rest back to the rows that
     // lost them, so the budget stays fixed.
@@ -260,6 +335,72 @@ pub fn prune_and_regrow(tables: [&mut Table; 2], k: usize, config: RegrowConfig)
     }
     UpdateStats {
         moved: grow.len(),
+        active_users: tables[0].active_count(),
+        active_items: tables[1].active_count(),
+    }
+}
+
+/// [`prune_and_regrow`] inside each row (`config.per_row`).
+fn prune_and_regrow_rows(tables: [&mut Table; 2], k: usize, config: RegrowConfig) -> UpdateStats {
+    let total: usize = tables.iter().map(|t| t.active_count()).sum();
+    let per_weight = k as f64 / total.max(1) as f64;
+    let mut owed = 0.0f64;
+    let mut moved = 0usize;
+    let mut order: Vec<usize> = Vec::new();
+    let [users, items] = tables;
+    let mut tables = [users, items];
+    for table in tables.iter_mut() {
+        let dim = table.dim;
+        if table.active.is_none() || table.acc.is_none() {
+            continue;
+        }
+        for r in 0..table.rows {
+            let span = r * dim..(r + 1) * dim;
+            let active = &table.active.as_ref().expect("sparse")[span.clone()];
+            let nnz = active.iter().filter(|&&a| a != 0).count();
+            // Cumulative rounding: the shares of all rows add up to k.
+            let before = owed.round() as usize;
+            owed += per_weight * nnz as f64;
+            let mut share = (owed.round() as usize).saturating_sub(before);
+            share = share.min(nnz.saturating_sub(config.floor));
+            if share == 0 {
+                continue;
+            }
+            let w = &table.w[span.clone()];
+            let g = &table.acc.as_ref().expect("sparse")[span.clone()];
+            let div = divisor(w.iter().map(|x| x * x).sum(), config.prune_balance);
+            // Prune: the row's `share` smallest active weights.
+            order.clear();
+            order.extend((0..dim).filter(|&c| active[c] != 0));
+            order.sort_by(|&a, &b| {
+                (w[a].abs() / div)
+                    .total_cmp(&(w[b].abs() / div))
+                    .then(a.cmp(&b))
+            });
+            let pruned: Vec<usize> = order[..share].to_vec();
+            // Regrow: the row's inactive weights of largest gradient, as many as were pruned.
+            order.clear();
+            order.extend((0..dim).filter(|&c| active[c] == 0 && g[c] != 0.0));
+            order.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()).then(a.cmp(&b)));
+            order.truncate(share);
+            let grown = order.clone();
+            // Too few candidates: only as many of the smallest go as can be regrown.
+            for &c in &pruned[..grown.len()] {
+                reset(table, r * dim + c, false);
+            }
+            for &c in &grown {
+                reset(table, r * dim + c, true);
+            }
+            moved += grown.len();
+        }
+    }
+    for table in tables.iter_mut() {
+        if let Some(acc) = table.acc.as_mut() {
+            acc.fill(0.0);
+        }
+    }
+    UpdateStats {
+        moved,
         active_users: tables[0].active_count(),
         active_items: tables[1].active_count(),
     }
@@ -319,6 +460,7 @@ mod tests {
             RegrowConfig {
                 floor: 0,
                 balance: 0.0,
+                ..RegrowConfig::default()
             },
         );
         assert_eq!(stats.moved, 2);
@@ -348,6 +490,7 @@ mod tests {
             RegrowConfig {
                 floor: 1,
                 balance: 0.0,
+                ..RegrowConfig::default()
             },
         );
         // Row 0's single weight is protected; row 1's smaller weight (0.4) goes instead.
@@ -375,6 +518,7 @@ mod tests {
             RegrowConfig {
                 floor: 0,
                 balance: 0.0,
+                ..RegrowConfig::default()
             },
         );
         assert_eq!(u.active.as_ref().unwrap(), &vec![1, 1, 1, 0]);
@@ -385,8 +529,44 @@ mod tests {
             RegrowConfig {
                 floor: 0,
                 balance: 1.0,
+                ..RegrowConfig::default()
             },
         );
         assert_eq!(u.active.as_ref().unwrap(), &vec![1, 0, 1, 1]);
+    }
+
+    #[test]
+    fn per_row_updates_keep_every_row_count() {
+        let mut users = sparse(
+            2,
+            4,
+            vec![0.5, 0.01, 0.0, 0.0, 0.9, 0.8, 0.0, 0.0],
+            vec![1, 1, 0, 0, 1, 1, 0, 0],
+            vec![0.0, 0.0, 0.2, 0.3, 0.0, 0.0, 0.0, 0.0],
+        );
+        let mut items = sparse(
+            1,
+            4,
+            vec![0.02, 0.3, 0.0, 0.0],
+            vec![1, 1, 0, 0],
+            vec![0.0, 0.0, 0.0, 0.4],
+        );
+        let stats = prune_and_regrow(
+            [&mut users, &mut items],
+            3,
+            RegrowConfig {
+                per_row: true,
+                ..RegrowConfig::default()
+            },
+        );
+        // Each row moves one weight; user row 1 has no gradient outside its mask and keeps its
+        // weights.
+        assert_eq!(stats.moved, 2);
+        assert_eq!(
+            users.active.as_ref().unwrap(),
+            &vec![1, 0, 0, 1, 1, 1, 0, 0]
+        );
+        assert_eq!(items.active.as_ref().unwrap(), &vec![0, 1, 0, 1]);
+        assert_eq!(users.w[4..6], [0.9, 0.8]);
     }
 }

@@ -107,6 +107,22 @@ pub struct TrainOptions {
     pub row_floor: usize,
     /// Regrowth balance between rows (see [`mask::RegrowConfig::balance`]).
     pub balance: f32,
+    /// Pruning balance between rows (see [`mask::RegrowConfig::prune_balance`]).
+    pub prune_balance: f32,
+    /// Prune and regrow within each row, keeping every row's count (see
+    /// [`mask::RegrowConfig::per_row`]).
+    pub per_row: bool,
+    /// Learning rate at the end of training, as a fraction of `step.lr` (1: constant).
+    pub lr_end: f32,
+    /// Fraction of training after which the learning rate decays (on a cosine) to `lr_end`.
+    pub lr_decay_start: f64,
+    /// Adam's bias correction from each weight's own update count (sparse tables only).
+    pub local_adam: bool,
+    /// Share of the budget given to the user table at the start (0: in proportion to rows).
+    pub user_share: f64,
+    /// Initial budget of a row in proportion to `(1 + its training degree)^degree_power`
+    /// within its table (0: the same for every row).
+    pub degree_power: f64,
     /// NMF iterations for `MaskInit::Nmf`.
     pub nmf_iterations: usize,
     /// Worker threads (results do not depend on it).
@@ -136,6 +152,13 @@ impl Default for TrainOptions {
             update_end: 0.75,
             row_floor: 0,
             balance: 1.0,
+            prune_balance: 0.0,
+            per_row: false,
+            lr_end: 1.0,
+            lr_decay_start: 0.0,
+            local_adam: false,
+            user_share: 0.0,
+            degree_power: 0.0,
             nmf_iterations: 10,
             threads: default_threads(),
             eval_every: 0,
@@ -376,7 +399,29 @@ fn initial_weights(rows: usize, dim: usize, std: f32, rng: &mut ChaCha8Rng) -> V
 fn initial_masks(data: &Dataset, options: &TrainOptions) -> (Vec<u8>, Vec<u8>) {
     let (nu, ni, dim) = (data.users.len(), data.items.len(), options.dim);
     let budget = budget(nu, ni, dim, options.density);
-    let counts = mask::uniform_counts(nu + ni, dim, budget, options.seed);
+    let counts = if options.user_share == 0.0 && options.degree_power == 0.0 {
+        mask::uniform_counts(nu + ni, dim, budget, options.seed)
+    } else {
+        let user_budget = if options.user_share == 0.0 {
+            (budget as f64 * nu as f64 / (nu + ni).max(1) as f64).round() as usize
+        } else {
+            (budget as f64 * options.user_share).round() as usize
+        };
+        let weights = |degrees: Vec<u32>| -> Vec<f64> {
+            degrees
+                .into_iter()
+                .map(|d| (1.0 + f64::from(d)).powf(options.degree_power))
+                .collect()
+        };
+        let user_degrees = (0..nu).map(|u| data.train.items(u).len() as u32).collect();
+        let mut counts = mask::weighted_counts(&weights(user_degrees), dim, user_budget);
+        counts.extend(mask::weighted_counts(
+            &weights(data.train.item_degrees(ni)),
+            dim,
+            budget - user_budget.min(budget),
+        ));
+        counts
+    };
     let (user_counts, item_counts) = counts.split_at(nu);
     match options.mask_init {
         MaskInit::Random => (
@@ -391,6 +436,19 @@ fn initial_masks(data: &Dataset, options: &TrainOptions) -> (Vec<u8>, Vec<u8>) {
             )
         }
     }
+}
+
+/// The learning rate of step `step` (1-based) of `total`, as a fraction of the base rate:
+/// 1 until `lr_decay_start` of training, then a cosine down to `lr_end` at the last step.
+pub fn lr_factor(options: &TrainOptions, step: u64, total: u64) -> f32 {
+    let start = options.lr_decay_start.clamp(0.0, 1.0) * total as f64;
+    let x = (step as f64 - start) / (total as f64 - start).max(1.0);
+    if options.lr_end == 1.0 || x <= 0.0 {
+        return 1.0;
+    }
+    let end = f64::from(options.lr_end);
+    let c = 0.5 * (1.0 + (std::f64::consts::PI * x.min(1.0)).cos());
+    (end + (1.0 - end) * c) as f32
 }
 
 /// Active weights for `users + items` rows of width `dim` at `density`.
@@ -465,6 +523,10 @@ fn train_in_pool(
         users = users.with_mask(user_mask);
         items = items.with_mask(item_mask);
     }
+    if sparse && options.local_adam {
+        users.count = Some(vec![0; users.w.len()]);
+        items.count = Some(vec![0; items.w.len()]);
+    }
     let mut mf = Mf::new(users, items, options.step, options.threads);
     let setup_seconds = setup.elapsed().as_secs_f64();
 
@@ -485,6 +547,8 @@ fn train_in_pool(
     let regrow_config = RegrowConfig {
         floor: options.row_floor,
         balance: options.balance,
+        prune_balance: options.prune_balance,
+        per_row: options.per_row,
     };
     let accumulated = options.regrow == Regrow::Accumulated;
     let budget_now = if sparse {
@@ -512,6 +576,7 @@ fn train_in_pool(
             sampler.fill(epoch as u64, first, drawn);
             first += drawn.len();
             let step = mf.steps + 1;
+            mf.config.lr = options.step.lr * lr_factor(options, step, total_steps);
             let need = sparse && schedule.gradient_needed(step, accumulated);
             loss_sum += mf.step(&drawn[..n], need);
             done += n;
@@ -566,4 +631,27 @@ fn train_in_pool(
         samples: trained_samples,
         options: options.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learning_rate_is_constant_then_decays_on_a_cosine() {
+        let options = TrainOptions {
+            lr_end: 0.1,
+            lr_decay_start: 0.5,
+            ..TrainOptions::default()
+        };
+        assert_eq!(lr_factor(&options, 1, 100), 1.0);
+        assert_eq!(lr_factor(&options, 50, 100), 1.0);
+        assert!((lr_factor(&options, 75, 100) - 0.55).abs() < 1e-6);
+        assert!((lr_factor(&options, 100, 100) - 0.1).abs() < 1e-6);
+        let constant = TrainOptions {
+            lr_end: 1.0,
+            ..options
+        };
+        assert_eq!(lr_factor(&constant, 90, 100), 1.0);
+    }
 }

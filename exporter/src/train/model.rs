@@ -73,6 +73,9 @@ pub struct Table {
     pub active: Option<Vec<u8>>,
     /// Sum of the gradients since the last mask update (sparse tables only).
     pub acc: Option<Vec<f32>>,
+    /// Adam updates each weight has had since it became active, for its own bias correction
+    /// (sparse tables with `local_adam` only; `None`: the global step's correction).
+    pub count: Option<Vec<u32>>,
 }
 
 impl Table {
@@ -87,6 +90,7 @@ impl Table {
             w,
             active: None,
             acc: None,
+            count: None,
         }
     }
 
@@ -168,6 +172,7 @@ pub struct Mf {
     pub steps: u64,
     threads: usize,
     work: Workspace,
+    bias: BiasCorrection,
 }
 
 /// Slot of `row` in a batch, allocating one on first sight.
@@ -189,13 +194,51 @@ struct RowsMut<'a> {
     v: &'a mut [f32],
     active: Option<&'a [u8]>,
     acc: Option<&'a mut [f32]>,
+    count: Option<&'a mut [u32]>,
 }
 
 /// What the Adam pass needs besides the rows.
 #[derive(Clone, Copy)]
-struct AdamPass {
+struct AdamPass<'a> {
     step: AdamStep,
+    /// The uncorrected learning rate and the bias corrections by update count, for weights
+    /// with their own count.
+    local: (f32, &'a BiasCorrection),
     accumulate: bool,
+}
+
+/// Adam's bias corrections `1 / (1 - beta^n)` for update counts `n` below [`BIAS_STEPS`]
+/// (beyond it both are 1 to f32 precision for the default betas).
+#[derive(Clone, Debug)]
+pub struct BiasCorrection {
+    /// `1 / (1 - beta1^n)`.
+    pub first: Vec<f32>,
+    /// `1 / (1 - beta2^n)`.
+    pub second: Vec<f32>,
+}
+
+/// Length of the [`BiasCorrection`] tables.
+pub const BIAS_STEPS: usize = 1 << 15;
+
+impl BiasCorrection {
+    /// The tables for `beta1` and `beta2`.
+    pub fn new(beta1: f32, beta2: f32) -> Self {
+        let table = |beta: f32| {
+            (0..BIAS_STEPS)
+                .map(|n| {
+                    if n == 0 {
+                        1.0
+                    } else {
+                        (1.0 / (1.0 - f64::from(beta).powi(n as i32))) as f32
+                    }
+                })
+                .collect()
+        };
+        BiasCorrection {
+            first: table(beta1),
+            second: table(beta2),
+        }
+    }
 }
 
 impl Mf {
@@ -211,6 +254,7 @@ impl Mf {
         Mf {
             users,
             items,
+            bias: BiasCorrection::new(config.beta1, config.beta2),
             config,
             steps: 0,
             threads: threads.max(1),
@@ -325,6 +369,7 @@ impl Mf {
                 beta2: c.beta2,
                 eps: c.eps,
             },
+            local: (c.lr, &self.bias),
             accumulate,
         };
         let chunks = if self.threads == 1 {
@@ -370,7 +415,7 @@ fn adam_rows(
     grads: &[f32],
     buckets: &mut Vec<Vec<(u32, u32)>>,
     chunks: usize,
-    pass: AdamPass,
+    pass: AdamPass<'_>,
 ) {
     let dim = table.dim;
     let rows_per = table.rows.div_ceil(chunks).max(1);
@@ -389,6 +434,7 @@ fn adam_rows(
     let mut v = table.v.chunks_mut(span);
     let mut active = table.active.as_deref().map(|a| a.chunks(span));
     let mut acc = table.acc.as_deref_mut().map(|a| a.chunks_mut(span));
+    let mut count = table.count.as_deref_mut().map(|a| a.chunks_mut(span));
     for k in 0..chunks {
         let (Some(w), Some(m), Some(v)) = (w.next(), m.next(), v.next()) else {
             break;
@@ -400,6 +446,7 @@ fn adam_rows(
             v,
             active: active.as_mut().and_then(Iterator::next),
             acc: acc.as_mut().and_then(Iterator::next),
+            count: count.as_mut().and_then(Iterator::next),
         });
     }
     views
@@ -413,6 +460,7 @@ fn adam_rows(
                 v,
                 active,
                 mut acc,
+                mut count,
             } = view;
             for &(row, slot) in bucket {
                 let base = (row as usize - first_row) * dim;
@@ -425,11 +473,24 @@ fn adam_rows(
                 {
                     kernels::add(&mut acc[base..base + dim], g);
                 }
-                match active {
-                    None => kernels::adam(w, m, v, g, pass.step),
-                    Some(active) => {
+                match (active, count.as_deref_mut()) {
+                    (None, _) => kernels::adam(w, m, v, g, pass.step),
+                    (Some(active), None) => {
                         kernels::adam_masked(w, m, v, g, &active[base..base + dim], pass.step)
                     }
+                    (Some(active), Some(count)) => kernels::adam_counted(
+                        w,
+                        m,
+                        v,
+                        g,
+                        &active[base..base + dim],
+                        &mut count[base..base + dim],
+                        kernels::CountedStep {
+                            lr: pass.local.0,
+                            bias: pass.local.1,
+                            step: pass.step,
+                        },
+                    ),
                 }
             }
         });
