@@ -267,7 +267,7 @@ pub struct TrainArgs {
     /// Triples per step.
     #[arg(long, default_value_t = TrainOptions::default().batch_size)]
     pub batch_size: usize,
-    /// Adam's learning rate [default: 0.005 dense, 0.0075 sparse].
+    /// Adam's learning rate [default: 0.005 dense, 0.01 sparse].
     #[arg(long)]
     pub lr: Option<f32>,
     /// L2 coefficient on the batch's embeddings [default: 0.01 dense, 0.02 sparse].
@@ -295,22 +295,24 @@ pub struct TrainArgs {
     /// Prune and regrow inside each row, so that every row keeps its number of weights.
     #[arg(long)]
     pub per_row: bool,
-    /// Learning rate at the end of training, as a fraction of --lr (1: constant).
+    /// Learning rate at the end of training, as a fraction of --lr (1: constant) [default: 0.1].
     #[arg(long)]
     pub lr_end: Option<f32>,
-    /// Fraction of training after which the learning rate decays on a cosine to --lr-end.
+    /// Fraction of training after which the learning rate decays on a cosine to --lr-end
+    /// [default: 0.5].
     #[arg(long)]
     pub lr_decay_start: Option<f64>,
     /// Adam's bias correction from each weight's own update count (sparse models).
     #[arg(long)]
     pub local_adam: bool,
-    /// Standard deviation of the initial weights.
+    /// Standard deviation of the initial weights [default: 0.1].
     #[arg(long)]
     pub init_std: Option<f32>,
     /// Share of the budget given to the user table at the start (0: in proportion to rows).
     #[arg(long)]
     pub user_share: Option<f64>,
-    /// Initial budget of a row in proportion to (1 + its degree)^P within its table.
+    /// Initial budget of a row in proportion to (1 + its degree)^P within its table
+    /// [default: 0, the same for every row].
     #[arg(long)]
     pub degree_power: Option<f64>,
     /// Worker threads (the result depends on the seed only, not on this).

@@ -419,6 +419,27 @@ mod tests {
     }
 
     #[test]
+    fn weighted_counts_add_up_cap_at_dim_and_follow_the_weights() {
+        let weights = [1.0, 2.0, 4.0, 100.0, 0.5];
+        for budget in [0, 1, 7, 20, 33, 40, 1000] {
+            let counts = weighted_counts(&weights, 8, budget);
+            assert_eq!(counts.len(), weights.len());
+            assert_eq!(
+                counts.iter().sum::<usize>(),
+                budget.min(5 * 8),
+                "budget {budget}"
+            );
+            assert!(counts.iter().all(|&c| c <= 8), "{counts:?}");
+        }
+        // 20 over weights 1, 2, 4, 100, 0.5: the heavy row is capped at 8 and the other 12 are
+        // shared in proportion 1 : 2 : 4 : 0.5.
+        let counts = weighted_counts(&weights, 8, 20);
+        assert_eq!(counts[3], 8);
+        assert!(counts[4] <= counts[0] && counts[0] <= counts[1] && counts[1] <= counts[2]);
+        assert_eq!(counts, vec![2, 3, 6, 8, 1]);
+    }
+
+    #[test]
     fn masks_follow_the_counts() {
         let counts = [0, 3, 5, 1];
         let m = random_mask(5, &counts, 7);

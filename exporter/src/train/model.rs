@@ -46,7 +46,7 @@ pub struct StepConfig {
 impl Default for StepConfig {
     fn default() -> Self {
         StepConfig {
-            lr: 7.5e-3,
+            lr: 1e-2,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
