@@ -315,6 +315,11 @@ pub struct TrainArgs {
     /// [default: 0, the same for every row].
     #[arg(long)]
     pub degree_power: Option<f64>,
+    /// Gradual pruning: start at this density (1.0: dense) and prune to --density on a cubic
+    /// schedule over the mask updates (Zhu and Gupta 2017) [default: off, the budget is fixed
+    /// from the first step].
+    #[arg(long)]
+    pub start_density: Option<f64>,
     /// Worker threads (the result depends on the seed only, not on this).
     #[arg(long, default_value_t = crate::train::default_threads())]
     pub threads: usize,
@@ -572,6 +577,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
             init_std: args.init_std.unwrap_or(defaults.init_std),
             user_share: args.user_share.unwrap_or(defaults.user_share),
             degree_power: args.degree_power.unwrap_or(defaults.degree_power),
+            start_density: args.start_density.unwrap_or(defaults.start_density),
             threads: args.threads,
             eval_every: args.eval_every,
             eval_users: args.eval_users,

@@ -243,6 +243,20 @@ pub fn prune_and_regrow(tables: [&mut Table; 2], k: usize, config: RegrowConfig)
     if config.per_row {
         return prune_and_regrow_rows(tables, k, config);
     }
+    prune_and_regrow_unequal(tables, k, k, config)
+}
+
+/// Drops the `drop` smallest-magnitude active weights and regrows `regrow` (at most `drop`)
+/// inactive ones, as [`prune_and_regrow`] does with `drop = regrow`; the active count falls by
+/// `drop - regrow`. This is how gradual pruning (`TrainOptions::start_density`) shrinks the
+/// budget while it keeps moving weights. Not available per row.
+pub fn prune_and_regrow_unequal(
+    tables: [&mut Table; 2],
+    drop: usize,
+    regrow: usize,
+    config: RegrowConfig,
+) -> UpdateStats {
+    let k = drop;
     // Prune: the smallest active weights, above each row's floor.
     let mut prune = Vec::new();
     let mut row_buf: Vec<Candidate> = Vec::new();
@@ -276,6 +290,7 @@ pub fn prune_and_regrow(tables: [&mut Table; 2], k: usize, config: RegrowConfig)
         |a: &Candidate, b: &Candidate| a.score.total_cmp(&b.score).then(a.key().cmp(&b.key()));
     select_first(&mut prune, k, ascending);
     let k = prune.len();
+    let wanted = regrow.min(k);
 
     // Regrow: the inactive weights with the largest balanced gradient, not just dropped.
     let mut grow = Vec::new();
@@ -313,15 +328,15 @@ pub fn prune_and_regrow(tables: [&mut Table; 2], k: usize, config: RegrowConfig)
     }
     let descending =
         |a: &Candidate, b: &Candidate| b.score.total_cmp(&a.score).then(a.key().cmp(&b.key()));
-    select_first(&mut grow, k, descending);
+    select_first(&mut grow, wanted, descending);
     for g in &grow {
         let table = &mut tables[g.table as usize];
         let k = g.row as usize * table.dim + g.col as usize;
         reset(table, k, true);
     }
     // Too few regrowth candidates (gradients exactly zero): give the rest back to the rows that
-    // lost them, so the budget stays fixed.
-    for p in prune.iter().skip(grow.len()) {
+    // lost them, so the budget stays where it was asked to be.
+    for p in prune.iter().skip(k - (wanted - grow.len())) {
         let table = &mut tables[p.table as usize];
         let k = p.row as usize * table.dim + p.col as usize;
         if let Some(active) = table.active.as_mut() {
@@ -589,5 +604,36 @@ mod tests {
         );
         assert_eq!(items.active.as_ref().unwrap(), &vec![0, 1, 0, 1]);
         assert_eq!(users.w[4..6], [0.9, 0.8]);
+    }
+
+    #[test]
+    fn unequal_updates_shrink_the_budget_by_the_difference() {
+        // Users 0.5, 0.01 | 0.9 active; items 0.02, 0.3 | 0.8 active: six weights.
+        let mut users = sparse(
+            2,
+            3,
+            vec![0.5, 0.01, 0.0, 0.9, 0.0, 0.0],
+            vec![1, 1, 0, 1, 0, 0],
+            vec![0.0, 0.0, 0.2, 0.0, 0.7, 0.1],
+        );
+        let mut items = sparse(
+            2,
+            3,
+            vec![0.02, 0.0, 0.3, 0.0, 0.8, 0.0],
+            vec![1, 0, 1, 0, 1, 0],
+            vec![0.0, 0.05, 0.0, 0.3, 0.0, 0.0],
+        );
+        let config = RegrowConfig {
+            balance: 0.0,
+            ..RegrowConfig::default()
+        };
+        // Drop the three smallest (0.01, 0.02, 0.3), regrow the one largest gradient (0.7).
+        let stats = prune_and_regrow_unequal([&mut users, &mut items], 3, 1, config);
+        assert_eq!(stats.moved, 1);
+        assert_eq!(stats.active_users + stats.active_items, 6 - 2);
+        assert_eq!(users.active.as_ref().unwrap(), &vec![1, 0, 0, 1, 1, 0]);
+        assert_eq!(items.active.as_ref().unwrap(), &vec![0, 0, 0, 0, 1, 0]);
+        assert_eq!(users.w, vec![0.5, 0.0, 0.0, 0.9, 0.0, 0.0]);
+        assert_eq!(items.w, vec![0.0, 0.0, 0.0, 0.0, 0.8, 0.0]);
     }
 }

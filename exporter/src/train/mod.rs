@@ -123,6 +123,11 @@ pub struct TrainOptions {
     /// Initial budget of a row in proportion to `(1 + its training degree)^degree_power`
     /// within its table (0: the same for every row).
     pub degree_power: f64,
+    /// Gradual pruning (Zhu and Gupta, 2017): when above `density`, training starts at this
+    /// density (1.0: dense) and the mask updates shrink it to `density` on a cubic schedule,
+    /// the last update reaching it; at or below `density` (the default, 0), the budget is fixed
+    /// from the first step.
+    pub start_density: f64,
     /// NMF iterations for `MaskInit::Nmf`.
     pub nmf_iterations: usize,
     /// Worker threads (results do not depend on it).
@@ -159,6 +164,7 @@ impl Default for TrainOptions {
             local_adam: false,
             user_share: 0.0,
             degree_power: 0.0,
+            start_density: 0.0,
             nmf_iterations: 10,
             threads: default_threads(),
             eval_every: 0,
@@ -402,6 +408,15 @@ fn check(options: &TrainOptions) -> Result<()> {
             options.user_share, options.degree_power
         ));
     }
+    if !(0.0..=1.0).contains(&options.start_density) {
+        return usage(format!(
+            "--start-density must be in [0, 1], got {}",
+            options.start_density
+        ));
+    }
+    if options.per_row && options.start_density > options.density {
+        return usage("--per-row keeps every row's count, so it cannot prune gradually".into());
+    }
     if !(options.init_std > 0.0 && options.init_std.is_finite()) {
         return usage(format!(
             "--init-std must be positive, got {}",
@@ -483,6 +498,17 @@ pub fn budget(users: usize, items: usize, dim: usize, density: f64) -> usize {
     crate::prune::budget((users + items) * dim, density)
 }
 
+/// The active-weight target after mask update `done` of `updates` under gradual pruning: from
+/// `start` down to `end` on Zhu and Gupta's cubic, `end + (start - end) * (1 - done/updates)^3`,
+/// exactly `end` at the last update.
+fn gradual_target(start: usize, end: usize, done: usize, updates: usize) -> usize {
+    if done >= updates || start <= end {
+        return end;
+    }
+    let left = 1.0 - done as f64 / updates as f64;
+    end + ((start - end) as f64 * left * left * left).round() as usize
+}
+
 /// The users validated during training: those with test items, or a seeded sample of them.
 fn validation_users(data: &Dataset, options: &TrainOptions) -> Vec<u32> {
     let Some(test) = &data.test else {
@@ -545,7 +571,19 @@ fn train_in_pool(
         initial_weights(ni, dim, options.init_std, &mut rng),
     );
     let sparse = options.density < 1.0;
-    if sparse {
+    let gradual = sparse && options.start_density > options.density;
+    if gradual && options.start_density >= 1.0 {
+        users = users.with_mask(vec![1; nu * dim]);
+        items = items.with_mask(vec![1; ni * dim]);
+    } else if gradual {
+        let start = TrainOptions {
+            density: options.start_density,
+            ..options.clone()
+        };
+        let (user_mask, item_mask) = initial_masks(data, &start);
+        users = users.with_mask(user_mask);
+        items = items.with_mask(item_mask);
+    } else if sparse {
         let (user_mask, item_mask) = initial_masks(data, options);
         users = users.with_mask(user_mask);
         items = items.with_mask(item_mask);
@@ -578,11 +616,27 @@ fn train_in_pool(
         per_row: options.per_row,
     };
     let accumulated = options.regrow == Regrow::Accumulated;
-    let budget_now = if sparse {
+    let budget_start = if sparse {
         mf.users.active_count() + mf.items.active_count()
     } else {
         0
     };
+    let budget_end = if gradual {
+        budget(nu, ni, dim, options.density)
+    } else {
+        budget_start
+    };
+    let updates = (1..total_steps)
+        .filter(|&s| schedule.updates_after(s))
+        .count();
+    if gradual && updates == 0 {
+        return Err(ExportError::Usage(format!(
+            "--start-density {} needs at least one mask update to reach --density {}: \
+             train for more steps or update more often (--update-interval, --update-end)",
+            options.start_density, options.density
+        )));
+    }
+    let mut updates_done = 0usize;
     let eval_users = validation_users(data, options);
     observe(Event::Start { total_steps });
 
@@ -608,9 +662,21 @@ fn train_in_pool(
             loss_sum += mf.step(&drawn[..n], need);
             done += n;
             if sparse && schedule.updates_after(mf.steps) {
-                let k = (schedule.fraction(mf.steps) * budget_now as f64).round() as usize;
-                let stats =
-                    mask::prune_and_regrow([&mut mf.users, &mut mf.items], k, regrow_config);
+                let k = (schedule.fraction(mf.steps) * budget_end as f64).round() as usize;
+                updates_done += 1;
+                let stats = if gradual {
+                    let active = mf.users.active_count() + mf.items.active_count();
+                    let target = gradual_target(budget_start, budget_end, updates_done, updates);
+                    let drop = active.saturating_sub(target) + k;
+                    mask::prune_and_regrow_unequal(
+                        [&mut mf.users, &mut mf.items],
+                        drop,
+                        k,
+                        regrow_config,
+                    )
+                } else {
+                    mask::prune_and_regrow([&mut mf.users, &mut mf.items], k, regrow_config)
+                };
                 observe(Event::MaskUpdate(&stats));
             }
             observe(Event::Step {
@@ -662,6 +728,15 @@ fn train_in_pool(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn gradual_target_falls_on_a_cubic_to_the_final_budget() {
+        let targets: Vec<usize> = (1..=4).map(|j| gradual_target(1000, 100, j, 4)).collect();
+        // 100 + 900 * (3/4)^3, (1/2)^3, (1/4)^3, 0.
+        assert_eq!(targets, vec![480, 213, 114, 100]);
+        assert_eq!(gradual_target(1000, 100, 9, 4), 100);
+        assert_eq!(gradual_target(100, 100, 1, 4), 100);
+    }
+
     use super::*;
 
     #[test]
