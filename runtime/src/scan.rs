@@ -177,8 +177,8 @@ impl<S: AsRef<[u8]>> Model<S> {
                         reason: "row offsets are out of order or past the row data",
                     },
                 })?;
-                finish_scores(batch, query, items.raw_bias(), first, global_bias);
-                offer_all(&mut top, items, exclude, first, batch)?;
+                let pass = finish_scores(batch, query, items.raw_bias(), first, global_bias);
+                offer_all(&mut top, items, exclude, first, batch, pass)?;
                 first += batch.len();
             }
             return Ok(top.finish());
@@ -186,7 +186,7 @@ impl<S: AsRef<[u8]>> Model<S> {
         for index in 0..items.rows() {
             let row = items.row(index)?;
             let score = score_row(scoring, query, &row, items.bias(index)?, global_bias);
-            offer_all(&mut top, items, exclude, index, &[score])?;
+            offer_all(&mut top, items, exclude, index, &[score], Finish::Done)?;
         }
         Ok(top.finish())
     }
@@ -247,15 +247,26 @@ impl<S: AsRef<[u8]>> Model<S> {
             }
             let base = block * columns.block_rows;
             block_similarities(acc, base, columns, query, scoring)?;
-            finish_scores(acc, query, items.raw_bias(), base, global_bias);
-            offer_all(&mut top, items, exclude, base, acc)?;
+            let pass = finish_scores(acc, query, items.raw_bias(), base, global_bias);
+            offer_all(&mut top, items, exclude, base, acc, pass)?;
         }
         Ok(top.finish())
     }
 }
 
+/// What is left to do to a block's scores after [`finish_scores`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Finish {
+    /// The scores are final.
+    Done,
+    /// Every bias is +0.0, so `((x + 0) + 0) + 0` is `x + 0.0`, which only turns -0.0 into
+    /// +0.0: [`offer_all`] adds the 0.0 to the few scores it offers instead of a pass over all.
+    AddZero,
+}
+
 /// Turns dot products of rows `first..` into scores, in the order of [`score_row`]:
-/// `((sim + user_bias) + item_bias) + global_bias`.
+/// `((sim + user_bias) + item_bias) + global_bias`, or leaves the `+ 0.0` of a model without
+/// biases to [`offer_all`] (see [`Finish::AddZero`]); either way, the same bits.
 #[inline]
 fn finish_scores(
     scores: &mut [f32],
@@ -263,9 +274,13 @@ fn finish_scores(
     bias: Option<&[u8]>,
     first: usize,
     global_bias: f32,
-) {
+) -> Finish {
+    if bias.is_none() && query.bias.to_bits() == 0 && global_bias.to_bits() == 0 {
+        return Finish::AddZero;
+    }
     let bias = bias.and_then(|b| b.get(4 * first..4 * (first + scores.len())));
     kernels::finish_scores(scores, query.bias, bias, global_bias);
+    Finish::Done
 }
 
 /// Turns a block's accumulated dot products into similarities: the int8 scale, then cosine
@@ -299,7 +314,7 @@ fn block_similarities(
 /// Offers rows `first..first + scores.len()` with their scores to the selection, jumping with
 /// [`kernels::first_candidate`] over the scores that cannot enter it (every finite score
 /// enters while it is not full; once full, only scores above its worst, since ties go to the
-/// earlier row).
+/// earlier row). With [`Finish::AddZero`], each offered score gets its `+ 0.0` here.
 #[inline]
 fn offer_all(
     top: &mut TopK<'_>,
@@ -307,6 +322,7 @@ fn offer_all(
     exclude: &[u64],
     first: usize,
     scores: &[f32],
+    finish: Finish,
 ) -> Result<()> {
     let mut position = 0;
     while position < scores.len() {
@@ -314,6 +330,10 @@ fn offer_all(
         position += kernels::first_candidate(&scores[position..], threshold);
         let Some(&score) = scores.get(position) else {
             break;
+        };
+        let score = match finish {
+            Finish::Done => score,
+            Finish::AddZero => score + 0.0,
         };
         let index = first + position;
         if !score.is_finite() {

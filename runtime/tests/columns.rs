@@ -193,3 +193,46 @@ fn plan_prefers_columns_for_sparse_users_and_rows_for_dense_ones() {
             .is_err()
     );
 }
+
+/// Without biases the scans leave the `+ 0.0` of the score to the few rows they offer to the
+/// top-k; a dot product that underflows to -0.0 must still come out as the +0.0 that
+/// `((dot + 0) + 0) + 0` gives, on both paths, and a -0.0 bias must keep its -0.0.
+#[test]
+fn negative_zero_dot_products_score_as_the_full_formula_says() {
+    let dim = 4;
+    // Item 0: 1e-30 * -1e-30 underflows to -0.0; item 1: no shared dimension (+0.0);
+    // item 2: a positive score; item 3: negative.
+    let items = vec![
+        -1e-30, 0.0, 0.0, 0.0, //
+        0.0, 0.0, 0.0, 1.0, //
+        0.5, 0.0, 0.0, 0.0, //
+        -0.5, 0.0, 0.0, 0.0,
+    ];
+    for global_bias in [0.0f32, -0.0] {
+        let inputs = Inputs {
+            dim,
+            users: vec![1e-30, 0.0, 0.0, 0.0],
+            items: items.clone(),
+            user_ids: None,
+            item_ids: None,
+            user_bias: None,
+            item_bias: None,
+            global_bias,
+            scoring: pocketrec::Scoring::Dot,
+            values: ValueEncoding::F32,
+            layout: Layout::Both,
+        };
+        let bytes = inputs.build();
+        let model = Model::from_bytes(&bytes).unwrap();
+        let user = [1e-30f32, 0.0, 0.0, 0.0];
+        let rows = top(&model, &user, 4, &[], Retrieval::Rows);
+        let columns = top(&model, &user, 4, &[], Retrieval::Columns);
+        assert_eq!(rows, columns);
+        let bits = |id: u64| rows.iter().find(|r| r.0 == id).unwrap().2;
+        // ((-0.0 + 0.0) + 0.0) + g: +0.0 for g = +0.0 and for g = -0.0 (+0.0 + -0.0 = +0.0).
+        assert_eq!(bits(0), 0.0f32.to_bits(), "global bias {global_bias:?}");
+        assert_eq!(bits(1), 0.0f32.to_bits());
+        assert_eq!(rows[0].0, 2);
+        assert_eq!(rows[3].0, 3);
+    }
+}
