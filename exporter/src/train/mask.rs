@@ -472,23 +472,29 @@ mod tests {
         t
     }
 
-    #[test]
-    fn prune_smallest_regrow_largest_keeps_the_budget() {
-        // Users: 2 rows x 3; items: 2 rows x 3.
-        let mut users = sparse(
+    /// Users and items of 2 rows x 3: users 0.5, 0.01 | 0.9 active, items 0.02, 0.3 | 0.8
+    /// active, with accumulated gradients outside the masks.
+    fn two_small_tables() -> (Table, Table) {
+        let users = sparse(
             2,
             3,
             vec![0.5, 0.01, 0.0, 0.9, 0.0, 0.0],
             vec![1, 1, 0, 1, 0, 0],
             vec![0.0, 0.0, 0.2, 0.0, 0.7, 0.1],
         );
-        let mut items = sparse(
+        let items = sparse(
             2,
             3,
             vec![0.02, 0.0, 0.3, 0.0, 0.8, 0.0],
             vec![1, 0, 1, 0, 1, 0],
             vec![0.0, 0.05, 0.0, 0.3, 0.0, 0.0],
         );
+        (users, items)
+    }
+
+    #[test]
+    fn prune_smallest_regrow_largest_keeps_the_budget() {
+        let (mut users, mut items) = two_small_tables();
         let before = users.active_count() + items.active_count();
         let stats = prune_and_regrow(
             [&mut users, &mut items],
@@ -608,21 +614,7 @@ mod tests {
 
     #[test]
     fn unequal_updates_shrink_the_budget_by_the_difference() {
-        // Users 0.5, 0.01 | 0.9 active; items 0.02, 0.3 | 0.8 active: six weights.
-        let mut users = sparse(
-            2,
-            3,
-            vec![0.5, 0.01, 0.0, 0.9, 0.0, 0.0],
-            vec![1, 1, 0, 1, 0, 0],
-            vec![0.0, 0.0, 0.2, 0.0, 0.7, 0.1],
-        );
-        let mut items = sparse(
-            2,
-            3,
-            vec![0.02, 0.0, 0.3, 0.0, 0.8, 0.0],
-            vec![1, 0, 1, 0, 1, 0],
-            vec![0.0, 0.05, 0.0, 0.3, 0.0, 0.0],
-        );
+        let (mut users, mut items) = two_small_tables();
         let config = RegrowConfig {
             balance: 0.0,
             ..RegrowConfig::default()
