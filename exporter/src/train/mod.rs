@@ -408,7 +408,7 @@ fn check(options: &TrainOptions) -> Result<()> {
             options.user_share, options.degree_power
         ));
     }
-    if !(0.0..=1.0).contains(&options.start_density) {
+    if !unit(options.start_density) {
         return usage(format!(
             "--start-density must be in [0, 1], got {}",
             options.start_density
@@ -437,10 +437,13 @@ fn initial_weights(rows: usize, dim: usize, std: f32, rng: &mut ChaCha8Rng) -> V
     (0..rows * dim).map(|_| std * normal(rng)).collect()
 }
 
-/// The initial masks of both tables.
-fn initial_masks(data: &Dataset, options: &TrainOptions) -> (Vec<u8>, Vec<u8>) {
+/// The initial masks of both tables at `density` (every weight active at 1.0).
+fn initial_masks(data: &Dataset, options: &TrainOptions, density: f64) -> (Vec<u8>, Vec<u8>) {
     let (nu, ni, dim) = (data.users.len(), data.items.len(), options.dim);
-    let budget = budget(nu, ni, dim, options.density);
+    if density >= 1.0 {
+        return (vec![1; nu * dim], vec![1; ni * dim]);
+    }
+    let budget = budget(nu, ni, dim, density);
     let counts = if options.user_share == 0.0 && options.degree_power == 0.0 {
         mask::uniform_counts(nu + ni, dim, budget, options.seed)
     } else {
@@ -572,19 +575,13 @@ fn train_in_pool(
     );
     let sparse = options.density < 1.0;
     let gradual = sparse && options.start_density > options.density;
-    if gradual && options.start_density >= 1.0 {
-        users = users.with_mask(vec![1; nu * dim]);
-        items = items.with_mask(vec![1; ni * dim]);
-    } else if gradual {
-        let start = TrainOptions {
-            density: options.start_density,
-            ..options.clone()
+    if sparse {
+        let density = if gradual {
+            options.start_density
+        } else {
+            options.density
         };
-        let (user_mask, item_mask) = initial_masks(data, &start);
-        users = users.with_mask(user_mask);
-        items = items.with_mask(item_mask);
-    } else if sparse {
-        let (user_mask, item_mask) = initial_masks(data, options);
+        let (user_mask, item_mask) = initial_masks(data, options, density);
         users = users.with_mask(user_mask);
         items = items.with_mask(item_mask);
     }
@@ -626,9 +623,7 @@ fn train_in_pool(
     } else {
         budget_start
     };
-    let updates = (1..total_steps)
-        .filter(|&s| schedule.updates_after(s))
-        .count();
+    let updates = schedule.update_count();
     if gradual && updates == 0 {
         return Err(ExportError::Usage(format!(
             "--start-density {} needs at least one mask update to reach --density {}: \

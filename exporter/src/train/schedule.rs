@@ -33,6 +33,11 @@ impl Schedule {
         step > 0 && step < self.end && step.is_multiple_of(self.interval)
     }
 
+    /// How many updates the schedule makes: one after every multiple of `interval` below `end`.
+    pub fn update_count(&self) -> usize {
+        (self.end.saturating_sub(1) / self.interval) as usize
+    }
+
     /// The update fraction after step `step`.
     pub fn fraction(&self, step: u64) -> f64 {
         if step >= self.end || self.end == 0 {
@@ -75,5 +80,19 @@ mod tests {
         assert!(!s.gradient_needed(150, false));
         assert!(s.gradient_needed(200, false));
         assert!(!s.gradient_needed(900, true));
+    }
+
+    #[test]
+    fn update_count_matches_updates_after() {
+        for (total, interval, end) in [
+            (100, 10, 0.75),
+            (100, 25, 0.75),
+            (100, 7, 1.0),
+            (5, 10, 0.75),
+        ] {
+            let schedule = Schedule::new(total, interval, end, 0.5);
+            let counted = (1..=total).filter(|&s| schedule.updates_after(s)).count();
+            assert_eq!(schedule.update_count(), counted, "{total} {interval} {end}");
+        }
     }
 }

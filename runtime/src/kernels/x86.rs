@@ -124,6 +124,17 @@ pub(super) unsafe fn dot8_u8_list(
     _mm_cvtss_f32(_mm_add_ss(u, _mm_shuffle_ps::<1>(u, u)))
 }
 
+/// The value encoding behind a kernel's const parameter `E`: 1 f32, 2 f16, 3 bf16, 4 int8 (as
+/// [`super::u8_list_dots`] and [`super::bitmap_dots`] pick them).
+const fn encoding_of(e: u8) -> ValueEncoding {
+    match e {
+        1 => ValueEncoding::F32,
+        2 => ValueEncoding::F16,
+        3 => ValueEncoding::Bf16,
+        _ => ValueEncoding::I8,
+    }
+}
+
 /// AVX2 twin of [`scalar::u8_list_dots`] for one value encoding `E` (its code: 1 f32, 2 f16,
 /// 3 bf16, 4 int8): the whole row loop in one function, so that every intrinsic inlines. Rows
 /// it cannot take quickly (more than 16 entries) go through the scalar path for that row.
@@ -140,12 +151,7 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
     first: usize,
     out: &mut [f32],
 ) -> Result<(), usize> {
-    let encoding = match E {
-        1 => ValueEncoding::F32,
-        2 => ValueEncoding::F16,
-        3 => ValueEncoding::Bf16,
-        _ => ValueEncoding::I8,
-    };
+    let encoding = encoding_of(E);
     let (width, prefix) = (encoding.width(), encoding.row_prefix());
     let dim = query.len();
     if dim == 0 || dim > 256 {
@@ -404,12 +410,7 @@ pub(super) unsafe fn bitmap_dots<const E: u8>(
     out: &mut [f32],
 ) -> Result<(), usize> {
     use super::super::le;
-    let encoding = match E {
-        1 => ValueEncoding::F32,
-        2 => ValueEncoding::F16,
-        3 => ValueEncoding::Bf16,
-        _ => ValueEncoding::I8,
-    };
+    let encoding = encoding_of(E);
     let (width, prefix) = (encoding.width(), encoding.row_prefix());
     let dim = query.len();
     if dim == 0 || dim > 256 {
