@@ -166,6 +166,10 @@ fn kernels(c: &mut Criterion) {
     group.bench_function("row-dots/f16/simd", |b| {
         b.iter(|| k::row_dots(query, &t, &mut dots))
     });
+    #[cfg(target_arch = "x86_64")]
+    group.bench_function("row-dots/f16/avx2", |b| {
+        b.iter(|| k::row_dots_avx2(query, &t, &mut dots))
+    });
     // Bitmap rows (20 % density) on 100k rows.
     let bitmap_items = table(5, rows, 0.2);
     let bitmap_bytes = model(&users, &bitmap_items, ValueEncoding::F16);

@@ -119,6 +119,14 @@ pub mod bench_kernels {
         crate::kernels::u8_list_dots(query, offsets, data, 0, out, table.value_encoding()).is_ok()
     }
 
+    /// The AVX2 batch row kernel, whatever the dispatcher prefers (`false` without AVX2).
+    #[cfg(target_arch = "x86_64")]
+    pub fn row_dots_avx2(query: &[f32], table: &crate::Table<'_>, out: &mut [f32]) -> bool {
+        let (offsets, data) = table.raw_rows();
+        crate::kernels::u8_list_dots_avx2(query, offsets, data, 0, out, table.value_encoding())
+            .is_some_and(|r| r.is_ok())
+    }
+
     /// The scalar batch row kernel.
     pub fn row_dots_scalar(query: &[f32], table: &crate::Table<'_>, out: &mut [f32]) -> bool {
         let (offsets, data) = table.raw_rows();

@@ -1,6 +1,7 @@
 //! Hot-loop kernels, each with a portable scalar version (the reference) and, where it pays,
 //! SIMD versions through `core::arch`: AVX2 + F16C on x86_64 (chosen at run time under `std`,
-//! at compile time otherwise; the posting-list scatter-add also has an AVX-512F version, used
+//! at compile time otherwise; the posting-list scatter-add and the f16/bf16/int8 row kernel
+//! also have AVX-512 versions, used when the CPU has AVX-512F, plus BW and VL for the rows)
 //! when the CPU has it) and NEON on aarch64. Every SIMD kernel gives bit-identical results to
 //! its scalar twin, and is tested against it on the machine that runs the tests.
 //!
@@ -14,6 +15,8 @@
 //!   order of an 8-wide SIMD accumulator, fixed here so that the scalar, AVX2 and NEON versions
 //!   agree bit for bit on every machine.
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 pub(crate) mod scalar;
@@ -34,9 +37,9 @@ pub(crate) fn scatter_add(
     encoding: ValueEncoding,
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if x86::avx512_available() {
-        // SAFETY: `avx512_available` checked AVX-512F, AVX2 and F16C.
-        return unsafe { x86::scatter_add_avx512(acc, weight, items, values, encoding) };
+    if avx512::available() {
+        // SAFETY: `avx512::available` checked AVX-512F, AVX2 and F16C.
+        return unsafe { avx512::scatter_add(acc, weight, items, values, encoding) };
     }
     #[cfg(target_arch = "x86_64")]
     if x86::available() {
@@ -171,6 +174,17 @@ pub(crate) fn u8_list_dots(
     encoding: ValueEncoding,
 ) -> Result<(), usize> {
     #[cfg(target_arch = "x86_64")]
+    if encoding != ValueEncoding::F32 && avx512::rows_available() {
+        // SAFETY: `rows_available` checked AVX-512F/BW/VL, AVX2 and F16C.
+        return unsafe {
+            match encoding {
+                ValueEncoding::Bf16 => avx512::u8_list_dots::<3>(query, offsets, data, first, out),
+                ValueEncoding::I8 => avx512::u8_list_dots::<4>(query, offsets, data, first, out),
+                _ => avx512::u8_list_dots::<2>(query, offsets, data, first, out),
+            }
+        };
+    }
+    #[cfg(target_arch = "x86_64")]
     if x86::available() {
         // SAFETY: `available` checked AVX2 and F16C.
         return unsafe {
@@ -183,6 +197,31 @@ pub(crate) fn u8_list_dots(
         };
     }
     scalar::u8_list_dots(query, offsets, data, first, out, encoding)
+}
+
+/// [`u8_list_dots`] through the AVX2 kernel whatever the CPU has beyond it, for the benches;
+/// `None` without AVX2 and F16C.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn u8_list_dots_avx2(
+    query: &[f32],
+    offsets: &[u8],
+    data: &[u8],
+    first: usize,
+    out: &mut [f32],
+    encoding: ValueEncoding,
+) -> Option<Result<(), usize>> {
+    if !x86::available() {
+        return None;
+    }
+    // SAFETY: `available` checked AVX2 and F16C.
+    Some(unsafe {
+        match encoding {
+            ValueEncoding::F32 => x86::u8_list_dots::<1>(query, offsets, data, first, out),
+            ValueEncoding::F16 => x86::u8_list_dots::<2>(query, offsets, data, first, out),
+            ValueEncoding::Bf16 => x86::u8_list_dots::<3>(query, offsets, data, first, out),
+            ValueEncoding::I8 => x86::u8_list_dots::<4>(query, offsets, data, first, out),
+        }
+    })
 }
 
 #[cfg(test)]
@@ -315,6 +354,59 @@ mod tests {
         }
     }
 
+    /// Every u8-list row kernel this machine can run, by name: the scalar reference, the
+    /// dispatcher, and each x86 variant on its own (whichever the dispatcher prefers).
+    fn row_kernels() -> Vec<(&'static str, RowDots)> {
+        let mut kernels: Vec<(&'static str, RowDots)> =
+            vec![("scalar", scalar::u8_list_dots), ("dispatch", u8_list_dots)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            fn avx2(
+                query: &[f32],
+                offsets: &[u8],
+                data: &[u8],
+                first: usize,
+                out: &mut [f32],
+                encoding: ValueEncoding,
+            ) -> Result<(), usize> {
+                u8_list_dots_avx2(query, offsets, data, first, out, encoding).unwrap()
+            }
+            fn avx512(
+                query: &[f32],
+                offsets: &[u8],
+                data: &[u8],
+                first: usize,
+                out: &mut [f32],
+                encoding: ValueEncoding,
+            ) -> Result<(), usize> {
+                // SAFETY: only listed when `avx512::rows_available()`.
+                unsafe {
+                    match encoding {
+                        ValueEncoding::F32 => {
+                            avx512::u8_list_dots::<1>(query, offsets, data, first, out)
+                        }
+                        ValueEncoding::F16 => {
+                            avx512::u8_list_dots::<2>(query, offsets, data, first, out)
+                        }
+                        ValueEncoding::Bf16 => {
+                            avx512::u8_list_dots::<3>(query, offsets, data, first, out)
+                        }
+                        ValueEncoding::I8 => {
+                            avx512::u8_list_dots::<4>(query, offsets, data, first, out)
+                        }
+                    }
+                }
+            }
+            if x86::available() {
+                kernels.push(("avx2", avx2));
+            }
+            if avx512::rows_available() {
+                kernels.push(("avx512", avx512));
+            }
+        }
+        kernels
+    }
+
     /// The batch row kernel equals `Row::dot` on every row and stops at the same corrupt row
     /// as `Table::row`, for rows of every length, with damaged rows mixed in.
     #[test]
@@ -323,13 +415,15 @@ mod tests {
         use crate::{Model, Role};
         let mut rng = Stream(0xfeed);
         for &encoding in ValueEncoding::ALL {
-            for dim in [3usize, 17, 64, 200] {
+            for dim in [3usize, 17, 33, 64, 200] {
                 let rows = 700;
                 let data: Vec<f32> = (0..rows * dim)
                     .map(|i| {
-                        // Row r has about r % 40 non-zeros: lengths 0 to 40 and beyond 16.
+                        // Most rows have about r % 6 non-zeros, every ninth about r % 40:
+                        // lengths 0 to 40, beyond 16 too, short enough on average for u8 lists.
                         let r = i / dim;
-                        if (rng.next() % dim as u64) < (r % 40) as u64 {
+                        let target = if r % 9 == 0 { r % 40 } else { r % 6 };
+                        if (rng.next() % dim as u64) < target as u64 {
                             rng.float()
                         } else {
                             0.0
@@ -344,36 +438,55 @@ mod tests {
                 let model = Model::from_bytes(&bytes).unwrap();
                 let items = model.items().unwrap();
                 if items.index_encoding() != crate::IndexEncoding::U8List {
+                    assert!(
+                        dim < 64,
+                        "{encoding} dim {dim} is expected to take u8 lists"
+                    );
                     continue;
                 }
                 let query: Vec<f32> = (0..dim).map(|_| rng.float()).collect();
                 let (offsets, rows_data) = items.raw_rows();
-                let mut got = vec![0.0f32; rows];
-                u8_list_dots(&query, offsets, rows_data, 0, &mut got, encoding).unwrap();
-                for (r, g) in got.iter().enumerate() {
-                    let want = items.row(r).unwrap().dot(&query).unwrap();
-                    assert_eq!(g.to_bits(), want.to_bits(), "{encoding} dim {dim} row {r}");
-                }
-                // Damage one row's columns: both the kernel and Table::row see row r as corrupt.
-                for r in [5usize, 39, 450] {
-                    let start = crate::le::u32_at(offsets, r).unwrap() as usize;
-                    let end = crate::le::u32_at(offsets, r + 1).unwrap() as usize;
-                    if items.row(r).unwrap().nnz() < 2 {
-                        continue; // one column cannot be out of order
+                for (name, kernel) in row_kernels() {
+                    let mut got = vec![0.0f32; rows];
+                    kernel(&query, offsets, rows_data, 0, &mut got, encoding).unwrap();
+                    for (r, g) in got.iter().enumerate() {
+                        let want = items.row(r).unwrap().dot(&query).unwrap();
+                        assert_eq!(
+                            g.to_bits(),
+                            want.to_bits(),
+                            "{name} {encoding} dim {dim} row {r}"
+                        );
                     }
-                    let mut damaged = rows_data.to_vec();
-                    damaged[start + 1] = damaged[start];
-                    let mut out = vec![0.0f32; rows];
-                    let simd = u8_list_dots(&query, offsets, &damaged, 0, &mut out, encoding);
-                    let reference =
-                        scalar::u8_list_dots(&query, offsets, &damaged, 0, &mut out, encoding);
-                    assert_eq!(
-                        simd,
-                        Err(r),
-                        "{encoding} dim {dim} row {r} record {:?}",
-                        &damaged[start..end]
-                    );
-                    assert_eq!(reference, Err(r));
+                    // A batch starting mid-table, of a length that is not a multiple of 8.
+                    let mut part = vec![0.0f32; 45];
+                    kernel(&query, offsets, rows_data, 13, &mut part, encoding).unwrap();
+                    assert_eq!(part, got[13..58], "{name} {encoding} dim {dim} from row 13");
+                    // Damage one row's columns: the kernel and Table::row see row r as corrupt.
+                    for r in [5usize, 39, 450] {
+                        let start = crate::le::u32_at(offsets, r).unwrap() as usize;
+                        let end = crate::le::u32_at(offsets, r + 1).unwrap() as usize;
+                        if items.row(r).unwrap().nnz() < 2 {
+                            continue; // one column cannot be out of order
+                        }
+                        let mut damaged = rows_data.to_vec();
+                        damaged[start + 1] = damaged[start];
+                        let mut out = vec![0.0f32; rows];
+                        assert_eq!(
+                            kernel(&query, offsets, &damaged, 0, &mut out, encoding),
+                            Err(r),
+                            "{name} {encoding} dim {dim} row {r} record {:?}",
+                            &damaged[start..end]
+                        );
+                        // A column at or past the dimension, in the row's last entry.
+                        let n = items.row(r).unwrap().nnz();
+                        let mut damaged = rows_data.to_vec();
+                        damaged[start + n - 1] = dim.min(255) as u8;
+                        assert_eq!(
+                            kernel(&query, offsets, &damaged, 0, &mut out, encoding),
+                            Err(r),
+                            "{name} {encoding} dim {dim} row {r}: column past the dimension"
+                        );
+                    }
                 }
             }
         }
@@ -437,17 +550,11 @@ mod tests {
                             assert!(ok);
                             assert_eq!(bits(&avx2), bits(&want), "{encoding} AVX2 n={n}");
                         }
-                        if x86::avx512_available() {
+                        if avx512::available() {
                             let mut avx512 = query.clone();
                             // SAFETY: AVX-512F, AVX2 and F16C checked just above.
                             let ok = unsafe {
-                                x86::scatter_add_avx512(
-                                    &mut avx512,
-                                    0.37,
-                                    &items,
-                                    &values,
-                                    encoding,
-                                )
+                                avx512::scatter_add(&mut avx512, 0.37, &items, &values, encoding)
                             };
                             assert!(ok);
                             assert_eq!(bits(&avx512), bits(&want), "{encoding} AVX-512 n={n}");

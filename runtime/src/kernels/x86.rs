@@ -126,7 +126,7 @@ pub(super) unsafe fn dot8_u8_list(
 
 /// The value encoding behind a kernel's const parameter `E`: 1 f32, 2 f16, 3 bf16, 4 int8 (as
 /// [`super::u8_list_dots`] and [`super::bitmap_dots`] pick them).
-const fn encoding_of(e: u8) -> ValueEncoding {
+pub(super) const fn encoding_of(e: u8) -> ValueEncoding {
     match e {
         1 => ValueEncoding::F32,
         2 => ValueEncoding::F16,
@@ -476,82 +476,4 @@ pub(super) unsafe fn bitmap_dots<const E: u8>(
         };
     }
     Ok(())
-}
-
-/// Whether the CPU has AVX-512F (run-time detection under `std`).
-#[inline(always)]
-pub(super) fn avx512_available() -> bool {
-    #[cfg(feature = "std")]
-    {
-        available() && std::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        false
-    }
-}
-
-/// AVX-512 twin of [`scalar::scatter_add`]: sixteen entries at a time are gathered from the
-/// accumulator, added to and scattered back. Rows within a posting list are strictly
-/// increasing (checked by `verify`), so a group never names a row twice; if a damaged list
-/// did, one of its additions would be lost, which is a wrong answer for a damaged file, never
-/// an access outside the accumulator (all rows are bounds-checked first).
-///
-/// # Safety
-/// The CPU must support AVX-512F, AVX2 and F16C ([`avx512_available`]).
-#[target_feature(enable = "avx512f,avx2,f16c")]
-pub(super) unsafe fn scatter_add_avx512(
-    acc: &mut [f32],
-    weight: f32,
-    items: &[u8],
-    values: &[u8],
-    encoding: ValueEncoding,
-) -> bool {
-    let width = encoding.width();
-    let n = (items.len() / 2).min(values.len() / width);
-    if acc.len() > i32::MAX as usize {
-        return scalar::scatter_add(acc, weight, items, values, encoding);
-    }
-    let w = _mm512_set1_ps(weight);
-    let last_row = _mm512_set1_epi32(acc.len() as i32 - 1);
-    let mut k = 0;
-    while k + 16 <= n {
-        // SAFETY: 16 u16 rows (32 bytes) and 16 values (16 * width bytes) at k are in bounds
-        // (k + 16 <= n); unaligned loads.
-        let (rows, v) = unsafe {
-            let rows = _mm512_cvtepu16_epi32(_mm256_loadu_si256(items.as_ptr().add(2 * k).cast()));
-            let at = values.as_ptr().add(width * k);
-            let v = match encoding {
-                ValueEncoding::F32 => _mm512_loadu_ps(at.cast()),
-                ValueEncoding::F16 => _mm512_cvtph_ps(_mm256_loadu_si256(at.cast())),
-                ValueEncoding::Bf16 => _mm512_castsi512_ps(_mm512_slli_epi32::<16>(
-                    _mm512_cvtepu16_epi32(_mm256_loadu_si256(at.cast())),
-                )),
-                ValueEncoding::I8 => {
-                    _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(at.cast())))
-                }
-            };
-            (rows, v)
-        };
-        if _mm512_cmpgt_epi32_mask(rows, last_row) != 0 {
-            break;
-        }
-        // SAFETY: every row of the group is < acc.len() (checked just above).
-        unsafe {
-            let current = _mm512_i32gather_ps::<4>(rows, acc.as_ptr().cast());
-            let sum = _mm512_add_ps(current, _mm512_mul_ps(w, v));
-            _mm512_i32scatter_ps::<4>(acc.as_mut_ptr().cast(), rows, sum);
-        }
-        k += 16;
-    }
-    // SAFETY: AVX2 and F16C are implied by this function's features.
-    unsafe {
-        scatter_add(
-            acc,
-            weight,
-            &items[2 * k..2 * n],
-            &values[width * k..width * n],
-            encoding,
-        )
-    }
 }

@@ -1,0 +1,289 @@
+//! AVX-512 kernels for x86_64 (used when the CPU has them, detected at run time under `std`).
+//! Each is the twin of a function in [`super::scalar`] and returns the same bits; where a
+//! kernel cannot take its input quickly it hands it to the AVX2 twin in [`super::x86`].
+
+use core::arch::x86_64::*;
+
+use super::scalar;
+use super::x86::{self, encoding_of};
+use crate::format::ValueEncoding;
+
+/// Whether the CPU has AVX-512F (run-time detection under `std`).
+#[inline(always)]
+pub(super) fn available() -> bool {
+    #[cfg(feature = "std")]
+    {
+        x86::available() && std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        false
+    }
+}
+
+/// AVX-512 twin of [`scalar::scatter_add`]: sixteen entries at a time are gathered from the
+/// accumulator, added to and scattered back. Rows within a posting list are strictly
+/// increasing (checked by `verify`), so a group never names a row twice; if a damaged list
+/// did, one of its additions would be lost, which is a wrong answer for a damaged file, never
+/// an access outside the accumulator (all rows are bounds-checked first).
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX2 and F16C ([`available`]).
+#[target_feature(enable = "avx512f,avx2,f16c")]
+pub(super) unsafe fn scatter_add(
+    acc: &mut [f32],
+    weight: f32,
+    items: &[u8],
+    values: &[u8],
+    encoding: ValueEncoding,
+) -> bool {
+    let width = encoding.width();
+    let n = (items.len() / 2).min(values.len() / width);
+    if acc.len() > i32::MAX as usize {
+        return scalar::scatter_add(acc, weight, items, values, encoding);
+    }
+    let w = _mm512_set1_ps(weight);
+    let last_row = _mm512_set1_epi32(acc.len() as i32 - 1);
+    let mut k = 0;
+    while k + 16 <= n {
+        // SAFETY: 16 u16 rows (32 bytes) and 16 values (16 * width bytes) at k are in bounds
+        // (k + 16 <= n); unaligned loads.
+        let (rows, v) = unsafe {
+            let rows = _mm512_cvtepu16_epi32(_mm256_loadu_si256(items.as_ptr().add(2 * k).cast()));
+            let at = values.as_ptr().add(width * k);
+            let v = match encoding {
+                ValueEncoding::F32 => _mm512_loadu_ps(at.cast()),
+                ValueEncoding::F16 => _mm512_cvtph_ps(_mm256_loadu_si256(at.cast())),
+                ValueEncoding::Bf16 => _mm512_castsi512_ps(_mm512_slli_epi32::<16>(
+                    _mm512_cvtepu16_epi32(_mm256_loadu_si256(at.cast())),
+                )),
+                ValueEncoding::I8 => {
+                    _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(at.cast())))
+                }
+            };
+            (rows, v)
+        };
+        if _mm512_cmpgt_epi32_mask(rows, last_row) != 0 {
+            break;
+        }
+        // SAFETY: every row of the group is < acc.len() (checked just above).
+        unsafe {
+            let current = _mm512_i32gather_ps::<4>(rows, acc.as_ptr().cast());
+            let sum = _mm512_add_ps(current, _mm512_mul_ps(w, v));
+            _mm512_i32scatter_ps::<4>(acc.as_mut_ptr().cast(), rows, sum);
+        }
+        k += 16;
+    }
+    // SAFETY: AVX2 and F16C are implied by this function's features.
+    unsafe {
+        x86::scatter_add(
+            acc,
+            weight,
+            &items[2 * k..2 * n],
+            &values[width * k..width * n],
+            encoding,
+        )
+    }
+}
+
+/// Whether the CPU has what [`u8_list_dots`] needs on top of [`available`]: AVX-512BW and
+/// AVX-512VL (byte and word masked loads and compares).
+#[inline(always)]
+pub(super) fn rows_available() -> bool {
+    #[cfg(feature = "std")]
+    {
+        available()
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        false
+    }
+}
+
+/// Rows reduced together by [`u8_list_dots`].
+const GROUP: usize = 8;
+
+/// The eight-lane reductions `((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7))` of eight
+/// accumulators at once, by transposing while adding: lane `r` of the result is row `r`'s sum,
+/// with exactly the additions, in exactly the order, of the one-row reduction.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn reduce8(acc: &[__m256; GROUP]) -> __m256 {
+    // p_l + p_{l+4}, two rows per vector: [row a: s0 s1 s2 s3 | row b: s0 s1 s2 s3].
+    let halves = |a: __m256, b: __m256| {
+        _mm256_add_ps(
+            _mm256_permute2f128_ps::<0x20>(a, b),
+            _mm256_permute2f128_ps::<0x31>(a, b),
+        )
+    };
+    let (s01, s23) = (halves(acc[0], acc[1]), halves(acc[2], acc[3]));
+    let (s45, s67) = (halves(acc[4], acc[5]), halves(acc[6], acc[7]));
+    // (s0 + s2) and (s1 + s3): [r0 u0 u1, r2 u0 u1 | r1 u0 u1, r3 u0 u1].
+    let pairs = |a: __m256, b: __m256| {
+        _mm256_add_ps(
+            _mm256_shuffle_ps::<0x44>(a, b),
+            _mm256_shuffle_ps::<0xEE>(a, b),
+        )
+    };
+    let (u0123, u4567) = (pairs(s01, s23), pairs(s45, s67));
+    // u0 + u1: [r0 r2 r4 r6 | r1 r3 r5 r7], then back into row order.
+    let sums = _mm256_add_ps(
+        _mm256_shuffle_ps::<0x88>(u0123, u4567),
+        _mm256_shuffle_ps::<0xDD>(u0123, u4567),
+    );
+    _mm256_permutevar8x32_ps(sums, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+}
+
+/// AVX-512 twin of [`scalar::u8_list_dots`] for f16, bf16 and int8 rows (`E` as in
+/// [`x86::u8_list_dots`]: 2, 3, 4) of a query of at most 64 dimensions; other inputs go to
+/// the AVX2 kernel. Per row of up to 16 entries: one masked load each of the columns and the
+/// values (no copies at the end of the data), the column checks as two masked compares, the
+/// query entries looked up from registers (`vpermt2ps`, no gather), and the products summed
+/// into eight lanes; every eight rows, one transposing reduction ([`reduce8`]). Longer rows
+/// take the scalar path.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512BW, AVX-512VL, AVX2 and F16C ([`rows_available`]).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,f16c")]
+pub(super) unsafe fn u8_list_dots<const E: u8>(
+    query: &[f32],
+    offsets: &[u8],
+    data: &[u8],
+    first: usize,
+    out: &mut [f32],
+) -> Result<(), usize> {
+    let encoding = encoding_of(E);
+    let (width, prefix) = (encoding.width(), encoding.row_prefix());
+    let dim = query.len();
+    // The offsets of rows first..=first + out.len(), checked once.
+    let bounds = first
+        .checked_add(out.len())
+        .and_then(|last| last.checked_add(1))
+        .and_then(|end| end.checked_mul(4))
+        .and_then(|end| offsets.get(first.checked_mul(4)?..end));
+    let (Some(bounds), 2..=4, 1..=64) = (bounds, E, dim) else {
+        // SAFETY: AVX2 and F16C are implied by this function's features.
+        return unsafe { x86::u8_list_dots::<E>(query, offsets, data, first, out) };
+    };
+    let mut padded = [0.0f32; 64];
+    padded[..dim].copy_from_slice(query);
+    // SAFETY: `padded` holds 64 floats: four unaligned 16-float loads.
+    let [q0, q1, q2, q3] =
+        [0, 16, 32, 48].map(|at| unsafe { _mm512_loadu_ps(padded.as_ptr().add(at)) });
+    let dims = _mm_set1_epi8(dim as i8); // dim <= 64: no sign trouble below (unsigned compare)
+    let offset = |k: usize| {
+        let b = &bounds[4 * k..4 * k + 4];
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
+    };
+    let mut start = offset(0);
+    let mut done = 0;
+    for group in out.chunks_mut(GROUP) {
+        let mut acc = [_mm256_setzero_ps(); GROUP];
+        let mut scales = [1.0f32; GROUP];
+        // Rows of more than 16 entries, computed by the scalar kernel: (slot, value).
+        let mut long = [(0usize, 0.0f32); GROUP];
+        let mut longs = 0;
+        for j in 0..group.len() {
+            let row = first + done + j;
+            let (s, e) = (start, offset(done + j + 1));
+            start = e;
+            if s > e || e > data.len() {
+                return Err(row);
+            }
+            let len = e - s;
+            if len == 0 {
+                continue;
+            }
+            let body = len.wrapping_sub(prefix);
+            let n = body / (1 + width);
+            if len < prefix || body % (1 + width) != 0 || n == 0 || n > dim {
+                return Err(row);
+            }
+            if n > 16 {
+                let mut value = 0.0f32;
+                scalar::u8_list_dots(
+                    query,
+                    offsets,
+                    data,
+                    row,
+                    core::slice::from_mut(&mut value),
+                    encoding,
+                )?;
+                long[longs] = (j, value);
+                longs += 1;
+                continue;
+            }
+            let mask = ((1u32 << n) - 1) as __mmask16;
+            let at = data[s..].as_ptr();
+            // SAFETY: lanes below n read data[s..s + n], inside data[s..e]; masked-off lanes
+            // are not read (AVX-512 masked loads do not touch, or fault on, them).
+            let columns = unsafe { _mm_maskz_loadu_epi8(mask, at.cast()) };
+            // Strictly increasing (each of the first n - 1 bytes below the next one, unsigned)
+            // and every column below the dimension.
+            let next = _mm_bsrli_si128::<1>(columns);
+            let need = mask >> 1;
+            let increasing = _mm_mask_cmpgt_epu8_mask(need, next, columns);
+            let outside = _mm_mask_cmpge_epu8_mask(mask, columns, dims);
+            if increasing != need || outside != 0 {
+                return Err(row);
+            }
+            if E == 4 {
+                let scale = scalar::f16_to_f32(u16::from_le_bytes([data[s + n], data[s + n + 1]]));
+                if !(scale.is_finite() && scale > 0.0) {
+                    return Err(row);
+                }
+                scales[j] = scale;
+            }
+            // SAFETY: the values start at data[s + n + prefix] and lanes below n lie inside
+            // data[s..e] (len == n * (1 + width) + prefix); masked-off lanes are not read.
+            let values = unsafe {
+                let at = at.add(n + prefix);
+                match E {
+                    2 => _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, at.cast())),
+                    3 => _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(
+                        _mm256_maskz_loadu_epi16(mask, at.cast()),
+                    ))),
+                    _ => _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(
+                        mask,
+                        at.cast(),
+                    ))),
+                }
+            };
+            // The query entries of the columns: bit 5 of a column picks q2:q3 over q0:q1.
+            let index = _mm512_cvtepu8_epi32(columns);
+            let low = _mm512_permutex2var_ps(q0, index, q1);
+            let high = _mm512_permutex2var_ps(q2, index, q3);
+            let q = _mm512_mask_blend_ps(
+                _mm512_test_epi32_mask(index, _mm512_set1_epi32(32)),
+                low,
+                high,
+            );
+            // Inactive lanes are +0, as the AVX2 kernel's are: lane l holds
+            // (0 + p_l) + p_{l+8}.
+            let products = _mm512_maskz_mul_ps(mask, q, values);
+            let first8 = _mm512_castps512_ps256(products);
+            let second8 = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(products)));
+            acc[j] = _mm256_add_ps(_mm256_add_ps(_mm256_setzero_ps(), first8), second8);
+        }
+        // SAFETY: AVX2 is implied by this function's features.
+        let mut sums = unsafe { reduce8(&acc) };
+        if E == 4 {
+            // SAFETY: `scales` is 8 readable f32.
+            sums = _mm256_mul_ps(sums, unsafe { _mm256_loadu_ps(scales.as_ptr()) });
+        }
+        let mut lanes = [0.0f32; GROUP];
+        // SAFETY: `lanes` is 8 writable f32.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sums) };
+        group.copy_from_slice(&lanes[..group.len()]);
+        for &(j, value) in &long[..longs] {
+            group[j] = value;
+        }
+        done += group.len();
+    }
+    Ok(())
+}
