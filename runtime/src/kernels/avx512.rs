@@ -102,6 +102,30 @@ pub(super) fn rows_available() -> bool {
     }
 }
 
+/// Marks a row length that [`u8_list_dots`] leaves to the scalar kernel.
+const NOT_SHORT: u8 = u8::MAX;
+
+/// Entries of a row of `len` bytes with `width`-byte values and a `prefix`-byte header, for
+/// the lengths of rows of 0 to 16 entries; [`NOT_SHORT`] for every other length.
+const fn short_rows<const N: usize>(width: usize, prefix: usize) -> [u8; N] {
+    let mut table = [NOT_SHORT; N];
+    table[0] = 0;
+    let mut n = 1;
+    while n <= 16 {
+        let len = n * (1 + width) + prefix;
+        if len < N {
+            table[len] = n as u8;
+        }
+        n += 1;
+    }
+    table
+}
+
+/// [`short_rows`] for 2-byte values (f16, bf16).
+static SHORT_WIDE_ROWS: [u8; 49] = short_rows::<49>(2, 0);
+/// [`short_rows`] for int8 values (a 2-byte scale before them).
+static SHORT_INT8_ROWS: [u8; 35] = short_rows::<35>(1, 2);
+
 /// Rows reduced together by [`u8_list_dots`].
 const GROUP: usize = 8;
 
@@ -158,7 +182,12 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
     out: &mut [f32],
 ) -> Result<(), usize> {
     let encoding = encoding_of(E);
-    let (width, prefix) = (encoding.width(), encoding.row_prefix());
+    let prefix = encoding.row_prefix();
+    let short_rows: &[u8] = if E == 4 {
+        &SHORT_INT8_ROWS
+    } else {
+        &SHORT_WIDE_ROWS
+    };
     let dim = query.len();
     // The offsets of rows first..=first + out.len(), checked once.
     let bounds = first
@@ -182,43 +211,45 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
     };
     let mut start = offset(0);
     let mut done = 0;
+    // Each row's 16 products (+0 where it has no entry), summed into 8 lanes at the end of
+    // its group through memory: two 8-float loads instead of a cross-lane extract. Every row
+    // of a group writes its 16 (the SIMD path) or zeros (the scalar one); in a short last
+    // group, the slots past its rows keep the previous group's products, which are summed but
+    // not used.
+    let mut products = [0.0f32; 16 * GROUP];
     for group in out.chunks_mut(GROUP) {
-        let mut acc = [_mm256_setzero_ps(); GROUP];
         let mut scales = [1.0f32; GROUP];
-        // Rows of more than 16 entries, computed by the scalar kernel: (slot, value).
+        // Rows the scalar kernel computed: (slot, value).
         let mut long = [(0usize, 0.0f32); GROUP];
         let mut longs = 0;
         for j in 0..group.len() {
-            let row = first + done + j;
             let (s, e) = (start, offset(done + j + 1));
             start = e;
-            if s > e || e > data.len() {
-                return Err(row);
-            }
-            let len = e - s;
-            if len == 0 {
-                continue;
-            }
-            let body = len.wrapping_sub(prefix);
-            let n = body / (1 + width);
-            if len < prefix || body % (1 + width) != 0 || n == 0 || n > dim {
-                return Err(row);
-            }
-            if n > 16 {
-                let mut value = 0.0f32;
-                scalar::u8_list_dots(
-                    query,
-                    offsets,
-                    data,
-                    row,
-                    core::slice::from_mut(&mut value),
-                    encoding,
-                )?;
-                long[longs] = (j, value);
-                longs += 1;
-                continue;
-            }
+            // Rows of up to 16 entries (and empty rows: mask 0, products +0) in SIMD; every
+            // other length, and offsets out of order or past the data, in the scalar kernel,
+            // which also finds what is wrong with a corrupt row.
+            let len = e.wrapping_sub(s);
+            let entries = match short_rows.get(len) {
+                Some(&n) if e <= data.len() && n != NOT_SHORT => usize::from(n),
+                _ => {
+                    let mut value = 0.0f32;
+                    scalar::u8_list_dots(
+                        query,
+                        offsets,
+                        data,
+                        first + done + j,
+                        core::slice::from_mut(&mut value),
+                        encoding,
+                    )?;
+                    long[longs] = (j, value);
+                    longs += 1;
+                    products[16 * j..16 * j + 16].fill(0.0);
+                    continue;
+                }
+            };
+            let (n, row) = (entries, first + done + j);
             let mask = ((1u32 << n) - 1) as __mmask16;
+            // s <= e <= data.len(): the pointer is in bounds or one past the end (then n is 0).
             let at = data[s..].as_ptr();
             // SAFETY: lanes below n read data[s..s + n], inside data[s..e]; masked-off lanes
             // are not read (AVX-512 masked loads do not touch, or fault on, them).
@@ -232,7 +263,7 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
             if increasing != need || outside != 0 {
                 return Err(row);
             }
-            if E == 4 {
+            if E == 4 && n > 0 {
                 let scale = scalar::f16_to_f32(u16::from_le_bytes([data[s + n], data[s + n + 1]]));
                 if !(scale.is_finite() && scale > 0.0) {
                     return Err(row);
@@ -265,11 +296,19 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
             );
             // Inactive lanes are +0, as the AVX2 kernel's are: lane l holds
             // (0 + p_l) + p_{l+8}.
-            let products = _mm512_maskz_mul_ps(mask, q, values);
-            let first8 = _mm512_castps512_ps256(products);
-            let second8 = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(products)));
-            acc[j] = _mm256_add_ps(_mm256_add_ps(_mm256_setzero_ps(), first8), second8);
+            let row_products = _mm512_maskz_mul_ps(mask, q, values);
+            // SAFETY: j < GROUP: products[16 * j..16 * j + 16] is in bounds.
+            unsafe { _mm512_storeu_ps(products.as_mut_ptr().add(16 * j), row_products) };
         }
+        // Lane l of row j: (0 + p_l) + p_{l+8}, as the AVX2 kernel's accumulator holds it.
+        let acc: [__m256; GROUP] = core::array::from_fn(|j| {
+            // SAFETY: products holds 16 * GROUP floats: two 8-float loads at 16 * j.
+            let (first8, second8) = unsafe {
+                let at = products.as_ptr().add(16 * j);
+                (_mm256_loadu_ps(at), _mm256_loadu_ps(at.add(8)))
+            };
+            _mm256_add_ps(_mm256_add_ps(_mm256_setzero_ps(), first8), second8)
+        });
         // SAFETY: AVX2 is implied by this function's features.
         let mut sums = unsafe { reduce8(&acc) };
         if E == 4 {
@@ -286,4 +325,46 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
         done += group.len();
     }
     Ok(())
+}
+
+/// AVX-512 twin of [`scalar::first_candidate`]: sixteen scores per compare, 64 per branch.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX2 and F16C ([`available`]).
+#[target_feature(enable = "avx512f,avx2,f16c")]
+pub(super) unsafe fn first_candidate(scores: &[f32], threshold: f32) -> usize {
+    let t = _mm512_set1_ps(threshold);
+    let largest = _mm512_set1_ps(f32::MAX);
+    // Above the threshold, or not finite: |x| is not <= f32::MAX for infinities and NaNs.
+    let flagged = |v: __m512| -> __mmask16 {
+        _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, t)
+            | _mm512_cmp_ps_mask::<_CMP_NLE_UQ>(_mm512_abs_ps(v), largest)
+    };
+    let at = scores.as_ptr();
+    let mut k = 0;
+    while k + 64 <= scores.len() {
+        // SAFETY: 64 floats at k are in `scores` (k + 64 <= len); unaligned loads.
+        let masks = [0, 16, 32, 48].map(|o| flagged(unsafe { _mm512_loadu_ps(at.add(k + o)) }));
+        if masks.iter().any(|&m| m != 0) {
+            let (i, m) = masks
+                .iter()
+                .enumerate()
+                .find(|(_, m)| **m != 0)
+                .unwrap_or((0, &0));
+            return k + 16 * i + m.trailing_zeros() as usize;
+        }
+        k += 64;
+    }
+    while k < scores.len() {
+        let rest = (scores.len() - k).min(16);
+        let lanes = ((1u32 << rest) - 1) as __mmask16;
+        // SAFETY: lanes below `rest` read scores[k..k + rest], in bounds; masked-off lanes
+        // are not read (AVX-512 masked loads do not touch, or fault on, them).
+        let m = flagged(unsafe { _mm512_maskz_loadu_ps(lanes, at.add(k)) }) & lanes;
+        if m != 0 {
+            return k + m.trailing_zeros() as usize;
+        }
+        k += rest;
+    }
+    scores.len()
 }

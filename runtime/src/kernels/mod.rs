@@ -150,6 +150,11 @@ pub(crate) type RowDots =
 #[inline]
 pub(crate) fn first_candidate(scores: &[f32], threshold: f32) -> usize {
     #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // SAFETY: `avx512::available` checked AVX-512F, AVX2 and F16C.
+        return unsafe { avx512::first_candidate(scores, threshold) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if x86::available() {
         // SAFETY: `available` checked AVX2.
         return unsafe { x86::first_candidate(scores, threshold) };
@@ -274,7 +279,7 @@ mod tests {
     #[test]
     fn first_candidate_equals_scalar() {
         let mut rng = Stream(99);
-        for len in 0..70 {
+        for len in (0..70).chain([127, 128, 129, 200]) {
             for special in [
                 None,
                 Some(f32::NAN),
@@ -287,12 +292,23 @@ mod tests {
                     let at = (rng.next() % len as u64) as usize;
                     scores[at] = x;
                 }
-                for threshold in [f32::NEG_INFINITY, 0.5, 2.0, 100.0] {
-                    assert_eq!(
-                        first_candidate(&scores, threshold),
-                        scalar::first_candidate(&scores, threshold),
-                        "len {len} special {special:?} threshold {threshold}"
-                    );
+                for threshold in [f32::NEG_INFINITY, 0.5, 2.0, 100.0, f32::NAN] {
+                    let want = scalar::first_candidate(&scores, threshold);
+                    let what = format!("len {len} special {special:?} threshold {threshold}");
+                    assert_eq!(first_candidate(&scores, threshold), want, "{what}");
+                    #[cfg(target_arch = "x86_64")]
+                    {
+                        if x86::available() {
+                            // SAFETY: AVX2 checked just above.
+                            let got = unsafe { x86::first_candidate(&scores, threshold) };
+                            assert_eq!(got, want, "AVX2 {what}");
+                        }
+                        if avx512::available() {
+                            // SAFETY: AVX-512F, AVX2 and F16C checked just above.
+                            let got = unsafe { avx512::first_candidate(&scores, threshold) };
+                            assert_eq!(got, want, "AVX-512 {what}");
+                        }
+                    }
                 }
             }
         }
@@ -448,7 +464,8 @@ mod tests {
                 let (offsets, rows_data) = items.raw_rows();
                 for (name, kernel) in row_kernels() {
                     let mut got = vec![0.0f32; rows];
-                    kernel(&query, offsets, rows_data, 0, &mut got, encoding).unwrap();
+                    kernel(&query, offsets, rows_data, 0, &mut got, encoding)
+                        .unwrap_or_else(|r| panic!("{name} {encoding} dim {dim}: row {r}"));
                     for (r, g) in got.iter().enumerate() {
                         let want = items.row(r).unwrap().dot(&query).unwrap();
                         assert_eq!(
