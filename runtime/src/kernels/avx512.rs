@@ -130,15 +130,17 @@ static SHORT_INT8_ROWS: [u8; 35] = short_rows::<35>(1, 2);
 const GROUP: usize = 8;
 
 /// The eight-lane reductions `((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7))` of eight
-/// accumulators at once, by transposing while adding: lane `r` of the result is row `r`'s sum,
-/// with exactly the additions, in exactly the order, of the one-row reduction.
+/// accumulators at once, by transposing while adding, with exactly the additions, in exactly
+/// the order, of the one-row reduction. The sums come out in the order
+/// `[acc[0], acc[2], acc[4], acc[6], acc[1], acc[3], acc[5], acc[7]]`: pass the rows in the
+/// order [`REDUCE8_INPUT`] to get them back in row order.
 ///
 /// # Safety
 /// The CPU must support AVX2.
 #[inline]
 #[target_feature(enable = "avx2")]
 unsafe fn reduce8(acc: &[__m256; GROUP]) -> __m256 {
-    // p_l + p_{l+4}, two rows per vector: [row a: s0 s1 s2 s3 | row b: s0 s1 s2 s3].
+    // p_l + p_{l+4}, two accumulators per vector: [a: s0 s1 s2 s3 | b: s0 s1 s2 s3].
     let halves = |a: __m256, b: __m256| {
         _mm256_add_ps(
             _mm256_permute2f128_ps::<0x20>(a, b),
@@ -155,18 +157,20 @@ unsafe fn reduce8(acc: &[__m256; GROUP]) -> __m256 {
         )
     };
     let (u0123, u4567) = (pairs(s01, s23), pairs(s45, s67));
-    // u0 + u1: [r0 r2 r4 r6 | r1 r3 r5 r7], then back into row order.
-    let sums = _mm256_add_ps(
+    // u0 + u1: [acc 0, 2, 4, 6 | acc 1, 3, 5, 7].
+    _mm256_add_ps(
         _mm256_shuffle_ps::<0x88>(u0123, u4567),
         _mm256_shuffle_ps::<0xDD>(u0123, u4567),
-    );
-    _mm256_permutevar8x32_ps(sums, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+    )
 }
+
+/// The row to pass as `acc[i]` to [`reduce8`] so that lane `r` of its result is row `r`'s.
+const REDUCE8_INPUT: [usize; GROUP] = [0, 4, 1, 5, 2, 6, 3, 7];
 
 /// AVX-512 twin of [`scalar::u8_list_dots`] for f16, bf16 and int8 rows (`E` as in
 /// [`x86::u8_list_dots`]: 2, 3, 4) of a query of at most 64 dimensions; other inputs go to
 /// the AVX2 kernel. Per row of up to 16 entries: one masked load each of the columns and the
-/// values (no copies at the end of the data), the column checks as two masked compares, the
+/// values (no copies at the end of the data), the column checks as one masked compare, the
 /// query entries looked up from registers (`vpermt2ps`, no gather), and the products summed
 /// into eight lanes; every eight rows, one transposing reduction ([`reduce8`]). Longer rows
 /// take the scalar path.
@@ -205,26 +209,34 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
     let [q0, q1, q2, q3] =
         [0, 16, 32, 48].map(|at| unsafe { _mm512_loadu_ps(padded.as_ptr().add(at)) });
     let dims = _mm_set1_epi8(dim as i8); // dim <= 64: no sign trouble below (unsigned compare)
-    let offset = |k: usize| {
-        let b = &bounds[4 * k..4 * k + 4];
-        u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
-    };
-    let mut start = offset(0);
     let mut done = 0;
     // Each row's 16 products (+0 where it has no entry), summed into 8 lanes at the end of
     // its group through memory: two 8-float loads instead of a cross-lane extract. Every row
-    // of a group writes its 16 (the SIMD path) or zeros (the scalar one); in a short last
-    // group, the slots past its rows keep the previous group's products, which are summed but
-    // not used.
+    // of a group writes its 16 (the SIMD path) or zeros (the scalar one).
     let mut products = [0.0f32; 16 * GROUP];
-    for group in out.chunks_mut(GROUP) {
+    let mut groups = out.chunks_exact_mut(GROUP);
+    for group in &mut groups {
+        // The group's nine offsets, checked once (`bounds` holds out.len() + 1 of them).
+        let Some(&group_offsets) = bounds
+            .get(4 * done..4 * done + 4 * (GROUP + 1))
+            .and_then(|b| <&[u8; 4 * (GROUP + 1)]>::try_from(b).ok())
+        else {
+            return Err(first + done);
+        };
+        let offset = |k: usize| {
+            u32::from_le_bytes([
+                group_offsets[4 * k],
+                group_offsets[4 * k + 1],
+                group_offsets[4 * k + 2],
+                group_offsets[4 * k + 3],
+            ]) as usize
+        };
         let mut scales = [1.0f32; GROUP];
         // Rows the scalar kernel computed: (slot, value).
         let mut long = [(0usize, 0.0f32); GROUP];
         let mut longs = 0;
-        for j in 0..group.len() {
-            let (s, e) = (start, offset(done + j + 1));
-            start = e;
+        for j in 0..GROUP {
+            let (s, e) = (offset(j), offset(j + 1));
             // Rows of up to 16 entries (and empty rows: mask 0, products +0) in SIMD; every
             // other length, and offsets out of order or past the data, in the scalar kernel,
             // which also finds what is wrong with a corrupt row.
@@ -254,13 +266,14 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
             // SAFETY: lanes below n read data[s..s + n], inside data[s..e]; masked-off lanes
             // are not read (AVX-512 masked loads do not touch, or fault on, them).
             let columns = unsafe { _mm_maskz_loadu_epi8(mask, at.cast()) };
-            // Strictly increasing (each of the first n - 1 bytes below the next one, unsigned)
-            // and every column below the dimension.
-            let next = _mm_bsrli_si128::<1>(columns);
-            let need = mask >> 1;
-            let increasing = _mm_mask_cmpgt_epu8_mask(need, next, columns);
-            let outside = _mm_mask_cmpge_epu8_mask(mask, columns, dims);
-            if increasing != need || outside != 0 {
+            // Each column's successor in the row, and the dimension after the last one: the
+            // columns are strictly increasing and below the dimension exactly when each is
+            // below its successor (unsigned), one compare for both checks.
+            // SAFETY: lanes below n - 1 read data[s + 1..s + n], inside the row; the other
+            // lanes take `dims` and are not read (`wrapping_add`: with n = 0 nothing is read
+            // and `at` may be the end of the data).
+            let next = unsafe { _mm_mask_loadu_epi8(dims, mask >> 1, at.wrapping_add(1).cast()) };
+            if _mm_mask_cmplt_epu8_mask(mask, columns, next) != mask {
                 return Err(row);
             }
             if E == 4 && n > 0 {
@@ -286,14 +299,13 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
                 }
             };
             // The query entries of the columns: bit 5 of a column picks q2:q3 over q0:q1.
+            // (Bit 5 of each column byte, shifted to its sign bit, taken as a mask: two cheap
+            // byte operations instead of a compare on the busier shuffle port.)
             let index = _mm512_cvtepu8_epi32(columns);
             let low = _mm512_permutex2var_ps(q0, index, q1);
             let high = _mm512_permutex2var_ps(q2, index, q3);
-            let q = _mm512_mask_blend_ps(
-                _mm512_test_epi32_mask(index, _mm512_set1_epi32(32)),
-                low,
-                high,
-            );
+            let upper = _mm_movepi8_mask(_mm_slli_epi16::<2>(columns));
+            let q = _mm512_mask_blend_ps(upper, low, high);
             // Inactive lanes are +0, as the AVX2 kernel's are: lane l holds
             // (0 + p_l) + p_{l+8}.
             let row_products = _mm512_maskz_mul_ps(mask, q, values);
@@ -301,7 +313,8 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
             unsafe { _mm512_storeu_ps(products.as_mut_ptr().add(16 * j), row_products) };
         }
         // Lane l of row j: (0 + p_l) + p_{l+8}, as the AVX2 kernel's accumulator holds it.
-        let acc: [__m256; GROUP] = core::array::from_fn(|j| {
+        let acc: [__m256; GROUP] = core::array::from_fn(|i| {
+            let j = REDUCE8_INPUT[i];
             // SAFETY: products holds 16 * GROUP floats: two 8-float loads at 16 * j.
             let (first8, second8) = unsafe {
                 let at = products.as_ptr().add(16 * j);
@@ -315,16 +328,17 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
             // SAFETY: `scales` is 8 readable f32.
             sums = _mm256_mul_ps(sums, unsafe { _mm256_loadu_ps(scales.as_ptr()) });
         }
-        let mut lanes = [0.0f32; GROUP];
-        // SAFETY: `lanes` is 8 writable f32.
-        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sums) };
-        group.copy_from_slice(&lanes[..group.len()]);
+        // SAFETY: `group` is 8 writable f32.
+        unsafe { _mm256_storeu_ps(group.as_mut_ptr(), sums) };
         for &(j, value) in &long[..longs] {
             group[j] = value;
         }
-        done += group.len();
+        done += GROUP;
     }
-    Ok(())
+    // The last rows, fewer than a group (only at the end of a table: the row scan asks for
+    // batches of a multiple of 8 rows).
+    // SAFETY: AVX2 and F16C are implied by this function's features.
+    unsafe { x86::u8_list_dots::<E>(query, offsets, data, first + done, groups.into_remainder()) }
 }
 
 /// AVX-512 twin of [`scalar::first_candidate`]: sixteen scores per compare, 64 per branch.
