@@ -103,18 +103,21 @@ pub(super) fn rows_available() -> bool {
 }
 
 /// Marks a row length that [`u8_list_dots`] leaves to the scalar kernel.
-const NOT_SHORT: u8 = u8::MAX;
+const NOT_SHORT: u64 = u64::MAX;
 
-/// Entries of a row of `len` bytes with `width`-byte values and a `prefix`-byte header, for
-/// the lengths of rows of 0 to 16 entries; [`NOT_SHORT`] for every other length.
-const fn short_rows<const N: usize>(width: usize, prefix: usize) -> [u8; N] {
+/// For each row length in bytes (`width`-byte values, a `prefix`-byte header), what
+/// [`u8_list_dots`] needs of a row of 0 to 16 entries, packed in one word: the mask of its
+/// entries (bits 0 to 15), that mask shifted right by one (bits 16 to 31) and the number of
+/// entries (from bit 32); [`NOT_SHORT`] for every other length.
+const fn short_rows<const N: usize>(width: usize, prefix: usize) -> [u64; N] {
     let mut table = [NOT_SHORT; N];
     table[0] = 0;
     let mut n = 1;
     while n <= 16 {
         let len = n * (1 + width) + prefix;
         if len < N {
-            table[len] = n as u8;
+            let mask = (1u64 << n) - 1;
+            table[len] = mask | (mask >> 1) << 16 | (n as u64) << 32;
         }
         n += 1;
     }
@@ -122,9 +125,9 @@ const fn short_rows<const N: usize>(width: usize, prefix: usize) -> [u8; N] {
 }
 
 /// [`short_rows`] for 2-byte values (f16, bf16).
-static SHORT_WIDE_ROWS: [u8; 49] = short_rows::<49>(2, 0);
+static SHORT_WIDE_ROWS: [u64; 49] = short_rows::<49>(2, 0);
 /// [`short_rows`] for int8 values (a 2-byte scale before them).
-static SHORT_INT8_ROWS: [u8; 35] = short_rows::<35>(1, 2);
+static SHORT_INT8_ROWS: [u64; 35] = short_rows::<35>(1, 2);
 
 /// Rows reduced together by [`u8_list_dots`].
 const GROUP: usize = 8;
@@ -187,7 +190,7 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
 ) -> Result<(), usize> {
     let encoding = encoding_of(E);
     let prefix = encoding.row_prefix();
-    let short_rows: &[u8] = if E == 4 {
+    let short_rows: &[u64] = if E == 4 {
         &SHORT_INT8_ROWS
     } else {
         &SHORT_WIDE_ROWS
@@ -241,8 +244,8 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
             // other length, and offsets out of order or past the data, in the scalar kernel,
             // which also finds what is wrong with a corrupt row.
             let len = e.wrapping_sub(s);
-            let entries = match short_rows.get(len) {
-                Some(&n) if e <= data.len() && n != NOT_SHORT => usize::from(n),
+            let row_masks = match short_rows.get(len) {
+                Some(&masks) if e <= data.len() && masks != NOT_SHORT => masks,
                 _ => {
                     let mut value = 0.0f32;
                     scalar::u8_list_dots(
@@ -259,10 +262,11 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
                     continue;
                 }
             };
-            let (n, row) = (entries, first + done + j);
-            let mask = ((1u32 << n) - 1) as __mmask16;
-            // s <= e <= data.len(): the pointer is in bounds or one past the end (then n is 0).
-            let at = data[s..].as_ptr();
+            let row = first + done + j;
+            let (mask, successors) = (row_masks as __mmask16, (row_masks >> 16) as __mmask16);
+            let n = (row_masks >> 32) as usize;
+            // s <= e <= data.len() (len did not wrap): in bounds or one past the end (n = 0).
+            let at = data.as_ptr().wrapping_add(s);
             // SAFETY: lanes below n read data[s..s + n], inside data[s..e]; masked-off lanes
             // are not read (AVX-512 masked loads do not touch, or fault on, them).
             let columns = unsafe { _mm_maskz_loadu_epi8(mask, at.cast()) };
@@ -272,7 +276,7 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
             // SAFETY: lanes below n - 1 read data[s + 1..s + n], inside the row; the other
             // lanes take `dims` and are not read (`wrapping_add`: with n = 0 nothing is read
             // and `at` may be the end of the data).
-            let next = unsafe { _mm_mask_loadu_epi8(dims, mask >> 1, at.wrapping_add(1).cast()) };
+            let next = unsafe { _mm_mask_loadu_epi8(dims, successors, at.wrapping_add(1).cast()) };
             if _mm_mask_cmplt_epu8_mask(mask, columns, next) != mask {
                 return Err(row);
             }
@@ -284,9 +288,10 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
                 scales[j] = scale;
             }
             // SAFETY: the values start at data[s + n + prefix] and lanes below n lie inside
-            // data[s..e] (len == n * (1 + width) + prefix); masked-off lanes are not read.
+            // data[s..e] (len == n * (1 + width) + prefix); masked-off lanes are not read
+            // (with n = 0, none: `wrapping_add`, as the pointer may pass the end).
             let values = unsafe {
-                let at = at.add(n + prefix);
+                let at = at.wrapping_add(n + prefix);
                 match E {
                     2 => _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, at.cast())),
                     3 => _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(
