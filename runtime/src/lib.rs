@@ -77,7 +77,8 @@ pub mod bench_kernels {
         values: &[u8],
         encoding: ValueEncoding,
     ) -> bool {
-        crate::kernels::scatter_add(acc, weight, items, values, encoding)
+        let mut ahead = crate::kernels::Prefetch::default();
+        crate::kernels::scatter_add(acc, weight, items, values, encoding, &mut ahead)
     }
 
     /// The scalar scatter-add.

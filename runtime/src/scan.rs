@@ -236,12 +236,13 @@ impl<S: AsRef<[u8]>> Model<S> {
                         _ => Ok(list),
                     },
                 };
-                if let Ok(next) = next {
-                    kernels::prefetch(next.items);
-                    kernels::prefetch(next.values);
-                }
+                let mut ahead = match next {
+                    Ok(next) => kernels::Prefetch::new(next.items, next.values),
+                    Err(_) => kernels::Prefetch::default(),
+                };
                 let weight = query.vector[dim];
-                if !kernels::scatter_add(acc, weight, list.items, list.values, columns.encoding) {
+                let (items, values) = (list.items, list.values);
+                if !kernels::scatter_add(acc, weight, items, values, columns.encoding, &mut ahead) {
                     return Err(corrupt());
                 }
             }

@@ -4,8 +4,8 @@
 
 use core::arch::x86_64::*;
 
-use super::scalar;
 use super::x86::{self, encoding_of};
+use super::{Prefetch, scalar};
 use crate::format::ValueEncoding;
 
 /// Whether the CPU has AVX-512F (run-time detection under `std`).
@@ -22,10 +22,11 @@ pub(super) fn available() -> bool {
 }
 
 /// AVX-512 twin of [`scalar::scatter_add`]: sixteen entries at a time are gathered from the
-/// accumulator, added to and scattered back. Rows within a posting list are strictly
-/// increasing (checked by `verify`), so a group never names a row twice; if a damaged list
-/// did, one of its additions would be lost, which is a wrong answer for a damaged file, never
-/// an access outside the accumulator (all rows are bounds-checked first).
+/// accumulator, added to and scattered back, the last group under a mask; one line of each of
+/// `ahead`'s ranges is prefetched per group, the rest at the end. Rows within a posting list
+/// are strictly increasing (checked by `verify`), so a group never names a row twice; if a
+/// damaged list did, one of its additions would be lost, which is a wrong answer for a damaged
+/// file, never an access outside the accumulator (all rows are bounds-checked first).
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX2 and F16C ([`available`]).
@@ -36,21 +37,22 @@ pub(super) unsafe fn scatter_add(
     items: &[u8],
     values: &[u8],
     encoding: ValueEncoding,
+    ahead: &mut Prefetch<'_>,
 ) -> bool {
     let width = encoding.width();
     let n = (items.len() / 2).min(values.len() / width);
     if acc.len() > i32::MAX as usize {
+        ahead.rest();
         return scalar::scatter_add(acc, weight, items, values, encoding);
     }
     let w = _mm512_set1_ps(weight);
     let last_row = _mm512_set1_epi32(acc.len() as i32 - 1);
-    let mut k = 0;
-    while k + 16 <= n {
-        // SAFETY: 16 u16 rows (32 bytes) and 16 values (16 * width bytes) at k are in bounds
-        // (k + 16 <= n); unaligned loads.
-        let (rows, v) = unsafe {
-            let rows = _mm512_cvtepu16_epi32(_mm256_loadu_si256(items.as_ptr().add(2 * k).cast()));
-            let at = values.as_ptr().add(width * k);
+    // Sixteen rows and values from 32 bytes of rows and 16 * width bytes of values.
+    let decode = |rows: &[u8], at: &[u8]| {
+        // SAFETY: the callers pass at least 32 and 16 * width bytes; unaligned loads.
+        unsafe {
+            let rows = _mm512_cvtepu16_epi32(_mm256_loadu_si256(rows.as_ptr().cast()));
+            let at = at.as_ptr();
             let v = match encoding {
                 ValueEncoding::F32 => _mm512_loadu_ps(at.cast()),
                 ValueEncoding::F16 => _mm512_cvtph_ps(_mm256_loadu_si256(at.cast())),
@@ -62,9 +64,25 @@ pub(super) unsafe fn scatter_add(
                 }
             };
             (rows, v)
-        };
+        }
+    };
+    let mut k = 0;
+    while k + 16 <= n {
+        ahead.step();
+        // 16 u16 rows (32 bytes) and 16 values (16 * width bytes) at k are in bounds.
+        let (rows, v) = decode(
+            &items[2 * k..2 * k + 32],
+            &values[width * k..width * (k + 16)],
+        );
         if _mm512_cmpgt_epi32_mask(rows, last_row) != 0 {
-            break;
+            ahead.rest();
+            return scalar::scatter_add(
+                acc,
+                weight,
+                &items[2 * k..],
+                &values[width * k..],
+                encoding,
+            );
         }
         // SAFETY: every row of the group is < acc.len() (checked just above).
         unsafe {
@@ -74,16 +92,38 @@ pub(super) unsafe fn scatter_add(
         }
         k += 16;
     }
-    // SAFETY: AVX2 and F16C are implied by this function's features.
-    unsafe {
-        x86::scatter_add(
-            acc,
-            weight,
-            &items[2 * k..2 * n],
-            &values[width * k..width * n],
-            encoding,
-        )
+    ahead.rest();
+    if k < n {
+        // The last 1 to 15 entries, copied into zero-padded buffers, under a mask.
+        let rest = n - k;
+        let lanes = ((1u32 << rest) - 1) as __mmask16;
+        let (mut rows_tail, mut values_tail) = ([0u8; 32], [0u8; 64]);
+        rows_tail[..2 * rest].copy_from_slice(&items[2 * k..2 * n]);
+        values_tail[..width * rest].copy_from_slice(&values[width * k..width * n]);
+        let (rows, v) = decode(&rows_tail, &values_tail);
+        if _mm512_mask_cmpgt_epi32_mask(lanes, rows, last_row) != 0 {
+            return scalar::scatter_add(
+                acc,
+                weight,
+                &items[2 * k..],
+                &values[width * k..],
+                encoding,
+            );
+        }
+        // SAFETY: every row of an active lane is < acc.len() (checked just above); inactive
+        // lanes are neither read nor written.
+        unsafe {
+            let current = _mm512_mask_i32gather_ps::<4>(
+                _mm512_setzero_ps(),
+                lanes,
+                rows,
+                acc.as_ptr().cast(),
+            );
+            let sum = _mm512_add_ps(current, _mm512_mul_ps(w, v));
+            _mm512_mask_i32scatter_ps::<4>(acc.as_mut_ptr().cast(), lanes, rows, sum);
+        }
     }
+    true
 }
 
 /// Whether the CPU has what [`u8_list_dots`] needs on top of [`available`]: AVX-512BW and

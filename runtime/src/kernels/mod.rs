@@ -28,6 +28,8 @@ use crate::format::ValueEncoding;
 /// Adds `weight * value` to `acc[item]` for every entry of a posting list (`items`: `u16`
 /// little-endian block-local rows; `values`: in `encoding`, int8 as its integer code).
 /// Returns false, having added nothing past the end, if an item is not below `acc.len()`.
+/// Prefetches what `ahead` holds (the next list) along the way: spread over the loop where the
+/// kernel can, all at once before it otherwise.
 #[inline]
 pub(crate) fn scatter_add(
     acc: &mut [f32],
@@ -35,12 +37,14 @@ pub(crate) fn scatter_add(
     items: &[u8],
     values: &[u8],
     encoding: ValueEncoding,
+    ahead: &mut Prefetch<'_>,
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
     if avx512::available() {
         // SAFETY: `avx512::available` checked AVX-512F, AVX2 and F16C.
-        return unsafe { avx512::scatter_add(acc, weight, items, values, encoding) };
+        return unsafe { avx512::scatter_add(acc, weight, items, values, encoding, ahead) };
     }
+    ahead.rest();
     #[cfg(target_arch = "x86_64")]
     if x86::available() {
         // SAFETY: `available` checked AVX2 and F16C.
@@ -50,6 +54,61 @@ pub(crate) fn scatter_add(
     return neon::scatter_add(acc, weight, items, values, encoding);
     #[allow(unreachable_code)]
     scalar::scatter_add(acc, weight, items, values, encoding)
+}
+
+/// Lines of each range a [`Prefetch`] asks for at most (4 KiB).
+const PREFETCH_LINES: usize = 64;
+
+/// Two byte ranges to bring into the cache a line at a time (the items and the values of the
+/// posting list a scan reads next), so that a loop can spread the requests over its
+/// iterations instead of stalling on a burst of them: the CPU holds only a few outstanding
+/// misses at once.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Prefetch<'a> {
+    items: &'a [u8],
+    values: &'a [u8],
+}
+
+impl<'a> Prefetch<'a> {
+    /// The first [`PREFETCH_LINES`] lines of `items` and of `values`.
+    pub(crate) fn new(items: &'a [u8], values: &'a [u8]) -> Self {
+        let cap = |b: &'a [u8]| b.get(..64 * PREFETCH_LINES).unwrap_or(b);
+        Prefetch {
+            items: cap(items),
+            values: cap(values),
+        }
+    }
+
+    /// Asks for the next line of each range (if any is left).
+    #[inline(always)]
+    pub(crate) fn step(&mut self) {
+        self.items = prefetch_line(self.items);
+        self.values = prefetch_line(self.values);
+    }
+
+    /// Asks for every line left.
+    pub(crate) fn rest(&mut self) {
+        while !(self.items.is_empty() && self.values.is_empty()) {
+            self.step();
+        }
+    }
+}
+
+/// Hints the CPU to load the cache line at the start of `bytes` (if any; a no-op where there is
+/// no stable prefetch instruction) and returns the bytes after that line.
+#[inline(always)]
+fn prefetch_line(bytes: &[u8]) -> &[u8] {
+    if bytes.is_empty() {
+        return bytes;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: a prefetch is only a hint: it never faults and has no effect on the
+        // program's memory, and the pointer is into a live, non-empty slice anyway.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().cast()) };
+    }
+    bytes.get(64..).unwrap_or(&[])
 }
 
 /// The eight-lane dot product (see the module docs) with `query` of a row of `n` entries
@@ -75,23 +134,6 @@ pub(crate) fn dot8_u8_list(
     return neon::dot8_u8_list(query, columns, values, n, encoding);
     #[allow(unreachable_code)]
     scalar::dot8_u8_list(query, columns, values, n, encoding)
-}
-
-/// Hints the CPU to start loading `bytes` (up to 4 KiB of it) into the cache (a no-op where
-/// there is no stable prefetch instruction).
-#[inline(always)]
-pub(crate) fn prefetch(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        for line in bytes.chunks(64).take(64) {
-            // SAFETY: a prefetch is only a hint: it never faults and has no effect on the
-            // program's memory, and `line` points into a live slice anyway.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
 }
 
 /// Dot products with `query` of rows `first..first + out.len()` of a bitmap table with u32
@@ -552,7 +594,10 @@ mod tests {
                     assert!(scalar::scatter_add(
                         &mut want, 0.37, &items, &values, encoding
                     ));
-                    assert!(scatter_add(&mut got, 0.37, &items, &values, encoding));
+                    let mut ahead = Prefetch::new(&items, &values);
+                    assert!(scatter_add(
+                        &mut got, 0.37, &items, &values, encoding, &mut ahead
+                    ));
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&got), bits(&want), "{encoding} scatter n={n}");
                     // Each x86 variant on its own, whichever the dispatcher prefers.
@@ -571,7 +616,14 @@ mod tests {
                             let mut avx512 = query.clone();
                             // SAFETY: AVX-512F, AVX2 and F16C checked just above.
                             let ok = unsafe {
-                                avx512::scatter_add(&mut avx512, 0.37, &items, &values, encoding)
+                                avx512::scatter_add(
+                                    &mut avx512,
+                                    0.37,
+                                    &items,
+                                    &values,
+                                    encoding,
+                                    &mut Prefetch::default(),
+                                )
                             };
                             assert!(ok);
                             assert_eq!(bits(&avx512), bits(&want), "{encoding} AVX-512 n={n}");
@@ -580,7 +632,10 @@ mod tests {
                     // An item past the accumulator is refused by both.
                     if n > 0 {
                         let mut short = vec![0.0f32; usize::from(*columns.last().unwrap())];
-                        assert!(!scatter_add(&mut short, 1.0, &items, &values, encoding));
+                        let mut ahead = Prefetch::default();
+                        assert!(!scatter_add(
+                            &mut short, 1.0, &items, &values, encoding, &mut ahead
+                        ));
                     }
                 }
             }
