@@ -51,6 +51,8 @@ pub struct BenchReport {
     pub open_us: f64,
     /// Main-memory read bandwidth (1 GiB buffer), GB/s.
     pub memory_gbps: f64,
+    /// The SIMD kernels the runtime uses on this machine ([`pocketrec::simd_kernels`]).
+    pub kernels: String,
     /// Resident size of the model's mapping after open, KiB.
     pub mapping_rss_after_open_kib: u64,
     /// Resident size of the model's mapping after all queries, KiB.
@@ -250,6 +252,7 @@ pub fn run(path: &Path, queries: usize, k: usize) -> Result<BenchReport> {
         k,
         open_us: percentile(&open_times, 0.5),
         memory_gbps: memory / 1e9,
+        kernels: pocketrec::simd_kernels().to_string(),
         mapping_rss_after_open_kib: rss_after_open,
         mapping_rss_after_queries_kib: mapping_rss_kib(start),
         peak_rss_kib: peak_rss_kib(),
@@ -261,8 +264,8 @@ impl BenchReport {
     /// The text printed without `--json`.
     pub fn to_text(&self) -> String {
         let mut s = format!(
-            "{} bytes, {} queries, k = {}; open {:.1} us (median of 51); main-memory read bandwidth {:.1} GB/s\n",
-            self.file_bytes, self.queries, self.k, self.open_us, self.memory_gbps
+            "{} bytes, {} queries, k = {}; open {:.1} us (median of 51); main-memory read bandwidth {:.1} GB/s; kernels {}\n",
+            self.file_bytes, self.queries, self.k, self.open_us, self.memory_gbps, self.kernels
         );
         s.push_str(&format!(
             "mapping resident: {} KiB after open, {} KiB after the queries; peak process RSS {} KiB\n\n",

@@ -155,6 +155,7 @@ pub mod bench_kernels {
 }
 
 pub use error::{ChecksumScope, Error, Result};
+pub use kernels::in_use as simd_kernels;
 pub use format::{
     IdEncoding, IdKind, IndexEncoding, OffsetWidth, Role, Scoring, SectionKind, ValueEncoding,
     string_id,

@@ -25,6 +25,31 @@ mod x86;
 
 use crate::format::ValueEncoding;
 
+/// The instruction sets the kernels use on this machine, most capable first: `"avx512"` (the
+/// row kernel, scatter-add and top-k scan; AVX2 for the rest), `"avx2+f16c"`, `"neon"` or
+/// `"scalar"`. Decided at run time under `std` on x86_64, at compile time otherwise.
+///
+/// ```
+/// let kernels = pocketrec::simd_kernels();
+/// assert!(["avx512", "avx2+f16c", "neon", "scalar"].contains(&kernels));
+/// println!("pocketrec kernels: {kernels}");
+/// ```
+pub fn in_use() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if avx512::rows_available() {
+            return "avx512";
+        }
+        if x86::available() {
+            return "avx2+f16c";
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    return "neon";
+    #[allow(unreachable_code)]
+    "scalar"
+}
+
 /// Adds `weight * value` to `acc[item]` for every entry of a posting list (`items`: `u16`
 /// little-endian block-local rows; `values`: in `encoding`, int8 as its integer code).
 /// Returns false, having added nothing past the end, if an item is not below `acc.len()`.
