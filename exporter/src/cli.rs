@@ -325,7 +325,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub distill: bool,
     /// With --distill: weight of the observed label, y = alpha + (1 - alpha) sigmoid(t / tau)
-    /// where t is the teacher's score difference (1: plain BPR) [default: 0.5].
+    /// where t is the teacher's score difference (1: plain BPR) [default: 0, the teacher's labels alone].
     #[arg(long)]
     pub distill_alpha: Option<f32>,
     /// With --distill: temperature tau of the teacher's pairwise probability [default: 1].
@@ -335,7 +335,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub distill_beta: Option<f32>,
     /// With --distill: negatives drawn per triple, keeping the one the teacher scores highest
-    /// (1: uniform negatives) [default: 1].
+    /// (1: uniform negatives) [default: 8].
     #[arg(long)]
     pub distill_negatives: Option<usize>,
     /// Worker threads (the result depends on the seed only, not on this).

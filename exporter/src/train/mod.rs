@@ -250,7 +250,7 @@ pub enum Event<'a> {
 /// The record of a distillation run's dense teacher.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TeacherLog {
-    /// Seconds of the teacher's training steps (its setup included).
+    /// Wall seconds of the teacher's whole run: setup, steps and validation.
     pub seconds: f64,
     /// The teacher's last validation, when measured.
     pub validation: Option<Metrics>,
