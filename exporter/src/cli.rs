@@ -17,7 +17,7 @@ use crate::recommend::recommend_for;
 use crate::train::command::TrainCommand;
 use crate::train::data::{Format, ReadOptions};
 use crate::train::mask::Regrow;
-use crate::train::model::StepConfig;
+use crate::train::model::{DistillConfig, StepConfig};
 use crate::train::{MaskInit, TrainOptions};
 
 /// pocketrec: sparse recommendation embeddings, small enough for phones and microcontrollers.
@@ -320,6 +320,24 @@ pub struct TrainArgs {
     /// from the first step].
     #[arg(long)]
     pub start_density: Option<f64>,
+    /// Knowledge distillation: train the dense model first (the dense defaults, this seed),
+    /// then this sparse model with each BPR label softened by the dense model's scores.
+    #[arg(long)]
+    pub distill: bool,
+    /// With --distill: weight of the observed label, y = alpha + (1 - alpha) sigmoid(t / tau)
+    /// where t is the teacher's score difference (1: plain BPR) [default: 0, the teacher's labels alone].
+    #[arg(long)]
+    pub distill_alpha: Option<f32>,
+    /// With --distill: temperature tau of the teacher's pairwise probability [default: 1].
+    #[arg(long)]
+    pub distill_temperature: Option<f32>,
+    /// With --distill: weight beta of the score-matching term beta/2 (x - t)^2 [default: 0].
+    #[arg(long)]
+    pub distill_beta: Option<f32>,
+    /// With --distill: negatives drawn per triple, keeping the one the teacher scores highest
+    /// (1: uniform negatives) [default: 8].
+    #[arg(long)]
+    pub distill_negatives: Option<usize>,
     /// Worker threads (the result depends on the seed only, not on this).
     #[arg(long, default_value_t = crate::train::default_threads())]
     pub threads: usize,
@@ -545,6 +563,28 @@ fn run_recommend(args: RecommendArgs) -> Result<()> {
 
 fn run_train(args: TrainArgs) -> Result<()> {
     let defaults = TrainOptions::for_density(args.density);
+    let distill = if args.distill {
+        let d = DistillConfig::default();
+        Some(DistillConfig {
+            alpha: args.distill_alpha.unwrap_or(d.alpha),
+            temperature: args.distill_temperature.unwrap_or(d.temperature),
+            beta: args.distill_beta.unwrap_or(d.beta),
+            negatives: args.distill_negatives.unwrap_or(d.negatives),
+        })
+    } else {
+        if args.distill_alpha.is_some()
+            || args.distill_temperature.is_some()
+            || args.distill_beta.is_some()
+            || args.distill_negatives.is_some()
+        {
+            return Err(ExportError::Usage(
+                "--distill-alpha, --distill-temperature, --distill-beta and --distill-negatives \
+                 need --distill"
+                    .into(),
+            ));
+        }
+        None
+    };
     let command = TrainCommand {
         train: args.train,
         test: args.test,
@@ -578,6 +618,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
             user_share: args.user_share.unwrap_or(defaults.user_share),
             degree_power: args.degree_power.unwrap_or(defaults.degree_power),
             start_density: args.start_density.unwrap_or(defaults.start_density),
+            distill,
             threads: args.threads,
             eval_every: args.eval_every,
             eval_users: args.eval_users,

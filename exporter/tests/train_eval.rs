@@ -205,6 +205,55 @@ fn training_is_deterministic_for_a_seed_whatever_the_threads() {
 }
 
 #[test]
+fn distillation_trains_the_dense_teacher_of_the_seed_and_stays_deterministic() {
+    let d = generate(&SyntheticSpec {
+        users: 300,
+        items: 200,
+        ..SyntheticSpec::default()
+    });
+    let distill = pocketrec_export::train::model::DistillConfig::default();
+    let run = |threads, distill| {
+        let options = TrainOptions {
+            dim: 16,
+            density: 0.2,
+            epochs: 3,
+            seed: 7,
+            threads,
+            distill,
+            ..TrainOptions::default()
+        };
+        train(&d, &options, &mut |_| {}).unwrap()
+    };
+    let one = run(1, Some(distill));
+    let two = run(2, Some(distill));
+    assert!(one.user_table == two.user_table && one.item_table == two.item_table);
+    let plain = run(1, None);
+    assert!(plain.teacher.is_none());
+    assert!(
+        one.item_table != plain.item_table,
+        "the teacher changes the steps"
+    );
+    // The teacher is the run `--density 1.0` with the same flags makes.
+    let teacher = one.teacher.expect("teacher record");
+    assert_eq!(teacher.options.density, 1.0);
+    assert_eq!(teacher.options.step, TrainOptions::for_density(1.0).step);
+    assert_eq!((teacher.options.epochs, teacher.options.seed), (3, 7));
+    assert_eq!(teacher.options.distill, None);
+    // Distilling into a dense model is refused with a clear message.
+    let err = train(
+        &d,
+        &TrainOptions {
+            density: 1.0,
+            distill: Some(distill),
+            ..TrainOptions::default()
+        },
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("--distill"), "{err}");
+}
+
+#[test]
 fn sparse_training_keeps_the_budget_and_dense_training_uses_the_same_code() {
     let d = generate(&SyntheticSpec {
         users: 300,

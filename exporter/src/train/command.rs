@@ -75,6 +75,8 @@ pub struct TrainSummary {
     pub train_seconds: f64,
     /// Training triples per second.
     pub samples_per_second: f64,
+    /// Seconds of the dense teacher's training, for a distillation run.
+    pub teacher_seconds: Option<f64>,
     /// Mean BPR loss of the last epoch.
     pub final_loss: f64,
     /// The first file's evaluation, when a test set was given.
@@ -133,13 +135,42 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
                 String::new()
             }
         );
+        if let Some(d) = o.distill {
+            let t = super::teacher_options(o);
+            eprintln!(
+                "distillation: the dense model (lr {}, L2 {}) first, then labels \
+                 y = {} + {} sigmoid(t / {}){}{}",
+                t.step.lr,
+                t.step.l2,
+                d.alpha,
+                1.0 - d.alpha,
+                d.temperature,
+                if d.beta > 0.0 {
+                    format!(", score matching {}/2 (x - t)^2", d.beta)
+                } else {
+                    String::new()
+                },
+                if d.negatives > 1 {
+                    format!(", the teacher's hardest of {} negatives", d.negatives)
+                } else {
+                    String::new()
+                }
+            );
+        }
     }
     let mut bar = Progress::new(false, 0, "");
     let print_every = o.epochs.div_ceil(10).max(1);
     let mut last_recall = String::new();
+    // "teacher " while a distillation run trains its dense teacher.
+    let mut stage = "";
     let trained = train(&data, o, &mut |event| match event {
         Event::Start { total_steps } => {
-            bar = Progress::new(command.progress, total_steps, "training");
+            let label = if stage.is_empty() {
+                "training"
+            } else {
+                "teacher"
+            };
+            bar = Progress::new(command.progress, total_steps, label);
         }
         Event::Step { done, epoch, loss } => {
             if done % 16 == 0 {
@@ -151,6 +182,27 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
             }
         }
         Event::MaskUpdate(_) => {}
+        Event::TeacherStart => stage = "teacher ",
+        Event::TeacherDone(record) => {
+            bar.finish();
+            stage = "";
+            last_recall.clear();
+            if command.progress {
+                eprintln!(
+                    "teacher trained in {:.1} s{}",
+                    record.seconds,
+                    record
+                        .validation
+                        .map(|v| format!(
+                            ", validation Recall@{k} {:.4}  NDCG@{k} {:.4}",
+                            v.recall,
+                            v.ndcg,
+                            k = v.k
+                        ))
+                        .unwrap_or_default()
+                );
+            }
+        }
         Event::Epoch(record) => {
             if let Some(v) = &record.validation {
                 last_recall = format!(" R@{} {:.4}", v.k, v.recall);
@@ -158,7 +210,7 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
             if command.progress && (record.validation.is_some() || record.epoch % print_every == 0)
             {
                 let line = format!(
-                    "epoch {:>4}/{}  loss {:.4}  {:.2} s{}",
+                    "{stage}epoch {:>4}/{}  loss {:.4}  {:.2} s{}",
                     record.epoch,
                     o.epochs,
                     record.loss,
@@ -166,7 +218,7 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
                     record
                         .validation
                         .map(|v| format!(
-                            "  validation Recall@{k} {:.4}  NDCG@{k} {:.4} ({} users)",
+                            "  {stage}validation Recall@{k} {:.4}  NDCG@{k} {:.4} ({} users)",
                             v.recall,
                             v.ndcg,
                             v.users,
@@ -182,10 +234,15 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
     let dense_f32_bytes = 4 * (trained.users.len() + trained.items.len()) as u64 * o.dim as u64;
     if command.progress {
         eprintln!(
-            "trained in {:.1} s ({:.0} interactions/s; setup {:.1} s)",
+            "trained in {:.1} s ({:.0} interactions/s; setup {:.1} s{})",
             trained.train_seconds,
             trained.samples_per_second(),
             trained.setup_seconds,
+            trained
+                .teacher
+                .as_ref()
+                .map(|t| format!("; dense teacher {:.1} s", t.seconds))
+                .unwrap_or_default()
         );
     }
     if command.progress && o.density < 1.0 {
@@ -253,6 +310,7 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
         setup_seconds: trained.setup_seconds,
         train_seconds: trained.train_seconds,
         samples_per_second: trained.samples_per_second(),
+        teacher_seconds: trained.teacher.as_ref().map(|t| t.seconds),
         final_loss: trained.log.last().map(|l| l.loss).unwrap_or(f64::NAN),
         eval: first_report.as_ref().map(EvalReport::to_json),
         files,

@@ -42,7 +42,7 @@ use crate::synth::normal;
 
 use self::data::{Dataset, IdSpace};
 use self::mask::{Regrow, RegrowConfig, UpdateStats};
-use self::model::{Mf, StepConfig, Table};
+use self::model::{DistillConfig, Mf, StepConfig, Table, Teacher};
 use self::sample::{CHUNK, Sample, Sampler, mix};
 use self::schedule::Schedule;
 use self::validate::Metrics;
@@ -128,6 +128,11 @@ pub struct TrainOptions {
     /// the last update reaching it; at or below `density` (the default, 0), the budget is fixed
     /// from the first step.
     pub start_density: f64,
+    /// Knowledge distillation (sparse models only; `None`, the default: plain BPR): train the
+    /// dense model first, with [`TrainOptions::for_density`]`(1.0)`'s settings and this run's
+    /// data, width, epochs, batch size and seed, then train this model with the dense model's
+    /// scores softening the labels (see [`model`]).
+    pub distill: Option<DistillConfig>,
     /// NMF iterations for `MaskInit::Nmf`.
     pub nmf_iterations: usize,
     /// Worker threads (results do not depend on it).
@@ -165,6 +170,7 @@ impl Default for TrainOptions {
             user_share: 0.0,
             degree_power: 0.0,
             start_density: 0.0,
+            distill: None,
             nmf_iterations: 10,
             threads: default_threads(),
             eval_every: 0,
@@ -234,6 +240,22 @@ pub enum Event<'a> {
     MaskUpdate(&'a UpdateStats),
     /// An epoch finished.
     Epoch(&'a EpochLog),
+    /// Distillation only: the dense teacher starts training (its `Start`, `Step` and `Epoch`
+    /// events follow, then [`Event::TeacherDone`]).
+    TeacherStart,
+    /// Distillation only: the teacher is trained; the student's `Start` follows.
+    TeacherDone(&'a TeacherLog),
+}
+
+/// The record of a distillation run's dense teacher.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TeacherLog {
+    /// Wall seconds of the teacher's whole run: setup, steps and validation.
+    pub seconds: f64,
+    /// The teacher's last validation, when measured.
+    pub validation: Option<Metrics>,
+    /// The teacher's settings.
+    pub options: TrainOptions,
 }
 
 /// A trained model: tables, ids and the record of the run.
@@ -255,6 +277,8 @@ pub struct Trained {
     pub setup_seconds: f64,
     /// Seconds spent in training steps and mask updates.
     pub train_seconds: f64,
+    /// The dense teacher of a distillation run (its time is not in `train_seconds`).
+    pub teacher: Option<TeacherLog>,
     /// Triples trained on.
     pub samples: u64,
     /// The options used.
@@ -338,6 +362,15 @@ impl Trained {
             builder = builder
                 .property("train.mask_init", o.mask_init.name())
                 .property("train.regrow", o.regrow.name());
+        }
+        if let Some(d) = o.distill {
+            builder = builder.property(
+                "train.distill",
+                format!(
+                    "dense teacher, alpha {}, temperature {}, beta {}, negatives {}",
+                    d.alpha, d.temperature, d.beta, d.negatives
+                ),
+            );
         }
         Ok(builder
             .table(
@@ -429,6 +462,35 @@ fn check(options: &TrainOptions) -> Result<()> {
             options.prune_balance
         ));
     }
+    if let Some(d) = options.distill {
+        if options.density >= 1.0 {
+            return usage(
+                "--distill trains a sparse model from the dense one: it needs --density below 1"
+                    .into(),
+            );
+        }
+        if !unit(f64::from(d.alpha)) {
+            return usage(format!(
+                "--distill-alpha must be in [0, 1], got {}",
+                d.alpha
+            ));
+        }
+        if !(d.temperature > 0.0 && d.temperature.is_finite()) {
+            return usage(format!(
+                "--distill-temperature must be positive, got {}",
+                d.temperature
+            ));
+        }
+        if !(d.beta >= 0.0 && d.beta.is_finite()) {
+            return usage(format!("--distill-beta must be >= 0, got {}", d.beta));
+        }
+        if !(1..=64).contains(&d.negatives) {
+            return usage(format!(
+                "--distill-negatives must be between 1 and 64, got {}",
+                d.negatives
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -496,6 +558,23 @@ pub fn lr_factor(options: &TrainOptions, step: u64, total: u64) -> f32 {
     (end + (1.0 - end) * c) as f32
 }
 
+/// The dense teacher's options for a distillation run: the dense defaults
+/// ([`TrainOptions::for_density`]`(1.0)`) with the run's width, epochs, batch size, seed,
+/// threads and validation settings, exactly what `--density 1.0` with those flags trains.
+pub fn teacher_options(options: &TrainOptions) -> TrainOptions {
+    TrainOptions {
+        dim: options.dim,
+        epochs: options.epochs,
+        seed: options.seed,
+        batch_size: options.batch_size,
+        threads: options.threads,
+        eval_every: options.eval_every,
+        eval_users: options.eval_users,
+        k: options.k,
+        ..TrainOptions::for_density(1.0)
+    }
+}
+
 /// Active weights for `users + items` rows of width `dim` at `density`.
 pub fn budget(users: usize, items: usize, dim: usize, density: f64) -> usize {
     crate::prune::budget((users + items) * dim, density)
@@ -554,6 +633,31 @@ fn train_in_pool(
     options: &TrainOptions,
     observe: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<Trained> {
+    let teacher = match options.distill {
+        Some(config) => {
+            observe(Event::TeacherStart);
+            let started = Instant::now();
+            let teacher_options = teacher_options(options);
+            let dense = train_in_pool(data, &teacher_options, observe)?;
+            let record = TeacherLog {
+                seconds: started.elapsed().as_secs_f64(),
+                validation: dense.log.iter().rev().find_map(|l| l.validation),
+                options: teacher_options,
+            };
+            observe(Event::TeacherDone(&record));
+            Some((
+                Teacher {
+                    dim: dense.dim,
+                    users: dense.user_table,
+                    items: dense.item_table,
+                    config,
+                },
+                record,
+            ))
+        }
+        None => None,
+    };
+    let (teacher, teacher_log) = teacher.unzip();
     let setup = Instant::now();
     let (nu, ni, dim) = (data.users.len(), data.items.len(), options.dim);
     let sampler = Sampler::new(&data.train, ni, options.seed);
@@ -590,6 +694,7 @@ fn train_in_pool(
         items.count = Some(vec![0; items.w.len()]);
     }
     let mut mf = Mf::new(users, items, options.step, options.threads);
+    mf.teacher = teacher;
     let setup_seconds = setup.elapsed().as_secs_f64();
 
     let per_epoch = data.train.len();
@@ -649,7 +754,14 @@ fn train_in_pool(
         while done < per_epoch {
             let n = options.batch_size.min(per_epoch - done);
             let drawn = &mut samples[..n.div_ceil(CHUNK) * CHUNK];
-            sampler.fill(epoch as u64, first, drawn);
+            match &mf.teacher {
+                Some(t) if t.config.negatives > 1 => {
+                    sampler.fill_hardest(epoch as u64, first, drawn, t.config.negatives, |u, i| {
+                        t.score(u, i)
+                    })
+                }
+                _ => sampler.fill(epoch as u64, first, drawn),
+            }
             first += drawn.len();
             let step = mf.steps + 1;
             mf.config.lr = options.step.lr * lr_factor(options, step, total_steps);
@@ -716,6 +828,7 @@ fn train_in_pool(
         log,
         setup_seconds,
         train_seconds,
+        teacher: teacher_log,
         samples: trained_samples,
         options: options.clone(),
     })

@@ -22,6 +22,18 @@
 //!    also added to the regrowth accumulator when asked.
 //!
 //! The result depends on the seed and the data only, not on the number of threads.
+//!
+//! **Distillation** (optional, [`Mf::teacher`]): a trained teacher's score difference
+//! `t = t_ui - t_uj` softens each triple's label to
+//! `y = alpha + (1 - alpha) * sigmoid(t / tau)` and may add a score-matching term, so the loss
+//! of a triple becomes
+//!
+//! ```text
+//! softplus(-x) + (1 - y) x + beta/2 (x - t)^2      (= -y ln sigmoid(x) - (1 - y) ln sigmoid(-x) + ...)
+//! ```
+//!
+//! and `c = ((1 - y) - sigmoid(-x) + beta (x - t)) / B`. With `alpha = 1` and `beta = 0` this is
+//! BPR, bit for bit. The teacher is read at the batch's rows only.
 
 use rayon::prelude::*;
 
@@ -53,6 +65,92 @@ impl Default for StepConfig {
             l2: 2e-2,
         }
     }
+}
+
+/// How a teacher's scores enter the loss (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DistillConfig {
+    /// Weight of the observed label: `y = alpha + (1 - alpha) * sigmoid(t / tau)` (1: plain
+    /// BPR labels, 0: the teacher's alone).
+    pub alpha: f32,
+    /// Temperature `tau` of the teacher's pairwise probability.
+    pub temperature: f32,
+    /// Weight of the score-matching term `beta/2 (x - t)^2` (0: none).
+    pub beta: f32,
+    /// Negatives drawn per triple, of which the one the teacher scores highest is kept (1:
+    /// uniform negatives, as without a teacher).
+    pub negatives: usize,
+}
+
+impl Default for DistillConfig {
+    /// The `--distill` defaults (tuned on a Gowalla validation split, see `docs/TRAINING.md`):
+    /// the teacher's labels alone (`alpha` 0) at temperature 1, no score matching, the
+    /// teacher's hardest of 8 negatives.
+    fn default() -> Self {
+        DistillConfig {
+            alpha: 0.0,
+            temperature: 1.0,
+            beta: 0.0,
+            negatives: 8,
+        }
+    }
+}
+
+/// The tables of a trained model whose scores guide the training of another (knowledge
+/// distillation), with the way they enter the loss.
+#[derive(Clone, Debug)]
+pub struct Teacher {
+    /// Width of both tables.
+    pub dim: usize,
+    /// User table, row-major.
+    pub users: Vec<f32>,
+    /// Item table, row-major.
+    pub items: Vec<f32>,
+    /// How the teacher's score differences enter the loss.
+    pub config: DistillConfig,
+}
+
+impl Teacher {
+    /// The teacher's score difference `t_ui - t_uj` for a triple.
+    #[inline]
+    pub fn difference(&self, s: &Sample) -> f32 {
+        let d = self.dim;
+        let u = &self.users[s.user as usize * d..][..d];
+        dot(u, &self.items[s.pos as usize * d..][..d])
+            - dot(u, &self.items[s.neg as usize * d..][..d])
+    }
+
+    /// The teacher's score of `item` for `user`.
+    #[inline]
+    pub fn score(&self, user: u32, item: u32) -> f32 {
+        let d = self.dim;
+        dot(
+            &self.users[user as usize * d..][..d],
+            &self.items[item as usize * d..][..d],
+        )
+    }
+}
+
+/// One triple's loss and the derivative of the loss in `x = x_ui - x_uj`, without the L2 term
+/// or the `1/B` factor: BPR's `softplus(-x)` and `-sigmoid(-x)` without a teacher; with teacher
+/// score difference `t`, the cross-entropy against the softened label plus score matching (see
+/// the module docs). `alpha = 1, beta = 0` gives BPR's values bit for bit.
+#[inline]
+pub fn triple_loss(x: f32, teacher: Option<(f32, DistillConfig)>) -> (f32, f32) {
+    let Some((t, c)) = teacher else {
+        return (softplus_neg(x), -sigmoid_neg(x));
+    };
+    // 1 - y = (1 - alpha) * (1 - sigmoid(t / tau)) = (1 - alpha) * sigmoid(-t / tau): exactly 0
+    // for alpha = 1.
+    let miss = (1.0 - c.alpha) * sigmoid_neg(t / c.temperature);
+    let mut loss = softplus_neg(x) + miss * x;
+    let mut grad = -(sigmoid_neg(x) - miss);
+    if c.beta != 0.0 {
+        let r = x - t;
+        loss += 0.5 * c.beta * r * r;
+        grad += c.beta * r;
+    }
+    (loss, grad)
 }
 
 /// One embedding table with its Adam moments and, for sparse training, its mask and the
@@ -170,6 +268,8 @@ pub struct Mf {
     pub config: StepConfig,
     /// Steps taken.
     pub steps: u64,
+    /// Distillation: the teacher whose scores soften the labels (`None`: plain BPR).
+    pub teacher: Option<Teacher>,
     threads: usize,
     work: Workspace,
     bias: BiasCorrection,
@@ -257,6 +357,7 @@ impl Mf {
             bias: BiasCorrection::new(config.beta1, config.beta2),
             config,
             steps: 0,
+            teacher: None,
             threads: threads.max(1),
             work,
         }
@@ -268,8 +369,9 @@ impl Mf {
     }
 
     /// One step on `batch`; adds the batch's gradients to the regrowth accumulators when
-    /// `accumulate` (sparse tables only). Returns the batch's summed BPR loss (without L2).
-    /// Runs on the current rayon pool.
+    /// `accumulate` (sparse tables only). Returns the batch's summed loss without L2 (BPR's,
+    /// or with a teacher the distillation loss of [`triple_loss`]). Runs on the current rayon
+    /// pool.
     pub fn step(&mut self, batch: &[Sample], accumulate: bool) -> f64 {
         if batch.is_empty() {
             return 0.0;
@@ -289,7 +391,7 @@ impl Mf {
         }
 
         // Forward.
-        let (users, items) = (&self.users, &self.items);
+        let (users, items, teacher) = (&self.users, &self.items, self.teacher.as_ref());
         w.coef.resize(batch.len(), 0.0);
         w.loss.resize(batch.len(), 0.0);
         const FORWARD_CHUNK: usize = 256;
@@ -301,8 +403,10 @@ impl Mf {
                 for ((s, c), l) in samples.iter().zip(coef).zip(loss) {
                     let u = users.row(s.user as usize);
                     let x = dot(u, items.row(s.pos as usize)) - dot(u, items.row(s.neg as usize));
-                    *c = -sigmoid_neg(x) * scale;
-                    *l = softplus_neg(x);
+                    let soft = teacher.map(|t| (t.difference(s), t.config));
+                    let (loss, grad) = triple_loss(x, soft);
+                    *c = grad * scale;
+                    *l = loss;
                 }
             });
 
@@ -507,27 +611,87 @@ mod tests {
         Table::dense(rows, dim, w)
     }
 
-    /// The loss of a batch computed directly from the formula.
+    /// The loss of a batch computed directly from the formula (in f64): BPR, or with the
+    /// model's teacher the cross-entropy against the softened label plus score matching.
     fn loss(mf: &Mf, batch: &[Sample]) -> f64 {
         let b = batch.len() as f64;
         let l2 = f64::from(mf.config.l2);
+        let dot64 = |a: &[f32], vi: &[f32], vj: &[f32]| -> f64 {
+            (0..a.len())
+                .map(|d| f64::from(a[d]) * (f64::from(vi[d]) - f64::from(vj[d])))
+                .sum()
+        };
         batch
             .iter()
             .map(|s| {
                 let u = mf.users.row(s.user as usize);
                 let (vi, vj) = (mf.items.row(s.pos as usize), mf.items.row(s.neg as usize));
-                let x: f64 = (0..u.len())
-                    .map(|d| f64::from(u[d]) * (f64::from(vi[d]) - f64::from(vj[d])))
-                    .sum();
+                let x = dot64(u, vi, vj);
                 let sq = |r: &[f32]| r.iter().map(|&a| f64::from(a).powi(2)).sum::<f64>();
-                (1.0 + (-x).exp()).ln() + l2 / 2.0 * (sq(u) + sq(vi) + sq(vj))
+                let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
+                let fit = match &mf.teacher {
+                    None => -sigmoid(x).ln(),
+                    Some(t) => {
+                        let d = t.dim;
+                        let row = |table: &[f32], r: u32| table[r as usize * d..][..d].to_vec();
+                        let td = dot64(
+                            &row(&t.users, s.user),
+                            &row(&t.items, s.pos),
+                            &row(&t.items, s.neg),
+                        );
+                        let c = t.config;
+                        let alpha = f64::from(c.alpha);
+                        let y = alpha + (1.0 - alpha) * sigmoid(td / f64::from(c.temperature));
+                        -y * sigmoid(x).ln() - (1.0 - y) * sigmoid(-x).ln()
+                            + f64::from(c.beta) / 2.0 * (x - td).powi(2)
+                    }
+                };
+                fit + l2 / 2.0 * (sq(u) + sq(vi) + sq(vj))
             })
             .sum::<f64>()
             / b
     }
 
+    /// A dense teacher of the fixture's shape (3 users, 4 items, width 5).
+    fn teacher(config: DistillConfig) -> Teacher {
+        // Larger weights than the student's, so that the teacher's differences are not small.
+        Teacher {
+            dim: 5,
+            users: table(3, 5, 7).w.iter().map(|w| 8.0 * w).collect(),
+            items: table(4, 5, 8).w.iter().map(|w| 8.0 * w).collect(),
+            config,
+        }
+    }
+
     #[test]
     fn gradient_matches_finite_differences() {
+        gradient_check(None);
+    }
+
+    #[test]
+    fn distillation_gradient_matches_finite_differences() {
+        for config in [
+            DistillConfig::default(),
+            DistillConfig {
+                alpha: 0.5,
+                temperature: 0.5,
+                beta: 0.0,
+                negatives: 1,
+            },
+            DistillConfig {
+                alpha: 0.3,
+                temperature: 2.0,
+                beta: 0.7,
+                negatives: 1,
+            },
+        ] {
+            gradient_check(Some(teacher(config)));
+        }
+    }
+
+    /// Checks the gradient one step accumulates against finite differences of [`loss`], and
+    /// the returned loss against [`loss`] without its L2 term.
+    fn gradient_check(teacher: Option<Teacher>) {
         // With plain SGD-like small Adam steps the first step moves each weight by about
         // -lr * sign(g); check the accumulated gradient against finite differences instead.
         let users = table(3, 5, 1);
@@ -542,6 +706,7 @@ mod tests {
             },
             1,
         );
+        mf.teacher = teacher;
         let batch = [
             Sample {
                 user: 0,
@@ -560,7 +725,19 @@ mod tests {
             },
         ];
         let reference = mf.clone();
-        mf.step(&batch, true);
+        let summed = mf.step(&batch, true);
+        let no_l2 = Mf {
+            config: StepConfig {
+                l2: 0.0,
+                ..reference.config
+            },
+            ..reference.clone()
+        };
+        let direct = loss(&no_l2, &batch) * batch.len() as f64;
+        assert!(
+            (summed - direct).abs() < 1e-5,
+            "summed loss {summed}, direct {direct}"
+        );
         let h = 1e-3f32;
         for (which, r, d) in [(0, 0, 2), (0, 2, 4), (1, 1, 0), (1, 3, 3), (1, 0, 1)] {
             let mut plus = reference.clone();
@@ -622,6 +799,51 @@ mod tests {
         let (_, _, u3, i3) = run(3);
         assert_eq!(u1, u3);
         assert_eq!(i1, i3);
+    }
+
+    #[test]
+    fn distillation_with_alpha_one_is_plain_bpr_bit_for_bit() {
+        let batch: Vec<Sample> = (0..300u32)
+            .map(|k| Sample {
+                user: k % 3,
+                pos: (k * 7) % 4,
+                neg: (k * 7 + 1) % 4,
+            })
+            .collect();
+        let run = |teacher: Option<Teacher>| {
+            let mut mask = vec![1u8; 20];
+            mask[3] = 0;
+            mask[17] = 0;
+            let mut mf = Mf::new(
+                table(3, 5, 1).with_mask(vec![1; 15]),
+                table(4, 5, 2).with_mask(mask),
+                StepConfig::default(),
+                2,
+            );
+            mf.teacher = teacher;
+            let losses: Vec<u64> = (0..10).map(|_| mf.step(&batch, true).to_bits()).collect();
+            (losses, mf.users.w, mf.items.w, mf.items.acc)
+        };
+        let plain = run(None);
+        for temperature in [1.0, 0.1] {
+            let hard = run(Some(teacher(DistillConfig {
+                alpha: 1.0,
+                temperature,
+                beta: 0.0,
+                negatives: 1,
+            })));
+            let bits = |w: &[f32]| w.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(plain.0, hard.0);
+            assert_eq!(bits(&plain.1), bits(&hard.1));
+            assert_eq!(bits(&plain.2), bits(&hard.2));
+            assert_eq!(
+                bits(plain.3.as_deref().unwrap()),
+                bits(hard.3.as_deref().unwrap())
+            );
+        }
+        // A soft label does change the steps.
+        let soft = run(Some(teacher(DistillConfig::default())));
+        assert_ne!(plain.1, soft.1);
     }
 
     #[test]

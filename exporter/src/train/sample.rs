@@ -83,10 +83,54 @@ impl<'a> Sampler<'a> {
             });
     }
 
+    /// [`Sampler::fill`] with `candidates` negatives drawn per triple (the first as `fill`
+    /// draws it, the others after it from the same stream) and the one of highest `score(user,
+    /// item)` kept, the earliest on ties: a teacher's hard negatives. One candidate gives
+    /// exactly `fill`'s triples.
+    pub fn fill_hardest<F>(
+        &self,
+        epoch: u64,
+        first: usize,
+        out: &mut [Sample],
+        candidates: usize,
+        score: F,
+    ) where
+        F: Fn(u32, u32) -> f32 + Sync,
+    {
+        debug_assert_eq!(first % CHUNK, 0);
+        out.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(k, chunk)| {
+                let stream = (first / CHUNK + k) as u64;
+                let mut rng = ChaCha8Rng::seed_from_u64(mix(mix(self.seed ^ mix(epoch)) ^ stream));
+                for slot in chunk {
+                    let mut s = self.draw(&mut rng);
+                    if candidates > 1 {
+                        let items = self.train.items(s.user as usize);
+                        let mut best = score(s.user, s.neg);
+                        for _ in 1..candidates {
+                            let neg = self.negative(items, &mut rng);
+                            let x = score(s.user, neg);
+                            if x > best {
+                                (best, s.neg) = (x, neg);
+                            }
+                        }
+                    }
+                    *slot = s;
+                }
+            });
+    }
+
     fn draw(&self, rng: &mut ChaCha8Rng) -> Sample {
         let user = self.users[rng.random_range(0..self.users.len())];
         let items = self.train.items(user as usize);
         let pos = items[rng.random_range(0..items.len())];
+        let neg = self.negative(items, rng);
+        Sample { user, pos, neg }
+    }
+
+    /// An item not in `items` (the user's sorted items), uniformly by rejection.
+    fn negative(&self, items: &[u32], rng: &mut ChaCha8Rng) -> u32 {
         let mut neg = rng.random_range(0..self.items);
         let mut tries = 0;
         while items.binary_search(&neg).is_ok() {
@@ -100,7 +144,7 @@ impl<'a> Sampler<'a> {
             }
             neg = rng.random_range(0..self.items);
         }
-        Sample { user, pos, neg }
+        neg
     }
 }
 
@@ -134,6 +178,36 @@ mod tests {
         let mut other = vec![Sample::default(); 1000];
         sampler.fill(4, 512, &mut other);
         assert_ne!(one, other, "epochs draw different triples");
+    }
+
+    #[test]
+    fn hardest_of_candidates_keeps_the_highest_score() {
+        let pairs: Vec<(u32, u32)> = (0..30u32)
+            .flat_map(|u| (0..3).map(move |k| (u, (u + k * 11) % 60)))
+            .collect();
+        let train = UserItems::from_pairs(30, &pairs);
+        let sampler = Sampler::new(&train, 60, 5);
+        let mut plain = vec![Sample::default(); 512];
+        sampler.fill(2, 256, &mut plain);
+        let mut one = vec![Sample::default(); 512];
+        sampler.fill_hardest(2, 256, &mut one, 1, |_, _| unreachable!());
+        assert_eq!(plain, one, "one candidate is plain sampling");
+        // Scoring by item number: the kept negative is the largest of four, never a training
+        // item. The first triple of each chunk starts as plain sampling's (later ones differ:
+        // the extra candidates come from the same stream), so its negative is at least the
+        // plain one.
+        let mut hard = vec![Sample::default(); 512];
+        sampler.fill_hardest(2, 256, &mut hard, 4, |_, i| i as f32);
+        for k in [0, CHUNK] {
+            assert_eq!((hard[k].user, hard[k].pos), (plain[k].user, plain[k].pos));
+            assert!(hard[k].neg >= plain[k].neg);
+        }
+        for h in &hard {
+            assert!(train.contains(h.user as usize, h.pos));
+            assert!(!train.contains(h.user as usize, h.neg));
+        }
+        let mean = |v: &[Sample]| v.iter().map(|s| f64::from(s.neg)).sum::<f64>() / 512.0;
+        assert!(mean(&hard) > mean(&plain) + 10.0);
     }
 
     #[test]
