@@ -250,7 +250,7 @@ fn distillation_trains_the_dense_teacher_of_the_seed_and_stays_deterministic() {
         &mut |_| {},
     )
     .unwrap_err();
-    assert!(err.to_string().contains("--distill"), "{err}");
+    assert!(err.to_string().contains("distillation"), "{err}");
 }
 
 #[test]

@@ -184,7 +184,8 @@ impl TrainOptions {
     /// The defaults for `density`: the dense model (1.0) uses Adam's learning rate 0.005 and
     /// L2 0.01; sparse models 0.01 and 0.02 (both tuned on a validation split carved out of
     /// Gowalla's training set, see `docs/TRAINING.md`). Both decay the learning rate on a cosine
-    /// from half-way to a tenth of it at the last step.
+    /// from half-way to a tenth of it at the last step. Sparse models are distilled from the
+    /// dense one ([`DistillConfig::default`]).
     pub fn for_density(density: f64) -> Self {
         let mut options = TrainOptions {
             density,
@@ -193,6 +194,8 @@ impl TrainOptions {
         if density >= 1.0 {
             options.step.lr = 5e-3;
             options.step.l2 = 1e-2;
+        } else {
+            options.distill = Some(DistillConfig::default());
         }
         options
     }
@@ -465,7 +468,7 @@ fn check(options: &TrainOptions) -> Result<()> {
     if let Some(d) = options.distill {
         if options.density >= 1.0 {
             return usage(
-                "--distill trains a sparse model from the dense one: it needs --density below 1"
+                "distillation trains a sparse model from the dense one: it needs --density below 1"
                     .into(),
             );
         }
