@@ -6,8 +6,8 @@ import sys
 runs = [json.load(open(p)) for p in sys.argv[1:]]
 dense = runs[0]
 dense_recall = dense["files"][0]["eval"]["recall@20"]
-print("| density | values | Recall@20 | NDCG@20 | kept | bytes | of dense f32 | training s | setup s |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+print("| density | values | Recall@20 | NDCG@20 | kept | bytes | of dense f32 | training s | teacher s | setup s |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for run, path in zip(runs, sys.argv[1:]):
     density = run["nnz"] / ((run["users"] + run["items"]) * 64)
     label = "dense" if run is dense else f"{density:.3f}"
@@ -17,5 +17,5 @@ for run, path in zip(runs, sys.argv[1:]):
             f"| {label} | {f['values']} | {e['recall@20']:.4f} | {e['ndcg@20']:.4f} | "
             f"{100 * e['recall@20'] / dense_recall:.1f} % | {f['bytes']:,} | "
             f"{100 * f['bytes'] / run['dense_f32_bytes']:.1f} % | {run['train_seconds']:.0f} | "
-            f"{run['setup_seconds']:.1f} |"
+            f"{run.get('teacher_seconds') or 0:.0f} | {run['setup_seconds']:.1f} |"
         )
