@@ -71,16 +71,7 @@ impl<'a> Sampler<'a> {
     /// Fills `out` with the triples `first .. first + out.len()` of epoch `epoch`; `first` must
     /// be a multiple of [`CHUNK`]. Runs in parallel on the current rayon pool.
     pub fn fill(&self, epoch: u64, first: usize, out: &mut [Sample]) {
-        debug_assert_eq!(first % CHUNK, 0);
-        out.par_chunks_mut(CHUNK)
-            .enumerate()
-            .for_each(|(k, chunk)| {
-                let stream = (first / CHUNK + k) as u64;
-                let mut rng = ChaCha8Rng::seed_from_u64(mix(mix(self.seed ^ mix(epoch)) ^ stream));
-                for slot in chunk {
-                    *slot = self.draw(&mut rng);
-                }
-            });
+        self.fill_hardest(epoch, first, out, 1, |_, _| 0.0);
     }
 
     /// [`Sampler::fill`] with `candidates` negatives drawn per triple (the first as `fill`

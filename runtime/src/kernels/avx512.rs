@@ -67,62 +67,38 @@ pub(super) unsafe fn scatter_add(
         }
     };
     let mut k = 0;
-    while k + 16 <= n {
-        ahead.step();
-        // 16 u16 rows (32 bytes) and 16 values (16 * width bytes) at k are in bounds.
-        let (rows, v) = decode(
-            &items[2 * k..2 * k + 32],
-            &values[width * k..width * (k + 16)],
-        );
-        if _mm512_cmpgt_epi32_mask(rows, last_row) != 0 {
-            ahead.rest();
-            return scalar::scatter_add(
-                acc,
-                weight,
-                &items[2 * k..],
-                &values[width * k..],
-                encoding,
-            );
-        }
-        // SAFETY: every row of the group is < acc.len() (checked just above).
-        unsafe {
-            let current = _mm512_i32gather_ps::<4>(rows, acc.as_ptr().cast());
-            let sum = _mm512_add_ps(current, _mm512_mul_ps(w, v));
-            _mm512_i32scatter_ps::<4>(acc.as_mut_ptr().cast(), rows, sum);
-        }
-        k += 16;
-    }
-    ahead.rest();
-    if k < n {
-        // The last 1 to 15 entries, copied into zero-padded buffers, under a mask.
-        let rest = n - k;
-        let lanes = ((1u32 << rest) - 1) as __mmask16;
-        let (mut rows_tail, mut values_tail) = ([0u8; 32], [0u8; 64]);
-        rows_tail[..2 * rest].copy_from_slice(&items[2 * k..2 * n]);
-        values_tail[..width * rest].copy_from_slice(&values[width * k..width * n]);
-        let (rows, v) = decode(&rows_tail, &values_tail);
+    while k < n {
+        // Sixteen entries, or the last 1 to 15 copied into zero-padded buffers, under a mask.
+        let count = (n - k).min(16);
+        let lanes = ((1u32 << count) - 1) as __mmask16;
+        let (rows, v) = if count == 16 {
+            ahead.step();
+            decode(
+                &items[2 * k..2 * k + 32],
+                &values[width * k..width * (k + 16)],
+            )
+        } else {
+            let (mut rows_tail, mut values_tail) = ([0u8; 32], [0u8; 64]);
+            rows_tail[..2 * count].copy_from_slice(&items[2 * k..2 * n]);
+            values_tail[..width * count].copy_from_slice(&values[width * k..width * n]);
+            decode(&rows_tail, &values_tail)
+        };
         if _mm512_mask_cmpgt_epi32_mask(lanes, rows, last_row) != 0 {
-            return scalar::scatter_add(
-                acc,
-                weight,
-                &items[2 * k..],
-                &values[width * k..],
-                encoding,
-            );
+            ahead.rest();
+            let (items, values) = (&items[2 * k..], &values[width * k..]);
+            return scalar::scatter_add(acc, weight, items, values, encoding);
         }
         // SAFETY: every row of an active lane is < acc.len() (checked just above); inactive
         // lanes are neither read nor written.
         unsafe {
-            let current = _mm512_mask_i32gather_ps::<4>(
-                _mm512_setzero_ps(),
-                lanes,
-                rows,
-                acc.as_ptr().cast(),
-            );
+            let zero = _mm512_setzero_ps();
+            let current = _mm512_mask_i32gather_ps::<4>(zero, lanes, rows, acc.as_ptr().cast());
             let sum = _mm512_add_ps(current, _mm512_mul_ps(w, v));
             _mm512_mask_i32scatter_ps::<4>(acc.as_mut_ptr().cast(), lanes, rows, sum);
         }
+        k += count;
     }
+    ahead.rest();
     true
 }
 

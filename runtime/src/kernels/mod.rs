@@ -246,29 +246,41 @@ pub(crate) fn u8_list_dots(
     encoding: ValueEncoding,
 ) -> Result<(), usize> {
     #[cfg(target_arch = "x86_64")]
-    if encoding != ValueEncoding::F32 && avx512::rows_available() {
-        // SAFETY: `rows_available` checked AVX-512F/BW/VL, AVX2 and F16C.
-        return unsafe {
-            match encoding {
-                ValueEncoding::Bf16 => avx512::u8_list_dots::<3>(query, offsets, data, first, out),
-                ValueEncoding::I8 => avx512::u8_list_dots::<4>(query, offsets, data, first, out),
-                _ => avx512::u8_list_dots::<2>(query, offsets, data, first, out),
-            }
-        };
+    if encoding != ValueEncoding::F32
+        && let Some(result) = u8_list_dots_avx512(query, offsets, data, first, out, encoding)
+    {
+        return result;
     }
     #[cfg(target_arch = "x86_64")]
-    if x86::available() {
-        // SAFETY: `available` checked AVX2 and F16C.
-        return unsafe {
-            match encoding {
-                ValueEncoding::F16 => x86::u8_list_dots::<2>(query, offsets, data, first, out),
-                ValueEncoding::Bf16 => x86::u8_list_dots::<3>(query, offsets, data, first, out),
-                ValueEncoding::I8 => x86::u8_list_dots::<4>(query, offsets, data, first, out),
-                ValueEncoding::F32 => x86::u8_list_dots::<1>(query, offsets, data, first, out),
-            }
-        };
+    if let Some(result) = u8_list_dots_avx2(query, offsets, data, first, out, encoding) {
+        return result;
     }
     scalar::u8_list_dots(query, offsets, data, first, out, encoding)
+}
+
+/// [`u8_list_dots`] through the AVX-512 kernel (f32 rows go on to the AVX2 one); `None`
+/// without AVX-512F, BW and VL.
+#[cfg(target_arch = "x86_64")]
+fn u8_list_dots_avx512(
+    query: &[f32],
+    offsets: &[u8],
+    data: &[u8],
+    first: usize,
+    out: &mut [f32],
+    encoding: ValueEncoding,
+) -> Option<Result<(), usize>> {
+    if !avx512::rows_available() {
+        return None;
+    }
+    // SAFETY: `rows_available` checked AVX-512F/BW/VL, AVX2 and F16C.
+    Some(unsafe {
+        match encoding {
+            ValueEncoding::F32 => avx512::u8_list_dots::<1>(query, offsets, data, first, out),
+            ValueEncoding::F16 => avx512::u8_list_dots::<2>(query, offsets, data, first, out),
+            ValueEncoding::Bf16 => avx512::u8_list_dots::<3>(query, offsets, data, first, out),
+            ValueEncoding::I8 => avx512::u8_list_dots::<4>(query, offsets, data, first, out),
+        }
+    })
 }
 
 /// [`u8_list_dots`] through the AVX2 kernel whatever the CPU has beyond it, for the benches;
@@ -462,23 +474,7 @@ mod tests {
                 out: &mut [f32],
                 encoding: ValueEncoding,
             ) -> Result<(), usize> {
-                // SAFETY: only listed when `avx512::rows_available()`.
-                unsafe {
-                    match encoding {
-                        ValueEncoding::F32 => {
-                            avx512::u8_list_dots::<1>(query, offsets, data, first, out)
-                        }
-                        ValueEncoding::F16 => {
-                            avx512::u8_list_dots::<2>(query, offsets, data, first, out)
-                        }
-                        ValueEncoding::Bf16 => {
-                            avx512::u8_list_dots::<3>(query, offsets, data, first, out)
-                        }
-                        ValueEncoding::I8 => {
-                            avx512::u8_list_dots::<4>(query, offsets, data, first, out)
-                        }
-                    }
-                }
+                u8_list_dots_avx512(query, offsets, data, first, out, encoding).unwrap()
             }
             if x86::available() {
                 kernels.push(("avx2", avx2));
