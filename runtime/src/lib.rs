@@ -92,6 +92,20 @@ pub mod bench_kernels {
         crate::kernels::scalar::scatter_add(acc, weight, items, values, encoding)
     }
 
+    /// The AVX-512 scatter-add one way (`"gather"` or `"stash"`), whatever the dispatcher
+    /// prefers; `None` without AVX-512F or for another name.
+    #[cfg(target_arch = "x86_64")]
+    pub fn scatter_add_avx512(
+        way: &str,
+        acc: &mut [f32],
+        weight: f32,
+        items: &[u8],
+        values: &[u8],
+        encoding: ValueEncoding,
+    ) -> Option<bool> {
+        crate::kernels::scatter_add_avx512(way, acc, weight, items, values, encoding)
+    }
+
     /// The dispatching eight-lane u8-list dot product.
     pub fn dot8(
         query: &[f32],

@@ -67,7 +67,16 @@ pub(crate) fn scatter_add(
     #[cfg(target_arch = "x86_64")]
     if avx512::available() {
         // SAFETY: `avx512::available` checked AVX-512F, AVX2 and F16C.
-        return unsafe { avx512::scatter_add(acc, weight, items, values, encoding, ahead) };
+        return unsafe {
+            match avx512::Scatter::preferred() {
+                avx512::Scatter::STASH => avx512::scatter_add::<{ avx512::Scatter::STASH }>(
+                    acc, weight, items, values, encoding, ahead,
+                ),
+                _ => avx512::scatter_add::<{ avx512::Scatter::GATHER }>(
+                    acc, weight, items, values, encoding, ahead,
+                ),
+            }
+        };
     }
     ahead.rest();
     #[cfg(target_arch = "x86_64")]
@@ -79,6 +88,36 @@ pub(crate) fn scatter_add(
     return neon::scatter_add(acc, weight, items, values, encoding);
     #[allow(unreachable_code)]
     scalar::scatter_add(acc, weight, items, values, encoding)
+}
+
+/// The AVX-512 scatter-add the way `way` says (`"gather"`: gather, add, scatter; `"stash"`:
+/// scalar additions from a stack copy), whatever the dispatcher prefers, for the benches;
+/// `None` without AVX-512F or for another name.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn scatter_add_avx512(
+    way: &str,
+    acc: &mut [f32],
+    weight: f32,
+    items: &[u8],
+    values: &[u8],
+    encoding: ValueEncoding,
+) -> Option<bool> {
+    if !avx512::available() {
+        return None;
+    }
+    let ahead = &mut Prefetch::default();
+    // SAFETY: `avx512::available` checked AVX-512F, AVX2 and F16C.
+    unsafe {
+        match way {
+            "gather" => Some(avx512::scatter_add::<{ avx512::Scatter::GATHER }>(
+                acc, weight, items, values, encoding, ahead,
+            )),
+            "stash" => Some(avx512::scatter_add::<{ avx512::Scatter::STASH }>(
+                acc, weight, items, values, encoding, ahead,
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// Lines of each range a [`Prefetch`] asks for at most (4 KiB).
@@ -634,20 +673,46 @@ mod tests {
                             assert_eq!(bits(&avx2), bits(&want), "{encoding} AVX2 n={n}");
                         }
                         if avx512::available() {
-                            let mut avx512 = query.clone();
-                            // SAFETY: AVX-512F, AVX2 and F16C checked just above.
-                            let ok = unsafe {
-                                avx512::scatter_add(
-                                    &mut avx512,
-                                    0.37,
-                                    &items,
-                                    &values,
-                                    encoding,
-                                    &mut Prefetch::default(),
-                                )
-                            };
-                            assert!(ok);
-                            assert_eq!(bits(&avx512), bits(&want), "{encoding} AVX-512 n={n}");
+                            type Kernel = unsafe fn(
+                                &mut [f32],
+                                f32,
+                                &[u8],
+                                &[u8],
+                                ValueEncoding,
+                                &mut Prefetch<'_>,
+                            ) -> bool;
+                            let ways: [(&str, Kernel); 2] = [
+                                ("gather", avx512::scatter_add::<{ avx512::Scatter::GATHER }>),
+                                ("stash", avx512::scatter_add::<{ avx512::Scatter::STASH }>),
+                            ];
+                            for (way, kernel) in ways {
+                                let mut avx512 = query.clone();
+                                let mut ahead = Prefetch::new(&items, &values);
+                                // SAFETY: AVX-512F, AVX2 and F16C checked just above.
+                                let ok = unsafe {
+                                    kernel(&mut avx512, 0.37, &items, &values, encoding, &mut ahead)
+                                };
+                                assert!(ok);
+                                let what = format!("{encoding} AVX-512 {way} n={n}");
+                                assert_eq!(bits(&avx512), bits(&want), "{what}");
+                                // A row past the accumulator is refused, whatever the way.
+                                if n > 0 {
+                                    let last = usize::from(*columns.last().unwrap());
+                                    let mut short = vec![0.0f32; last];
+                                    // SAFETY: as above.
+                                    let ok = unsafe {
+                                        kernel(
+                                            &mut short,
+                                            1.0,
+                                            &items,
+                                            &values,
+                                            encoding,
+                                            &mut Prefetch::default(),
+                                        )
+                                    };
+                                    assert!(!ok, "{what}: a row past the accumulator");
+                                }
+                            }
                         }
                     }
                     // An item past the accumulator is refused by both.
