@@ -142,10 +142,9 @@ fn query_vectors(model: &Model<Mmap>, queries: usize) -> Result<Vec<Vec<f32>>> {
             if vectors.len() == queries {
                 break;
             }
-            if let Ok(row) = users.row(r)
-                && !row.is_empty()
-            {
-                vectors.push(row.to_dense());
+            let mut dense = vec![0.0f32; dim];
+            if users.decode_row(r, &mut dense).is_ok() && dense.iter().any(|&x| x != 0.0) {
+                vectors.push(dense);
             }
         }
     }
@@ -185,7 +184,10 @@ pub fn run(path: &Path, queries: usize, k: usize) -> Result<BenchReport> {
     let rss_after_open = mapping_rss_kib(start);
     let vectors = query_vectors(&model, queries)?;
     let items = model.items().map_err(model_error)?;
-    let mut paths = vec![Retrieval::Rows];
+    let mut paths = Vec::new();
+    if items.has_rows() {
+        paths.push(Retrieval::Rows);
+    }
     if items.has_columns() {
         paths.push(Retrieval::Columns);
         paths.push(Retrieval::Auto);
@@ -201,10 +203,11 @@ pub fn run(path: &Path, queries: usize, k: usize) -> Result<BenchReport> {
                 Retrieval::Auto => plan.retrieval,
                 other => other,
             };
-            bytes += match chosen {
-                Retrieval::Columns => plan.column_bytes.unwrap_or(plan.row_bytes) as f64,
-                _ => plan.row_bytes as f64,
+            let read = match chosen {
+                Retrieval::Columns => plan.column_bytes,
+                _ => plan.row_bytes,
             };
+            bytes += read.unwrap_or(0) as f64;
         }
         bytes /= vectors.len().max(1) as f64;
         // Warm up: one pass over every query.

@@ -101,7 +101,7 @@ fn parse_values(s: &str) -> std::result::Result<ValueEncoding, String> {
 }
 
 fn parse_layout(s: &str) -> std::result::Result<Layout, String> {
-    Layout::from_name(s).ok_or_else(|| format!("'{s}' is not one of rows, both"))
+    Layout::from_name(s).ok_or_else(|| format!("'{s}' is not one of rows, both, columns"))
 }
 
 fn parse_scoring(s: &str) -> std::result::Result<Scoring, String> {
@@ -156,8 +156,10 @@ pub struct ExportArgs {
     /// How to score: dot or cosine.
     #[arg(long, default_value = "dot", value_parser = parse_scoring)]
     pub scoring: Scoring,
-    /// How to store the item table: `rows` (smallest file) or `both` (rows plus a column
-    /// layout, so that queries with sparse users read only their dimensions' posting lists).
+    /// How to store the item table: `rows` (smallest file), `both` (rows plus a column
+    /// layout, so that queries with sparse users read only their dimensions' posting lists)
+    /// or `columns` (the column layout alone: about the size of `rows`, every query through
+    /// the posting lists; needs a format 1.2 reader).
     #[arg(long, default_value = "rows", value_parser = parse_layout)]
     pub layout: Layout,
     /// Prune each table by magnitude to this density (0 < D <= 1) before writing.

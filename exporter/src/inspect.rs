@@ -46,9 +46,12 @@ pub struct TableReport {
     pub density: f64,
     /// Rows with no non-zero.
     pub empty_rows: u64,
+    /// `rows` (row records), `both` (row records and a column layout) or `columns` (a
+    /// column layout alone, format 1.2).
+    pub layout: String,
     /// Value encoding.
     pub values: String,
-    /// Index encoding.
+    /// Index encoding of the row records (what they would use in a `columns` table).
     pub index: String,
     /// Offset width.
     pub offsets: String,
@@ -99,9 +102,13 @@ pub struct SectionReport {
 fn table_report(table: &Table<'_>) -> TableReport {
     let rows = table.rows() as u64;
     let dim = table.dim() as u64;
-    let empty_rows = (0..table.rows())
-        .filter(|&r| table.row(r).map(|row| row.is_empty()).unwrap_or(false))
-        .count() as u64;
+    // A corrupt table counts no empty rows here; `verify` names what is wrong.
+    let empty_rows = table.empty_rows().unwrap_or(0);
+    let layout = match (table.has_rows(), table.has_columns()) {
+        (true, true) => "both",
+        (false, _) => "columns",
+        (true, false) => "rows",
+    };
     let columns: usize = table.column_bytes().iter().sum();
     let bytes = TableBytes {
         offsets: table.offsets_bytes() as u64,
@@ -127,6 +134,7 @@ fn table_report(table: &Table<'_>) -> TableReport {
             table.nnz() as f64 / (rows * dim) as f64
         },
         empty_rows,
+        layout: layout.to_string(),
         values: table.value_encoding().to_string(),
         index: table.index_encoding().to_string(),
         offsets: table.offset_width().to_string(),
@@ -224,7 +232,12 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "  encoding: values {}, indices {}, offsets {}, ids {} ({}){}",
+                "  layout {}; encoding: values {}, indices {}, offsets {}, ids {} ({}){}",
+                match t.layout.as_str() {
+                    "both" => "rows + columns",
+                    "columns" => "columns only (no row records)",
+                    other => other,
+                },
                 t.values,
                 t.index,
                 t.offsets,

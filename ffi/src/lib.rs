@@ -407,8 +407,7 @@ unsafe fn embedding(
         }
         // SAFETY: `out` points to `len >= dim` writable floats (documented contract).
         let out = unsafe { args::output(out, dim, "out") }?;
-        let row = table.row(table.find(id)?)?;
-        row.decode_into(out)?;
+        table.decode_row(table.find(id)?, out)?;
         Ok(())
     })
 }

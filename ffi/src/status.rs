@@ -70,7 +70,7 @@ pub(crate) fn status_of(error: &Error) -> pocketrec_status {
         Error::DimensionMismatch { .. }
         | Error::InvalidInput { .. }
         | Error::DuplicateId { .. } => POCKETREC_INVALID_ARGUMENT,
-        Error::DimensionTooLarge { .. } => POCKETREC_UNSUPPORTED,
+        Error::DimensionTooLarge { .. } | Error::RowsNotStored { .. } => POCKETREC_UNSUPPORTED,
         // Everything else says the bytes are not a model this runtime can read: bad magic,
         // truncation, checksums, sections, metadata, corrupt rows, a missing table, a
         // non-finite score from corrupt values, and any variant added later.

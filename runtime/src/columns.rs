@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::{OffsetWidth, Role, ValueEncoding};
+use crate::kernels::scalar::{bf16_to_f32, f16_to_f32};
 use crate::layout::ColumnSpans;
 use crate::le;
 
@@ -153,6 +154,127 @@ impl<'a> ColumnView<'a> {
     /// Bytes of the per-row norms and scales (read by every query that uses them).
     pub fn per_row_bytes(&self) -> u64 {
         (self.norms.map_or(0, <[u8]>::len) + self.scales.map_or(0, <[u8]>::len)) as u64
+    }
+
+    /// The block-local row of entry `at`.
+    #[inline]
+    pub fn local_row(&self, at: usize) -> Result<usize> {
+        self.items
+            .get(2 * at..2 * at + 2)
+            .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
+            .ok_or_else(|| self.corrupt("column list is past its section"))
+    }
+
+    /// Entry `at`'s value as the column scan adds it: the value for f32, f16 and bf16, the
+    /// integer code for int8 (to be multiplied by the row's scale); `None` past the section.
+    #[inline]
+    pub fn raw_value(&self, at: usize) -> Option<f32> {
+        let width = self.encoding.width();
+        let b = self.values.get(width * at..width * at + width)?;
+        Some(match self.encoding {
+            ValueEncoding::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            ValueEncoding::F16 => f16_to_f32(u16::from_le_bytes([b[0], b[1]])),
+            ValueEncoding::Bf16 => bf16_to_f32(u16::from_le_bytes([b[0], b[1]])),
+            ValueEncoding::I8 => f32::from(b[0] as i8),
+        })
+    }
+
+    /// The entry of row `row` in the posting list of dimension `dim`, if the row is non-zero
+    /// there: a binary search over the list's block-local rows.
+    pub fn find(&self, row: usize, dim: usize) -> Result<Option<usize>> {
+        let (block, local) = (row / self.block_rows, row % self.block_rows);
+        let (start, end) = self.list_range(block, dim)?;
+        let local_at = |i: usize| {
+            self.items
+                .get(2 * i..2 * i + 2)
+                .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
+        };
+        let (mut lo, mut hi) = (start, end);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match local_at(mid) {
+                Some(l) if l < local => lo = mid + 1,
+                Some(l) if l > local => hi = mid,
+                Some(_) => return Ok(Some(mid)),
+                None => return Err(self.corrupt("column list is past its section")),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The int8 scale of row `row` as an f32 (1 for other encodings), checked to be positive
+    /// and finite as a row record's is.
+    fn scale(&self, row: usize) -> Result<f32> {
+        if self.encoding != ValueEncoding::I8 {
+            return Ok(1.0);
+        }
+        match self.scale_bits(row).map(f16_to_f32) {
+            Some(scale) if scale.is_finite() && scale > 0.0 => Ok(scale),
+            _ => Err(Error::CorruptRow {
+                role: self.role,
+                row: row as u64,
+                reason: "int8 scale is not a positive finite number",
+            }),
+        }
+    }
+
+    /// Writes row `row` as a dense vector into `out` (`out.len()` must be `dim`): one binary
+    /// search per dimension, so `dim * log2(list length)` steps.
+    pub fn decode_row(&self, row: usize, out: &mut [f32]) -> Result<()> {
+        if out.len() != self.dim {
+            return Err(Error::DimensionMismatch {
+                expected: self.dim as u64,
+                actual: out.len() as u64,
+            });
+        }
+        out.fill(0.0);
+        let mut scale = None;
+        for (dim, slot) in out.iter_mut().enumerate() {
+            if let Some(at) = self.find(row, dim)? {
+                let value = self
+                    .raw_value(at)
+                    .ok_or(self.corrupt("column value missing"))?;
+                let scale = match scale {
+                    Some(s) => s,
+                    None => *scale.insert(self.scale(row)?),
+                };
+                *slot = match self.encoding {
+                    ValueEncoding::I8 => value * scale,
+                    _ => value,
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// The dot product of row `row` with `query` exactly as the column scan computes it:
+    /// `query[d] * value` added in increasing `d` from 0 over the dimensions where both are
+    /// non-zero, then (int8) multiplied by the row's scale.
+    pub fn dot_row(&self, row: usize, query: &[f32]) -> Result<f32> {
+        let mut acc = 0.0f32;
+        let mut any = false;
+        for (dim, &weight) in query.iter().enumerate().take(self.dim) {
+            if weight == 0.0 {
+                continue;
+            }
+            if let Some(at) = self.find(row, dim)? {
+                let value = self
+                    .raw_value(at)
+                    .ok_or(self.corrupt("column value missing"))?;
+                acc += weight * value;
+                any = true;
+            }
+        }
+        if self.encoding == ValueEncoding::I8 {
+            // The column scan multiplies every row by its stored scale (0 for an empty row).
+            let scale = if any {
+                self.scale(row)?
+            } else {
+                self.scale_bits(row).map_or(0.0, f16_to_f32)
+            };
+            acc *= scale;
+        }
+        Ok(acc)
     }
 
     /// Bytes of each column section: offsets, items, values, norms, scales.

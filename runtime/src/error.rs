@@ -93,6 +93,12 @@ pub enum Error {
     },
     /// The model has no table with that role or name.
     MissingTable(&'static str),
+    /// The table stores no row records (format 1.2, written with `--layout columns`): its rows
+    /// are reached through [`crate::Table::decode_row`] and the column scan, not as records.
+    RowsNotStored {
+        /// The table.
+        role: Role,
+    },
     /// No row of the table has this external id.
     IdNotFound {
         /// The table searched.
@@ -211,6 +217,10 @@ impl fmt::Display for Error {
             }
             Error::CorruptTable { role, reason } => write!(f, "{role} table is corrupt: {reason}"),
             Error::MissingTable(what) => write!(f, "the model has no {what} table"),
+            Error::RowsNotStored { role } => write!(
+                f,
+                "the {role} table stores no row records, only a column layout (written with --layout columns)"
+            ),
             Error::IdNotFound { role, id } => write!(f, "no {role} with id {id}"),
             Error::RowOutOfRange { role, row, rows } => {
                 write!(

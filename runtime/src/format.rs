@@ -21,9 +21,23 @@ pub const MAGIC: [u8; 8] = *b"\x89PREC\r\n\x1a";
 pub const BYTE_ORDER_MARK: u32 = 0x0A0B_0C0D;
 /// The format major version this crate reads and writes. Readers reject any other major.
 pub const FORMAT_MAJOR: u16 = 1;
-/// The format minor version this crate writes. Minor versions only add (sections, trailing
-/// metadata fields, header fields after byte 64); a reader accepts any minor of its major.
-pub const FORMAT_MINOR: u16 = 1;
+/// The newest format minor version this crate writes. Minor versions only add (sections,
+/// trailing metadata fields, header fields after byte 64, tables stored without row records);
+/// a reader accepts any minor of its major, and refuses, with an error, a file that uses
+/// something it does not know. The writer stamps a file with the oldest minor that holds
+/// what it uses: [`FORMAT_MINOR_COLUMNS_ONLY`] only for a table without row records.
+pub const FORMAT_MINOR: u16 = 2;
+/// The minor version of files with column layouts and every table stored as rows (1.1).
+pub const FORMAT_MINOR_ROWS: u16 = 1;
+/// The minor version of files with a table stored only as a column layout (1.2).
+pub const FORMAT_MINOR_COLUMNS_ONLY: u16 = 2;
+/// In a [`TableRecord`]'s `offsets_section` and `data_section` (format 1.2): the table has
+/// no row records; its rows are stored only in its column layout. A 1.1 reader refuses such a
+/// file (the index names no section).
+pub const NO_SECTION: u32 = u32::MAX;
+/// Most rows per column block of a table without row records (format 1.2), so that every
+/// reader can scan it with a block accumulator of at most 16 KiB.
+pub const MAX_COLUMNS_ONLY_BLOCK_ROWS: u32 = 4_096;
 /// Size of the fixed header in format 1.0. Later minors may declare a larger `header_size`.
 pub const HEADER_SIZE_V1: usize = 64;
 /// Size of one section table entry.
@@ -424,9 +438,11 @@ pub struct TableRecord<'a> {
     pub id_encoding: u8,
     /// [`IdKind`] code.
     pub id_kind: u8,
-    /// Index of the [`SectionKind::RowOffsets`] section in the section table.
+    /// Index of the [`SectionKind::RowOffsets`] section in the section table, or
+    /// [`NO_SECTION`] for a table stored only as a column layout (format 1.2).
     pub offsets_section: u32,
-    /// Index of the [`SectionKind::RowData`] section.
+    /// Index of the [`SectionKind::RowData`] section, or [`NO_SECTION`] (with
+    /// `offsets_section`).
     pub data_section: u32,
     /// Index of the [`SectionKind::Ids`] section (absent for row-number ids).
     pub ids_section: Option<u32>,

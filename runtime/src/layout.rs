@@ -49,8 +49,11 @@ pub(crate) struct TableLayout {
     pub offset_width: OffsetWidth,
     pub id_encoding: IdEncoding,
     pub id_kind: IdKind,
+    /// Empty spans when `rows_stored` is false.
     pub offsets: Span,
     pub data: Span,
+    /// False for a table stored only as a column layout (format 1.2).
+    pub rows_stored: bool,
     pub ids: Option<Span>,
     pub bias: Option<Span>,
     pub columns: Option<ColumnSpans>,
@@ -373,6 +376,21 @@ fn parse_metadata(bytes: &[u8], header: &Header, metadata: SectionEntry) -> Resu
         if columns.next().is_some() {
             return Err(Error::InvalidMetadata("two column layouts for one table"));
         }
+        if !layout.rows_stored {
+            match &layout.columns {
+                None => {
+                    return Err(Error::InvalidMetadata(
+                        "a table has neither row records nor a column layout",
+                    ));
+                }
+                Some(c) if c.block_rows > format::MAX_COLUMNS_ONLY_BLOCK_ROWS as usize => {
+                    return Err(Error::InvalidMetadata(
+                        "a table without row records has column blocks above 4096 rows",
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
         *slot = Some(layout);
     }
     if extension
@@ -477,36 +495,20 @@ fn parse_table(
         return Err(invalid("more non-zeros than rows x dim"));
     }
 
-    let offsets = table_section(
-        bytes,
-        header,
-        record.offsets_section,
-        SectionKind::RowOffsets,
-        used,
-    )?;
-    let expected = rows
-        .checked_add(1)
-        .and_then(|n| n.checked_mul(offset_width.bytes()));
-    if expected != Some(offsets.len) {
-        return Err(invalid(
-            "row offsets section length is not (rows + 1) x width",
-        ));
-    }
-    let data = table_section(
-        bytes,
-        header,
-        record.data_section,
-        SectionKind::RowData,
-        used,
-    )?;
-    let offset_bytes = offsets.slice(bytes)?;
-    let first = le::offset(offset_bytes, offset_width, 0);
-    let last = le::offset(offset_bytes, offset_width, rows);
-    if first != Some(0) || last != Some(data.len as u64) {
-        return Err(invalid(
-            "row offsets do not start at 0 and end at the row data length",
-        ));
-    }
+    let rows_stored = match (record.offsets_section, record.data_section) {
+        (format::NO_SECTION, format::NO_SECTION) => false,
+        (format::NO_SECTION, _) | (_, format::NO_SECTION) => {
+            return Err(invalid(
+                "a table has row offsets without row data, or row data without offsets",
+            ));
+        }
+        _ => true,
+    };
+    let (offsets, data) = if rows_stored {
+        row_sections(bytes, header, record, rows, offset_width, used)?
+    } else {
+        (Span::default(), Span::default())
+    };
 
     let ids = match (id_encoding, record.ids_section) {
         (IdEncoding::RowNumber, None) => None,
@@ -545,10 +547,54 @@ fn parse_table(
         id_kind,
         offsets,
         data,
+        rows_stored,
         ids,
         bias,
         columns: None,
     })
+}
+
+/// Looks up and checks a table's row-offsets and row-data sections.
+fn row_sections(
+    bytes: &[u8],
+    header: &Header,
+    record: &TableRecord<'_>,
+    rows: usize,
+    offset_width: OffsetWidth,
+    used: &mut SectionSet,
+) -> Result<(Span, Span)> {
+    let invalid = Error::InvalidMetadata;
+    let offsets = table_section(
+        bytes,
+        header,
+        record.offsets_section,
+        SectionKind::RowOffsets,
+        used,
+    )?;
+    let expected = rows
+        .checked_add(1)
+        .and_then(|n| n.checked_mul(offset_width.bytes()));
+    if expected != Some(offsets.len) {
+        return Err(invalid(
+            "row offsets section length is not (rows + 1) x width",
+        ));
+    }
+    let data = table_section(
+        bytes,
+        header,
+        record.data_section,
+        SectionKind::RowData,
+        used,
+    )?;
+    let offset_bytes = offsets.slice(bytes)?;
+    let first = le::offset(offset_bytes, offset_width, 0);
+    let last = le::offset(offset_bytes, offset_width, rows);
+    if first != Some(0) || last != Some(data.len as u64) {
+        return Err(invalid(
+            "row offsets do not start at 0 and end at the row data length",
+        ));
+    }
+    Ok((offsets, data))
 }
 
 /// Checks a table's column layout against the table and the section table.

@@ -21,8 +21,9 @@ use crate::topk::{Recommendation, TopK};
 /// Rows per batch of the row-scan kernel.
 const ROW_BATCH: usize = 256;
 
-/// Largest column block the column scan accumulates on the stack (`4 * 4096` bytes).
-pub const MAX_STACK_BLOCK_ROWS: usize = 4096;
+/// Largest column block the column scan accumulates on the stack (`4 * 4096` bytes); every
+/// table without row records has blocks at most this large (checked at open).
+pub const MAX_STACK_BLOCK_ROWS: usize = crate::format::MAX_COLUMNS_ONLY_BLOCK_ROWS as usize;
 
 /// How `recommend` reads the item table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -42,8 +43,9 @@ pub enum Retrieval {
 pub struct QueryPlan {
     /// `Rows` or `Columns`: the cheaper way.
     pub retrieval: Retrieval,
-    /// Bytes the row scan reads: row offsets, row records, biases.
-    pub row_bytes: u64,
+    /// Bytes the row scan reads: row offsets, row records, biases. `None` for a table
+    /// without row records.
+    pub row_bytes: Option<u64>,
     /// Bytes the column scan reads: the posting lists of the user's non-zero dimensions, their
     /// offsets, and the per-row arrays it needs (biases, norms, scales). `None` without a
     /// usable column layout.
@@ -85,10 +87,11 @@ impl<S: AsRef<[u8]>> Model<S> {
     }
 
     pub(crate) fn plan_query(&self, items: &Table<'_>, query: &Query<'_>) -> QueryPlan {
-        let row_bytes = row_bytes(items);
+        let row_bytes = items.has_rows().then(|| row_bytes(items));
         let column_bytes = column_view(items).map(|c| column_bytes(items, &c, query));
-        let retrieval = match column_bytes {
-            Some(c) if c < row_bytes => Retrieval::Columns,
+        let retrieval = match (row_bytes, column_bytes) {
+            (Some(r), Some(c)) if c < r => Retrieval::Columns,
+            (None, Some(_)) => Retrieval::Columns,
             _ => Retrieval::Rows,
         };
         QueryPlan {
@@ -132,6 +135,7 @@ impl<S: AsRef<[u8]>> Model<S> {
                     column_view(&items).ok_or(Error::MissingTable("column layout for the item"))?;
                 self.scan_columns(&items, &columns, query, exclude, TopK::new(out))
             }
+            _ if !items.has_rows() => Err(Error::RowsNotStored { role: items.role() }),
             _ => self.scan_rows(&items, query, exclude, TopK::new(out)),
         }
     }

@@ -76,16 +76,15 @@ impl<S: AsRef<[u8]>> Model<S> {
     fn with_user<R>(&self, user: u64, f: impl FnOnce(&Query<'_>) -> Result<R>) -> Result<R> {
         let users = self.users()?;
         let row_index = users.find(user)?;
-        let row = users.row(row_index)?;
         let bias = users.bias(row_index)?;
         let mut buffer = [0.0f32; MAX_STACK_DIM];
         let dense = buffer
-            .get_mut(..row.dim())
+            .get_mut(..users.dim())
             .ok_or(Error::DimensionTooLarge {
-                dim: row.dim() as u64,
+                dim: users.dim() as u64,
                 max: MAX_STACK_DIM as u64,
             })?;
-        row.decode_into(dense)?;
+        users.decode_row(row_index, dense)?;
         f(&Query::new(dense, bias))
     }
 
@@ -116,14 +115,31 @@ impl<S: AsRef<[u8]>> Model<S> {
         query: &Query<'_>,
         index: usize,
     ) -> Result<f32> {
-        let row = items.row(index)?;
-        let score = score_row(
-            self.scoring(),
-            query,
-            &row,
-            items.bias(index)?,
-            self.global_bias(),
-        );
+        let score = match items.columns().filter(|_| !items.has_rows()) {
+            // No row records: the score as the column scan computes it.
+            Some(columns) => {
+                let dot = columns.dot_row(index, query.vector)?;
+                let sim = match self.scoring() {
+                    Scoring::Dot => dot,
+                    Scoring::Cosine => {
+                        let norm = columns.norm(index)?;
+                        if query.norm == 0.0 || norm == 0.0 {
+                            0.0
+                        } else {
+                            dot / (query.norm * norm)
+                        }
+                    }
+                };
+                ((sim + query.bias) + items.bias(index)?) + self.global_bias()
+            }
+            None => score_row(
+                self.scoring(),
+                query,
+                &items.row(index)?,
+                items.bias(index)?,
+                self.global_bias(),
+            ),
+        };
         if score.is_finite() {
             Ok(score)
         } else {

@@ -77,6 +77,13 @@ impl<'a> Table<'a> {
         self.columns.is_some()
     }
 
+    /// True when the table stores row records; false for a table stored only as a column
+    /// layout (format 1.2, `--layout columns`), whose rows [`Self::row`] cannot return (use
+    /// [`Self::decode_row`]).
+    pub fn has_rows(&self) -> bool {
+        self.layout.rows_stored
+    }
+
     /// Bytes of the column layout's sections: offsets, items, values, norms, scales (all 0
     /// without one).
     pub fn column_bytes(&self) -> [usize; 5] {
@@ -182,6 +189,11 @@ impl<'a> Table<'a> {
     #[inline]
     pub(crate) fn record_range(&self, row: usize) -> Result<(usize, usize)> {
         self.check_row(row)?;
+        if !self.layout.rows_stored {
+            return Err(Error::RowsNotStored {
+                role: self.layout.role,
+            });
+        }
         let width = self.layout.offset_width;
         let start = le::offset(self.offsets, width, row);
         let end = le::offset(self.offsets, width, row + 1);
@@ -193,7 +205,68 @@ impl<'a> Table<'a> {
         }
     }
 
-    /// Row number `row` (0-based), checked.
+    /// Writes row number `row` as a dense vector into `out` (`out.len()` must be the
+    /// dimension), from its record, or from the column layout in a table without row records
+    /// (one binary search per dimension).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pocketrec::Error> {
+    /// # let bytes = pocketrec::builder::tiny_example_model()?;
+    /// let model = pocketrec::Model::from_bytes(&bytes)?;
+    /// let items = model.items()?;
+    /// let mut dense = [0.0f32; 4];
+    /// items.decode_row(items.find(1)?, &mut dense)?;
+    /// assert_eq!(dense, [0.0, 2.0, 0.0, 0.0]);
+    /// # Ok(()) }
+    /// ```
+    pub fn decode_row(&self, row: usize, out: &mut [f32]) -> Result<()> {
+        match self.columns {
+            Some(columns) if !self.layout.rows_stored => {
+                self.check_row(row)?;
+                columns.decode_row(row, out)
+            }
+            _ => self.row(row)?.decode_into(out),
+        }
+    }
+
+    /// The number of all-zero rows: counted from the row offsets, or from the posting lists
+    /// in a table without row records (one pass over its column items, nothing allocated).
+    pub fn empty_rows(&self) -> Result<u64> {
+        let Some(columns) = self.columns.filter(|_| !self.layout.rows_stored) else {
+            let mut empty = 0u64;
+            for row in 0..self.layout.rows {
+                let (start, end) = self.record_range(row)?;
+                empty += u64::from(start == end);
+            }
+            return Ok(empty);
+        };
+        let mut empty = 0u64;
+        let mut seen = [0u64; crate::scan::MAX_STACK_BLOCK_ROWS / 64];
+        for block in 0..columns.blocks {
+            let rows = columns.rows_in_block(block);
+            seen.fill(0);
+            for dim in 0..columns.dim {
+                for item in columns.list(block, dim)?.items.chunks_exact(2) {
+                    let local = usize::from(u16::from_le_bytes([item[0], item[1]]));
+                    match seen.get_mut(local / 64) {
+                        Some(word) if local < rows => *word |= 1 << (local % 64),
+                        _ => {
+                            return Err(Error::CorruptTable {
+                                role: self.layout.role,
+                                reason: "a column entry's row is past its block",
+                            });
+                        }
+                    }
+                }
+            }
+            let nonzero: u32 = seen.iter().map(|w| w.count_ones()).sum();
+            empty += (rows - nonzero as usize) as u64;
+        }
+        Ok(empty)
+    }
+
+    /// Row number `row` (0-based), checked. A table without row records has none to return
+    /// ([`Error::RowsNotStored`]; see [`Self::decode_row`]).
     #[inline]
     pub fn row(&self, row: usize) -> Result<Row<'a>> {
         let (start, end) = self.record_range(row)?;

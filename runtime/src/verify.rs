@@ -3,8 +3,11 @@
 use crate::columns::ColumnView;
 use crate::error::{ChecksumScope, Error, Result};
 use crate::format::{self, IdEncoding, Role};
+use crate::kernels::scalar::f16_to_f32;
 use crate::le;
 use crate::model::Model;
+use crate::row::sqrt;
+use crate::scan::MAX_STACK_BLOCK_ROWS;
 use crate::table::Table;
 
 impl<S: AsRef<[u8]>> Model<S> {
@@ -63,20 +66,22 @@ impl<S: AsRef<[u8]>> Model<S> {
 fn verify_table(table: &Table<'_>) -> Result<()> {
     let role = table.role();
     let corrupt = |reason| Error::CorruptTable { role, reason };
-    let mut nnz = 0u64;
-    for index in 0..table.rows() {
-        let row = table.row(index)?;
-        if !row.all_finite() {
-            return Err(Error::CorruptRow {
-                role,
-                row: index as u64,
-                reason: "a value is not finite",
-            });
+    if table.has_rows() {
+        let mut nnz = 0u64;
+        for index in 0..table.rows() {
+            let row = table.row(index)?;
+            if !row.all_finite() {
+                return Err(Error::CorruptRow {
+                    role,
+                    row: index as u64,
+                    reason: "a value is not finite",
+                });
+            }
+            nnz += row.nnz() as u64;
         }
-        nnz += row.nnz() as u64;
-    }
-    if nnz != table.nnz() {
-        return Err(corrupt("non-zero count differs from the metadata"));
+        if nnz != table.nnz() {
+            return Err(corrupt("non-zero count differs from the metadata"));
+        }
     }
     let ids = table.raw_ids();
     let increasing = match table.id_encoding() {
@@ -87,8 +92,10 @@ fn verify_table(table: &Table<'_>) -> Result<()> {
     if !increasing {
         return Err(corrupt("ids are not strictly increasing"));
     }
-    if let Some(columns) = table.columns() {
-        verify_columns(table, &columns)?;
+    match table.columns() {
+        Some(columns) if table.has_rows() => verify_columns(table, &columns)?,
+        Some(columns) => verify_columns_only(table, &columns)?,
+        None => {}
     }
     if let Some(bias) = table.raw_bias()
         && bias
@@ -160,6 +167,83 @@ fn verify_columns(table: &Table<'_>, columns: &ColumnView<'_>) -> Result<()> {
             return Err(corrupt(
                 "a row norm in the column layout differs from its row",
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a column layout that is the only copy of its table (format 1.2): rows increase
+/// along each list and lie in their block, values are finite, and the per-row arrays hold
+/// what the row records would: a positive finite int8 scale for every non-empty row and 0 for
+/// an empty one, and each row's norm computed as [`crate::Row::norm`] computes it (squares
+/// summed in column order, the square root times the scale), 0 for an empty row. The entry
+/// count equals the table's non-zero count (checked at open).
+fn verify_columns_only(table: &Table<'_>, columns: &ColumnView<'_>) -> Result<()> {
+    let role = table.role();
+    let corrupt = |reason| Error::CorruptTable { role, reason };
+    let mut squares = [0.0f32; MAX_STACK_BLOCK_ROWS];
+    let mut seen = [false; MAX_STACK_BLOCK_ROWS];
+    for block in 0..columns.blocks {
+        let rows_in_block = columns.rows_in_block(block);
+        let (squares, seen) = match (
+            squares.get_mut(..rows_in_block),
+            seen.get_mut(..rows_in_block),
+        ) {
+            (Some(squares), Some(seen)) => (squares, seen),
+            _ => return Err(corrupt("column blocks are larger than a reader scans")),
+        };
+        squares.fill(0.0);
+        seen.fill(false);
+        for dim in 0..columns.dim {
+            let (start, end) = columns.list_range(block, dim)?;
+            let mut next_allowed = 0usize;
+            for at in start..end {
+                let local = columns.local_row(at)?;
+                if local < next_allowed || local >= rows_in_block {
+                    return Err(corrupt(
+                        "column list rows are not increasing within their block",
+                    ));
+                }
+                next_allowed = local + 1;
+                let value = columns
+                    .raw_value(at)
+                    .ok_or(corrupt("column list is past its section"))?;
+                if !value.is_finite() {
+                    return Err(Error::CorruptRow {
+                        role,
+                        row: (block * columns.block_rows + local) as u64,
+                        reason: "a value is not finite",
+                    });
+                }
+                squares[local] += value * value;
+                seen[local] = true;
+            }
+        }
+        for (local, (&sq, &nonempty)) in squares.iter().zip(seen.iter()).enumerate() {
+            let row = block * columns.block_rows + local;
+            let scale = match columns.scale_bits(row) {
+                None => 1.0,
+                Some(bits) => {
+                    let scale = f16_to_f32(bits);
+                    let valid = if nonempty {
+                        scale.is_finite() && scale > 0.0
+                    } else {
+                        bits == 0
+                    };
+                    if !valid {
+                        return Err(corrupt(
+                            "a row scale is not positive and finite, or not 0 for an empty row",
+                        ));
+                    }
+                    scale
+                }
+            };
+            if columns.has_norms() {
+                let expected = if nonempty { sqrt(sq) * scale } else { 0.0 };
+                if columns.norm(row)?.to_bits() != expected.to_bits() {
+                    return Err(corrupt("a row norm differs from its row's values"));
+                }
+            }
         }
     }
     Ok(())

@@ -177,7 +177,10 @@ fn plan_prefers_columns_for_sparse_users_and_rows_for_dense_ones() {
     sparse[40] = -0.5;
     let plan = model.plan(&sparse).unwrap();
     assert_eq!(plan.retrieval, Retrieval::Columns);
-    assert!(plan.column_bytes.unwrap() * 10 < plan.row_bytes, "{plan:?}");
+    assert!(
+        plan.column_bytes.unwrap() * 10 < plan.row_bytes.unwrap(),
+        "{plan:?}"
+    );
     let dense = vec![1.0f32; 64];
     let plan = model.plan(&dense).unwrap();
     assert_eq!(plan.retrieval, Retrieval::Rows, "{plan:?}");

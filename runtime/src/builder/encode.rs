@@ -4,8 +4,8 @@ use alloc::vec::Vec;
 
 use half::{bf16, f16};
 
+use super::TableSpec;
 use super::columns::{EncodedColumns, RowEntries, encode_columns};
-use super::{Layout, TableSpec};
 use crate::error::{Error, Result};
 use crate::format::{IdEncoding, IdKind, IndexEncoding, OffsetWidth, ValueEncoding};
 use crate::row::Row;
@@ -260,7 +260,7 @@ pub(crate) fn encode_table(
         }
     }
     progress(order.len() as u64);
-    let columns = (spec.layout == Layout::Both).then(|| {
+    let columns = spec.layout.has_columns().then(|| {
         let rows = RowEntries {
             bounds: &q.bounds,
             columns: &q.columns,

@@ -50,24 +50,41 @@ pub enum Layout {
     /// query with a sparse user vector reads only the lists of its non-zero dimensions. About
     /// doubles the table's bytes.
     Both,
+    /// The column layout alone, no row records (format 1.2): about the size of the row
+    /// records, every query through the column scan, a row by id through
+    /// [`crate::Table::decode_row`] (a binary search per dimension). A 1.1 reader refuses the
+    /// file.
+    Columns,
 }
 
 impl Layout {
-    /// The layout named `rows` or `both`.
+    /// The layout named `rows`, `both` or `columns`.
     pub fn from_name(name: &str) -> Option<Layout> {
         match name {
             "rows" => Some(Layout::Rows),
             "both" => Some(Layout::Both),
+            "columns" => Some(Layout::Columns),
             _ => None,
         }
     }
 
-    /// `rows` or `both`.
+    /// `rows`, `both` or `columns`.
     pub fn name(self) -> &'static str {
         match self {
             Layout::Rows => "rows",
             Layout::Both => "both",
+            Layout::Columns => "columns",
         }
+    }
+
+    /// Whether the layout stores row records.
+    pub fn has_rows(self) -> bool {
+        self != Layout::Columns
+    }
+
+    /// Whether the layout stores a column layout.
+    pub fn has_columns(self) -> bool {
+        self != Layout::Rows
     }
 }
 
@@ -231,8 +248,14 @@ impl ModelBuilder {
                 sections.push((kind, bytes));
                 sections.len() as u32 // index after the metadata at 0
             };
-            let offsets_section = next(SectionKind::RowOffsets, &table.offsets);
-            let data_section = next(SectionKind::RowData, &table.data);
+            let (offsets_section, data_section) = if spec.layout.has_rows() {
+                (
+                    next(SectionKind::RowOffsets, &table.offsets),
+                    next(SectionKind::RowData, &table.data),
+                )
+            } else {
+                (format::NO_SECTION, format::NO_SECTION)
+            };
             let ids_section = table.ids.as_deref().map(|b| next(SectionKind::Ids, b));
             let bias_section = table.bias.as_deref().map(|b| next(SectionKind::Bias, b));
             if let Some(columns) = &table.columns {
@@ -307,7 +330,12 @@ impl ModelBuilder {
             metadata.extend(postcard::to_allocvec(&extension).map_err(encode_error)?);
         }
         sections.insert(0, (SectionKind::Metadata, &metadata));
-        Ok(assemble(&sections))
+        let minor = if self.tables.iter().all(|t| t.layout.has_rows()) {
+            format::FORMAT_MINOR_ROWS
+        } else {
+            format::FORMAT_MINOR_COLUMNS_ONLY
+        };
+        Ok(assemble_minor(&sections, minor))
     }
 
     fn check(&self) -> Result<()> {
@@ -342,6 +370,11 @@ impl ModelBuilder {
 /// `sections`.
 #[doc(hidden)]
 pub fn assemble(sections: &[(SectionKind, &[u8])]) -> Vec<u8> {
+    assemble_minor(sections, format::FORMAT_MINOR_ROWS)
+}
+
+/// [`assemble`] with the header's minor version `minor`.
+fn assemble_minor(sections: &[(SectionKind, &[u8])], minor: u16) -> Vec<u8> {
     let align = u64::from(format::SECTION_ALIGNMENT);
     let table_len = sections.len() * format::SECTION_ENTRY_SIZE;
     let mut out = alloc::vec![0u8; format::HEADER_SIZE_V1 + table_len];
@@ -364,7 +397,7 @@ pub fn assemble(sections: &[(SectionKind, &[u8])]) -> Vec<u8> {
         magic: format::MAGIC,
         byte_order_mark: U32Le::new(format::BYTE_ORDER_MARK),
         major: U16Le::new(format::FORMAT_MAJOR),
-        minor: U16Le::new(format::FORMAT_MINOR),
+        minor: U16Le::new(minor),
         header_size: U32Le::new(format::HEADER_SIZE_V1 as u32),
         section_count: U32Le::new(sections.len() as u32),
         section_alignment: U32Le::new(format::SECTION_ALIGNMENT),
