@@ -378,3 +378,50 @@ fn pruning_keeps_the_requested_density() {
     ]);
     assert!(err.contains("--prune-density"), "{err}");
 }
+
+#[test]
+fn every_layout_exports_verifies_and_recommends_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut answers = Vec::new();
+    let mut sizes = Vec::new();
+    for layout in ["rows", "both", "columns"] {
+        let name = format!("{layout}.prec");
+        let path = export_model(dir.path(), &name, &["--layout", layout]);
+        let json: serde_json::Value =
+            serde_json::from_str(&succeeds(&["inspect", path_str(&path), "--json"])).unwrap();
+        assert_eq!(json["tables"][1]["layout"], layout);
+        assert_eq!(
+            json["tables"][0]["layout"], "rows",
+            "the user table keeps its rows"
+        );
+        let minor = if layout == "columns" { "1.2" } else { "1.1" };
+        assert_eq!(json["format_version"], minor);
+        let bytes = &json["tables"][1]["bytes"];
+        assert_eq!(bytes["data"].as_u64().unwrap() > 0, layout != "columns");
+        assert_eq!(bytes["columns"].as_u64().unwrap() > 0, layout != "rows");
+        sizes.push(json["file_bytes"].as_u64().unwrap());
+        assert!(pocketrec(&["verify", path_str(&path)]).status.success());
+        // f32 values: every path gives the exact dense scores, so the answers agree.
+        answers.push(succeeds(&[
+            "recommend",
+            path_str(&path),
+            "--user",
+            "1",
+            "-k",
+            "4",
+            "--json",
+        ]));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0], answers[2]);
+    assert!(sizes[2] < sizes[1], "columns alone {sizes:?}");
+    let bad = fails(&[
+        "export",
+        path_str(&fixture("model.safetensors")),
+        "-o",
+        path_str(&dir.path().join("x.prec")),
+        "--layout",
+        "diagonal",
+    ]);
+    assert!(bad.contains("rows, both, columns"), "{bad}");
+}

@@ -918,3 +918,66 @@ fn large_dimensions_are_unsupported_by_id_but_work_by_vector() {
     assert_eq!(len, 2);
     close(model);
 }
+
+/// The model of [`model_bytes`] with its item table stored as a column layout alone.
+fn columns_only_bytes() -> Vec<u8> {
+    let mut rng = Lcg(7);
+    let users = table(&mut rng, USERS);
+    let items = table(&mut rng, ITEMS);
+    let bias: Vec<f32> = (0..ITEMS).map(|_| rng.next() * 0.1).collect();
+    ModelBuilder::new()
+        .table(TableSpec::new("user_embedding", Role::User, users).ids(
+            (0..USERS as u64).map(|r| 1000 + 7 * r).collect(),
+            IdKind::Integer,
+        ))
+        .table(
+            TableSpec::new("item_embedding", Role::Item, items)
+                .values(ValueEncoding::F16)
+                .layout(pocketrec_runtime::builder::Layout::Columns)
+                .ids(
+                    (0..ITEMS as u64).map(|r| 5000 + 3 * r).collect(),
+                    IdKind::Integer,
+                )
+                .bias(bias),
+        )
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_columns_only_model_recommends_scores_and_decodes_items() {
+    let rows_bytes = model_bytes();
+    let bytes = leak(columns_only_bytes());
+    let reference_model = Model::from_bytes(bytes).unwrap();
+    assert!(!reference_model.items().unwrap().has_rows());
+    let model = open_bytes(bytes);
+    for u in [0, 5, 39] {
+        let user = user_id(u);
+        assert_eq!(
+            recommend(model, user, &[item_id(1)], 6),
+            reference(bytes, user, &[item_id(1)], 6)
+        );
+        let mut scores = [0f32; 2];
+        let candidates = [item_id(3), item_id(200)];
+        // SAFETY: two ids in, two floats out.
+        let status =
+            unsafe { pocketrec_score(model, user, candidates.as_ptr(), 2, scores.as_mut_ptr()) };
+        assert_eq!(status, POCKETREC_OK, "{}", last_error());
+        for (c, s) in candidates.iter().zip(scores) {
+            assert_eq!(s, reference_model.score(user, *c).unwrap());
+        }
+    }
+    // An item's embedding comes back from the posting lists as the row records give it.
+    let rows_model = Model::from_bytes(&rows_bytes).unwrap();
+    let mut item = [0f32; DIM];
+    for r in [0, 9, 299] {
+        // SAFETY: `item` holds DIM floats.
+        let status = unsafe { pocketrec_item_embedding(model, item_id(r), item.as_mut_ptr(), DIM) };
+        assert_eq!(status, POCKETREC_OK, "{}", last_error());
+        assert_eq!(
+            &item[..],
+            &rows_model.items().unwrap().row(r).unwrap().to_dense()[..]
+        );
+    }
+    close(model);
+}

@@ -18,7 +18,9 @@ fn exercise(bytes: &[u8]) {
     let mut dense = vec![0.0f32; model.dim().unwrap_or(1).min(1 << 16)];
     let mut out = [Recommendation::default(); 4];
     for role in Role::ALL {
-        let Ok(table) = model.table(*role) else { continue };
+        let Ok(table) = model.table(*role) else {
+            continue;
+        };
         for r in 0..table.rows().min(MAX_ROWS) {
             if let Ok(row) = table.row(r) {
                 let _ = row.iter().count();
@@ -26,6 +28,7 @@ fn exercise(bytes: &[u8]) {
                 let _ = row.dot(&dense);
                 let _ = row.norm();
             }
+            let _ = table.decode_row(r, &mut dense);
             let _ = table.bias(r);
             if let Ok(id) = table.id(r) {
                 let _ = table.find(id);
@@ -36,6 +39,7 @@ fn exercise(bytes: &[u8]) {
             }
         }
         let _ = table.find(u64::MAX);
+        let _ = table.empty_rows();
     }
     for how in [Retrieval::Auto, Retrieval::Rows, Retrieval::Columns] {
         let _ = model.recommend_vector_with(&dense, 4, &[], &mut out, how);

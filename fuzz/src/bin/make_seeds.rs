@@ -8,7 +8,11 @@ fn table(rows: usize, dim: usize, density_per_mille: usize, salt: usize) -> Spar
     let data: Vec<f32> = (0..rows * dim)
         .map(|i| {
             let h = (i * 2_654_435_761 + salt * 97) % 1000;
-            if h < density_per_mille { (h as f32 - 500.0) / 100.0 } else { 0.0 }
+            if h < density_per_mille {
+                (h as f32 - 500.0) / 100.0
+            } else {
+                0.0
+            }
         })
         .collect();
     SparseMatrix::from_dense(rows, dim, &data).expect("valid seed table")
@@ -23,11 +27,19 @@ fn main() {
             let users = TableSpec::new("u", Role::User, table(5, dim, density, 1)).values(values);
             let items = TableSpec::new("i", Role::Item, table(12, dim, density, 2))
                 .values(values)
-                .layout(if n % 3 == 0 { Layout::Rows } else { Layout::Both })
+                .layout(match n % 3 {
+                    0 => Layout::Rows,
+                    1 => Layout::Both,
+                    _ => Layout::Columns,
+                })
                 .ids((0..12).map(|i| 1000 + i * 3).collect(), IdKind::Integer)
                 .bias((0..12).map(|i| i as f32 / 10.0).collect());
             let bytes = ModelBuilder::new()
-                .scoring(if n % 2 == 0 { Scoring::Dot } else { Scoring::Cosine })
+                .scoring(if n % 2 == 0 {
+                    Scoring::Dot
+                } else {
+                    Scoring::Cosine
+                })
                 .table(users)
                 .table(items)
                 .property("seed", n.to_string())
