@@ -1,7 +1,7 @@
 //! A table's column layout (format 1.1): posting lists per (row block, dimension).
 
 use crate::error::{Error, Result};
-use crate::format::{OffsetWidth, Role, ValueEncoding};
+use crate::format::{ListOrder, OffsetWidth, Role, ValueEncoding};
 use crate::kernels::scalar::{bf16_to_f32, f16_to_f32};
 use crate::layout::ColumnSpans;
 use crate::le;
@@ -23,6 +23,7 @@ pub(crate) struct ColumnView<'a> {
     pub dim: usize,
     pub block_rows: usize,
     pub blocks: usize,
+    order: ListOrder,
     pub encoding: ValueEncoding,
     offset_width: OffsetWidth,
     offsets: &'a [u8],
@@ -47,6 +48,7 @@ impl<'a> ColumnView<'a> {
             dim,
             block_rows: spans.block_rows,
             blocks: spans.blocks,
+            order: spans.order,
             encoding,
             offset_width: spans.offset_width,
             offsets: spans.offsets.slice(bytes)?,
@@ -80,7 +82,10 @@ impl<'a> ColumnView<'a> {
     /// The entry range of list `(block, dim)`, checked to be ordered and in range.
     #[inline]
     pub fn list_range(&self, block: usize, dim: usize) -> Result<(usize, usize)> {
-        let at = block * self.dim + dim;
+        if block >= self.blocks || dim >= self.dim {
+            return Err(self.corrupt("column list past the layout"));
+        }
+        let at = self.order.list(block, dim, self.blocks, self.dim);
         let start = le::offset(self.offsets, self.offset_width, at);
         let end = le::offset(self.offsets, self.offset_width, at + 1);
         match (start, end) {

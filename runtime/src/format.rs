@@ -35,6 +35,29 @@ pub const FORMAT_MINOR_COLUMNS_ONLY: u16 = 2;
 /// no row records; its rows are stored only in its column layout. A 1.1 reader refuses such a
 /// file (the index names no section).
 pub const NO_SECTION: u32 = u32::MAX;
+/// The order of a column layout's posting lists in its sections (and of their offsets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ListOrder {
+    /// Block by block, dimensions in order within a block: list `(b, d)` is number
+    /// `b * dim + d` (format 1.1, tables that also store row records).
+    BlockMajor,
+    /// Dimension by dimension, blocks in order within a dimension: list `(b, d)` is number
+    /// `d * blocks + b`, so that a query reads each of its dimensions as one run (format 1.2,
+    /// tables without row records).
+    DimensionMajor,
+}
+
+impl ListOrder {
+    /// The number of list `(block, dim)` in a layout of `blocks` blocks of `dims` dimensions.
+    #[inline(always)]
+    pub const fn list(self, block: usize, dim: usize, blocks: usize, dims: usize) -> usize {
+        match self {
+            ListOrder::BlockMajor => block * dims + dim,
+            ListOrder::DimensionMajor => dim * blocks + block,
+        }
+    }
+}
+
 /// Most rows per column block of a table without row records (format 1.2), so that every
 /// reader can scan it with a block accumulator of at most 16 KiB.
 pub const MAX_COLUMNS_ONLY_BLOCK_ROWS: u32 = 4_096;

@@ -6,8 +6,9 @@
 
 use crate::error::{ChecksumScope, Error, Result};
 use crate::format::{
-    self, ColumnRecord, IdEncoding, IdKind, IndexEncoding, MetadataExtension, MetadataRecord,
-    OffsetWidth, RawHeader, RawSection, Role, Scoring, SectionKind, TableRecord, ValueEncoding,
+    self, ColumnRecord, IdEncoding, IdKind, IndexEncoding, ListOrder, MetadataExtension,
+    MetadataRecord, OffsetWidth, RawHeader, RawSection, Role, Scoring, SectionKind, TableRecord,
+    ValueEncoding,
 };
 use crate::le;
 
@@ -64,6 +65,8 @@ pub(crate) struct TableLayout {
 pub(crate) struct ColumnSpans {
     pub block_rows: usize,
     pub blocks: usize,
+    /// Block-major in a table with row records, dimension-major without (format 1.2).
+    pub order: ListOrder,
     pub offset_width: OffsetWidth,
     pub offsets: Span,
     pub items: Span,
@@ -695,6 +698,11 @@ fn parse_columns(
     Ok(ColumnSpans {
         block_rows,
         blocks,
+        order: if table.rows_stored {
+            ListOrder::BlockMajor
+        } else {
+            ListOrder::DimensionMajor
+        },
         offset_width,
         offsets,
         items,

@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 
 use half::f16;
 
-use crate::format::OffsetWidth;
+use crate::format::{ListOrder, OffsetWidth};
 
 /// Rows per block of the column layout this writer uses: block-local rows fit a `u16`, and a
 /// block's score accumulator (`4 * COLUMN_BLOCK_ROWS` bytes) stays in the L1 cache.
@@ -41,15 +41,17 @@ pub(crate) fn encode_columns(
     rows: &RowEntries<'_>,
     row_scales: Option<&[f16]>,
     row_norms: Option<&[f32]>,
+    order: ListOrder,
 ) -> EncodedColumns {
     let n_rows = rows.bounds.len() - 1;
     let block = COLUMN_BLOCK_ROWS as usize;
-    let n_lists = n_rows.div_ceil(block) * dim;
+    let blocks = n_rows.div_ceil(block);
+    let n_lists = blocks * dim;
+    let list_of = |r: usize, c: usize| order.list(r / block, c, blocks, dim);
     let mut starts = alloc::vec![0usize; n_lists + 1];
     for r in 0..n_rows {
-        let base = (r / block) * dim;
         for &c in &rows.columns[rows.bounds[r]..rows.bounds[r + 1]] {
-            starts[base + c as usize + 1] += 1;
+            starts[list_of(r, c as usize) + 1] += 1;
         }
     }
     for i in 0..n_lists {
@@ -60,10 +62,9 @@ pub(crate) fn encode_columns(
     let mut values = alloc::vec![0u8; entries * rows.width];
     let mut next = starts.clone();
     for r in 0..n_rows {
-        let base = (r / block) * dim;
         let local = ((r % block) as u16).to_le_bytes();
         for k in rows.bounds[r]..rows.bounds[r + 1] {
-            let list = base + rows.columns[k] as usize;
+            let list = list_of(r, rows.columns[k] as usize);
             let at = next[list];
             next[list] += 1;
             items[2 * at..2 * at + 2].copy_from_slice(&local);

@@ -7,6 +7,7 @@ use half::{bf16, f16};
 use super::TableSpec;
 use super::columns::{EncodedColumns, RowEntries, encode_columns};
 use crate::error::{Error, Result};
+use crate::format::ListOrder;
 use crate::format::{IdEncoding, IdKind, IndexEncoding, OffsetWidth, ValueEncoding};
 use crate::row::Row;
 
@@ -291,7 +292,12 @@ pub(crate) fn encode_table(
                 })
                 .collect()
         });
-        encode_columns(dim, &rows, scales.as_deref(), norms.as_deref())
+        let order = if spec.layout.has_rows() {
+            ListOrder::BlockMajor
+        } else {
+            ListOrder::DimensionMajor
+        };
+        encode_columns(dim, &rows, scales.as_deref(), norms.as_deref(), order)
     });
     let offset_width = if data.len() as u64 <= u64::from(u32::MAX) {
         OffsetWidth::U32

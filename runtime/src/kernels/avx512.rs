@@ -145,16 +145,20 @@ pub(super) unsafe fn scatter_add<const S: u8>(
             let mut products = [0.0f32; 16];
             // SAFETY: `products` is 16 writable floats; unaligned store.
             unsafe { _mm512_storeu_ps(products.as_mut_ptr(), _mm512_mul_ps(w, v)) };
-            let rows = &items[2 * k..2 * (k + count)];
-            let add = |(row, p): (&[u8], &f32)| {
-                let row = usize::from(u16::from_le_bytes([row[0], row[1]]));
-                // SAFETY: every row of this group is < acc.len() (checked just above).
-                unsafe { *acc.get_unchecked_mut(row) += *p };
+            // The rows again, read as the u16 they are (one load each, not two bytes).
+            let rows = items[2 * k..2 * (k + count)].as_ptr().cast::<u16>();
+            let add = |j: usize| {
+                // SAFETY: j < count: the u16 at `rows + j` is inside the slice just taken
+                // (unaligned read); its row was checked above to be < acc.len().
+                unsafe {
+                    let row = usize::from(u16::from_le(rows.add(j).read_unaligned()));
+                    *acc.get_unchecked_mut(row) += products[j];
+                }
             };
             if count == 16 {
-                rows.chunks_exact(2).zip(&products).for_each(add);
+                (0..16).for_each(add);
             } else {
-                rows.chunks_exact(2).zip(&products[..count]).for_each(add);
+                (0..count).for_each(add);
             }
         }
         k += count;
