@@ -35,6 +35,10 @@ fn table(seed: u64, rows: usize, density: f64) -> Vec<f32> {
 }
 
 fn model(users: &[f32], items: &[f32], values: ValueEncoding) -> Vec<u8> {
+    model_with(users, items, values, Layout::Both)
+}
+
+fn model_with(users: &[f32], items: &[f32], values: ValueEncoding, layout: Layout) -> Vec<u8> {
     let u = SparseMatrix::from_dense(users.len() / DIM, DIM, users).unwrap();
     let i = SparseMatrix::from_dense(items.len() / DIM, DIM, items).unwrap();
     ModelBuilder::new()
@@ -42,7 +46,7 @@ fn model(users: &[f32], items: &[f32], values: ValueEncoding) -> Vec<u8> {
         .table(
             TableSpec::new("items", Role::Item, i)
                 .values(values)
-                .layout(Layout::Both),
+                .layout(layout),
         )
         .build()
         .unwrap()
@@ -241,10 +245,20 @@ fn recommend(c: &mut Criterion) {
                 })
             });
             for values in [ValueEncoding::F32, ValueEncoding::F16] {
-                let bytes = model(&users, &items, values);
-                let m = Model::from_bytes(&bytes).unwrap();
+                let both = model(&users, &items, values);
+                let only = model_with(&users, &items, values, Layout::Columns);
+                let (both, only) = (
+                    Model::from_bytes(&both).unwrap(),
+                    Model::from_bytes(&only).unwrap(),
+                );
                 let mut out = [Recommendation::default(); K];
-                for (name, how) in [("rows", Retrieval::Rows), ("columns", Retrieval::Columns)] {
+                // The column layout of a `both` file (block-major lists) and of a `columns`
+                // file (dimension-major lists, no row records).
+                for (name, m, how) in [
+                    ("rows", &both, Retrieval::Rows),
+                    ("columns", &both, Retrieval::Columns),
+                    ("columns-only", &only, Retrieval::Columns),
+                ] {
                     group.bench_function(BenchmarkId::new(name, values), |b| {
                         b.iter(|| {
                             user = (user + 1) % USERS;
