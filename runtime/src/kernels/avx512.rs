@@ -27,8 +27,9 @@ pub(super) struct Scatter;
 impl Scatter {
     /// A masked gather, an add and a masked scatter (fast on Intel's AVX-512 cores).
     pub(super) const GATHER: u8 = 0;
-    /// Sixteen scalar additions from a stack copy of the products and rows (faster on AMD's
-    /// Zen 4, whose AVX-512 scatter is microcoded: 1.4 to 1.6 times in `pocketrec bench`).
+    /// Sixteen scalar additions from a stack copy of the products, each row read as one
+    /// `u16` (2.27 times faster than [`Scatter::GATHER`] on AMD's Zen 4, whose AVX-512 gather
+    /// and scatter are slow: criterion `kernel/scatter-add`, docs/BENCHMARKS.md).
     pub(super) const STASH: u8 = 1;
 
     /// The way for this CPU: [`Scatter::STASH`] on AMD processors, [`Scatter::GATHER`]
