@@ -266,6 +266,10 @@ pub struct TrainArgs {
     /// `<stem>.<encoding>.prec` beside it.
     #[arg(long, default_value = "f32", value_parser = parse_values, value_delimiter = ',')]
     pub values: Vec<ValueEncoding>,
+    /// How to store the item table: `rows` (smallest file), `both` (rows plus a column
+    /// layout) or `columns` (the column layout alone; needs a format 1.2 reader).
+    #[arg(long, default_value = "rows", value_parser = parse_layout)]
+    pub layout: Layout,
     /// Triples per step.
     #[arg(long, default_value_t = TrainOptions::default().batch_size)]
     pub batch_size: usize,
@@ -595,6 +599,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
         test: args.test,
         output: args.output,
         values: args.values,
+        layout: args.layout,
         read: args.read.options(),
         options: TrainOptions {
             dim: args.dim,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use pocketrec::ValueEncoding;
+use pocketrec::builder::Layout;
 
 use crate::atomic::write_atomic;
 use crate::error::{ExportError, Result};
@@ -148,7 +149,7 @@ pub fn run(options: &DemoOptions) -> Result<()> {
     let mut rows = Vec::new();
     let mut export = |label: &str, model: &Trained, values: ValueEncoding| -> Result<()> {
         let path = dir.join(format!("demo-{label}-{values}.prec"));
-        let bytes = model.build(values)?;
+        let bytes = model.build(values, Layout::Rows)?;
         write_atomic(&path, &bytes)?;
         let opened = crate::cli::open_model(&path)?;
         let report = evaluate(&opened, &path, &eval_options)?;

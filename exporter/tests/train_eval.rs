@@ -148,6 +148,8 @@ fn train_cli_writes_a_sparse_model_far_better_than_random() {
             "15",
             "--values",
             "i8",
+            "--layout",
+            "columns",
             "--json",
             "--quiet",
             "--threads",
@@ -165,6 +167,9 @@ fn train_cli_writes_a_sparse_model_far_better_than_random() {
     model.verify().expect("and verifies");
     let users = model.users().unwrap();
     let items = model.items().unwrap();
+    // --layout columns: the item table as posting lists alone, evaluated through them below.
+    assert!(!items.has_rows() && items.has_columns() && users.has_rows());
+    assert_eq!(model.property("layout"), Some("columns"));
     assert_eq!(users.dim(), 16);
     let cells = (users.rows() + items.rows()) * 16;
     let nnz = (users.nnz() + items.nnz()) as usize;

@@ -195,6 +195,9 @@ impl<S: AsRef<[u8]>> Model<S> {
         Ok(top.finish())
     }
 
+    /// Never inlined: its accumulator block (16 KiB) is on the stack only while it runs, not
+    /// in the frame of every query that scans rows.
+    #[inline(never)]
     fn scan_columns(
         &self,
         items: &Table<'_>,

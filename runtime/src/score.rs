@@ -72,7 +72,11 @@ pub(crate) fn score_row(
 }
 
 impl<S: AsRef<[u8]>> Model<S> {
-    /// Decodes user `user`'s row on the stack and runs `f` with it as a query.
+    /// Decodes user `user`'s row on the stack and runs `f` with it as a query. Never inlined,
+    /// so that the row buffer and the decoding's locals stay in one frame the caller does
+    /// not carry (inlined into the Cortex-M4F firmware's `main`, they took 592 bytes more
+    /// stack there).
+    #[inline(never)]
     fn with_user<R>(&self, user: u64, f: impl FnOnce(&Query<'_>) -> Result<R>) -> Result<R> {
         let users = self.users()?;
         let row_index = users.find(user)?;

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use pocketrec::ValueEncoding;
+use pocketrec::builder::Layout;
 use serde::Serialize;
 
 use crate::atomic::write_atomic;
@@ -27,6 +28,8 @@ pub struct TrainCommand {
     /// Value encodings to write: the first to `output`, each further one to
     /// `<output stem>.<encoding>.prec` beside it (from the same trained tables).
     pub values: Vec<ValueEncoding>,
+    /// How the item table is stored (`rows`, `both`, `columns`).
+    pub layout: Layout,
     /// How the files are read.
     pub read: ReadOptions,
     /// Training settings.
@@ -256,7 +259,7 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
     let mut first_report = None;
     for (k, &values) in command.values.iter().enumerate() {
         let path = output_path(&command.output, &command.values, k);
-        let bytes = trained.build(values)?;
+        let bytes = trained.build(values, command.layout)?;
         write_atomic(&path, &bytes)?;
         if command.progress {
             eprintln!(

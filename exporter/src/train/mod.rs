@@ -32,7 +32,7 @@ pub mod validate;
 
 use std::time::Instant;
 
-use pocketrec::builder::{ModelBuilder, SparseMatrix, TableSpec};
+use pocketrec::builder::{Layout, ModelBuilder, SparseMatrix, TableSpec};
 use pocketrec::{Role, ValueEncoding};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -337,9 +337,10 @@ impl Trained {
         self.samples as f64 / self.train_seconds.max(1e-9)
     }
 
-    /// The builder of the `.prec` file: both tables with `values`, original ids, dot scoring,
-    /// and the training settings as properties.
-    pub fn builder(&self, values: ValueEncoding) -> Result<ModelBuilder> {
+    /// The builder of the `.prec` file: both tables with `values`, the item table stored with
+    /// `layout` (the user table by rows: it is read by id), original ids, dot scoring, and
+    /// the training settings as properties.
+    pub fn builder(&self, values: ValueEncoding, layout: Layout) -> Result<ModelBuilder> {
         let matrix = |rows: usize, data: &[f32]| {
             SparseMatrix::from_dense(rows, self.dim, data).map_err(|source| ExportError::Model {
                 path: "<trained model>".into(),
@@ -360,7 +361,8 @@ impl Trained {
             .property("train.epochs", o.epochs.to_string())
             .property("train.seed", o.seed.to_string())
             .property("train.threads", o.threads.to_string())
-            .property("values", values.name());
+            .property("values", values.name())
+            .property("layout", layout.name());
         if o.density < 1.0 {
             builder = builder
                 .property("train.mask_init", o.mask_init.name())
@@ -384,13 +386,14 @@ impl Trained {
             .table(
                 TableSpec::new("item_embedding", Role::Item, items)
                     .values(values)
+                    .layout(layout)
                     .ids(self.items.ids.clone(), self.items.kind),
             ))
     }
 
     /// The `.prec` file's bytes (see [`Trained::builder`]).
-    pub fn build(&self, values: ValueEncoding) -> Result<Vec<u8>> {
-        self.builder(values)?
+    pub fn build(&self, values: ValueEncoding, layout: Layout) -> Result<Vec<u8>> {
+        self.builder(values, layout)?
             .build()
             .map_err(|source| ExportError::Model {
                 path: "<trained model>".into(),
