@@ -8,7 +8,8 @@
 //! let data = data::read_dataset(Path::new("train.txt"), None, &Default::default())?;
 //! let options = TrainOptions { density: 0.1, epochs: 20, ..TrainOptions::default() };
 //! let trained = train(&data, &options, &mut |_| {})?;
-//! let bytes = trained.build(pocketrec::ValueEncoding::I8)?;
+//! let layout = pocketrec::builder::Layout::Rows;
+//! let bytes = trained.build(pocketrec::ValueEncoding::I8, layout)?;
 //! # let _ = bytes;
 //! # Ok(()) }
 //! ```
