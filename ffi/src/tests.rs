@@ -41,6 +41,11 @@ fn table(rng: &mut Lcg, rows: usize) -> SparseMatrix {
 
 /// A model with sparse ids (user 1000 + 7r, item 5000 + 3r), item biases and f16 values.
 fn model_bytes() -> Vec<u8> {
+    model_bytes_with(pocketrec_runtime::builder::Layout::Rows)
+}
+
+/// [`model_bytes`] with the item table stored with `layout`.
+fn model_bytes_with(layout: pocketrec_runtime::builder::Layout) -> Vec<u8> {
     let mut rng = Lcg(7);
     let users = table(&mut rng, USERS);
     let items = table(&mut rng, ITEMS);
@@ -53,6 +58,7 @@ fn model_bytes() -> Vec<u8> {
         .table(
             TableSpec::new("item_embedding", Role::Item, items)
                 .values(ValueEncoding::F16)
+                .layout(layout)
                 .ids(
                     (0..ITEMS as u64).map(|r| 5000 + 3 * r).collect(),
                     IdKind::Integer,
@@ -919,35 +925,12 @@ fn large_dimensions_are_unsupported_by_id_but_work_by_vector() {
     close(model);
 }
 
-/// The model of [`model_bytes`] with its item table stored as a column layout alone.
-fn columns_only_bytes() -> Vec<u8> {
-    let mut rng = Lcg(7);
-    let users = table(&mut rng, USERS);
-    let items = table(&mut rng, ITEMS);
-    let bias: Vec<f32> = (0..ITEMS).map(|_| rng.next() * 0.1).collect();
-    ModelBuilder::new()
-        .table(TableSpec::new("user_embedding", Role::User, users).ids(
-            (0..USERS as u64).map(|r| 1000 + 7 * r).collect(),
-            IdKind::Integer,
-        ))
-        .table(
-            TableSpec::new("item_embedding", Role::Item, items)
-                .values(ValueEncoding::F16)
-                .layout(pocketrec_runtime::builder::Layout::Columns)
-                .ids(
-                    (0..ITEMS as u64).map(|r| 5000 + 3 * r).collect(),
-                    IdKind::Integer,
-                )
-                .bias(bias),
-        )
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn a_columns_only_model_recommends_scores_and_decodes_items() {
     let rows_bytes = model_bytes();
-    let bytes = leak(columns_only_bytes());
+    let bytes = leak(model_bytes_with(
+        pocketrec_runtime::builder::Layout::Columns,
+    ));
     let reference_model = Model::from_bytes(bytes).unwrap();
     assert!(!reference_model.items().unwrap().has_rows());
     let model = open_bytes(bytes);

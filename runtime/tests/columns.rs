@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Inputs;
+use common::{Inputs, section, top};
 use pocketrec::builder::Layout;
 use pocketrec::format::reseal;
 use pocketrec::{Model, Recommendation, Retrieval, SectionKind, ValueEncoding};
@@ -11,23 +11,6 @@ use proptest::prelude::*;
 
 fn dims() -> impl Strategy<Value = usize> {
     prop::sample::select(vec![1usize, 5, 16, 64, 130])
-}
-
-fn top(
-    model: &Model<&[u8]>,
-    user: &[f32],
-    k: usize,
-    exclude: &[u64],
-    how: Retrieval,
-) -> Vec<(u64, usize, u32)> {
-    let mut out = vec![Recommendation::default(); k];
-    let n = model
-        .recommend_vector_with(user, k, exclude, &mut out, how)
-        .unwrap();
-    out[..n]
-        .iter()
-        .map(|r| (r.id, r.index, r.score.to_bits()))
-        .collect()
 }
 
 proptest! {
@@ -109,17 +92,6 @@ fn column_layout_verifies_and_costs_what_inspect_says() {
             assert_eq!(scales > 0, values == ValueEncoding::I8);
         }
     }
-}
-
-/// Finds the last section of `kind` (the item table's: it is written after the user table).
-fn section(bytes: &[u8], kind: SectionKind) -> (usize, usize) {
-    let s = Model::from_bytes(bytes)
-        .unwrap()
-        .sections()
-        .filter(|s| s.kind == kind)
-        .last()
-        .unwrap();
-    (s.offset as usize, (s.offset + s.length) as usize)
 }
 
 #[test]

@@ -4,29 +4,12 @@
 
 mod common;
 
-use common::Inputs;
+use common::{Inputs, section, top};
 use pocketrec::builder::Layout;
 use pocketrec::format::{self, MetadataRecord, reseal};
 use pocketrec::{Error, Model, Recommendation, Retrieval, Scoring, SectionKind, ValueEncoding};
 use proptest::prelude::*;
 use rand::SeedableRng;
-
-fn top(
-    model: &Model<&[u8]>,
-    user: &[f32],
-    k: usize,
-    exclude: &[u64],
-    how: Retrieval,
-) -> Vec<(u64, usize, u32)> {
-    let mut out = vec![Recommendation::default(); k];
-    let n = model
-        .recommend_vector_with(user, k, exclude, &mut out, how)
-        .unwrap();
-    out[..n]
-        .iter()
-        .map(|r| (r.id, r.index, r.score.to_bits()))
-        .collect()
-}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
@@ -112,17 +95,6 @@ proptest! {
             }
         }
     }
-}
-
-/// The last section of `kind` (the item table's: it is written after the user table's).
-fn section(bytes: &[u8], kind: SectionKind) -> (usize, usize) {
-    let s = Model::from_bytes(bytes)
-        .unwrap()
-        .sections()
-        .filter(|s| s.kind == kind)
-        .last()
-        .unwrap();
-    (s.offset as usize, (s.offset + s.length) as usize)
 }
 
 #[test]

@@ -229,3 +229,33 @@ pub fn error_bound(encoding: ValueEncoding, original: f32, row_max_abs: f32) -> 
         }
     }
 }
+
+/// The top `k` for `user` the way `how` says: (id, row, score bits).
+pub fn top(
+    model: &pocketrec::Model<&[u8]>,
+    user: &[f32],
+    k: usize,
+    exclude: &[u64],
+    how: pocketrec::Retrieval,
+) -> Vec<(u64, usize, u32)> {
+    let mut out = vec![pocketrec::Recommendation::default(); k];
+    let n = model
+        .recommend_vector_with(user, k, exclude, &mut out, how)
+        .unwrap();
+    out[..n]
+        .iter()
+        .map(|r| (r.id, r.index, r.score.to_bits()))
+        .collect()
+}
+
+/// The byte range of the last section of `kind` (the item table's: it is written after the
+/// user table's).
+pub fn section(bytes: &[u8], kind: pocketrec::SectionKind) -> (usize, usize) {
+    let s = pocketrec::Model::from_bytes(bytes)
+        .unwrap()
+        .sections()
+        .filter(|s| s.kind == kind)
+        .last()
+        .unwrap();
+    (s.offset as usize, (s.offset + s.length) as usize)
+}
