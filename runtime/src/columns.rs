@@ -188,23 +188,28 @@ impl<'a> ColumnView<'a> {
     /// there: a binary search over the list's block-local rows.
     pub fn find(&self, row: usize, dim: usize) -> Result<Option<usize>> {
         let (block, local) = (row / self.block_rows, row % self.block_rows);
-        let (start, end) = self.list_range(block, dim)?;
-        let local_at = |i: usize| {
-            self.items
-                .get(2 * i..2 * i + 2)
-                .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
-        };
-        let (mut lo, mut hi) = (start, end);
+        let (mut lo, mut hi) = self.list_range(block, dim)?;
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match local_at(mid) {
-                Some(l) if l < local => lo = mid + 1,
-                Some(l) if l > local => hi = mid,
-                Some(_) => return Ok(Some(mid)),
-                None => return Err(self.corrupt("column list is past its section")),
+            match self.local_row(mid)?.cmp(&local) {
+                core::cmp::Ordering::Less => lo = mid + 1,
+                core::cmp::Ordering::Greater => hi = mid,
+                core::cmp::Ordering::Equal => return Ok(Some(mid)),
             }
         }
         Ok(None)
+    }
+
+    /// Row `row`'s value in dimension `dim` as the column scan adds it ([`Self::raw_value`]),
+    /// if the row is non-zero there.
+    fn value_in(&self, row: usize, dim: usize) -> Result<Option<f32>> {
+        match self.find(row, dim)? {
+            None => Ok(None),
+            Some(at) => self
+                .raw_value(at)
+                .map(Some)
+                .ok_or_else(|| self.corrupt("column value missing")),
+        }
     }
 
     /// The int8 scale of row `row` as an f32 (1 for other encodings), checked to be positive
@@ -235,10 +240,7 @@ impl<'a> ColumnView<'a> {
         out.fill(0.0);
         let mut scale = None;
         for (dim, slot) in out.iter_mut().enumerate() {
-            if let Some(at) = self.find(row, dim)? {
-                let value = self
-                    .raw_value(at)
-                    .ok_or(self.corrupt("column value missing"))?;
+            if let Some(value) = self.value_in(row, dim)? {
                 let scale = match scale {
                     Some(s) => s,
                     None => *scale.insert(self.scale(row)?),
@@ -262,10 +264,7 @@ impl<'a> ColumnView<'a> {
             if weight == 0.0 {
                 continue;
             }
-            if let Some(at) = self.find(row, dim)? {
-                let value = self
-                    .raw_value(at)
-                    .ok_or(self.corrupt("column value missing"))?;
+            if let Some(value) = self.value_in(row, dim)? {
                 acc += weight * value;
                 any = true;
             }

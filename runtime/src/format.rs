@@ -48,6 +48,16 @@ pub enum ListOrder {
 }
 
 impl ListOrder {
+    /// The order of a table's column layout: block-major when the table also stores row
+    /// records (as 1.1 readers expect), dimension-major when it does not.
+    pub const fn of_table(rows_stored: bool) -> ListOrder {
+        if rows_stored {
+            ListOrder::BlockMajor
+        } else {
+            ListOrder::DimensionMajor
+        }
+    }
+
     /// The number of list `(block, dim)` in a layout of `blocks` blocks of `dims` dimensions.
     #[inline(always)]
     pub const fn list(self, block: usize, dim: usize, blocks: usize, dims: usize) -> usize {

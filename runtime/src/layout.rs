@@ -698,11 +698,7 @@ fn parse_columns(
     Ok(ColumnSpans {
         block_rows,
         blocks,
-        order: if table.rows_stored {
-            ListOrder::BlockMajor
-        } else {
-            ListOrder::DimensionMajor
-        },
+        order: ListOrder::of_table(table.rows_stored),
         offset_width,
         offsets,
         items,

@@ -246,8 +246,9 @@ impl<'a> Table<'a> {
             let rows = columns.rows_in_block(block);
             seen.fill(0);
             for dim in 0..columns.dim {
-                for item in columns.list(block, dim)?.items.chunks_exact(2) {
-                    let local = usize::from(u16::from_le_bytes([item[0], item[1]]));
+                let (start, end) = columns.list_range(block, dim)?;
+                for at in start..end {
+                    let local = columns.local_row(at)?;
                     match seen.get_mut(local / 64) {
                         Some(word) if local < rows => *word |= 1 << (local % 64),
                         _ => {

@@ -292,11 +292,7 @@ pub(crate) fn encode_table(
                 })
                 .collect()
         });
-        let order = if spec.layout.has_rows() {
-            ListOrder::BlockMajor
-        } else {
-            ListOrder::DimensionMajor
-        };
+        let order = ListOrder::of_table(spec.layout.has_rows());
         encode_columns(dim, &rows, scales.as_deref(), norms.as_deref(), order)
     });
     let offset_width = if data.len() as u64 <= u64::from(u32::MAX) {

@@ -62,6 +62,31 @@ fn amd() -> bool {
     }
 }
 
+/// [`scatter_add`] the way `way` says ([`Scatter::GATHER`] or [`Scatter::STASH`]).
+///
+/// # Safety
+/// As [`scatter_add`]'s.
+#[inline]
+pub(super) unsafe fn scatter_add_way(
+    way: u8,
+    acc: &mut [f32],
+    weight: f32,
+    items: &[u8],
+    values: &[u8],
+    encoding: ValueEncoding,
+    ahead: &mut Prefetch<'_>,
+) -> bool {
+    // SAFETY: the caller's promise is `scatter_add`'s.
+    unsafe {
+        match way {
+            Scatter::STASH => {
+                scatter_add::<{ Scatter::STASH }>(acc, weight, items, values, encoding, ahead)
+            }
+            _ => scatter_add::<{ Scatter::GATHER }>(acc, weight, items, values, encoding, ahead),
+        }
+    }
+}
+
 /// AVX-512 twin of [`scalar::scatter_add`]: sixteen entries at a time are decoded and
 /// multiplied by the weight, the last group under a mask; one line of each of `ahead`'s ranges
 /// is prefetched per group, the rest at the end. How the sixteen products reach the

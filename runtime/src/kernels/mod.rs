@@ -68,14 +68,8 @@ pub(crate) fn scatter_add(
     if avx512::available() {
         // SAFETY: `avx512::available` checked AVX-512F, AVX2 and F16C.
         return unsafe {
-            match avx512::Scatter::preferred() {
-                avx512::Scatter::STASH => avx512::scatter_add::<{ avx512::Scatter::STASH }>(
-                    acc, weight, items, values, encoding, ahead,
-                ),
-                _ => avx512::scatter_add::<{ avx512::Scatter::GATHER }>(
-                    acc, weight, items, values, encoding, ahead,
-                ),
-            }
+            let way = avx512::Scatter::preferred();
+            avx512::scatter_add_way(way, acc, weight, items, values, encoding, ahead)
         };
     }
     ahead.rest();
@@ -102,22 +96,17 @@ pub(crate) fn scatter_add_avx512(
     values: &[u8],
     encoding: ValueEncoding,
 ) -> Option<bool> {
+    let way = match way {
+        "gather" => avx512::Scatter::GATHER,
+        "stash" => avx512::Scatter::STASH,
+        _ => return None,
+    };
     if !avx512::available() {
         return None;
     }
     let ahead = &mut Prefetch::default();
     // SAFETY: `avx512::available` checked AVX-512F, AVX2 and F16C.
-    unsafe {
-        match way {
-            "gather" => Some(avx512::scatter_add::<{ avx512::Scatter::GATHER }>(
-                acc, weight, items, values, encoding, ahead,
-            )),
-            "stash" => Some(avx512::scatter_add::<{ avx512::Scatter::STASH }>(
-                acc, weight, items, values, encoding, ahead,
-            )),
-            _ => None,
-        }
-    }
+    Some(unsafe { avx512::scatter_add_way(way, acc, weight, items, values, encoding, ahead) })
 }
 
 /// Lines of each range a [`Prefetch`] asks for at most (4 KiB).
@@ -673,43 +662,29 @@ mod tests {
                             assert_eq!(bits(&avx2), bits(&want), "{encoding} AVX2 n={n}");
                         }
                         if avx512::available() {
-                            type Kernel = unsafe fn(
-                                &mut [f32],
-                                f32,
-                                &[u8],
-                                &[u8],
-                                ValueEncoding,
-                                &mut Prefetch<'_>,
-                            ) -> bool;
-                            let ways: [(&str, Kernel); 2] = [
-                                ("gather", avx512::scatter_add::<{ avx512::Scatter::GATHER }>),
-                                ("stash", avx512::scatter_add::<{ avx512::Scatter::STASH }>),
+                            let ways = [
+                                ("gather", avx512::Scatter::GATHER),
+                                ("stash", avx512::Scatter::STASH),
                             ];
-                            for (way, kernel) in ways {
+                            for (way, code) in ways {
+                                let kernel = |acc: &mut [f32], w, ahead: &mut Prefetch<'_>| {
+                                    // SAFETY: AVX-512F, AVX2 and F16C checked just above.
+                                    unsafe {
+                                        avx512::scatter_add_way(
+                                            code, acc, w, &items, &values, encoding, ahead,
+                                        )
+                                    }
+                                };
                                 let mut avx512 = query.clone();
                                 let mut ahead = Prefetch::new(&items, &values);
-                                // SAFETY: AVX-512F, AVX2 and F16C checked just above.
-                                let ok = unsafe {
-                                    kernel(&mut avx512, 0.37, &items, &values, encoding, &mut ahead)
-                                };
-                                assert!(ok);
+                                assert!(kernel(&mut avx512, 0.37, &mut ahead));
                                 let what = format!("{encoding} AVX-512 {way} n={n}");
                                 assert_eq!(bits(&avx512), bits(&want), "{what}");
                                 // A row past the accumulator is refused, whatever the way.
                                 if n > 0 {
                                     let last = usize::from(*columns.last().unwrap());
                                     let mut short = vec![0.0f32; last];
-                                    // SAFETY: as above.
-                                    let ok = unsafe {
-                                        kernel(
-                                            &mut short,
-                                            1.0,
-                                            &items,
-                                            &values,
-                                            encoding,
-                                            &mut Prefetch::default(),
-                                        )
-                                    };
+                                    let ok = kernel(&mut short, 1.0, &mut Prefetch::default());
                                     assert!(!ok, "{what}: a row past the accumulator");
                                 }
                             }
