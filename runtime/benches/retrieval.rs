@@ -184,23 +184,28 @@ fn kernels(c: &mut Criterion) {
             black_box(s)
         })
     });
-    // Row kernels on 100k rows at 10 %.
+    // Row kernels on 100k rows at 10 %, f16 (eight-lane sums) and f32 (sequential sums).
     let rows = 100_000;
     let users = table(1, USERS, 0.1);
     let itemt = table(2, rows, 0.1);
-    let bytes = model(&users, &itemt, ValueEncoding::F16);
-    let list_model = Model::from_bytes(&bytes).unwrap();
-    let t = list_model.items().unwrap();
     let query = &users[..DIM];
     let mut dots = vec![0.0f32; rows];
     group.throughput(Throughput::Elements(rows as u64));
-    group.bench_function("row-dots/f16/simd", |b| {
-        b.iter(|| k::row_dots(query, &t, &mut dots))
-    });
-    #[cfg(target_arch = "x86_64")]
-    group.bench_function("row-dots/f16/avx2", |b| {
-        b.iter(|| k::row_dots_avx2(query, &t, &mut dots))
-    });
+    for values in [ValueEncoding::F16, ValueEncoding::F32] {
+        let bytes = model(&users, &itemt, values);
+        let list_model = Model::from_bytes(&bytes).unwrap();
+        let t = list_model.items().unwrap();
+        group.bench_function(format!("row-dots/{values}/simd"), |b| {
+            b.iter(|| k::row_dots(query, &t, &mut dots))
+        });
+        #[cfg(target_arch = "x86_64")]
+        group.bench_function(format!("row-dots/{values}/avx2"), |b| {
+            b.iter(|| k::row_dots_avx2(query, &t, &mut dots))
+        });
+        group.bench_function(format!("row-dots/{values}/scalar"), |b| {
+            b.iter(|| k::row_dots_scalar(query, &t, &mut dots))
+        });
+    }
     // Bitmap rows (20 % density) on 100k rows.
     let bitmap_items = table(5, rows, 0.2);
     let bitmap_bytes = model(&users, &bitmap_items, ValueEncoding::F16);
@@ -212,9 +217,6 @@ fn kernels(c: &mut Criterion) {
     });
     group.bench_function("bitmap-dots/f16/scalar", |b| {
         b.iter(|| k::bitmap_dots_scalar(query, &bt, &mut dots))
-    });
-    group.bench_function("row-dots/f16/scalar", |b| {
-        b.iter(|| k::row_dots_scalar(query, &t, &mut dots))
     });
     group.finish();
 }

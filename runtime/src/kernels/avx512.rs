@@ -231,6 +231,8 @@ const fn short_rows<const N: usize>(width: usize, prefix: usize) -> [u64; N] {
     table
 }
 
+/// [`short_rows`] for f32 values.
+static SHORT_F32_ROWS: [u64; 81] = short_rows::<81>(4, 0);
 /// [`short_rows`] for 2-byte values (f16, bf16).
 static SHORT_WIDE_ROWS: [u64; 49] = short_rows::<49>(2, 0);
 /// [`short_rows`] for int8 values (a 2-byte scale before them).
@@ -274,16 +276,66 @@ unsafe fn reduce8(acc: &[__m256; GROUP]) -> __m256 {
     )
 }
 
+/// The f32 row sums of eight rows at once, in the order of the scalar kernel: lane `j` is
+/// `(((0 + p0) + p1) + ...) + p15` over row `j`'s products `products[16 * j..16 * j + 16]`,
+/// stopping after `most` of them (the products of a row past its own entries are +0, and
+/// adding +0 to a sum that started at +0 changes nothing: such a sum is never -0).
+/// Two 8 x 8 transposes turn the rows' products into one vector per position.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn sequential8(products: &[f32; 16 * GROUP], most: usize) -> __m256 {
+    let mut sum = _mm256_setzero_ps();
+    for half in 0..2 {
+        let first = 8 * half;
+        if most <= first {
+            break;
+        }
+        let rows: [__m256; GROUP] = core::array::from_fn(|j| {
+            // SAFETY: 16 * j + first + 8 <= 16 * GROUP: eight floats in `products`.
+            unsafe { _mm256_loadu_ps(products.as_ptr().add(16 * j + first)) }
+        });
+        // Position t of rows 0..8 into columns[t].
+        let pairs = |a: __m256, b: __m256| (_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+        let ((t0, t1), (t2, t3)) = (pairs(rows[0], rows[1]), pairs(rows[2], rows[3]));
+        let ((t4, t5), (t6, t7)) = (pairs(rows[4], rows[5]), pairs(rows[6], rows[7]));
+        let quads = |a: __m256, b: __m256| {
+            (
+                _mm256_shuffle_ps::<0x44>(a, b),
+                _mm256_shuffle_ps::<0xEE>(a, b),
+            )
+        };
+        let ((u0, u1), (u2, u3)) = (quads(t0, t2), quads(t1, t3));
+        let ((u4, u5), (u6, u7)) = (quads(t4, t6), quads(t5, t7));
+        let columns = [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ];
+        for column in &columns[..(most - first).min(8)] {
+            sum = _mm256_add_ps(sum, *column);
+        }
+    }
+    sum
+}
+
 /// The row to pass as `acc[i]` to [`reduce8`] so that lane `r` of its result is row `r`'s.
 const REDUCE8_INPUT: [usize; GROUP] = [0, 4, 1, 5, 2, 6, 3, 7];
 
-/// AVX-512 twin of [`scalar::u8_list_dots`] for f16, bf16 and int8 rows (`E` as in
-/// [`x86::u8_list_dots`]: 2, 3, 4) of a query of at most 64 dimensions; other inputs go to
-/// the AVX2 kernel. Per row of up to 16 entries: one masked load each of the columns and the
+/// AVX-512 twin of [`scalar::u8_list_dots`] (`E` as in [`x86::u8_list_dots`]) for a query of
+/// at most 64 dimensions; other inputs go to the AVX2 kernel. Per row of up to 16 entries: one masked load each of the columns and the
 /// values (no copies at the end of the data), the column checks as one masked compare, the
 /// query entries looked up from registers (`vpermt2ps`, no gather), and the products summed
-/// into eight lanes; every eight rows, one transposing reduction ([`reduce8`]). Longer rows
-/// take the scalar path.
+/// into eight lanes; every eight rows, one transposing reduction ([`reduce8`]), or for f32,
+/// whose rows sum one product after another, two transposes and one add per position
+/// ([`sequential8`]). Longer rows take the scalar path.
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX-512BW, AVX-512VL, AVX2 and F16C ([`rows_available`]).
@@ -297,10 +349,10 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
 ) -> Result<(), usize> {
     let encoding = encoding_of(E);
     let prefix = encoding.row_prefix();
-    let short_rows: &[u64] = if E == 4 {
-        &SHORT_INT8_ROWS
-    } else {
-        &SHORT_WIDE_ROWS
+    let short_rows: &[u64] = match E {
+        1 => &SHORT_F32_ROWS,
+        4 => &SHORT_INT8_ROWS,
+        _ => &SHORT_WIDE_ROWS,
     };
     let dim = query.len();
     // The offsets of rows first..=first + out.len(), checked once.
@@ -309,7 +361,7 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
         .and_then(|last| last.checked_add(1))
         .and_then(|end| end.checked_mul(4))
         .and_then(|end| offsets.get(first.checked_mul(4)?..end));
-    let (Some(bounds), 2..=4, 1..=64) = (bounds, E, dim) else {
+    let (Some(bounds), 1..=4, 1..=64) = (bounds, E, dim) else {
         // SAFETY: AVX2 and F16C are implied by this function's features.
         return unsafe { x86::u8_list_dots::<E>(query, offsets, data, first, out) };
     };
@@ -342,6 +394,8 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
             ]) as usize
         };
         let mut scales = [1.0f32; GROUP];
+        // The most entries of a row of the group that went through SIMD (f32 sums stop there).
+        let mut most = 0;
         // Rows the scalar kernel computed: (slot, value).
         let mut long = [(0usize, 0.0f32); GROUP];
         let mut longs = 0;
@@ -372,6 +426,9 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
             let row = first + done + j;
             let (mask, successors) = (row_masks as __mmask16, (row_masks >> 16) as __mmask16);
             let n = (row_masks >> 32) as usize;
+            if E == 1 {
+                most = most.max(n);
+            }
             // s <= e <= data.len() (len did not wrap): in bounds or one past the end (n = 0).
             let at = data.as_ptr().wrapping_add(s);
             // SAFETY: lanes below n read data[s..s + n], inside data[s..e]; masked-off lanes
@@ -400,6 +457,7 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
             let values = unsafe {
                 let at = at.wrapping_add(n + prefix);
                 match E {
+                    1 => _mm512_maskz_loadu_ps(mask, at.cast()),
                     2 => _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, at.cast())),
                     3 => _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(
                         _mm256_maskz_loadu_epi16(mask, at.cast()),
@@ -423,6 +481,17 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
             let row_products = _mm512_maskz_mul_ps(mask, q, values);
             // SAFETY: j < GROUP: products[16 * j..16 * j + 16] is in bounds.
             unsafe { _mm512_storeu_ps(products.as_mut_ptr().add(16 * j), row_products) };
+        }
+        if E == 1 {
+            // SAFETY: AVX2 is implied by this function's features.
+            let sums = unsafe { sequential8(&products, most) };
+            // SAFETY: `group` is 8 writable f32.
+            unsafe { _mm256_storeu_ps(group.as_mut_ptr(), sums) };
+            for &(j, value) in &long[..longs] {
+                group[j] = value;
+            }
+            done += GROUP;
+            continue;
         }
         // Lane l of row j: (0 + p_l) + p_{l+8}, as the AVX2 kernel's accumulator holds it.
         let acc: [__m256; GROUP] = core::array::from_fn(|i| {

@@ -274,9 +274,7 @@ pub(crate) fn u8_list_dots(
     encoding: ValueEncoding,
 ) -> Result<(), usize> {
     #[cfg(target_arch = "x86_64")]
-    if encoding != ValueEncoding::F32
-        && let Some(result) = u8_list_dots_avx512(query, offsets, data, first, out, encoding)
-    {
+    if let Some(result) = u8_list_dots_avx512(query, offsets, data, first, out, encoding) {
         return result;
     }
     #[cfg(target_arch = "x86_64")]
@@ -286,8 +284,7 @@ pub(crate) fn u8_list_dots(
     scalar::u8_list_dots(query, offsets, data, first, out, encoding)
 }
 
-/// [`u8_list_dots`] through the AVX-512 kernel (f32 rows go on to the AVX2 one); `None`
-/// without AVX-512F, BW and VL.
+/// [`u8_list_dots`] through the AVX-512 kernel; `None` without AVX-512F, BW and VL.
 #[cfg(target_arch = "x86_64")]
 fn u8_list_dots_avx512(
     query: &[f32],
