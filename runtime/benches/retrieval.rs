@@ -206,18 +206,30 @@ fn kernels(c: &mut Criterion) {
             b.iter(|| k::row_dots_scalar(query, &t, &mut dots))
         });
     }
-    // Bitmap rows (20 % density) on 100k rows.
-    let bitmap_items = table(5, rows, 0.2);
-    let bitmap_bytes = model(&users, &bitmap_items, ValueEncoding::F16);
-    let bitmap_model = Model::from_bytes(&bitmap_bytes).unwrap();
-    let bt = bitmap_model.items().unwrap();
-    assert_eq!(bt.index_encoding(), pocketrec::IndexEncoding::Bitmap);
-    group.bench_function("bitmap-dots/f16/simd", |b| {
-        b.iter(|| k::bitmap_dots(query, &bt, &mut dots))
-    });
-    group.bench_function("bitmap-dots/f16/scalar", |b| {
-        b.iter(|| k::bitmap_dots_scalar(query, &bt, &mut dots))
-    });
+    // Bitmap rows on 100k rows: f16 and f32 at 20 % density, and a dense f32 table (every
+    // entry non-zero: a dense model's rows, as `eval` scans them).
+    for (values, density) in [
+        (ValueEncoding::F16, 0.2),
+        (ValueEncoding::F32, 0.2),
+        (ValueEncoding::F32, 1.0),
+    ] {
+        let bitmap_items = table(5, rows, density);
+        let bitmap_bytes = model(&users, &bitmap_items, values);
+        let bitmap_model = Model::from_bytes(&bitmap_bytes).unwrap();
+        let bt = bitmap_model.items().unwrap();
+        assert_eq!(bt.index_encoding(), pocketrec::IndexEncoding::Bitmap);
+        let name = format!("bitmap-dots/{values}-{}%", (density * 100.0) as u32);
+        group.bench_function(format!("{name}/simd"), |b| {
+            b.iter(|| k::bitmap_dots(query, &bt, &mut dots))
+        });
+        #[cfg(target_arch = "x86_64")]
+        group.bench_function(format!("{name}/avx2"), |b| {
+            b.iter(|| k::bitmap_dots_avx2(query, &bt, &mut dots))
+        });
+        group.bench_function(format!("{name}/scalar"), |b| {
+            b.iter(|| k::bitmap_dots_scalar(query, &bt, &mut dots))
+        });
+    }
     group.finish();
 }
 

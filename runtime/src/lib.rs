@@ -155,6 +155,15 @@ pub mod bench_kernels {
         crate::kernels::bitmap_dots(query, offsets, data, 0, out, table.value_encoding()).is_ok()
     }
 
+    /// The AVX2 batch row kernel for bitmap tables, whatever the dispatcher prefers (`false`
+    /// without AVX2).
+    #[cfg(target_arch = "x86_64")]
+    pub fn bitmap_dots_avx2(query: &[f32], table: &crate::Table<'_>, out: &mut [f32]) -> bool {
+        let (offsets, data) = table.raw_rows();
+        crate::kernels::bitmap_dots_avx2(query, offsets, data, 0, out, table.value_encoding())
+            .is_some_and(|r| r.is_ok())
+    }
+
     /// The scalar batch row kernel for bitmap tables.
     pub fn bitmap_dots_scalar(query: &[f32], table: &crate::Table<'_>, out: &mut [f32]) -> bool {
         let (offsets, data) = table.raw_rows();

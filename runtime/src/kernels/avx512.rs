@@ -277,8 +277,8 @@ unsafe fn reduce8(acc: &[__m256; GROUP]) -> __m256 {
 }
 
 /// The f32 row sums of eight rows at once, in the order of the scalar kernel: lane `j` is
-/// `(((0 + p0) + p1) + ...) + p15` over row `j`'s products `products[16 * j..16 * j + 16]`,
-/// stopping after `most` of them (the products of a row past its own entries are +0, and
+/// `(((0 + p0) + p1) + ...) + p_last` over row `j`'s products `products[j]` (`STRIDE`, a
+/// multiple of 8, of them), stopping after `most` of them (the products of a row past its own entries are +0, and
 /// adding +0 to a sum that started at +0 changes nothing: such a sum is never -0).
 /// Two 8 x 8 transposes turn the rows' products into one vector per position.
 ///
@@ -286,16 +286,19 @@ unsafe fn reduce8(acc: &[__m256; GROUP]) -> __m256 {
 /// The CPU must support AVX2.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn sequential8(products: &[f32; 16 * GROUP], most: usize) -> __m256 {
+unsafe fn sequential8<const STRIDE: usize>(
+    products: &[[f32; STRIDE]; GROUP],
+    most: usize,
+) -> __m256 {
     let mut sum = _mm256_setzero_ps();
-    for half in 0..2 {
-        let first = 8 * half;
-        if most <= first {
-            break;
-        }
+    for first in (0..STRIDE.min(most)).step_by(8) {
         let rows: [__m256; GROUP] = core::array::from_fn(|j| {
-            // SAFETY: 16 * j + first + 8 <= 16 * GROUP: eight floats in `products`.
-            unsafe { _mm256_loadu_ps(products.as_ptr().add(16 * j + first)) }
+            // The last eight positions of a row whose stride is not a multiple of 8 would
+            // overlap the next row's: strides are 16 and 64.
+            debug_assert!(first + 8 <= STRIDE);
+            // SAFETY: first + 8 <= STRIDE (STRIDE is a multiple of 8, first < STRIDE is a
+            // multiple of 8): eight floats of row j.
+            unsafe { _mm256_loadu_ps(products[j].as_ptr().add(first)) }
         });
         // Position t of rows 0..8 into columns[t].
         let pairs = |a: __m256, b: __m256| (_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
@@ -324,6 +327,95 @@ unsafe fn sequential8(products: &[f32; 16 * GROUP], most: usize) -> __m256 {
         }
     }
     sum
+}
+
+/// AVX-512 twin of [`scalar::bitmap_dots`] for f32 rows of a query of at most 64 dimensions
+/// (one 64-bit bitmap per row); other inputs go to the AVX2 kernel. Per row: the bitmap, its
+/// length and tail bits checked, then per sixteen dimensions the query entries of the set bits
+/// packed together (`vcompressps`, registers only), multiplied by one masked load of the values,
+/// and stored at the row's next positions; every eight rows, the products summed one position
+/// after another ([`sequential8`]), as the scalar kernel adds them.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512BW, AVX-512VL, AVX2 and F16C ([`rows_available`]).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,f16c")]
+pub(super) unsafe fn bitmap_dots_f32(
+    query: &[f32],
+    offsets: &[u8],
+    data: &[u8],
+    first: usize,
+    out: &mut [f32],
+) -> Result<(), usize> {
+    let dim = query.len();
+    // The offsets of rows first..=first + out.len(), checked once.
+    let bounds = first
+        .checked_add(out.len())
+        .and_then(|last| last.checked_add(1))
+        .and_then(|end| end.checked_mul(4))
+        .and_then(|end| offsets.get(first.checked_mul(4)?..end));
+    let (Some(bounds), 1..=64) = (bounds, dim) else {
+        // SAFETY: AVX2 and F16C are implied by this function's features.
+        return unsafe { x86::bitmap_dots::<1>(query, offsets, data, first, out) };
+    };
+    let offset = |k: usize| {
+        let b = &bounds[4 * k..4 * k + 4];
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
+    };
+    let bitmap_len = dim.div_ceil(8);
+    // Bits at or past the dimension must be clear.
+    let tail = if dim == 64 { 0 } else { u64::MAX << dim };
+    let mut padded = [0.0f32; 64];
+    padded[..dim].copy_from_slice(query);
+    // SAFETY: `padded` holds 64 floats: four unaligned 16-float loads.
+    let quarters = [0, 16, 32, 48].map(|at| unsafe { _mm512_loadu_ps(padded.as_ptr().add(at)) });
+    let mut products = [[0.0f32; 64]; GROUP];
+    let mut done = 0;
+    let mut groups = out.chunks_exact_mut(GROUP);
+    for group in &mut groups {
+        let mut most = 0;
+        for (j, row_products) in products.iter_mut().enumerate() {
+            let row = first + done + j;
+            let (s, e) = (offset(done + j), offset(done + j + 1));
+            let record = data.get(s..e).ok_or(row)?;
+            *row_products = [0.0; 64];
+            if record.is_empty() {
+                continue;
+            }
+            let mut bitmap = [0u8; 8];
+            bitmap[..bitmap_len].copy_from_slice(record.get(..bitmap_len).ok_or(row)?);
+            let bits = u64::from_le_bytes(bitmap);
+            let n = bits.count_ones() as usize;
+            if bits & tail != 0 || n == 0 || record.len() != bitmap_len + 4 * n {
+                return Err(row);
+            }
+            most = most.max(n);
+            let values = record[bitmap_len..].as_ptr();
+            let mut at = 0;
+            for (k, &q) in quarters.iter().enumerate() {
+                let mask = (bits >> (16 * k)) as u16;
+                let count = mask.count_ones() as usize;
+                let lanes = ((1u32 << count) - 1) as __mmask16;
+                let packed = _mm512_maskz_compress_ps(mask, q);
+                // SAFETY: the row's values are record[bitmap_len..], 4 * n bytes; lanes below
+                // `count` read values at..at + count, at + count <= n; masked-off lanes are
+                // not read. The stores write row_products[at..at + count], at + count <= 64.
+                unsafe {
+                    let v = _mm512_maskz_loadu_ps(lanes, values.cast::<f32>().add(at));
+                    let p = _mm512_mul_ps(packed, v);
+                    _mm512_mask_storeu_ps(row_products.as_mut_ptr().add(at), lanes, p);
+                }
+                at += count;
+            }
+        }
+        // SAFETY: AVX2 is implied by this function's features.
+        let sums = unsafe { sequential8(&products, most) };
+        // SAFETY: `group` is 8 writable f32.
+        unsafe { _mm256_storeu_ps(group.as_mut_ptr(), sums) };
+        done += GROUP;
+    }
+    // The last rows, fewer than a group.
+    // SAFETY: AVX2 and F16C are implied by this function's features.
+    unsafe { x86::bitmap_dots::<1>(query, offsets, data, first + done, groups.into_remainder()) }
 }
 
 /// The row to pass as `acc[i]` to [`reduce8`] so that lane `r` of its result is row `r`'s.
@@ -375,7 +467,7 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
     // Each row's 16 products (+0 where it has no entry), summed into 8 lanes at the end of
     // its group through memory: two 8-float loads instead of a cross-lane extract. Every row
     // of a group writes its 16 (the SIMD path) or zeros (the scalar one).
-    let mut products = [0.0f32; 16 * GROUP];
+    let mut products = [[0.0f32; 16]; GROUP];
     let mut groups = out.chunks_exact_mut(GROUP);
     for group in &mut groups {
         // The group's nine offsets, checked once (`bounds` holds out.len() + 1 of them).
@@ -419,7 +511,7 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
                     )?;
                     long[longs] = (j, value);
                     longs += 1;
-                    products[16 * j..16 * j + 16].fill(0.0);
+                    products[j] = [0.0; 16];
                     continue;
                 }
             };
@@ -479,8 +571,8 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
             // Inactive lanes are +0, as the AVX2 kernel's are: lane l holds
             // (0 + p_l) + p_{l+8}.
             let row_products = _mm512_maskz_mul_ps(mask, q, values);
-            // SAFETY: j < GROUP: products[16 * j..16 * j + 16] is in bounds.
-            unsafe { _mm512_storeu_ps(products.as_mut_ptr().add(16 * j), row_products) };
+            // SAFETY: products[j] is 16 writable f32.
+            unsafe { _mm512_storeu_ps(products[j].as_mut_ptr(), row_products) };
         }
         if E == 1 {
             // SAFETY: AVX2 is implied by this function's features.
@@ -496,9 +588,9 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
         // Lane l of row j: (0 + p_l) + p_{l+8}, as the AVX2 kernel's accumulator holds it.
         let acc: [__m256; GROUP] = core::array::from_fn(|i| {
             let j = REDUCE8_INPUT[i];
-            // SAFETY: products holds 16 * GROUP floats: two 8-float loads at 16 * j.
+            // SAFETY: products[j] is 16 floats: two 8-float loads.
             let (first8, second8) = unsafe {
-                let at = products.as_ptr().add(16 * j);
+                let at = products[j].as_ptr();
                 (_mm256_loadu_ps(at), _mm256_loadu_ps(at.add(8)))
             };
             _mm256_add_ps(_mm256_add_ps(_mm256_setzero_ps(), first8), second8)

@@ -202,18 +202,40 @@ pub(crate) fn bitmap_dots(
     encoding: ValueEncoding,
 ) -> Result<(), usize> {
     #[cfg(target_arch = "x86_64")]
-    if x86::available() {
-        // SAFETY: `available` checked AVX2 and F16C.
-        return unsafe {
-            match encoding {
-                ValueEncoding::F32 => x86::bitmap_dots::<1>(query, offsets, data, first, out),
-                ValueEncoding::F16 => x86::bitmap_dots::<2>(query, offsets, data, first, out),
-                ValueEncoding::Bf16 => x86::bitmap_dots::<3>(query, offsets, data, first, out),
-                ValueEncoding::I8 => x86::bitmap_dots::<4>(query, offsets, data, first, out),
-            }
-        };
+    if encoding == ValueEncoding::F32 && avx512::rows_available() {
+        // SAFETY: `rows_available` checked AVX-512F/BW/VL, AVX2 and F16C.
+        return unsafe { avx512::bitmap_dots_f32(query, offsets, data, first, out) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(result) = bitmap_dots_avx2(query, offsets, data, first, out, encoding) {
+        return result;
     }
     scalar::bitmap_dots(query, offsets, data, first, out, encoding)
+}
+
+/// [`bitmap_dots`] through the AVX2 kernel whatever the CPU has beyond it, for the tests and
+/// benches; `None` without AVX2 and F16C.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn bitmap_dots_avx2(
+    query: &[f32],
+    offsets: &[u8],
+    data: &[u8],
+    first: usize,
+    out: &mut [f32],
+    encoding: ValueEncoding,
+) -> Option<Result<(), usize>> {
+    if !x86::available() {
+        return None;
+    }
+    // SAFETY: `available` checked AVX2 and F16C.
+    Some(unsafe {
+        match encoding {
+            ValueEncoding::F32 => x86::bitmap_dots::<1>(query, offsets, data, first, out),
+            ValueEncoding::F16 => x86::bitmap_dots::<2>(query, offsets, data, first, out),
+            ValueEncoding::Bf16 => x86::bitmap_dots::<3>(query, offsets, data, first, out),
+            ValueEncoding::I8 => x86::bitmap_dots::<4>(query, offsets, data, first, out),
+        }
+    })
 }
 
 /// Turns dot products into scores in place: `((x + user_bias) + item_bias) + global_bias`,
@@ -426,11 +448,12 @@ mod tests {
         use crate::{IndexEncoding, Model, Role};
         let mut rng = Stream(0xb17);
         for &encoding in ValueEncoding::ALL {
-            for dim in [5usize, 64, 70, 130] {
+            // (dimension, one in how many entries is non-zero: 1 is a dense table)
+            for (dim, one_in) in [(5usize, 3), (37, 3), (64, 3), (64, 1), (70, 3), (130, 3)] {
                 let rows = 300;
                 let data: Vec<f32> = (0..rows * dim)
                     .map(|_| {
-                        if rng.next().is_multiple_of(3) {
+                        if rng.next().is_multiple_of(one_in) {
                             rng.float()
                         } else {
                             0.0
@@ -447,12 +470,28 @@ mod tests {
                 assert_eq!(items.index_encoding(), IndexEncoding::Bitmap);
                 let query: Vec<f32> = (0..dim).map(|_| rng.float()).collect();
                 let (offsets, rows_data) = items.raw_rows();
-                for kernel in [scalar::bitmap_dots as RowDots, bitmap_dots] {
+                for (name, kernel) in bitmap_kernels() {
                     let mut got = vec![0.0f32; rows];
                     kernel(&query, offsets, rows_data, 0, &mut got, encoding).unwrap();
                     for (r, g) in got.iter().enumerate() {
                         let want = items.row(r).unwrap().dot(&query).unwrap();
-                        assert_eq!(g.to_bits(), want.to_bits(), "{encoding} dim {dim} row {r}");
+                        let what = format!("{name} {encoding} dim {dim} 1/{one_in} row {r}");
+                        assert_eq!(g.to_bits(), want.to_bits(), "{what}");
+                    }
+                    // A batch starting mid-table, of a length that is not a multiple of 8.
+                    let mut part = vec![0.0f32; 45];
+                    kernel(&query, offsets, rows_data, 13, &mut part, encoding).unwrap();
+                    assert_eq!(part, got[13..58], "{name} {encoding} dim {dim} from row 13");
+                    // A row one byte short: its length no longer matches its bitmap.
+                    let r = 21;
+                    let end = crate::le::u32_at(offsets, r + 1).unwrap();
+                    if end > crate::le::u32_at(offsets, r).unwrap() {
+                        let mut shortened = offsets.to_vec();
+                        shortened[4 * (r + 1)..4 * (r + 2)]
+                            .copy_from_slice(&(end - 1).to_le_bytes());
+                        let mut out = vec![0.0f32; rows];
+                        let result = kernel(&query, &shortened, rows_data, 0, &mut out, encoding);
+                        assert_eq!(result, Err(r), "{name} {encoding} dim {dim}: short row");
                     }
                 }
                 if dim % 8 != 0 {
@@ -463,15 +502,57 @@ mod tests {
                     let mut damaged = rows_data.to_vec();
                     damaged[start + dim.div_ceil(8) - 1] |= 0x80;
                     let mut got = vec![0.0f32; rows];
-                    for kernel in [scalar::bitmap_dots as RowDots, bitmap_dots] {
+                    for (name, kernel) in bitmap_kernels() {
                         assert_eq!(
                             kernel(&query, offsets, &damaged, 0, &mut got, encoding),
-                            Err(r)
+                            Err(r),
+                            "{name} {encoding} dim {dim}: a bit past the dimension"
                         );
                     }
                 }
             }
         }
+    }
+
+    /// Every bitmap row kernel this machine can run, by name: the scalar reference, the
+    /// dispatcher, and each x86 variant on its own (whichever the dispatcher prefers).
+    fn bitmap_kernels() -> Vec<(&'static str, RowDots)> {
+        let mut kernels: Vec<(&'static str, RowDots)> =
+            vec![("scalar", scalar::bitmap_dots), ("dispatch", bitmap_dots)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            fn avx2(
+                query: &[f32],
+                offsets: &[u8],
+                data: &[u8],
+                first: usize,
+                out: &mut [f32],
+                encoding: ValueEncoding,
+            ) -> Result<(), usize> {
+                bitmap_dots_avx2(query, offsets, data, first, out, encoding).unwrap()
+            }
+            fn avx512_f32(
+                query: &[f32],
+                offsets: &[u8],
+                data: &[u8],
+                first: usize,
+                out: &mut [f32],
+                encoding: ValueEncoding,
+            ) -> Result<(), usize> {
+                if encoding != ValueEncoding::F32 {
+                    return scalar::bitmap_dots(query, offsets, data, first, out, encoding);
+                }
+                // SAFETY: pushed below only when `rows_available`.
+                unsafe { avx512::bitmap_dots_f32(query, offsets, data, first, out) }
+            }
+            if x86::available() {
+                kernels.push(("avx2", avx2));
+            }
+            if avx512::rows_available() {
+                kernels.push(("avx512", avx512_f32));
+            }
+        }
+        kernels
     }
 
     /// Every u8-list row kernel this machine can run, by name: the scalar reference, the
