@@ -329,23 +329,26 @@ unsafe fn sequential8<const STRIDE: usize>(
     sum
 }
 
-/// AVX-512 twin of [`scalar::bitmap_dots`] for f32 rows of a query of at most 64 dimensions
-/// (one 64-bit bitmap per row); other inputs go to the AVX2 kernel. Per row: the bitmap, its
-/// length and tail bits checked, then per sixteen dimensions the query entries of the set bits
-/// packed together (`vcompressps`, registers only), multiplied by one masked load of the values,
-/// and stored at the row's next positions; every eight rows, the products summed one position
-/// after another ([`sequential8`]), as the scalar kernel adds them.
+/// AVX-512 twin of [`scalar::bitmap_dots`] (`E` as in [`x86::u8_list_dots`]) for a query of
+/// at most 64 dimensions (one 64-bit bitmap per row); other inputs go to the AVX2 kernel. Per
+/// row: the bitmap, its length and tail bits checked, then per sixteen dimensions the query
+/// entries of the set bits packed together (`vcompressps`, registers only), multiplied by one
+/// masked load of the values, and stored at the row's next positions. Every eight rows, the
+/// products are summed as the scalar kernel sums them: for f32 one position after another
+/// ([`sequential8`]), for the others eight positions at a time and then [`reduce8`].
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX-512BW, AVX-512VL, AVX2 and F16C ([`rows_available`]).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,f16c")]
-pub(super) unsafe fn bitmap_dots_f32(
+pub(super) unsafe fn bitmap_dots<const E: u8>(
     query: &[f32],
     offsets: &[u8],
     data: &[u8],
     first: usize,
     out: &mut [f32],
 ) -> Result<(), usize> {
+    let encoding = encoding_of(E);
+    let (width, prefix) = (encoding.width(), encoding.row_prefix());
     let dim = query.len();
     // The offsets of rows first..=first + out.len(), checked once.
     let bounds = first
@@ -353,9 +356,9 @@ pub(super) unsafe fn bitmap_dots_f32(
         .and_then(|last| last.checked_add(1))
         .and_then(|end| end.checked_mul(4))
         .and_then(|end| offsets.get(first.checked_mul(4)?..end));
-    let (Some(bounds), 1..=64) = (bounds, dim) else {
+    let (Some(bounds), 1..=4, 1..=64) = (bounds, E, dim) else {
         // SAFETY: AVX2 and F16C are implied by this function's features.
-        return unsafe { x86::bitmap_dots::<1>(query, offsets, data, first, out) };
+        return unsafe { x86::bitmap_dots::<E>(query, offsets, data, first, out) };
     };
     let offset = |k: usize| {
         let b = &bounds[4 * k..4 * k + 4];
@@ -373,6 +376,7 @@ pub(super) unsafe fn bitmap_dots_f32(
     let mut groups = out.chunks_exact_mut(GROUP);
     for group in &mut groups {
         let mut most = 0;
+        let mut scales = [1.0f32; GROUP];
         for (j, row_products) in products.iter_mut().enumerate() {
             let row = first + done + j;
             let (s, e) = (offset(done + j), offset(done + j + 1));
@@ -385,37 +389,79 @@ pub(super) unsafe fn bitmap_dots_f32(
             bitmap[..bitmap_len].copy_from_slice(record.get(..bitmap_len).ok_or(row)?);
             let bits = u64::from_le_bytes(bitmap);
             let n = bits.count_ones() as usize;
-            if bits & tail != 0 || n == 0 || record.len() != bitmap_len + 4 * n {
+            if bits & tail != 0 || n == 0 || record.len() != bitmap_len + prefix + width * n {
                 return Err(row);
             }
+            if E == 4 {
+                let at = bitmap_len;
+                let scale = scalar::f16_to_f32(u16::from_le_bytes([record[at], record[at + 1]]));
+                if !(scale.is_finite() && scale > 0.0) {
+                    return Err(row);
+                }
+                scales[j] = scale;
+            }
             most = most.max(n);
-            let values = record[bitmap_len..].as_ptr();
+            let values = record[bitmap_len + prefix..].as_ptr();
             let mut at = 0;
             for (k, &q) in quarters.iter().enumerate() {
+                debug_assert!(at <= 16 * k);
                 let mask = (bits >> (16 * k)) as u16;
                 let count = mask.count_ones() as usize;
                 let lanes = ((1u32 << count) - 1) as __mmask16;
                 let packed = _mm512_maskz_compress_ps(mask, q);
-                // SAFETY: the row's values are record[bitmap_len..], 4 * n bytes; lanes below
-                // `count` read values at..at + count, at + count <= n; masked-off lanes are
-                // not read. The stores write row_products[at..at + count], at + count <= 64.
+                // SAFETY: the row's values are record[bitmap_len + prefix..], width * n
+                // bytes; lanes below `count` read values at..at + count, at + count <= n;
+                // masked-off lanes are not read. The store writes row_products[at..at + 16]:
+                // at <= 16 * k (at most 16 entries per earlier quarter), so at + 16 <= 64.
+                // Its lanes from `count` on are +0 (packed lanes are +0, and so are masked-off
+                // values), which the next quarter's store overwrites or which stay the +0 of
+                // positions past the row's entries.
                 unsafe {
-                    let v = _mm512_maskz_loadu_ps(lanes, values.cast::<f32>().add(at));
+                    let from = values.add(width * at);
+                    let v = match E {
+                        1 => _mm512_maskz_loadu_ps(lanes, from.cast()),
+                        2 => _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, from.cast())),
+                        3 => _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(
+                            _mm256_maskz_loadu_epi16(lanes, from.cast()),
+                        ))),
+                        _ => _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(
+                            lanes,
+                            from.cast(),
+                        ))),
+                    };
                     let p = _mm512_mul_ps(packed, v);
-                    _mm512_mask_storeu_ps(row_products.as_mut_ptr().add(at), lanes, p);
+                    _mm512_storeu_ps(row_products.as_mut_ptr().add(at), p);
                 }
                 at += count;
             }
         }
-        // SAFETY: AVX2 is implied by this function's features.
-        let sums = unsafe { sequential8(&products, most) };
+        let sums = if E == 1 {
+            // SAFETY: AVX2 is implied by this function's features.
+            unsafe { sequential8(&products, most) }
+        } else {
+            // Lane l of row j: ((0 + p_l) + p_{l+8}) + ..., as the AVX2 kernel's accumulator
+            // holds it (the positions past a row's entries are +0 and change nothing).
+            let acc: [__m256; GROUP] = core::array::from_fn(|i| {
+                let row = &products[REDUCE8_INPUT[i]];
+                let mut acc = _mm256_setzero_ps();
+                for at in (0..most).step_by(8) {
+                    // SAFETY: at < most <= 64 and at is a multiple of 8: eight floats of row.
+                    acc = _mm256_add_ps(acc, unsafe { _mm256_loadu_ps(row.as_ptr().add(at)) });
+                }
+                acc
+            });
+            // SAFETY: AVX2 is implied by this function's features.
+            let sums = unsafe { reduce8(&acc) };
+            // SAFETY: `scales` is 8 readable f32.
+            _mm256_mul_ps(sums, unsafe { _mm256_loadu_ps(scales.as_ptr()) })
+        };
         // SAFETY: `group` is 8 writable f32.
         unsafe { _mm256_storeu_ps(group.as_mut_ptr(), sums) };
         done += GROUP;
     }
     // The last rows, fewer than a group.
     // SAFETY: AVX2 and F16C are implied by this function's features.
-    unsafe { x86::bitmap_dots::<1>(query, offsets, data, first + done, groups.into_remainder()) }
+    unsafe { x86::bitmap_dots::<E>(query, offsets, data, first + done, groups.into_remainder()) }
 }
 
 /// The row to pass as `acc[i]` to [`reduce8`] so that lane `r` of its result is row `r`'s.

@@ -202,15 +202,38 @@ pub(crate) fn bitmap_dots(
     encoding: ValueEncoding,
 ) -> Result<(), usize> {
     #[cfg(target_arch = "x86_64")]
-    if encoding == ValueEncoding::F32 && avx512::rows_available() {
-        // SAFETY: `rows_available` checked AVX-512F/BW/VL, AVX2 and F16C.
-        return unsafe { avx512::bitmap_dots_f32(query, offsets, data, first, out) };
+    if let Some(result) = bitmap_dots_avx512(query, offsets, data, first, out, encoding) {
+        return result;
     }
     #[cfg(target_arch = "x86_64")]
     if let Some(result) = bitmap_dots_avx2(query, offsets, data, first, out, encoding) {
         return result;
     }
     scalar::bitmap_dots(query, offsets, data, first, out, encoding)
+}
+
+/// [`bitmap_dots`] through the AVX-512 kernel; `None` without AVX-512F, BW and VL.
+#[cfg(target_arch = "x86_64")]
+fn bitmap_dots_avx512(
+    query: &[f32],
+    offsets: &[u8],
+    data: &[u8],
+    first: usize,
+    out: &mut [f32],
+    encoding: ValueEncoding,
+) -> Option<Result<(), usize>> {
+    if !avx512::rows_available() {
+        return None;
+    }
+    // SAFETY: `rows_available` checked AVX-512F/BW/VL, AVX2 and F16C.
+    Some(unsafe {
+        match encoding {
+            ValueEncoding::F32 => avx512::bitmap_dots::<1>(query, offsets, data, first, out),
+            ValueEncoding::F16 => avx512::bitmap_dots::<2>(query, offsets, data, first, out),
+            ValueEncoding::Bf16 => avx512::bitmap_dots::<3>(query, offsets, data, first, out),
+            ValueEncoding::I8 => avx512::bitmap_dots::<4>(query, offsets, data, first, out),
+        }
+    })
 }
 
 /// [`bitmap_dots`] through the AVX2 kernel whatever the CPU has beyond it, for the tests and
@@ -531,7 +554,7 @@ mod tests {
             ) -> Result<(), usize> {
                 bitmap_dots_avx2(query, offsets, data, first, out, encoding).unwrap()
             }
-            fn avx512_f32(
+            fn avx512(
                 query: &[f32],
                 offsets: &[u8],
                 data: &[u8],
@@ -539,17 +562,13 @@ mod tests {
                 out: &mut [f32],
                 encoding: ValueEncoding,
             ) -> Result<(), usize> {
-                if encoding != ValueEncoding::F32 {
-                    return scalar::bitmap_dots(query, offsets, data, first, out, encoding);
-                }
-                // SAFETY: pushed below only when `rows_available`.
-                unsafe { avx512::bitmap_dots_f32(query, offsets, data, first, out) }
+                bitmap_dots_avx512(query, offsets, data, first, out, encoding).unwrap()
             }
             if x86::available() {
                 kernels.push(("avx2", avx2));
             }
             if avx512::rows_available() {
-                kernels.push(("avx512", avx512_f32));
+                kernels.push(("avx512", avx512));
             }
         }
         kernels
