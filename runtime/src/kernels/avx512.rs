@@ -193,8 +193,10 @@ pub(super) unsafe fn scatter_add<const S: u8>(
     true
 }
 
-/// Whether the CPU has what [`u8_list_dots`] needs on top of [`available`]: AVX-512BW and
-/// AVX-512VL (byte and word masked loads and compares).
+/// Whether the CPU has what the row kernels ([`u8_list_dots`], [`bitmap_dots`]) need on top
+/// of [`available`]: AVX-512BW and AVX-512VL (byte and word masked loads and compares) and
+/// POPCNT (the entries of a bitmap; every AVX-512 CPU has it, but the kernels only assume what
+/// was detected).
 #[inline(always)]
 pub(super) fn rows_available() -> bool {
     #[cfg(feature = "std")]
@@ -202,6 +204,7 @@ pub(super) fn rows_available() -> bool {
         available()
             && std::is_x86_feature_detected!("avx512bw")
             && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("popcnt")
     }
     #[cfg(not(feature = "std"))]
     {
@@ -338,8 +341,9 @@ unsafe fn sequential8<const STRIDE: usize>(
 /// ([`sequential8`]), for the others eight positions at a time and then [`reduce8`].
 ///
 /// # Safety
-/// The CPU must support AVX-512F, AVX-512BW, AVX-512VL, AVX2 and F16C ([`rows_available`]).
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,f16c")]
+/// The CPU must support AVX-512F, AVX-512BW, AVX-512VL, AVX2, F16C and POPCNT
+/// ([`rows_available`]).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,f16c,popcnt")]
 pub(super) unsafe fn bitmap_dots<const E: u8>(
     query: &[f32],
     offsets: &[u8],

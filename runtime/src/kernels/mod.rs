@@ -225,7 +225,7 @@ fn bitmap_dots_avx512(
     if !avx512::rows_available() {
         return None;
     }
-    // SAFETY: `rows_available` checked AVX-512F/BW/VL, AVX2 and F16C.
+    // SAFETY: `rows_available` checked AVX-512F/BW/VL, AVX2, F16C and POPCNT.
     Some(unsafe {
         match encoding {
             ValueEncoding::F32 => avx512::bitmap_dots::<1>(query, offsets, data, first, out),
