@@ -220,6 +220,7 @@ mod experiment {
         macro_rules! by_count {
             ($($k:literal)*) => {
                 match active.len() {
+                    // SAFETY: this function's caller guarantees AVX-512F and POPCNT.
                     $($k => unsafe { fused::<$k>(active) },)*
                     _ => panic!("more than 16 non-zero dimensions: not measured here"),
                 }
@@ -240,8 +241,8 @@ mod experiment {
         let mut best = _mm512_set1_ps(f32::NEG_INFINITY);
         for word in 0..ITEMS / 64 {
             let mut acc = [_mm512_setzero_ps(); 4];
-            for i in 0..K {
-                let bits = words[i][word];
+            for (i, column_words) in words.iter().enumerate() {
+                let bits = column_words[word];
                 let mut at = next[i];
                 for (quarter, acc) in acc.iter_mut().enumerate() {
                     let mask = (bits >> (16 * quarter)) as u16;
