@@ -1,8 +1,8 @@
 //! Hot-loop kernels, each with a portable scalar version (the reference) and, where it pays,
 //! SIMD versions through `core::arch`: AVX2 + F16C on x86_64 (chosen at run time under `std`,
-//! at compile time otherwise; the posting-list scatter-add and the f16/bf16/int8 row kernel
-//! also have AVX-512 versions, used when the CPU has AVX-512F, plus BW and VL for the rows)
-//! when the CPU has it) and NEON on aarch64. Every SIMD kernel gives bit-identical results to
+//! at compile time otherwise; the posting-list scatter-add and the row kernels, u8-list and
+//! bitmap, also have AVX-512 versions, used when the CPU has AVX-512F, plus BW, VL and POPCNT
+//! for the rows) and NEON on aarch64. Every SIMD kernel gives bit-identical results to
 //! its scalar twin, and is tested against it on the machine that runs the tests.
 //!
 //! ## Summation orders
@@ -26,7 +26,7 @@ mod x86;
 use crate::format::ValueEncoding;
 
 /// The instruction sets the kernels use on this machine, most capable first: `"avx512"` (the
-/// row kernel, scatter-add and top-k scan; AVX2 for the rest), `"avx2+f16c"`, `"neon"` or
+/// row kernels, scatter-add and top-k scan; AVX2 for the rest), `"avx2+f16c"`, `"neon"` or
 /// `"scalar"`. Decided at run time under `std` on x86_64, at compile time otherwise.
 ///
 /// ```
