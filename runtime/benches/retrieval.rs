@@ -127,6 +127,38 @@ mod dense {
     }
 }
 
+/// A batch row kernel as the benches call it.
+type RowKernel = fn(&[f32], &pocketrec::Table<'_>, &mut [f32]) -> bool;
+
+/// The ways to time a batch row kernel: the dispatcher (`simd`), the AVX2 kernel on its own
+/// where there is one, and the scalar reference.
+fn kernel_ways(
+    simd: RowKernel,
+    avx2: Option<RowKernel>,
+    scalar: RowKernel,
+) -> Vec<(&'static str, RowKernel)> {
+    let mut ways = vec![("simd", simd)];
+    ways.extend(avx2.map(|kernel| ("avx2", kernel)));
+    ways.push(("scalar", scalar));
+    ways
+}
+
+/// The AVX2 u8-list row kernel on its own (x86_64 only).
+fn row_dots_avx2() -> Option<RowKernel> {
+    #[cfg(target_arch = "x86_64")]
+    return Some(k::row_dots_avx2);
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+/// The AVX2 bitmap row kernel on its own (x86_64 only).
+fn bitmap_dots_avx2() -> Option<RowKernel> {
+    #[cfg(target_arch = "x86_64")]
+    return Some(k::bitmap_dots_avx2);
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
 fn kernels(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut group = c.benchmark_group("kernel");
@@ -195,16 +227,12 @@ fn kernels(c: &mut Criterion) {
         let bytes = model(&users, &itemt, values);
         let list_model = Model::from_bytes(&bytes).unwrap();
         let t = list_model.items().unwrap();
-        group.bench_function(format!("row-dots/{values}/simd"), |b| {
-            b.iter(|| k::row_dots(query, &t, &mut dots))
-        });
-        #[cfg(target_arch = "x86_64")]
-        group.bench_function(format!("row-dots/{values}/avx2"), |b| {
-            b.iter(|| k::row_dots_avx2(query, &t, &mut dots))
-        });
-        group.bench_function(format!("row-dots/{values}/scalar"), |b| {
-            b.iter(|| k::row_dots_scalar(query, &t, &mut dots))
-        });
+        let ways = kernel_ways(k::row_dots, row_dots_avx2(), k::row_dots_scalar);
+        for (way, kernel) in ways {
+            group.bench_function(format!("row-dots/{values}/{way}"), |b| {
+                b.iter(|| kernel(query, &t, &mut dots))
+            });
+        }
     }
     // Bitmap rows on 100k rows: f16 and f32 at 20 % density, and a dense f32 table (every
     // entry non-zero: a dense model's rows, as `eval` scans them).
@@ -219,16 +247,12 @@ fn kernels(c: &mut Criterion) {
         let bt = bitmap_model.items().unwrap();
         assert_eq!(bt.index_encoding(), pocketrec::IndexEncoding::Bitmap);
         let name = format!("bitmap-dots/{values}-{}%", (density * 100.0) as u32);
-        group.bench_function(format!("{name}/simd"), |b| {
-            b.iter(|| k::bitmap_dots(query, &bt, &mut dots))
-        });
-        #[cfg(target_arch = "x86_64")]
-        group.bench_function(format!("{name}/avx2"), |b| {
-            b.iter(|| k::bitmap_dots_avx2(query, &bt, &mut dots))
-        });
-        group.bench_function(format!("{name}/scalar"), |b| {
-            b.iter(|| k::bitmap_dots_scalar(query, &bt, &mut dots))
-        });
+        let ways = kernel_ways(k::bitmap_dots, bitmap_dots_avx2(), k::bitmap_dots_scalar);
+        for (way, kernel) in ways {
+            group.bench_function(format!("{name}/{way}"), |b| {
+                b.iter(|| kernel(query, &bt, &mut dots))
+            });
+        }
     }
     group.finish();
 }

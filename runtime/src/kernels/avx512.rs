@@ -234,6 +234,23 @@ const fn short_rows<const N: usize>(width: usize, prefix: usize) -> [u64; N] {
     table
 }
 
+/// The u32 offsets of rows `first..=first + rows` (the row kernels check them once per
+/// batch), or `None` if `offsets` does not hold them all.
+fn batch_offsets(offsets: &[u8], first: usize, rows: usize) -> Option<&[u8]> {
+    let end = first.checked_add(rows)?.checked_add(1)?.checked_mul(4)?;
+    offsets.get(first.checked_mul(4)?..end)
+}
+
+/// A query of at most 64 dimensions as four 16-float vectors, zero past its end.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn query_quarters(query: &[f32]) -> [__m512; 4] {
+    let mut padded = [0.0f32; 64];
+    padded[..query.len()].copy_from_slice(query);
+    // SAFETY: `padded` holds 64 floats: four unaligned 16-float loads.
+    [0, 16, 32, 48].map(|at| unsafe { _mm512_loadu_ps(padded.as_ptr().add(at)) })
+}
+
 /// [`short_rows`] for f32 values.
 static SHORT_F32_ROWS: [u64; 81] = short_rows::<81>(4, 0);
 /// [`short_rows`] for 2-byte values (f16, bf16).
@@ -354,12 +371,7 @@ pub(super) unsafe fn bitmap_dots<const E: u8>(
     let encoding = encoding_of(E);
     let (width, prefix) = (encoding.width(), encoding.row_prefix());
     let dim = query.len();
-    // The offsets of rows first..=first + out.len(), checked once.
-    let bounds = first
-        .checked_add(out.len())
-        .and_then(|last| last.checked_add(1))
-        .and_then(|end| end.checked_mul(4))
-        .and_then(|end| offsets.get(first.checked_mul(4)?..end));
+    let bounds = batch_offsets(offsets, first, out.len());
     let (Some(bounds), 1..=4, 1..=64) = (bounds, E, dim) else {
         // SAFETY: AVX2 and F16C are implied by this function's features.
         return unsafe { x86::bitmap_dots::<E>(query, offsets, data, first, out) };
@@ -371,10 +383,7 @@ pub(super) unsafe fn bitmap_dots<const E: u8>(
     let bitmap_len = dim.div_ceil(8);
     // Bits at or past the dimension must be clear.
     let tail = if dim == 64 { 0 } else { u64::MAX << dim };
-    let mut padded = [0.0f32; 64];
-    padded[..dim].copy_from_slice(query);
-    // SAFETY: `padded` holds 64 floats: four unaligned 16-float loads.
-    let quarters = [0, 16, 32, 48].map(|at| unsafe { _mm512_loadu_ps(padded.as_ptr().add(at)) });
+    let quarters = query_quarters(query);
     let mut products = [[0.0f32; 64]; GROUP];
     let mut done = 0;
     let mut groups = out.chunks_exact_mut(GROUP);
@@ -497,21 +506,12 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
         _ => &SHORT_WIDE_ROWS,
     };
     let dim = query.len();
-    // The offsets of rows first..=first + out.len(), checked once.
-    let bounds = first
-        .checked_add(out.len())
-        .and_then(|last| last.checked_add(1))
-        .and_then(|end| end.checked_mul(4))
-        .and_then(|end| offsets.get(first.checked_mul(4)?..end));
+    let bounds = batch_offsets(offsets, first, out.len());
     let (Some(bounds), 1..=4, 1..=64) = (bounds, E, dim) else {
         // SAFETY: AVX2 and F16C are implied by this function's features.
         return unsafe { x86::u8_list_dots::<E>(query, offsets, data, first, out) };
     };
-    let mut padded = [0.0f32; 64];
-    padded[..dim].copy_from_slice(query);
-    // SAFETY: `padded` holds 64 floats: four unaligned 16-float loads.
-    let [q0, q1, q2, q3] =
-        [0, 16, 32, 48].map(|at| unsafe { _mm512_loadu_ps(padded.as_ptr().add(at)) });
+    let [q0, q1, q2, q3] = query_quarters(query);
     let dims = _mm_set1_epi8(dim as i8); // dim <= 64: no sign trouble below (unsigned compare)
     let mut done = 0;
     // Each row's 16 products (+0 where it has no entry), summed into 8 lanes at the end of

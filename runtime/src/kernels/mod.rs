@@ -212,6 +212,20 @@ pub(crate) fn bitmap_dots(
     scalar::bitmap_dots(query, offsets, data, first, out, encoding)
 }
 
+/// Calls the x86 row kernel `$kernel::<E>` monomorphised for `$encoding`, with `E` its code
+/// (1 f32, 2 f16, 3 bf16, 4 int8, as `x86::encoding_of` reads it back).
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_encoding {
+    ($encoding:expr, $($kernel:ident)::+ ($($arg:expr),*)) => {
+        match $encoding {
+            ValueEncoding::F32 => $($kernel)::+::<1>($($arg),*),
+            ValueEncoding::F16 => $($kernel)::+::<2>($($arg),*),
+            ValueEncoding::Bf16 => $($kernel)::+::<3>($($arg),*),
+            ValueEncoding::I8 => $($kernel)::+::<4>($($arg),*),
+        }
+    };
+}
+
 /// [`bitmap_dots`] through the AVX-512 kernel; `None` without AVX-512F, BW and VL.
 #[cfg(target_arch = "x86_64")]
 fn bitmap_dots_avx512(
@@ -227,12 +241,10 @@ fn bitmap_dots_avx512(
     }
     // SAFETY: `rows_available` checked AVX-512F/BW/VL, AVX2, F16C and POPCNT.
     Some(unsafe {
-        match encoding {
-            ValueEncoding::F32 => avx512::bitmap_dots::<1>(query, offsets, data, first, out),
-            ValueEncoding::F16 => avx512::bitmap_dots::<2>(query, offsets, data, first, out),
-            ValueEncoding::Bf16 => avx512::bitmap_dots::<3>(query, offsets, data, first, out),
-            ValueEncoding::I8 => avx512::bitmap_dots::<4>(query, offsets, data, first, out),
-        }
+        by_encoding!(
+            encoding,
+            avx512::bitmap_dots(query, offsets, data, first, out)
+        )
     })
 }
 
@@ -251,14 +263,7 @@ pub(crate) fn bitmap_dots_avx2(
         return None;
     }
     // SAFETY: `available` checked AVX2 and F16C.
-    Some(unsafe {
-        match encoding {
-            ValueEncoding::F32 => x86::bitmap_dots::<1>(query, offsets, data, first, out),
-            ValueEncoding::F16 => x86::bitmap_dots::<2>(query, offsets, data, first, out),
-            ValueEncoding::Bf16 => x86::bitmap_dots::<3>(query, offsets, data, first, out),
-            ValueEncoding::I8 => x86::bitmap_dots::<4>(query, offsets, data, first, out),
-        }
-    })
+    Some(unsafe { by_encoding!(encoding, x86::bitmap_dots(query, offsets, data, first, out)) })
 }
 
 /// Turns dot products into scores in place: `((x + user_bias) + item_bias) + global_bias`,
@@ -344,12 +349,10 @@ fn u8_list_dots_avx512(
     }
     // SAFETY: `rows_available` checked AVX-512F/BW/VL, AVX2 and F16C.
     Some(unsafe {
-        match encoding {
-            ValueEncoding::F32 => avx512::u8_list_dots::<1>(query, offsets, data, first, out),
-            ValueEncoding::F16 => avx512::u8_list_dots::<2>(query, offsets, data, first, out),
-            ValueEncoding::Bf16 => avx512::u8_list_dots::<3>(query, offsets, data, first, out),
-            ValueEncoding::I8 => avx512::u8_list_dots::<4>(query, offsets, data, first, out),
-        }
+        by_encoding!(
+            encoding,
+            avx512::u8_list_dots(query, offsets, data, first, out)
+        )
     })
 }
 
@@ -369,12 +372,10 @@ pub(crate) fn u8_list_dots_avx2(
     }
     // SAFETY: `available` checked AVX2 and F16C.
     Some(unsafe {
-        match encoding {
-            ValueEncoding::F32 => x86::u8_list_dots::<1>(query, offsets, data, first, out),
-            ValueEncoding::F16 => x86::u8_list_dots::<2>(query, offsets, data, first, out),
-            ValueEncoding::Bf16 => x86::u8_list_dots::<3>(query, offsets, data, first, out),
-            ValueEncoding::I8 => x86::u8_list_dots::<4>(query, offsets, data, first, out),
-        }
+        by_encoding!(
+            encoding,
+            x86::u8_list_dots(query, offsets, data, first, out)
+        )
     })
 }
 
@@ -544,31 +545,15 @@ mod tests {
             vec![("scalar", scalar::bitmap_dots), ("dispatch", bitmap_dots)];
         #[cfg(target_arch = "x86_64")]
         {
-            fn avx2(
-                query: &[f32],
-                offsets: &[u8],
-                data: &[u8],
-                first: usize,
-                out: &mut [f32],
-                encoding: ValueEncoding,
-            ) -> Result<(), usize> {
-                bitmap_dots_avx2(query, offsets, data, first, out, encoding).unwrap()
-            }
-            fn avx512(
-                query: &[f32],
-                offsets: &[u8],
-                data: &[u8],
-                first: usize,
-                out: &mut [f32],
-                encoding: ValueEncoding,
-            ) -> Result<(), usize> {
-                bitmap_dots_avx512(query, offsets, data, first, out, encoding).unwrap()
-            }
             if x86::available() {
-                kernels.push(("avx2", avx2));
+                kernels.push(("avx2", |q, o, d, f, out, e| {
+                    bitmap_dots_avx2(q, o, d, f, out, e).unwrap()
+                }));
             }
             if avx512::rows_available() {
-                kernels.push(("avx512", avx512));
+                kernels.push(("avx512", |q, o, d, f, out, e| {
+                    bitmap_dots_avx512(q, o, d, f, out, e).unwrap()
+                }));
             }
         }
         kernels
@@ -581,31 +566,15 @@ mod tests {
             vec![("scalar", scalar::u8_list_dots), ("dispatch", u8_list_dots)];
         #[cfg(target_arch = "x86_64")]
         {
-            fn avx2(
-                query: &[f32],
-                offsets: &[u8],
-                data: &[u8],
-                first: usize,
-                out: &mut [f32],
-                encoding: ValueEncoding,
-            ) -> Result<(), usize> {
-                u8_list_dots_avx2(query, offsets, data, first, out, encoding).unwrap()
-            }
-            fn avx512(
-                query: &[f32],
-                offsets: &[u8],
-                data: &[u8],
-                first: usize,
-                out: &mut [f32],
-                encoding: ValueEncoding,
-            ) -> Result<(), usize> {
-                u8_list_dots_avx512(query, offsets, data, first, out, encoding).unwrap()
-            }
             if x86::available() {
-                kernels.push(("avx2", avx2));
+                kernels.push(("avx2", |q, o, d, f, out, e| {
+                    u8_list_dots_avx2(q, o, d, f, out, e).unwrap()
+                }));
             }
             if avx512::rows_available() {
-                kernels.push(("avx512", avx512));
+                kernels.push(("avx512", |q, o, d, f, out, e| {
+                    u8_list_dots_avx512(q, o, d, f, out, e).unwrap()
+                }));
             }
         }
         kernels
