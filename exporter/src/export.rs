@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use pocketrec::builder::{Layout, ModelBuilder, SparseMatrix, TableSpec};
-use pocketrec::{Role, Scoring, ValueEncoding};
+use pocketrec::{ListRows, Role, Scoring, ValueEncoding};
 
 use crate::atomic::write_atomic;
 use crate::error::{ExportError, Result};
@@ -66,6 +66,8 @@ pub struct ExportOptions {
     pub prune_density: Option<f64>,
     /// Layout of the item table (the user table is always stored by rows: it is read by id).
     pub layout: Layout,
+    /// How the column layout's posting lists name their rows.
+    pub list_rows: ListRows,
     /// Show a progress bar on a terminal.
     pub progress: bool,
 }
@@ -86,6 +88,7 @@ impl ExportOptions {
             scoring: Scoring::Dot,
             prune_density: None,
             layout: Layout::Rows,
+            list_rows: ListRows::U16,
             progress: false,
         }
     }
@@ -227,6 +230,15 @@ pub fn export(options: &ExportOptions) -> Result<ExportSummary> {
     if let Some(d) = options.prune_density {
         builder = builder.property("pruned_to_density", d.to_string());
     }
+    let item_spec = table_spec(
+        Role::Item,
+        items,
+        options.values,
+        options.item_ids.as_deref(),
+        options.item_bias.as_ref(),
+    )?
+    .layout(options.layout)
+    .list_rows(options.list_rows);
     let builder = builder
         .table(table_spec(
             Role::User,
@@ -235,16 +247,7 @@ pub fn export(options: &ExportOptions) -> Result<ExportSummary> {
             options.user_ids.as_deref(),
             options.user_bias.as_ref(),
         )?)
-        .table(
-            table_spec(
-                Role::Item,
-                items,
-                options.values,
-                options.item_ids.as_deref(),
-                options.item_bias.as_ref(),
-            )?
-            .layout(options.layout),
-        );
+        .table(item_spec);
     let bytes = build_with_bar(&builder, options.progress, &options.output)?;
     write_atomic(&options.output, &bytes)?;
     Ok(ExportSummary {

@@ -49,6 +49,9 @@ pub struct TableReport {
     /// `rows` (row records), `both` (row records and a column layout) or `columns` (a
     /// column layout alone, format 1.2).
     pub layout: String,
+    /// How the column layout's posting lists name their rows: `u16` or `bitmap` (format
+    /// 1.3); absent without a column layout.
+    pub list_rows: Option<String>,
     /// Value encoding.
     pub values: String,
     /// Index encoding of the row records (what they would use in a `columns` table).
@@ -135,6 +138,7 @@ fn table_report(table: &Table<'_>) -> TableReport {
         },
         empty_rows,
         layout: layout.to_string(),
+        list_rows: table.column_list_rows().map(|l| l.name().to_string()),
         values: table.value_encoding().to_string(),
         index: table.index_encoding().to_string(),
         offsets: table.offset_width().to_string(),
@@ -232,11 +236,15 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "  layout {}; encoding: values {}, indices {}, offsets {}, ids {} ({}){}",
+                "  layout {}{}; encoding: values {}, indices {}, offsets {}, ids {} ({}){}",
                 match t.layout.as_str() {
                     "both" => "rows + columns",
                     "columns" => "columns only (no row records)",
                     other => other,
+                },
+                match t.list_rows.as_deref() {
+                    Some("bitmap") => " (posting lists with bitmap rows)",
+                    _ => "",
                 },
                 t.values,
                 t.index,

@@ -425,3 +425,53 @@ fn every_layout_exports_verifies_and_recommends_alike() {
     ]);
     assert!(bad.contains("rows, both, columns"), "{bad}");
 }
+
+/// `--list-rows bitmap` writes format 1.3 posting lists that answer exactly as the u16 ones
+/// (f32 values: the same additions in the same order) in a smaller file; `inspect` says which.
+#[test]
+fn bitmap_posting_lists_answer_as_u16_lists_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut answers = Vec::new();
+    let mut column_bytes = Vec::new();
+    for (list_rows, minor) in [("u16", "1.2"), ("bitmap", "1.3")] {
+        let name = format!("{list_rows}.prec");
+        let path = export_model(
+            dir.path(),
+            &name,
+            &["--layout", "columns", "--list-rows", list_rows],
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&succeeds(&["inspect", path_str(&path), "--json"])).unwrap();
+        assert_eq!(json["format_version"], minor);
+        assert_eq!(json["tables"][1]["list_rows"], list_rows);
+        assert_eq!(json["tables"][0]["list_rows"], serde_json::Value::Null);
+        column_bytes.push(json["tables"][1]["bytes"]["columns"].as_u64().unwrap());
+        let text = succeeds(&["inspect", path_str(&path)]);
+        assert_eq!(
+            text.contains("bitmap rows"),
+            list_rows == "bitmap",
+            "{text}"
+        );
+        assert!(pocketrec(&["verify", path_str(&path)]).status.success());
+        answers.push(succeeds(&[
+            "recommend",
+            path_str(&path),
+            "--user",
+            "1",
+            "-k",
+            "4",
+            "--json",
+        ]));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert!(column_bytes.iter().all(|&b| b > 0), "{column_bytes:?}");
+    let bad = fails(&[
+        "export",
+        path_str(&fixture("model.safetensors")),
+        "-o",
+        path_str(&dir.path().join("x.prec")),
+        "--list-rows",
+        "u32",
+    ]);
+    assert!(bad.contains("u16, bitmap"), "{bad}");
+}

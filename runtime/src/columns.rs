@@ -1,18 +1,76 @@
 //! A table's column layout (format 1.1): posting lists per (row block, dimension).
 
 use crate::error::{Error, Result};
-use crate::format::{ListOrder, OffsetWidth, Role, ValueEncoding};
+use crate::format::{ListOrder, ListRows, OffsetWidth, Role, ValueEncoding};
 use crate::kernels::scalar::{bf16_to_f32, f16_to_f32};
 use crate::layout::ColumnSpans;
 use crate::le;
 
-/// One posting list: block-local rows (`u16`) and their values, both still as bytes.
+/// Which rows of its block a posting list holds, still as bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ListRowBytes<'a> {
+    /// `2 * len` bytes of little-endian `u16` block-local rows (format 1.1).
+    U16(&'a [u8]),
+    /// `block_rows / 8` bytes: little-endian `u64` words, bit `r % 64` of word `r / 64` set
+    /// when block-local row `r` has an entry (format 1.3). Nothing says the bits are as many
+    /// as the values: readers check.
+    Bitmap(&'a [u8]),
+}
+
+/// One posting list: which rows of its block it holds, and their values.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PostingList<'a> {
-    /// `2 * len` bytes of little-endian `u16`.
-    pub items: &'a [u8],
+    /// The rows.
+    pub rows: ListRowBytes<'a>,
     /// `width * len` bytes of values in the table's value encoding.
     pub values: &'a [u8],
+}
+
+impl<'a> PostingList<'a> {
+    /// The block-local rows of the list, in stored order (for bitmaps, increasing).
+    pub fn local_rows(&self) -> LocalRows<'a> {
+        match self.rows {
+            ListRowBytes::U16(items) => LocalRows::U16(items.chunks_exact(2)),
+            ListRowBytes::Bitmap(words) => LocalRows::Bitmap {
+                words: words.chunks_exact(8),
+                base: 0,
+                bits: 0,
+            },
+        }
+    }
+}
+
+/// The block-local rows of a posting list ([`PostingList::local_rows`]).
+pub(crate) enum LocalRows<'a> {
+    /// From `u16` items.
+    U16(core::slice::ChunksExact<'a, u8>),
+    /// From bitmap words: `bits` are the unvisited bits of the word for rows `base - 64..base`.
+    Bitmap {
+        words: core::slice::ChunksExact<'a, u8>,
+        base: usize,
+        bits: u64,
+    },
+}
+
+impl Iterator for LocalRows<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            LocalRows::U16(items) => items
+                .next()
+                .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]]))),
+            LocalRows::Bitmap { words, base, bits } => {
+                while *bits == 0 {
+                    *bits = u64::from_le_bytes(words.next()?.try_into().ok()?);
+                    *base += 64;
+                }
+                let row = *base - 64 + bits.trailing_zeros() as usize;
+                *bits &= *bits - 1;
+                Some(row)
+            }
+        }
+    }
 }
 
 /// A view of a table's column layout, borrowed from the model's bytes.
@@ -27,6 +85,8 @@ pub(crate) struct ColumnView<'a> {
     pub encoding: ValueEncoding,
     offset_width: OffsetWidth,
     offsets: &'a [u8],
+    /// How the lists name their rows.
+    pub list_rows: ListRows,
     items: &'a [u8],
     values: &'a [u8],
     norms: Option<&'a [u8]>,
@@ -52,6 +112,7 @@ impl<'a> ColumnView<'a> {
             encoding,
             offset_width: spans.offset_width,
             offsets: spans.offsets.slice(bytes)?,
+            list_rows: spans.list_rows,
             items: spans.items.slice(bytes)?,
             values: spans.values.slice(bytes)?,
             norms: match spans.norms {
@@ -88,12 +149,16 @@ impl<'a> ColumnView<'a> {
         let at = self.order.list(block, dim, self.blocks, self.dim);
         let start = le::offset(self.offsets, self.offset_width, at);
         let end = le::offset(self.offsets, self.offset_width, at + 1);
+        let entries = (self.values.len() / self.encoding.width()) as u64;
         match (start, end) {
-            (Some(s), Some(e)) if s <= e && e <= (self.items.len() / 2) as u64 => {
-                Ok((s as usize, e as usize))
-            }
+            (Some(s), Some(e)) if s <= e && e <= entries => Ok((s as usize, e as usize)),
             _ => Err(self.corrupt("column offsets are out of order or past the entries")),
         }
+    }
+
+    /// Bytes of each list's bitmap (format 1.3).
+    fn bitmap_bytes(&self) -> usize {
+        self.block_rows / 8
     }
 
     /// Posting list `(block, dim)`.
@@ -101,19 +166,70 @@ impl<'a> ColumnView<'a> {
     pub fn list(&self, block: usize, dim: usize) -> Result<PostingList<'a>> {
         let (start, end) = self.list_range(block, dim)?;
         let width = self.encoding.width();
-        match (
-            self.items.get(2 * start..2 * end),
-            self.values.get(width * start..width * end),
-        ) {
-            (Some(items), Some(values)) => Ok(PostingList { items, values }),
+        let rows = match self.list_rows {
+            ListRows::U16 => self.items.get(2 * start..2 * end).map(ListRowBytes::U16),
+            ListRows::Bitmap => {
+                let at = self.order.list(block, dim, self.blocks, self.dim) * self.bitmap_bytes();
+                self.items
+                    .get(at..at + self.bitmap_bytes())
+                    .map(ListRowBytes::Bitmap)
+            }
+        };
+        match (rows, self.values.get(width * start..width * end)) {
+            (Some(rows), Some(values)) => Ok(PostingList { rows, values }),
             _ => Err(self.corrupt("column list is past its section")),
         }
     }
 
-    /// Bytes a query reads from list `(block, dim)` (items and values).
+    /// The values section from list `(block, dim)`'s first value to the end: what a kernel
+    /// that loads whole vectors may read past a list (the list's own values are its first
+    /// `width * len` bytes).
+    #[inline]
+    pub fn values_from(&self, list: &PostingList<'a>) -> &'a [u8] {
+        let start = list.values.as_ptr() as usize - self.values.as_ptr() as usize;
+        &self.values[start..]
+    }
+
+    /// Calls `visit(local_row, entry)` for each entry of list `(block, dim)` in order, after
+    /// checking that its rows increase and lie in the block, and that the list has as many
+    /// rows as values (a bitmap's set bits, counted).
+    pub fn for_each_entry(
+        &self,
+        block: usize,
+        dim: usize,
+        mut visit: impl FnMut(usize, usize) -> Result<()>,
+    ) -> Result<()> {
+        let (start, end) = self.list_range(block, dim)?;
+        let list = self.list(block, dim)?;
+        let rows_in_block = self.rows_in_block(block);
+        let mut next_allowed = 0usize;
+        let mut at = start;
+        for local in list.local_rows() {
+            if local < next_allowed || local >= rows_in_block {
+                return Err(self.corrupt("column list rows are not increasing within their block"));
+            }
+            if at >= end {
+                return Err(self.corrupt("a column bitmap has more rows than values"));
+            }
+            next_allowed = local + 1;
+            visit(local, at)?;
+            at += 1;
+        }
+        if at != end {
+            return Err(self.corrupt("a column bitmap has fewer rows than values"));
+        }
+        Ok(())
+    }
+
+    /// Bytes a query reads from list `(block, dim)` (rows and values).
     pub fn list_bytes(&self, block: usize, dim: usize) -> u64 {
-        self.list_range(block, dim)
-            .map_or(0, |(s, e)| ((e - s) * (2 + self.encoding.width())) as u64)
+        let width = self.encoding.width();
+        self.list_range(block, dim).map_or(0, |(s, e)| {
+            (match self.list_rows {
+                ListRows::U16 => (e - s) * (2 + width),
+                ListRows::Bitmap => self.bitmap_bytes() + (e - s) * width,
+            }) as u64
+        })
     }
 
     /// The stored norm of row `row` (cosine scoring).
@@ -161,15 +277,6 @@ impl<'a> ColumnView<'a> {
         (self.norms.map_or(0, <[u8]>::len) + self.scales.map_or(0, <[u8]>::len)) as u64
     }
 
-    /// The block-local row of entry `at`.
-    #[inline]
-    pub fn local_row(&self, at: usize) -> Result<usize> {
-        self.items
-            .get(2 * at..2 * at + 2)
-            .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
-            .ok_or_else(|| self.corrupt("column list is past its section"))
-    }
-
     /// Entry `at`'s value as the column scan adds it: the value for f32, f16 and bf16, the
     /// integer code for int8 (to be multiplied by the row's scale); `None` past the section.
     #[inline]
@@ -185,19 +292,41 @@ impl<'a> ColumnView<'a> {
     }
 
     /// The entry of row `row` in the posting list of dimension `dim`, if the row is non-zero
-    /// there: a binary search over the list's block-local rows.
+    /// there: a binary search over `u16` rows, or a bit test and a count of the bits before it.
     pub fn find(&self, row: usize, dim: usize) -> Result<Option<usize>> {
         let (block, local) = (row / self.block_rows, row % self.block_rows);
-        let (mut lo, mut hi) = self.list_range(block, dim)?;
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match self.local_row(mid)?.cmp(&local) {
-                core::cmp::Ordering::Less => lo = mid + 1,
-                core::cmp::Ordering::Greater => hi = mid,
-                core::cmp::Ordering::Equal => return Ok(Some(mid)),
+        let (start, end) = self.list_range(block, dim)?;
+        let list = self.list(block, dim)?;
+        match list.rows {
+            ListRowBytes::U16(items) => {
+                let (mut lo, mut hi) = (0, end - start);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    let at = usize::from(u16::from_le_bytes([items[2 * mid], items[2 * mid + 1]]));
+                    match at.cmp(&local) {
+                        core::cmp::Ordering::Less => lo = mid + 1,
+                        core::cmp::Ordering::Greater => hi = mid,
+                        core::cmp::Ordering::Equal => return Ok(Some(start + mid)),
+                    }
+                }
+                Ok(None)
+            }
+            ListRowBytes::Bitmap(words) => {
+                let word = |w: usize| le::u64_at(words, w).unwrap_or(0);
+                let bit = 1u64 << (local % 64);
+                if word(local / 64) & bit == 0 {
+                    return Ok(None);
+                }
+                let before: usize = (0..local / 64)
+                    .map(|w| word(w).count_ones() as usize)
+                    .sum::<usize>()
+                    + (word(local / 64) & (bit - 1)).count_ones() as usize;
+                if before >= end - start {
+                    return Err(self.corrupt("a column bitmap has more rows than values"));
+                }
+                Ok(Some(start + before))
             }
         }
-        Ok(None)
     }
 
     /// Row `row`'s value in dimension `dim` as the column scan adds it ([`Self::raw_value`]),

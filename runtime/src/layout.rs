@@ -6,7 +6,7 @@
 
 use crate::error::{ChecksumScope, Error, Result};
 use crate::format::{
-    self, ColumnRecord, IdEncoding, IdKind, IndexEncoding, ListOrder, MetadataExtension,
+    self, ColumnRecord, IdEncoding, IdKind, IndexEncoding, ListOrder, ListRows, MetadataExtension,
     MetadataRecord, OffsetWidth, RawHeader, RawSection, Role, Scoring, SectionKind, TableRecord,
     ValueEncoding,
 };
@@ -69,6 +69,8 @@ pub(crate) struct ColumnSpans {
     pub order: ListOrder,
     pub offset_width: OffsetWidth,
     pub offsets: Span,
+    /// How the lists name their rows, and where: `u16` rows or (format 1.3) bitmaps.
+    pub list_rows: ListRows,
     pub items: Span,
     pub values: Span,
     pub norms: Option<Span>,
@@ -650,15 +652,27 @@ fn parse_columns(
     }
     let entries =
         usize::try_from(record.entries).map_err(|_| invalid("column entries do not fit"))?;
+    // The rows of the lists: u16 items (1.1) or bitmaps (1.3), told apart by the section's kind.
+    let list_rows = match section_entry(bytes, header.section_table, record.items_section) {
+        Ok(entry) if entry.kind == SectionKind::ColumnBitmaps => ListRows::Bitmap,
+        _ => ListRows::U16,
+    };
     let items = table_section(
         bytes,
         header,
         record.items_section,
-        SectionKind::ColumnItems,
+        list_rows.section_kind(),
         used,
     )?;
-    if entries.checked_mul(2) != Some(items.len) {
-        return Err(invalid("column items length is not entries x 2"));
+    let items_len = match list_rows {
+        ListRows::U16 => entries.checked_mul(2),
+        ListRows::Bitmap => lists.checked_mul(block_rows / 8),
+    };
+    if items_len != Some(items.len) {
+        return Err(invalid(match list_rows {
+            ListRows::U16 => "column items length is not entries x 2",
+            ListRows::Bitmap => "column bitmaps length is not lists x block rows / 8",
+        }));
     }
     let values = table_section(
         bytes,
@@ -701,6 +715,7 @@ fn parse_columns(
         order: ListOrder::of_table(table.rows_stored),
         offset_width,
         offsets,
+        list_rows,
         items,
         values,
         norms,

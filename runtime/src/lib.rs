@@ -179,8 +179,8 @@ pub mod bench_kernels {
 
 pub use error::{ChecksumScope, Error, Result};
 pub use format::{
-    IdEncoding, IdKind, IndexEncoding, OffsetWidth, Role, Scoring, SectionKind, ValueEncoding,
-    string_id,
+    IdEncoding, IdKind, IndexEncoding, ListRows, OffsetWidth, Role, Scoring, SectionKind,
+    ValueEncoding, string_id,
 };
 pub use kernels::in_use as simd_kernels;
 /// The read-only memory map type behind `Model::open` (re-exported from memmap2).

@@ -9,9 +9,9 @@
 //! scores, bit for bit, and the same top-k. [`Model::plan`] picks the one that reads fewer
 //! bytes.
 
-use crate::columns::ColumnView;
+use crate::columns::{ColumnView, ListRowBytes, PostingList};
 use crate::error::{Error, Result};
-use crate::format::{IndexEncoding, OffsetWidth, Scoring};
+use crate::format::{IndexEncoding, ListRows, OffsetWidth, Scoring};
 use crate::kernels;
 use crate::model::Model;
 use crate::score::{MAX_STACK_DIM, Query, score_row};
@@ -221,37 +221,13 @@ impl<S: AsRef<[u8]>> Model<S> {
             }
         }
         let active_dims = &active_dims[..n_active];
-        let corrupt = || Error::CorruptTable {
-            role: columns.role,
-            reason: "a column entry's row is past its block",
-        };
         let mut accumulator = [0.0f32; MAX_STACK_BLOCK_ROWS];
         let (scoring, global_bias) = (self.scoring(), self.global_bias());
         for block in 0..columns.blocks {
             let acc = &mut accumulator[..columns.rows_in_block(block)];
-            acc.fill(0.0);
-            for (position, &dim) in active_dims.iter().enumerate() {
-                let dim = usize::from(dim);
-                let list = columns.list(block, dim)?;
-                // Ask for the next list's first bytes while this one is added up.
-                let next = match active_dims.get(position + 1) {
-                    Some(&d) => columns.list(block, usize::from(d)),
-                    None => match active_dims.first() {
-                        Some(&d) if block + 1 < columns.blocks => {
-                            columns.list(block + 1, usize::from(d))
-                        }
-                        _ => Ok(list),
-                    },
-                };
-                let mut ahead = match next {
-                    Ok(next) => kernels::Prefetch::new(next.items, next.values),
-                    Err(_) => kernels::Prefetch::default(),
-                };
-                let weight = query.vector[dim];
-                let (items, values) = (list.items, list.values);
-                if !kernels::scatter_add(acc, weight, items, values, columns.encoding, &mut ahead) {
-                    return Err(corrupt());
-                }
+            match columns.list_rows {
+                ListRows::U16 => add_u16_lists(acc, columns, block, active_dims, query)?,
+                ListRows::Bitmap => add_bitmap_lists(acc, columns, block, active_dims, query)?,
             }
             let base = block * columns.block_rows;
             block_similarities(acc, base, columns, query, scoring)?;
@@ -259,6 +235,96 @@ impl<S: AsRef<[u8]>> Model<S> {
             offer_all(&mut top, items, exclude, base, acc, pass)?;
         }
         Ok(top.finish())
+    }
+}
+
+/// The column scan's dot products for block `block` from `u16` posting lists: zeros, then
+/// each list of the user's non-zero dimensions `active_dims` scattered into `acc` in turn.
+fn add_u16_lists(
+    acc: &mut [f32],
+    columns: &ColumnView<'_>,
+    block: usize,
+    active_dims: &[u16],
+    query: &Query<'_>,
+) -> Result<()> {
+    acc.fill(0.0);
+    for (position, &dim) in active_dims.iter().enumerate() {
+        let dim = usize::from(dim);
+        let list = columns.list(block, dim)?;
+        // Ask for the next list's first bytes while this one is added up.
+        let next = match active_dims.get(position + 1) {
+            Some(&d) => columns.list(block, usize::from(d)),
+            None => match active_dims.first() {
+                Some(&d) if block + 1 < columns.blocks => columns.list(block + 1, usize::from(d)),
+                _ => Ok(list),
+            },
+        };
+        let mut ahead = match next {
+            Ok(PostingList {
+                rows: ListRowBytes::U16(items),
+                values,
+            }) => kernels::Prefetch::new(items, values),
+            _ => kernels::Prefetch::default(),
+        };
+        let ListRowBytes::U16(items) = list.rows else {
+            return Err(corrupt_entry(columns));
+        };
+        let weight = query.vector[dim];
+        if !kernels::scatter_add(
+            acc,
+            weight,
+            items,
+            list.values,
+            columns.encoding,
+            &mut ahead,
+        ) {
+            return Err(corrupt_entry(columns));
+        }
+    }
+    Ok(())
+}
+
+/// The column scan's dot products for block `block` from bitmap posting lists (format 1.3):
+/// [`kernels::bitmap_add`] over the lists of the user's non-zero dimensions `active_dims`, a
+/// group of lists at a time.
+fn add_bitmap_lists(
+    acc: &mut [f32],
+    columns: &ColumnView<'_>,
+    block: usize,
+    active_dims: &[u16],
+    query: &Query<'_>,
+) -> Result<()> {
+    const GROUP: usize = 8;
+    if active_dims.is_empty() {
+        acc.fill(0.0);
+    }
+    for (group, dims) in active_dims.chunks(GROUP).enumerate() {
+        let mut lists = [kernels::BitmapList::default(); GROUP];
+        for (slot, &dim) in lists.iter_mut().zip(dims) {
+            let dim = usize::from(dim);
+            let list = columns.list(block, dim)?;
+            let ListRowBytes::Bitmap(words) = list.rows else {
+                return Err(corrupt_entry(columns));
+            };
+            *slot = kernels::BitmapList {
+                weight: query.vector[dim],
+                words,
+                values: list.values,
+                tail: columns.values_from(&list),
+            };
+        }
+        if !kernels::bitmap_add(acc, &lists[..dims.len()], group == 0, columns.encoding) {
+            return Err(corrupt_entry(columns));
+        }
+    }
+    Ok(())
+}
+
+/// The error of a posting list whose rows do not fit its block or its values.
+fn corrupt_entry(columns: &ColumnView<'_>) -> Error {
+    Error::CorruptTable {
+        role: columns.role,
+        reason: "a column entry's row is past its block",
     }
 }
 

@@ -84,8 +84,13 @@ impl<'a> Table<'a> {
         self.layout.rows_stored
     }
 
-    /// Bytes of the column layout's sections: offsets, items, values, norms, scales (all 0
-    /// without one).
+    /// How the column layout's posting lists name their rows (`None` without one).
+    pub fn column_list_rows(&self) -> Option<crate::format::ListRows> {
+        self.columns.map(|c| c.list_rows)
+    }
+
+    /// Bytes of the column layout's sections: offsets, rows (u16 items or bitmaps), values,
+    /// norms, scales (all 0 without one).
     pub fn column_bytes(&self) -> [usize; 5] {
         self.columns.map_or([0; 5], |c| c.section_bytes())
     }
@@ -246,19 +251,18 @@ impl<'a> Table<'a> {
             let rows = columns.rows_in_block(block);
             seen.fill(0);
             for dim in 0..columns.dim {
-                let (start, end) = columns.list_range(block, dim)?;
-                for at in start..end {
-                    let local = columns.local_row(at)?;
+                columns.for_each_entry(block, dim, |local, _| {
                     match seen.get_mut(local / 64) {
                         Some(word) if local < rows => *word |= 1 << (local % 64),
                         _ => {
                             return Err(Error::CorruptTable {
                                 role: self.layout.role,
-                                reason: "a column entry's row is past its block",
+                                reason: "column blocks are larger than a reader scans",
                             });
                         }
                     }
-                }
+                    Ok(())
+                })?;
             }
             let nonzero: u32 = seen.iter().map(|w| w.count_ones()).sum();
             empty += (rows - nonzero as usize) as u64;

@@ -131,27 +131,19 @@ fn verify_columns(table: &Table<'_>, columns: &ColumnView<'_>) -> Result<()> {
     let corrupt = |reason| Error::CorruptTable { role, reason };
     let width = columns.encoding.width();
     for block in 0..columns.blocks {
-        let rows_in_block = columns.rows_in_block(block);
         for dim in 0..columns.dim {
             let list = columns.list(block, dim)?;
-            let mut next_allowed = 0usize;
-            for (item, value) in list
-                .items
-                .chunks_exact(2)
-                .zip(list.values.chunks_exact(width))
-            {
-                let local = usize::from(u16::from_le_bytes([item[0], item[1]]));
-                if local < next_allowed || local >= rows_in_block {
-                    return Err(corrupt(
-                        "column list rows are not increasing within their block",
-                    ));
-                }
-                next_allowed = local + 1;
+            let (start, _) = columns.list_range(block, dim)?;
+            columns.for_each_entry(block, dim, |local, at| {
                 let row = table.row(block * columns.block_rows + local)?;
-                if row.raw_value(dim) != Some(value) {
+                let value = list
+                    .values
+                    .get(width * (at - start)..width * (at - start + 1));
+                if row.raw_value(dim) != value {
                     return Err(corrupt("a column entry differs from its row"));
                 }
-            }
+                Ok(())
+            })?;
         }
     }
     for index in 0..table.rows() {
@@ -195,16 +187,7 @@ fn verify_columns_only(table: &Table<'_>, columns: &ColumnView<'_>) -> Result<()
         squares.fill(0.0);
         seen.fill(false);
         for dim in 0..columns.dim {
-            let (start, end) = columns.list_range(block, dim)?;
-            let mut next_allowed = 0usize;
-            for at in start..end {
-                let local = columns.local_row(at)?;
-                if local < next_allowed || local >= rows_in_block {
-                    return Err(corrupt(
-                        "column list rows are not increasing within their block",
-                    ));
-                }
-                next_allowed = local + 1;
+            columns.for_each_entry(block, dim, |local, at| {
                 let value = columns
                     .raw_value(at)
                     .ok_or(corrupt("column list is past its section"))?;
@@ -217,7 +200,8 @@ fn verify_columns_only(table: &Table<'_>, columns: &ColumnView<'_>) -> Result<()
                 }
                 squares[local] += value * value;
                 seen[local] = true;
-            }
+                Ok(())
+            })?;
         }
         for (local, (&sq, &nonempty)) in squares.iter().zip(seen.iter()).enumerate() {
             let row = block * columns.block_rows + local;

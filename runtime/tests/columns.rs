@@ -1,12 +1,12 @@
-//! The column layout (format 1.1): it round-trips, `verify` checks it against the rows, and the
-//! column scan gives exactly the row scan's answers.
+//! The column layout (format 1.1, and 1.3 with bitmap posting lists): it round-trips, `verify`
+//! checks it against the rows, and the column scan gives exactly the row scan's answers.
 
 mod common;
 
 use common::{Inputs, section, top};
 use pocketrec::builder::Layout;
 use pocketrec::format::reseal;
-use pocketrec::{Model, Recommendation, Retrieval, SectionKind, ValueEncoding};
+use pocketrec::{ListRows, Model, Recommendation, Retrieval, SectionKind, ValueEncoding};
 use proptest::prelude::*;
 
 fn dims() -> impl Strategy<Value = usize> {
@@ -28,11 +28,13 @@ proptest! {
         density in 0.0f64..0.6,
         user_density in 0.0f64..1.0,
         k in 0usize..30,
+        list_rows in prop::sample::select(vec![ListRows::U16, ListRows::Bitmap]),
     ) {
         for &values in ValueEncoding::ALL {
             let mut inputs = Inputs::random(seed, 3, items, dim, density);
             inputs.values = values;
             inputs.layout = Layout::Both;
+            inputs.list_rows = list_rows;
             let bytes = inputs.build();
             let model = Model::from_bytes(&bytes).unwrap();
             prop_assert!(model.items().unwrap().has_columns());
@@ -74,71 +76,91 @@ use rand::SeedableRng;
 #[test]
 fn column_layout_verifies_and_costs_what_inspect_says() {
     let mut inputs = Inputs::random(9, 4, 10_000, 64, 0.1);
-    for &values in ValueEncoding::ALL {
-        for scoring in [pocketrec::Scoring::Dot, pocketrec::Scoring::Cosine] {
-            inputs.values = values;
-            inputs.scoring = scoring;
-            inputs.layout = Layout::Both;
-            let bytes = inputs.build();
-            let model = Model::from_bytes(&bytes).unwrap();
-            model.verify().unwrap();
-            assert_eq!(model.format_minor(), 1);
-            let items = model.items().unwrap();
-            let [offsets, entries, vals, norms, scales] = items.column_bytes();
-            assert_eq!(entries as u64, 2 * items.nnz());
-            assert_eq!(vals as u64, values.width() as u64 * items.nnz());
-            assert_eq!(offsets, 4 * (10_000usize.div_ceil(4096) * 64 + 1));
-            assert_eq!(norms > 0, scoring == pocketrec::Scoring::Cosine);
-            assert_eq!(scales > 0, values == ValueEncoding::I8);
+    let lists = 10_000usize.div_ceil(4096) * 64;
+    for (list_rows, minor) in [(ListRows::U16, 1), (ListRows::Bitmap, 3)] {
+        for &values in ValueEncoding::ALL {
+            for scoring in [pocketrec::Scoring::Dot, pocketrec::Scoring::Cosine] {
+                inputs.values = values;
+                inputs.scoring = scoring;
+                inputs.layout = Layout::Both;
+                inputs.list_rows = list_rows;
+                let bytes = inputs.build();
+                let model = Model::from_bytes(&bytes).unwrap();
+                model.verify().unwrap();
+                assert_eq!(model.format_minor(), minor);
+                let items = model.items().unwrap();
+                let [offsets, entries, vals, norms, scales] = items.column_bytes();
+                match list_rows {
+                    ListRows::U16 => assert_eq!(entries as u64, 2 * items.nnz()),
+                    ListRows::Bitmap => assert_eq!(entries, lists * 4096 / 8),
+                }
+                assert_eq!(vals as u64, values.width() as u64 * items.nnz());
+                assert_eq!(offsets, 4 * (10_000usize.div_ceil(4096) * 64 + 1));
+                assert_eq!(norms > 0, scoring == pocketrec::Scoring::Cosine);
+                assert_eq!(scales > 0, values == ValueEncoding::I8);
+            }
         }
     }
+    // Unless told otherwise, the writer keeps u16 rows, readable by 1.1 readers.
+    inputs.list_rows = ListRows::default();
+    assert_eq!(
+        Model::from_bytes(&inputs.build()).unwrap().format_minor(),
+        1
+    );
 }
 
 #[test]
 fn verify_catches_columns_that_disagree_with_rows() {
-    let mut inputs = Inputs::random(4, 3, 5_000, 16, 0.2);
-    inputs.layout = Layout::Both;
-    inputs.values = ValueEncoding::I8;
-    inputs.scoring = pocketrec::Scoring::Cosine;
-    let bytes = inputs.build();
-    for kind in [
-        SectionKind::ColumnValues,
-        SectionKind::ColumnItems,
-        SectionKind::RowNorms,
-        SectionKind::RowScales,
+    for (list_rows, rows_kind) in [
+        (ListRows::U16, SectionKind::ColumnItems),
+        (ListRows::Bitmap, SectionKind::ColumnBitmaps),
     ] {
-        let (start, end) = section(&bytes, kind);
-        for at in [start, (start + end) / 2, end - 1] {
-            let mut b = bytes.clone();
-            b[at] ^= 0x01;
-            reseal(&mut b);
-            let model = Model::from_bytes(&b).unwrap();
-            assert!(
-                model.verify().is_err(),
-                "{kind:?} byte {at} changed, verify passed"
-            );
-            // Queries on the damaged file answer or fail, never panic.
-            let mut out = [Recommendation::default(); 5];
-            let _ = model.recommend_vector_with(&[1.0; 16], 5, &[], &mut out, Retrieval::Columns);
+        let mut inputs = Inputs::random(4, 3, 5_000, 16, 0.2);
+        inputs.layout = Layout::Both;
+        inputs.values = ValueEncoding::I8;
+        inputs.scoring = pocketrec::Scoring::Cosine;
+        inputs.list_rows = list_rows;
+        let bytes = inputs.build();
+        for kind in [
+            SectionKind::ColumnValues,
+            rows_kind,
+            SectionKind::RowNorms,
+            SectionKind::RowScales,
+        ] {
+            let (start, end) = section(&bytes, kind);
+            for at in [start, (start + end) / 2, end - 1] {
+                let mut b = bytes.clone();
+                b[at] ^= 0x01;
+                reseal(&mut b);
+                let model = Model::from_bytes(&b).unwrap();
+                assert!(
+                    model.verify().is_err(),
+                    "{kind:?} byte {at} changed, verify passed"
+                );
+                // Queries on the damaged file answer or fail, never panic.
+                let mut out = [Recommendation::default(); 5];
+                let _ =
+                    model.recommend_vector_with(&[1.0; 16], 5, &[], &mut out, Retrieval::Columns);
+            }
         }
+        // A row past its block (or, for bitmaps, rows for which there are no values) is an
+        // error at query time.
+        let (start, end) = section(&bytes, rows_kind);
+        let mut b = bytes.clone();
+        b[start..end].fill(0xFF);
+        reseal(&mut b);
+        let model = Model::from_bytes(&b).unwrap();
+        let mut out = [Recommendation::default(); 5];
+        let r = model.recommend_vector_with(&[1.0; 16], 5, &[], &mut out, Retrieval::Columns);
+        assert!(r.is_err(), "{list_rows:?}: {r:?} {:?}", &out);
     }
-    // A row past its block is an error at query time.
-    let (start, end) = section(&bytes, SectionKind::ColumnItems);
-    let mut b = bytes.clone();
-    b[start..end]
-        .chunks_exact_mut(2)
-        .for_each(|c| c.copy_from_slice(&u16::MAX.to_le_bytes()));
-    reseal(&mut b);
-    let model = Model::from_bytes(&b).unwrap();
-    let mut out = [Recommendation::default(); 5];
-    let r = model.recommend_vector_with(&[1.0; 16], 5, &[], &mut out, Retrieval::Columns);
-    assert!(r.is_err(), "{r:?} {:?}", &out);
 }
 
 #[test]
 fn plan_prefers_columns_for_sparse_users_and_rows_for_dense_ones() {
     let mut inputs = Inputs::random(5, 2, 20_000, 64, 0.1);
     inputs.layout = Layout::Both;
+    inputs.list_rows = ListRows::U16;
     inputs.scoring = pocketrec::Scoring::Dot;
     inputs.user_bias = None;
     inputs.item_bias = None;
@@ -156,6 +178,15 @@ fn plan_prefers_columns_for_sparse_users_and_rows_for_dense_ones() {
     let dense = vec![1.0f32; 64];
     let plan = model.plan(&dense).unwrap();
     assert_eq!(plan.retrieval, Retrieval::Rows, "{plan:?}");
+    // Bitmap lists cost a dense user an eighth of a byte per item and dimension plus the
+    // values: less than the rows (a byte of index per entry and the offsets), so the planner
+    // takes the columns for every user.
+    inputs.list_rows = ListRows::Bitmap;
+    let model_bytes = inputs.build();
+    let bitmaps = Model::from_bytes(&model_bytes).unwrap();
+    let plan = bitmaps.plan(&dense).unwrap();
+    assert!(plan.column_bytes < plan.row_bytes, "{plan:?}");
+    assert_eq!(plan.retrieval, Retrieval::Columns, "{plan:?}");
     // Without a column layout, rows it is, and forcing columns is an error.
     inputs.layout = Layout::Rows;
     let bytes = inputs.build();
@@ -196,6 +227,7 @@ fn negative_zero_dot_products_score_as_the_full_formula_says() {
             scoring: pocketrec::Scoring::Dot,
             values: ValueEncoding::F32,
             layout: Layout::Both,
+            list_rows: ListRows::U16,
         };
         let bytes = inputs.build();
         let model = Model::from_bytes(&bytes).unwrap();

@@ -7,7 +7,9 @@ mod common;
 use common::{Inputs, section, top};
 use pocketrec::builder::Layout;
 use pocketrec::format::{self, MetadataRecord, reseal};
-use pocketrec::{Error, Model, Recommendation, Retrieval, Scoring, SectionKind, ValueEncoding};
+use pocketrec::{
+    Error, ListRows, Model, Recommendation, Retrieval, Scoring, SectionKind, ValueEncoding,
+};
 use proptest::prelude::*;
 use rand::SeedableRng;
 
@@ -28,6 +30,7 @@ proptest! {
         k in 1usize..25,
         cosine in any::<bool>(),
         biases in any::<bool>(),
+        list_rows in prop::sample::select(vec![ListRows::U16, ListRows::Bitmap]),
     ) {
         for &values in ValueEncoding::ALL {
             let mut inputs = Inputs::random(seed, 3, items, dim, density);
@@ -38,15 +41,19 @@ proptest! {
                 inputs.item_bias = None;
             }
             inputs.layout = Layout::Both;
+            inputs.list_rows = list_rows;
             let both_bytes = inputs.build();
             inputs.layout = Layout::Columns;
             let only_bytes = inputs.build();
             let both = Model::from_bytes(&both_bytes).unwrap();
             let only = Model::from_bytes(&only_bytes).unwrap();
-            prop_assert_eq!(both.format_minor(), 1);
-            prop_assert_eq!(only.format_minor(), 2);
             only.verify().unwrap();
             let (items_both, items_only) = (both.items().unwrap(), only.items().unwrap());
+            let bitmaps = list_rows == ListRows::Bitmap;
+            prop_assert_eq!(items_both.column_list_rows(), Some(list_rows));
+            prop_assert_eq!(items_only.column_list_rows(), Some(list_rows));
+            prop_assert_eq!(both.format_minor(), if bitmaps { 3 } else { 1 });
+            prop_assert_eq!(only.format_minor(), if bitmaps { 3 } else { 2 });
             prop_assert!(!items_only.has_rows() && items_only.has_columns());
             prop_assert_eq!(items_only.empty_rows().unwrap(), items_both.empty_rows().unwrap());
             let no_rows = matches!(items_only.row(0), Err(Error::RowsNotStored { .. }));
@@ -101,6 +108,7 @@ proptest! {
 fn verify_checks_what_no_row_record_backs_up() {
     let mut inputs = Inputs::random(11, 3, 6_000, 16, 0.2);
     inputs.layout = Layout::Columns;
+    inputs.list_rows = ListRows::U16;
     inputs.values = ValueEncoding::I8;
     inputs.scoring = Scoring::Cosine;
     let bytes = inputs.build();
@@ -153,6 +161,48 @@ fn verify_checks_what_no_row_record_backs_up() {
                 .map(|m| m.verify().is_err())
                 .unwrap_or(true),
             "{kind:?}"
+        );
+    }
+}
+
+#[test]
+fn verify_and_queries_catch_damaged_bitmap_lists() {
+    let mut inputs = Inputs::random(12, 3, 6_000, 16, 0.2);
+    inputs.layout = Layout::Columns;
+    inputs.list_rows = ListRows::Bitmap;
+    inputs.scoring = Scoring::Cosine;
+    let bytes = inputs.build();
+    let model = Model::from_bytes(&bytes).unwrap();
+    assert_eq!(model.format_minor(), 3);
+    model.verify().unwrap();
+    let (at, end) = section(&bytes, SectionKind::ColumnBitmaps);
+    // 6,000 rows: two blocks of 4,096 rows, 512 bytes per list, lists dimension by dimension.
+    assert_eq!(end - at, 16 * 2 * 512);
+    let first_set = (at..at + 512).find(|&i| bytes[i] != 0).unwrap();
+    let first_clear = (at..at + 512).find(|&i| bytes[i] != 0xFF).unwrap();
+    let damage = |edit: &dyn Fn(&mut [u8])| {
+        let mut b = bytes.clone();
+        edit(&mut b);
+        reseal(&mut b);
+        b
+    };
+    let files = [
+        // A row with no value, a value with no row, a row past the table's last row (row
+        // 6,000 is bit 0 of byte 238 of list (block 1, dimension 0)).
+        damage(&|b| b[first_clear] |= !b[first_clear] & b[first_clear].wrapping_add(1)),
+        damage(&|b| b[first_set] &= b[first_set] - 1),
+        damage(&|b| b[at + 512 + (6_000 - 4_096) / 8] |= 1),
+    ];
+    let user = [1.0f32; 16];
+    for (i, file) in files.iter().enumerate() {
+        let model = Model::from_bytes(file).unwrap();
+        assert!(model.verify().is_err(), "damage {i} passed verify");
+        // Every user dimension is read, so the scan meets the damage and says so.
+        let mut out = [Recommendation::default(); 5];
+        let r = model.recommend_vector_with(&user, 5, &[], &mut out, Retrieval::Columns);
+        assert!(
+            matches!(r, Err(Error::CorruptTable { .. })),
+            "damage {i}: {r:?}"
         );
     }
 }

@@ -2,7 +2,7 @@
 //! seed corpus: `make_seeds DIR`.
 
 use pocketrec::builder::{Layout, ModelBuilder, SparseMatrix, TableSpec};
-use pocketrec::{IdKind, Role, Scoring, ValueEncoding};
+use pocketrec::{IdKind, ListRows, Role, Scoring, ValueEncoding};
 
 fn table(rows: usize, dim: usize, density_per_mille: usize, salt: usize) -> SparseMatrix {
     let data: Vec<f32> = (0..rows * dim)
@@ -40,6 +40,12 @@ fn main() {
                     0 => Layout::Rows,
                     1 => Layout::Both,
                     _ => Layout::Columns,
+                })
+                // Every other pair of column layouts names its rows by bitmaps (format 1.3).
+                .list_rows(if (n / 3) % 2 == 1 {
+                    ListRows::Bitmap
+                } else {
+                    ListRows::U16
                 })
                 .ids((0..12).map(|i| 1000 + i * 3).collect(), IdKind::Integer)
                 .bias((0..12).map(|i| i as f32 / 10.0).collect());

@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 
 use half::f16;
 
-use crate::format::{ListOrder, OffsetWidth};
+use crate::format::{ListOrder, ListRows, OffsetWidth};
 
 /// Rows per block of the column layout this writer uses: block-local rows fit a `u16`, and a
 /// block's score accumulator (`4 * COLUMN_BLOCK_ROWS` bytes) stays in the L1 cache.
@@ -13,6 +13,8 @@ pub const COLUMN_BLOCK_ROWS: u32 = 4096;
 /// A table's column-layout sections.
 pub(crate) struct EncodedColumns {
     pub block_rows: u32,
+    /// How `items` names the rows of each list.
+    pub list_rows: ListRows,
     pub entries: u64,
     pub offset_width: OffsetWidth,
     pub offsets: Vec<u8>,
@@ -36,12 +38,14 @@ pub(crate) struct RowEntries<'a> {
 
 /// Builds the posting lists by counting sort on (block, column): entries of list
 /// `(b, d)` are the rows of block `b` with a non-zero in column `d`, in increasing row order.
+/// `list_rows` says how the lists name their rows.
 pub(crate) fn encode_columns(
     dim: usize,
     rows: &RowEntries<'_>,
     row_scales: Option<&[f16]>,
     row_norms: Option<&[f32]>,
     order: ListOrder,
+    list_rows: ListRows,
 ) -> EncodedColumns {
     let n_rows = rows.bounds.len() - 1;
     let block = COLUMN_BLOCK_ROWS as usize;
@@ -58,7 +62,11 @@ pub(crate) fn encode_columns(
         starts[i + 1] += starts[i];
     }
     let entries = starts[n_lists];
-    let mut items = alloc::vec![0u8; entries * 2];
+    let bitmap_bytes = block / 8;
+    let mut items = match list_rows {
+        ListRows::U16 => alloc::vec![0u8; entries * 2],
+        ListRows::Bitmap => alloc::vec![0u8; n_lists * bitmap_bytes],
+    };
     let mut values = alloc::vec![0u8; entries * rows.width];
     let mut next = starts.clone();
     for r in 0..n_rows {
@@ -67,7 +75,13 @@ pub(crate) fn encode_columns(
             let list = list_of(r, rows.columns[k] as usize);
             let at = next[list];
             next[list] += 1;
-            items[2 * at..2 * at + 2].copy_from_slice(&local);
+            match list_rows {
+                ListRows::U16 => items[2 * at..2 * at + 2].copy_from_slice(&local),
+                ListRows::Bitmap => {
+                    let bit = r % block;
+                    items[list * bitmap_bytes + bit / 8] |= 1 << (bit % 8);
+                }
+            }
             values[at * rows.width..(at + 1) * rows.width]
                 .copy_from_slice(&rows.values[k * rows.width..(k + 1) * rows.width]);
         }
@@ -89,6 +103,7 @@ pub(crate) fn encode_columns(
     };
     EncodedColumns {
         block_rows: COLUMN_BLOCK_ROWS,
+        list_rows,
         entries: entries as u64,
         offset_width,
         offsets,

@@ -293,7 +293,14 @@ pub(crate) fn encode_table(
                 .collect()
         });
         let order = ListOrder::of_table(spec.layout.has_rows());
-        encode_columns(dim, &rows, scales.as_deref(), norms.as_deref(), order)
+        encode_columns(
+            dim,
+            &rows,
+            scales.as_deref(),
+            norms.as_deref(),
+            order,
+            spec.list_rows,
+        )
     });
     let offset_width = if data.len() as u64 <= u64::from(u32::MAX) {
         OffsetWidth::U32

@@ -36,8 +36,8 @@ pub use matrix::SparseMatrix;
 
 use crate::error::{Error, Result};
 use crate::format::{
-    self, ColumnRecord, IdKind, MetadataExtension, MetadataRecord, RawHeader, RawSection, Role,
-    Scoring, SectionKind, TableRecord, U16Le, U32Le, U64Le, ValueEncoding,
+    self, ColumnRecord, IdKind, ListRows, MetadataExtension, MetadataRecord, RawHeader, RawSection,
+    Role, Scoring, SectionKind, TableRecord, U16Le, U32Le, U64Le, ValueEncoding,
 };
 
 /// How a table is stored.
@@ -108,6 +108,8 @@ pub struct TableSpec {
     pub bias: Option<Vec<f32>>,
     /// Rows only, or rows and columns.
     pub layout: Layout,
+    /// How the column layout's posting lists name their rows: [`ListRows::U16`] by default.
+    pub list_rows: ListRows,
 }
 
 impl TableSpec {
@@ -122,12 +124,22 @@ impl TableSpec {
             id_kind: IdKind::Integer,
             bias: None,
             layout: Layout::Rows,
+            list_rows: ListRows::U16,
         }
     }
 
     /// Stores the table with `layout`.
     pub fn layout(mut self, layout: Layout) -> Self {
         self.layout = layout;
+        self
+    }
+
+    /// Makes the column layout's posting lists name their rows with `list_rows`: `u16` rows
+    /// (the default, readable by format 1.1 and 1.2 readers) or bitmaps (format 1.3: smaller
+    /// above one row in 16 per block and dimension, see [`ListRows::Bitmap`]). Only matters
+    /// with a layout that has columns.
+    pub fn list_rows(mut self, list_rows: ListRows) -> Self {
+        self.list_rows = list_rows;
         self
     }
 
@@ -265,7 +277,7 @@ impl ModelBuilder {
                     entries: columns.entries,
                     offset_width: columns.offset_width.code(),
                     offsets_section: next(SectionKind::ColumnOffsets, &columns.offsets),
-                    items_section: next(SectionKind::ColumnItems, &columns.items),
+                    items_section: next(columns.list_rows.section_kind(), &columns.items),
                     values_section: next(SectionKind::ColumnValues, &columns.values),
                     norms_section: columns
                         .norms
@@ -330,7 +342,14 @@ impl ModelBuilder {
             metadata.extend(postcard::to_allocvec(&extension).map_err(encode_error)?);
         }
         sections.insert(0, (SectionKind::Metadata, &metadata));
-        let minor = if self.tables.iter().all(|t| t.layout.has_rows()) {
+        let bitmap_lists = encoded.iter().any(|t| {
+            t.columns
+                .as_ref()
+                .is_some_and(|c| c.list_rows == ListRows::Bitmap)
+        });
+        let minor = if bitmap_lists {
+            format::FORMAT_MINOR_BITMAP_LISTS
+        } else if self.tables.iter().all(|t| t.layout.has_rows()) {
             format::FORMAT_MINOR_ROWS
         } else {
             format::FORMAT_MINOR_COLUMNS_ONLY

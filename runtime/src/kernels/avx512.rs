@@ -705,3 +705,176 @@ pub(super) unsafe fn first_candidate(scores: &[f32], threshold: f32) -> usize {
     }
     scores.len()
 }
+
+/// Most posting lists [`bitmap_add`] adds in one pass over a block: their bitmap and value
+/// positions and weights stay in registers; more lists take more passes.
+const BITMAP_GROUP: usize = 8;
+
+/// AVX-512 twin of [`scalar::bitmap_add`] (`E` as in [`x86::u8_list_dots`]): the block's
+/// rows 64 at a time in four 16-lane sums held in registers across up to [`BITMAP_GROUP`]
+/// lists. Per list and 64 rows: one bitmap word; per 16 of its bits, one whole load of the
+/// list's next 16 values, spread to the lanes of the set bits (`vexpandps`, zeros elsewhere),
+/// multiplied by the weight and added (a separate multiply and add, as the scalar kernel
+/// rounds). No accumulator read-modify-write per entry: one load (after the first group) and
+/// one store per 64 rows. Lists whose values are not followed by 64 more values in their
+/// section (the last lists of a table) take the scalar kernel, so the whole loads stay inside
+/// the section.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512BW, AVX-512VL, AVX2, F16C and POPCNT
+/// ([`rows_available`]).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,f16c,popcnt")]
+pub(super) unsafe fn bitmap_add<const E: u8>(
+    acc: &mut [f32],
+    lists: &[super::BitmapList<'_>],
+    first: bool,
+) -> bool {
+    let encoding = encoding_of(E);
+    let width = encoding.width();
+    let windows = acc.len().div_ceil(64);
+    // The last address from which 64 values can be read inside every list's tail.
+    let limit = lists
+        .iter()
+        .map(|list| (list.tail.as_ptr() as usize + list.tail.len()).saturating_sub(64 * width))
+        .min()
+        .unwrap_or(0);
+    let whole_loads_fit = |list: &super::BitmapList<'_>| {
+        list.words.len() >= 8 * windows
+            && list.values.len().is_multiple_of(width)
+            && list.tail.as_ptr() == list.values.as_ptr()
+            && list.values.len() <= list.tail.len()
+            && list.values.as_ptr() as usize + list.values.len() <= limit
+    };
+    if !lists.iter().all(whole_loads_fit) {
+        return scalar::bitmap_add(acc, lists, first, encoding);
+    }
+    // Bits for rows past the block (only a table's last block is short) name no row.
+    if lists
+        .iter()
+        .any(|list| list.words[8 * windows..].iter().any(|&b| b != 0))
+    {
+        return false;
+    }
+    if lists.is_empty() && first {
+        acc.fill(0.0);
+    }
+    let mut first = first;
+    for group in lists.chunks(BITMAP_GROUP) {
+        macro_rules! by_count {
+            ($($k:literal)*) => {
+                match group.len() {
+                    // SAFETY: this function's features; every list of the group passed
+                    // `whole_loads_fit`: at least `windows` bitmap words, its end at or
+                    // before `limit`, 64 values readable in every tail from `limit`.
+                    $($k => unsafe { bitmap_group::<$k, E>(acc, group, first, limit) },)*
+                    _ => false,
+                }
+            };
+        }
+        if !by_count!(1 2 3 4 5 6 7 8) {
+            return false;
+        }
+        first = false;
+    }
+    true
+}
+
+/// [`bitmap_add`] for exactly `K` lists (at most [`BITMAP_GROUP`]), each list's step
+/// written out (a macro, not a loop) so that its positions stay in registers.
+///
+/// # Safety
+/// As [`bitmap_add`]'s, and every list of `group` has at least `ceil(acc.len() / 64)` bitmap
+/// words, and `limit` is an address from which 64 values' bytes can be read inside every
+/// list's `tail` (which starts where its `values` start), at or past every list's end.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,f16c,popcnt")]
+unsafe fn bitmap_group<const K: usize, const E: u8>(
+    acc: &mut [f32],
+    group: &[super::BitmapList<'_>],
+    first: bool,
+    limit: usize,
+) -> bool {
+    let width = encoding_of(E).width();
+    let list = |i: usize| group.get(i).copied().unwrap_or_default();
+    let words: [*const u8; BITMAP_GROUP] = core::array::from_fn(|i| list(i).words.as_ptr());
+    let mut next: [*const u8; BITMAP_GROUP] = core::array::from_fn(|i| list(i).values.as_ptr());
+    let weights: [__m512; BITMAP_GROUP] = core::array::from_fn(|i| _mm512_set1_ps(list(i).weight));
+    let rows = acc.len();
+    let out = acc.as_mut_ptr();
+    for window in 0..rows.div_ceil(64) {
+        let base = 64 * window;
+        // The lanes of rows inside the block: all 64 but in a short block's last window.
+        let lanes = match rows - base {
+            64.. => u64::MAX,
+            n => (1u64 << n) - 1,
+        };
+        let quarter = |q: usize| (lanes >> (16 * q)) as __mmask16;
+        let mut sums: [__m512; 4] = core::array::from_fn(|q| {
+            if first {
+                _mm512_setzero_ps()
+            } else {
+                // SAFETY: lanes under the mask are rows base + 16q.. of `acc`, below rows.
+                unsafe { _mm512_maskz_loadu_ps(quarter(q), out.add(base + 16 * q)) }
+            }
+        });
+        // Bits past the block, or a list's position past `limit`: checked once per window.
+        let mut damaged = 0u64;
+        macro_rules! add_list {
+            ($i:literal) => {
+                if $i < K {
+                    // SAFETY: window < ceil(rows / 64) <= the list's words (the caller's
+                    // promise).
+                    let bits = u64::from_le(unsafe {
+                        core::ptr::read_unaligned(words[$i].add(8 * window).cast::<u64>())
+                    });
+                    damaged |= bits & !lanes;
+                    let mut at = next[$i];
+                    for (q, sum) in sums.iter_mut().enumerate() {
+                        let mask = (bits >> (16 * q)) as __mmask16;
+                        // SAFETY: `at` is at most 48 values past the window's start, itself at
+                        // most `limit` (checked after every window; the list starts at or
+                        // before its end, at or before `limit`), and 64 values' bytes of the
+                        // list's tail follow `limit` (the caller's promise): the 16 values
+                        // loaded are inside the tail.
+                        let packed = unsafe {
+                            match E {
+                                1 => _mm512_loadu_ps(at.cast()),
+                                2 => _mm512_cvtph_ps(_mm256_loadu_si256(at.cast())),
+                                3 => _mm512_castsi512_ps(_mm512_slli_epi32::<16>(
+                                    _mm512_cvtepu16_epi32(_mm256_loadu_si256(at.cast())),
+                                )),
+                                _ => _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
+                                    at.cast(),
+                                ))),
+                            }
+                        };
+                        let spread = _mm512_maskz_expand_ps(mask, packed);
+                        *sum = _mm512_add_ps(*sum, _mm512_mul_ps(spread, weights[$i]));
+                        at = at.wrapping_add(width * mask.count_ones() as usize);
+                    }
+                    damaged |= u64::from(at as usize > limit);
+                    next[$i] = at;
+                }
+            };
+        }
+        add_list!(0);
+        add_list!(1);
+        add_list!(2);
+        add_list!(3);
+        add_list!(4);
+        add_list!(5);
+        add_list!(6);
+        add_list!(7);
+        if damaged != 0 {
+            return false;
+        }
+        for (q, sum) in sums.into_iter().enumerate() {
+            // SAFETY: lanes under the mask are rows base + 16q.. of `acc`, below rows.
+            unsafe { _mm512_mask_storeu_ps(out.add(base + 16 * q), quarter(q), sum) };
+        }
+    }
+    // Each list's bits named exactly its values.
+    group
+        .iter()
+        .zip(next)
+        .all(|(list, at)| at == list.values.as_ptr().wrapping_add(list.values.len()))
+}

@@ -84,6 +84,22 @@ pub(crate) fn scatter_add(
     scalar::scatter_add(acc, weight, items, values, encoding)
 }
 
+/// A posting list of a bitmap column layout (format 1.3) with the query's weight for its
+/// dimension, as [`bitmap_add`] takes it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct BitmapList<'a> {
+    /// The query's entry for the list's dimension.
+    pub weight: f32,
+    /// The list's bitmap: little-endian `u64` words, bit `r % 64` of word `r / 64` set for
+    /// block-local row `r`.
+    pub words: &'a [u8],
+    /// The list's values, one per set bit, in row order (int8: the codes).
+    pub values: &'a [u8],
+    /// The values section from the list's first value to its end (`values` and what follows
+    /// it): a kernel may read past the list's values, there, to load whole vectors.
+    pub tail: &'a [u8],
+}
+
 /// The AVX-512 scatter-add the way `way` says (`"gather"`: gather, add, scatter; `"stash"`:
 /// scalar additions from a stack copy), whatever the dispatcher prefers, for the benches;
 /// `None` without AVX-512F or for another name.
@@ -224,6 +240,28 @@ macro_rules! by_encoding {
             ValueEncoding::I8 => $($kernel)::+::<4>($($arg),*),
         }
     };
+}
+
+/// Adds, list after list (in `lists`' order, the increasing dimension order), `weight * value`
+/// to `acc[row]` for every entry of bitmap posting lists: each set bit of a list's bitmap
+/// names the row of its next value. With `first`, `acc` starts from zeros (so each row gets
+/// `((0 + p0) + p1) + ...`, the column scan's order; the SIMD kernel adds `weight * 0` for the
+/// rows a list does not hold, which leaves every such sum as it is, bit for bit: the sums start
+/// at +0 and are never -0). Returns false if a list's bits name a row at or past `acc.len()`, or
+/// are more or fewer than its values: a damaged file, for which `acc` is left meaningless.
+#[inline]
+pub(crate) fn bitmap_add(
+    acc: &mut [f32],
+    lists: &[BitmapList<'_>],
+    first: bool,
+    encoding: ValueEncoding,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::rows_available() {
+        // SAFETY: `rows_available` checked AVX-512F, BW, VL, AVX2, F16C and POPCNT.
+        return unsafe { by_encoding!(encoding, avx512::bitmap_add(acc, lists, first)) };
+    }
+    scalar::bitmap_add(acc, lists, first, encoding)
 }
 
 /// [`bitmap_dots`] through the AVX-512 kernel; `None` without AVX-512F, BW and VL.
@@ -404,6 +442,109 @@ mod tests {
             ValueEncoding::F16 => half::f16::from_f32(value).to_bits().to_le_bytes().to_vec(),
             ValueEncoding::Bf16 => half::bf16::from_f32(value).to_bits().to_le_bytes().to_vec(),
             ValueEncoding::I8 => vec![(value * 12.0) as i8 as u8],
+        }
+    }
+
+    /// Each list's bitmap bytes, each list's value range in the section, the values section.
+    type BitmapSection = (Vec<Vec<u8>>, Vec<(usize, usize)>, Vec<u8>);
+
+    /// Bitmap posting lists for a block of `rows` rows: for each list, its words (for
+    /// `block_rows` rows), its values, and the whole values section they share.
+    fn bitmap_lists(
+        rng: &mut Stream,
+        lists: usize,
+        rows: usize,
+        block_rows: usize,
+        density: u64,
+        encoding: ValueEncoding,
+    ) -> BitmapSection {
+        let (mut words, mut spans, mut values) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..lists {
+            let mut bits = vec![0u8; block_rows / 8];
+            let start = values.len();
+            for row in 0..rows {
+                if rng.next() % 100 < density {
+                    bits[row / 8] |= 1 << (row % 8);
+                    values.extend(encode(rng.float(), encoding));
+                }
+            }
+            words.push(bits);
+            spans.push((start, values.len()));
+        }
+        (words, spans, values)
+    }
+
+    /// `bitmap_add` (AVX-512 where the CPU has it) gives its scalar twin's bits: every encoding,
+    /// full and short blocks, one to twenty lists (more than a register group), sparse and
+    /// dense lists, starting from zeros or from earlier sums, with and without room after the
+    /// last list's values for whole loads; and both refuse a bit past the block, or bits that
+    /// are more or fewer than the values.
+    #[test]
+    fn bitmap_add_equals_scalar() {
+        let mut rng = Stream(21);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for &encoding in ValueEncoding::ALL {
+            for (rows, block_rows) in [(4096, 4096), (1904, 4096), (64, 64), (63, 64), (1, 64)] {
+                for lists in [0, 1, 3, 8, 9, 20] {
+                    for density in [0, 3, 10, 50, 100] {
+                        let (words, spans, mut section) =
+                            bitmap_lists(&mut rng, lists, rows, block_rows, density, encoding);
+                        for padded in [false, true] {
+                            if padded {
+                                section.extend(vec![0u8; 64 * encoding.width()]);
+                            }
+                            let weights: Vec<f32> = (0..lists).map(|_| rng.float()).collect();
+                            let input: Vec<BitmapList<'_>> = (0..lists)
+                                .map(|i| BitmapList {
+                                    weight: weights[i],
+                                    words: &words[i],
+                                    values: &section[spans[i].0..spans[i].1],
+                                    tail: &section[spans[i].0..],
+                                })
+                                .collect();
+                            let start: Vec<f32> = (0..rows).map(|_| rng.float()).collect();
+                            for first in [true, false] {
+                                let (mut got, mut want) = (start.clone(), start.clone());
+                                assert!(bitmap_add(&mut got, &input, first, encoding));
+                                assert!(scalar::bitmap_add(&mut want, &input, first, encoding));
+                                let what = format!(
+                                    "{encoding} rows {rows} lists {lists} density {density} \
+                                     padded {padded} first {first}"
+                                );
+                                assert_eq!(bits(&got), bits(&want), "{what}");
+                            }
+                            // Damage: a row past the block, a row without a value, a value
+                            // without a row.
+                            if lists > 0 && rows < block_rows {
+                                let mut w = words[0].clone();
+                                w[rows / 8] |= 1 << (rows % 8);
+                                let mut damaged = input.clone();
+                                damaged[0].words = &w;
+                                let mut acc = start.clone();
+                                assert!(!bitmap_add(&mut acc, &damaged, true, encoding));
+                                assert!(!scalar::bitmap_add(&mut acc, &damaged, true, encoding));
+                            }
+                            if let Some(i) = (0..lists).find(|&i| spans[i].1 > spans[i].0) {
+                                let mut damaged = input.clone();
+                                let values = damaged[i].values;
+                                damaged[i].values = &values[..values.len() - encoding.width()];
+                                let mut acc = start.clone();
+                                assert!(!bitmap_add(&mut acc, &damaged, true, encoding));
+                                assert!(!scalar::bitmap_add(&mut acc, &damaged, true, encoding));
+                                let more = section.get(spans[i].0..spans[i].1 + encoding.width());
+                                if let Some(more) = more {
+                                    let mut damaged = input.clone();
+                                    damaged[i].values = more;
+                                    assert!(!bitmap_add(&mut acc, &damaged, true, encoding));
+                                    assert!(!scalar::bitmap_add(
+                                        &mut acc, &damaged, true, encoding
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 

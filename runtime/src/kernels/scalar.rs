@@ -110,6 +110,49 @@ pub(crate) fn scatter_add(
     }
 }
 
+/// See [`super::bitmap_add`]: each set bit, in order, takes the list's next value.
+pub(crate) fn bitmap_add(
+    acc: &mut [f32],
+    lists: &[super::BitmapList<'_>],
+    first: bool,
+    encoding: ValueEncoding,
+) -> bool {
+    if first {
+        acc.fill(0.0);
+    }
+    lists.iter().all(|list| match encoding {
+        ValueEncoding::F32 => bitmap_list::<4>(acc, list, f32::from_le_bytes),
+        ValueEncoding::F16 => bitmap_list::<2>(acc, list, |b| f16_to_f32(u16::from_le_bytes(b))),
+        ValueEncoding::Bf16 => bitmap_list::<2>(acc, list, |b| bf16_to_f32(u16::from_le_bytes(b))),
+        ValueEncoding::I8 => bitmap_list::<1>(acc, list, |b| f32::from(b[0] as i8)),
+    })
+}
+
+#[inline(always)]
+fn bitmap_list<const W: usize>(
+    acc: &mut [f32],
+    list: &super::BitmapList<'_>,
+    decode: impl Fn([u8; W]) -> f32,
+) -> bool {
+    let mut values = list.values.chunks_exact(W);
+    for (w, word) in list.words.chunks_exact(8).enumerate() {
+        let mut bits = u64::from_le_bytes([
+            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+        ]);
+        while bits != 0 {
+            let row = 64 * w + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let (Some(a), Some(value)) = (acc.get_mut(row), values.next()) else {
+                return false;
+            };
+            let mut v = [0u8; W];
+            v.copy_from_slice(value);
+            *a += list.weight * decode(v);
+        }
+    }
+    values.next().is_none()
+}
+
 /// See [`super::finish_scores`].
 pub(crate) fn finish_scores(
     scores: &mut [f32],

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use pocketrec::builder::{Layout, ModelBuilder, SparseMatrix, TableSpec};
-use pocketrec::{IdKind, Role, Scoring, ValueEncoding};
+use pocketrec::{IdKind, ListRows, Role, Scoring, ValueEncoding};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -43,6 +43,8 @@ pub struct Inputs {
     pub scoring: Scoring,
     pub values: ValueEncoding,
     pub layout: Layout,
+    /// How posting lists name their rows.
+    pub list_rows: ListRows,
 }
 
 impl Inputs {
@@ -88,6 +90,7 @@ impl Inputs {
             },
             values: ValueEncoding::F32,
             layout: Layout::Rows,
+            list_rows: ListRows::U16,
         }
     }
 
@@ -106,6 +109,7 @@ impl Inputs {
                 let mut t = TableSpec::new(name, role, m)
                     .values(self.values)
                     .layout(self.layout);
+                t = t.list_rows(self.list_rows);
                 if let Some(ids) = ids {
                     t = t.ids(ids.clone(), IdKind::Integer);
                 }
