@@ -2,6 +2,11 @@
 //! bit per row of a dimension, then the values packed) bring the column scan within 2x of its
 //! bandwidth floor, where today's `u16` posting lists stay at 3.5 to 4.5x on an AMD Zen 4?
 //!
+//! Since format 1.3 the layout is in the runtime (`--list-rows bitmap`, `ListRows::Bitmap`),
+//! and the `retrieval` bench times it beside the u16 lists (`columns-only-bitmap`): integrated,
+//! it is a size option, 1.2 to 1.5 times slower than u16 lists at 10 % (docs/BENCHMARKS.md).
+//! This file stays as the record of the experiment that led there.
+//!
 //! It times, on the same generated 1M-item table (d = 64, 10 %, users at 10 %), single thread:
 //!
 //! - `recommend` through the column scan of a real `.prec` file (`--layout columns`, f32): what

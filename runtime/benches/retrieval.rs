@@ -11,7 +11,7 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use pocketrec::bench_kernels as k;
 use pocketrec::builder::{Layout, ModelBuilder, SparseMatrix, TableSpec};
-use pocketrec::{Model, Recommendation, Retrieval, Role, ValueEncoding};
+use pocketrec::{ListRows, Model, Recommendation, Retrieval, Role, ValueEncoding};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -35,10 +35,16 @@ fn table(seed: u64, rows: usize, density: f64) -> Vec<f32> {
 }
 
 fn model(users: &[f32], items: &[f32], values: ValueEncoding) -> Vec<u8> {
-    model_with(users, items, values, Layout::Both)
+    model_with(users, items, values, Layout::Both, ListRows::U16)
 }
 
-fn model_with(users: &[f32], items: &[f32], values: ValueEncoding, layout: Layout) -> Vec<u8> {
+fn model_with(
+    users: &[f32],
+    items: &[f32],
+    values: ValueEncoding,
+    layout: Layout,
+    list_rows: ListRows,
+) -> Vec<u8> {
     let u = SparseMatrix::from_dense(users.len() / DIM, DIM, users).unwrap();
     let i = SparseMatrix::from_dense(items.len() / DIM, DIM, items).unwrap();
     ModelBuilder::new()
@@ -46,7 +52,8 @@ fn model_with(users: &[f32], items: &[f32], values: ValueEncoding, layout: Layou
         .table(
             TableSpec::new("items", Role::Item, i)
                 .values(values)
-                .layout(layout),
+                .layout(layout)
+                .list_rows(list_rows),
         )
         .build()
         .unwrap()
@@ -284,18 +291,22 @@ fn recommend(c: &mut Criterion) {
             });
             for values in [ValueEncoding::F32, ValueEncoding::F16] {
                 let both = model(&users, &items, values);
-                let only = model_with(&users, &items, values, Layout::Columns);
-                let (both, only) = (
+                let only = model_with(&users, &items, values, Layout::Columns, ListRows::U16);
+                let bitmaps = model_with(&users, &items, values, Layout::Columns, ListRows::Bitmap);
+                let (both, only, bitmaps) = (
                     Model::from_bytes(&both).unwrap(),
                     Model::from_bytes(&only).unwrap(),
+                    Model::from_bytes(&bitmaps).unwrap(),
                 );
                 let mut out = [Recommendation::default(); K];
                 // The column layout of a `both` file (block-major lists) and of a `columns`
-                // file (dimension-major lists, no row records).
+                // file (dimension-major lists, no row records), the latter also with bitmap
+                // list rows (format 1.3).
                 for (name, m, how) in [
                     ("rows", &both, Retrieval::Rows),
                     ("columns", &both, Retrieval::Columns),
                     ("columns-only", &only, Retrieval::Columns),
+                    ("columns-only-bitmap", &bitmaps, Retrieval::Columns),
                 ] {
                     group.bench_function(BenchmarkId::new(name, values), |b| {
                         b.iter(|| {
