@@ -7,7 +7,8 @@
 //!
 //! Both sum each item's products in increasing dimension order from 0, so they give the same
 //! scores, bit for bit, and the same top-k. [`Model::plan`] picks the one that reads fewer
-//! bytes.
+//! bytes, bitmap posting lists' bitmaps counted [`BITMAP_BYTE_WEIGHT`] times (their work goes
+//! with the rows they cover, not with their bytes).
 
 use crate::columns::{ColumnView, ListRowBytes, PostingList};
 use crate::error::{Error, Result};
@@ -28,7 +29,7 @@ pub const MAX_STACK_BLOCK_ROWS: usize = crate::format::MAX_COLUMNS_ONLY_BLOCK_RO
 /// How `recommend` reads the item table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Retrieval {
-    /// Whichever reads fewer bytes for this query (see [`Model::plan`]).
+    /// Whichever reads fewer bytes for this query, bitmaps weighted (see [`Model::plan`]).
     #[default]
     Auto,
     /// Scan every item row.
@@ -37,6 +38,15 @@ pub enum Retrieval {
     /// written with a column layout).
     Columns,
 }
+
+/// How many bytes of row data each byte of a bitmap posting list (format 1.3) counts for when
+/// [`Model::plan`] chooses: a bitmap costs the column scan one vector step per 16 rows of each
+/// list, whatever the list's length, so a dense user costs far more than its bytes say.
+/// Calibrated on 1M items at 10 %, d = 64 (docs/BENCHMARKS.md): the row scan and the bitmap
+/// column scan take the same time at about 25 of 64 user dimensions with f16 values (a weight
+/// of 5.9 puts the switch there) and at about 49 with f32 (2.7); 4 keeps both choices within
+/// 1.35 times of the faster path.
+pub const BITMAP_BYTE_WEIGHT: u64 = 4;
 
 /// What a query would read each way, and the way `Auto` takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +71,17 @@ fn column_view<'a>(items: &Table<'a>) -> Option<ColumnView<'a>> {
 
 fn row_bytes(items: &Table<'_>) -> u64 {
     (items.offsets_bytes() + items.data_bytes() + items.bias_bytes()) as u64
+}
+
+/// The bitmap bytes among [`column_bytes`] (0 for u16 lists).
+fn bitmap_bytes(columns: &ColumnView<'_>, query: &Query<'_>) -> u64 {
+    match columns.list_rows {
+        ListRows::U16 => 0,
+        ListRows::Bitmap => {
+            let active = query.vector.iter().filter(|x| **x != 0.0).count() as u64;
+            active * columns.blocks as u64 * (columns.block_rows / 8) as u64
+        }
+    }
 }
 
 fn column_bytes(items: &Table<'_>, columns: &ColumnView<'_>, query: &Query<'_>) -> u64 {
@@ -88,8 +109,12 @@ impl<S: AsRef<[u8]>> Model<S> {
 
     pub(crate) fn plan_query(&self, items: &Table<'_>, query: &Query<'_>) -> QueryPlan {
         let row_bytes = items.has_rows().then(|| row_bytes(items));
-        let column_bytes = column_view(items).map(|c| column_bytes(items, &c, query));
-        let retrieval = match (row_bytes, column_bytes) {
+        let view = column_view(items);
+        let column_bytes = view.map(|c| column_bytes(items, &c, query));
+        let column_cost = view.zip(column_bytes).map(|(c, bytes)| {
+            bytes.saturating_add((BITMAP_BYTE_WEIGHT - 1).saturating_mul(bitmap_bytes(&c, query)))
+        });
+        let retrieval = match (row_bytes, column_cost) {
             (Some(r), Some(c)) if c < r => Retrieval::Columns,
             (None, Some(_)) => Retrieval::Columns,
             _ => Retrieval::Rows,

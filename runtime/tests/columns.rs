@@ -178,14 +178,16 @@ fn plan_prefers_columns_for_sparse_users_and_rows_for_dense_ones() {
     let dense = vec![1.0f32; 64];
     let plan = model.plan(&dense).unwrap();
     assert_eq!(plan.retrieval, Retrieval::Rows, "{plan:?}");
-    // Bitmap lists cost a dense user an eighth of a byte per item and dimension plus the
-    // values: less than the rows (a byte of index per entry and the offsets), so the planner
-    // takes the columns for every user.
+    // Bitmap lists read fewer bytes than the rows even for a dense user (an eighth of a byte
+    // per item and dimension plus the values), but their work goes with the rows they cover:
+    // weighted, the dense user still takes the rows, the sparse one the columns.
     inputs.list_rows = ListRows::Bitmap;
     let model_bytes = inputs.build();
     let bitmaps = Model::from_bytes(&model_bytes).unwrap();
     let plan = bitmaps.plan(&dense).unwrap();
     assert!(plan.column_bytes < plan.row_bytes, "{plan:?}");
+    assert_eq!(plan.retrieval, Retrieval::Rows, "{plan:?}");
+    let plan = bitmaps.plan(&sparse).unwrap();
     assert_eq!(plan.retrieval, Retrieval::Columns, "{plan:?}");
     // Without a column layout, rows it is, and forcing columns is an error.
     inputs.layout = Layout::Rows;
