@@ -151,6 +151,9 @@ impl<S: AsRef<[u8]>> Model<S> {
             return Ok(0);
         }
         let retrieval = match retrieval {
+            // Without row records there is nothing to weigh: the columns it is (and no pass
+            // over the list offsets to count their bytes).
+            Retrieval::Auto if !items.has_rows() => Retrieval::Columns,
             Retrieval::Auto => self.plan_query(&items, query).retrieval,
             other => other,
         };
