@@ -185,9 +185,10 @@ impl<'a> ColumnView<'a> {
     /// that loads whole vectors may read past a list (the list's own values are its first
     /// `width * len` bytes).
     #[inline]
+    /// (Empty for a list that is not this view's: a kernel then takes its values alone.)
     pub fn values_from(&self, list: &PostingList<'a>) -> &'a [u8] {
-        let start = list.values.as_ptr() as usize - self.values.as_ptr() as usize;
-        &self.values[start..]
+        let start = (list.values.as_ptr() as usize).wrapping_sub(self.values.as_ptr() as usize);
+        self.values.get(start..).unwrap_or(&[])
     }
 
     /// Calls `visit(local_row, entry)` for each entry of list `(block, dim)` in order, after
