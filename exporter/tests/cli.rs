@@ -48,6 +48,25 @@ fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `pocketrec inspect PATH --json`, parsed.
+fn inspect_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&succeeds(&["inspect", path_str(path), "--json"])).unwrap()
+}
+
+/// Checks that the model at `path` verifies, and returns user 1's top-4 as JSON.
+fn verified_top4(path: &Path) -> String {
+    assert!(pocketrec(&["verify", path_str(path)]).status.success());
+    succeeds(&[
+        "recommend",
+        path_str(path),
+        "--user",
+        "1",
+        "-k",
+        "4",
+        "--json",
+    ])
+}
+
 fn export_model(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let out = dir.join(name);
     let model = fixture("model.safetensors");
@@ -387,8 +406,7 @@ fn every_layout_exports_verifies_and_recommends_alike() {
     for layout in ["rows", "both", "columns"] {
         let name = format!("{layout}.prec");
         let path = export_model(dir.path(), &name, &["--layout", layout]);
-        let json: serde_json::Value =
-            serde_json::from_str(&succeeds(&["inspect", path_str(&path), "--json"])).unwrap();
+        let json = inspect_json(&path);
         assert_eq!(json["tables"][1]["layout"], layout);
         assert_eq!(
             json["tables"][0]["layout"], "rows",
@@ -400,17 +418,8 @@ fn every_layout_exports_verifies_and_recommends_alike() {
         assert_eq!(bytes["data"].as_u64().unwrap() > 0, layout != "columns");
         assert_eq!(bytes["columns"].as_u64().unwrap() > 0, layout != "rows");
         sizes.push(json["file_bytes"].as_u64().unwrap());
-        assert!(pocketrec(&["verify", path_str(&path)]).status.success());
         // f32 values: every path gives the exact dense scores, so the answers agree.
-        answers.push(succeeds(&[
-            "recommend",
-            path_str(&path),
-            "--user",
-            "1",
-            "-k",
-            "4",
-            "--json",
-        ]));
+        answers.push(verified_top4(&path));
     }
     assert_eq!(answers[0], answers[1]);
     assert_eq!(answers[0], answers[2]);
@@ -440,8 +449,7 @@ fn bitmap_posting_lists_answer_as_u16_lists_do() {
             &name,
             &["--layout", "columns", "--list-rows", list_rows],
         );
-        let json: serde_json::Value =
-            serde_json::from_str(&succeeds(&["inspect", path_str(&path), "--json"])).unwrap();
+        let json = inspect_json(&path);
         assert_eq!(json["format_version"], minor);
         assert_eq!(json["tables"][1]["list_rows"], list_rows);
         assert_eq!(json["tables"][0]["list_rows"], serde_json::Value::Null);
@@ -452,16 +460,7 @@ fn bitmap_posting_lists_answer_as_u16_lists_do() {
             list_rows == "bitmap",
             "{text}"
         );
-        assert!(pocketrec(&["verify", path_str(&path)]).status.success());
-        answers.push(succeeds(&[
-            "recommend",
-            path_str(&path),
-            "--user",
-            "1",
-            "-k",
-            "4",
-            "--json",
-        ]));
+        answers.push(verified_top4(&path));
     }
     assert_eq!(answers[0], answers[1]);
     assert!(column_bytes.iter().all(|&b| b > 0), "{column_bytes:?}");

@@ -20,6 +20,8 @@ pub(crate) enum ListRowBytes<'a> {
 /// One posting list: which rows of its block it holds, and their values.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PostingList<'a> {
+    /// The number of its first entry in the layout (its start offset).
+    pub first: usize,
     /// The rows.
     pub rows: ListRowBytes<'a>,
     /// `width * len` bytes of values in the table's value encoding.
@@ -27,6 +29,11 @@ pub(crate) struct PostingList<'a> {
 }
 
 impl<'a> PostingList<'a> {
+    /// Its number of entries (of values).
+    pub fn len(&self, encoding: ValueEncoding) -> usize {
+        self.values.len() / encoding.width()
+    }
+
     /// The block-local rows of the list, in stored order (for bitmaps, increasing).
     pub fn local_rows(&self) -> LocalRows<'a> {
         match self.rows {
@@ -176,18 +183,21 @@ impl<'a> ColumnView<'a> {
             }
         };
         match (rows, self.values.get(width * start..width * end)) {
-            (Some(rows), Some(values)) => Ok(PostingList { rows, values }),
+            (Some(rows), Some(values)) => Ok(PostingList {
+                first: start,
+                rows,
+                values,
+            }),
             _ => Err(self.corrupt("column list is past its section")),
         }
     }
 
-    /// The values section from list `(block, dim)`'s first value to the end: what a kernel
-    /// that loads whole vectors may read past a list (the list's own values are its first
-    /// `width * len` bytes).
+    /// The values section from `list`'s first value to the end: what a kernel that loads
+    /// whole vectors may read past a list (the list's own values are its first `width * len`
+    /// bytes).
     #[inline]
-    /// (Empty for a list that is not this view's: a kernel then takes its values alone.)
     pub fn values_from(&self, list: &PostingList<'a>) -> &'a [u8] {
-        let start = (list.values.as_ptr() as usize).wrapping_sub(self.values.as_ptr() as usize);
+        let start = list.first.saturating_mul(self.encoding.width());
         self.values.get(start..).unwrap_or(&[])
     }
 
@@ -200,8 +210,8 @@ impl<'a> ColumnView<'a> {
         dim: usize,
         mut visit: impl FnMut(usize, usize) -> Result<()>,
     ) -> Result<()> {
-        let (start, end) = self.list_range(block, dim)?;
         let list = self.list(block, dim)?;
+        let (start, end) = (list.first, list.first + list.len(self.encoding));
         let rows_in_block = self.rows_in_block(block);
         let mut next_allowed = 0usize;
         let mut at = start;
@@ -278,12 +288,18 @@ impl<'a> ColumnView<'a> {
         (self.norms.map_or(0, <[u8]>::len) + self.scales.map_or(0, <[u8]>::len)) as u64
     }
 
+    /// Entry `at`'s value bytes, stored as in the row records; `None` past the section.
+    #[inline]
+    pub fn value_bytes(&self, at: usize) -> Option<&'a [u8]> {
+        let width = self.encoding.width();
+        self.values.get(width * at..width * at + width)
+    }
+
     /// Entry `at`'s value as the column scan adds it: the value for f32, f16 and bf16, the
     /// integer code for int8 (to be multiplied by the row's scale); `None` past the section.
     #[inline]
     pub fn raw_value(&self, at: usize) -> Option<f32> {
-        let width = self.encoding.width();
-        let b = self.values.get(width * at..width * at + width)?;
+        let b = self.value_bytes(at)?;
         Some(match self.encoding {
             ValueEncoding::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
             ValueEncoding::F16 => f16_to_f32(u16::from_le_bytes([b[0], b[1]])),
@@ -296,11 +312,11 @@ impl<'a> ColumnView<'a> {
     /// there: a binary search over `u16` rows, or a bit test and a count of the bits before it.
     pub fn find(&self, row: usize, dim: usize) -> Result<Option<usize>> {
         let (block, local) = (row / self.block_rows, row % self.block_rows);
-        let (start, end) = self.list_range(block, dim)?;
         let list = self.list(block, dim)?;
+        let (start, len) = (list.first, list.len(self.encoding));
         match list.rows {
             ListRowBytes::U16(items) => {
-                let (mut lo, mut hi) = (0, end - start);
+                let (mut lo, mut hi) = (0, len);
                 while lo < hi {
                     let mid = lo + (hi - lo) / 2;
                     let at = usize::from(u16::from_le_bytes([items[2 * mid], items[2 * mid + 1]]));
@@ -322,7 +338,7 @@ impl<'a> ColumnView<'a> {
                     .map(|w| word(w).count_ones() as usize)
                     .sum::<usize>()
                     + (word(local / 64) & (bit - 1)).count_ones() as usize;
-                if before >= end - start {
+                if before >= len {
                     return Err(self.corrupt("a column bitmap has more rows than values"));
                 }
                 Ok(Some(start + before))

@@ -300,6 +300,7 @@ fn add_u16_lists(
             Ok(PostingList {
                 rows: ListRowBytes::U16(items),
                 values,
+                ..
             }) => kernels::Prefetch::new(items, values),
             _ => kernels::Prefetch::default(),
         };

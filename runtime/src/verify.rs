@@ -129,17 +129,11 @@ fn strictly_increasing<T: PartialOrd>(mut values: impl Iterator<Item = Option<T>
 fn verify_columns(table: &Table<'_>, columns: &ColumnView<'_>) -> Result<()> {
     let role = table.role();
     let corrupt = |reason| Error::CorruptTable { role, reason };
-    let width = columns.encoding.width();
     for block in 0..columns.blocks {
         for dim in 0..columns.dim {
-            let list = columns.list(block, dim)?;
-            let (start, _) = columns.list_range(block, dim)?;
             columns.for_each_entry(block, dim, |local, at| {
                 let row = table.row(block * columns.block_rows + local)?;
-                let value = list
-                    .values
-                    .get(width * (at - start)..width * (at - start + 1));
-                if row.raw_value(dim) != value {
+                if row.raw_value(dim) != columns.value_bytes(at) {
                     return Err(corrupt("a column entry differs from its row"));
                 }
                 Ok(())

@@ -8,6 +8,25 @@ use super::x86::{self, encoding_of};
 use super::{Prefetch, scalar};
 use crate::format::ValueEncoding;
 
+/// Sixteen values of encoding code `$e` (1 f32, 2 f16, 3 bf16, 4 int8 codes, as
+/// [`encoding_of`] reads them) from the byte pointer `$at`, as sixteen f32; only the lanes of
+/// the 16-bit mask `$mask` are read, the others are +0 (with a constant all-ones mask the
+/// compiler emits plain loads). Intrinsics only: use it inside an `unsafe` block of a function
+/// with AVX-512F, BW, VL and F16C, whose SAFETY comment covers the bytes read.
+macro_rules! load16 {
+    ($e:expr, $mask:expr, $at:expr) => {{
+        let (mask, at): (__mmask16, *const u8) = ($mask, $at);
+        match $e {
+            1 => _mm512_maskz_loadu_ps(mask, at.cast()),
+            2 => _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, at.cast())),
+            3 => _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(
+                _mm256_maskz_loadu_epi16(mask, at.cast()),
+            ))),
+            _ => _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, at.cast()))),
+        }
+    }};
+}
+
 /// Whether the CPU has AVX-512F (run-time detection under `std`).
 #[inline(always)]
 pub(super) fn available() -> bool {
@@ -431,17 +450,7 @@ pub(super) unsafe fn bitmap_dots<const E: u8>(
                 // positions past the row's entries.
                 unsafe {
                     let from = values.add(width * at);
-                    let v = match E {
-                        1 => _mm512_maskz_loadu_ps(lanes, from.cast()),
-                        2 => _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, from.cast())),
-                        3 => _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(
-                            _mm256_maskz_loadu_epi16(lanes, from.cast()),
-                        ))),
-                        _ => _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(
-                            lanes,
-                            from.cast(),
-                        ))),
-                    };
+                    let v = load16!(E, lanes, from);
                     let p = _mm512_mul_ps(packed, v);
                     _mm512_storeu_ps(row_products.as_mut_ptr().add(at), p);
                 }
@@ -596,20 +605,7 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
             // SAFETY: the values start at data[s + n + prefix] and lanes below n lie inside
             // data[s..e] (len == n * (1 + width) + prefix); masked-off lanes are not read
             // (with n = 0, none: `wrapping_add`, as the pointer may pass the end).
-            let values = unsafe {
-                let at = at.wrapping_add(n + prefix);
-                match E {
-                    1 => _mm512_maskz_loadu_ps(mask, at.cast()),
-                    2 => _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, at.cast())),
-                    3 => _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(
-                        _mm256_maskz_loadu_epi16(mask, at.cast()),
-                    ))),
-                    _ => _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(
-                        mask,
-                        at.cast(),
-                    ))),
-                }
-            };
+            let values = unsafe { load16!(E, mask, at.wrapping_add(n + prefix)) };
             // The query entries of the columns: bit 5 of a column picks q2:q3 over q0:q1.
             // (Bit 5 of each column byte, shifted to its sign bit, taken as a mask: two cheap
             // byte operations instead of a compare on the busier shuffle port.)
@@ -835,18 +831,7 @@ unsafe fn bitmap_group<const K: usize, const E: u8>(
                         // before its end, at or before `limit`), and 64 values' bytes of the
                         // list's tail follow `limit` (the caller's promise): the 16 values
                         // loaded are inside the tail.
-                        let packed = unsafe {
-                            match E {
-                                1 => _mm512_loadu_ps(at.cast()),
-                                2 => _mm512_cvtph_ps(_mm256_loadu_si256(at.cast())),
-                                3 => _mm512_castsi512_ps(_mm512_slli_epi32::<16>(
-                                    _mm512_cvtepu16_epi32(_mm256_loadu_si256(at.cast())),
-                                )),
-                                _ => _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
-                                    at.cast(),
-                                ))),
-                            }
-                        };
+                        let packed = unsafe { load16!(E, 0xFFFF, at) };
                         let spread = _mm512_maskz_expand_ps(mask, packed);
                         *sum = _mm512_add_ps(*sum, _mm512_mul_ps(spread, weights[$i]));
                         at = at.wrapping_add(width * mask.count_ones() as usize);
