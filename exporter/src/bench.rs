@@ -6,6 +6,13 @@
 //! divided by a read bandwidth measured in the same run. Two bandwidths are measured: streaming
 //! a buffer larger than any cache (main memory), and streaming a buffer as large as the bytes
 //! a query reads, again and again (what the data's cache level gives once warm).
+//!
+//! By default every path is warmed up first and the queries run with whatever the caches kept
+//! of the model (on a machine whose last-level cache holds the model, that is all of it, and
+//! the main-memory floor then says how the loop compares with memory, not what the memory
+//! gave). With `cold`, the caches are flushed before each timed query by reading a buffer
+//! twice the size of the largest cache ([`eviction_bytes`]), so each query reads its bytes
+//! from main memory, as on a device.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -49,8 +56,13 @@ pub struct BenchReport {
     pub k: usize,
     /// Median time of `Model::open` (map + validate), in microseconds.
     pub open_us: f64,
-    /// Main-memory read bandwidth (1 GiB buffer), GB/s.
+    /// Main-memory read bandwidth (a buffer of 1 GiB, or [`BenchReport::eviction_bytes`] if
+    /// larger), GB/s.
     pub memory_gbps: f64,
+    /// Whether the caches were flushed before each timed query (`--cold`).
+    pub cold: bool,
+    /// Bytes read to flush the caches before each timed query (0 when not `cold`).
+    pub eviction_bytes: u64,
     /// The SIMD kernels the runtime uses on this machine ([`pocketrec::simd_kernels`]).
     pub kernels: String,
     /// Resident size of the model's mapping after open, KiB.
@@ -86,6 +98,37 @@ pub fn read_bandwidth(bytes: usize, rounds: usize) -> f64 {
         best = best.min(t.elapsed());
     }
     (words * 8) as f64 / best.as_secs_f64()
+}
+
+/// The size of the largest CPU cache this machine reports (Linux sysfs), if any.
+fn largest_cache_bytes() -> Option<u64> {
+    let mut largest = None;
+    for index in 0..16 {
+        let path = format!("/sys/devices/system/cpu/cpu0/cache/index{index}/size");
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        let text = text.trim();
+        let (digits, scale) = match text.strip_suffix('K') {
+            Some(d) => (d, 1 << 10),
+            None => match text.strip_suffix('M') {
+                Some(d) => (d, 1 << 20),
+                None => (text, 1),
+            },
+        };
+        if let Ok(n) = digits.parse::<u64>() {
+            largest = largest.max(Some(n * scale));
+        }
+    }
+    largest
+}
+
+/// Bytes to read to flush the caches: twice the largest cache sysfs reports, at least 256 MiB
+/// (where sysfs says nothing, or too little to trust), at most 8 GiB.
+pub fn eviction_bytes() -> u64 {
+    largest_cache_bytes()
+        .map_or(0, |b| b.saturating_mul(2))
+        .clamp(256 << 20, 8 << 30)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -166,7 +209,9 @@ fn query_vectors(model: &Model<Mmap>, queries: usize) -> Result<Vec<Vec<f32>>> {
 }
 
 /// Runs the benchmark on the model at `path`.
-pub fn run(path: &Path, queries: usize, k: usize) -> Result<BenchReport> {
+///
+/// With `cold`, the caches are flushed before each timed query (see the module's text).
+pub fn run(path: &Path, queries: usize, k: usize, cold: bool) -> Result<BenchReport> {
     let model_error = |source| ExportError::Model {
         path: path.to_path_buf(),
         source,
@@ -192,7 +237,10 @@ pub fn run(path: &Path, queries: usize, k: usize) -> Result<BenchReport> {
         paths.push(Retrieval::Columns);
         paths.push(Retrieval::Auto);
     }
-    let memory = read_bandwidth(1 << 30, 3);
+    let evict_bytes = if cold { eviction_bytes() } else { 0 };
+    let memory = read_bandwidth((1usize << 30).max(evict_bytes as usize), 3);
+    // The flush buffer, written once so that its pages are real (not the shared zero page).
+    let evict: Vec<u64> = (0..evict_bytes / 8).collect();
     let mut out = vec![Recommendation::default(); k];
     let mut reports = Vec::new();
     for retrieval in paths {
@@ -220,6 +268,9 @@ pub fn run(path: &Path, queries: usize, k: usize) -> Result<BenchReport> {
         }
         let mut times = Vec::with_capacity(vectors.len());
         for v in &vectors {
+            if cold {
+                black_box(read_all(black_box(&evict)));
+            }
             let t = Instant::now();
             black_box(
                 model
@@ -255,6 +306,8 @@ pub fn run(path: &Path, queries: usize, k: usize) -> Result<BenchReport> {
         k,
         open_us: percentile(&open_times, 0.5),
         memory_gbps: memory / 1e9,
+        cold,
+        eviction_bytes: evict_bytes,
         kernels: pocketrec::simd_kernels().to_string(),
         mapping_rss_after_open_kib: rss_after_open,
         mapping_rss_after_queries_kib: mapping_rss_kib(start),
@@ -270,6 +323,12 @@ impl BenchReport {
             "{} bytes, {} queries, k = {}; open {:.1} us (median of 51); main-memory read bandwidth {:.1} GB/s; kernels {}\n",
             self.file_bytes, self.queries, self.k, self.open_us, self.memory_gbps, self.kernels
         );
+        if self.cold {
+            s.push_str(&format!(
+                "cold: the caches flushed before each query by reading {} MiB\n",
+                self.eviction_bytes >> 20
+            ));
+        }
         s.push_str(&format!(
             "mapping resident: {} KiB after open, {} KiB after the queries; peak process RSS {} KiB\n\n",
             self.mapping_rss_after_open_kib, self.mapping_rss_after_queries_kib, self.peak_rss_kib

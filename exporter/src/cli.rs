@@ -93,6 +93,11 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Flush the CPU caches before each timed query (by reading a buffer twice the size of
+        /// the largest cache), so the model's bytes come from main memory as on a device whose
+        /// cache cannot hold the model; the main-memory floor is then the one to read.
+        #[arg(long)]
+        cold: bool,
     },
 }
 
@@ -740,7 +745,8 @@ pub fn main() -> ExitCode {
             queries,
             k,
             json,
-        } => crate::bench::run(&model, queries, k).and_then(|r| {
+            cold,
+        } => crate::bench::run(&model, queries, k, cold).and_then(|r| {
             if json {
                 print_json(&r)
             } else {

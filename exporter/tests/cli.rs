@@ -474,3 +474,49 @@ fn bitmap_posting_lists_answer_as_u16_lists_do() {
     ]);
     assert!(bad.contains("u16, bitmap"), "{bad}");
 }
+
+/// `bench --cold --json` reports every path of a `both` file with real timings and the bytes
+/// the planner counts, and how much it reads to flush the caches before each query. (One run:
+/// a debug-build bench spends seconds on its bandwidth buffers.)
+#[test]
+fn bench_reports_each_path_cold() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = export_model(dir.path(), "both.prec", &["--layout", "both"]);
+    let args = [
+        "bench",
+        path_str(&path),
+        "--queries",
+        "3",
+        "-k",
+        "2",
+        "--json",
+        "--cold",
+    ];
+    let json: serde_json::Value = serde_json::from_str(&succeeds(&args)).unwrap();
+    assert_eq!(json["cold"], true);
+    let eviction = json["eviction_bytes"].as_u64().unwrap();
+    assert!(
+        (256 << 20..=8 << 30).contains(&eviction),
+        "eviction {eviction}"
+    );
+    assert_eq!(json["queries"], 3);
+    assert!(json["memory_gbps"].as_f64().unwrap() > 0.0);
+    let paths: Vec<&str> = json["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["rows", "columns", "auto"]);
+    for p in json["paths"].as_array().unwrap() {
+        let (p50, p99) = (p["p50_us"].as_f64().unwrap(), p["p99_us"].as_f64().unwrap());
+        assert!(p50 > 0.0 && p99 >= p50, "{p}");
+        let floor = p["floor_memory_us"].as_f64().unwrap();
+        assert!(
+            p["bytes_per_query"].as_f64().unwrap() > 0.0 && floor > 0.0,
+            "{p}"
+        );
+        let ratio = p["p50_over_memory_floor"].as_f64().unwrap();
+        assert!((ratio - p50 / floor).abs() <= 1e-9 * ratio.max(1.0), "{p}");
+    }
+}
