@@ -163,6 +163,21 @@ impl<'a> Prefetch<'a> {
     }
 }
 
+/// Hints the CPU to load every cache line of `bytes`, all at once (a no-op where there is no
+/// stable prefetch instruction).
+#[inline]
+pub(crate) fn prefetch_all(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            rest = prefetch_line(rest);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
 /// Hints the CPU to load the cache line at the start of `bytes` (if any; a no-op where there is
 /// no stable prefetch instruction) and returns the bytes after that line.
 #[inline(always)]
