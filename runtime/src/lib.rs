@@ -189,7 +189,9 @@ pub use memmap2::Mmap;
 pub use model::{Model, SectionInfo};
 pub use properties::Properties;
 pub use row::{Row, RowIter};
-pub use scan::{BITMAP_BYTE_WEIGHT, MAX_STACK_BLOCK_ROWS, QueryPlan, Retrieval};
+pub use scan::{
+    BITMAP_BYTE_WEIGHT, MAX_STACK_BLOCK_ROWS, QueryPlan, Retrieval, U16_LIST_BYTE_QUARTERS,
+};
 pub use score::MAX_STACK_DIM;
 pub use table::Table;
 pub use topk::Recommendation;

@@ -7,8 +7,11 @@
 //!
 //! Both sum each item's products in increasing dimension order from 0, so they give the same
 //! scores, bit for bit, and the same top-k. [`Model::plan`] picks the one that reads fewer
-//! bytes, bitmap posting lists' bitmaps counted [`BITMAP_BYTE_WEIGHT`] times (their work goes
-//! with the rows they cover, not with their bytes).
+//! bytes, weighted by what a byte costs each way: a byte of a `u16` posting list counts
+//! [`U16_LIST_BYTE_QUARTERS`] quarters of a row byte (the column scan reads its entries faster
+//! than the row scan reads its own), the bitmaps of bitmap posting lists
+//! [`BITMAP_BYTE_WEIGHT`] times (their work goes with the rows they cover, not with their
+//! bytes).
 
 use crate::columns::{ColumnView, ListRowBytes, PostingList};
 use crate::error::{Error, Result};
@@ -29,7 +32,8 @@ pub const MAX_STACK_BLOCK_ROWS: usize = crate::format::MAX_COLUMNS_ONLY_BLOCK_RO
 /// How `recommend` reads the item table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Retrieval {
-    /// Whichever reads fewer bytes for this query, bitmaps weighted (see [`Model::plan`]).
+    /// Whichever reads fewer bytes for this query, weighted by what a byte costs each way (see
+    /// [`Model::plan`]).
     #[default]
     Auto,
     /// Scan every item row.
@@ -47,6 +51,19 @@ pub enum Retrieval {
 /// of 5.9 puts the switch there) and at about 49 with f32 (2.7); 4 keeps both choices within
 /// 1.35 times of the faster path.
 pub const BITMAP_BYTE_WEIGHT: u64 = 4;
+
+/// What a byte of a `u16` posting list (its rows and values) costs when [`Model::plan`]
+/// chooses, in quarters of a byte of row data: 3, so a list byte counts 0.75. The column scan
+/// adds a posting entry in less time than the row scan takes for a row entry, so a dense user,
+/// whose lists hold 1.07 to 1.13 times the row data's bytes, is still answered faster by the
+/// columns. Measured with fully dense users on 1M items at 10 %, d = 64 (docs/BENCHMARKS.md):
+/// per byte read, the column scan took 0.48 (f32), 0.81 (f16), 0.83 (bf16) and 0.64 (int8)
+/// times as long as the row scan, and was 1.09 to 1.94 times faster in all; weighted by 3/4,
+/// all four take the columns, where counted byte for byte they took the rows. (On the AMD
+/// EPYC of an earlier measurement the f16 column scan of a dense user was 3 % slower than the
+/// row scan, 3.68 against 3.58 ms, and the f32 one 1.75 times faster: the weight's worst case
+/// there is that 3 %.)
+pub const U16_LIST_BYTE_QUARTERS: u64 = 3;
 
 /// What a query would read each way, and the way `Auto` takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +101,8 @@ fn bitmap_bytes(columns: &ColumnView<'_>, query: &Query<'_>) -> u64 {
     }
 }
 
-fn column_bytes(items: &Table<'_>, columns: &ColumnView<'_>, query: &Query<'_>) -> u64 {
+/// The bytes the column scan reads for `query`: (the posting lists, everything else).
+fn column_bytes(items: &Table<'_>, columns: &ColumnView<'_>, query: &Query<'_>) -> (u64, u64) {
     let active = query.vector.iter().filter(|x| **x != 0.0).count() as u64;
     let mut lists = 0u64;
     for block in 0..columns.blocks {
@@ -95,7 +113,8 @@ fn column_bytes(items: &Table<'_>, columns: &ColumnView<'_>, query: &Query<'_>) 
         }
     }
     let offsets = columns.blocks as u64 * active * 2 * items.offset_width().bytes() as u64;
-    lists + offsets + columns.per_row_bytes() + items.bias_bytes() as u64
+    let rest = offsets + columns.per_row_bytes() + items.bias_bytes() as u64;
+    (lists, rest)
 }
 
 impl<S: AsRef<[u8]>> Model<S> {
@@ -112,11 +131,17 @@ impl<S: AsRef<[u8]>> Model<S> {
     #[inline(never)]
     pub(crate) fn plan_query(&self, items: &Table<'_>, query: &Query<'_>) -> QueryPlan {
         let row_bytes = items.has_rows().then(|| row_bytes(items));
-        // (bytes, bytes with the bitmaps weighted)
+        // (bytes, weighted bytes)
         let columns = column_view(items).map(|c| {
-            let bytes = column_bytes(items, &c, query);
-            let weighted = (BITMAP_BYTE_WEIGHT - 1).saturating_mul(bitmap_bytes(&c, query));
-            (bytes, bytes.saturating_add(weighted))
+            let (lists, rest) = column_bytes(items, &c, query);
+            let bytes = lists.saturating_add(rest);
+            let cost = match c.list_rows {
+                ListRows::U16 => rest.saturating_add(lists / 4 * U16_LIST_BYTE_QUARTERS),
+                ListRows::Bitmap => bytes.saturating_add(
+                    (BITMAP_BYTE_WEIGHT - 1).saturating_mul(bitmap_bytes(&c, query)),
+                ),
+            };
+            (bytes, cost)
         });
         let (column_bytes, column_cost) = (columns.map(|c| c.0), columns.map(|c| c.1));
         let retrieval = match (row_bytes, column_cost) {

@@ -6,7 +6,9 @@ mod common;
 use common::{Inputs, section, top};
 use pocketrec::builder::Layout;
 use pocketrec::format::reseal;
-use pocketrec::{ListRows, Model, Recommendation, Retrieval, SectionKind, ValueEncoding};
+use pocketrec::{
+    ListRows, Model, Recommendation, Retrieval, SectionKind, U16_LIST_BYTE_QUARTERS, ValueEncoding,
+};
 use proptest::prelude::*;
 
 fn dims() -> impl Strategy<Value = usize> {
@@ -156,8 +158,11 @@ fn verify_catches_columns_that_disagree_with_rows() {
     }
 }
 
+/// `u16` posting lists: the columns for sparse and dense users alike (a dense user's lists
+/// hold a little more than the row data, but each of their bytes counts three quarters of a
+/// row byte); bitmap lists: the columns for sparse users, the rows for dense ones.
 #[test]
-fn plan_prefers_columns_for_sparse_users_and_rows_for_dense_ones() {
+fn plan_weighs_the_bytes_each_way_reads() {
     let mut inputs = Inputs::random(5, 2, 20_000, 64, 0.1);
     inputs.layout = Layout::Both;
     inputs.list_rows = ListRows::U16;
@@ -177,7 +182,23 @@ fn plan_prefers_columns_for_sparse_users_and_rows_for_dense_ones() {
     );
     let dense = vec![1.0f32; 64];
     let plan = model.plan(&dense).unwrap();
-    assert_eq!(plan.retrieval, Retrieval::Rows, "{plan:?}");
+    let (rows, columns) = (plan.row_bytes.unwrap(), plan.column_bytes.unwrap());
+    // More bytes than the rows, but less than 4/3 of them: weighted, the columns are cheaper.
+    assert!(
+        rows < columns && columns * U16_LIST_BYTE_QUARTERS < rows * 4,
+        "{plan:?}"
+    );
+    assert_eq!(plan.retrieval, Retrieval::Columns, "{plan:?}");
+    // The weighted choice answers as the row scan does (f32: the same sums, bit for bit).
+    let mut by_rows = [Recommendation::default(); 10];
+    let mut auto = [Recommendation::default(); 10];
+    let n = model
+        .recommend_vector_with(&dense, 10, &[], &mut by_rows, Retrieval::Rows)
+        .unwrap();
+    let m = model
+        .recommend_vector_with(&dense, 10, &[], &mut auto, Retrieval::Auto)
+        .unwrap();
+    assert_eq!(by_rows[..n], auto[..m]);
     // Bitmap lists read fewer bytes than the rows even for a dense user (an eighth of a byte
     // per item and dimension plus the values), but their work goes with the rows they cover:
     // weighted, the dense user still takes the rows, the sparse one the columns.
