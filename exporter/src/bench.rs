@@ -10,9 +10,9 @@
 //! By default every path is warmed up first and the queries run with whatever the caches kept
 //! of the model (on a machine whose last-level cache holds the model, that is all of it, and
 //! the main-memory floor then says how the loop compares with memory, not what the memory
-//! gave). With `cold`, the caches are flushed before each timed query by reading a buffer
-//! twice the size of the largest cache ([`eviction_bytes`]), so each query reads its bytes
-//! from main memory, as on a device.
+//! gave). With `cold`, the caches are flushed before each timed query by reading a buffer of
+//! at least 1 GiB and at least twice the size of the largest cache ([`eviction_bytes`]), so
+//! each query reads its bytes from main memory, as on a device.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -56,12 +56,13 @@ pub struct BenchReport {
     pub k: usize,
     /// Median time of `Model::open` (map + validate), in microseconds.
     pub open_us: f64,
-    /// Main-memory read bandwidth (a buffer of 1 GiB, or [`BenchReport::eviction_bytes`] if
-    /// larger; best of three reads before the queries and three after), GB/s.
+    /// Main-memory read bandwidth (a buffer of 1 GiB, or twice the largest cache if larger;
+    /// best of three reads before the queries and three after), GB/s.
     pub memory_gbps: f64,
     /// Whether the caches were flushed before each timed query (`--cold`).
     pub cold: bool,
-    /// Bytes read to flush the caches before each timed query (0 when not `cold`).
+    /// Bytes read to flush the caches before each timed query: the main-memory buffer, at least
+    /// [`eviction_bytes`] (0 when not `cold`).
     pub eviction_bytes: u64,
     /// The SIMD kernels the runtime uses on this machine ([`pocketrec::simd_kernels`]).
     pub kernels: String,
@@ -86,18 +87,28 @@ fn read_all(buffer: &[u64]) -> u64 {
     sums.iter().fold(0, |a, &b| a.wrapping_add(b))
 }
 
-/// Best-of-`rounds` read bandwidth of a `bytes`-byte buffer, in bytes per second.
-pub fn read_bandwidth(bytes: usize, rounds: usize) -> f64 {
-    let words = (bytes / 8).max(1024);
-    let buffer: Vec<u64> = (0..words as u64).collect();
-    black_box(read_all(&buffer));
+/// A buffer of at least `bytes` bytes (1024 words at least), every word written, so that its
+/// pages are real rather than the shared zero page.
+fn filled_buffer(bytes: usize) -> Vec<u64> {
+    (0..(bytes / 8).max(1024) as u64).collect()
+}
+
+/// Best-of-`rounds` read bandwidth of `buffer` (read once before the timed rounds), in bytes
+/// per second.
+fn bandwidth_of(buffer: &[u64], rounds: usize) -> f64 {
+    black_box(read_all(buffer));
     let mut best = Duration::MAX;
     for _ in 0..rounds {
         let t = Instant::now();
-        black_box(read_all(black_box(&buffer)));
+        black_box(read_all(black_box(buffer)));
         best = best.min(t.elapsed());
     }
-    (words * 8) as f64 / best.as_secs_f64()
+    std::mem::size_of_val(buffer) as f64 / best.as_secs_f64()
+}
+
+/// Best-of-`rounds` read bandwidth of a `bytes`-byte buffer, in bytes per second.
+pub fn read_bandwidth(bytes: usize, rounds: usize) -> f64 {
+    bandwidth_of(&filled_buffer(bytes), rounds)
 }
 
 /// The size of the largest CPU cache this machine reports (Linux sysfs), if any.
@@ -238,10 +249,10 @@ pub fn run(path: &Path, queries: usize, k: usize, cold: bool) -> Result<BenchRep
         paths.push(Retrieval::Auto);
     }
     let evict_bytes = if cold { eviction_bytes() } else { 0 };
-    let memory_buffer = (1usize << 30).max(evict_bytes as usize);
-    let memory = read_bandwidth(memory_buffer, 3);
-    // The flush buffer, written once so that its pages are real (not the shared zero page).
-    let evict: Vec<u64> = (0..evict_bytes / 8).collect();
+    // One buffer larger than any cache: main-memory bandwidth before and after the queries,
+    // and, with `cold`, the read that flushes the caches before each timed query.
+    let memory_buffer = filled_buffer((1usize << 30).max(evict_bytes as usize));
+    let memory_before = bandwidth_of(&memory_buffer, 3);
     let mut out = vec![Recommendation::default(); k];
     let mut reports = Vec::new();
     for retrieval in paths {
@@ -270,7 +281,7 @@ pub fn run(path: &Path, queries: usize, k: usize, cold: bool) -> Result<BenchRep
         let mut times = Vec::with_capacity(vectors.len());
         for v in &vectors {
             if cold {
-                black_box(read_all(black_box(&evict)));
+                black_box(read_all(black_box(&memory_buffer)));
             }
             let t = Instant::now();
             black_box(
@@ -283,7 +294,6 @@ pub fn run(path: &Path, queries: usize, k: usize, cold: bool) -> Result<BenchRep
         times.sort();
         let cached = read_bandwidth(bytes as usize, 20);
         let (p50, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
-        let floor_memory = bytes / memory * 1e6;
         let floor_cached = bytes / cached * 1e6;
         reports.push(PathReport {
             path: match retrieval {
@@ -295,23 +305,21 @@ pub fn run(path: &Path, queries: usize, k: usize, cold: bool) -> Result<BenchRep
             p50_us: p50,
             p99_us: p99,
             bytes_per_query: bytes,
-            floor_memory_us: floor_memory,
+            // Set below, once the bandwidth after the queries is known.
+            floor_memory_us: 0.0,
             floor_cached_us: floor_cached,
-            p50_over_memory_floor: p50 / floor_memory,
+            p50_over_memory_floor: 0.0,
             p50_over_cached_floor: p50 / floor_cached,
         });
     }
     // Measured again after the queries, and the faster of the two kept: a neighbour's burst
     // during one measurement (seen on shared machines: 7.0 against 15.0 GB/s) would otherwise
-    // loosen every floor of the run. The floors are recomputed with the bandwidth kept.
-    let memory_after = read_bandwidth(memory_buffer, 3);
-    if memory_after > memory {
-        for p in &mut reports {
-            p.floor_memory_us = p.bytes_per_query / memory_after * 1e6;
-            p.p50_over_memory_floor = p.p50_us / p.floor_memory_us;
-        }
+    // loosen every floor of the run.
+    let memory = memory_before.max(bandwidth_of(&memory_buffer, 3));
+    for p in &mut reports {
+        p.floor_memory_us = p.bytes_per_query / memory * 1e6;
+        p.p50_over_memory_floor = p.p50_us / p.floor_memory_us;
     }
-    let memory = memory.max(memory_after);
     Ok(BenchReport {
         file_bytes: model.bytes().len() as u64,
         queries: vectors.len(),
@@ -319,7 +327,11 @@ pub fn run(path: &Path, queries: usize, k: usize, cold: bool) -> Result<BenchRep
         open_us: percentile(&open_times, 0.5),
         memory_gbps: memory / 1e9,
         cold,
-        eviction_bytes: evict_bytes,
+        eviction_bytes: if cold {
+            std::mem::size_of_val(memory_buffer.as_slice()) as u64
+        } else {
+            0
+        },
         kernels: pocketrec::simd_kernels().to_string(),
         mapping_rss_after_open_kib: rss_after_open,
         mapping_rss_after_queries_kib: mapping_rss_kib(start),

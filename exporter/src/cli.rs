@@ -93,9 +93,10 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-        /// Flush the CPU caches before each timed query (by reading a buffer twice the size of
-        /// the largest cache), so the model's bytes come from main memory as on a device whose
-        /// cache cannot hold the model; the main-memory floor is then the one to read.
+        /// Flush the CPU caches before each timed query (by reading a buffer of at least 1 GiB
+        /// and twice the size of the largest cache), so the model's bytes come from main memory
+        /// as on a device whose cache cannot hold the model; the main-memory floor is then the
+        /// one to read.
         #[arg(long)]
         cold: bool,
     },

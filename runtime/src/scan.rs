@@ -17,6 +17,7 @@ use crate::columns::{ColumnView, ListRowBytes, PostingList};
 use crate::error::{Error, Result};
 use crate::format::{IndexEncoding, ListRows, OffsetWidth, Scoring};
 use crate::kernels;
+use crate::le;
 use crate::model::Model;
 use crate::score::{MAX_STACK_DIM, Query, score_row};
 use crate::table::Table;
@@ -384,26 +385,22 @@ fn add_bitmap_lists(
     Ok(())
 }
 
-/// The error of a posting list whose rows do not fit its block or its values.
 /// Asks the CPU for the bytes of rows `first..end` (their offsets and records) just before the
 /// row kernel reads them. The kernel does much work per load, so on its own it has few loads in
 /// flight and reads memory the caches do not hold at a fraction of the bandwidth; a burst of
 /// prefetches puts the whole batch (about 6 KB of f16 rows at 10 % density) in flight at once.
-/// `pocketrec bench --cold`, 1M items, d = 64, 10 %: f16 rows 8.7 -> 4.9 ms, f32 rows 11.3 to
+/// `pocketrec bench --cold`, 1M items, d = 64, 10 %: f16 rows 7.95-8.73 -> 4.86-5.06 ms, f32 rows 11.3 to
 /// 12.0 -> 9.0 ms (docs/BENCHMARKS.md). A hint only: offsets out of order or past the data
 /// prefetch nothing, and the kernel reports them.
 #[inline(always)]
 fn prefetch_rows(offsets: &[u8], data: &[u8], first: usize, end: usize) {
-    let offset = |row: usize| {
-        let b = offsets.get(4 * row..4 * row + 4)?;
-        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    };
-    if let (Some(start), Some(stop)) = (offset(first), offset(end)) {
-        kernels::prefetch_all(data.get(start..stop).unwrap_or(&[]));
+    if let (Some(start), Some(stop)) = (le::u32_at(offsets, first), le::u32_at(offsets, end)) {
+        kernels::prefetch_all(data.get(start as usize..stop as usize).unwrap_or(&[]));
     }
     kernels::prefetch_all(offsets.get(4 * first..4 * end + 4).unwrap_or(&[]));
 }
 
+/// The error of a posting list whose rows do not fit its block or its values.
 fn corrupt_entry(columns: &ColumnView<'_>) -> Error {
     Error::CorruptTable {
         role: columns.role,
