@@ -68,6 +68,8 @@ pub struct ExportOptions {
     pub layout: Layout,
     /// How the column layout's posting lists name their rows.
     pub list_rows: ListRows,
+    /// Store the item rows sliced (format 1.4; `layout` must be rows).
+    pub sliced_rows: bool,
     /// Show a progress bar on a terminal.
     pub progress: bool,
 }
@@ -89,6 +91,7 @@ impl ExportOptions {
             prune_density: None,
             layout: Layout::Rows,
             list_rows: ListRows::U16,
+            sliced_rows: false,
             progress: false,
         }
     }
@@ -226,7 +229,14 @@ pub fn export(options: &ExportOptions) -> Result<ExportSummary> {
         .property("source.users", provenance(&users.source))
         .property("source.items", provenance(&items.source))
         .property("values", options.values.name())
-        .property("layout", options.layout.name());
+        .property(
+            "layout",
+            if options.sliced_rows {
+                "sliced-rows"
+            } else {
+                options.layout.name()
+            },
+        );
     if let Some(d) = options.prune_density {
         builder = builder.property("pruned_to_density", d.to_string());
     }
@@ -238,7 +248,8 @@ pub fn export(options: &ExportOptions) -> Result<ExportSummary> {
         options.item_bias.as_ref(),
     )?
     .layout(options.layout)
-    .list_rows(options.list_rows);
+    .list_rows(options.list_rows)
+    .with_sliced_rows(options.sliced_rows);
     let builder = builder
         .table(table_spec(
             Role::User,

@@ -93,8 +93,9 @@ pub enum Error {
     },
     /// The model has no table with that role or name.
     MissingTable(&'static str),
-    /// The table stores no row records (format 1.2, written with `--layout columns`): its rows
-    /// are reached through [`crate::Table::decode_row`] and the column scan, not as records.
+    /// The table stores no row records of its own: only a column layout (format 1.2, written
+    /// with `--layout columns`), or sliced rows (format 1.4, `--sliced-rows`). Its rows are
+    /// reached through [`crate::Table::decode_row`] and the scans, not as records.
     RowsNotStored {
         /// The table.
         role: Role,
@@ -219,7 +220,7 @@ impl fmt::Display for Error {
             Error::MissingTable(what) => write!(f, "the model has no {what} table"),
             Error::RowsNotStored { role } => write!(
                 f,
-                "the {role} table stores no row records, only a column layout (written with --layout columns)"
+                "the {role} table stores no row records of its own (only a column layout, written with --layout columns, or sliced rows, written with --sliced-rows); decode_row reads its rows"
             ),
             Error::IdNotFound { role, id } => write!(f, "no {role} with id {id}"),
             Error::RowOutOfRange { role, row, rows } => {

@@ -26,8 +26,9 @@ pub const FORMAT_MAJOR: u16 = 1;
 /// a reader accepts any minor of its major, and refuses, with an error, a file that uses
 /// something it does not know. The writer stamps a file with the oldest minor that holds
 /// what it uses: [`FORMAT_MINOR_COLUMNS_ONLY`] only for a table without row records,
-/// [`FORMAT_MINOR_BITMAP_LISTS`] only for a column layout with bitmap posting lists.
-pub const FORMAT_MINOR: u16 = 3;
+/// [`FORMAT_MINOR_BITMAP_LISTS`] only for a column layout with bitmap posting lists,
+/// [`FORMAT_MINOR_SLICED_ROWS`] only for a table of sliced rows.
+pub const FORMAT_MINOR: u16 = 4;
 /// The minor version of files with column layouts and every table stored as rows (1.1).
 pub const FORMAT_MINOR_ROWS: u16 = 1;
 /// The minor version of files with a table stored only as a column layout (1.2).
@@ -36,6 +37,12 @@ pub const FORMAT_MINOR_COLUMNS_ONLY: u16 = 2;
 /// bitmaps ([`SectionKind::ColumnBitmaps`], format 1.3). A 1.1 or 1.2 reader refuses such a
 /// file (its column record names a section of a kind it does not know).
 pub const FORMAT_MINOR_BITMAP_LISTS: u16 = 3;
+/// The minor version of files with a table of sliced rows ([`IndexEncoding::Sliced`], format
+/// 1.4). A 1.3 or older reader refuses such a file (its index encoding code is unknown there).
+pub const FORMAT_MINOR_SLICED_ROWS: u16 = 4;
+/// Rows per slice of a table of sliced rows ([`IndexEncoding::Sliced`]): one lane of a
+/// 16-wide f32 vector per row.
+pub const SLICE_ROWS: usize = 16;
 /// In a [`TableRecord`]'s `offsets_section` and `data_section` (format 1.2): the table has
 /// no row records; its rows are stored only in its column layout. A 1.1 reader refuses such a
 /// file (the index names no section).
@@ -410,6 +417,12 @@ coded_enum! {
         /// `ceil(dim / 8)` bytes per non-empty row; bit `j % 8` of byte `j / 8` set when column
         /// `j` is non-zero.
         Bitmap = 3 => "bitmap",
+        /// Sliced rows (format 1.4, dim <= 256, at most 255 non-zeros a row): the rows in
+        /// slices of [`SLICE_ROWS`]; a slice's record holds its rows' lengths, then the `t`-th
+        /// entry of every row that has one for `t = 0, 1, ...`, as `u8` columns then values, so
+        /// that a 16-lane vector walks the slice one entry of every row at a time. The row
+        /// offsets are one per slice (`slices + 1`); see docs/FORMAT.md, *Sliced rows*.
+        Sliced = 4 => "sliced",
     }
 }
 
@@ -468,7 +481,7 @@ impl IndexEncoding {
     /// Bytes of index data a non-empty row with `nnz` non-zeros takes in a table of width `dim`.
     pub const fn row_bytes(self, nnz: usize, dim: usize) -> usize {
         match self {
-            IndexEncoding::U8List => nnz,
+            IndexEncoding::U8List | IndexEncoding::Sliced => nnz,
             IndexEncoding::U16List => nnz * 2,
             IndexEncoding::Bitmap => dim.div_ceil(8),
         }

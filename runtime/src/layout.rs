@@ -381,6 +381,11 @@ fn parse_metadata(bytes: &[u8], header: &Header, metadata: SectionEntry) -> Resu
         if columns.next().is_some() {
             return Err(Error::InvalidMetadata("two column layouts for one table"));
         }
+        if layout.columns.is_some() && layout.index == IndexEncoding::Sliced {
+            return Err(Error::InvalidMetadata(
+                "a table of sliced rows with a column layout (not defined in format 1.4)",
+            ));
+        }
         if !layout.rows_stored {
             match &layout.columns {
                 None => {
@@ -489,7 +494,7 @@ fn parse_table(
     let offset_width = OffsetWidth::from_code(record.offset_width)?;
     let id_encoding = IdEncoding::from_code(record.id_encoding)?;
     let id_kind = IdKind::from_code(record.id_kind)?;
-    if index == IndexEncoding::U8List && dim > 256 {
+    if matches!(index, IndexEncoding::U8List | IndexEncoding::Sliced) && dim > 256 {
         return Err(invalid("u8 column indices with a dimension above 256"));
     }
     let cells = record
@@ -509,8 +514,16 @@ fn parse_table(
         }
         _ => true,
     };
+    // One offset per row, or (sliced rows, format 1.4) per slice of rows.
+    let records = match index {
+        IndexEncoding::Sliced => crate::sliced::slice_count(rows),
+        _ => rows,
+    };
+    if index == IndexEncoding::Sliced && !rows_stored {
+        return Err(invalid("a table of sliced rows without row sections"));
+    }
     let (offsets, data) = if rows_stored {
-        row_sections(bytes, header, record, rows, offset_width, used)?
+        row_sections(bytes, header, record, records, offset_width, used)?
     } else {
         (Span::default(), Span::default())
     };
@@ -581,7 +594,7 @@ fn row_sections(
         .and_then(|n| n.checked_mul(offset_width.bytes()));
     if expected != Some(offsets.len) {
         return Err(invalid(
-            "row offsets section length is not (rows + 1) x width",
+            "row offsets section length is not (rows + 1) x width (slices + 1 for sliced rows)",
         ));
     }
     let data = table_section(

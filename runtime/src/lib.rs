@@ -60,6 +60,7 @@ mod properties;
 mod row;
 mod scan;
 mod score;
+mod sliced;
 mod table;
 mod topk;
 mod verify;

@@ -166,6 +166,7 @@ impl<'a> Row<'a> {
                 };
                 (columns, nnz, rest)
             }
+            IndexEncoding::Sliced => return Err("sliced rows have no record of their own"),
             IndexEncoding::Bitmap => {
                 let bitmap_len = dim.div_ceil(8);
                 if record.len() < bitmap_len {

@@ -15,11 +15,12 @@
 
 use crate::columns::{ColumnView, ListRowBytes, PostingList};
 use crate::error::{Error, Result};
-use crate::format::{IndexEncoding, ListRows, OffsetWidth, Scoring};
+use crate::format::{IndexEncoding, ListRows, OffsetWidth, SLICE_ROWS, Scoring};
 use crate::kernels;
 use crate::le;
 use crate::model::Model;
 use crate::score::{MAX_STACK_DIM, Query, score_row};
+use crate::sliced::SlicedRows;
 use crate::table::Table;
 use crate::topk::{Recommendation, TopK};
 
@@ -195,7 +196,10 @@ impl<S: AsRef<[u8]>> Model<S> {
                 self.scan_columns(&items, &columns, query, exclude, TopK::new(out))
             }
             _ if !items.has_rows() => Err(Error::RowsNotStored { role: items.role() }),
-            _ => self.scan_rows(&items, query, exclude, TopK::new(out)),
+            _ => match items.sliced() {
+                Some(sliced) => self.scan_sliced(&items, &sliced, query, exclude, TopK::new(out)),
+                None => self.scan_rows(&items, query, exclude, TopK::new(out)),
+            },
         }
     }
 
@@ -255,6 +259,40 @@ impl<S: AsRef<[u8]>> Model<S> {
             let row = items.row(index)?;
             let score = score_row(scoring, query, &row, items.bias(index)?, global_bias);
             offer_all(&mut top, items, exclude, index, &[score], Finish::Done)?;
+        }
+        Ok(top.finish())
+    }
+
+    /// The row scan of a table of sliced rows (format 1.4): a batch of rows at a time, each
+    /// slice's sixteen dot products from [`SlicedRows::dots`] (or its cosines), then scores.
+    #[inline(never)]
+    fn scan_sliced(
+        &self,
+        items: &Table<'_>,
+        sliced: &SlicedRows<'_>,
+        query: &Query<'_>,
+        exclude: &[u64],
+        mut top: TopK<'_>,
+    ) -> Result<usize> {
+        let (scoring, global_bias) = (self.scoring(), self.global_bias());
+        let mut dots = [0.0f32; ROW_BATCH];
+        let mut first = 0;
+        while first < items.rows() {
+            let batch = &mut dots[..ROW_BATCH.min(items.rows() - first)];
+            let first_slice = first / SLICE_ROWS;
+            match scoring {
+                Scoring::Dot => sliced.dots(first_slice, query.vector, batch)?,
+                Scoring::Cosine => {
+                    for (k, chunk) in batch.chunks_mut(SLICE_ROWS).enumerate() {
+                        let mut lanes = [0.0f32; SLICE_ROWS];
+                        sliced.cosines(first_slice + k, query.vector, query.norm, &mut lanes)?;
+                        chunk.copy_from_slice(&lanes[..chunk.len()]);
+                    }
+                }
+            }
+            let pass = finish_scores(batch, query, items.raw_bias(), first, global_bias);
+            offer_all(&mut top, items, exclude, first, batch, pass)?;
+            first += batch.len();
         }
         Ok(top.finish())
     }

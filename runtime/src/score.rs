@@ -119,7 +119,35 @@ impl<S: AsRef<[u8]>> Model<S> {
         query: &Query<'_>,
         index: usize,
     ) -> Result<f32> {
-        let score = match items.columns().filter(|_| !items.has_rows()) {
+        let score = if let Some(sliced) = items.sliced() {
+            // Sliced rows: the score as the sliced scan computes it.
+            let (dot, norm) = sliced.dot_and_norm(index, query.vector)?;
+            let sim = match self.scoring() {
+                Scoring::Dot => dot,
+                Scoring::Cosine if query.norm == 0.0 || norm == 0.0 => 0.0,
+                Scoring::Cosine => dot / (query.norm * norm),
+            };
+            ((sim + query.bias) + items.bias(index)?) + self.global_bias()
+        } else {
+            self.score_row_or_columns(items, query, index)?
+        };
+        if score.is_finite() {
+            Ok(score)
+        } else {
+            Err(Error::NonFiniteScore {
+                item_row: index as u64,
+            })
+        }
+    }
+
+    /// [`Self::score_item`] for a table of row records, or of a column layout alone.
+    fn score_row_or_columns(
+        &self,
+        items: &Table<'_>,
+        query: &Query<'_>,
+        index: usize,
+    ) -> Result<f32> {
+        Ok(match items.columns().filter(|_| !items.has_rows()) {
             // No row records: the score as the column scan computes it.
             Some(columns) => {
                 let dot = columns.dot_row(index, query.vector)?;
@@ -143,14 +171,7 @@ impl<S: AsRef<[u8]>> Model<S> {
                 items.bias(index)?,
                 self.global_bias(),
             ),
-        };
-        if score.is_finite() {
-            Ok(score)
-        } else {
-            Err(Error::NonFiniteScore {
-                item_row: index as u64,
-            })
-        }
+        })
     }
 
     /// The score of user `user` for item `item` (external ids).

@@ -6,6 +6,7 @@ use crate::format::{IdEncoding, IdKind, IndexEncoding, OffsetWidth, Role, ValueE
 use crate::layout::TableLayout;
 use crate::le;
 use crate::row::Row;
+use crate::sliced::SlicedRows;
 
 /// One embedding table of a model (the users' or the items'), borrowed from the model's bytes.
 ///
@@ -77,11 +78,31 @@ impl<'a> Table<'a> {
         self.columns.is_some()
     }
 
-    /// True when the table stores row records; false for a table stored only as a column
-    /// layout (format 1.2, `--layout columns`), whose rows [`Self::row`] cannot return (use
-    /// [`Self::decode_row`]).
+    /// True when the table stores its rows as row data (row records, or sliced rows); false
+    /// for a table stored only as a column layout (format 1.2, `--layout columns`), whose rows
+    /// [`Self::row`] cannot return (use [`Self::decode_row`]).
     pub fn has_rows(&self) -> bool {
         self.layout.rows_stored
+    }
+
+    /// True when the table stores its rows sliced (format 1.4, [`IndexEncoding::Sliced`]):
+    /// the row scan walks sixteen rows at a time; a row has no record of its own, so
+    /// [`Self::row`] cannot return it (use [`Self::decode_row`]).
+    pub fn has_sliced_rows(&self) -> bool {
+        self.layout.index == IndexEncoding::Sliced
+    }
+
+    /// The table's sliced rows, if it stores them so.
+    pub(crate) fn sliced(&self) -> Option<SlicedRows<'a>> {
+        self.has_sliced_rows().then_some(SlicedRows {
+            offsets: self.offsets,
+            width: self.layout.offset_width,
+            data: self.data,
+            rows: self.layout.rows,
+            dim: self.layout.dim,
+            encoding: self.layout.values,
+            role: self.layout.role,
+        })
     }
 
     /// How the column layout's posting lists name their rows (`None` without one).
@@ -194,7 +215,7 @@ impl<'a> Table<'a> {
     #[inline]
     pub(crate) fn record_range(&self, row: usize) -> Result<(usize, usize)> {
         self.check_row(row)?;
-        if !self.layout.rows_stored {
+        if !self.layout.rows_stored || self.has_sliced_rows() {
             return Err(Error::RowsNotStored {
                 role: self.layout.role,
             });
@@ -225,6 +246,10 @@ impl<'a> Table<'a> {
     /// # Ok(()) }
     /// ```
     pub fn decode_row(&self, row: usize, out: &mut [f32]) -> Result<()> {
+        if let Some(sliced) = self.sliced() {
+            self.check_row(row)?;
+            return sliced.decode_row(row, out);
+        }
         match self.columns {
             Some(columns) if !self.layout.rows_stored => {
                 self.check_row(row)?;
@@ -237,6 +262,9 @@ impl<'a> Table<'a> {
     /// The number of all-zero rows: counted from the row offsets, or from the posting lists
     /// in a table without row records (one pass over its column items, nothing allocated).
     pub fn empty_rows(&self) -> Result<u64> {
+        if let Some(sliced) = self.sliced() {
+            return sliced.empty_rows();
+        }
         let Some(columns) = self.columns.filter(|_| !self.layout.rows_stored) else {
             let mut empty = 0u64;
             for row in 0..self.layout.rows {

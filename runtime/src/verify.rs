@@ -66,7 +66,11 @@ impl<S: AsRef<[u8]>> Model<S> {
 fn verify_table(table: &Table<'_>) -> Result<()> {
     let role = table.role();
     let corrupt = |reason| Error::CorruptTable { role, reason };
-    if table.has_rows() {
+    if let Some(sliced) = table.sliced() {
+        if sliced.verify()? != table.nnz() {
+            return Err(corrupt("non-zero count differs from the metadata"));
+        }
+    } else if table.has_rows() {
         let mut nnz = 0u64;
         for index in 0..table.rows() {
             let row = table.row(index)?;

@@ -251,6 +251,7 @@ fn negative_zero_dot_products_score_as_the_full_formula_says() {
             values: ValueEncoding::F32,
             layout: Layout::Both,
             list_rows: ListRows::U16,
+            sliced: false,
         };
         let bytes = inputs.build();
         let model = Model::from_bytes(&bytes).unwrap();

@@ -8,7 +8,7 @@ use super::TableSpec;
 use super::columns::{EncodedColumns, RowEntries, encode_columns};
 use crate::error::{Error, Result};
 use crate::format::ListOrder;
-use crate::format::{IdEncoding, IdKind, IndexEncoding, OffsetWidth, ValueEncoding};
+use crate::format::{IdEncoding, IdKind, IndexEncoding, OffsetWidth, SLICE_ROWS, ValueEncoding};
 use crate::row::Row;
 
 /// A table's sections, ready to be placed in the file.
@@ -223,8 +223,11 @@ pub(crate) fn encode_table(
     };
     let q = quantize(spec, &order)?;
     let nonempty = q.bounds.windows(2).filter(|w| w[1] > w[0]).count();
-    let index = choose_index(dim, nonempty, q.columns.len());
     let width = spec.values.width();
+    if spec.sliced {
+        return encode_sliced(spec, &q, ids, bias, id_encoding, progress);
+    }
+    let index = choose_index(dim, nonempty, q.columns.len());
 
     let mut data = Vec::new();
     let mut offsets = Vec::with_capacity(order.len() + 1);
@@ -235,7 +238,9 @@ pub(crate) fn encode_table(
         if end > start {
             let cols = &q.columns[start..end];
             match index {
-                IndexEncoding::U8List => data.extend(cols.iter().map(|&c| c as u8)),
+                IndexEncoding::U8List | IndexEncoding::Sliced => {
+                    data.extend(cols.iter().map(|&c| c as u8))
+                }
                 IndexEncoding::U16List => {
                     data.extend(cols.iter().flat_map(|&c| (c as u16).to_le_bytes()))
                 }
@@ -302,20 +307,9 @@ pub(crate) fn encode_table(
             spec.list_rows,
         )
     });
-    let offset_width = if data.len() as u64 <= u64::from(u32::MAX) {
-        OffsetWidth::U32
-    } else {
-        OffsetWidth::U64
-    };
-    let offsets = match offset_width {
-        OffsetWidth::U32 => offsets
-            .iter()
-            .flat_map(|&o| (o as u32).to_le_bytes())
-            .collect(),
-        OffsetWidth::U64 => offsets.iter().flat_map(|&o| o.to_le_bytes()).collect(),
-    };
+    let offset_width = offset_width_for(data.len());
     Ok(EncodedTable {
-        offsets,
+        offsets: offset_bytes(&offsets, offset_width),
         data,
         ids,
         bias,
@@ -324,5 +318,121 @@ pub(crate) fn encode_table(
         offset_width,
         id_encoding,
         columns,
+    })
+}
+
+/// The offset width that can address `data_len` bytes.
+fn offset_width_for(data_len: usize) -> OffsetWidth {
+    if data_len as u64 <= u64::from(u32::MAX) {
+        OffsetWidth::U32
+    } else {
+        OffsetWidth::U64
+    }
+}
+
+/// Offsets as little-endian integers of `width`.
+fn offset_bytes(offsets: &[u64], width: OffsetWidth) -> Vec<u8> {
+    match width {
+        OffsetWidth::U32 => offsets
+            .iter()
+            .flat_map(|&o| (o as u32).to_le_bytes())
+            .collect(),
+        OffsetWidth::U64 => offsets.iter().flat_map(|&o| o.to_le_bytes()).collect(),
+    }
+}
+
+/// Encodes a table's quantized rows `q` as sliced rows (format 1.4, see [`crate::format::
+/// IndexEncoding::Sliced`]): per slice of [`SLICE_ROWS`] rows, the lengths, the int8 scales,
+/// then the `t`-th entry of every row that has one for `t = 0, 1, ...` (columns, then values).
+fn encode_sliced(
+    spec: &TableSpec,
+    q: &QuantizedRows,
+    ids: Option<Vec<u8>>,
+    bias: Option<Vec<u8>>,
+    id_encoding: IdEncoding,
+    progress: &mut dyn FnMut(u64),
+) -> Result<EncodedTable> {
+    let dim = spec.matrix.dim();
+    let role = Some(spec.role);
+    if dim > 256 {
+        return Err(Error::InvalidInput {
+            role,
+            row: None,
+            column: None,
+            reason: "sliced rows need a dimension of at most 256 (u8 columns); write row records",
+        });
+    }
+    if spec.layout != super::Layout::Rows {
+        return Err(Error::InvalidInput {
+            role,
+            row: None,
+            column: None,
+            reason: "sliced rows are a row layout of their own: they take no column layout",
+        });
+    }
+    let width = spec.values.width();
+    let rows = q.bounds.len() - 1;
+    let mut scales = q.scales.iter();
+    let mut data = Vec::new();
+    let mut offsets = Vec::with_capacity(rows.div_ceil(SLICE_ROWS) + 1);
+    offsets.push(0u64);
+    for first in (0..rows).step_by(SLICE_ROWS) {
+        let lanes = (first..(first + SLICE_ROWS).min(rows))
+            .map(|r| (q.bounds[r], q.bounds[r + 1]))
+            .collect::<Vec<_>>();
+        for (lane, &(start, end)) in lanes.iter().enumerate() {
+            if end - start > 255 {
+                return Err(Error::InvalidInput {
+                    role,
+                    row: Some((first + lane) as u64),
+                    column: None,
+                    reason: "a sliced row holds at most 255 non-zeros; write row records",
+                });
+            }
+        }
+        let length = |lane: usize| lanes.get(lane).map_or(0, |&(s, e)| e - s);
+        data.extend((0..SLICE_ROWS).map(|lane| length(lane) as u8));
+        if spec.values == ValueEncoding::I8 {
+            for lane in 0..SLICE_ROWS {
+                let scale = if length(lane) > 0 {
+                    scales.next().copied().unwrap_or(f16::ZERO)
+                } else {
+                    f16::ZERO
+                };
+                data.extend_from_slice(&scale.to_bits().to_le_bytes());
+            }
+        }
+        let longest = (0..SLICE_ROWS).map(length).max().unwrap_or(0);
+        // The entries of the quantized rows, step by step.
+        let mut entries = Vec::with_capacity(lanes.iter().map(|&(s, e)| e - s).sum());
+        for t in 0..longest {
+            entries.extend(
+                lanes
+                    .iter()
+                    .filter(|&&(s, e)| e - s > t)
+                    .map(|&(s, _)| s + t),
+            );
+        }
+        data.extend(entries.iter().map(|&entry| q.columns[entry] as u8));
+        for &entry in &entries {
+            data.extend_from_slice(&q.value_bytes[entry * width..(entry + 1) * width]);
+        }
+        offsets.push(data.len() as u64);
+        if first % 65_536 == 0 {
+            progress(first as u64);
+        }
+    }
+    progress(rows as u64);
+    let offset_width = offset_width_for(data.len());
+    Ok(EncodedTable {
+        offsets: offset_bytes(&offsets, offset_width),
+        data,
+        ids,
+        bias,
+        nnz: q.columns.len() as u64,
+        index: IndexEncoding::Sliced,
+        offset_width,
+        id_encoding,
+        columns: None,
     })
 }

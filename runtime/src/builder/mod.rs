@@ -36,8 +36,9 @@ pub use matrix::SparseMatrix;
 
 use crate::error::{Error, Result};
 use crate::format::{
-    self, ColumnRecord, IdKind, ListRows, MetadataExtension, MetadataRecord, RawHeader, RawSection,
-    Role, Scoring, SectionKind, TableRecord, U16Le, U32Le, U64Le, ValueEncoding,
+    self, ColumnRecord, IdKind, IndexEncoding, ListRows, MetadataExtension, MetadataRecord,
+    RawHeader, RawSection, Role, Scoring, SectionKind, TableRecord, U16Le, U32Le, U64Le,
+    ValueEncoding,
 };
 
 /// How a table is stored.
@@ -110,6 +111,11 @@ pub struct TableSpec {
     pub layout: Layout,
     /// How the column layout's posting lists name their rows: [`ListRows::U16`] by default.
     pub list_rows: ListRows,
+    /// Store the rows sliced (format 1.4, [`crate::format::IndexEncoding::Sliced`]) instead of
+    /// as row records: a faster row scan on CPUs with AVX-512 VBMI2, and a smaller table (a
+    /// length byte a row instead of an offset); `dim` at most 256, at most 255 non-zeros a
+    /// row, [`Layout::Rows`] only. False by default.
+    pub sliced: bool,
 }
 
 impl TableSpec {
@@ -125,7 +131,32 @@ impl TableSpec {
             bias: None,
             layout: Layout::Rows,
             list_rows: ListRows::U16,
+            sliced: false,
         }
+    }
+
+    /// Stores the rows sliced, or not (see [`Self::sliced`](TableSpec#structfield.sliced)).
+    ///
+    /// ```
+    /// use pocketrec::builder::{ModelBuilder, SparseMatrix, TableSpec};
+    /// use pocketrec::format::Role;
+    /// # fn main() -> Result<(), pocketrec::Error> {
+    /// let m = SparseMatrix::from_dense(3, 2, &[1.0, 0.0, 0.0, 2.0, 0.5, 0.0])?;
+    /// let bytes = ModelBuilder::new()
+    ///     .table(TableSpec::new("user_embedding", Role::User, m.clone()))
+    ///     .table(TableSpec::new("item_embedding", Role::Item, m).with_sliced_rows(true))
+    ///     .build()?;
+    /// let model = pocketrec::Model::from_bytes(&bytes)?;
+    /// model.verify()?;
+    /// assert!(model.items()?.has_sliced_rows());
+    /// let mut row = [0.0f32; 2];
+    /// model.items()?.decode_row(1, &mut row)?;
+    /// assert_eq!(row, [0.0, 2.0]);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_sliced_rows(mut self, sliced: bool) -> Self {
+        self.sliced = sliced;
+        self
     }
 
     /// Stores the table with `layout`.
@@ -347,7 +378,9 @@ impl ModelBuilder {
                 .as_ref()
                 .is_some_and(|c| c.list_rows == ListRows::Bitmap)
         });
-        let minor = if bitmap_lists {
+        let minor = if encoded.iter().any(|t| t.index == IndexEncoding::Sliced) {
+            format::FORMAT_MINOR_SLICED_ROWS
+        } else if bitmap_lists {
             format::FORMAT_MINOR_BITMAP_LISTS
         } else if self.tables.iter().all(|t| t.layout.has_rows()) {
             format::FORMAT_MINOR_ROWS

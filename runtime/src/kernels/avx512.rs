@@ -863,3 +863,194 @@ unsafe fn bitmap_group<const K: usize, const E: u8>(
         .zip(next)
         .all(|(list, at)| at == list.values.as_ptr().wrapping_add(list.values.len()))
 }
+
+/// Whether the CPU has what [`slice_dots`] needs: [`rows_available`] plus AVX-512 VBMI2 (the
+/// byte and word expanding loads).
+#[inline(always)]
+pub(super) fn slices_available() -> bool {
+    #[cfg(feature = "std")]
+    {
+        rows_available() && std::is_x86_feature_detected!("avx512vbmi2")
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        false
+    }
+}
+
+/// AVX-512 twin of [`scalar::sliced_dots`] for value encoding `E` (as [`encoding_of`] reads
+/// it): the slices' records checked as [`crate::sliced::SlicedRows::slice`] checks them, then
+/// one accumulator lane per row of a slice, so no reduction at all. Step `t` takes the rows
+/// longer than `t` as a mask (one byte compare of the sixteen lengths; the slice ends at the
+/// first empty mask), spreads their columns and values over those lanes with expanding loads
+/// (which read exactly as many entries as the mask has bits), looks the query entries up from
+/// registers for a query of at most 64 dimensions (`vpermt2ps`; a masked gather for wider
+/// ones) and adds the products to the masked lanes only: each lane sums its row one product
+/// after another in column order from +0, the scalar twin's order, bit for bit. The column
+/// checks (below the dimension, strictly increasing within each row) are two masked compares a
+/// step. Returns the number of the first slice found corrupt.
+///
+/// # Safety
+/// The CPU must support AVX-512F, BW, VL and VBMI2, AVX2, F16C and POPCNT
+/// ([`slices_available`]).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi2,avx2,f16c,popcnt")]
+pub(super) unsafe fn sliced_dots<const E: u8>(
+    query: &[f32],
+    rows: &crate::sliced::SlicedRows<'_>,
+    first_slice: usize,
+    out: &mut [f32],
+) -> Result<(), usize> {
+    use crate::format::SLICE_ROWS;
+    let width = encoding_of(E).width();
+    let dim = query.len();
+    if dim == 0 || dim > 256 || dim != rows.dim {
+        return Err(first_slice);
+    }
+    let header = SLICE_ROWS + if E == 4 { 2 * SLICE_ROWS } else { 0 };
+    // SAFETY: the target features are enabled (this function's contract). The query loads
+    // read `query[16 * i..]` masked to its length. A slice's record is `data[start..end]`
+    // (checked in bounds), at least `header` bytes long (checked), and holds `entries` columns
+    // and values after the header, `entries` being the sum of the lengths (checked against the
+    // record's length). Step `t`'s expanding loads read `m.count_ones()` entries at entry
+    // `at`, and `at` plus the bits of the remaining steps' masks is `entries`, so they stay in
+    // the record. The gather (wide queries) reads only lanes whose columns were just checked
+    // to be below `dim`. Stores write lanes of `out`, masked to its length.
+    unsafe {
+        let q: [__m512; 4] = core::array::from_fn(|i| {
+            let left = dim.saturating_sub(16 * i).min(16);
+            let mask = ((1u32 << left) - 1) as __mmask16;
+            _mm512_maskz_loadu_ps(mask, query.as_ptr().wrapping_add(16 * i))
+        });
+        let narrow = dim <= 64;
+        let last_column = _mm_set1_epi8((dim - 1) as u8 as i8);
+        let longest_allowed = _mm_set1_epi8(dim.min(255) as u8 as i8);
+        for (k, chunk) in out.chunks_mut(SLICE_ROWS).enumerate() {
+            let slice = first_slice + k;
+            let start = crate::le::offset(rows.offsets, rows.width, slice);
+            let end = crate::le::offset(rows.offsets, rows.width, slice + 1);
+            let record = match (start, end) {
+                (Some(s), Some(e)) if s <= e && e <= rows.data.len() as u64 => {
+                    &rows.data[s as usize..e as usize]
+                }
+                _ => return Err(slice),
+            };
+            if record.len() < header {
+                return Err(slice);
+            }
+            prefetch_slice(rows, slice + SLICES_AHEAD);
+            let lengths = _mm_loadu_si128(record.as_ptr().cast());
+            let live = rows.rows.saturating_sub(slice * SLICE_ROWS).min(SLICE_ROWS);
+            let dead = !(((1u32 << live) - 1) as __mmask16);
+            if _mm_mask_test_epi8_mask(dead, lengths, lengths) != 0
+                || _mm_cmpgt_epu8_mask(lengths, longest_allowed) != 0
+            {
+                return Err(slice);
+            }
+            // The entry count from the record's length (so that the loads' addresses do not
+            // wait for the lengths' bytes), checked against the lengths' sum.
+            let entries = (record.len() - header) / (1 + width);
+            let sums = _mm_sad_epu8(lengths, _mm_setzero_si128());
+            let counted = (_mm_cvtsi128_si64(sums) + _mm_extract_epi64::<1>(sums)) as usize;
+            if record.len() != header + entries * (1 + width) || counted != entries {
+                return Err(slice);
+            }
+            let columns_at = record.as_ptr().add(header);
+            let values_at = columns_at.add(entries);
+            let mut acc = _mm512_setzero_ps();
+            let mut previous = _mm_setzero_si128();
+            let mut bad: __mmask16 = 0;
+            let mut at = 0usize;
+            let mut t = 0u8;
+            loop {
+                let m = _mm_cmpgt_epu8_mask(lengths, _mm_set1_epi8(t as i8));
+                if m == 0 {
+                    break;
+                }
+                let columns = _mm_maskz_expandloadu_epi8(m, columns_at.add(at).cast());
+                bad |= _mm_mask_cmpgt_epu8_mask(m, columns, last_column);
+                if t > 0 {
+                    bad |= _mm_mask_cmple_epu8_mask(m, columns, previous);
+                }
+                previous = _mm_mask_mov_epi8(previous, m, columns);
+                let from = values_at.add(at * width);
+                let values = match E {
+                    1 => _mm512_maskz_expandloadu_ps(m, from.cast()),
+                    2 => _mm512_cvtph_ps(_mm256_maskz_expandloadu_epi16(m, from.cast())),
+                    3 => _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(
+                        _mm256_maskz_expandloadu_epi16(m, from.cast()),
+                    ))),
+                    _ => _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_expandloadu_epi8(
+                        m,
+                        from.cast(),
+                    ))),
+                };
+                let index = _mm512_cvtepu8_epi32(columns);
+                let weights = if narrow {
+                    let high = _mm_test_epi8_mask(columns, _mm_set1_epi8(32));
+                    _mm512_mask_blend_ps(
+                        high,
+                        _mm512_permutex2var_ps(q[0], index, q[1]),
+                        _mm512_permutex2var_ps(q[2], index, q[3]),
+                    )
+                } else {
+                    if bad != 0 {
+                        return Err(slice);
+                    }
+                    _mm512_mask_i32gather_ps::<4>(
+                        _mm512_setzero_ps(),
+                        m,
+                        index,
+                        query.as_ptr().cast(),
+                    )
+                };
+                acc = _mm512_mask_add_ps(acc, m, acc, _mm512_mul_ps(weights, values));
+                at += m.count_ones() as usize;
+                t += 1;
+            }
+            if bad != 0 {
+                return Err(slice);
+            }
+            if E == 4 {
+                // Each row's scale: positive and finite for a row with entries, 0 without.
+                let raw = _mm256_loadu_si256(record.as_ptr().add(SLICE_ROWS).cast());
+                let scales = _mm512_cvtph_ps(raw);
+                let filled = _mm_test_epi8_mask(lengths, lengths);
+                let positive = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(scales, _mm512_setzero_ps());
+                let finite =
+                    _mm512_cmp_ps_mask::<_CMP_LT_OQ>(scales, _mm512_set1_ps(f32::INFINITY));
+                let nonzero = _mm256_test_epi16_mask(raw, raw);
+                if (filled & !(positive & finite)) | (!filled & nonzero) != 0 {
+                    return Err(slice);
+                }
+                acc = _mm512_mul_ps(acc, scales);
+            }
+            let lanes = ((1u32 << chunk.len()) - 1) as __mmask16;
+            _mm512_mask_storeu_ps(chunk.as_mut_ptr(), lanes, acc);
+        }
+    }
+    Ok(())
+}
+
+/// How many slices ahead of the one it adds up [`sliced_dots`] asks for the bytes of.
+const SLICES_AHEAD: usize = 8;
+
+/// Asks the CPU for the bytes of slice `slice`'s record, if it has one: a hint only.
+#[inline(always)]
+fn prefetch_slice(rows: &crate::sliced::SlicedRows<'_>, slice: usize) {
+    let start = crate::le::offset(rows.offsets, rows.width, slice);
+    let end = crate::le::offset(rows.offsets, rows.width, slice + 1);
+    if let (Some(start), Some(end)) = (start, end)
+        && start <= end
+        && end <= rows.data.len() as u64
+    {
+        let mut line = start as usize & !63;
+        while line < end as usize {
+            // SAFETY: a prefetch reads nothing the program sees and cannot fault; the address
+            // is inside `rows.data` (or the start of its cache line).
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(rows.data.as_ptr().wrapping_add(line).cast());
+            }
+            line += 64;
+        }
+    }
+}

@@ -432,6 +432,34 @@ pub(crate) fn u8_list_dots_avx2(
     })
 }
 
+/// Dot products with `query` of the rows of slices `first_slice..` of a table of sliced rows
+/// (format 1.4) into `out` (`out[i]` is row `16 * first_slice + i`; lanes past the table's last
+/// row are not written): each row's products added one after another in column order from +0
+/// (the column scan's order, so f32 results equal it bit for bit), int8 rows then times their
+/// scale. AVX-512 (with VBMI2) on x86_64 when the CPU has it; the scalar kernel otherwise
+/// (AVX2 and NEON have no expanding load to spread a step's entries over the lanes). Returns
+/// the number of a slice found corrupt ([`crate::sliced::SlicedRows::slice`]'s checks, or
+/// columns not strictly increasing and below `query.len()`).
+#[inline]
+pub(crate) fn sliced_dots(
+    query: &[f32],
+    rows: &crate::sliced::SlicedRows<'_>,
+    first_slice: usize,
+    out: &mut [f32],
+) -> Result<(), usize> {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::slices_available() {
+        // SAFETY: `slices_available` checked AVX-512F/BW/VL/VBMI2, AVX2, F16C and POPCNT.
+        return unsafe {
+            by_encoding!(
+                rows.encoding,
+                avx512::sliced_dots(query, rows, first_slice, out)
+            )
+        };
+    }
+    scalar::sliced_dots(query, rows, first_slice, out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -920,6 +948,140 @@ mod tests {
                             &mut short, 1.0, &items, &values, encoding, &mut ahead
                         ));
                     }
+                }
+            }
+        }
+    }
+
+    /// The sliced-rows kernel this machine dispatches to gives the scalar kernel's bits on
+    /// tables of every value encoding and several dimensions (the register lookup up to 64,
+    /// the gather above), from any slice on, and both reject the same damaged slices.
+    #[test]
+    fn sliced_kernel_equals_its_scalar_twin() {
+        use crate::builder::{ModelBuilder, SparseMatrix, TableSpec};
+        use crate::{Model, Role};
+        let mut rng = Stream(0x511ce);
+        for &encoding in ValueEncoding::ALL {
+            for (dim, one_in) in [
+                (1usize, 2),
+                (5, 3),
+                (32, 3),
+                (33, 4),
+                (64, 3),
+                (64, 1),
+                (65, 3),
+                (200, 9),
+                (256, 1),
+            ] {
+                let rows = 333;
+                let data: Vec<f32> = (0..rows * dim)
+                    .map(|_| {
+                        if rng.next().is_multiple_of(one_in) {
+                            rng.float()
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                let m = SparseMatrix::from_dense(rows, dim, &data).unwrap();
+                let built = ModelBuilder::new()
+                    .table(
+                        TableSpec::new("i", Role::Item, m)
+                            .values(encoding)
+                            .with_sliced_rows(true),
+                    )
+                    .build();
+                let Ok(bytes) = built else {
+                    // A dense row of 256 entries does not fit a length byte.
+                    assert_eq!((dim, one_in), (256, 1));
+                    continue;
+                };
+                let model = Model::from_bytes(&bytes).unwrap();
+                let items = model.items().unwrap();
+                let sliced = items.sliced().unwrap();
+                let query: Vec<f32> = (0..dim).map(|_| rng.float()).collect();
+                let what = format!("{encoding} dim {dim} 1/{one_in}");
+                let mut want = vec![0.0f32; rows];
+                scalar::sliced_dots(&query, &sliced, 0, &mut want).unwrap();
+                let mut got = vec![0.0f32; rows];
+                sliced_dots(&query, &sliced, 0, &mut got).unwrap();
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{what}");
+                // Each row's dot product is the one `score` computes from the row alone.
+                for r in (0..rows).step_by(7) {
+                    let (dot, _) = sliced.dot_and_norm(r, &query).unwrap();
+                    assert_eq!(dot.to_bits(), want[r].to_bits(), "{what} row {r}");
+                }
+                // From slice 3 on, a batch that ends mid-slice.
+                let mut part = vec![0.0f32; 37];
+                sliced_dots(&query, &sliced, 3, &mut part).unwrap();
+                assert_eq!(bits(&part), bits(&want[48..85]), "{what} from slice 3");
+                // Damage: a column at the dimension (when a byte can hold it), two entries of
+                // one row swapped (when a row has two), a slice one byte short.
+                let header = 16 + if encoding == ValueEncoding::I8 { 32 } else { 0 };
+                let (offsets, data) = (sliced.offsets, sliced.data);
+                let slice = (0..crate::sliced::slice_count(rows))
+                    .find(|&s| sliced.slice(s).unwrap().longest >= 2)
+                    .or((dim == 1).then_some(0));
+                let Some(s) = slice else { continue };
+                let start = crate::le::u32_at(offsets, s).unwrap() as usize;
+                let first = sliced.slice(s).unwrap();
+                let mut damaged = Vec::new();
+                let lane = first.lengths.iter().position(|&n| n >= 2);
+                if let Some(lane) = lane {
+                    // Lane `lane`'s first two entries: at step 0 after the lanes before it
+                    // that have one, and at step 1 after all step-0 entries and the lanes
+                    // before it that have a second.
+                    let before = |t: usize| {
+                        first.lengths[..lane]
+                            .iter()
+                            .filter(|&&n| usize::from(n) > t)
+                            .count()
+                    };
+                    let step0 = first.lengths.iter().filter(|&&n| n > 0).count();
+                    let (a, b) = (
+                        start + header + before(0),
+                        start + header + step0 + before(1),
+                    );
+                    let mut d = data.to_vec();
+                    d.swap(a, b);
+                    damaged.push((d, "columns out of order"));
+                }
+                if dim < 256 && first.lengths[0] > 0 {
+                    let mut d = data.to_vec();
+                    d[start + header] = dim as u8;
+                    damaged.push((d, "column at the dimension"));
+                }
+                let mut short = offsets.to_vec();
+                let end = crate::le::u32_at(offsets, s + 1).unwrap();
+                short[4 * (s + 1)..4 * (s + 2)].copy_from_slice(&(end - 1).to_le_bytes());
+                let short_rows = crate::sliced::SlicedRows {
+                    offsets: &short,
+                    ..sliced
+                };
+                let mut out = vec![0.0f32; rows];
+                assert_eq!(
+                    scalar::sliced_dots(&query, &short_rows, 0, &mut out),
+                    Err(s),
+                    "{what}: short"
+                );
+                assert_eq!(
+                    sliced_dots(&query, &short_rows, 0, &mut out),
+                    Err(s),
+                    "{what}: short"
+                );
+                for (d, how) in &damaged {
+                    let rows_d = crate::sliced::SlicedRows { data: d, ..sliced };
+                    assert_eq!(
+                        scalar::sliced_dots(&query, &rows_d, 0, &mut out),
+                        Err(s),
+                        "{what}: {how}"
+                    );
+                    assert_eq!(
+                        sliced_dots(&query, &rows_d, 0, &mut out),
+                        Err(s),
+                        "{what}: {how}"
+                    );
                 }
             }
         }

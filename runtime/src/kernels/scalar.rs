@@ -336,6 +336,93 @@ fn bitmap_rows<const W: usize, const SEQUENTIAL: bool>(
     Ok(())
 }
 
+/// Dot products with `query` of the rows of slices `first_slice..` of a table of sliced rows
+/// into `out`, as [`super::sliced_dots`] describes them: each slice checked by
+/// [`crate::sliced::SlicedRows::slice`], then [`slice_dots`] and the int8 scales. Returns the
+/// number of the first slice found corrupt.
+pub(crate) fn sliced_dots(
+    query: &[f32],
+    rows: &crate::sliced::SlicedRows<'_>,
+    first_slice: usize,
+    out: &mut [f32],
+) -> Result<(), usize> {
+    for (k, chunk) in out.chunks_mut(crate::format::SLICE_ROWS).enumerate() {
+        let index = first_slice + k;
+        let slice = rows.slice(index).map_err(|_| index)?;
+        let mut lanes = [0.0f32; crate::format::SLICE_ROWS];
+        if query.len() != rows.dim || !slice_dots(query, &slice, rows.encoding, &mut lanes) {
+            return Err(index);
+        }
+        for (lane, (x, dot)) in chunk.iter_mut().zip(lanes).enumerate() {
+            *x = match rows.encoding {
+                ValueEncoding::I8 => dot * slice.scale(lane, rows.encoding),
+                _ => dot,
+            };
+        }
+    }
+    Ok(())
+}
+
+/// Dot products with `query` of a slice's sixteen sliced rows (format 1.4) into `out`, each
+/// row's products added one after another in column order from +0 (lanes without entries get
+/// 0; int8 rows their sum of `query * code`, unscaled). Returns false, `out` then meaningless,
+/// if a row's columns are not strictly increasing and below `query.len()`, or the slice's
+/// columns and values do not hold the entries its lengths count.
+pub(crate) fn slice_dots(
+    query: &[f32],
+    slice: &crate::sliced::Slice<'_>,
+    encoding: ValueEncoding,
+    out: &mut [f32; crate::format::SLICE_ROWS],
+) -> bool {
+    match encoding {
+        ValueEncoding::F32 => slice_walk::<4>(query, slice, out, |b| {
+            f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        }),
+        ValueEncoding::F16 => slice_walk::<2>(query, slice, out, |b| {
+            f16_to_f32(u16::from_le_bytes([b[0], b[1]]))
+        }),
+        ValueEncoding::Bf16 => slice_walk::<2>(query, slice, out, |b| {
+            bf16_to_f32(u16::from_le_bytes([b[0], b[1]]))
+        }),
+        ValueEncoding::I8 => slice_walk::<1>(query, slice, out, |b| f32::from(b[0] as i8)),
+    }
+}
+
+/// [`slice_dots`] for values of `W` bytes read by `value`.
+#[inline(always)]
+fn slice_walk<const W: usize>(
+    query: &[f32],
+    slice: &crate::sliced::Slice<'_>,
+    out: &mut [f32; crate::format::SLICE_ROWS],
+    value: impl Fn(&[u8]) -> f32,
+) -> bool {
+    let mut acc = [0.0f32; crate::format::SLICE_ROWS];
+    let mut next_allowed = [0usize; crate::format::SLICE_ROWS];
+    let mut columns = slice.columns.iter();
+    let mut values = slice.values.chunks_exact(W);
+    for t in 0..slice.longest {
+        for lane in 0..crate::format::SLICE_ROWS {
+            if usize::from(slice.lengths[lane]) <= t {
+                continue;
+            }
+            let (Some(&column), Some(bytes)) = (columns.next(), values.next()) else {
+                return false;
+            };
+            let column = usize::from(column);
+            let Some(&q) = query.get(column) else {
+                return false;
+            };
+            if column < next_allowed[lane] {
+                return false;
+            }
+            next_allowed[lane] = column + 1;
+            acc[lane] += q * value(bytes);
+        }
+    }
+    *out = acc;
+    columns.next().is_none() && values.next().is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

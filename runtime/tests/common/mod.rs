@@ -45,6 +45,8 @@ pub struct Inputs {
     pub layout: Layout,
     /// How posting lists name their rows.
     pub list_rows: ListRows,
+    /// Store the tables' rows sliced (format 1.4).
+    pub sliced: bool,
 }
 
 impl Inputs {
@@ -91,6 +93,7 @@ impl Inputs {
             values: ValueEncoding::F32,
             layout: Layout::Rows,
             list_rows: ListRows::U16,
+            sliced: false,
         }
     }
 
@@ -109,7 +112,7 @@ impl Inputs {
                 let mut t = TableSpec::new(name, role, m)
                     .values(self.values)
                     .layout(self.layout);
-                t = t.list_rows(self.list_rows);
+                t = t.list_rows(self.list_rows).with_sliced_rows(self.sliced);
                 if let Some(ids) = ids {
                     t = t.ids(ids.clone(), IdKind::Integer);
                 }

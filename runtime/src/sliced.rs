@@ -1,0 +1,350 @@
+//! Sliced rows (format 1.4, [`IndexEncoding::Sliced`](crate::format::IndexEncoding::Sliced)):
+//! a table's rows in slices of [`SLICE_ROWS`], laid out so that a 16-lane vector walks a slice
+//! one entry of every row at a time, with one accumulator lane per row and no reduction.
+//!
+//! A slice's record (offsets: one per slice, in bytes, `slices + 1` of them) is:
+//!
+//! ```text
+//! lengths  16 x u8        non-zeros of each row; 0 for lanes past the table's last row
+//! scales   16 x f16 LE    int8 tables only: each row's scale, 0 for empty rows
+//! columns  n x u8         n = sum of the lengths: for t = 0, 1, ..., for each lane (in order)
+//!                         whose length is above t, the column of that row's t-th non-zero
+//! values   n x value      the values, in the same order (int8: the codes)
+//! ```
+//!
+//! Each row's columns are strictly increasing and below the dimension. The record of a slice is
+//! checked as it is read ([`SlicedRows::slice`]): its length against its lengths, the lanes past
+//! the last row, the int8 scales; the columns as the kernels walk them.
+
+use crate::error::{Error, Result};
+use crate::format::{OffsetWidth, Role, SLICE_ROWS, ValueEncoding};
+use crate::kernels::{
+    self,
+    scalar::{bf16_to_f32, f16_to_f32},
+};
+use crate::le;
+use crate::row::sqrt;
+
+/// Bytes of a slice's lengths.
+const LENGTH_BYTES: usize = SLICE_ROWS;
+/// Bytes of a slice's int8 scales.
+const SCALE_BYTES: usize = 2 * SLICE_ROWS;
+
+/// The number of slices of a table of `rows` rows.
+pub(crate) const fn slice_count(rows: usize) -> usize {
+    rows.div_ceil(SLICE_ROWS)
+}
+
+/// One slice's record, its lengths and sizes checked.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slice<'a> {
+    /// Each lane's number of non-zeros (0 past the table's last row).
+    pub lengths: [u8; SLICE_ROWS],
+    /// The longest row's length.
+    pub longest: usize,
+    /// Each lane's int8 scale (f16 bits, checked: positive and finite for a non-empty row, 0
+    /// for an empty one); all 0 for other encodings.
+    pub scales: [u16; SLICE_ROWS],
+    /// The `u8` columns of the entries, step by step.
+    pub columns: &'a [u8],
+    /// Their values.
+    pub values: &'a [u8],
+}
+
+impl Slice<'_> {
+    /// The factor that turns lane `lane`'s raw values into real ones (its int8 scale; 1
+    /// otherwise).
+    pub fn scale(&self, lane: usize, encoding: ValueEncoding) -> f32 {
+        match encoding {
+            ValueEncoding::I8 => f16_to_f32(self.scales[lane]),
+            _ => 1.0,
+        }
+    }
+
+    /// Calls `f(lane, column, raw value)` for every entry of the slice, step by step (each
+    /// lane's entries in column order), checking that each row's columns are strictly
+    /// increasing and below `dim`.
+    fn walk(
+        &self,
+        dim: usize,
+        encoding: ValueEncoding,
+        mut f: impl FnMut(usize, usize, f32),
+    ) -> core::result::Result<(), &'static str> {
+        let mut next_allowed = [0usize; SLICE_ROWS];
+        let mut position = 0usize;
+        for t in 0..self.longest {
+            for (lane, next_allowed) in next_allowed.iter_mut().enumerate() {
+                if usize::from(self.lengths[lane]) <= t {
+                    continue;
+                }
+                let column = usize::from(*self.columns.get(position).ok_or(TRUNCATED)?);
+                if column < *next_allowed {
+                    return Err("column indices of a sliced row are not strictly increasing");
+                }
+                if column >= dim {
+                    return Err("column index is not below the dimension");
+                }
+                *next_allowed = column + 1;
+                f(
+                    lane,
+                    column,
+                    raw_value(self.values, position, encoding).ok_or(TRUNCATED)?,
+                );
+                position += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `f(column, raw value)` for each non-zero of lane `lane` in column order, checking
+    /// that the columns are strictly increasing and below `dim`.
+    fn visit_lane(
+        &self,
+        lane: usize,
+        dim: usize,
+        encoding: ValueEncoding,
+        mut f: impl FnMut(usize, f32),
+    ) -> core::result::Result<(), &'static str> {
+        let own = usize::from(self.lengths[lane]);
+        let mut at = 0usize;
+        let mut next_allowed = 0usize;
+        for t in 0..own {
+            let before = self.lengths[..lane]
+                .iter()
+                .filter(|&&n| usize::from(n) > t)
+                .count();
+            let position = at + before;
+            let column = usize::from(*self.columns.get(position).ok_or(TRUNCATED)?);
+            if column < next_allowed {
+                return Err("column indices of a sliced row are not strictly increasing");
+            }
+            if column >= dim {
+                return Err("column index is not below the dimension");
+            }
+            next_allowed = column + 1;
+            f(
+                column,
+                raw_value(self.values, position, encoding).ok_or(TRUNCATED)?,
+            );
+            at += self.lengths.iter().filter(|&&n| usize::from(n) > t).count();
+        }
+        Ok(())
+    }
+}
+
+const TRUNCATED: &str = "slice record is shorter than its lengths";
+
+/// The raw value of entry `position` (the code for int8).
+#[inline(always)]
+pub(crate) fn raw_value(values: &[u8], position: usize, encoding: ValueEncoding) -> Option<f32> {
+    let width = encoding.width();
+    let bytes = values.get(position * width..position * width + width)?;
+    Some(match encoding {
+        ValueEncoding::F32 => f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
+        ValueEncoding::F16 => f16_to_f32(u16::from_le_bytes([bytes[0], bytes[1]])),
+        ValueEncoding::Bf16 => bf16_to_f32(u16::from_le_bytes([bytes[0], bytes[1]])),
+        ValueEncoding::I8 => f32::from(bytes[0] as i8),
+    })
+}
+
+/// A table's sliced rows: its row offsets (one per slice) and row data.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SlicedRows<'a> {
+    pub offsets: &'a [u8],
+    pub width: OffsetWidth,
+    pub data: &'a [u8],
+    pub rows: usize,
+    pub dim: usize,
+    pub encoding: ValueEncoding,
+    pub role: Role,
+}
+
+impl<'a> SlicedRows<'a> {
+    fn corrupt(&self, row: usize, reason: &'static str) -> Error {
+        Error::CorruptRow {
+            role: self.role,
+            row: row as u64,
+            reason,
+        }
+    }
+
+    /// Slice `index`'s record, checked (see [`Slice`]); the error names the slice's first row.
+    pub fn slice(&self, index: usize) -> Result<Slice<'a>> {
+        let first_row = index * SLICE_ROWS;
+        let corrupt = |reason| self.corrupt(first_row, reason);
+        let start = le::offset(self.offsets, self.width, index);
+        let end = le::offset(self.offsets, self.width, index + 1);
+        let record = match (start, end) {
+            (Some(s), Some(e)) if s <= e => usize::try_from(s)
+                .ok()
+                .zip(usize::try_from(e).ok())
+                .and_then(|(s, e)| self.data.get(s..e)),
+            _ => None,
+        }
+        .ok_or_else(|| corrupt("slice offsets are out of order or past the row data"))?;
+        let (length_bytes, rest) = record
+            .split_at_checked(LENGTH_BYTES)
+            .ok_or_else(|| corrupt("slice record is shorter than its lengths"))?;
+        let mut lengths = [0u8; SLICE_ROWS];
+        lengths.copy_from_slice(length_bytes);
+        let live = self.rows.saturating_sub(first_row).min(SLICE_ROWS);
+        if lengths[live..].iter().any(|&n| n != 0) {
+            return Err(corrupt("a lane past the table's last row has entries"));
+        }
+        if lengths.iter().any(|&n| usize::from(n) > self.dim) {
+            return Err(corrupt("a sliced row has more entries than the dimension"));
+        }
+        let mut scales = [0u16; SLICE_ROWS];
+        let rest = if self.encoding == ValueEncoding::I8 {
+            let (scale_bytes, rest) = rest
+                .split_at_checked(SCALE_BYTES)
+                .ok_or_else(|| corrupt("slice record is shorter than its int8 scales"))?;
+            for ((scale, bytes), &n) in scales
+                .iter_mut()
+                .zip(scale_bytes.chunks_exact(2))
+                .zip(&lengths)
+            {
+                *scale = u16::from_le_bytes([bytes[0], bytes[1]]);
+                let value = f16_to_f32(*scale);
+                let valid = if n == 0 {
+                    *scale == 0
+                } else {
+                    value.is_finite() && value > 0.0
+                };
+                if !valid {
+                    return Err(corrupt(
+                        "int8 scale is not positive and finite (or not 0 for an empty row)",
+                    ));
+                }
+            }
+            rest
+        } else {
+            rest
+        };
+        let entries: usize = lengths.iter().map(|&n| usize::from(n)).sum();
+        if rest.len() != entries * (1 + self.encoding.width()) {
+            return Err(corrupt("slice record length does not match its lengths"));
+        }
+        let (columns, values) = rest.split_at(entries);
+        Ok(Slice {
+            lengths,
+            longest: usize::from(lengths.iter().copied().max().unwrap_or(0)),
+            scales,
+            columns,
+            values,
+        })
+    }
+
+    /// Row `row`'s slice and lane.
+    fn lane_of(&self, row: usize) -> Result<(Slice<'a>, usize)> {
+        Ok((self.slice(row / SLICE_ROWS)?, row % SLICE_ROWS))
+    }
+
+    /// Writes row `row` (below `rows`, checked by the caller) densely into `out` (`dim` long).
+    pub fn decode_row(&self, row: usize, out: &mut [f32]) -> Result<()> {
+        if out.len() != self.dim {
+            return Err(Error::DimensionMismatch {
+                expected: self.dim as u64,
+                actual: out.len() as u64,
+            });
+        }
+        let (slice, lane) = self.lane_of(row)?;
+        let scale = slice.scale(lane, self.encoding);
+        out.fill(0.0);
+        let is_i8 = self.encoding == ValueEncoding::I8;
+        slice
+            .visit_lane(lane, self.dim, self.encoding, |c, v| {
+                out[c] = if is_i8 { v * scale } else { v };
+            })
+            .map_err(|reason| self.corrupt(row, reason))
+    }
+
+    /// Row `row`'s dot product with `query` (`dim` long) and its Euclidean norm, each summed
+    /// one product after another in column order, as the sliced scan sums them.
+    pub fn dot_and_norm(&self, row: usize, query: &[f32]) -> Result<(f32, f32)> {
+        let (slice, lane) = self.lane_of(row)?;
+        let (mut dot, mut sq) = (0.0f32, 0.0f32);
+        slice
+            .visit_lane(lane, self.dim, self.encoding, |c, v| {
+                dot += query.get(c).copied().unwrap_or(0.0) * v;
+                sq += v * v;
+            })
+            .map_err(|reason| self.corrupt(row, reason))?;
+        let scale = slice.scale(lane, self.encoding);
+        Ok((dot * scale, sqrt(sq) * scale))
+    }
+
+    /// The dot products with `query` of the rows of slices `first_slice..` into `out` (row
+    /// `16 * first_slice + i` into `out[i]`), int8 scales applied: [`kernels::sliced_dots`].
+    #[inline]
+    pub fn dots(&self, first_slice: usize, query: &[f32], out: &mut [f32]) -> Result<()> {
+        kernels::sliced_dots(query, self, first_slice, out).map_err(|bad| match self.slice(bad) {
+            Err(e) => e,
+            Ok(_) => self.corrupt(
+                bad * SLICE_ROWS,
+                "a sliced row's columns are not strictly increasing and below the dimension",
+            ),
+        })
+    }
+
+    /// Cosine similarities with `query` (whose norm is `query_norm`) of slice `index`'s rows,
+    /// into `out`, as [`crate::Model::score`] computes them from [`Self::dot_and_norm`]: dot
+    /// and squared norm summed one product after another in column order, 0 for a zero row or
+    /// query.
+    pub fn cosines(
+        &self,
+        index: usize,
+        query: &[f32],
+        query_norm: f32,
+        out: &mut [f32; SLICE_ROWS],
+    ) -> Result<()> {
+        let slice = self.slice(index)?;
+        let mut dot = [0.0f32; SLICE_ROWS];
+        let mut sq = [0.0f32; SLICE_ROWS];
+        slice
+            .walk(self.dim, self.encoding, |lane, column, v| {
+                dot[lane] += query.get(column).copied().unwrap_or(0.0) * v;
+                sq[lane] += v * v;
+            })
+            .map_err(|reason| self.corrupt(index * SLICE_ROWS, reason))?;
+        for lane in 0..SLICE_ROWS {
+            let scale = slice.scale(lane, self.encoding);
+            let norm = sqrt(sq[lane]) * scale;
+            out[lane] = if query_norm == 0.0 || norm == 0.0 {
+                0.0
+            } else {
+                (dot[lane] * scale) / (query_norm * norm)
+            };
+        }
+        Ok(())
+    }
+
+    /// The number of all-zero rows.
+    pub fn empty_rows(&self) -> Result<u64> {
+        let mut empty = 0u64;
+        for index in 0..slice_count(self.rows) {
+            let slice = self.slice(index)?;
+            let live = (self.rows - index * SLICE_ROWS).min(SLICE_ROWS);
+            empty += slice.lengths[..live].iter().filter(|&&n| n == 0).count() as u64;
+        }
+        Ok(empty)
+    }
+
+    /// Checks every slice completely (columns and values too) and returns the number of
+    /// non-zeros; `finite(raw)` says whether a raw value is acceptable.
+    pub fn verify(&self) -> Result<u64> {
+        let mut nnz = 0u64;
+        for index in 0..slice_count(self.rows) {
+            let slice = self.slice(index)?;
+            let mut finite = true;
+            slice
+                .walk(self.dim, self.encoding, |_, _, v| finite &= v.is_finite())
+                .map_err(|reason| self.corrupt(index * SLICE_ROWS, reason))?;
+            if !finite {
+                return Err(self.corrupt(index * SLICE_ROWS, "a stored value is not finite"));
+            }
+            nnz += slice.lengths.iter().map(|&n| u64::from(n)).sum::<u64>();
+        }
+        Ok(nnz)
+    }
+}
