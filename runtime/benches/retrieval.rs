@@ -45,6 +45,22 @@ fn model_with(
     layout: Layout,
     list_rows: ListRows,
 ) -> Vec<u8> {
+    build(users, items, values, layout, list_rows, false)
+}
+
+/// Items stored as sliced rows (format 1.4).
+fn sliced_model(users: &[f32], items: &[f32], values: ValueEncoding) -> Vec<u8> {
+    build(users, items, values, Layout::Rows, ListRows::U16, true)
+}
+
+fn build(
+    users: &[f32],
+    items: &[f32],
+    values: ValueEncoding,
+    layout: Layout,
+    list_rows: ListRows,
+    sliced: bool,
+) -> Vec<u8> {
     let u = SparseMatrix::from_dense(users.len() / DIM, DIM, users).unwrap();
     let i = SparseMatrix::from_dense(items.len() / DIM, DIM, items).unwrap();
     ModelBuilder::new()
@@ -53,7 +69,8 @@ fn model_with(
             TableSpec::new("items", Role::Item, i)
                 .values(values)
                 .layout(layout)
-                .list_rows(list_rows),
+                .list_rows(list_rows)
+                .with_sliced_rows(sliced),
         )
         .build()
         .unwrap()
@@ -240,6 +257,17 @@ fn kernels(c: &mut Criterion) {
                 b.iter(|| kernel(query, &t, &mut dots))
             });
         }
+        // The same rows sliced (format 1.4): one lane per row, sequential sums.
+        let sliced_bytes = sliced_model(&users, &itemt, values);
+        let sliced = Model::from_bytes(&sliced_bytes).unwrap();
+        let st = sliced.items().unwrap();
+        let ways: [(&str, RowKernel); 2] =
+            [("simd", k::sliced_dots), ("scalar", k::sliced_dots_scalar)];
+        for (way, kernel) in ways {
+            group.bench_function(format!("sliced-dots/{values}/{way}"), |b| {
+                b.iter(|| assert!(kernel(query, &st, &mut dots)))
+            });
+        }
     }
     // Bitmap rows on 100k rows: f16 and f32 at 20 % density, and a dense f32 table (every
     // entry non-zero: a dense model's rows, as `eval` scans them).
@@ -293,10 +321,12 @@ fn recommend(c: &mut Criterion) {
                 let both = model(&users, &items, values);
                 let only = model_with(&users, &items, values, Layout::Columns, ListRows::U16);
                 let bitmaps = model_with(&users, &items, values, Layout::Columns, ListRows::Bitmap);
-                let (both, only, bitmaps) = (
+                let sliced = sliced_model(&users, &items, values);
+                let (both, only, bitmaps, sliced) = (
                     Model::from_bytes(&both).unwrap(),
                     Model::from_bytes(&only).unwrap(),
                     Model::from_bytes(&bitmaps).unwrap(),
+                    Model::from_bytes(&sliced).unwrap(),
                 );
                 let mut out = [Recommendation::default(); K];
                 // The column layout of a `both` file (block-major lists) and of a `columns`
@@ -304,6 +334,7 @@ fn recommend(c: &mut Criterion) {
                 // list rows (format 1.3).
                 for (name, m, how) in [
                     ("rows", &both, Retrieval::Rows),
+                    ("rows-sliced", &sliced, Retrieval::Rows),
                     ("columns", &both, Retrieval::Columns),
                     ("columns-only", &only, Retrieval::Columns),
                     ("columns-only-bitmap", &bitmaps, Retrieval::Columns),

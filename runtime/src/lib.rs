@@ -172,6 +172,21 @@ pub mod bench_kernels {
             .is_ok()
     }
 
+    /// The dispatching sliced-rows kernel over a table of sliced rows (`false` for another
+    /// table, or a corrupt one).
+    pub fn sliced_dots(query: &[f32], table: &crate::Table<'_>, out: &mut [f32]) -> bool {
+        table
+            .sliced()
+            .is_some_and(|rows| crate::kernels::sliced_dots(query, &rows, 0, out).is_ok())
+    }
+
+    /// The scalar sliced-rows kernel.
+    pub fn sliced_dots_scalar(query: &[f32], table: &crate::Table<'_>, out: &mut [f32]) -> bool {
+        table.sliced().is_some_and(|rows| {
+            crate::kernels::scalar::sliced_dots(query, &rows, 0, out).is_ok()
+        })
+    }
+
     /// The scalar f16 decode of one value.
     pub fn f16_to_f32(bits: u16) -> f32 {
         crate::kernels::scalar::f16_to_f32(bits)

@@ -958,19 +958,25 @@ pub(super) unsafe fn sliced_dots<const E: u8>(
             let values_at = columns_at.add(entries);
             let mut acc = _mm512_setzero_ps();
             let mut previous = _mm_setzero_si128();
+            // The largest column seen (lanes without an entry load 0), checked once a slice.
+            let mut largest = _mm_setzero_si128();
             let mut bad: __mmask16 = 0;
             let mut at = 0usize;
-            let mut t = 0u8;
+            // The step number in every byte, stepped with an add (a broadcast from a
+            // general register would take the shuffle port the loop is short of).
+            let mut t = _mm_setzero_si128();
+            let mut first = true;
             loop {
-                let m = _mm_cmpgt_epu8_mask(lengths, _mm_set1_epi8(t as i8));
+                let m = _mm_cmpgt_epu8_mask(lengths, t);
                 if m == 0 {
                     break;
                 }
                 let columns = _mm_maskz_expandloadu_epi8(m, columns_at.add(at).cast());
-                bad |= _mm_mask_cmpgt_epu8_mask(m, columns, last_column);
-                if t > 0 {
+                largest = _mm_max_epu8(largest, columns);
+                if !first {
                     bad |= _mm_mask_cmple_epu8_mask(m, columns, previous);
                 }
+                first = false;
                 previous = _mm_mask_mov_epi8(previous, m, columns);
                 let from = values_at.add(at * width);
                 let values = match E {
@@ -986,14 +992,16 @@ pub(super) unsafe fn sliced_dots<const E: u8>(
                 };
                 let index = _mm512_cvtepu8_epi32(columns);
                 let weights = if narrow {
-                    let high = _mm_test_epi8_mask(columns, _mm_set1_epi8(32));
+                    // Bit 5 of each column (which pair of registers holds its entry), moved
+                    // to the byte's top bit: shift and sign-bit mask, off the shuffle port.
+                    let high = _mm_movepi8_mask(_mm_slli_epi16::<2>(columns));
                     _mm512_mask_blend_ps(
                         high,
                         _mm512_permutex2var_ps(q[0], index, q[1]),
                         _mm512_permutex2var_ps(q[2], index, q[3]),
                     )
                 } else {
-                    if bad != 0 {
+                    if bad != 0 || _mm_mask_cmpgt_epu8_mask(m, columns, last_column) != 0 {
                         return Err(slice);
                     }
                     _mm512_mask_i32gather_ps::<4>(
@@ -1005,9 +1013,9 @@ pub(super) unsafe fn sliced_dots<const E: u8>(
                 };
                 acc = _mm512_mask_add_ps(acc, m, acc, _mm512_mul_ps(weights, values));
                 at += m.count_ones() as usize;
-                t += 1;
+                t = _mm_add_epi8(t, _mm_set1_epi8(1));
             }
-            if bad != 0 {
+            if bad != 0 || _mm_cmpgt_epu8_mask(largest, last_column) != 0 {
                 return Err(slice);
             }
             if E == 4 {
@@ -1032,7 +1040,7 @@ pub(super) unsafe fn sliced_dots<const E: u8>(
 }
 
 /// How many slices ahead of the one it adds up [`sliced_dots`] asks for the bytes of.
-const SLICES_AHEAD: usize = 8;
+const SLICES_AHEAD: usize = 16;
 
 /// Asks the CPU for the bytes of slice `slice`'s record, if it has one: a hint only.
 #[inline(always)]
