@@ -43,6 +43,9 @@ pub const FORMAT_MINOR_SLICED_ROWS: u16 = 4;
 /// Rows per slice of a table of sliced rows ([`IndexEncoding::Sliced`]): one lane of a
 /// 16-wide f32 vector per row.
 pub const SLICE_ROWS: usize = 16;
+/// Rows per window of a table of sliced rows: sixteen slices, among whose lanes the window's
+/// rows are dealt longest first (each lane names the row it holds, as a byte).
+pub const SLICE_WINDOW_ROWS: usize = 256;
 /// In a [`TableRecord`]'s `offsets_section` and `data_section` (format 1.2): the table has
 /// no row records; its rows are stored only in its column layout. A 1.1 reader refuses such a
 /// file (the index names no section).
@@ -418,10 +421,12 @@ coded_enum! {
         /// `j` is non-zero.
         Bitmap = 3 => "bitmap",
         /// Sliced rows (format 1.4, dim <= 256, at most 255 non-zeros a row): the rows in
-        /// slices of [`SLICE_ROWS`]; a slice's record holds its rows' lengths, then the `t`-th
-        /// entry of every row that has one for `t = 0, 1, ...`, as `u8` columns then values, so
-        /// that a 16-lane vector walks the slice one entry of every row at a time. The row
-        /// offsets are one per slice (`slices + 1`); see docs/FORMAT.md, *Sliced rows*.
+        /// slices of [`SLICE_ROWS`] lanes, dealt longest first within windows of
+        /// [`SLICE_WINDOW_ROWS`]; a slice's record holds its lanes' lengths and rows, then the
+        /// `t`-th entry of every lane that has one for `t = 0, 1, ...`, as `u8` columns then
+        /// values, so that a 16-lane vector walks the slice one entry of every row at a time.
+        /// The row offsets are one per slice (`slices + 1`); see docs/FORMAT.md, *Sliced
+        /// rows*.
         Sliced = 4 => "sliced",
     }
 }

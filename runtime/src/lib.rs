@@ -182,9 +182,9 @@ pub mod bench_kernels {
 
     /// The scalar sliced-rows kernel.
     pub fn sliced_dots_scalar(query: &[f32], table: &crate::Table<'_>, out: &mut [f32]) -> bool {
-        table.sliced().is_some_and(|rows| {
-            crate::kernels::scalar::sliced_dots(query, &rows, 0, out).is_ok()
-        })
+        table
+            .sliced()
+            .is_some_and(|rows| crate::kernels::scalar::sliced_dots(query, &rows, 0, out).is_ok())
     }
 
     /// The scalar f16 decode of one value.

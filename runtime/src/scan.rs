@@ -15,12 +15,12 @@
 
 use crate::columns::{ColumnView, ListRowBytes, PostingList};
 use crate::error::{Error, Result};
-use crate::format::{IndexEncoding, ListRows, OffsetWidth, SLICE_ROWS, Scoring};
+use crate::format::{IndexEncoding, ListRows, OffsetWidth, SLICE_WINDOW_ROWS, Scoring};
 use crate::kernels;
 use crate::le;
 use crate::model::Model;
 use crate::score::{MAX_STACK_DIM, Query, score_row};
-use crate::sliced::SlicedRows;
+use crate::sliced::{SlicedRows, window_count};
 use crate::table::Table;
 use crate::topk::{Recommendation, TopK};
 
@@ -275,24 +275,16 @@ impl<S: AsRef<[u8]>> Model<S> {
         mut top: TopK<'_>,
     ) -> Result<usize> {
         let (scoring, global_bias) = (self.scoring(), self.global_bias());
-        let mut dots = [0.0f32; ROW_BATCH];
-        let mut first = 0;
-        while first < items.rows() {
-            let batch = &mut dots[..ROW_BATCH.min(items.rows() - first)];
-            let first_slice = first / SLICE_ROWS;
+        let mut dots = [0.0f32; SLICE_WINDOW_ROWS];
+        for window in 0..window_count(items.rows()) {
+            let first = window * SLICE_WINDOW_ROWS;
+            let batch = &mut dots[..sliced.window_rows(window)];
             match scoring {
-                Scoring::Dot => sliced.dots(first_slice, query.vector, batch)?,
-                Scoring::Cosine => {
-                    for (k, chunk) in batch.chunks_mut(SLICE_ROWS).enumerate() {
-                        let mut lanes = [0.0f32; SLICE_ROWS];
-                        sliced.cosines(first_slice + k, query.vector, query.norm, &mut lanes)?;
-                        chunk.copy_from_slice(&lanes[..chunk.len()]);
-                    }
-                }
+                Scoring::Dot => sliced.dots(window, query.vector, batch)?,
+                Scoring::Cosine => sliced.cosines(window, query.vector, query.norm, batch)?,
             }
             let pass = finish_scores(batch, query, items.raw_bias(), first, global_bias);
             offer_all(&mut top, items, exclude, first, batch, pass)?;
-            first += batch.len();
         }
         Ok(top.finish())
     }

@@ -2,22 +2,31 @@
 //! a table's rows in slices of [`SLICE_ROWS`], laid out so that a 16-lane vector walks a slice
 //! one entry of every row at a time, with one accumulator lane per row and no reduction.
 //!
-//! A slice's record (offsets: one per slice, in bytes, `slices + 1` of them) is:
+//! Rows are grouped in windows of [`SLICE_WINDOW_ROWS`] (256: sixteen slices). Within a window
+//! the rows are dealt to the lanes longest first, so that the rows of a slice have about the
+//! same length and a slice takes few steps beyond its rows' average; each lane records which
+//! row of its window it holds. A slice's record (offsets: one per slice, in bytes,
+//! `slices + 1` of them) is:
 //!
 //! ```text
-//! lengths  16 x u8        non-zeros of each row; 0 for lanes past the table's last row
-//! scales   16 x f16 LE    int8 tables only: each row's scale, 0 for empty rows
+//! lengths  16 x u8        non-zeros of each lane's row; 0 for lanes past the table's last row
+//! rows     16 x u8        the row each lane holds, counted from its window's first row; 0 for
+//!                         lanes past the table's last row
+//! scales   16 x f16 LE    int8 tables only: each lane's row's scale, 0 for empty rows
 //! columns  n x u8         n = sum of the lengths: for t = 0, 1, ..., for each lane (in order)
 //!                         whose length is above t, the column of that row's t-th non-zero
 //! values   n x value      the values, in the same order (int8: the codes)
 //! ```
 //!
-//! Each row's columns are strictly increasing and below the dimension. The record of a slice is
-//! checked as it is read ([`SlicedRows::slice`]): its length against its lengths, the lanes past
-//! the last row, the int8 scales; the columns as the kernels walk them.
+//! Lane `l` of slice `s` is lane `16 * s + l` of the table; it is live when that is below the
+//! table's row count. The live lanes of a window hold each of its rows once. Each row's
+//! columns are strictly increasing and below the dimension. A slice's record is checked as it
+//! is read ([`SlicedRows::slice`]): its length against its lengths, the lanes past the last
+//! row, the row numbers against the window's row count, the int8 scales; the columns as the
+//! kernels walk them, and that no row of a window is held twice as they place the results.
 
 use crate::error::{Error, Result};
-use crate::format::{OffsetWidth, Role, SLICE_ROWS, ValueEncoding};
+use crate::format::{OffsetWidth, Role, SLICE_ROWS, SLICE_WINDOW_ROWS, ValueEncoding};
 use crate::kernels::{
     self,
     scalar::{bf16_to_f32, f16_to_f32},
@@ -25,8 +34,10 @@ use crate::kernels::{
 use crate::le;
 use crate::row::sqrt;
 
-/// Bytes of a slice's lengths.
-const LENGTH_BYTES: usize = SLICE_ROWS;
+/// Bytes of a slice's lengths and row numbers.
+const LENGTH_BYTES: usize = 2 * SLICE_ROWS;
+/// Slices per window.
+pub(crate) const WINDOW_SLICES: usize = SLICE_WINDOW_ROWS / SLICE_ROWS;
 /// Bytes of a slice's int8 scales.
 const SCALE_BYTES: usize = 2 * SLICE_ROWS;
 
@@ -35,11 +46,27 @@ pub(crate) const fn slice_count(rows: usize) -> usize {
     rows.div_ceil(SLICE_ROWS)
 }
 
+/// The first row of slice `index`'s window: the row a corrupt slice's error names (its lanes
+/// hold rows of that window in no fixed order).
+const fn window_row(index: usize) -> usize {
+    index / WINDOW_SLICES * SLICE_WINDOW_ROWS
+}
+
+/// The number of windows of a table of `rows` rows.
+pub(crate) const fn window_count(rows: usize) -> usize {
+    rows.div_ceil(SLICE_WINDOW_ROWS)
+}
+
 /// One slice's record, its lengths and sizes checked.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Slice<'a> {
     /// Each lane's number of non-zeros (0 past the table's last row).
     pub lengths: [u8; SLICE_ROWS],
+    /// The row each lane holds, from its window's first row (checked below the window's row
+    /// count; 0 past the table's last row).
+    pub rows: [u8; SLICE_ROWS],
+    /// How many lanes are live (below the table's row count).
+    pub live: usize,
     /// The longest row's length.
     pub longest: usize,
     /// Each lane's int8 scale (f16 bits, checked: positive and finite for a non-empty row, 0
@@ -171,7 +198,7 @@ impl<'a> SlicedRows<'a> {
     /// Slice `index`'s record, checked (see [`Slice`]); the error names the slice's first row.
     pub fn slice(&self, index: usize) -> Result<Slice<'a>> {
         let first_row = index * SLICE_ROWS;
-        let corrupt = |reason| self.corrupt(first_row, reason);
+        let corrupt = |reason| self.corrupt(window_row(index), reason);
         let start = le::offset(self.offsets, self.width, index);
         let end = le::offset(self.offsets, self.width, index + 1);
         let record = match (start, end) {
@@ -186,10 +213,16 @@ impl<'a> SlicedRows<'a> {
             .split_at_checked(LENGTH_BYTES)
             .ok_or_else(|| corrupt("slice record is shorter than its lengths"))?;
         let mut lengths = [0u8; SLICE_ROWS];
-        lengths.copy_from_slice(length_bytes);
+        let mut rows = [0u8; SLICE_ROWS];
+        lengths.copy_from_slice(&length_bytes[..SLICE_ROWS]);
+        rows.copy_from_slice(&length_bytes[SLICE_ROWS..]);
         let live = self.rows.saturating_sub(first_row).min(SLICE_ROWS);
-        if lengths[live..].iter().any(|&n| n != 0) {
+        if lengths[live..].iter().chain(&rows[live..]).any(|&n| n != 0) {
             return Err(corrupt("a lane past the table's last row has entries"));
+        }
+        let window_rows = self.window_rows(index / WINDOW_SLICES);
+        if rows[..live].iter().any(|&r| usize::from(r) >= window_rows) {
+            return Err(corrupt("a lane holds a row past its window"));
         }
         if lengths.iter().any(|&n| usize::from(n) > self.dim) {
             return Err(corrupt("a sliced row has more entries than the dimension"));
@@ -228,6 +261,8 @@ impl<'a> SlicedRows<'a> {
         let (columns, values) = rest.split_at(entries);
         Ok(Slice {
             lengths,
+            rows,
+            live,
             longest: usize::from(lengths.iter().copied().max().unwrap_or(0)),
             scales,
             columns,
@@ -235,9 +270,54 @@ impl<'a> SlicedRows<'a> {
         })
     }
 
-    /// Row `row`'s slice and lane.
+    /// The number of rows of window `window` (256 but for the last).
+    pub fn window_rows(&self, window: usize) -> usize {
+        self.rows
+            .saturating_sub(window * SLICE_WINDOW_ROWS)
+            .min(SLICE_WINDOW_ROWS)
+    }
+
+    /// Row `row`'s slice and lane: the one live lane of its window that holds it.
     fn lane_of(&self, row: usize) -> Result<(Slice<'a>, usize)> {
-        Ok((self.slice(row / SLICE_ROWS)?, row % SLICE_ROWS))
+        let window = row / SLICE_WINDOW_ROWS;
+        let local = (row % SLICE_WINDOW_ROWS) as u8;
+        let mut found = None;
+        let first = window * WINDOW_SLICES;
+        for index in first..first + self.window_rows(window).div_ceil(SLICE_ROWS) {
+            let slice = self.slice(index)?;
+            for lane in 0..slice.live {
+                if slice.rows[lane] == local {
+                    if found.is_some() {
+                        return Err(self.corrupt(row, "two lanes of a window hold the same row"));
+                    }
+                    found = Some((slice, lane));
+                }
+            }
+        }
+        found.ok_or_else(|| self.corrupt(row, "no lane of its window holds the row"))
+    }
+
+    /// Places slice results `lanes` (the slice's live lanes) at their rows in `out` (the
+    /// window's rows), marking them in `seen`; false if a row is held twice or is past `out`.
+    pub(crate) fn place(
+        slice_rows: &[u8; SLICE_ROWS],
+        live: usize,
+        lanes: &[f32; SLICE_ROWS],
+        out: &mut [f32],
+        seen: &mut [u64; SLICE_WINDOW_ROWS / 64],
+    ) -> bool {
+        for (&row, &x) in slice_rows[..live].iter().zip(lanes) {
+            let row = usize::from(row);
+            let (word, bit) = (row / 64, 1u64 << (row % 64));
+            match (out.get_mut(row), seen.get_mut(word)) {
+                (Some(slot), Some(w)) if *w & bit == 0 => {
+                    *w |= bit;
+                    *slot = x;
+                }
+                _ => return false,
+            }
+        }
+        true
     }
 
     /// Writes row `row` (below `rows`, checked by the caller) densely into `out` (`dim` long).
@@ -274,47 +354,65 @@ impl<'a> SlicedRows<'a> {
         Ok((dot * scale, sqrt(sq) * scale))
     }
 
-    /// The dot products with `query` of the rows of slices `first_slice..` into `out` (row
-    /// `16 * first_slice + i` into `out[i]`), int8 scales applied: [`kernels::sliced_dots`].
+    /// The dot products with `query` of window `window`'s rows into `out` (its rows, in
+    /// order), int8 scales applied: [`kernels::sliced_dots`].
     #[inline]
-    pub fn dots(&self, first_slice: usize, query: &[f32], out: &mut [f32]) -> Result<()> {
-        kernels::sliced_dots(query, self, first_slice, out).map_err(|bad| match self.slice(bad) {
-            Err(e) => e,
-            Ok(_) => self.corrupt(
-                bad * SLICE_ROWS,
-                "a sliced row's columns are not strictly increasing and below the dimension",
-            ),
-        })
+    pub fn dots(&self, window: usize, query: &[f32], out: &mut [f32]) -> Result<()> {
+        kernels::sliced_dots(query, self, window, out).map_err(|bad| self.slice_error(bad))
     }
 
-    /// Cosine similarities with `query` (whose norm is `query_norm`) of slice `index`'s rows,
-    /// into `out`, as [`crate::Model::score`] computes them from [`Self::dot_and_norm`]: dot
-    /// and squared norm summed one product after another in column order, 0 for a zero row or
-    /// query.
+    /// The error for slice `index`, found corrupt by a kernel: what [`Self::slice`] finds, or
+    /// else what only the kernels check.
+    fn slice_error(&self, index: usize) -> Error {
+        match self.slice(index) {
+            Err(e) => e,
+            Ok(_) => self.corrupt(
+                window_row(index),
+                "a sliced row's columns are not strictly increasing and below the dimension, \
+                 or two lanes of a window hold the same row",
+            ),
+        }
+    }
+
+    /// Cosine similarities with `query` (whose norm is `query_norm`) of window `window`'s
+    /// rows, into `out` (its rows, in order), as [`crate::Model::score`] computes them from
+    /// [`Self::dot_and_norm`]: dot and squared norm summed one product after another in column
+    /// order, 0 for a zero row or query.
     pub fn cosines(
         &self,
-        index: usize,
+        window: usize,
         query: &[f32],
         query_norm: f32,
-        out: &mut [f32; SLICE_ROWS],
+        out: &mut [f32],
     ) -> Result<()> {
-        let slice = self.slice(index)?;
-        let mut dot = [0.0f32; SLICE_ROWS];
-        let mut sq = [0.0f32; SLICE_ROWS];
-        slice
-            .walk(self.dim, self.encoding, |lane, column, v| {
-                dot[lane] += query.get(column).copied().unwrap_or(0.0) * v;
-                sq[lane] += v * v;
-            })
-            .map_err(|reason| self.corrupt(index * SLICE_ROWS, reason))?;
-        for lane in 0..SLICE_ROWS {
-            let scale = slice.scale(lane, self.encoding);
-            let norm = sqrt(sq[lane]) * scale;
-            out[lane] = if query_norm == 0.0 || norm == 0.0 {
-                0.0
-            } else {
-                (dot[lane] * scale) / (query_norm * norm)
-            };
+        let mut seen = [0u64; SLICE_WINDOW_ROWS / 64];
+        if out.len() != self.window_rows(window) {
+            return Err(self.corrupt(window * SLICE_WINDOW_ROWS, "window size mismatch"));
+        }
+        let first = window * WINDOW_SLICES;
+        for index in first..first + out.len().div_ceil(SLICE_ROWS) {
+            let slice = self.slice(index)?;
+            let mut dot = [0.0f32; SLICE_ROWS];
+            let mut sq = [0.0f32; SLICE_ROWS];
+            slice
+                .walk(self.dim, self.encoding, |lane, column, v| {
+                    dot[lane] += query.get(column).copied().unwrap_or(0.0) * v;
+                    sq[lane] += v * v;
+                })
+                .map_err(|reason| self.corrupt(window_row(index), reason))?;
+            let mut lanes = [0.0f32; SLICE_ROWS];
+            for (lane, x) in lanes.iter_mut().enumerate() {
+                let scale = slice.scale(lane, self.encoding);
+                let norm = sqrt(sq[lane]) * scale;
+                *x = if query_norm == 0.0 || norm == 0.0 {
+                    0.0
+                } else {
+                    (dot[lane] * scale) / (query_norm * norm)
+                };
+            }
+            if !Self::place(&slice.rows, slice.live, &lanes, out, &mut seen) {
+                return Err(self.slice_error(index));
+            }
         }
         Ok(())
     }
@@ -334,14 +432,33 @@ impl<'a> SlicedRows<'a> {
     /// non-zeros; `finite(raw)` says whether a raw value is acceptable.
     pub fn verify(&self) -> Result<u64> {
         let mut nnz = 0u64;
+        let mut seen = [0u64; SLICE_WINDOW_ROWS / 64];
+        let mut placed = [0.0f32; SLICE_WINDOW_ROWS];
         for index in 0..slice_count(self.rows) {
+            if index % WINDOW_SLICES == 0 {
+                seen = [0; SLICE_WINDOW_ROWS / 64];
+            }
             let slice = self.slice(index)?;
+            let window_rows = self.window_rows(index / WINDOW_SLICES);
+            let lanes = [0.0f32; SLICE_ROWS];
+            if !Self::place(
+                &slice.rows,
+                slice.live,
+                &lanes,
+                &mut placed[..window_rows],
+                &mut seen,
+            ) {
+                return Err(self.corrupt(
+                    window_row(index),
+                    "two lanes of a window hold the same row",
+                ));
+            }
             let mut finite = true;
             slice
                 .walk(self.dim, self.encoding, |_, _, v| finite &= v.is_finite())
-                .map_err(|reason| self.corrupt(index * SLICE_ROWS, reason))?;
+                .map_err(|reason| self.corrupt(window_row(index), reason))?;
             if !finite {
-                return Err(self.corrupt(index * SLICE_ROWS, "a stored value is not finite"));
+                return Err(self.corrupt(window_row(index), "a stored value is not finite"));
             }
             nnz += slice.lengths.iter().map(|&n| u64::from(n)).sum::<u64>();
         }

@@ -131,7 +131,7 @@ fn first_slice(bytes: &[u8], values: ValueEncoding) -> (usize, [u8; 16], usize) 
     let (data, _) = section(bytes, SectionKind::RowData);
     let mut lengths = [0u8; 16];
     lengths.copy_from_slice(&bytes[data..data + 16]);
-    let header = 16 + if values == ValueEncoding::I8 { 32 } else { 0 };
+    let header = 32 + if values == ValueEncoding::I8 { 32 } else { 0 };
     (data, lengths, data + header)
 }
 
@@ -155,13 +155,14 @@ fn verify_and_queries_catch_damaged_slices() {
         };
         let mut files = vec![
             // Lane 0's first two columns swapped; a column at the dimension; a length one
-            // more than the record holds.
+            // more than the record holds; lanes 0 and 1 holding the same row.
             (
                 "columns out of order",
                 damage(&|b| b.swap(columns, columns + step0)),
             ),
             ("column at the dimension", damage(&|b| b[columns] = 16)),
             ("length past the record", damage(&|b| b[start] += 1)),
+            ("one row in two lanes", damage(&|b| b[start + 17] = b[start + 16])),
         ];
         if values == ValueEncoding::I8 {
             files.push((
@@ -181,9 +182,12 @@ fn verify_and_queries_catch_damaged_slices() {
                 matches!(scanned, Err(Error::CorruptRow { row: 0, .. })),
                 "{values} {what}: {scanned:?}"
             );
+            // The row lane 0 holds (the first row of the window, as the lanes read before the
+            // damage) no longer decodes.
             let mut row = [0.0f32; 16];
+            let held = usize::from(bytes[start + 16]);
             assert!(
-                model.items().unwrap().decode_row(0, &mut row).is_err(),
+                model.items().unwrap().decode_row(held, &mut row).is_err(),
                 "{values} {what}"
             );
         }

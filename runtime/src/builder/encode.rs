@@ -8,7 +8,9 @@ use super::TableSpec;
 use super::columns::{EncodedColumns, RowEntries, encode_columns};
 use crate::error::{Error, Result};
 use crate::format::ListOrder;
-use crate::format::{IdEncoding, IdKind, IndexEncoding, OffsetWidth, SLICE_ROWS, ValueEncoding};
+use crate::format::{
+    IdEncoding, IdKind, IndexEncoding, OffsetWidth, SLICE_ROWS, SLICE_WINDOW_ROWS, ValueEncoding,
+};
 use crate::row::Row;
 
 /// A table's sections, ready to be placed in the file.
@@ -341,9 +343,11 @@ fn offset_bytes(offsets: &[u64], width: OffsetWidth) -> Vec<u8> {
     }
 }
 
-/// Encodes a table's quantized rows `q` as sliced rows (format 1.4, see [`crate::format::
-/// IndexEncoding::Sliced`]): per slice of [`SLICE_ROWS`] rows, the lengths, the int8 scales,
-/// then the `t`-th entry of every row that has one for `t = 0, 1, ...` (columns, then values).
+/// Encodes a table's quantized rows `q` as sliced rows (format 1.4, see
+/// [`IndexEncoding::Sliced`]): per window of [`SLICE_WINDOW_ROWS`] rows, its rows longest
+/// first dealt to slices of [`SLICE_ROWS`] lanes; per slice, the lanes' lengths, rows and int8
+/// scales, then the `t`-th entry of every lane that has one for `t = 0, 1, ...` (columns,
+/// then values).
 fn encode_sliced(
     spec: &TableSpec,
     q: &QuantizedRows,
@@ -372,54 +376,61 @@ fn encode_sliced(
     }
     let width = spec.values.width();
     let rows = q.bounds.len() - 1;
-    let mut scales = q.scales.iter();
+    let length = |r: usize| q.bounds[r + 1] - q.bounds[r];
+    if let Some(r) = (0..rows).find(|&r| length(r) > 255) {
+        return Err(Error::InvalidInput {
+            role,
+            row: Some(r as u64),
+            column: None,
+            reason: "a sliced row holds at most 255 non-zeros; write row records",
+        });
+    }
+    // Each row's int8 scale (0 for an empty row).
+    let mut nonempty = q.scales.iter();
+    let scales: Vec<f16> = (0..rows)
+        .map(|r| match spec.values {
+            ValueEncoding::I8 if length(r) > 0 => nonempty.next().copied().unwrap_or(f16::ZERO),
+            _ => f16::ZERO,
+        })
+        .collect();
     let mut data = Vec::new();
     let mut offsets = Vec::with_capacity(rows.div_ceil(SLICE_ROWS) + 1);
     offsets.push(0u64);
-    for first in (0..rows).step_by(SLICE_ROWS) {
-        let lanes = (first..(first + SLICE_ROWS).min(rows))
-            .map(|r| (q.bounds[r], q.bounds[r + 1]))
-            .collect::<Vec<_>>();
-        for (lane, &(start, end)) in lanes.iter().enumerate() {
-            if end - start > 255 {
-                return Err(Error::InvalidInput {
-                    role,
-                    row: Some((first + lane) as u64),
-                    column: None,
-                    reason: "a sliced row holds at most 255 non-zeros; write row records",
-                });
-            }
-        }
-        let length = |lane: usize| lanes.get(lane).map_or(0, |&(s, e)| e - s);
-        data.extend((0..SLICE_ROWS).map(|lane| length(lane) as u8));
-        if spec.values == ValueEncoding::I8 {
-            for lane in 0..SLICE_ROWS {
-                let scale = if length(lane) > 0 {
-                    scales.next().copied().unwrap_or(f16::ZERO)
-                } else {
-                    f16::ZERO
-                };
-                data.extend_from_slice(&scale.to_bits().to_le_bytes());
-            }
-        }
-        let longest = (0..SLICE_ROWS).map(length).max().unwrap_or(0);
-        // The entries of the quantized rows, step by step.
-        let mut entries = Vec::with_capacity(lanes.iter().map(|&(s, e)| e - s).sum());
-        for t in 0..longest {
-            entries.extend(
-                lanes
-                    .iter()
-                    .filter(|&&(s, e)| e - s > t)
-                    .map(|&(s, _)| s + t),
+    for window in (0..rows).step_by(SLICE_WINDOW_ROWS) {
+        // The window's rows, longest first (ties in row order), dealt to its lanes in turn.
+        let mut dealt: Vec<usize> = (window..(window + SLICE_WINDOW_ROWS).min(rows)).collect();
+        dealt.sort_by_key(|&r| core::cmp::Reverse(length(r)));
+        for lanes in dealt.chunks(SLICE_ROWS) {
+            let lane_length = |lane: usize| lanes.get(lane).map_or(0, |&r| length(r));
+            data.extend((0..SLICE_ROWS).map(|lane| lane_length(lane) as u8));
+            data.extend(
+                (0..SLICE_ROWS).map(|lane| lanes.get(lane).map_or(0, |&r| (r - window) as u8)),
             );
+            if spec.values == ValueEncoding::I8 {
+                for lane in 0..SLICE_ROWS {
+                    let scale = lanes.get(lane).map_or(f16::ZERO, |&r| scales[r]);
+                    data.extend_from_slice(&scale.to_bits().to_le_bytes());
+                }
+            }
+            let longest = (0..SLICE_ROWS).map(lane_length).max().unwrap_or(0);
+            // The entries of the quantized rows, step by step.
+            let mut entries = Vec::new();
+            for t in 0..longest {
+                entries.extend(
+                    lanes
+                        .iter()
+                        .filter(|&&r| length(r) > t)
+                        .map(|&r| q.bounds[r] + t),
+                );
+            }
+            data.extend(entries.iter().map(|&entry| q.columns[entry] as u8));
+            for &entry in &entries {
+                data.extend_from_slice(&q.value_bytes[entry * width..(entry + 1) * width]);
+            }
+            offsets.push(data.len() as u64);
         }
-        data.extend(entries.iter().map(|&entry| q.columns[entry] as u8));
-        for &entry in &entries {
-            data.extend_from_slice(&q.value_bytes[entry * width..(entry + 1) * width]);
-        }
-        offsets.push(data.len() as u64);
-        if first % 65_536 == 0 {
-            progress(first as u64);
+        if window % 65_536 == 0 {
+            progress(window as u64);
         }
     }
     progress(rows as u64);

@@ -897,16 +897,20 @@ pub(super) fn slices_available() -> bool {
 pub(super) unsafe fn sliced_dots<const E: u8>(
     query: &[f32],
     rows: &crate::sliced::SlicedRows<'_>,
-    first_slice: usize,
+    window: usize,
     out: &mut [f32],
 ) -> Result<(), usize> {
-    use crate::format::SLICE_ROWS;
+    use crate::format::{SLICE_ROWS, SLICE_WINDOW_ROWS};
+    use crate::sliced::{SlicedRows, WINDOW_SLICES};
     let width = encoding_of(E).width();
     let dim = query.len();
-    if dim == 0 || dim > 256 || dim != rows.dim {
+    let first_slice = window * WINDOW_SLICES;
+    let window_rows = rows.window_rows(window);
+    if dim == 0 || dim > 256 || dim != rows.dim || out.len() != window_rows {
         return Err(first_slice);
     }
-    let header = SLICE_ROWS + if E == 4 { 2 * SLICE_ROWS } else { 0 };
+    let mut seen = [0u64; SLICE_WINDOW_ROWS / 64];
+    let header = 2 * SLICE_ROWS + if E == 4 { 2 * SLICE_ROWS } else { 0 };
     // SAFETY: the target features are enabled (this function's contract). The query loads
     // read `query[16 * i..]` masked to its length. A slice's record is `data[start..end]`
     // (checked in bounds), at least `header` bytes long (checked), and holds `entries` columns
@@ -914,7 +918,7 @@ pub(super) unsafe fn sliced_dots<const E: u8>(
     // record's length). Step `t`'s expanding loads read `m.count_ones()` entries at entry
     // `at`, and `at` plus the bits of the remaining steps' masks is `entries`, so they stay in
     // the record. The gather (wide queries) reads only lanes whose columns were just checked
-    // to be below `dim`. Stores write lanes of `out`, masked to its length.
+    // to be below `dim`. The stores write stack arrays of sixteen lanes.
     unsafe {
         let q: [__m512; 4] = core::array::from_fn(|i| {
             let left = dim.saturating_sub(16 * i).min(16);
@@ -924,7 +928,9 @@ pub(super) unsafe fn sliced_dots<const E: u8>(
         let narrow = dim <= 64;
         let last_column = _mm_set1_epi8((dim - 1) as u8 as i8);
         let longest_allowed = _mm_set1_epi8(dim.min(255) as u8 as i8);
-        for (k, chunk) in out.chunks_mut(SLICE_ROWS).enumerate() {
+        // Row numbers at or past this are past the window (none in a full window).
+        let past_window = _mm_set1_epi8(window_rows.min(255) as u8 as i8);
+        for k in 0..window_rows.div_ceil(SLICE_ROWS) {
             let slice = first_slice + k;
             let start = crate::le::offset(rows.offsets, rows.width, slice);
             let end = crate::le::offset(rows.offsets, rows.width, slice + 1);
@@ -939,10 +945,14 @@ pub(super) unsafe fn sliced_dots<const E: u8>(
             }
             prefetch_slice(rows, slice + SLICES_AHEAD);
             let lengths = _mm_loadu_si128(record.as_ptr().cast());
+            let row_bytes = _mm_loadu_si128(record.as_ptr().add(SLICE_ROWS).cast());
             let live = rows.rows.saturating_sub(slice * SLICE_ROWS).min(SLICE_ROWS);
-            let dead = !(((1u32 << live) - 1) as __mmask16);
-            if _mm_mask_test_epi8_mask(dead, lengths, lengths) != 0
+            let live_mask = ((1u32 << live) - 1) as __mmask16;
+            let either = _mm_or_si128(lengths, row_bytes);
+            if _mm_mask_test_epi8_mask(!live_mask, either, either) != 0
                 || _mm_cmpgt_epu8_mask(lengths, longest_allowed) != 0
+                || (window_rows < SLICE_WINDOW_ROWS
+                    && _mm_mask_cmpge_epu8_mask(live_mask, row_bytes, past_window) != 0)
             {
                 return Err(slice);
             }
@@ -1020,7 +1030,7 @@ pub(super) unsafe fn sliced_dots<const E: u8>(
             }
             if E == 4 {
                 // Each row's scale: positive and finite for a row with entries, 0 without.
-                let raw = _mm256_loadu_si256(record.as_ptr().add(SLICE_ROWS).cast());
+                let raw = _mm256_loadu_si256(record.as_ptr().add(2 * SLICE_ROWS).cast());
                 let scales = _mm512_cvtph_ps(raw);
                 let filled = _mm_test_epi8_mask(lengths, lengths);
                 let positive = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(scales, _mm512_setzero_ps());
@@ -1032,8 +1042,13 @@ pub(super) unsafe fn sliced_dots<const E: u8>(
                 }
                 acc = _mm512_mul_ps(acc, scales);
             }
-            let lanes = ((1u32 << chunk.len()) - 1) as __mmask16;
-            _mm512_mask_storeu_ps(chunk.as_mut_ptr(), lanes, acc);
+            let mut lanes = [0.0f32; SLICE_ROWS];
+            _mm512_storeu_ps(lanes.as_mut_ptr(), acc);
+            let mut slice_rows = [0u8; SLICE_ROWS];
+            _mm_storeu_si128(slice_rows.as_mut_ptr().cast(), row_bytes);
+            if !SlicedRows::place(&slice_rows, live, &lanes, out, &mut seen) {
+                return Err(slice);
+            }
         }
     }
     Ok(())

@@ -432,32 +432,29 @@ pub(crate) fn u8_list_dots_avx2(
     })
 }
 
-/// Dot products with `query` of the rows of slices `first_slice..` of a table of sliced rows
-/// (format 1.4) into `out` (`out[i]` is row `16 * first_slice + i`; lanes past the table's last
-/// row are not written): each row's products added one after another in column order from +0
-/// (the column scan's order, so f32 results equal it bit for bit), int8 rows then times their
-/// scale. AVX-512 (with VBMI2) on x86_64 when the CPU has it; the scalar kernel otherwise
-/// (AVX2 and NEON have no expanding load to spread a step's entries over the lanes). Returns
-/// the number of a slice found corrupt ([`crate::sliced::SlicedRows::slice`]'s checks, or
-/// columns not strictly increasing and below `query.len()`).
+/// Dot products with `query` of the rows of window `window` of a table of sliced rows
+/// (format 1.4) into `out` (the window's rows, in order; its length must be the window's row
+/// count): each row's products added one after another in column order from +0 (the column
+/// scan's order, so f32 results equal it bit for bit), int8 rows then times their scale.
+/// AVX-512 (with VBMI2) on x86_64 when the CPU has it; the scalar kernel otherwise (AVX2 and
+/// NEON have no expanding load to spread a step's entries over the lanes). Returns the number
+/// of a slice found corrupt ([`crate::sliced::SlicedRows::slice`]'s checks, columns not
+/// strictly increasing and below `query.len()`, or a row of the window held twice).
 #[inline]
 pub(crate) fn sliced_dots(
     query: &[f32],
     rows: &crate::sliced::SlicedRows<'_>,
-    first_slice: usize,
+    window: usize,
     out: &mut [f32],
 ) -> Result<(), usize> {
     #[cfg(target_arch = "x86_64")]
     if avx512::slices_available() {
         // SAFETY: `slices_available` checked AVX-512F/BW/VL/VBMI2, AVX2, F16C and POPCNT.
         return unsafe {
-            by_encoding!(
-                rows.encoding,
-                avx512::sliced_dots(query, rows, first_slice, out)
-            )
+            by_encoding!(rows.encoding, avx512::sliced_dots(query, rows, window, out))
         };
     }
-    scalar::sliced_dots(query, rows, first_slice, out)
+    scalar::sliced_dots(query, rows, window, out)
 }
 
 #[cfg(test)]
@@ -1001,10 +998,14 @@ mod tests {
                 let sliced = items.sliced().unwrap();
                 let query: Vec<f32> = (0..dim).map(|_| rng.float()).collect();
                 let what = format!("{encoding} dim {dim} 1/{one_in}");
+                // Window by window (256 rows, then 77).
+                let windows = [0..256, 256..rows];
                 let mut want = vec![0.0f32; rows];
-                scalar::sliced_dots(&query, &sliced, 0, &mut want).unwrap();
                 let mut got = vec![0.0f32; rows];
-                sliced_dots(&query, &sliced, 0, &mut got).unwrap();
+                for (w, range) in windows.iter().enumerate() {
+                    scalar::sliced_dots(&query, &sliced, w, &mut want[range.clone()]).unwrap();
+                    sliced_dots(&query, &sliced, w, &mut got[range.clone()]).unwrap();
+                }
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got), bits(&want), "{what}");
                 // Each row's dot product is the one `score` computes from the row alone.
@@ -1012,13 +1013,17 @@ mod tests {
                     let (dot, _) = sliced.dot_and_norm(r, &query).unwrap();
                     assert_eq!(dot.to_bits(), want[r].to_bits(), "{what} row {r}");
                 }
-                // From slice 3 on, a batch that ends mid-slice.
-                let mut part = vec![0.0f32; 37];
-                sliced_dots(&query, &sliced, 3, &mut part).unwrap();
-                assert_eq!(bits(&part), bits(&want[48..85]), "{what} from slice 3");
+                // An output of the wrong length is refused.
+                let short_out = &mut got[..76];
+                assert_eq!(
+                    sliced_dots(&query, &sliced, 1, short_out),
+                    Err(16),
+                    "{what}"
+                );
                 // Damage: a column at the dimension (when a byte can hold it), two entries of
-                // one row swapped (when a row has two), a slice one byte short.
-                let header = 16 + if encoding == ValueEncoding::I8 { 32 } else { 0 };
+                // one row swapped (when a row has two), two lanes holding one row, a slice one
+                // byte short.
+                let header = 32 + if encoding == ValueEncoding::I8 { 32 } else { 0 };
                 let (offsets, data) = (sliced.offsets, sliced.data);
                 let slice = (0..crate::sliced::slice_count(rows))
                     .find(|&s| sliced.slice(s).unwrap().longest >= 2)
@@ -1052,6 +1057,9 @@ mod tests {
                     d[start + header] = dim as u8;
                     damaged.push((d, "column at the dimension"));
                 }
+                let mut d = data.to_vec();
+                d[start + 17] = d[start + 16];
+                damaged.push((d, "two lanes holding one row"));
                 let mut short = offsets.to_vec();
                 let end = crate::le::u32_at(offsets, s + 1).unwrap();
                 short[4 * (s + 1)..4 * (s + 2)].copy_from_slice(&(end - 1).to_le_bytes());
@@ -1059,26 +1067,21 @@ mod tests {
                     offsets: &short,
                     ..sliced
                 };
-                let mut out = vec![0.0f32; rows];
+                let w = s / crate::sliced::WINDOW_SLICES;
+                let out = &mut got[windows[w].clone()];
+                let scalar_short = scalar::sliced_dots(&query, &short_rows, w, out);
+                assert_eq!(scalar_short, Err(s), "{what}: short");
                 assert_eq!(
-                    scalar::sliced_dots(&query, &short_rows, 0, &mut out),
-                    Err(s),
-                    "{what}: short"
-                );
-                assert_eq!(
-                    sliced_dots(&query, &short_rows, 0, &mut out),
+                    sliced_dots(&query, &short_rows, w, out),
                     Err(s),
                     "{what}: short"
                 );
                 for (d, how) in &damaged {
                     let rows_d = crate::sliced::SlicedRows { data: d, ..sliced };
+                    let scalar_result = scalar::sliced_dots(&query, &rows_d, w, out);
+                    assert_eq!(scalar_result, Err(s), "{what}: {how}");
                     assert_eq!(
-                        scalar::sliced_dots(&query, &rows_d, 0, &mut out),
-                        Err(s),
-                        "{what}: {how}"
-                    );
-                    assert_eq!(
-                        sliced_dots(&query, &rows_d, 0, &mut out),
+                        sliced_dots(&query, &rows_d, w, out),
                         Err(s),
                         "{what}: {how}"
                     );

@@ -336,28 +336,36 @@ fn bitmap_rows<const W: usize, const SEQUENTIAL: bool>(
     Ok(())
 }
 
-/// Dot products with `query` of the rows of slices `first_slice..` of a table of sliced rows
-/// into `out`, as [`super::sliced_dots`] describes them: each slice checked by
-/// [`crate::sliced::SlicedRows::slice`], then [`slice_dots`] and the int8 scales. Returns the
-/// number of the first slice found corrupt.
+/// Dot products with `query` of the rows of window `window` of a table of sliced rows into
+/// `out` (the window's rows, in order), as [`super::sliced_dots`] describes them: each slice
+/// checked by [`crate::sliced::SlicedRows::slice`], then [`slice_dots`], the int8 scales, and
+/// the lanes' results placed at their rows. Returns the number of the first slice found
+/// corrupt.
 pub(crate) fn sliced_dots(
     query: &[f32],
     rows: &crate::sliced::SlicedRows<'_>,
-    first_slice: usize,
+    window: usize,
     out: &mut [f32],
 ) -> Result<(), usize> {
-    for (k, chunk) in out.chunks_mut(crate::format::SLICE_ROWS).enumerate() {
-        let index = first_slice + k;
+    use crate::format::SLICE_ROWS;
+    let first = window * crate::sliced::WINDOW_SLICES;
+    if out.len() != rows.window_rows(window) || query.len() != rows.dim {
+        return Err(first);
+    }
+    let mut seen = [0u64; crate::format::SLICE_WINDOW_ROWS / 64];
+    for index in first..first + out.len().div_ceil(SLICE_ROWS) {
         let slice = rows.slice(index).map_err(|_| index)?;
-        let mut lanes = [0.0f32; crate::format::SLICE_ROWS];
-        if query.len() != rows.dim || !slice_dots(query, &slice, rows.encoding, &mut lanes) {
+        let mut lanes = [0.0f32; SLICE_ROWS];
+        if !slice_dots(query, &slice, rows.encoding, &mut lanes) {
             return Err(index);
         }
-        for (lane, (x, dot)) in chunk.iter_mut().zip(lanes).enumerate() {
-            *x = match rows.encoding {
-                ValueEncoding::I8 => dot * slice.scale(lane, rows.encoding),
-                _ => dot,
-            };
+        if rows.encoding == ValueEncoding::I8 {
+            for (lane, x) in lanes.iter_mut().enumerate() {
+                *x *= slice.scale(lane, rows.encoding);
+            }
+        }
+        if !crate::sliced::SlicedRows::place(&slice.rows, slice.live, &lanes, out, &mut seen) {
+            return Err(index);
         }
     }
     Ok(())
