@@ -175,16 +175,33 @@ pub mod bench_kernels {
     /// The dispatching sliced-rows kernel over a table of sliced rows (`false` for another
     /// table, or a corrupt one).
     pub fn sliced_dots(query: &[f32], table: &crate::Table<'_>, out: &mut [f32]) -> bool {
-        table
-            .sliced()
-            .is_some_and(|rows| crate::kernels::sliced_dots(query, &rows, 0, out).is_ok())
+        sliced_windows(table, out, |rows, window, out| {
+            crate::kernels::sliced_dots(query, rows, window, out)
+        })
     }
 
     /// The scalar sliced-rows kernel.
     pub fn sliced_dots_scalar(query: &[f32], table: &crate::Table<'_>, out: &mut [f32]) -> bool {
-        table
-            .sliced()
-            .is_some_and(|rows| crate::kernels::scalar::sliced_dots(query, &rows, 0, out).is_ok())
+        sliced_windows(table, out, |rows, window, out| {
+            crate::kernels::scalar::sliced_dots(query, rows, window, out)
+        })
+    }
+
+    /// Runs a window kernel over every window of a table of sliced rows (`out`: one result a
+    /// row).
+    fn sliced_windows(
+        table: &crate::Table<'_>,
+        out: &mut [f32],
+        kernel: impl Fn(&crate::sliced::SlicedRows<'_>, usize, &mut [f32]) -> Result<(), usize>,
+    ) -> bool {
+        let Some(rows) = table.sliced() else {
+            return false;
+        };
+        out.len() == table.rows()
+            && out
+                .chunks_mut(crate::format::SLICE_WINDOW_ROWS)
+                .enumerate()
+                .all(|(window, out)| kernel(&rows, window, out).is_ok())
     }
 
     /// The scalar f16 decode of one value.

@@ -9,12 +9,14 @@
 //! `slices + 1` of them) is:
 //!
 //! ```text
-//! lengths  16 x u8        non-zeros of each lane's row; 0 for lanes past the table's last row
+//! lengths  16 x u8        non-zeros of each lane's row, never increasing from lane to lane;
+//!                         0 for lanes past the table's last row
 //! rows     16 x u8        the row each lane holds, counted from its window's first row; 0 for
 //!                         lanes past the table's last row
 //! scales   16 x f16 LE    int8 tables only: each lane's row's scale, 0 for empty rows
 //! columns  n x u8         n = sum of the lengths: for t = 0, 1, ..., for each lane (in order)
-//!                         whose length is above t, the column of that row's t-th non-zero
+//!                         whose length is above t (the first lanes), the column of that
+//!                         row's t-th non-zero
 //! values   n x value      the values, in the same order (int8: the codes)
 //! ```
 //!
@@ -227,6 +229,9 @@ impl<'a> SlicedRows<'a> {
         if lengths.iter().any(|&n| usize::from(n) > self.dim) {
             return Err(corrupt("a sliced row has more entries than the dimension"));
         }
+        if lengths.windows(2).any(|pair| pair[1] > pair[0]) {
+            return Err(corrupt("the lengths of a slice's lanes increase"));
+        }
         let mut scales = [0u16; SLICE_ROWS];
         let rest = if self.encoding == ValueEncoding::I8 {
             let (scale_bytes, rest) = rest
@@ -298,26 +303,34 @@ impl<'a> SlicedRows<'a> {
     }
 
     /// Places slice results `lanes` (the slice's live lanes) at their rows in `out` (the
-    /// window's rows), marking them in `seen`; false if a row is held twice or is past `out`.
+    /// window's rows), marking each row in `marks`; false if a row is past `out`. Once every
+    /// slice of the window is placed, [`Self::all_marked`] says whether each row was placed
+    /// (and so none twice): independent stores, no read-modify-write chain.
+    #[inline(always)]
     pub(crate) fn place(
         slice_rows: &[u8; SLICE_ROWS],
         live: usize,
         lanes: &[f32; SLICE_ROWS],
         out: &mut [f32],
-        seen: &mut [u64; SLICE_WINDOW_ROWS / 64],
+        marks: &mut [u8; SLICE_WINDOW_ROWS],
     ) -> bool {
         for (&row, &x) in slice_rows[..live].iter().zip(lanes) {
-            let row = usize::from(row);
-            let (word, bit) = (row / 64, 1u64 << (row % 64));
-            match (out.get_mut(row), seen.get_mut(word)) {
-                (Some(slot), Some(w)) if *w & bit == 0 => {
-                    *w |= bit;
-                    *slot = x;
-                }
-                _ => return false,
+            match out.get_mut(usize::from(row)) {
+                Some(slot) => *slot = x,
+                None => return false,
             }
+            marks[usize::from(row)] = 1;
         }
         true
+    }
+
+    /// Whether the first `rows` marks are all set (then, `rows` lanes having been placed,
+    /// each row of the window was placed once), clearing them for the next window.
+    #[inline(always)]
+    pub(crate) fn all_marked(marks: &mut [u8; SLICE_WINDOW_ROWS], rows: usize) -> bool {
+        let marked: usize = marks.iter().map(|&m| usize::from(m)).sum();
+        marks.fill(0);
+        marked == rows
     }
 
     /// Writes row `row` (below `rows`, checked by the caller) densely into `out` (`dim` long).
@@ -385,7 +398,7 @@ impl<'a> SlicedRows<'a> {
         query_norm: f32,
         out: &mut [f32],
     ) -> Result<()> {
-        let mut seen = [0u64; SLICE_WINDOW_ROWS / 64];
+        let mut marks = [0u8; SLICE_WINDOW_ROWS];
         if out.len() != self.window_rows(window) {
             return Err(self.corrupt(window * SLICE_WINDOW_ROWS, "window size mismatch"));
         }
@@ -410,9 +423,12 @@ impl<'a> SlicedRows<'a> {
                     (dot[lane] * scale) / (query_norm * norm)
                 };
             }
-            if !Self::place(&slice.rows, slice.live, &lanes, out, &mut seen) {
+            if !Self::place(&slice.rows, slice.live, &lanes, out, &mut marks) {
                 return Err(self.slice_error(index));
             }
+        }
+        if !Self::all_marked(&mut marks, out.len()) {
+            return Err(self.slice_error(first));
         }
         Ok(())
     }
@@ -432,35 +448,31 @@ impl<'a> SlicedRows<'a> {
     /// non-zeros; `finite(raw)` says whether a raw value is acceptable.
     pub fn verify(&self) -> Result<u64> {
         let mut nnz = 0u64;
-        let mut seen = [0u64; SLICE_WINDOW_ROWS / 64];
+        let mut marks = [0u8; SLICE_WINDOW_ROWS];
         let mut placed = [0.0f32; SLICE_WINDOW_ROWS];
-        for index in 0..slice_count(self.rows) {
-            if index % WINDOW_SLICES == 0 {
-                seen = [0; SLICE_WINDOW_ROWS / 64];
+        for window in 0..window_count(self.rows) {
+            let window_rows = self.window_rows(window);
+            let first = window * WINDOW_SLICES;
+            for index in first..first + window_rows.div_ceil(SLICE_ROWS) {
+                let slice = self.slice(index)?;
+                let lanes = [0.0f32; SLICE_ROWS];
+                let out = &mut placed[..window_rows];
+                // In range: `slice` checked every live lane's row against the window.
+                Self::place(&slice.rows, slice.live, &lanes, out, &mut marks);
+                let mut finite = true;
+                slice
+                    .walk(self.dim, self.encoding, |_, _, v| finite &= v.is_finite())
+                    .map_err(|reason| self.corrupt(window_row(index), reason))?;
+                if !finite {
+                    return Err(self.corrupt(window_row(index), "a stored value is not finite"));
+                }
+                nnz += slice.lengths.iter().map(|&n| u64::from(n)).sum::<u64>();
             }
-            let slice = self.slice(index)?;
-            let window_rows = self.window_rows(index / WINDOW_SLICES);
-            let lanes = [0.0f32; SLICE_ROWS];
-            if !Self::place(
-                &slice.rows,
-                slice.live,
-                &lanes,
-                &mut placed[..window_rows],
-                &mut seen,
-            ) {
-                return Err(self.corrupt(
-                    window_row(index),
-                    "two lanes of a window hold the same row",
-                ));
+            if !Self::all_marked(&mut marks, window_rows) {
+                return Err(
+                    self.corrupt(window_row(first), "two lanes of a window hold the same row")
+                );
             }
-            let mut finite = true;
-            slice
-                .walk(self.dim, self.encoding, |_, _, v| finite &= v.is_finite())
-                .map_err(|reason| self.corrupt(window_row(index), reason))?;
-            if !finite {
-                return Err(self.corrupt(window_row(index), "a stored value is not finite"));
-            }
-            nnz += slice.lengths.iter().map(|&n| u64::from(n)).sum::<u64>();
         }
         Ok(nnz)
     }

@@ -162,7 +162,10 @@ fn verify_and_queries_catch_damaged_slices() {
             ),
             ("column at the dimension", damage(&|b| b[columns] = 16)),
             ("length past the record", damage(&|b| b[start] += 1)),
-            ("one row in two lanes", damage(&|b| b[start + 17] = b[start + 16])),
+            (
+                "one row in two lanes",
+                damage(&|b| b[start + 17] = b[start + 16]),
+            ),
         ];
         if values == ValueEncoding::I8 {
             files.push((

@@ -864,36 +864,23 @@ unsafe fn bitmap_group<const K: usize, const E: u8>(
         .all(|(list, at)| at == list.values.as_ptr().wrapping_add(list.values.len()))
 }
 
-/// Whether the CPU has what [`slice_dots`] needs: [`rows_available`] plus AVX-512 VBMI2 (the
-/// byte and word expanding loads).
-#[inline(always)]
-pub(super) fn slices_available() -> bool {
-    #[cfg(feature = "std")]
-    {
-        rows_available() && std::is_x86_feature_detected!("avx512vbmi2")
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        false
-    }
-}
-
 /// AVX-512 twin of [`scalar::sliced_dots`] for value encoding `E` (as [`encoding_of`] reads
-/// it): the slices' records checked as [`crate::sliced::SlicedRows::slice`] checks them, then
-/// one accumulator lane per row of a slice, so no reduction at all. Step `t` takes the rows
-/// longer than `t` as a mask (one byte compare of the sixteen lengths; the slice ends at the
-/// first empty mask), spreads their columns and values over those lanes with expanding loads
-/// (which read exactly as many entries as the mask has bits), looks the query entries up from
-/// registers for a query of at most 64 dimensions (`vpermt2ps`; a masked gather for wider
-/// ones) and adds the products to the masked lanes only: each lane sums its row one product
-/// after another in column order from +0, the scalar twin's order, bit for bit. The column
-/// checks (below the dimension, strictly increasing within each row) are two masked compares a
-/// step. Returns the number of the first slice found corrupt.
+/// it), one window at a time: each slice's record checked as
+/// [`crate::sliced::SlicedRows::slice`] checks it, then one accumulator lane per row of the
+/// slice, so no reduction at all. Step `t` takes the lanes longer than `t` as a mask (one byte
+/// compare of the sixteen lengths; the slice ends at the first empty mask): since lengths do
+/// not increase along the lanes, those are the first lanes and their entries load as they lie
+/// (masked loads). The query entries are looked up from registers for a query of at most 64
+/// dimensions (`vpermt2ps`; a masked gather for wider ones) and the products added to the
+/// masked lanes only: each lane sums its row one product after another in column order from
+/// +0, the scalar twin's order, bit for bit. Columns strictly increasing within each row: one
+/// masked compare a step; below the dimension: one compare a slice (of the largest column
+/// loaded). The lanes' results are then placed at their rows of the window, each row once.
+/// Returns the number of the first slice found corrupt.
 ///
 /// # Safety
-/// The CPU must support AVX-512F, BW, VL and VBMI2, AVX2, F16C and POPCNT
-/// ([`slices_available`]).
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi2,avx2,f16c,popcnt")]
+/// The CPU must support AVX-512F, BW and VL, AVX2, F16C and POPCNT ([`rows_available`]).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,f16c,popcnt")]
 pub(super) unsafe fn sliced_dots<const E: u8>(
     query: &[f32],
     rows: &crate::sliced::SlicedRows<'_>,
@@ -909,15 +896,15 @@ pub(super) unsafe fn sliced_dots<const E: u8>(
     if dim == 0 || dim > 256 || dim != rows.dim || out.len() != window_rows {
         return Err(first_slice);
     }
-    let mut seen = [0u64; SLICE_WINDOW_ROWS / 64];
+    let mut marks = [0u8; SLICE_WINDOW_ROWS];
     let header = 2 * SLICE_ROWS + if E == 4 { 2 * SLICE_ROWS } else { 0 };
     // SAFETY: the target features are enabled (this function's contract). The query loads
     // read `query[16 * i..]` masked to its length. A slice's record is `data[start..end]`
     // (checked in bounds), at least `header` bytes long (checked), and holds `entries` columns
     // and values after the header, `entries` being the sum of the lengths (checked against the
-    // record's length). Step `t`'s expanding loads read `m.count_ones()` entries at entry
-    // `at`, and `at` plus the bits of the remaining steps' masks is `entries`, so they stay in
-    // the record. The gather (wide queries) reads only lanes whose columns were just checked
+    // record's length). Step `t`'s masked loads read `m.count_ones()` entries at entry `at`
+    // (`m` is a prefix of the lanes: lengths checked not to increase), and `at` plus the bits
+    // of the remaining steps' masks is `entries`, so they stay in the record. The gather (wide queries) reads only lanes whose columns were just checked
     // to be below `dim`. The stores write stack arrays of sixteen lanes.
     unsafe {
         let q: [__m512; 4] = core::array::from_fn(|i| {
@@ -951,6 +938,7 @@ pub(super) unsafe fn sliced_dots<const E: u8>(
             let either = _mm_or_si128(lengths, row_bytes);
             if _mm_mask_test_epi8_mask(!live_mask, either, either) != 0
                 || _mm_cmpgt_epu8_mask(lengths, longest_allowed) != 0
+                || _mm_cmpgt_epu8_mask(_mm_bsrli_si128::<1>(lengths), lengths) != 0
                 || (window_rows < SLICE_WINDOW_ROWS
                     && _mm_mask_cmpge_epu8_mask(live_mask, row_bytes, past_window) != 0)
             {
@@ -981,7 +969,9 @@ pub(super) unsafe fn sliced_dots<const E: u8>(
                 if m == 0 {
                     break;
                 }
-                let columns = _mm_maskz_expandloadu_epi8(m, columns_at.add(at).cast());
+                // The lanes longer than `t` are the first ones (lengths do not increase
+                // along the lanes), so their entries load as they lie, no expanding needed.
+                let columns = _mm_maskz_loadu_epi8(m, columns_at.add(at).cast());
                 largest = _mm_max_epu8(largest, columns);
                 if !first {
                     bad |= _mm_mask_cmple_epu8_mask(m, columns, previous);
@@ -989,17 +979,7 @@ pub(super) unsafe fn sliced_dots<const E: u8>(
                 first = false;
                 previous = _mm_mask_mov_epi8(previous, m, columns);
                 let from = values_at.add(at * width);
-                let values = match E {
-                    1 => _mm512_maskz_expandloadu_ps(m, from.cast()),
-                    2 => _mm512_cvtph_ps(_mm256_maskz_expandloadu_epi16(m, from.cast())),
-                    3 => _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(
-                        _mm256_maskz_expandloadu_epi16(m, from.cast()),
-                    ))),
-                    _ => _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_expandloadu_epi8(
-                        m,
-                        from.cast(),
-                    ))),
-                };
+                let values = load16!(E, m, from);
                 let index = _mm512_cvtepu8_epi32(columns);
                 let weights = if narrow {
                     // Bit 5 of each column (which pair of registers holds its entry), moved
@@ -1046,10 +1026,13 @@ pub(super) unsafe fn sliced_dots<const E: u8>(
             _mm512_storeu_ps(lanes.as_mut_ptr(), acc);
             let mut slice_rows = [0u8; SLICE_ROWS];
             _mm_storeu_si128(slice_rows.as_mut_ptr().cast(), row_bytes);
-            if !SlicedRows::place(&slice_rows, live, &lanes, out, &mut seen) {
+            if !SlicedRows::place(&slice_rows, live, &lanes, out, &mut marks) {
                 return Err(slice);
             }
         }
+    }
+    if !SlicedRows::all_marked(&mut marks, window_rows) {
+        return Err(first_slice);
     }
     Ok(())
 }

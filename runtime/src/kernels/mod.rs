@@ -436,8 +436,8 @@ pub(crate) fn u8_list_dots_avx2(
 /// (format 1.4) into `out` (the window's rows, in order; its length must be the window's row
 /// count): each row's products added one after another in column order from +0 (the column
 /// scan's order, so f32 results equal it bit for bit), int8 rows then times their scale.
-/// AVX-512 (with VBMI2) on x86_64 when the CPU has it; the scalar kernel otherwise (AVX2 and
-/// NEON have no expanding load to spread a step's entries over the lanes). Returns the number
+/// AVX-512 on x86_64 when the CPU has it (sixteen lanes and masked loads: a slice in one
+/// register); the scalar kernel otherwise. Returns the number
 /// of a slice found corrupt ([`crate::sliced::SlicedRows::slice`]'s checks, columns not
 /// strictly increasing and below `query.len()`, or a row of the window held twice).
 #[inline]
@@ -448,8 +448,8 @@ pub(crate) fn sliced_dots(
     out: &mut [f32],
 ) -> Result<(), usize> {
     #[cfg(target_arch = "x86_64")]
-    if avx512::slices_available() {
-        // SAFETY: `slices_available` checked AVX-512F/BW/VL/VBMI2, AVX2, F16C and POPCNT.
+    if avx512::rows_available() {
+        // SAFETY: `rows_available` checked AVX-512F/BW/VL, AVX2, F16C and POPCNT.
         return unsafe {
             by_encoding!(rows.encoding, avx512::sliced_dots(query, rows, window, out))
         };
@@ -1060,6 +1060,11 @@ mod tests {
                 let mut d = data.to_vec();
                 d[start + 17] = d[start + 16];
                 damaged.push((d, "two lanes holding one row"));
+                if first.lengths[0] > first.lengths[15] {
+                    let mut d = data.to_vec();
+                    d.swap(start, start + 15);
+                    damaged.push((d, "lengths increasing along the lanes"));
+                }
                 let mut short = offsets.to_vec();
                 let end = crate::le::u32_at(offsets, s + 1).unwrap();
                 short[4 * (s + 1)..4 * (s + 2)].copy_from_slice(&(end - 1).to_le_bytes());

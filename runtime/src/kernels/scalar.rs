@@ -352,7 +352,7 @@ pub(crate) fn sliced_dots(
     if out.len() != rows.window_rows(window) || query.len() != rows.dim {
         return Err(first);
     }
-    let mut seen = [0u64; crate::format::SLICE_WINDOW_ROWS / 64];
+    let mut marks = [0u8; crate::format::SLICE_WINDOW_ROWS];
     for index in first..first + out.len().div_ceil(SLICE_ROWS) {
         let slice = rows.slice(index).map_err(|_| index)?;
         let mut lanes = [0.0f32; SLICE_ROWS];
@@ -364,9 +364,12 @@ pub(crate) fn sliced_dots(
                 *x *= slice.scale(lane, rows.encoding);
             }
         }
-        if !crate::sliced::SlicedRows::place(&slice.rows, slice.live, &lanes, out, &mut seen) {
+        if !crate::sliced::SlicedRows::place(&slice.rows, slice.live, &lanes, out, &mut marks) {
             return Err(index);
         }
+    }
+    if !crate::sliced::SlicedRows::all_marked(&mut marks, out.len()) {
+        return Err(first);
     }
     Ok(())
 }
