@@ -46,15 +46,16 @@ pub struct TableReport {
     pub density: f64,
     /// Rows with no non-zero.
     pub empty_rows: u64,
-    /// `rows` (row records), `both` (row records and a column layout) or `columns` (a
-    /// column layout alone, format 1.2).
+    /// `rows` (row records), `sliced-rows` (sliced rows, format 1.4), `both` (row records and
+    /// a column layout) or `columns` (a column layout alone, format 1.2).
     pub layout: String,
     /// How the column layout's posting lists name their rows: `u16` or `bitmap` (format
     /// 1.3); absent without a column layout.
     pub list_rows: Option<String>,
     /// Value encoding.
     pub values: String,
-    /// Index encoding of the row records (what they would use in a `columns` table).
+    /// Index encoding of the row records (`sliced` for sliced rows; what they would use in a
+    /// `columns` table).
     pub index: String,
     /// Offset width.
     pub offsets: String,
@@ -110,6 +111,7 @@ fn table_report(table: &Table<'_>) -> TableReport {
     let layout = match (table.has_rows(), table.has_columns()) {
         (true, true) => "both",
         (false, _) => "columns",
+        (true, false) if table.has_sliced_rows() => "sliced-rows",
         (true, false) => "rows",
     };
     let columns: usize = table.column_bytes().iter().sum();

@@ -475,6 +475,39 @@ fn bitmap_posting_lists_answer_as_u16_lists_do() {
     assert!(bad.contains("u16, bitmap"), "{bad}");
 }
 
+/// `--sliced-rows` writes format 1.4 sliced item rows: smaller than row records, the same
+/// answers (f32 values: each row's products summed in column order either way), `inspect`
+/// says so; with a column layout it is refused with a message that says why.
+#[test]
+fn sliced_rows_answer_as_row_records_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = export_model(dir.path(), "rows.prec", &[]);
+    let sliced = export_model(dir.path(), "sliced.prec", &["--sliced-rows"]);
+    let json = inspect_json(&sliced);
+    assert_eq!(json["format_version"], "1.4");
+    assert_eq!(json["tables"][1]["layout"], "sliced-rows");
+    assert_eq!(json["tables"][1]["index"], "sliced");
+    assert_eq!(
+        json["tables"][0]["layout"], "rows",
+        "the user table keeps its records"
+    );
+    assert_eq!(verified_top4(&rows), verified_top4(&sliced));
+    let both = fails(&[
+        "export",
+        path_str(&fixture("model.safetensors")),
+        "-o",
+        path_str(&dir.path().join("x.prec")),
+        "--sliced-rows",
+        "--layout",
+        "both",
+    ]);
+    assert!(both.contains("column layout"), "{both}");
+    assert!(
+        !dir.path().join("x.prec").exists(),
+        "nothing written on error"
+    );
+}
+
 /// `bench --cold --json` reports every path of a `both` file with real timings and the bytes
 /// the planner counts, and how much it reads to flush the caches before each query. (One run:
 /// a debug-build bench spends seconds on its bandwidth buffers.)

@@ -1,5 +1,5 @@
-//! Writes small valid models (every value and index encoding, ids, biases) as the fuzzer's
-//! seed corpus: `make_seeds DIR`.
+//! Writes small valid models (every value and index encoding, sliced rows, ids, biases) as the
+//! fuzzer's seed corpus: `make_seeds DIR`.
 
 use pocketrec::builder::{Layout, ModelBuilder, SparseMatrix, TableSpec};
 use pocketrec::{IdKind, ListRows, Role, Scoring, ValueEncoding};
@@ -60,6 +60,31 @@ fn main() {
                 .property("seed", n.to_string())
                 .build()
                 .expect("seed model builds");
+            std::fs::write(format!("{dir}/seed-{n:02}.prec"), bytes).expect("write seed");
+            n += 1;
+        }
+    }
+    // Sliced rows (format 1.4): both tables, every value encoding, a window and a half of
+    // items (two windows, the second partial, its last slice partial too).
+    for &values in ValueEncoding::ALL {
+        for (dim, density) in [(8usize, 300usize), (64, 100), (200, 20)] {
+            let users = TableSpec::new("u", Role::User, table(5, dim, density, 3))
+                .values(values)
+                .with_sliced_rows(true);
+            let items = TableSpec::new("i", Role::Item, table(300, dim, density, 4))
+                .values(values)
+                .with_sliced_rows(true)
+                .bias((0..300).map(|i| i as f32 / 100.0).collect());
+            let bytes = ModelBuilder::new()
+                .scoring(if n % 2 == 0 {
+                    Scoring::Dot
+                } else {
+                    Scoring::Cosine
+                })
+                .table(users)
+                .table(items)
+                .build()
+                .expect("sliced seed model builds");
             std::fs::write(format!("{dir}/seed-{n:02}.prec"), bytes).expect("write seed");
             n += 1;
         }
