@@ -261,8 +261,10 @@ fn kernels(c: &mut Criterion) {
         let sliced_bytes = sliced_model(&users, &itemt, values);
         let sliced = Model::from_bytes(&sliced_bytes).unwrap();
         let st = sliced.items().unwrap();
-        let ways: [(&str, RowKernel); 2] =
-            [("simd", k::sliced_dots), ("scalar", k::sliced_dots_scalar)];
+        let mut ways: Vec<(&str, RowKernel)> = vec![("simd", k::sliced_dots)];
+        #[cfg(target_arch = "x86_64")]
+        ways.push(("avx2", k::sliced_dots_avx2));
+        ways.push(("scalar", k::sliced_dots_scalar));
         for (way, kernel) in ways {
             group.bench_function(format!("sliced-dots/{values}/{way}"), |b| {
                 b.iter(|| assert!(kernel(query, &st, &mut dots)))

@@ -180,6 +180,14 @@ pub mod bench_kernels {
         })
     }
 
+    /// The AVX2 sliced-rows kernel, whatever the dispatcher prefers (`false` without AVX2).
+    #[cfg(target_arch = "x86_64")]
+    pub fn sliced_dots_avx2(query: &[f32], table: &crate::Table<'_>, out: &mut [f32]) -> bool {
+        sliced_windows(table, out, |rows, window, out| {
+            crate::kernels::sliced_dots_avx2(query, rows, window, out).unwrap_or(Err(0))
+        })
+    }
+
     /// The scalar sliced-rows kernel.
     pub fn sliced_dots_scalar(query: &[f32], table: &crate::Table<'_>, out: &mut [f32]) -> bool {
         sliced_windows(table, out, |rows, window, out| {

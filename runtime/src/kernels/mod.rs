@@ -437,7 +437,8 @@ pub(crate) fn u8_list_dots_avx2(
 /// count): each row's products added one after another in column order from +0 (the column
 /// scan's order, so f32 results equal it bit for bit), int8 rows then times their scale.
 /// AVX-512 on x86_64 when the CPU has it (sixteen lanes and masked loads: a slice in one
-/// register); the scalar kernel otherwise. Returns the number
+/// register), else AVX2 (two halves of eight lanes, the query entries gathered); the scalar
+/// kernel otherwise (NEON: not written yet). Returns the number
 /// of a slice found corrupt ([`crate::sliced::SlicedRows::slice`]'s checks, columns not
 /// strictly increasing and below `query.len()`, or a row of the window held twice).
 #[inline]
@@ -454,7 +455,27 @@ pub(crate) fn sliced_dots(
             by_encoding!(rows.encoding, avx512::sliced_dots(query, rows, window, out))
         };
     }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(result) = sliced_dots_avx2(query, rows, window, out) {
+        return result;
+    }
     scalar::sliced_dots(query, rows, window, out)
+}
+
+/// [`sliced_dots`] through the AVX2 kernel whatever the CPU has beyond it (for the tests and
+/// benches); `None` without AVX2 and F16C.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn sliced_dots_avx2(
+    query: &[f32],
+    rows: &crate::sliced::SlicedRows<'_>,
+    window: usize,
+    out: &mut [f32],
+) -> Option<Result<(), usize>> {
+    if !x86::available() {
+        return None;
+    }
+    // SAFETY: `available` checked AVX2 and F16C.
+    Some(unsafe { by_encoding!(rows.encoding, x86::sliced_dots(query, rows, window, out)) })
 }
 
 #[cfg(test)]
@@ -1008,6 +1029,15 @@ mod tests {
                 }
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got), bits(&want), "{what}");
+                // The AVX2 kernel on its own, whatever the dispatcher prefers.
+                #[cfg(target_arch = "x86_64")]
+                for (w, range) in windows.iter().enumerate() {
+                    let out = &mut got[range.clone()];
+                    if let Some(result) = sliced_dots_avx2(&query, &sliced, w, out) {
+                        result.unwrap();
+                        assert_eq!(bits(out), bits(&want[range.clone()]), "{what} avx2");
+                    }
+                }
                 // Each row's dot product is the one `score` computes from the row alone.
                 for r in (0..rows).step_by(7) {
                     let (dot, _) = sliced.dot_and_norm(r, &query).unwrap();
@@ -1090,6 +1120,10 @@ mod tests {
                         Err(s),
                         "{what}: {how}"
                     );
+                    #[cfg(target_arch = "x86_64")]
+                    if let Some(result) = sliced_dots_avx2(&query, &rows_d, w, out) {
+                        assert_eq!(result, Err(s), "{what}: {how} (avx2)");
+                    }
                 }
             }
         }

@@ -477,3 +477,138 @@ pub(super) unsafe fn bitmap_dots<const E: u8>(
     }
     Ok(())
 }
+
+/// AVX2 twin of [`scalar::sliced_dots`] for value encoding `E` (as [`encoding_of`] reads it),
+/// one window at a time: each slice checked by [`crate::sliced::SlicedRows::slice`], then its
+/// sixteen lanes as two vectors of eight, one accumulator lane per row. Step `t` takes the
+/// first `k` lanes (those longer than `t`; lengths do not increase along the lanes), loads
+/// sixteen columns and values from where step `t`'s entries start (from a zero-padded copy
+/// near the end of the row data), checks the first `k` columns (below the dimension, above the
+/// row's previous column), gathers their query entries and adds the products to those lanes
+/// only (`+ 0.0` to the others, which leaves them as they are: the sums start at +0 and are
+/// never -0). Each lane sums its row one product after another in column order from +0, the
+/// scalar twin's order, bit for bit. Returns the number of the first slice found corrupt.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C ([`available`]).
+#[target_feature(enable = "avx2,f16c")]
+pub(super) unsafe fn sliced_dots<const E: u8>(
+    query: &[f32],
+    rows: &crate::sliced::SlicedRows<'_>,
+    window: usize,
+    out: &mut [f32],
+) -> Result<(), usize> {
+    use crate::format::{SLICE_ROWS, SLICE_WINDOW_ROWS};
+    use crate::sliced::{SlicedRows, WINDOW_SLICES};
+    let encoding = encoding_of(E);
+    let width = encoding.width();
+    let dim = query.len();
+    let first_slice = window * WINDOW_SLICES;
+    if dim == 0 || dim > 256 || dim != rows.dim || out.len() != rows.window_rows(window) {
+        return Err(first_slice);
+    }
+    // Byte `i` is 0xFF for `i < k`, for `k` in 0..=16: the first `k` lanes.
+    let mut prefix = [0u8; 32];
+    prefix[..16].fill(0xFF);
+    let mut marks = [0u8; SLICE_WINDOW_ROWS];
+    for index in first_slice..first_slice + out.len().div_ceil(SLICE_ROWS) {
+        let slice = rows.slice(index).map_err(|_| index)?;
+        let entries = slice.columns.len();
+        // Zero-padded copies of the last entries, for loads that would run past them.
+        let mut columns_copy = [0u8; 16];
+        let mut values_copy = [0u8; 64];
+        // SAFETY: AVX2 and F16C are enabled (this function's contract). Every load reads 16
+        // bytes of `columns` and `16 * width` of `values`, each within a slice of that length
+        // (the entries from `at` on, or a zero-padded copy of what is left of them). The
+        // gather reads `query[c]` for the lanes whose columns `c` were just checked below `dim`.
+        let lanes = unsafe {
+            let mut acc = [_mm256_setzero_ps(); 2];
+            let mut previous = _mm_setzero_si128();
+            let last_column = _mm_set1_epi8((dim - 1) as u8 as i8);
+            let mut bad = _mm_setzero_si128();
+            let mut at = 0usize;
+            let mut k = SLICE_ROWS;
+            for t in 0..slice.longest {
+                while k > 0 && usize::from(slice.lengths[k - 1]) <= t {
+                    k -= 1;
+                }
+                let columns_at = match slice.columns.get(at..at + 16) {
+                    Some(c) => c,
+                    None => {
+                        let left = &slice.columns[at.min(entries)..];
+                        columns_copy.fill(0);
+                        columns_copy[..left.len()].copy_from_slice(left);
+                        &columns_copy[..]
+                    }
+                };
+                let values_at = match slice.values.get(at * width..(at + 16) * width) {
+                    Some(v) => v,
+                    None => {
+                        let left = &slice.values[(at * width).min(slice.values.len())..];
+                        values_copy.fill(0);
+                        values_copy[..left.len()].copy_from_slice(left);
+                        &values_copy[..16 * width]
+                    }
+                };
+                let active = _mm_loadu_si128(prefix.as_ptr().add(16 - k).cast());
+                let columns = _mm_and_si128(_mm_loadu_si128(columns_at.as_ptr().cast()), active);
+                // Below the dimension: max(c, dim - 1) == dim - 1; above the previous column
+                // (from the second step on): max(previous, c) != previous.
+                let within = _mm_cmpeq_epi8(_mm_max_epu8(columns, last_column), last_column);
+                bad = _mm_or_si128(bad, _mm_andnot_si128(within, active));
+                if t > 0 {
+                    let repeat = _mm_cmpeq_epi8(_mm_max_epu8(previous, columns), previous);
+                    bad = _mm_or_si128(bad, _mm_and_si128(repeat, active));
+                }
+                if _mm_movemask_epi8(bad) != 0 {
+                    return Err(index);
+                }
+                previous = _mm_blendv_epi8(previous, columns, active);
+                let halves = [
+                    (active, columns),
+                    (_mm_srli_si128::<8>(active), _mm_srli_si128::<8>(columns)),
+                ];
+                for (half, (active, columns)) in halves.into_iter().enumerate() {
+                    let mask = _mm256_cvtepi8_epi32(active);
+                    let index = _mm256_cvtepu8_epi32(columns);
+                    let weights = _mm256_mask_i32gather_ps::<4>(
+                        _mm256_setzero_ps(),
+                        query.as_ptr(),
+                        index,
+                        _mm256_castsi256_ps(mask),
+                    );
+                    let from = values_at.as_ptr().add(8 * half * width);
+                    let values = match E {
+                        1 => _mm256_loadu_ps(from.cast()),
+                        2 => _mm256_cvtph_ps(_mm_loadu_si128(from.cast())),
+                        3 => _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(
+                            _mm_loadu_si128(from.cast()),
+                        ))),
+                        _ => _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(from.cast()))),
+                    };
+                    let product =
+                        _mm256_and_ps(_mm256_mul_ps(weights, values), _mm256_castsi256_ps(mask));
+                    acc[half] = _mm256_add_ps(acc[half], product);
+                }
+                at += k;
+            }
+            let mut lanes = [0.0f32; SLICE_ROWS];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), acc[0]);
+            _mm256_storeu_ps(lanes.as_mut_ptr().add(8), acc[1]);
+            lanes
+        };
+        let mut lanes = lanes;
+        if E == 4 {
+            for (lane, x) in lanes.iter_mut().enumerate() {
+                *x *= slice.scale(lane, encoding);
+            }
+        }
+        if !SlicedRows::place(&slice.rows, slice.live, &lanes, out, &mut marks) {
+            return Err(index);
+        }
+    }
+    if !SlicedRows::all_marked(&mut marks, out.len()) {
+        return Err(first_slice);
+    }
+    Ok(())
+}
