@@ -522,6 +522,13 @@ fn parse_table(
     if index == IndexEncoding::Sliced && !rows_stored {
         return Err(invalid("a table of sliced rows without row sections"));
     }
+    if index == IndexEncoding::Sliced && !cfg!(feature = "sliced-rows") {
+        return Err(Error::Unsupported {
+            what: "index encoding (sliced rows, format 1.4: this pocketrec was built without \
+                   its `sliced-rows` feature)",
+            code: u32::from(IndexEncoding::Sliced.code()),
+        });
+    }
     let (offsets, data) = if rows_stored {
         row_sections(bytes, header, record, records, offset_width, used)?
     } else {

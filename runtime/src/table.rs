@@ -92,7 +92,17 @@ impl<'a> Table<'a> {
         self.layout.index == IndexEncoding::Sliced
     }
 
+    /// The table's sliced rows, if it stores them so (always `None` without the
+    /// `sliced-rows` feature: such tables are refused at open, and every use of sliced rows is
+    /// then dead code the linker leaves out).
+    #[cfg(not(feature = "sliced-rows"))]
+    #[inline(always)]
+    pub(crate) fn sliced(&self) -> Option<SlicedRows<'a>> {
+        None
+    }
+
     /// The table's sliced rows, if it stores them so.
+    #[cfg(feature = "sliced-rows")]
     pub(crate) fn sliced(&self) -> Option<SlicedRows<'a>> {
         self.has_sliced_rows().then_some(SlicedRows {
             offsets: self.offsets,

@@ -2,6 +2,7 @@
 //! records' bits, answer every query with the scores `score` computes for each item (the
 //! brute-force reference, one product after another in column order), equal the row records'
 //! answers bit for bit with f32 values, verify, and catch damage.
+#![cfg(feature = "sliced-rows")]
 
 mod common;
 

@@ -975,6 +975,7 @@ mod tests {
     /// tables of every value encoding and several dimensions (the register lookup up to 64,
     /// the gather above), from any slice on, and both reject the same damaged slices.
     #[test]
+    #[cfg(feature = "sliced-rows")]
     fn sliced_kernel_equals_its_scalar_twin() {
         use crate::builder::{ModelBuilder, SparseMatrix, TableSpec};
         use crate::{Model, Role};
