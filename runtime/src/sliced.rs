@@ -138,11 +138,9 @@ impl Slice<'_> {
         let mut at = 0usize;
         let mut next_allowed = 0usize;
         for t in 0..own {
-            let before = self.lengths[..lane]
-                .iter()
-                .filter(|&&n| usize::from(n) > t)
-                .count();
-            let position = at + before;
+            // Lengths do not increase along the lanes (checked by `SlicedRows::slice`), so
+            // every lane before this one has a `t`-th entry too.
+            let position = at + lane;
             let column = usize::from(*self.columns.get(position).ok_or(TRUNCATED)?);
             if column < next_allowed {
                 return Err("column indices of a sliced row are not strictly increasing");
