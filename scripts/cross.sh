@@ -66,7 +66,7 @@ USERS="0 42 123 199"
 host_reference() {
   # The host's own toolchain (rustup's cargo and rustc), not Debian's: RUSTC must not leak into
   # target/debug, or the two compilers would rebuild each other's artifacts.
-  env -u RUSTC -u RUSTDOC cargo build -p pocketrec-export &&
+  env -u RUSTC -u RUSTDOC cargo build -p pocketrec-cli &&
     bash "$root/scripts/test-models.sh" "$root/target/debug/pocketrec" "$T/models" &&
     for u in $USERS; do
       "$root/target/debug/pocketrec" recommend "$T/models/demo-f16.prec" --user "$u" -k 20 --exclude 5,17 --json || return 1

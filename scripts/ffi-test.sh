@@ -42,7 +42,7 @@ need_apt python3 python3
 
 echo "== build: libpocketrec (release) and the pocketrec CLI"
 timed build cargo build --quiet --release -p pocketrec-ffi
-timed build cargo build --quiet -p pocketrec-export
+timed build cargo build --quiet -p pocketrec-cli
 R=$root/target/release
 CLI=$root/target/debug/pocketrec
 ls -l "$R/libpocketrec.a" "$R/libpocketrec.so"

@@ -20,7 +20,7 @@ fi
 javac -version
 
 cargo build --quiet --release -p pocketrec-ffi --features jni
-cargo build --quiet -p pocketrec-export
+cargo build --quiet -p pocketrec-cli
 lib=$root/target/release
 cli=$root/target/debug/pocketrec
 bash "$(dirname "$0")/test-models.sh" "$cli" "$W/models"

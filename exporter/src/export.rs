@@ -5,11 +5,14 @@ use std::path::{Path, PathBuf};
 use pocketrec::builder::{Layout, ModelBuilder, SparseMatrix, TableSpec};
 use pocketrec::{ListRows, Role, Scoring, ValueEncoding};
 
+/// The `created_by` property of the files the exporter (and the trainer, with a suffix) writes.
+pub const CREATED_BY: &str = concat!("pocketrec-export ", env!("CARGO_PKG_VERSION"));
+
 use crate::atomic::write_atomic;
 use crate::error::{ExportError, Result};
 use crate::ids::read_id_file;
 use crate::input::{self, Matrix, Table2d};
-use crate::progress::Progress;
+use crate::progress::{NoProgress, Progress};
 use crate::prune;
 
 /// Where to read a table (or a bias vector): a file and, for npz/safetensors, a tensor name.
@@ -70,8 +73,6 @@ pub struct ExportOptions {
     pub list_rows: ListRows,
     /// Store the item rows sliced (format 1.4; `layout` must be rows).
     pub sliced_rows: bool,
-    /// Show a progress bar on a terminal.
-    pub progress: bool,
 }
 
 impl ExportOptions {
@@ -92,7 +93,6 @@ impl ExportOptions {
             layout: Layout::Rows,
             list_rows: ListRows::U16,
             sliced_rows: false,
-            progress: false,
         }
     }
 }
@@ -192,6 +192,11 @@ fn provenance(source: &Table2d) -> String {
 
 /// Runs an export; see [`ExportOptions`].
 pub fn export(options: &ExportOptions) -> Result<ExportSummary> {
+    export_reporting(options, &NoProgress)
+}
+
+/// [`export`], reporting the rows encoded to `progress`.
+pub fn export_reporting(options: &ExportOptions, progress: &dyn Progress) -> Result<ExportSummary> {
     if let Some(d) = options.prune_density
         && !(d > 0.0 && d <= 1.0)
     {
@@ -222,10 +227,7 @@ pub fn export(options: &ExportOptions) -> Result<ExportSummary> {
     let mut builder = ModelBuilder::new()
         .scoring(options.scoring)
         .global_bias(options.global_bias)
-        .property(
-            "created_by",
-            concat!("pocketrec-export ", env!("CARGO_PKG_VERSION")),
-        )
+        .property("created_by", CREATED_BY)
         .property("source.users", provenance(&users.source))
         .property("source.items", provenance(&items.source))
         .property("values", options.values.name())
@@ -259,7 +261,7 @@ pub fn export(options: &ExportOptions) -> Result<ExportSummary> {
             options.user_bias.as_ref(),
         )?)
         .table(item_spec);
-    let bytes = build_with_bar(&builder, options.progress, &options.output)?;
+    let bytes = build_reporting(&builder, progress, &options.output)?;
     write_atomic(&options.output, &bytes)?;
     Ok(ExportSummary {
         output: options.output.clone(),
@@ -268,17 +270,19 @@ pub fn export(options: &ExportOptions) -> Result<ExportSummary> {
     })
 }
 
-/// Encodes the model, with a progress bar over rows when asked and on a terminal.
-pub fn build_with_bar(builder: &ModelBuilder, progress: bool, output: &Path) -> Result<Vec<u8>> {
+/// Encodes the model, reporting the rows encoded to `progress`; errors name `output`.
+pub fn build_reporting(
+    builder: &ModelBuilder,
+    progress: &dyn Progress,
+    output: &Path,
+) -> Result<Vec<u8>> {
     let total: u64 = builder
         .tables()
         .iter()
         .map(|t| t.matrix.rows() as u64)
         .sum();
-    let bar = Progress::new(progress, total, "encoding rows");
-    let bytes = builder
-        .build_with_progress(&mut |done, _| bar.set(done))
-        .map_err(model_error(output))?;
-    bar.finish();
-    Ok(bytes)
+    progress.start(total, "encoding rows");
+    let bytes = builder.build_with_progress(&mut |done, _| progress.update(done));
+    progress.finish();
+    bytes.map_err(model_error(output))
 }

@@ -1,9 +1,12 @@
 //! # pocketrec-export
 //!
-//! The workstation side of pocketrec: read trained embedding tables (NumPy `.npy`/`.npz`,
-//! scipy sparse `.npz`, safetensors), optionally prune and quantize them, and write a `.prec`
-//! file that the `pocketrec` runtime opens zero-copy on a phone or a microcontroller. Also the
-//! `pocketrec` command-line tool.
+//! The workstation library that turns trained embedding tables into `.prec` files: it reads
+//! tables (NumPy `.npy`/`.npz`, scipy sparse `.npz`, safetensors, text), id files and biases,
+//! prunes by magnitude, quantizes through the runtime's builder, writes the file atomically, and
+//! describes a written file as data (`inspect`). It depends on the runtime (`pocketrec`) and on
+//! format readers only: never on a command-line parser, a progress-bar crate or the trainer, so
+//! that any front end (the `pocketrec` CLI, the Python package) can call it. Long work reports
+//! through the [`progress::Progress`] observer.
 //!
 //! ```no_run
 //! use pocketrec_export::export::{ExportOptions, Source, export};
@@ -16,19 +19,14 @@
 //! ```
 
 pub mod atomic;
-pub mod bench;
-pub mod cli;
-pub mod demo;
 pub mod error;
-pub mod eval;
 pub mod export;
 pub mod ids;
 pub mod input;
 pub mod inspect;
+pub mod model_file;
 pub mod progress;
 pub mod prune;
-pub mod recommend;
-pub mod synth;
-pub mod train;
 
 pub use error::{ExportError, Result};
+pub use model_file::open_model;

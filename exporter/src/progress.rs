@@ -1,65 +1,50 @@
-//! Progress bars on stderr, shown only when asked for and when stderr is a terminal.
+//! Progress of long work, reported to an observer that the caller chooses.
+//!
+//! The libraries never draw anything: a front end (the CLI's progress bar, a Python callback, a
+//! log line) implements [`Progress`], and work that takes long calls it. [`NoProgress`] ignores
+//! every report.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use pocketrec_export::progress::Progress;
+//!
+//! /// Remembers how far the work got.
+//! #[derive(Default)]
+//! struct Counter(AtomicU64);
+//!
+//! impl Progress for Counter {
+//!     fn update(&self, done: u64) {
+//!         self.0.store(done, Ordering::Relaxed);
+//!     }
+//! }
+//!
+//! let counter = Counter::default();
+//! counter.start(10, "encoding rows");
+//! counter.update(7);
+//! counter.finish();
+//! assert_eq!(counter.0.load(Ordering::Relaxed), 7);
+//! ```
 
-use std::io::IsTerminal;
+/// Receives reports of long work. Every method has an empty default, so an observer implements
+/// only what it shows. Reports may come from several threads at once, hence `Sync`.
+pub trait Progress: Sync {
+    /// Work of `total` steps, named `what` (e.g. "encoding rows"), begins.
+    fn start(&self, total: u64, what: &str) {
+        let _ = (total, what);
+    }
 
-use indicatif::{ProgressBar, ProgressStyle};
+    /// `done` of the steps are done (reports may be sparse, and may come out of order from
+    /// several threads).
+    fn update(&self, done: u64) {
+        let _ = done;
+    }
 
-/// A progress bar that is a no-op when hidden.
-pub struct Progress {
-    bar: Option<ProgressBar>,
+    /// The work ended (successfully or not).
+    fn finish(&self) {}
 }
 
-impl Progress {
-    /// A bar over `total` steps labelled `what`; hidden unless `enabled` and stderr is a
-    /// terminal, so logs and pipes never receive bar output.
-    pub fn new(enabled: bool, total: u64, what: &str) -> Self {
-        if !enabled || !std::io::stderr().is_terminal() {
-            return Progress { bar: None };
-        }
-        let bar = ProgressBar::new(total);
-        let style = ProgressStyle::with_template(
-            "{msg:>14} [{bar:40}] {pos}/{len} ({elapsed}, eta {eta}) {prefix}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        bar.set_style(style);
-        bar.set_message(what.to_string());
-        Progress { bar: Some(bar) }
-    }
+/// An observer that ignores every report.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoProgress;
 
-    /// Sets the position.
-    pub fn set(&self, position: u64) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(position);
-        }
-    }
-
-    /// Sets the text shown after the bar (e.g. the latest loss).
-    pub fn set_status(&self, status: String) {
-        if let Some(bar) = &self.bar {
-            bar.set_prefix(status);
-        }
-    }
-
-    /// Advances by `steps`.
-    pub fn inc(&self, steps: u64) {
-        if let Some(bar) = &self.bar {
-            bar.inc(steps);
-        }
-    }
-
-    /// Prints a line above the bar (or to stderr when the bar is hidden).
-    pub fn println(&self, line: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
-        }
-    }
-
-    /// Removes the bar.
-    pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
+impl Progress for NoProgress {}

@@ -2,6 +2,8 @@
 //!
 //! The C ABI of pocketrec: `libpocketrec.so` / `libpocketrec.a` and the header
 //! `include/pocketrec.h`, generated from this file by a pinned cbindgen (`scripts/ffi-header.sh`).
+//! It wraps the device runtime (`pocketrec`) alone, never the workstation crates, so that what
+//! an app links is the runtime and this glue.
 //! The conventions (ownership, threads, errors, the mmap contract, closed handles) are in the
 //! header's preamble (`cbindgen.toml`) and in `docs/FFI.md`.
 //!

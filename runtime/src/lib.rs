@@ -3,7 +3,9 @@
 //! The device-side runtime of pocketrec: it opens a `.prec` file of sparse user and item
 //! embeddings zero-copy from a byte slice (flash, an Android asset buffer) or a memory map,
 //! validates it, looks up rows, scores (dot or cosine, plus biases) and returns top-k
-//! recommendations, with no heap allocation on the query path.
+//! recommendations, with no heap allocation on the query path. It depends on no other
+//! pocketrec crate and on nothing that needs `std` or an allocator unless its `std`, `alloc` or
+//! `mmap` features ask for it (see `docs/ARCHITECTURE.md`).
 //!
 //! ```
 //! # fn main() -> Result<(), pocketrec::Error> {

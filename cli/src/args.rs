@@ -1,0 +1,446 @@
+//! The `pocketrec` command line's arguments (clap): one struct or variant a command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use pocketrec::builder::Layout;
+use pocketrec::{ListRows, Scoring, ValueEncoding};
+use pocketrec_train::data::{Format, ReadOptions};
+use pocketrec_train::mask::Regrow;
+use pocketrec_train::{MaskInit, TrainOptions, default_threads};
+
+use crate::commands::demo::DemoOptions;
+
+/// pocketrec: sparse recommendation embeddings, small enough for phones and microcontrollers.
+#[derive(Debug, Parser)]
+#[command(name = "pocketrec", version, about, long_about = None)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a .prec model from trained user and item tables (npy, npz, scipy sparse npz,
+    /// safetensors).
+    Export(ExportArgs),
+    /// Show what a model holds and what each part costs.
+    Inspect {
+        /// The model file.
+        model: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every byte of a model (checksums, rows, ids). Exit status 0: valid; 1: invalid;
+    /// 2: unreadable.
+    Verify {
+        /// The model file.
+        model: PathBuf,
+    },
+    /// Print the top-k items for a user, or for every user of a file.
+    Recommend(RecommendArgs),
+    /// Train sparse (or dense) embeddings from an interaction log and write a .prec model.
+    Train(Box<TrainArgs>),
+    /// Full-ranking Recall@k and NDCG@k of a model, through the runtime's own recommend.
+    Eval(EvalArgs),
+    /// Train a sparse and a dense model on a built-in interaction set, export them, and show
+    /// sizes, Recall@20 and recommendations.
+    Demo(DemoArgs),
+    /// Write random sparse tables (i.i.d. normal values at a density) as users.npy and
+    /// items.npy, for benchmarks and experiments.
+    Generate {
+        /// Directory to write into.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// User rows.
+        #[arg(long, default_value_t = 1_000)]
+        users: usize,
+        /// Item rows.
+        #[arg(long, default_value_t = 1_000_000)]
+        items: usize,
+        /// Dimension.
+        #[arg(long, default_value_t = 64)]
+        dim: usize,
+        /// Probability that an entry is non-zero.
+        #[arg(long, default_value_t = 0.1)]
+        density: f64,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Time `recommend` on a model, per retrieval path, against the memory bandwidth.
+    Bench {
+        /// The model file.
+        model: PathBuf,
+        /// Queries per path (users taken from the model's user table).
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// Items per query.
+        #[arg(short, default_value_t = 20)]
+        k: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Flush the CPU caches before each timed query (by reading a buffer of at least 1 GiB
+        /// and twice the size of the largest cache), so the model's bytes come from main memory
+        /// as on a device whose cache cannot hold the model; the main-memory floor is then the
+        /// one to read.
+        #[arg(long)]
+        cold: bool,
+    },
+}
+
+fn parse_values(s: &str) -> std::result::Result<ValueEncoding, String> {
+    ValueEncoding::from_name(s).ok_or_else(|| format!("'{s}' is not one of f32, f16, bf16, i8"))
+}
+
+fn parse_layout(s: &str) -> std::result::Result<Layout, String> {
+    Layout::from_name(s).ok_or_else(|| format!("'{s}' is not one of rows, both, columns"))
+}
+
+fn parse_list_rows(s: &str) -> std::result::Result<ListRows, String> {
+    ListRows::from_name(s).ok_or_else(|| format!("'{s}' is not one of u16, bitmap"))
+}
+
+fn parse_scoring(s: &str) -> std::result::Result<Scoring, String> {
+    Scoring::from_name(s).ok_or_else(|| format!("'{s}' is not one of dot, cosine"))
+}
+
+/// Arguments of `pocketrec export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A safetensors or npz file holding both tables (see --user-tensor, --item-tensor).
+    #[arg(conflicts_with_all = ["users", "items"])]
+    pub input: Option<PathBuf>,
+    /// The user table (npy, npz, scipy sparse npz, safetensors).
+    #[arg(long, requires = "items")]
+    pub users: Option<PathBuf>,
+    /// The item table.
+    #[arg(long, requires = "users")]
+    pub items: Option<PathBuf>,
+    /// The user tensor's name in the input (default `user_embedding` with a single input file).
+    #[arg(long)]
+    pub user_tensor: Option<String>,
+    /// The item tensor's name in the input (default `item_embedding` with a single input file).
+    #[arg(long)]
+    pub item_tensor: Option<String>,
+    /// The model file to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// How to store values: f32 (exact), f16, bf16, or i8 (per-row scale).
+    #[arg(long, default_value = "f32", value_parser = parse_values)]
+    pub values: ValueEncoding,
+    /// User ids, one per line and row (integers or strings).
+    #[arg(long)]
+    pub user_ids: Option<PathBuf>,
+    /// Item ids, one per line and row.
+    #[arg(long)]
+    pub item_ids: Option<PathBuf>,
+    /// Per-user biases (npy, npz, safetensors, or text with one number per line).
+    #[arg(long)]
+    pub user_bias: Option<PathBuf>,
+    /// Tensor name of the user biases inside --user-bias (npz, safetensors).
+    #[arg(long, requires = "user_bias")]
+    pub user_bias_tensor: Option<String>,
+    /// Per-item biases.
+    #[arg(long)]
+    pub item_bias: Option<PathBuf>,
+    /// Tensor name of the item biases inside --item-bias.
+    #[arg(long, requires = "item_bias")]
+    pub item_bias_tensor: Option<String>,
+    /// Constant added to every score.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub global_bias: f32,
+    /// How to score: dot or cosine.
+    #[arg(long, default_value = "dot", value_parser = parse_scoring)]
+    pub scoring: Scoring,
+    /// How to store the item table: `rows` (smallest file), `both` (rows plus a column
+    /// layout, so that queries with sparse users read only their dimensions' posting lists)
+    /// or `columns` (the column layout alone: about the size of `rows`, every query through
+    /// the posting lists; needs a format 1.2 reader).
+    #[arg(long, default_value = "rows", value_parser = parse_layout)]
+    pub layout: Layout,
+    /// How the column layout's posting lists name their rows: `u16` (2 bytes per entry,
+    /// readable by format 1.1/1.2 readers) or `bitmap` (a bit per row of each block and
+    /// dimension, format 1.3: smaller once more than one item in 16 is non-zero in a
+    /// dimension, 13 % smaller f32 and 19 % smaller f16 column files at 10 %, but 1.2x slower
+    /// queries there; see docs/FORMAT.md).
+    #[arg(long, default_value = "u16", value_parser = parse_list_rows)]
+    pub list_rows: ListRows,
+    /// Store the item rows sliced (format 1.4, needs `--layout rows`, a dimension of at most
+    /// 256 and at most 255 non-zeros a row): sixteen rows at a time, a length byte a row
+    /// instead of a 4-byte offset, so that the row scan walks them one entry of sixteen rows
+    /// per vector step. 1.7x faster f16 row scans with AVX-512 (VBMI2); other CPUs run a
+    /// scalar loop (see docs/FORMAT.md, *Sliced rows*).
+    #[arg(long)]
+    pub sliced_rows: bool,
+    /// Prune each table by magnitude to this density (0 < D <= 1) before writing.
+    #[arg(long)]
+    pub prune_density: Option<f64>,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Arguments of `pocketrec recommend`.
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
+    /// The model file.
+    pub model: PathBuf,
+    /// The user's id.
+    #[arg(
+        long,
+        required_unless_present = "users_file",
+        conflicts_with = "users_file"
+    )]
+    pub user: Option<String>,
+    /// A file of user ids, one per line: prints one JSON line per user.
+    #[arg(long)]
+    pub users_file: Option<PathBuf>,
+    /// How many items.
+    #[arg(short, default_value_t = 20)]
+    pub k: usize,
+    /// Item ids never to recommend (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Print JSON: `{"user": ID, "items": [{"item": ID, "score": S}, ...]}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_format(s: &str) -> std::result::Result<Format, String> {
+    Format::from_name(s).ok_or_else(|| format!("'{s}' is not one of auto, lightgcn, interactions"))
+}
+
+fn parse_mask_init(s: &str) -> std::result::Result<MaskInit, String> {
+    MaskInit::from_name(s).ok_or_else(|| format!("'{s}' is not one of random, nmf"))
+}
+
+fn parse_regrow(s: &str) -> std::result::Result<Regrow, String> {
+    Regrow::from_name(s).ok_or_else(|| format!("'{s}' is not one of gradient, accumulated"))
+}
+
+/// How interaction files are read (shared by `train` and `eval`).
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// File layout: `lightgcn` (`user item item ...`), `interactions` (`user item [rating]
+    /// [timestamp]`, tab/comma/space/`::` separated), or `auto` (tabs, commas or `::` mean
+    /// interactions).
+    #[arg(long, default_value = "auto", value_parser = parse_format)]
+    pub format: Format,
+    /// Interaction logs: keep only lines rated at least this.
+    #[arg(long)]
+    pub min_rating: Option<f64>,
+}
+
+impl ReadArgs {
+    /// The reader's options.
+    pub fn options(&self) -> ReadOptions {
+        ReadOptions {
+            format: self.format,
+            min_rating: self.min_rating,
+        }
+    }
+}
+
+/// Arguments of `pocketrec train` (defaults in docs/TRAINING.md).
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training interactions.
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Test interactions: validation during training and an evaluation of the written file.
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// The model file to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Embedding width.
+    #[arg(long, default_value_t = 64)]
+    pub dim: usize,
+    /// Fraction of active weights over both tables; 1.0 trains the dense model.
+    #[arg(long, default_value_t = 0.1)]
+    pub density: f64,
+    /// Passes over the training interactions.
+    #[arg(long, default_value_t = TrainOptions::default().epochs)]
+    pub epochs: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Initial mask: random (DSL) or nmf (SparseRec).
+    #[arg(long, default_value = "nmf", value_parser = parse_mask_init)]
+    pub mask_init: MaskInit,
+    /// Regrowth by the gradient accumulated since the last update (SparseRec) or of the last
+    /// batch (DSL, RigL).
+    #[arg(long, default_value = "accumulated", value_parser = parse_regrow)]
+    pub regrow: Regrow,
+    /// How to store values: f32, f16, bf16, or i8 (per-row scale). A comma-separated list
+    /// writes one file per encoding from the same tables: the first to -o, the others to
+    /// `<stem>.<encoding>.prec` beside it.
+    #[arg(long, default_value = "f32", value_parser = parse_values, value_delimiter = ',')]
+    pub values: Vec<ValueEncoding>,
+    /// How to store the item table: `rows` (smallest file), `both` (rows plus a column
+    /// layout) or `columns` (the column layout alone; needs a format 1.2 reader).
+    #[arg(long, default_value = "rows", value_parser = parse_layout)]
+    pub layout: Layout,
+    /// Triples per step.
+    #[arg(long, default_value_t = TrainOptions::default().batch_size)]
+    pub batch_size: usize,
+    /// Adam's learning rate [default: 0.005 dense, 0.01 sparse].
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// L2 coefficient on the batch's embeddings [default: 0.01 dense, 0.02 sparse].
+    #[arg(long)]
+    pub l2: Option<f32>,
+    /// Steps between mask updates (0: one update per epoch).
+    #[arg(long, default_value_t = TrainOptions::default().update_interval)]
+    pub update_interval: u64,
+    /// Fraction of the budget moved by the first mask update (decays on a cosine).
+    #[arg(long, default_value_t = TrainOptions::default().update_fraction)]
+    pub update_fraction: f64,
+    /// Fraction of training after which the mask stays fixed.
+    #[arg(long, default_value_t = TrainOptions::default().update_end)]
+    pub update_end: f64,
+    /// Fewest active weights a row keeps through pruning.
+    #[arg(long, default_value_t = TrainOptions::default().row_floor)]
+    pub row_floor: usize,
+    /// Regrowth balance between rows: 0 ranks raw gradients, 1 each row's gradient direction.
+    #[arg(long, default_value_t = TrainOptions::default().balance)]
+    pub balance: f32,
+    /// Pruning balance between rows: 0 prunes the smallest weights overall, 1 the smallest
+    /// relative to their row's norm.
+    #[arg(long, default_value_t = TrainOptions::default().prune_balance)]
+    pub prune_balance: f32,
+    /// Prune and regrow inside each row, so that every row keeps its number of weights.
+    #[arg(long)]
+    pub per_row: bool,
+    /// Learning rate at the end of training, as a fraction of --lr (1: constant) [default: 0.1].
+    #[arg(long)]
+    pub lr_end: Option<f32>,
+    /// Fraction of training after which the learning rate decays on a cosine to --lr-end
+    /// [default: 0.5].
+    #[arg(long)]
+    pub lr_decay_start: Option<f64>,
+    /// Adam's bias correction from each weight's own update count (sparse models).
+    #[arg(long)]
+    pub local_adam: bool,
+    /// Standard deviation of the initial weights [default: 0.1].
+    #[arg(long)]
+    pub init_std: Option<f32>,
+    /// Share of the budget given to the user table at the start (0: in proportion to rows).
+    #[arg(long)]
+    pub user_share: Option<f64>,
+    /// Initial budget of a row in proportion to (1 + its degree)^P within its table
+    /// [default: 0, the same for every row].
+    #[arg(long)]
+    pub degree_power: Option<f64>,
+    /// Gradual pruning: start at this density (1.0: dense) and prune to --density on a cubic
+    /// schedule over the mask updates (Zhu and Gupta 2017) [default: off, the budget is fixed
+    /// from the first step].
+    #[arg(long)]
+    pub start_density: Option<f64>,
+    /// Train a sparse model on its own, without distilling the dense model into it (by
+    /// default a sparse model is trained after the dense one, which teaches it: better
+    /// Recall, 2-3 times the training time).
+    #[arg(long)]
+    pub no_distill: bool,
+    /// Distillation: weight of the observed label, y = alpha + (1 - alpha) sigmoid(t / tau)
+    /// where t is the teacher's score difference (1: plain BPR, 0: the teacher's labels alone)
+    /// [default: 0.25].
+    #[arg(long)]
+    pub distill_alpha: Option<f32>,
+    /// Distillation: temperature tau of the teacher's pairwise probability [default: 1].
+    #[arg(long)]
+    pub distill_temperature: Option<f32>,
+    /// Distillation: weight beta of the score-matching term beta/2 (x - t)^2 [default: 0].
+    #[arg(long)]
+    pub distill_beta: Option<f32>,
+    /// Distillation: negatives drawn per triple, keeping the one the teacher scores highest
+    /// (1: uniform negatives) [default: 8].
+    #[arg(long)]
+    pub distill_negatives: Option<usize>,
+    /// Worker threads (the result depends on the seed only, not on this).
+    #[arg(long, default_value_t = default_threads())]
+    pub threads: usize,
+    /// Validate on the test set every this many epochs (0: never).
+    #[arg(long, default_value_t = 10)]
+    pub eval_every: usize,
+    /// Users drawn for validation (0: all test users).
+    #[arg(long, default_value_t = 4000)]
+    pub eval_users: usize,
+    /// Cut-off of Recall@k and NDCG@k.
+    #[arg(short, default_value_t = 20)]
+    pub k: usize,
+    /// Skip the evaluation of the written file at the end.
+    #[arg(long)]
+    pub no_final_eval: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub read: ReadArgs,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar or per-epoch lines.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Arguments of `pocketrec eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The model file.
+    pub model: PathBuf,
+    /// Training interactions (excluded from each user's ranking).
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Test interactions.
+    #[arg(long)]
+    pub test: PathBuf,
+    /// Cut-off.
+    #[arg(short, default_value_t = 20)]
+    pub k: usize,
+    /// Worker threads.
+    #[arg(long, default_value_t = default_threads())]
+    pub threads: usize,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub read: ReadArgs,
+    /// Print one JSON object: `{"k": 20, "users": N, "recall@20": R, "ndcg@20": N, ...}`.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Arguments of `pocketrec demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the generated files in this directory (default: a temporary one).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Users to generate.
+    #[arg(long, default_value_t = DemoOptions::default().users)]
+    pub users: usize,
+    /// Items to generate.
+    #[arg(long, default_value_t = DemoOptions::default().items)]
+    pub items: usize,
+    /// Embedding width.
+    #[arg(long, default_value_t = DemoOptions::default().dim)]
+    pub dim: usize,
+    /// Density of the sparse model.
+    #[arg(long, default_value_t = DemoOptions::default().density)]
+    pub density: f64,
+    /// Training epochs (both models).
+    #[arg(long, default_value_t = DemoOptions::default().epochs)]
+    pub epochs: usize,
+    /// Worker threads.
+    #[arg(long, default_value_t = default_threads())]
+    pub threads: usize,
+}

@@ -1,0 +1,258 @@
+//! `pocketrec demo`: the whole path on a built-in interaction set, in seconds: generate a log
+//! with taste clusters and a popularity skew and its held-out split, train a sparse and a dense
+//! MF-BPR model, export them, evaluate the written files through the runtime, and recommend.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use pocketrec::ValueEncoding;
+use pocketrec::builder::Layout;
+
+use pocketrec_export::atomic::write_atomic;
+use pocketrec_export::inspect::thousands;
+use pocketrec_export::open_model;
+use pocketrec_train::data::{ReadOptions, read_dataset};
+use pocketrec_train::eval::{EvalOptions, EvalReport, evaluate};
+use pocketrec_train::synthetic::{SyntheticSpec, generate, to_lightgcn_text};
+use pocketrec_train::{TrainOptions, Trained, default_threads, train};
+
+use crate::error::{CliError, Result};
+use crate::recommendations::recommend_for;
+
+/// Demo settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DemoOptions {
+    /// Where to keep the generated files; a temporary directory when `None`.
+    pub dir: Option<PathBuf>,
+    /// Random seed (data and training).
+    pub seed: u64,
+    /// Number of users.
+    pub users: usize,
+    /// Number of items.
+    pub items: usize,
+    /// Embedding width.
+    pub dim: usize,
+    /// Density of the sparse model.
+    pub density: f64,
+    /// Epochs for each model.
+    pub epochs: usize,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            dir: None,
+            seed: 42,
+            users: 6000,
+            items: 4000,
+            dim: 64,
+            density: 0.1,
+            epochs: 40,
+            threads: default_threads(),
+        }
+    }
+}
+
+/// One exported file and its measurements.
+struct Row {
+    label: String,
+    values: ValueEncoding,
+    path: PathBuf,
+    bytes: u64,
+    report: EvalReport,
+    train_seconds: f64,
+}
+
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    Ok(write_atomic(path, text.as_bytes())?)
+}
+
+/// Runs the demo, printing as it goes.
+pub fn run(options: &DemoOptions) -> Result<()> {
+    let started = Instant::now();
+    let temp;
+    let dir: &Path = match &options.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| CliError::io(d, e))?;
+            d
+        }
+        None => {
+            temp = tempfile::tempdir().map_err(|e| CliError::io(std::env::temp_dir(), e))?;
+            temp.path()
+        }
+    };
+
+    let spec = SyntheticSpec {
+        users: options.users,
+        items: options.items,
+        seed: options.seed,
+        ..SyntheticSpec::default()
+    };
+    let generated = generate(&spec);
+    let train_path = dir.join("train.txt");
+    let test_path = dir.join("test.txt");
+    let test = generated.test.as_ref().map(|t| t.len()).unwrap_or(0);
+    write_text(
+        &train_path,
+        &to_lightgcn_text(&generated.train, &generated.users, &generated.items),
+    )?;
+    if let Some(t) = &generated.test {
+        write_text(
+            &test_path,
+            &to_lightgcn_text(t, &generated.users, &generated.items),
+        )?;
+    }
+    println!(
+        "1. generated an interaction log: {} users, {} items in {} taste clusters, Zipf popularity,\n   {} training and {} held-out interactions ({} and {})",
+        thousands(options.users as u64),
+        thousands(options.items as u64),
+        spec.clusters,
+        thousands(generated.train.len() as u64),
+        thousands(test as u64),
+        train_path.display(),
+        test_path.display()
+    );
+    // Train from the files, as `pocketrec train` does.
+    let read = ReadOptions::default();
+    let data = read_dataset(&train_path, Some(&test_path), &read)?;
+
+    let settings = |density| TrainOptions {
+        dim: options.dim,
+        epochs: options.epochs,
+        seed: options.seed,
+        threads: options.threads,
+        ..TrainOptions::for_density(density)
+    };
+    let sparse_options = settings(options.density);
+    let dense_options = settings(1.0);
+    println!(
+        "2. training MF-BPR, d = {}, {} epochs: sparse at {:.0}% density (NMF mask, prune + regrow, \
+         distilled from a dense teacher) and dense",
+        options.dim,
+        options.epochs,
+        100.0 * options.density
+    );
+    let sparse = train(&data, &sparse_options, &mut |_| {})?;
+    let dense = train(&data, &dense_options, &mut |_| {})?;
+
+    println!(
+        "3. exported, and evaluated through the runtime (Recall@20 / NDCG@20, training items excluded):\n"
+    );
+    let eval_options = EvalOptions {
+        train: train_path.clone(),
+        test: test_path.clone(),
+        k: 20,
+        read,
+        threads: options.threads,
+    };
+    let mut rows = Vec::new();
+    let mut export = |label: &str, model: &Trained, values: ValueEncoding| -> Result<()> {
+        let path = dir.join(format!("demo-{label}-{values}.prec"));
+        let bytes = model.build(values, Layout::Rows)?;
+        write_atomic(&path, &bytes)?;
+        let opened = open_model(&path)?;
+        let report = evaluate(&opened, &path, &eval_options)?;
+        rows.push(Row {
+            label: label.to_string(),
+            values,
+            path,
+            bytes: bytes.len() as u64,
+            report,
+            // A distilled model's time includes its dense teacher's.
+            train_seconds: model.train_seconds + model.teacher.as_ref().map_or(0.0, |t| t.seconds),
+        });
+        Ok(())
+    };
+    export("dense", &dense, ValueEncoding::F32)?;
+    for values in [ValueEncoding::F32, ValueEncoding::F16, ValueEncoding::I8] {
+        export("sparse", &sparse, values)?;
+    }
+    let dense_bytes = 4 * (options.users + options.items) as u64 * options.dim as u64;
+    let dense_recall = rows[0].report.recall;
+    println!(
+        "   {:<7} {:>7} {:>6} {:>12} {:>9} {:>10} {:>8} {:>8} {:>9}",
+        "model",
+        "density",
+        "values",
+        "bytes",
+        "of dense",
+        "Recall@20",
+        "kept",
+        "NDCG@20",
+        "trained"
+    );
+    for row in &rows {
+        println!(
+            "   {:<7} {:>6.0}% {:>6} {:>12} {:>8.1}% {:>10.4} {:>7.0}% {:>8.4} {:>8.1}s",
+            row.label,
+            if row.label == "dense" {
+                100.0
+            } else {
+                100.0 * options.density
+            },
+            row.values.name(),
+            thousands(row.bytes),
+            100.0 * row.bytes as f64 / dense_bytes as f64,
+            row.report.recall,
+            100.0 * row.report.recall / dense_recall.max(1e-12),
+            row.report.ndcg,
+            row.train_seconds,
+        );
+    }
+    println!(
+        "   (dense f32 tables: {} bytes; \"kept\" is Recall@20 relative to the dense model)",
+        thousands(dense_bytes)
+    );
+
+    let chosen = rows.last().map(|r| r.path.clone()).unwrap_or_default();
+    let model = open_model(&chosen)?;
+    model.verify().map_err(|source| CliError::Model {
+        path: chosen.clone(),
+        source,
+    })?;
+    println!(
+        "\n4. recommendations from {} (verified), k = 5, training items excluded; * = held out:",
+        chosen.display()
+    );
+    let test_lists = data.test.as_ref();
+    for user in [0usize, options.users / 2, options.users.saturating_sub(1)] {
+        let exclude: Vec<String> = data
+            .train
+            .items(user)
+            .iter()
+            .map(|&i| data.items.ids[i as usize].to_string())
+            .collect();
+        let user_id = data.users.ids[user];
+        let start = Instant::now();
+        let recs = recommend_for(&model, &chosen, &user_id.to_string(), 5, &exclude)?;
+        let took = start.elapsed();
+        let held: Vec<u64> = test_lists
+            .map(|t| {
+                t.items(user)
+                    .iter()
+                    .map(|&i| data.items.ids[i as usize])
+                    .collect()
+            })
+            .unwrap_or_default();
+        let items: Vec<String> = recs
+            .items
+            .iter()
+            .map(|r| {
+                let mark = if held.contains(&r.item) { "*" } else { "" };
+                format!("{}{mark} ({:.2})", r.item, r.score)
+            })
+            .collect();
+        println!(
+            "   user {user_id:>5}: {}   [{:.2?}]",
+            items.join(", "),
+            took
+        );
+    }
+    println!("\ndone in {:.1?}", started.elapsed());
+    if options.dir.is_some() {
+        println!("files kept in {}", dir.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! `pocketrec export`: the arguments turned into [`ExportOptions`], and the line it prints.
+
+use pocketrec_export::export::{ExportOptions, Source, export_reporting};
+use pocketrec_export::inspect::thousands;
+
+use crate::args::ExportArgs;
+use crate::error::{CliError, Result};
+use crate::progress::Bar;
+
+/// Runs `pocketrec export`.
+pub fn run(args: ExportArgs) -> Result<()> {
+    let (users, items) = match (&args.input, &args.users, &args.items) {
+        (Some(input), None, None) => (
+            Source::tensor(
+                input,
+                args.user_tensor.as_deref().unwrap_or("user_embedding"),
+            ),
+            Source::tensor(
+                input,
+                args.item_tensor.as_deref().unwrap_or("item_embedding"),
+            ),
+        ),
+        (None, Some(u), Some(i)) => (
+            Source {
+                path: u.clone(),
+                tensor: args.user_tensor.clone(),
+            },
+            Source {
+                path: i.clone(),
+                tensor: args.item_tensor.clone(),
+            },
+        ),
+        _ => {
+            return Err(CliError::Usage(
+                "give either one input file holding both tables, or --users and --items".into(),
+            ));
+        }
+    };
+    let mut options = ExportOptions::new(users, items, &args.output);
+    options.values = args.values;
+    options.user_ids = args.user_ids;
+    options.item_ids = args.item_ids;
+    options.user_bias = args.user_bias.map(|path| Source {
+        path,
+        tensor: args.user_bias_tensor,
+    });
+    options.item_bias = args.item_bias.map(|path| Source {
+        path,
+        tensor: args.item_bias_tensor,
+    });
+    options.global_bias = args.global_bias;
+    options.scoring = args.scoring;
+    options.prune_density = args.prune_density;
+    options.layout = args.layout;
+    options.list_rows = args.list_rows;
+    options.sliced_rows = args.sliced_rows;
+    let summary = export_reporting(&options, &Bar::new(!args.quiet))?;
+    eprintln!(
+        "wrote {}: {} bytes, {:.1}% of the dense f32 tables ({} bytes)",
+        summary.output.display(),
+        thousands(summary.file_bytes),
+        100.0 * summary.file_bytes as f64 / summary.dense_f32_bytes.max(1) as f64,
+        thousands(summary.dense_f32_bytes)
+    );
+    Ok(())
+}

@@ -1,0 +1,404 @@
+//! `pocketrec train`: read the log, train with a progress bar, write the `.prec` files, and
+//! evaluate the written files when a test set is given.
+
+use std::path::{Path, PathBuf};
+
+use pocketrec::ValueEncoding;
+use pocketrec::builder::Layout;
+use serde::Serialize;
+
+use pocketrec_export::atomic::write_atomic;
+use pocketrec_export::inspect::thousands;
+use pocketrec_export::open_model;
+use pocketrec_export::progress::Progress;
+use pocketrec_train::data::{ReadOptions, read_dataset};
+use pocketrec_train::eval::{EvalOptions, EvalReport, evaluate_reporting};
+use pocketrec_train::model::{DistillConfig, StepConfig};
+use pocketrec_train::{Event, TrainOptions, Trained, teacher_options, train};
+
+use crate::args::TrainArgs;
+use crate::error::{CliError, Result};
+use crate::output::print_json;
+use crate::progress::Bar;
+
+/// Everything `pocketrec train` does.
+#[derive(Clone, Debug)]
+pub struct TrainCommand {
+    /// Training interactions.
+    pub train: PathBuf,
+    /// Test interactions (validation during training, and the final evaluation).
+    pub test: Option<PathBuf>,
+    /// The model file to write.
+    pub output: PathBuf,
+    /// Value encodings to write: the first to `output`, each further one to
+    /// `<output stem>.<encoding>.prec` beside it (from the same trained tables).
+    pub values: Vec<ValueEncoding>,
+    /// How the item table is stored (`rows`, `both`, `columns`).
+    pub layout: Layout,
+    /// How the files are read.
+    pub read: ReadOptions,
+    /// Training settings.
+    pub options: TrainOptions,
+    /// Evaluate the written file through the runtime at the end (needs `test`).
+    pub final_eval: bool,
+    /// Show a progress bar and per-epoch lines.
+    pub progress: bool,
+}
+
+/// One written file.
+#[derive(Clone, Debug, Serialize)]
+pub struct WrittenFile {
+    /// Where.
+    pub path: PathBuf,
+    /// Value encoding.
+    pub values: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Its evaluation through the runtime, when a test set was given.
+    pub eval: Option<serde_json::Value>,
+}
+
+/// What a training run produced, as `train --json` prints it.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainSummary {
+    /// The (first) file written.
+    pub output: PathBuf,
+    /// Its size in bytes.
+    pub file_bytes: u64,
+    /// Every file written, the first one included.
+    pub files: Vec<WrittenFile>,
+    /// The two tables as dense f32 (`(users + items) x dim x 4`).
+    pub dense_f32_bytes: u64,
+    /// Users (rows).
+    pub users: usize,
+    /// Items (rows).
+    pub items: usize,
+    /// Training interactions.
+    pub interactions: usize,
+    /// Non-zero weights written (before quantization drops any).
+    pub nnz: usize,
+    /// Seconds of setup (NMF, masks).
+    pub setup_seconds: f64,
+    /// Seconds of training steps and mask updates.
+    pub train_seconds: f64,
+    /// Training triples per second.
+    pub samples_per_second: f64,
+    /// Seconds of the dense teacher's training, for a distillation run.
+    pub teacher_seconds: Option<f64>,
+    /// Mean BPR loss of the last epoch.
+    pub final_loss: f64,
+    /// The first file's evaluation, when a test set was given.
+    pub eval: Option<serde_json::Value>,
+}
+
+/// Where encoding number `k` of `values` is written: `output` for the first, else
+/// `<stem>.<encoding>.prec` in the same directory.
+pub fn output_path(output: &Path, values: &[ValueEncoding], k: usize) -> PathBuf {
+    if k == 0 {
+        return output.to_path_buf();
+    }
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    output.with_file_name(format!("{stem}.{}.prec", values[k]))
+}
+
+/// Trains, prints progress to stderr, writes the files; returns the model, the summary and the
+/// first file's evaluation.
+pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<EvalReport>)> {
+    if command.values.is_empty() {
+        return Err(CliError::Usage(
+            "--values needs at least one encoding".into(),
+        ));
+    }
+    let data = read_dataset(&command.train, command.test.as_deref(), &command.read)?;
+    let o = &command.options;
+    if command.progress {
+        eprintln!(
+            "read {} users, {} items, {} training interactions{}",
+            thousands(data.users.len() as u64),
+            thousands(data.items.len() as u64),
+            thousands(data.train.len() as u64),
+            data.test
+                .as_ref()
+                .map(|t| format!(", {} test interactions", thousands(t.len() as u64)))
+                .unwrap_or_default()
+        );
+        eprintln!(
+            "training MF-BPR: d = {}, density {}, {} epochs, seed {}, {} thread{}{}",
+            o.dim,
+            o.density,
+            o.epochs,
+            o.seed,
+            o.threads,
+            if o.threads == 1 { "" } else { "s" },
+            if o.density < 1.0 {
+                format!(
+                    ", mask init {}, regrowth by {} gradient",
+                    o.mask_init.name(),
+                    o.regrow.name()
+                )
+            } else {
+                String::new()
+            }
+        );
+        if let Some(d) = o.distill {
+            let t = teacher_options(o);
+            eprintln!(
+                "distillation: the dense model (lr {}, L2 {}) first, then labels \
+                 y = {} + {} sigmoid(t / {}){}{}",
+                t.step.lr,
+                t.step.l2,
+                d.alpha,
+                1.0 - d.alpha,
+                d.temperature,
+                if d.beta > 0.0 {
+                    format!(", score matching {}/2 (x - t)^2", d.beta)
+                } else {
+                    String::new()
+                },
+                if d.negatives > 1 {
+                    format!(", the teacher's hardest of {} negatives", d.negatives)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    let mut bar = Bar::new(false);
+    let print_every = o.epochs.div_ceil(10).max(1);
+    let mut last_recall = String::new();
+    // "teacher " while a distillation run trains its dense teacher.
+    let mut stage = "";
+    let trained = train(&data, o, &mut |event| match event {
+        Event::Start { total_steps } => {
+            let label = if stage.is_empty() {
+                "training"
+            } else {
+                "teacher"
+            };
+            bar = Bar::started(command.progress, total_steps, label);
+        }
+        Event::Step { done, epoch, loss } => {
+            if done % 16 == 0 {
+                bar.update(done);
+                bar.set_status(format!(
+                    "epoch {epoch}/{} loss {loss:.4}{last_recall}",
+                    o.epochs
+                ));
+            }
+        }
+        Event::MaskUpdate(_) => {}
+        Event::TeacherStart => stage = "teacher ",
+        Event::TeacherDone(record) => {
+            bar.finish();
+            stage = "";
+            last_recall.clear();
+            if command.progress {
+                eprintln!(
+                    "teacher trained in {:.1} s{}",
+                    record.seconds,
+                    record
+                        .validation
+                        .map(|v| format!(
+                            ", validation Recall@{k} {:.4}  NDCG@{k} {:.4}",
+                            v.recall,
+                            v.ndcg,
+                            k = v.k
+                        ))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        Event::Epoch(record) => {
+            if let Some(v) = &record.validation {
+                last_recall = format!(" R@{} {:.4}", v.k, v.recall);
+            }
+            if command.progress && (record.validation.is_some() || record.epoch % print_every == 0)
+            {
+                let line = format!(
+                    "{stage}epoch {:>4}/{}  loss {:.4}  {:.2} s{}",
+                    record.epoch,
+                    o.epochs,
+                    record.loss,
+                    record.seconds,
+                    record
+                        .validation
+                        .map(|v| format!(
+                            "  {stage}validation Recall@{k} {:.4}  NDCG@{k} {:.4} ({} users)",
+                            v.recall,
+                            v.ndcg,
+                            v.users,
+                            k = v.k
+                        ))
+                        .unwrap_or_default()
+                );
+                bar.println(&line);
+            }
+        }
+    })?;
+    bar.finish();
+    let dense_f32_bytes = 4 * (trained.users.len() + trained.items.len()) as u64 * o.dim as u64;
+    if command.progress {
+        eprintln!(
+            "trained in {:.1} s ({:.0} interactions/s; setup {:.1} s{})",
+            trained.train_seconds,
+            trained.samples_per_second(),
+            trained.setup_seconds,
+            trained
+                .teacher
+                .as_ref()
+                .map(|t| format!("; dense teacher {:.1} s", t.seconds))
+                .unwrap_or_default()
+        );
+    }
+    if command.progress && o.density < 1.0 {
+        let [u, i] = trained.nnz_by_degree(&data.train);
+        eprintln!(
+            "non-zeros per row by activity quartile (least active first): users {:.1} {:.1} {:.1} {:.1}, items {:.1} {:.1} {:.1} {:.1}",
+            u[0], u[1], u[2], u[3], i[0], i[1], i[2], i[3]
+        );
+    }
+    let mut files = Vec::new();
+    let mut first_report = None;
+    for (k, &values) in command.values.iter().enumerate() {
+        let path = output_path(&command.output, &command.values, k);
+        let bytes = trained.build(values, command.layout)?;
+        write_atomic(&path, &bytes)?;
+        if command.progress {
+            eprintln!(
+                "wrote {}: {} bytes, {:.1}% of the dense f32 tables ({} bytes)",
+                path.display(),
+                thousands(bytes.len() as u64),
+                100.0 * bytes.len() as f64 / dense_f32_bytes.max(1) as f64,
+                thousands(dense_f32_bytes),
+            );
+        }
+        let report = match (&command.test, command.final_eval) {
+            (Some(test), true) => {
+                let model = open_model(&path)?;
+                let report = evaluate_reporting(
+                    &model,
+                    &path,
+                    &EvalOptions {
+                        train: command.train.clone(),
+                        test: test.clone(),
+                        k: o.k,
+                        read: command.read,
+                        threads: o.threads,
+                    },
+                    &Bar::new(command.progress),
+                )?;
+                if command.progress {
+                    eprintln!("{}: {}", path.display(), report.to_text());
+                }
+                Some(report)
+            }
+            _ => None,
+        };
+        files.push(WrittenFile {
+            path,
+            values: values.name().to_string(),
+            bytes: bytes.len() as u64,
+            eval: report.as_ref().map(EvalReport::to_json),
+        });
+        if k == 0 {
+            first_report = report;
+        }
+    }
+    let summary = TrainSummary {
+        output: command.output.clone(),
+        file_bytes: files[0].bytes,
+        dense_f32_bytes,
+        users: trained.users.len(),
+        items: trained.items.len(),
+        interactions: data.train.len(),
+        nnz: trained.nnz(),
+        setup_seconds: trained.setup_seconds,
+        train_seconds: trained.train_seconds,
+        samples_per_second: trained.samples_per_second(),
+        teacher_seconds: trained.teacher.as_ref().map(|t| t.seconds),
+        final_loss: trained.log.last().map(|l| l.loss).unwrap_or(f64::NAN),
+        eval: first_report.as_ref().map(EvalReport::to_json),
+        files,
+    };
+    Ok((trained, summary, first_report))
+}
+
+/// Runs `pocketrec train` from its arguments: the defaults for the density, then [`run`].
+pub fn run_args(args: TrainArgs) -> Result<()> {
+    let defaults = TrainOptions::for_density(args.density);
+    let distill = if args.density < 1.0 && !args.no_distill {
+        let d = DistillConfig::default();
+        Some(DistillConfig {
+            alpha: args.distill_alpha.unwrap_or(d.alpha),
+            temperature: args.distill_temperature.unwrap_or(d.temperature),
+            beta: args.distill_beta.unwrap_or(d.beta),
+            negatives: args.distill_negatives.unwrap_or(d.negatives),
+        })
+    } else {
+        if args.distill_alpha.is_some()
+            || args.distill_temperature.is_some()
+            || args.distill_beta.is_some()
+            || args.distill_negatives.is_some()
+        {
+            return Err(CliError::Usage(
+                "--distill-alpha, --distill-temperature, --distill-beta and --distill-negatives \
+                 tune the distillation of a sparse model: they need --density below 1 and no \
+                 --no-distill"
+                    .into(),
+            ));
+        }
+        None
+    };
+    let command = TrainCommand {
+        train: args.train,
+        test: args.test,
+        output: args.output,
+        values: args.values,
+        layout: args.layout,
+        read: args.read.options(),
+        options: TrainOptions {
+            dim: args.dim,
+            density: args.density,
+            epochs: args.epochs,
+            seed: args.seed,
+            batch_size: args.batch_size,
+            step: StepConfig {
+                lr: args.lr.unwrap_or(defaults.step.lr),
+                l2: args.l2.unwrap_or(defaults.step.l2),
+                ..defaults.step
+            },
+            mask_init: args.mask_init,
+            regrow: args.regrow,
+            update_interval: args.update_interval,
+            update_fraction: args.update_fraction,
+            update_end: args.update_end,
+            row_floor: args.row_floor,
+            balance: args.balance,
+            prune_balance: args.prune_balance,
+            per_row: args.per_row || defaults.per_row,
+            lr_end: args.lr_end.unwrap_or(defaults.lr_end),
+            lr_decay_start: args.lr_decay_start.unwrap_or(defaults.lr_decay_start),
+            local_adam: args.local_adam || defaults.local_adam,
+            init_std: args.init_std.unwrap_or(defaults.init_std),
+            user_share: args.user_share.unwrap_or(defaults.user_share),
+            degree_power: args.degree_power.unwrap_or(defaults.degree_power),
+            start_density: args.start_density.unwrap_or(defaults.start_density),
+            distill,
+            threads: args.threads,
+            eval_every: args.eval_every,
+            eval_users: args.eval_users,
+            k: args.k,
+            ..defaults
+        },
+        final_eval: !args.no_final_eval,
+        progress: !args.quiet,
+    };
+    let (_, summary, _) = run(&command)?;
+    if args.json {
+        print_json(&summary)?;
+    }
+    Ok(())
+}

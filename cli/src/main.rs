@@ -1,0 +1,90 @@
+//! The `pocketrec` command-line tool; see `pocketrec --help`.
+//!
+//! This crate is the front end only: [`args`] parses, [`commands`] runs each command over the
+//! libraries (`pocketrec`, `pocketrec-export`, `pocketrec-train`), [`progress`] draws their
+//! progress reports as bars, and [`output`] prints JSON. No library depends on it.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod args;
+mod commands;
+mod error;
+mod output;
+mod progress;
+mod recommendations;
+
+use crate::args::{Cli, Command};
+use crate::commands::demo::DemoOptions;
+use crate::output::print_json;
+
+fn main() -> ExitCode {
+    // A bug must never greet the user with a Rust panic message: say what happened instead.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "pocketrec: internal error{location}. This is a bug in pocketrec; please report it with the command you ran."
+        );
+    }));
+    match std::panic::catch_unwind(run) {
+        Ok(code) => code,
+        Err(_) => ExitCode::from(70),
+    }
+}
+
+/// Parses the arguments and runs the command; errors are printed, and the exit code says
+/// whether it succeeded.
+fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Export(args) => commands::export::run(args),
+        Command::Inspect { model, json } => commands::inspect::run(&model, json),
+        Command::Verify { model } => return commands::verify::run(&model),
+        Command::Generate {
+            output,
+            users,
+            items,
+            dim,
+            density,
+            seed,
+        } => commands::generate::run(&output, users, items, dim, density, seed),
+        Command::Bench {
+            model,
+            queries,
+            k,
+            json,
+            cold,
+        } => commands::bench::run(&model, queries, k, cold).and_then(|r| {
+            if json {
+                print_json(&r)
+            } else {
+                print!("{}", r.to_text());
+                Ok(())
+            }
+        }),
+        Command::Recommend(args) => commands::recommend::run(args),
+        Command::Train(args) => commands::train::run_args(*args),
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Demo(args) => commands::demo::run(&DemoOptions {
+            dir: args.dir,
+            seed: args.seed,
+            users: args.users,
+            items: args.items,
+            dim: args.dim,
+            density: args.density,
+            epochs: args.epochs,
+            threads: args.threads,
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pocketrec: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

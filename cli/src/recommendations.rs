@@ -1,0 +1,98 @@
+//! Top-k items for a user given by external id, in the shape `recommend` and `demo` print.
+
+use std::path::Path;
+
+use pocketrec::{IdKind, Model, Recommendation};
+use serde::Serialize;
+
+use pocketrec_export::ids::resolve_id;
+
+use crate::error::{CliError, Result};
+
+/// An id as the user typed it: a JSON number for integer ids, a string for string ids.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum UserId {
+    /// An integer id.
+    Integer(u64),
+    /// A string id (stored in the model as its hash).
+    Text(String),
+}
+
+/// One recommended item in the JSON output.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScoredItem {
+    /// The item's external id (the hash, for string ids).
+    pub item: u64,
+    /// Its score.
+    pub score: f32,
+}
+
+/// The answer for one user: `{"user": ID, "items": [{"item": ID, "score": S}, ...]}`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UserRecommendations {
+    /// The user, as given.
+    pub user: UserId,
+    /// Best first.
+    pub items: Vec<ScoredItem>,
+}
+
+/// Recommends `k` items for the user written `user` (an integer, or a string for models with
+/// string ids), skipping the items written in `exclude`.
+pub fn recommend_for<S: AsRef<[u8]>>(
+    model: &Model<S>,
+    model_path: &Path,
+    user: &str,
+    k: usize,
+    exclude: &[String],
+) -> Result<UserRecommendations> {
+    let to_export = |source| CliError::Model {
+        path: model_path.to_path_buf(),
+        source,
+    };
+    let users = model.users().map_err(to_export)?;
+    let items = model.items().map_err(to_export)?;
+    let user_id = resolve_id(user, users.id_kind())?;
+    let exclude: Vec<u64> = exclude
+        .iter()
+        .map(|e| resolve_id(e, items.id_kind()))
+        .collect::<pocketrec_export::Result<_>>()?;
+    let mut out = vec![Recommendation::default(); k];
+    let n = model
+        .recommend(user_id, k, &exclude, &mut out)
+        .map_err(to_export)?;
+    Ok(UserRecommendations {
+        user: match users.id_kind() {
+            IdKind::Integer => UserId::Integer(user_id),
+            IdKind::StringHash => UserId::Text(user.trim().to_string()),
+        },
+        items: out[..n]
+            .iter()
+            .map(|r| ScoredItem {
+                item: r.id,
+                score: r.score,
+            })
+            .collect(),
+    })
+}
+
+impl UserRecommendations {
+    /// The human-readable table printed without `--json`.
+    pub fn to_text(&self) -> String {
+        let user = match &self.user {
+            UserId::Integer(id) => id.to_string(),
+            UserId::Text(s) => format!("{s:?}"),
+        };
+        let mut s = format!("top {} items for user {user}\n", self.items.len());
+        s.push_str(" rank                  item       score\n");
+        for (rank, item) in self.items.iter().enumerate() {
+            s.push_str(&format!(
+                "{:>5}  {:>20}  {:>10.5}\n",
+                rank + 1,
+                item.item,
+                item.score
+            ));
+        }
+        s
+    }
+}

@@ -1,0 +1,555 @@
+//! The `pocketrec` binary as a user meets it: exit codes, messages, JSON output, atomic and
+//! deterministic writes. Bad input must give a message naming the file (and tensor, row, line)
+//! and a non-zero exit, never a Rust panic message.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use pocketrec::{Model, Recommendation};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../exporter/tests/fixtures")
+        .join(name)
+}
+
+fn pocketrec(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pocketrec"))
+        .args(args)
+        .output()
+        .expect("run pocketrec")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs a command that must fail; returns its stderr after checking it is a clean message.
+fn fails(args: &[&str]) -> String {
+    let out = pocketrec(args);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    assert!(!stderr.contains("RUST_BACKTRACE"), "{args:?}: {stderr}");
+    stderr
+}
+
+fn succeeds(args: &[&str]) -> String {
+    let out = pocketrec(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `pocketrec inspect PATH --json`, parsed.
+fn inspect_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&succeeds(&["inspect", path_str(path), "--json"])).unwrap()
+}
+
+/// Checks that the model at `path` verifies, and returns user 1's top-4 as JSON.
+fn verified_top4(path: &Path) -> String {
+    assert!(pocketrec(&["verify", path_str(path)]).status.success());
+    succeeds(&[
+        "recommend",
+        path_str(path),
+        "--user",
+        "1",
+        "-k",
+        "4",
+        "--json",
+    ])
+}
+
+fn export_model(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let model = fixture("model.safetensors");
+    let mut args = vec!["export", path_str(&model), "-o", path_str(&out), "--quiet"];
+    args.extend_from_slice(extra);
+    succeeds(&args);
+    out
+}
+
+#[test]
+fn export_inspect_verify_recommend() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = export_model(dir.path(), "m.prec", &["--values", "f16"]);
+
+    let json: serde_json::Value =
+        serde_json::from_str(&succeeds(&["inspect", path_str(&model_path), "--json"])).unwrap();
+    assert_eq!(json["tables"][0]["role"], "user");
+    assert_eq!(json["tables"][0]["rows"], 5);
+    assert_eq!(json["tables"][1]["rows"], 6);
+    assert_eq!(json["tables"][1]["dim"], 4);
+    assert_eq!(json["tables"][1]["values"], "f16");
+    assert_eq!(
+        json["file_bytes"].as_u64().unwrap(),
+        std::fs::metadata(&model_path).unwrap().len()
+    );
+    let inspect = succeeds(&["inspect", path_str(&model_path)]);
+    assert!(
+        inspect.contains("item table 'item_embedding': 6 rows x 4 dims"),
+        "{inspect}"
+    );
+
+    let verify = pocketrec(&["verify", path_str(&model_path)]);
+    assert!(verify.status.success());
+    assert!(text(&verify.stdout).starts_with("OK "));
+
+    // recommend --json agrees with the runtime called directly.
+    let out = succeeds(&[
+        "recommend",
+        path_str(&model_path),
+        "--user",
+        "2",
+        "-k",
+        "3",
+        "--exclude",
+        "0,5",
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let model = Model::read(&model_path).unwrap();
+    let mut want = [Recommendation::default(); 3];
+    let n = model.recommend(2, 3, &[0, 5], &mut want).unwrap();
+    assert_eq!(json["user"], 2);
+    let items = json["items"].as_array().unwrap();
+    assert_eq!(items.len(), n);
+    for (got, want) in items.iter().zip(&want[..n]) {
+        assert_eq!(got["item"].as_u64().unwrap(), want.id);
+        // JSON carries the f32 in its shortest round-trip form: exact after parsing back.
+        assert_eq!(got["score"].as_f64().unwrap() as f32, want.score);
+        assert!(want.id != 0 && want.id != 5);
+    }
+}
+
+#[test]
+fn users_file_gives_one_json_line_per_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = export_model(dir.path(), "m.prec", &[]);
+    let users = dir.path().join("users.txt");
+    std::fs::write(&users, "0\n3\n\n4\n").unwrap();
+    let out = succeeds(&[
+        "recommend",
+        path_str(&model_path),
+        "--users-file",
+        path_str(&users),
+        "-k",
+        "2",
+    ]);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[1]["user"], 3);
+    assert_eq!(lines[2]["items"].as_array().unwrap().len(), 2);
+
+    std::fs::write(&users, "0\n99\n").unwrap();
+    let err = fails(&[
+        "recommend",
+        path_str(&model_path),
+        "--users-file",
+        path_str(&users),
+    ]);
+    assert!(
+        err.contains("users.txt:2") && err.contains("no user with id 99"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ids_biases_and_string_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("user_ids.txt");
+    let items = dir.path().join("item_ids.txt");
+    std::fs::write(&users, "alice\nbob\ncarol\ndave\nerin\n").unwrap();
+    std::fs::write(&items, "100\n200\n300\n400\n500\n600\n").unwrap();
+    let bias = fixture("bias.txt"); // six numbers, with comments and blank lines
+    let model_path = export_model(
+        dir.path(),
+        "m.prec",
+        &[
+            "--user-ids",
+            path_str(&users),
+            "--item-ids",
+            path_str(&items),
+            "--item-bias",
+            path_str(&bias),
+        ],
+    );
+    let model = Model::read(&model_path).unwrap();
+    let table = model.items().unwrap();
+    assert_eq!(table.bias(table.find(400).unwrap()).unwrap(), 3.0);
+    let out = succeeds(&[
+        "recommend",
+        path_str(&model_path),
+        "--user",
+        "carol",
+        "-k",
+        "6",
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(json["user"], "carol");
+    let mut ids: Vec<u64> = json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item"].as_u64().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec![100, 200, 300, 400, 500, 600]);
+    let err = fails(&["recommend", path_str(&model_path), "--user", "mallory"]);
+    assert!(err.contains("no user with id"), "{err}");
+}
+
+#[test]
+fn bad_values_name_file_tensor_row_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.prec");
+    let nan = fixture("nan.npy");
+    let ok = fixture("dense_f32.npy");
+    let err = fails(&[
+        "export",
+        "--users",
+        path_str(&nan),
+        "--items",
+        path_str(&ok),
+        "-o",
+        path_str(&out),
+    ]);
+    assert!(
+        err.contains("nan.npy") && err.contains("row 2") && err.contains("column 3"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing may be written on error");
+}
+
+#[test]
+fn shape_mismatch_missing_tensor_dtype_and_unreadable_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.prec");
+    let o = path_str(&out);
+    // 4 columns against 7.
+    let err = fails(&[
+        "export",
+        "--users",
+        path_str(&fixture("dense_f32.npy")),
+        "--items",
+        path_str(&fixture("one_row.npy")),
+        "-o",
+        o,
+    ]);
+    assert!(
+        err.contains("one_row.npy") && err.contains("columns"),
+        "{err}"
+    );
+    // A tensor that is not there: the message lists those that are.
+    let err = fails(&[
+        "export",
+        path_str(&fixture("model.safetensors")),
+        "--user-tensor",
+        "nope",
+        "-o",
+        o,
+    ]);
+    assert!(
+        err.contains("nope") && err.contains("user_embedding") && err.contains("item_embedding"),
+        "{err}"
+    );
+    // An integer table.
+    let err = fails(&[
+        "export",
+        "--users",
+        path_str(&fixture("int32.npy")),
+        "--items",
+        path_str(&fixture("dense_f32.npy")),
+        "-o",
+        o,
+    ]);
+    assert!(err.contains("int32.npy") && err.contains("dtype"), "{err}");
+    // A file that does not exist.
+    let err = fails(&[
+        "export",
+        "--users",
+        "/no/such/users.npy",
+        "--items",
+        path_str(&fixture("dense_f32.npy")),
+        "-o",
+        o,
+    ]);
+    assert!(err.contains("/no/such/users.npy"), "{err}");
+    // Ids: one line short, then a duplicate.
+    let ids = dir.path().join("ids.txt");
+    std::fs::write(&ids, "1\n2\n3\n4\n").unwrap();
+    let model = fixture("model.safetensors");
+    let err = fails(&[
+        "export",
+        path_str(&model),
+        "--user-ids",
+        path_str(&ids),
+        "-o",
+        o,
+    ]);
+    assert!(
+        err.contains("ids.txt") && err.contains("4 entries") && err.contains("5 rows"),
+        "{err}"
+    );
+    std::fs::write(&ids, "1\n2\n3\n2\n5\n").unwrap();
+    let err = fails(&[
+        "export",
+        path_str(&model),
+        "--user-ids",
+        path_str(&ids),
+        "-o",
+        o,
+    ]);
+    assert!(
+        err.contains("ids.txt:4") && err.contains("duplicate id 2"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    // Argument errors are clap's usage errors (exit status 2).
+    let bad = pocketrec(&["export", path_str(&model), "-o", o, "--values", "f8"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("f8"));
+}
+
+#[test]
+fn writes_are_atomic_and_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = export_model(dir.path(), "a.prec", &["--values", "i8"]);
+    let b = export_model(dir.path(), "b.prec", &["--values", "i8"]);
+    // Same input, same bytes, apart from nothing: the output path is not recorded.
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    // A failed export leaves the existing file as it was, and no temporary file behind.
+    let before = std::fs::read(&a).unwrap();
+    fails(&[
+        "export",
+        "--users",
+        path_str(&fixture("nan.npy")),
+        "--items",
+        path_str(&fixture("dense_f32.npy")),
+        "-o",
+        path_str(&a),
+    ]);
+    assert_eq!(std::fs::read(&a).unwrap(), before);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn verify_exit_status_is_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = export_model(dir.path(), "m.prec", &[]);
+    let mut bytes = std::fs::read(&model_path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    let bad = dir.path().join("bad.prec");
+    std::fs::write(&bad, &bytes).unwrap();
+    let out = pocketrec(&["verify", path_str(&bad)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).starts_with("INVALID"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Damage the header: open itself fails, still verdict 1.
+    bytes[13] ^= 1;
+    std::fs::write(&bad, &bytes).unwrap();
+    assert_eq!(
+        pocketrec(&["verify", path_str(&bad)]).status.code(),
+        Some(1)
+    );
+    // Unreadable: 2.
+    let out = pocketrec(&["verify", "/no/such/model.prec"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/no/such/model.prec"));
+}
+
+#[test]
+fn pruning_keeps_the_requested_density() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = export_model(dir.path(), "m.prec", &["--prune-density", "0.5"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&succeeds(&["inspect", path_str(&model_path), "--json"])).unwrap();
+    // 5 x 4 users -> 10 kept; 6 x 4 items -> 12 kept (fewer if the input had zeros).
+    assert!(json["tables"][0]["nnz"].as_u64().unwrap() <= 10);
+    assert!(json["tables"][1]["nnz"].as_u64().unwrap() <= 12);
+    assert_eq!(json["properties"]["pruned_to_density"], "0.5");
+    let err = fails(&[
+        "export",
+        path_str(&fixture("model.safetensors")),
+        "-o",
+        path_str(&model_path),
+        "--prune-density",
+        "1.5",
+    ]);
+    assert!(err.contains("--prune-density"), "{err}");
+}
+
+#[test]
+fn every_layout_exports_verifies_and_recommends_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut answers = Vec::new();
+    let mut sizes = Vec::new();
+    for layout in ["rows", "both", "columns"] {
+        let name = format!("{layout}.prec");
+        let path = export_model(dir.path(), &name, &["--layout", layout]);
+        let json = inspect_json(&path);
+        assert_eq!(json["tables"][1]["layout"], layout);
+        assert_eq!(
+            json["tables"][0]["layout"], "rows",
+            "the user table keeps its rows"
+        );
+        let minor = if layout == "columns" { "1.2" } else { "1.1" };
+        assert_eq!(json["format_version"], minor);
+        let bytes = &json["tables"][1]["bytes"];
+        assert_eq!(bytes["data"].as_u64().unwrap() > 0, layout != "columns");
+        assert_eq!(bytes["columns"].as_u64().unwrap() > 0, layout != "rows");
+        sizes.push(json["file_bytes"].as_u64().unwrap());
+        // f32 values: every path gives the exact dense scores, so the answers agree.
+        answers.push(verified_top4(&path));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0], answers[2]);
+    assert!(sizes[2] < sizes[1], "columns alone {sizes:?}");
+    let bad = fails(&[
+        "export",
+        path_str(&fixture("model.safetensors")),
+        "-o",
+        path_str(&dir.path().join("x.prec")),
+        "--layout",
+        "diagonal",
+    ]);
+    assert!(bad.contains("rows, both, columns"), "{bad}");
+}
+
+/// `--list-rows bitmap` writes format 1.3 posting lists that answer exactly as the u16 ones
+/// (f32 values: the same additions in the same order) in a smaller file; `inspect` says which.
+#[test]
+fn bitmap_posting_lists_answer_as_u16_lists_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut answers = Vec::new();
+    let mut column_bytes = Vec::new();
+    for (list_rows, minor) in [("u16", "1.2"), ("bitmap", "1.3")] {
+        let name = format!("{list_rows}.prec");
+        let path = export_model(
+            dir.path(),
+            &name,
+            &["--layout", "columns", "--list-rows", list_rows],
+        );
+        let json = inspect_json(&path);
+        assert_eq!(json["format_version"], minor);
+        assert_eq!(json["tables"][1]["list_rows"], list_rows);
+        assert_eq!(json["tables"][0]["list_rows"], serde_json::Value::Null);
+        column_bytes.push(json["tables"][1]["bytes"]["columns"].as_u64().unwrap());
+        let text = succeeds(&["inspect", path_str(&path)]);
+        assert_eq!(
+            text.contains("bitmap rows"),
+            list_rows == "bitmap",
+            "{text}"
+        );
+        answers.push(verified_top4(&path));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert!(column_bytes.iter().all(|&b| b > 0), "{column_bytes:?}");
+    let bad = fails(&[
+        "export",
+        path_str(&fixture("model.safetensors")),
+        "-o",
+        path_str(&dir.path().join("x.prec")),
+        "--list-rows",
+        "u32",
+    ]);
+    assert!(bad.contains("u16, bitmap"), "{bad}");
+}
+
+/// `--sliced-rows` writes format 1.4 sliced item rows: smaller than row records, the same
+/// answers (f32 values: each row's products summed in column order either way), `inspect`
+/// says so; with a column layout it is refused with a message that says why.
+#[test]
+fn sliced_rows_answer_as_row_records_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = export_model(dir.path(), "rows.prec", &[]);
+    let sliced = export_model(dir.path(), "sliced.prec", &["--sliced-rows"]);
+    let json = inspect_json(&sliced);
+    assert_eq!(json["format_version"], "1.4");
+    assert_eq!(json["tables"][1]["layout"], "sliced-rows");
+    assert_eq!(json["tables"][1]["index"], "sliced");
+    assert_eq!(
+        json["tables"][0]["layout"], "rows",
+        "the user table keeps its records"
+    );
+    assert_eq!(verified_top4(&rows), verified_top4(&sliced));
+    let both = fails(&[
+        "export",
+        path_str(&fixture("model.safetensors")),
+        "-o",
+        path_str(&dir.path().join("x.prec")),
+        "--sliced-rows",
+        "--layout",
+        "both",
+    ]);
+    assert!(both.contains("column layout"), "{both}");
+    assert!(
+        !dir.path().join("x.prec").exists(),
+        "nothing written on error"
+    );
+}
+
+/// `bench --cold --json` reports every path of a `both` file with real timings and the bytes
+/// the planner counts, and how much it reads to flush the caches before each query. (One run:
+/// a debug-build bench spends seconds on its bandwidth buffers.)
+#[test]
+fn bench_reports_each_path_cold() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = export_model(dir.path(), "both.prec", &["--layout", "both"]);
+    let args = [
+        "bench",
+        path_str(&path),
+        "--queries",
+        "3",
+        "-k",
+        "2",
+        "--json",
+        "--cold",
+    ];
+    let json: serde_json::Value = serde_json::from_str(&succeeds(&args)).unwrap();
+    assert_eq!(json["cold"], true);
+    let eviction = json["eviction_bytes"].as_u64().unwrap();
+    assert!(
+        (256 << 20..=8 << 30).contains(&eviction),
+        "eviction {eviction}"
+    );
+    assert_eq!(json["queries"], 3);
+    assert!(json["memory_gbps"].as_f64().unwrap() > 0.0);
+    let paths: Vec<&str> = json["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["rows", "columns", "auto"]);
+    for p in json["paths"].as_array().unwrap() {
+        let (p50, p99) = (p["p50_us"].as_f64().unwrap(), p["p99_us"].as_f64().unwrap());
+        assert!(p50 > 0.0 && p99 >= p50, "{p}");
+        let floor = p["floor_memory_us"].as_f64().unwrap();
+        assert!(
+            p["bytes_per_query"].as_f64().unwrap() > 0.0 && floor > 0.0,
+            "{p}"
+        );
+        let ratio = p["p50_over_memory_floor"].as_f64().unwrap();
+        assert!((ratio - p50 / floor).abs() <= 1e-9 * ratio.max(1.0), "{p}");
+    }
+}

@@ -1,0 +1,235 @@
+//! Training and evaluation from the command line: `eval` on the hand-made NumPy case (the
+//! trainer crate's `tests/fixtures/eval`), `train` and `eval` on small logs, and clear errors for
+//! malformed input.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pocketrec::{Model, ValueEncoding};
+use pocketrec_export::export::{ExportOptions, Source, export};
+use pocketrec_train::synthetic::{SyntheticSpec, generate, to_lightgcn_text};
+use serde_json::Value;
+
+fn case(name: &str) -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../train/tests/fixtures/eval"
+    ))
+    .join(name)
+}
+
+fn pocketrec() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pocketrec"))
+}
+
+/// Exports the NumPy tables of the hand-made case with their ids, as a user would.
+fn export_case(dir: &Path, values: ValueEncoding) -> PathBuf {
+    let output = dir.join(format!("case-{values}.prec"));
+    let mut options = ExportOptions::new(
+        Source::file(case("users.npy")),
+        Source::file(case("items.npy")),
+        &output,
+    );
+    options.user_ids = Some(case("user_ids.txt"));
+    options.item_ids = Some(case("item_ids.txt"));
+    options.values = values;
+    export(&options).expect("export");
+    output
+}
+
+#[test]
+fn eval_cli_prints_one_json_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = export_case(dir.path(), ValueEncoding::F32);
+    let out = pocketrec()
+        .arg("eval")
+        .arg(&path)
+        .arg("--train")
+        .arg(case("train.txt"))
+        .arg("--test")
+        .arg(case("test.txt"))
+        .args(["-k", "5", "--json", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["k"], 5);
+    assert_eq!(v["users"], 6);
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(case("expected.json")).unwrap()).unwrap();
+    let recall = v["recall@5"].as_f64().unwrap();
+    assert!((recall - expected["5"]["recall"].as_f64().unwrap()).abs() < 5e-5);
+    assert!(v["ndcg@5"].as_f64().is_some());
+}
+
+/// A small generated split written as LightGCN files.
+fn small_split(dir: &Path) -> (PathBuf, PathBuf) {
+    let d = generate(&SyntheticSpec {
+        users: 400,
+        items: 300,
+        ..SyntheticSpec::default()
+    });
+    let train = dir.join("train.txt");
+    let test = dir.join("test.txt");
+    std::fs::write(&train, to_lightgcn_text(&d.train, &d.users, &d.items)).unwrap();
+    std::fs::write(
+        &test,
+        to_lightgcn_text(d.test.as_ref().unwrap(), &d.users, &d.items),
+    )
+    .unwrap();
+    (train, test)
+}
+
+#[test]
+fn train_cli_writes_a_sparse_model_far_better_than_random() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train_path, test_path) = small_split(dir.path());
+    let output = dir.path().join("m.prec");
+    let out = pocketrec()
+        .arg("train")
+        .arg("--train")
+        .arg(&train_path)
+        .arg("--test")
+        .arg(&test_path)
+        .arg("-o")
+        .arg(&output)
+        .args([
+            "--dim",
+            "16",
+            "--density",
+            "0.25",
+            "--epochs",
+            "15",
+            "--values",
+            "i8",
+            "--layout",
+            "columns",
+            "--json",
+            "--quiet",
+            "--threads",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    let model = Model::read(&output).expect("written model opens");
+    model.verify().expect("and verifies");
+    let users = model.users().unwrap();
+    let items = model.items().unwrap();
+    // --layout columns: the item table as posting lists alone, evaluated through them below.
+    assert!(!items.has_rows() && items.has_columns() && users.has_rows());
+    assert_eq!(model.property("layout"), Some("columns"));
+    assert_eq!(users.dim(), 16);
+    let cells = (users.rows() + items.rows()) * 16;
+    let nnz = (users.nnz() + items.nnz()) as usize;
+    assert!(nnz <= cells / 4 + 1, "{nnz} non-zeros of {cells}");
+    assert_eq!(
+        summary["file_bytes"],
+        std::fs::metadata(&output).unwrap().len()
+    );
+    // Random ranking of the ~276 items a user has not seen recalls about 20 / 276 = 7 % at
+    // k = 20; the trained model must do at least twice as well.
+    let recall = summary["eval"]["recall@20"].as_f64().expect("final eval");
+    assert!(recall > 0.145, "Recall@20 {recall}");
+}
+
+#[test]
+fn malformed_lines_are_errors_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.tsv");
+    std::fs::write(&bad, "1\t2\t5\n1\t3\t4\n2\tx\tgreat\n").unwrap();
+    let out = pocketrec()
+        .arg("train")
+        .arg("--train")
+        .arg(&bad)
+        .arg("-o")
+        .arg(dir.path().join("m.prec"))
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:3: rating \"great\" is not a number",
+            bad.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("internal error"),
+        "{err}"
+    );
+    assert!(!dir.path().join("m.prec").exists());
+}
+
+#[test]
+fn eval_refuses_ids_of_the_wrong_kind_with_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = export_case(dir.path(), ValueEncoding::F16);
+    let test = dir.path().join("test.txt");
+    std::fs::write(&test, "100 28\nbob 7\n").unwrap();
+    let out = pocketrec()
+        .arg("eval")
+        .arg(&path)
+        .arg("--train")
+        .arg(case("train.txt"))
+        .arg("--test")
+        .arg(&test)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("test.txt:2: user id \"bob\" is not an integer"),
+        "{err}"
+    );
+}
+
+#[test]
+fn interaction_logs_keep_original_ids_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("u.data");
+    // MovieLens-style: user item rating timestamp, tab separated, sparse ids.
+    let mut text = String::new();
+    for u in 0..30u64 {
+        for k in 0..8u64 {
+            let item = 1000 + (u * 7 + k * 13) % 50;
+            text.push_str(&format!("{}\t{item}\t{}\t88125{k}\n", 500 + u, 1 + k % 5));
+        }
+    }
+    std::fs::write(&log, text).unwrap();
+    let output = dir.path().join("m.prec");
+    let status = pocketrec()
+        .arg("train")
+        .arg("--train")
+        .arg(&log)
+        .arg("-o")
+        .arg(&output)
+        .args([
+            "--dim",
+            "8",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--min-rating",
+            "2",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let model = Model::read(&output).unwrap();
+    let users = model.users().unwrap();
+    assert_eq!(users.rows(), 30);
+    assert_eq!(users.id(0).unwrap(), 500);
+    assert!(model.items().unwrap().find(1000).is_ok());
+}

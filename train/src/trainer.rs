@@ -1,0 +1,845 @@
+//! The trainer: matrix factorisation with the BPR loss, Adam, and dynamic sparse training at a
+//! fixed parameter budget, optionally distilled from a dense teacher (see `docs/TRAINING.md`).
+
+use std::time::Instant;
+
+use pocketrec::builder::{Layout, ModelBuilder, SparseMatrix, TableSpec};
+use pocketrec::{Role, ValueEncoding};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{Result, TrainError};
+use crate::random::normal;
+
+use crate::data::{self, Dataset, IdSpace};
+use crate::mask::{self, Regrow, RegrowConfig, UpdateStats};
+use crate::model::{DistillConfig, Mf, StepConfig, Table, Teacher};
+use crate::nmf;
+use crate::sample::{CHUNK, Sample, Sampler, mix};
+use crate::schedule::Schedule;
+use crate::validate::{self, Metrics};
+
+/// How the initial mask is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaskInit {
+    /// Random columns in every row (DSL).
+    Random,
+    /// The largest entries of a non-negative factorisation of the interaction matrix
+    /// (SparseRec).
+    Nmf,
+}
+
+impl MaskInit {
+    /// Parses `random` or `nmf`.
+    pub fn from_name(name: &str) -> Option<MaskInit> {
+        match name {
+            "random" => Some(MaskInit::Random),
+            "nmf" => Some(MaskInit::Nmf),
+            _ => None,
+        }
+    }
+
+    /// The name [`MaskInit::from_name`] reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            MaskInit::Random => "random",
+            MaskInit::Nmf => "nmf",
+        }
+    }
+}
+
+/// Everything `train` needs; [`TrainOptions::default`] gives the documented defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainOptions {
+    /// Embedding width.
+    pub dim: usize,
+    /// Fraction of the two tables' weights that are active (1.0: dense).
+    pub density: f64,
+    /// Passes over the data (each draws as many triples as there are training interactions).
+    pub epochs: usize,
+    /// Random seed (initial values, masks, triples).
+    pub seed: u64,
+    /// Triples per step.
+    pub batch_size: usize,
+    /// Adam and L2 settings.
+    pub step: StepConfig,
+    /// Standard deviation of the initial weights.
+    pub init_std: f32,
+    /// Initial mask.
+    pub mask_init: MaskInit,
+    /// Gradient used for regrowth.
+    pub regrow: Regrow,
+    /// Steps between mask updates (ΔT).
+    pub update_interval: u64,
+    /// Fraction of the budget moved by the first update.
+    pub update_fraction: f64,
+    /// Fraction of training after which the mask stays fixed.
+    pub update_end: f64,
+    /// Fewest active weights a row keeps through pruning.
+    pub row_floor: usize,
+    /// Regrowth balance between rows (see [`mask::RegrowConfig::balance`]).
+    pub balance: f32,
+    /// Pruning balance between rows (see [`mask::RegrowConfig::prune_balance`]).
+    pub prune_balance: f32,
+    /// Prune and regrow within each row, keeping every row's count (see
+    /// [`mask::RegrowConfig::per_row`]).
+    pub per_row: bool,
+    /// Learning rate at the end of training, as a fraction of `step.lr` (1: constant).
+    pub lr_end: f32,
+    /// Fraction of training after which the learning rate decays (on a cosine) to `lr_end`.
+    pub lr_decay_start: f64,
+    /// Adam's bias correction from each weight's own update count (sparse tables only).
+    pub local_adam: bool,
+    /// Share of the budget given to the user table at the start (0: in proportion to rows).
+    pub user_share: f64,
+    /// Initial budget of a row in proportion to `(1 + its training degree)^degree_power`
+    /// within its table (0: the same for every row).
+    pub degree_power: f64,
+    /// Gradual pruning (Zhu and Gupta, 2017): when above `density`, training starts at this
+    /// density (1.0: dense) and the mask updates shrink it to `density` on a cubic schedule,
+    /// the last update reaching it; at or below `density` (the default, 0), the budget is fixed
+    /// from the first step.
+    pub start_density: f64,
+    /// Knowledge distillation (sparse models only; `None`, the default: plain BPR): train the
+    /// dense model first, with [`TrainOptions::for_density`]`(1.0)`'s settings and this run's
+    /// data, width, epochs, batch size and seed, then train this model with the dense model's
+    /// scores softening the labels (see [`crate::model`]).
+    pub distill: Option<DistillConfig>,
+    /// NMF iterations for `MaskInit::Nmf`.
+    pub nmf_iterations: usize,
+    /// Worker threads (results do not depend on it).
+    pub threads: usize,
+    /// Validate every this many epochs (0: never); needs a test set.
+    pub eval_every: usize,
+    /// Users drawn for validation (0: all users with test items).
+    pub eval_users: usize,
+    /// Cut-off of the validation metrics.
+    pub k: usize,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            dim: 64,
+            density: 0.1,
+            epochs: 40,
+            seed: 42,
+            batch_size: 2048,
+            step: StepConfig::default(),
+            init_std: 0.1,
+            mask_init: MaskInit::Nmf,
+            regrow: Regrow::Accumulated,
+            update_interval: 0,
+            update_fraction: 0.5,
+            update_end: 0.75,
+            row_floor: 0,
+            balance: 1.0,
+            prune_balance: 0.0,
+            per_row: false,
+            lr_end: 0.1,
+            lr_decay_start: 0.5,
+            local_adam: false,
+            user_share: 0.0,
+            degree_power: 0.0,
+            start_density: 0.0,
+            distill: None,
+            nmf_iterations: 10,
+            threads: default_threads(),
+            eval_every: 0,
+            eval_users: 0,
+            k: 20,
+        }
+    }
+}
+
+impl TrainOptions {
+    /// The defaults for `density`: the dense model (1.0) uses Adam's learning rate 0.005 and
+    /// L2 0.01; sparse models 0.01 and 0.02 (both tuned on a validation split carved out of
+    /// Gowalla's training set, see `docs/TRAINING.md`). Both decay the learning rate on a cosine
+    /// from half-way to a tenth of it at the last step. Sparse models are distilled from the
+    /// dense one ([`DistillConfig::default`]).
+    pub fn for_density(density: f64) -> Self {
+        let mut options = TrainOptions {
+            density,
+            ..TrainOptions::default()
+        };
+        if density >= 1.0 {
+            options.step.lr = 5e-3;
+            options.step.l2 = 1e-2;
+        } else {
+            options.distill = Some(DistillConfig::default());
+        }
+        options
+    }
+}
+
+/// The number of threads used when none is given: the machine's parallelism, at most 8.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8)
+}
+
+/// One epoch's record.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochLog {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean BPR loss (without L2) over the epoch's triples.
+    pub loss: f64,
+    /// Wall time of the epoch's steps and mask updates (validation excluded).
+    pub seconds: f64,
+    /// Validation metrics, when measured after this epoch.
+    pub validation: Option<Metrics>,
+}
+
+/// What the training loop reports as it goes.
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    /// Setup finished (e.g. the NMF); training starts with `total_steps` steps.
+    Start {
+        /// Steps in the whole run.
+        total_steps: u64,
+    },
+    /// A step finished.
+    Step {
+        /// Steps taken so far.
+        done: u64,
+        /// 1-based epoch.
+        epoch: usize,
+        /// Running mean loss of the epoch.
+        loss: f64,
+    },
+    /// The mask changed.
+    MaskUpdate(&'a UpdateStats),
+    /// An epoch finished.
+    Epoch(&'a EpochLog),
+    /// Distillation only: the dense teacher starts training (its `Start`, `Step` and `Epoch`
+    /// events follow, then [`Event::TeacherDone`]).
+    TeacherStart,
+    /// Distillation only: the teacher is trained; the student's `Start` follows.
+    TeacherDone(&'a TeacherLog),
+}
+
+/// The record of a distillation run's dense teacher.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TeacherLog {
+    /// Wall seconds of the teacher's whole run: setup, steps and validation.
+    pub seconds: f64,
+    /// The teacher's last validation, when measured.
+    pub validation: Option<Metrics>,
+    /// The teacher's settings.
+    pub options: TrainOptions,
+}
+
+/// A trained model: tables, ids and the record of the run.
+#[derive(Clone, Debug)]
+pub struct Trained {
+    /// Width.
+    pub dim: usize,
+    /// User ids in row order.
+    pub users: IdSpace,
+    /// Item ids in row order.
+    pub items: IdSpace,
+    /// `users x dim`, zeros outside the mask.
+    pub user_table: Vec<f32>,
+    /// `items x dim`.
+    pub item_table: Vec<f32>,
+    /// One record per epoch.
+    pub log: Vec<EpochLog>,
+    /// Seconds spent in setup (NMF, initial mask).
+    pub setup_seconds: f64,
+    /// Seconds spent in training steps and mask updates.
+    pub train_seconds: f64,
+    /// The dense teacher of a distillation run (its time is not in `train_seconds`).
+    pub teacher: Option<TeacherLog>,
+    /// Triples trained on.
+    pub samples: u64,
+    /// The options used.
+    pub options: TrainOptions,
+}
+
+impl Trained {
+    /// Non-zero weights in both tables.
+    pub fn nnz(&self) -> usize {
+        self.user_table
+            .iter()
+            .chain(&self.item_table)
+            .filter(|&&x| x != 0.0)
+            .count()
+    }
+
+    /// Mean non-zero weights per row for the four quartiles of rows by training degree (least
+    /// active first), for users and for items: where the budget went.
+    pub fn nnz_by_degree(&self, train: &data::UserItems) -> [[f64; 4]; 2] {
+        let user_degree: Vec<u32> = (0..train.users())
+            .map(|u| train.items(u).len() as u32)
+            .collect();
+        let item_degree = train.item_degrees(self.items.len());
+        let mut out = [[0.0; 4]; 2];
+        for (t, (table, degree)) in [
+            (&self.user_table, &user_degree),
+            (&self.item_table, &item_degree),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut rows: Vec<usize> = (0..degree.len()).collect();
+            rows.sort_by_key(|&r| (degree[r], r));
+            for (q, slot) in out[t].iter_mut().enumerate() {
+                let group = &rows[q * rows.len() / 4..(q + 1) * rows.len() / 4];
+                let nnz: usize = group
+                    .iter()
+                    .map(|&r| {
+                        table[r * self.dim..(r + 1) * self.dim]
+                            .iter()
+                            .filter(|&&x| x != 0.0)
+                            .count()
+                    })
+                    .sum();
+                *slot = nnz as f64 / group.len().max(1) as f64;
+            }
+        }
+        out
+    }
+
+    /// Training triples per second of training time.
+    pub fn samples_per_second(&self) -> f64 {
+        self.samples as f64 / self.train_seconds.max(1e-9)
+    }
+
+    /// The builder of the `.prec` file: both tables with `values`, the item table stored with
+    /// `layout` (the user table by rows: it is read by id), original ids, dot scoring, and
+    /// the training settings as properties.
+    pub fn builder(&self, values: ValueEncoding, layout: Layout) -> Result<ModelBuilder> {
+        let matrix = |rows: usize, data: &[f32]| {
+            SparseMatrix::from_dense(rows, self.dim, data).map_err(|source| TrainError::Model {
+                path: "<trained model>".into(),
+                source,
+            })
+        };
+        let users = matrix(self.users.len(), &self.user_table)?;
+        let items = matrix(self.items.len(), &self.item_table)?;
+        let o = &self.options;
+        let mut builder = ModelBuilder::new()
+            .property(
+                "created_by",
+                format!("{} train", pocketrec_export::export::CREATED_BY),
+            )
+            .property("train.model", "mf-bpr")
+            .property("train.dim", o.dim.to_string())
+            .property("train.density", o.density.to_string())
+            .property("train.epochs", o.epochs.to_string())
+            .property("train.seed", o.seed.to_string())
+            .property("train.threads", o.threads.to_string())
+            .property("values", values.name())
+            .property("layout", layout.name());
+        if o.density < 1.0 {
+            builder = builder
+                .property("train.mask_init", o.mask_init.name())
+                .property("train.regrow", o.regrow.name());
+        }
+        if let Some(d) = o.distill {
+            builder = builder.property(
+                "train.distill",
+                format!(
+                    "dense teacher, alpha {}, temperature {}, beta {}, negatives {}",
+                    d.alpha, d.temperature, d.beta, d.negatives
+                ),
+            );
+        }
+        Ok(builder
+            .table(
+                TableSpec::new("user_embedding", Role::User, users)
+                    .values(values)
+                    .ids(self.users.ids.clone(), self.users.kind),
+            )
+            .table(
+                TableSpec::new("item_embedding", Role::Item, items)
+                    .values(values)
+                    .layout(layout)
+                    .ids(self.items.ids.clone(), self.items.kind),
+            ))
+    }
+
+    /// The `.prec` file's bytes (see [`Trained::builder`]).
+    pub fn build(&self, values: ValueEncoding, layout: Layout) -> Result<Vec<u8>> {
+        self.builder(values, layout)?
+            .build()
+            .map_err(|source| TrainError::Model {
+                path: "<trained model>".into(),
+                source,
+            })
+    }
+}
+
+/// Checks the options against each other and the data.
+fn check(options: &TrainOptions) -> Result<()> {
+    let usage = |m: String| Err(TrainError::Options(m));
+    if options.dim == 0 || options.dim > pocketrec::MAX_STACK_DIM {
+        return usage(format!(
+            "--dim must be between 1 and {}, got {}",
+            pocketrec::MAX_STACK_DIM,
+            options.dim
+        ));
+    }
+    if !(options.density > 0.0 && options.density <= 1.0) {
+        return usage(format!(
+            "--density must be in (0, 1], got {}",
+            options.density
+        ));
+    }
+    if options.batch_size == 0 {
+        return usage("--batch-size must be at least 1".into());
+    }
+    if !(options.step.lr > 0.0 && options.step.lr.is_finite()) {
+        return usage(format!("--lr must be positive, got {}", options.step.lr));
+    }
+    if !(options.step.l2 >= 0.0 && options.step.l2.is_finite()) {
+        return usage(format!("--l2 must be >= 0, got {}", options.step.l2));
+    }
+    if !(0.0..=1.0).contains(&options.update_fraction) || !(0.0..=1.0).contains(&options.update_end)
+    {
+        return usage("--update-fraction and --update-end must be in [0, 1]".into());
+    }
+    if options.k == 0 {
+        return usage("-k must be at least 1".into());
+    }
+    let unit = |x: f64| (0.0..=1.0).contains(&x);
+    if !(unit(options.lr_decay_start) && options.lr_end > 0.0 && options.lr_end <= 1.0) {
+        return usage(format!(
+            "--lr-decay-start must be in [0, 1] and --lr-end in (0, 1], got {} and {}",
+            options.lr_decay_start, options.lr_end
+        ));
+    }
+    if !(unit(options.user_share) && (0.0..=4.0).contains(&options.degree_power)) {
+        return usage(format!(
+            "--user-share must be in [0, 1] and --degree-power in [0, 4], got {} and {}",
+            options.user_share, options.degree_power
+        ));
+    }
+    if !unit(options.start_density) {
+        return usage(format!(
+            "--start-density must be in [0, 1], got {}",
+            options.start_density
+        ));
+    }
+    if options.per_row && options.start_density > options.density {
+        return usage("--per-row keeps every row's count, so it cannot prune gradually".into());
+    }
+    if !(options.init_std > 0.0 && options.init_std.is_finite()) {
+        return usage(format!(
+            "--init-std must be positive, got {}",
+            options.init_std
+        ));
+    }
+    if !unit(f64::from(options.prune_balance)) {
+        return usage(format!(
+            "--prune-balance must be in [0, 1], got {}",
+            options.prune_balance
+        ));
+    }
+    if let Some(d) = options.distill {
+        if options.density >= 1.0 {
+            return usage(
+                "distillation trains a sparse model from the dense one: it needs --density below 1"
+                    .into(),
+            );
+        }
+        if !unit(f64::from(d.alpha)) {
+            return usage(format!(
+                "--distill-alpha must be in [0, 1], got {}",
+                d.alpha
+            ));
+        }
+        if !(d.temperature > 0.0 && d.temperature.is_finite()) {
+            return usage(format!(
+                "--distill-temperature must be positive, got {}",
+                d.temperature
+            ));
+        }
+        if !(d.beta >= 0.0 && d.beta.is_finite()) {
+            return usage(format!("--distill-beta must be >= 0, got {}", d.beta));
+        }
+        if !(1..=64).contains(&d.negatives) {
+            return usage(format!(
+                "--distill-negatives must be between 1 and 64, got {}",
+                d.negatives
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Normal initial weights for a `rows x dim` table.
+fn initial_weights(rows: usize, dim: usize, std: f32, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    (0..rows * dim).map(|_| std * normal(rng)).collect()
+}
+
+/// The initial masks of both tables at `density` (every weight active at 1.0).
+fn initial_masks(data: &Dataset, options: &TrainOptions, density: f64) -> (Vec<u8>, Vec<u8>) {
+    let (nu, ni, dim) = (data.users.len(), data.items.len(), options.dim);
+    if density >= 1.0 {
+        return (vec![1; nu * dim], vec![1; ni * dim]);
+    }
+    let budget = budget(nu, ni, dim, density);
+    let counts = if options.user_share == 0.0 && options.degree_power == 0.0 {
+        mask::uniform_counts(nu + ni, dim, budget, options.seed)
+    } else {
+        let user_budget = if options.user_share == 0.0 {
+            (budget as f64 * nu as f64 / (nu + ni).max(1) as f64).round() as usize
+        } else {
+            (budget as f64 * options.user_share).round() as usize
+        };
+        let weights = |degrees: Vec<u32>| -> Vec<f64> {
+            degrees
+                .into_iter()
+                .map(|d| (1.0 + f64::from(d)).powf(options.degree_power))
+                .collect()
+        };
+        let user_degrees = (0..nu).map(|u| data.train.items(u).len() as u32).collect();
+        let mut counts = mask::weighted_counts(&weights(user_degrees), dim, user_budget);
+        counts.extend(mask::weighted_counts(
+            &weights(data.train.item_degrees(ni)),
+            dim,
+            budget - user_budget.min(budget),
+        ));
+        counts
+    };
+    let (user_counts, item_counts) = counts.split_at(nu);
+    match options.mask_init {
+        MaskInit::Random => (
+            mask::random_mask(dim, user_counts, options.seed),
+            mask::random_mask(dim, item_counts, mix(options.seed)),
+        ),
+        MaskInit::Nmf => {
+            let f = nmf::factorise(&data.train, ni, dim, options.nmf_iterations, options.seed);
+            (
+                mask::top_mask(dim, user_counts, &f.users),
+                mask::top_mask(dim, item_counts, &f.items),
+            )
+        }
+    }
+}
+
+/// The learning rate of step `step` (1-based) of `total`, as a fraction of the base rate:
+/// 1 until `lr_decay_start` of training, then a cosine down to `lr_end` at the last step.
+pub fn lr_factor(options: &TrainOptions, step: u64, total: u64) -> f32 {
+    let start = options.lr_decay_start.clamp(0.0, 1.0) * total as f64;
+    let x = (step as f64 - start) / (total as f64 - start).max(1.0);
+    if options.lr_end == 1.0 || x <= 0.0 {
+        return 1.0;
+    }
+    let end = f64::from(options.lr_end);
+    let c = 0.5 * (1.0 + (std::f64::consts::PI * x.min(1.0)).cos());
+    (end + (1.0 - end) * c) as f32
+}
+
+/// The dense teacher's options for a distillation run: the dense defaults
+/// ([`TrainOptions::for_density`]`(1.0)`) with the run's width, epochs, batch size, seed,
+/// threads and validation settings, exactly what `--density 1.0` with those flags trains.
+pub fn teacher_options(options: &TrainOptions) -> TrainOptions {
+    TrainOptions {
+        dim: options.dim,
+        epochs: options.epochs,
+        seed: options.seed,
+        batch_size: options.batch_size,
+        threads: options.threads,
+        eval_every: options.eval_every,
+        eval_users: options.eval_users,
+        k: options.k,
+        ..TrainOptions::for_density(1.0)
+    }
+}
+
+/// Active weights for `users + items` rows of width `dim` at `density`.
+pub fn budget(users: usize, items: usize, dim: usize, density: f64) -> usize {
+    pocketrec_export::prune::budget((users + items) * dim, density)
+}
+
+/// The active-weight target after mask update `done` of `updates` under gradual pruning: from
+/// `start` down to `end` on Zhu and Gupta's cubic, `end + (start - end) * (1 - done/updates)^3`,
+/// exactly `end` at the last update.
+fn gradual_target(start: usize, end: usize, done: usize, updates: usize) -> usize {
+    if done >= updates || start <= end {
+        return end;
+    }
+    let left = 1.0 - done as f64 / updates as f64;
+    end + ((start - end) as f64 * left * left * left).round() as usize
+}
+
+/// The users validated during training: those with test items, or a seeded sample of them.
+fn validation_users(data: &Dataset, options: &TrainOptions) -> Vec<u32> {
+    let Some(test) = &data.test else {
+        return Vec::new();
+    };
+    let mut users: Vec<u32> = (0..test.users())
+        .filter(|&u| !test.items(u).is_empty())
+        .map(|u| u as u32)
+        .collect();
+    if options.eval_users > 0 && options.eval_users < users.len() {
+        let mut rng = ChaCha8Rng::seed_from_u64(mix(options.seed ^ 0x0076_616c));
+        for k in 0..options.eval_users {
+            let pick = rng.random_range(k..users.len());
+            users.swap(k, pick);
+        }
+        users.truncate(options.eval_users);
+        users.sort_unstable();
+    }
+    users
+}
+
+/// Trains a model on `data` (see the module docs), reporting progress to `observe`.
+pub fn train(
+    data: &Dataset,
+    options: &TrainOptions,
+    observe: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Trained> {
+    check(options)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads.max(1))
+        .build()
+        .map_err(|e| {
+            TrainError::Options(format!("cannot start {} threads: {e}", options.threads))
+        })?;
+    pool.install(|| train_in_pool(data, options, observe))
+}
+
+fn train_in_pool(
+    data: &Dataset,
+    options: &TrainOptions,
+    observe: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Trained> {
+    let teacher = match options.distill {
+        Some(config) => {
+            observe(Event::TeacherStart);
+            let started = Instant::now();
+            let teacher_options = teacher_options(options);
+            let dense = train_in_pool(data, &teacher_options, observe)?;
+            let record = TeacherLog {
+                seconds: started.elapsed().as_secs_f64(),
+                validation: dense.log.iter().rev().find_map(|l| l.validation),
+                options: teacher_options,
+            };
+            observe(Event::TeacherDone(&record));
+            Some((
+                Teacher {
+                    dim: dense.dim,
+                    users: dense.user_table,
+                    items: dense.item_table,
+                    config,
+                },
+                record,
+            ))
+        }
+        None => None,
+    };
+    let (teacher, teacher_log) = teacher.unzip();
+    let setup = Instant::now();
+    let (nu, ni, dim) = (data.users.len(), data.items.len(), options.dim);
+    let sampler = Sampler::new(&data.train, ni, options.seed);
+    if sampler.is_empty() {
+        return Err(TrainError::Options(
+            "no user has both an item and an item to contrast it with; nothing to train".into(),
+        ));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(options.seed ^ 0x696e_6974));
+    let mut users = Table::dense(
+        nu,
+        dim,
+        initial_weights(nu, dim, options.init_std, &mut rng),
+    );
+    let mut items = Table::dense(
+        ni,
+        dim,
+        initial_weights(ni, dim, options.init_std, &mut rng),
+    );
+    let sparse = options.density < 1.0;
+    let gradual = sparse && options.start_density > options.density;
+    if sparse {
+        let density = if gradual {
+            options.start_density
+        } else {
+            options.density
+        };
+        let (user_mask, item_mask) = initial_masks(data, options, density);
+        users = users.with_mask(user_mask);
+        items = items.with_mask(item_mask);
+    }
+    if sparse && options.local_adam {
+        users.count = Some(vec![0; users.w.len()]);
+        items.count = Some(vec![0; items.w.len()]);
+    }
+    let mut mf = Mf::new(users, items, options.step, options.threads);
+    mf.teacher = teacher;
+    let setup_seconds = setup.elapsed().as_secs_f64();
+
+    let per_epoch = data.train.len();
+    let steps_per_epoch = per_epoch.div_ceil(options.batch_size) as u64;
+    let total_steps = steps_per_epoch * options.epochs as u64;
+    let interval = if options.update_interval == 0 {
+        steps_per_epoch
+    } else {
+        options.update_interval
+    };
+    let schedule = Schedule::new(
+        total_steps,
+        interval,
+        options.update_end,
+        options.update_fraction,
+    );
+    let regrow_config = RegrowConfig {
+        floor: options.row_floor,
+        balance: options.balance,
+        prune_balance: options.prune_balance,
+        per_row: options.per_row,
+    };
+    let accumulated = options.regrow == Regrow::Accumulated;
+    let budget_start = if sparse {
+        mf.users.active_count() + mf.items.active_count()
+    } else {
+        0
+    };
+    let budget_end = if gradual {
+        budget(nu, ni, dim, options.density)
+    } else {
+        budget_start
+    };
+    let updates = schedule.update_count();
+    if gradual && updates == 0 {
+        return Err(TrainError::Options(format!(
+            "--start-density {} needs at least one mask update to reach --density {}: \
+             train for more steps or update more often (--update-interval, --update-end)",
+            options.start_density, options.density
+        )));
+    }
+    let mut updates_done = 0usize;
+    let eval_users = validation_users(data, options);
+    observe(Event::Start { total_steps });
+
+    // Batches are whole chunks of triples so that each is drawn from its own streams.
+    let batch = options.batch_size.div_ceil(CHUNK) * CHUNK;
+    let mut samples = vec![Sample::default(); batch];
+    let mut log = Vec::with_capacity(options.epochs);
+    let mut train_seconds = 0.0;
+    let mut trained_samples = 0u64;
+    for epoch in 1..=options.epochs {
+        let started = Instant::now();
+        let mut loss_sum = 0.0f64;
+        let mut done = 0usize;
+        let mut first = 0usize;
+        while done < per_epoch {
+            let n = options.batch_size.min(per_epoch - done);
+            let drawn = &mut samples[..n.div_ceil(CHUNK) * CHUNK];
+            match &mf.teacher {
+                Some(t) if t.config.negatives > 1 => {
+                    sampler.fill_hardest(epoch as u64, first, drawn, t.config.negatives, |u, i| {
+                        t.score(u, i)
+                    })
+                }
+                _ => sampler.fill(epoch as u64, first, drawn),
+            }
+            first += drawn.len();
+            let step = mf.steps + 1;
+            mf.config.lr = options.step.lr * lr_factor(options, step, total_steps);
+            let need = sparse && schedule.gradient_needed(step, accumulated);
+            loss_sum += mf.step(&drawn[..n], need);
+            done += n;
+            if sparse && schedule.updates_after(mf.steps) {
+                let k = (schedule.fraction(mf.steps) * budget_end as f64).round() as usize;
+                updates_done += 1;
+                let stats = if gradual {
+                    let active = mf.users.active_count() + mf.items.active_count();
+                    let target = gradual_target(budget_start, budget_end, updates_done, updates);
+                    let drop = active.saturating_sub(target) + k;
+                    mask::prune_and_regrow_unequal(
+                        [&mut mf.users, &mut mf.items],
+                        drop,
+                        k,
+                        regrow_config,
+                    )
+                } else {
+                    mask::prune_and_regrow([&mut mf.users, &mut mf.items], k, regrow_config)
+                };
+                observe(Event::MaskUpdate(&stats));
+            }
+            observe(Event::Step {
+                done: mf.steps,
+                epoch,
+                loss: loss_sum / done as f64,
+            });
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        train_seconds += seconds;
+        trained_samples += per_epoch as u64;
+        let validate_now = !eval_users.is_empty()
+            && options.eval_every > 0
+            && (epoch % options.eval_every == 0 || epoch == options.epochs);
+        let validation = match (&data.test, validate_now) {
+            (Some(test), true) => Some(validate::evaluate(
+                &mf.users.w,
+                &mf.items.w,
+                dim,
+                &data.train,
+                test,
+                &eval_users,
+                options.k,
+            )),
+            _ => None,
+        };
+        let record = EpochLog {
+            epoch,
+            loss: loss_sum / per_epoch as f64,
+            seconds,
+            validation,
+        };
+        observe(Event::Epoch(&record));
+        log.push(record);
+    }
+    Ok(Trained {
+        dim,
+        users: data.users.clone(),
+        items: data.items.clone(),
+        user_table: mf.users.w,
+        item_table: mf.items.w,
+        log,
+        setup_seconds,
+        train_seconds,
+        teacher: teacher_log,
+        samples: trained_samples,
+        options: options.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn gradual_target_falls_on_a_cubic_to_the_final_budget() {
+        let targets: Vec<usize> = (1..=4).map(|j| gradual_target(1000, 100, j, 4)).collect();
+        // 100 + 900 * (3/4)^3, (1/2)^3, (1/4)^3, 0.
+        assert_eq!(targets, vec![480, 213, 114, 100]);
+        assert_eq!(gradual_target(1000, 100, 9, 4), 100);
+        assert_eq!(gradual_target(100, 100, 1, 4), 100);
+    }
+
+    use super::*;
+
+    #[test]
+    fn learning_rate_is_constant_then_decays_on_a_cosine() {
+        let options = TrainOptions {
+            lr_end: 0.1,
+            lr_decay_start: 0.5,
+            ..TrainOptions::default()
+        };
+        assert_eq!(lr_factor(&options, 1, 100), 1.0);
+        assert_eq!(lr_factor(&options, 50, 100), 1.0);
+        assert!((lr_factor(&options, 75, 100) - 0.55).abs() < 1e-6);
+        assert!((lr_factor(&options, 100, 100) - 0.1).abs() < 1e-6);
+        let constant = TrainOptions {
+            lr_end: 1.0,
+            ..options
+        };
+        assert_eq!(lr_factor(&constant, 90, 100), 1.0);
+    }
+}
