@@ -69,8 +69,11 @@ pub(crate) fn status_of(error: &Error) -> pocketrec_status {
         Error::BufferTooSmall { .. } => POCKETREC_BUFFER_TOO_SMALL,
         Error::DimensionMismatch { .. }
         | Error::InvalidInput { .. }
-        | Error::DuplicateId { .. } => POCKETREC_INVALID_ARGUMENT,
-        Error::DimensionTooLarge { .. } | Error::RowsNotStored { .. } => POCKETREC_UNSUPPORTED,
+        | Error::DuplicateId { .. }
+        | Error::InvalidQuery { .. } => POCKETREC_INVALID_ARGUMENT,
+        Error::DimensionTooLarge { .. } | Error::RowsNotStored { .. } | Error::NoFoldIn => {
+            POCKETREC_UNSUPPORTED
+        }
         // Everything else says the bytes are not a model this runtime can read: bad magic,
         // truncation, checksums, sections, metadata, corrupt rows, a missing table, a
         // non-finite score from corrupt values, and any variant added later.

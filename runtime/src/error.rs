@@ -163,6 +163,18 @@ pub enum Error {
         /// The two rows (input order) that carry it.
         rows: (u64, u64),
     },
+    /// The model has no fold-in section ([`crate::SectionKind::FoldIn`]): it was written
+    /// without one, so a user cannot be folded in on the device.
+    NoFoldIn,
+    /// An argument of a query is invalid: a fold-in weight that is negative or not finite, a
+    /// prior whose precision is negative or not finite, or nothing to solve from (no known item
+    /// and no prior).
+    InvalidQuery {
+        /// The position of the offending argument element (e.g. the interaction), if any.
+        index: Option<u64>,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// Reading or mapping a file failed.
     #[cfg(feature = "std")]
     Io(std::io::Error),
@@ -265,6 +277,16 @@ impl fmt::Display for Error {
                 "{role} id {id} appears twice (rows {} and {})",
                 rows.0, rows.1
             ),
+            Error::NoFoldIn => f.write_str(
+                "the model has no fold-in section (export or train it with one to fold in users)",
+            ),
+            Error::InvalidQuery { index, reason } => {
+                f.write_str("invalid query")?;
+                if let Some(index) = index {
+                    write!(f, " at element {index}")?;
+                }
+                write!(f, ": {reason}")
+            }
             #[cfg(feature = "std")]
             Error::Io(e) => write!(f, "I/O error: {e}"),
         }

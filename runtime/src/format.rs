@@ -191,6 +191,12 @@ le_int!(U16Le, u16);
 le_int!(U32Le, u32);
 le_int!(U64Le, u64);
 
+/// A little-endian `f32` stored as bytes (alignment 1).
+#[repr(transparent)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct F32Le(pub [u8; 4]);
+le_int!(F32Le, f32);
+
 /// The fixed 64-byte file header (format 1.0). See `docs/FORMAT.md` for each byte.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
@@ -241,6 +247,44 @@ pub struct RawSection {
 }
 const _: () = assert!(core::mem::size_of::<RawSection>() == SECTION_ENTRY_SIZE);
 
+/// The first bytes of a fold-in section ([`SectionKind::FoldIn`]); the Gramian follows: for
+/// `a` in `0..dim` and `b` in `0..=a`, `G[a][b] = Σ_rows v[a]·v[b]` over the item rows as a
+/// reader decodes them, as little-endian f32 at position `a·(a+1)/2 + b` (packed lower
+/// triangle, row by row), [`fold_in_section_len`] bytes in all.
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct FoldInHeader {
+    /// Index of the item table in the metadata's tables.
+    pub table: U32Le,
+    /// The item table's dimension.
+    pub dim: U32Le,
+    /// `α₀ ≥ 0`, finite: the weight of every item as an unobserved (zero) target.
+    pub unobserved_weight: F32Le,
+    /// `λ > 0`, finite: the ridge added to the diagonal.
+    pub regularization: F32Le,
+}
+const _: () = assert!(core::mem::size_of::<FoldInHeader>() == FOLD_IN_HEADER_SIZE);
+
+/// Bytes of [`FoldInHeader`].
+pub const FOLD_IN_HEADER_SIZE: usize = 16;
+
+/// Values of the packed lower triangle of a `dim × dim` symmetric matrix: `dim·(dim+1)/2`.
+pub const fn packed_len(dim: usize) -> usize {
+    dim * (dim + 1) / 2
+}
+
+/// The length of a fold-in section for dimension `dim`: the header and `dim·(dim+1)/2` f32;
+/// `None` if it overflows.
+pub const fn fold_in_section_len(dim: usize) -> Option<usize> {
+    match (dim.checked_add(1), dim.checked_mul(dim.saturating_add(1))) {
+        (Some(_), Some(square)) => match (square / 2).checked_mul(4) {
+            Some(bytes) => bytes.checked_add(FOLD_IN_HEADER_SIZE),
+            None => None,
+        },
+        _ => None,
+    }
+}
+
 /// What a section holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -269,6 +313,10 @@ pub enum SectionKind {
     /// one bit per row of its block (`block_rows / 64` little-endian `u64`), set for the rows
     /// that have an entry, whose values follow one another in row order.
     ColumnBitmaps,
+    /// What a fold-in needs (kind 12): the item table's Gramian `VᵀV` (packed lower triangle,
+    /// f32) and the regularisation and unobserved weight chosen for the solve. At most one per
+    /// file; readers that do not know it skip it. See [`FoldInHeader`].
+    FoldIn,
     /// A kind this reader does not know (written by a later minor version); skipped.
     Unknown(u32),
 }
@@ -288,6 +336,7 @@ impl SectionKind {
             SectionKind::RowNorms => 9,
             SectionKind::RowScales => 10,
             SectionKind::ColumnBitmaps => 11,
+            SectionKind::FoldIn => 12,
             SectionKind::Unknown(code) => code,
         }
     }
@@ -306,6 +355,7 @@ impl SectionKind {
             9 => SectionKind::RowNorms,
             10 => SectionKind::RowScales,
             11 => SectionKind::ColumnBitmaps,
+            12 => SectionKind::FoldIn,
             other => SectionKind::Unknown(other),
         }
     }
@@ -324,6 +374,7 @@ impl SectionKind {
             SectionKind::RowNorms => "row-norms",
             SectionKind::RowScales => "row-scales",
             SectionKind::ColumnBitmaps => "column-bitmaps",
+            SectionKind::FoldIn => "fold-in",
             SectionKind::Unknown(_) => "unknown",
         }
     }

@@ -40,6 +40,8 @@ impl Span {
 /// Where one table's parts are, and how they are encoded.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TableLayout {
+    /// The table's position in the metadata's tables.
+    pub position: u32,
     pub name: Span,
     pub role: Role,
     pub rows: usize,
@@ -369,6 +371,7 @@ fn parse_metadata(bytes: &[u8], header: &Header, metadata: SectionEntry) -> Resu
             return Err(Error::InvalidMetadata("two tables with the same role"));
         }
         let mut layout = parse_table(bytes, header, table, role, &mut used)?;
+        layout.position = position as u32;
         let mut columns = extension
             .columns
             .iter()
@@ -560,6 +563,7 @@ fn parse_table(
         }
     };
     Ok(TableLayout {
+        position: 0,
         name: span_within(bytes, record.name.as_bytes())?,
         role,
         rows,

@@ -48,6 +48,7 @@ extern crate alloc;
 pub mod builder;
 mod columns;
 mod error;
+mod fold_in;
 pub mod format;
 // SIMD intrinsics and the loads they need: every unsafe block there has a SAFETY comment.
 #[allow(unsafe_code)]
@@ -221,6 +222,7 @@ pub mod bench_kernels {
 }
 
 pub use error::{ChecksumScope, Error, Result};
+pub use fold_in::{FoldInParams, FoldInSection, FoldInSummary, MAX_CHOLESKY_DIM, Prior, Solver};
 pub use format::{
     IdEncoding, IdKind, IndexEncoding, ListRows, OffsetWidth, Role, Scoring, SectionKind,
     ValueEncoding, string_id,

@@ -125,6 +125,11 @@ impl<S: AsRef<[u8]>> Model<S> {
         Err(Error::MissingTable("such a named"))
     }
 
+    /// The position in the metadata's tables of the table with role `role`.
+    pub(crate) fn layout_table_index(&self, role: Role) -> Option<u32> {
+        self.layout.table(role).map(|t| t.position)
+    }
+
     /// The user table.
     pub fn users(&self) -> Result<Table<'_>> {
         self.table(Role::User)

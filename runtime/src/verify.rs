@@ -13,7 +13,8 @@ use crate::table::Table;
 impl<S: AsRef<[u8]>> Model<S> {
     /// Checks the whole file: the checksum of every section, every row record (offsets in
     /// order, lengths, column indices, finite values and scales), the non-zero count recorded
-    /// in the metadata, ids strictly increasing and finite biases.
+    /// in the metadata, ids strictly increasing and finite biases, and a fold-in section's
+    /// header, length and Gramian values.
     ///
     /// Together with the checks made at open (header, section table and metadata checksums,
     /// zero padding, no trailing bytes), a change to any single byte of a file makes `open` or
@@ -59,7 +60,11 @@ impl<S: AsRef<[u8]>> Model<S> {
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        match self.fold_in_section() {
+            Ok(section) => section.verify(),
+            Err(Error::NoFoldIn) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -26,6 +26,7 @@
 
 mod columns;
 mod encode;
+mod fold_in;
 mod matrix;
 
 use alloc::string::String;
@@ -33,6 +34,8 @@ use alloc::vec::Vec;
 
 pub use columns::COLUMN_BLOCK_ROWS;
 pub use matrix::SparseMatrix;
+
+pub use crate::fold_in::FoldInParams;
 
 use crate::error::{Error, Result};
 use crate::format::{
@@ -201,6 +204,7 @@ pub struct ModelBuilder {
     global_bias: f32,
     tables: Vec<TableSpec>,
     properties: Vec<(String, String)>,
+    fold_in: Option<FoldInParams>,
 }
 
 impl Default for ModelBuilder {
@@ -230,7 +234,16 @@ impl ModelBuilder {
             global_bias: 0.0,
             tables: Vec::new(),
             properties: Vec::new(),
+            fold_in: None,
         }
+    }
+
+    /// Adds a fold-in section ([`SectionKind::FoldIn`]) for the item table, with `params`: the
+    /// item Gramian (`2·d·(d+1)` bytes, 8,320 at d = 64), computed from the item rows as they
+    /// are stored, so that [`crate::Model::fold_in`] works on the device. Needs `d ≤ 512`.
+    pub fn fold_in(mut self, params: FoldInParams) -> Self {
+        self.fold_in = Some(params);
+        self
     }
 
     /// Sets the scoring function.
@@ -387,7 +400,15 @@ impl ModelBuilder {
         } else {
             format::FORMAT_MINOR_COLUMNS_ONLY
         };
-        Ok(assemble_minor(&sections, minor))
+        let bytes = assemble_minor(&sections, minor);
+        match self.fold_in {
+            None => Ok(bytes),
+            Some(params) => {
+                let fold_in = fold_in::section(&bytes, params)?;
+                sections.push((SectionKind::FoldIn, &fold_in));
+                Ok(assemble_minor(&sections, minor))
+            }
+        }
     }
 
     fn check(&self) -> Result<()> {
