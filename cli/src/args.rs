@@ -25,7 +25,7 @@ pub struct Cli {
 pub enum Command {
     /// Write a .prec model from trained user and item tables (npy, npz, scipy sparse npz,
     /// safetensors).
-    Export(ExportArgs),
+    Export(Box<ExportArgs>),
     /// Show what a model holds and what each part costs.
     Inspect {
         /// The model file.
@@ -180,6 +180,18 @@ pub struct ExportArgs {
     /// Prune each table by magnitude to this density (0 < D <= 1) before writing.
     #[arg(long)]
     pub prune_density: Option<f64>,
+    /// Write no fold-in section (by default the file carries the item Gramian, 2·d·(d+1)
+    /// bytes, so that the device can fold in new users from their interactions).
+    #[arg(long, conflicts_with_all = ["fold_in_unobserved_weight", "fold_in_regularization"])]
+    pub no_fold_in: bool,
+    /// Fold-in: the weight of every item as an unobserved target (alpha0 >= 0) [default:
+    /// 1 / items, all items together weigh as one observed item].
+    #[arg(long, requires = "fold_in_regularization")]
+    pub fold_in_unobserved_weight: Option<f32>,
+    /// Fold-in: the ridge (lambda > 0) [default: the mean square item value, one item's
+    /// weight].
+    #[arg(long, requires = "fold_in_unobserved_weight")]
+    pub fold_in_regularization: Option<f32>,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,

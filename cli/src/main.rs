@@ -41,7 +41,7 @@ fn main() -> ExitCode {
 fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Export(args) => commands::export::run(args),
+        Command::Export(args) => commands::export::run(*args),
         Command::Inspect { model, json } => commands::inspect::run(&model, json),
         Command::Verify { model } => return commands::verify::run(&model),
         Command::Generate {

@@ -3,13 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use pocketrec::builder::{Layout, ModelBuilder, SparseMatrix, TableSpec};
-use pocketrec::{ListRows, Role, Scoring, ValueEncoding};
+use pocketrec::{FoldInParams, ListRows, MAX_STACK_DIM, Role, Scoring, ValueEncoding};
 
 /// The `created_by` property of the files the exporter (and the trainer, with a suffix) writes.
 pub const CREATED_BY: &str = concat!("pocketrec-export ", env!("CARGO_PKG_VERSION"));
 
 use crate::atomic::write_atomic;
 use crate::error::{ExportError, Result};
+use crate::fold_in::{DEFAULT_RIDGE_ITEMS, DEFAULT_UNOBSERVED_ITEMS, scaled_params};
 use crate::ids::read_id_file;
 use crate::input::{self, Matrix, Table2d};
 use crate::progress::{NoProgress, Progress};
@@ -73,6 +74,13 @@ pub struct ExportOptions {
     pub list_rows: ListRows,
     /// Store the item rows sliced (format 1.4; `layout` must be rows).
     pub sliced_rows: bool,
+    /// Write a fold-in section (the item Gramian, `2·d·(d+1)` bytes) so that the device can
+    /// fold in users ([`pocketrec::Model::fold_in`]). On by default; skipped when the dimension
+    /// is above 512 and no `fold_in_params` were given.
+    pub fold_in: bool,
+    /// The fold-in settings; `None` scales the defaults to the item table
+    /// ([`crate::fold_in::scaled_params`]).
+    pub fold_in_params: Option<FoldInParams>,
 }
 
 impl ExportOptions {
@@ -93,6 +101,8 @@ impl ExportOptions {
             layout: Layout::Rows,
             list_rows: ListRows::U16,
             sliced_rows: false,
+            fold_in: true,
+            fold_in_params: None,
         }
     }
 }
@@ -241,6 +251,28 @@ pub fn export_reporting(options: &ExportOptions, progress: &dyn Progress) -> Res
         );
     if let Some(d) = options.prune_density {
         builder = builder.property("pruned_to_density", d.to_string());
+    }
+    let fold_in = match options.fold_in_params {
+        _ if !options.fold_in => None,
+        Some(params) => Some((params, "given")),
+        // The defaults apply where the device can fold in (d <= 512) and the values are
+        // within range (a table of values near f32::MAX has no finite Gramian).
+        None if items.matrix.dim() <= MAX_STACK_DIM => {
+            let params =
+                scaled_params(&items.matrix, DEFAULT_UNOBSERVED_ITEMS, DEFAULT_RIDGE_ITEMS);
+            params.check().is_ok().then_some((params, "default"))
+        }
+        None => None,
+    };
+    if let Some((params, chosen_by)) = fold_in {
+        builder = builder
+            .fold_in(params)
+            .property(
+                "fold_in.unobserved_weight",
+                params.unobserved_weight.to_string(),
+            )
+            .property("fold_in.regularization", params.regularization.to_string())
+            .property("fold_in.chosen_by", chosen_by);
     }
     let item_spec = table_spec(
         Role::Item,

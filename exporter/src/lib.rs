@@ -21,6 +21,7 @@
 pub mod atomic;
 pub mod error;
 pub mod export;
+pub mod fold_in;
 pub mod ids;
 pub mod input;
 pub mod inspect;

@@ -141,10 +141,14 @@ impl<'a> FoldInSection<'a> {
             return Err(corrupt("fold-in section names another table"));
         }
         if header.dim.get() as usize != dim {
-            return Err(corrupt("fold-in section's dimension differs from the item table's"));
+            return Err(corrupt(
+                "fold-in section's dimension differs from the item table's",
+            ));
         }
         if Some(bytes.len()) != format::fold_in_section_len(dim) {
-            return Err(corrupt("fold-in section's length is not 16 + 2·d·(d+1) bytes"));
+            return Err(corrupt(
+                "fold-in section's length is not 16 + 2·d·(d+1) bytes",
+            ));
         }
         let params = FoldInParams {
             unobserved_weight: header.unobserved_weight.get(),
@@ -171,7 +175,9 @@ impl<'a> FoldInSection<'a> {
             let row = a * (a + 1) / 2;
             let gaa = self.gram(row + a);
             if !(gaa.is_finite() && gaa >= 0.0) {
-                return Err(corrupt("fold-in Gramian has a negative or non-finite diagonal"));
+                return Err(corrupt(
+                    "fold-in Gramian has a negative or non-finite diagonal",
+                ));
             }
             for b in 0..a {
                 let gab = self.gram(row + b);
@@ -454,6 +460,11 @@ impl<'p> Problem<'p> {
     }
 }
 
+/// True for a finite value above 0 (false for NaN).
+fn positive_finite(x: f32) -> bool {
+    x.is_finite() && x > 0.0
+}
+
 fn not_positive_definite() -> Error {
     Error::CorruptTable {
         role: Role::Item,
@@ -496,8 +507,7 @@ fn solve_cholesky(problem: &Problem<'_>, out: &mut [f32]) -> Result<()> {
         for k in 0..j {
             s -= a[rj + k] * a[rj + k];
         }
-        // Also refuses NaN.
-        if !(s > 0.0) || !s.is_finite() {
+        if !positive_finite(s) {
             return Err(not_positive_definite());
         }
         let ljj = sqrt(s);
@@ -601,7 +611,7 @@ fn solve_conjugate_gradient(problem: &Problem<'_>, out: &mut [f32]) -> Result<u3
         }
     })?;
     for d in inverse_diagonal.iter_mut() {
-        if !(*d > 0.0) || !d.is_finite() {
+        if !positive_finite(*d) {
             return Err(not_positive_definite());
         }
         *d = 1.0 / *d;
@@ -618,7 +628,7 @@ fn solve_conjugate_gradient(problem: &Problem<'_>, out: &mut [f32]) -> Result<u3
     while iterations < (CG_ITERATIONS_PER_DIM * dim) as u32 && sqrt(dot(r, r)) > target {
         apply(problem, p, ap, row, columns)?;
         let pap = dot(p, ap);
-        if !(pap > 0.0) || !pap.is_finite() {
+        if !positive_finite(pap) {
             return Err(not_positive_definite());
         }
         let step = rz / pap;

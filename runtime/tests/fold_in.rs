@@ -2,6 +2,8 @@
 //! with and without a prior and weights), the Gramian the builder writes, and every bad input
 //! as its documented error.
 
+#![allow(clippy::needless_range_loop)] // the reference solve reads as the textbook writes it
+
 mod common;
 
 use common::Inputs;
@@ -16,7 +18,13 @@ const PARAMS: FoldInParams = FoldInParams {
 };
 
 /// A model of `items` random items at `dim`, with a fold-in section.
-fn model_bytes(seed: u64, items: usize, dim: usize, values: ValueEncoding, layout: Layout) -> Vec<u8> {
+fn model_bytes(
+    seed: u64,
+    items: usize,
+    dim: usize,
+    values: ValueEncoding,
+    layout: Layout,
+) -> Vec<u8> {
     let mut inputs = Inputs::random(seed, 4, items, dim, 0.3);
     inputs.values = values;
     inputs.layout = layout;
@@ -32,10 +40,18 @@ fn model_bytes(seed: u64, items: usize, dim: usize, values: ValueEncoding, layou
             t.decode_row(r, &mut dense[r * dim..(r + 1) * dim]).unwrap();
         }
         let ids: Vec<u64> = (0..t.rows()).map(|r| t.id(r).unwrap()).collect();
-        TableSpec::new(name, role, SparseMatrix::from_dense(t.rows(), dim, &dense).unwrap())
-            .values(values)
-            .layout(if role == Role::Item { layout } else { Layout::Rows })
-            .ids(ids, pocketrec::IdKind::Integer)
+        TableSpec::new(
+            name,
+            role,
+            SparseMatrix::from_dense(t.rows(), dim, &dense).unwrap(),
+        )
+        .values(values)
+        .layout(if role == Role::Item {
+            layout
+        } else {
+            Layout::Rows
+        })
+        .ids(ids, pocketrec::IdKind::Integer)
     };
     ModelBuilder::new()
         .table(table(Role::User, "users"))
@@ -161,7 +177,13 @@ fn both_solvers_agree_with_a_dense_reference_solve() {
         for trial in 0..4 {
             let n = rng.random_range(1..60usize);
             let items: Vec<u64> = (0..n)
-                .map(|_| model.items().unwrap().id(rng.random_range(0..n_items as usize)).unwrap())
+                .map(|_| {
+                    model
+                        .items()
+                        .unwrap()
+                        .id(rng.random_range(0..n_items as usize))
+                        .unwrap()
+                })
                 .collect();
             let weights: Vec<f32> = if trial % 2 == 0 {
                 Vec::new()
@@ -256,7 +278,9 @@ fn folded_users_recommend_what_they_interacted_with() {
     let mut user = [0.0f32; 2];
     model.fold_in(&[1, 3, 5], &[], None, &mut user).unwrap();
     let mut top = [Recommendation::default(); 5];
-    let n = model.recommend_vector(&user, 5, &[1, 3, 5], &mut top).unwrap();
+    let n = model
+        .recommend_vector(&user, 5, &[1, 3, 5], &mut top)
+        .unwrap();
     assert_eq!(n, 5);
     assert!(top.iter().all(|r| r.id % 2 == 1), "{top:?}");
 }
@@ -265,7 +289,9 @@ fn folded_users_recommend_what_they_interacted_with() {
 fn unknown_items_are_skipped_and_counted() {
     let bytes = model_bytes(1, 100, 8, ValueEncoding::F32, Layout::Rows);
     let model = Model::from_bytes(&bytes).unwrap();
-    let known: Vec<u64> = (0..3).map(|r| model.items().unwrap().id(r).unwrap()).collect();
+    let known: Vec<u64> = (0..3)
+        .map(|r| model.items().unwrap().id(r).unwrap())
+        .collect();
     let with_unknown = [known[0], u64::MAX, known[1], u64::MAX - 1, known[2]];
     let mut a = [0.0f32; 8];
     let mut b = [0.0f32; 8];
@@ -284,20 +310,38 @@ fn bad_input_gives_its_documented_error() {
     let invalid = |r: pocketrec::Result<_>| matches!(r, Err(Error::InvalidQuery { .. }));
     assert!(invalid(model.fold_in(&[id], &[f32::NAN], None, &mut out)));
     assert!(invalid(model.fold_in(&[id], &[-1.0], None, &mut out)));
-    assert!(invalid(model.fold_in(&[id], &[f32::INFINITY], None, &mut out)));
+    assert!(invalid(model.fold_in(
+        &[id],
+        &[f32::INFINITY],
+        None,
+        &mut out
+    )));
     assert!(invalid(model.fold_in(&[id, id], &[1.0], None, &mut out)));
     assert!(invalid(model.fold_in(&[], &[], None, &mut out)));
     assert!(invalid(model.fold_in(&[u64::MAX], &[], None, &mut out)));
     let x0 = [0.5f32; 8];
-    let prior = |precision| Some(Prior { vector: &x0, precision });
+    let prior = |precision| {
+        Some(Prior {
+            vector: &x0,
+            precision,
+        })
+    };
     assert!(invalid(model.fold_in(&[], &[], prior(0.0), &mut out)));
     assert!(invalid(model.fold_in(&[id], &[], prior(-1.0), &mut out)));
-    assert!(invalid(model.fold_in(&[id], &[], prior(f32::NAN), &mut out)));
+    assert!(invalid(model.fold_in(
+        &[id],
+        &[],
+        prior(f32::NAN),
+        &mut out
+    )));
     let nan_prior = [f32::NAN; 8];
     assert!(invalid(model.fold_in(
         &[id],
         &[],
-        Some(Prior { vector: &nan_prior, precision: 1.0 }),
+        Some(Prior {
+            vector: &nan_prior,
+            precision: 1.0
+        }),
         &mut out
     )));
     // An empty list with a prior is the prior shrunk toward what the items explain.
@@ -306,11 +350,25 @@ fn bad_input_gives_its_documented_error() {
     let mut short = [0.0f32; 7];
     assert!(matches!(
         model.fold_in(&[id], &[], None, &mut short),
-        Err(Error::DimensionMismatch { expected: 8, actual: 7 })
+        Err(Error::DimensionMismatch {
+            expected: 8,
+            actual: 7
+        })
     ));
     assert!(matches!(
-        model.fold_in(&[id], &[], Some(Prior { vector: &x0[..4], precision: 1.0 }), &mut out),
-        Err(Error::DimensionMismatch { expected: 8, actual: 4 })
+        model.fold_in(
+            &[id],
+            &[],
+            Some(Prior {
+                vector: &x0[..4],
+                precision: 1.0
+            }),
+            &mut out
+        ),
+        Err(Error::DimensionMismatch {
+            expected: 8,
+            actual: 4
+        })
     ));
     // Cholesky refuses a dimension above its stack matrix.
     let wide = model_bytes(2, 50, 65, ValueEncoding::F32, Layout::Rows);
@@ -339,7 +397,12 @@ fn a_model_without_the_section_says_so() {
 fn a_damaged_section_is_refused_never_a_panic() {
     let bytes = model_bytes(4, 60, 6, ValueEncoding::F32, Layout::Rows);
     let (start, end) = common::section(&bytes, SectionKind::FoldIn);
-    let id = Model::from_bytes(&bytes).unwrap().items().unwrap().id(0).unwrap();
+    let id = Model::from_bytes(&bytes)
+        .unwrap()
+        .items()
+        .unwrap()
+        .id(0)
+        .unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     for position in start..end {
         for _ in 0..3 {
@@ -347,7 +410,10 @@ fn a_damaged_section_is_refused_never_a_panic() {
             damaged[position] ^= 1u8 << rng.random_range(0..8);
             // Open still works (data sections are checked by verify), verify refuses.
             let model = Model::from_bytes(&damaged).unwrap();
-            assert!(model.verify().is_err(), "byte {position} damage passed verify");
+            assert!(
+                model.verify().is_err(),
+                "byte {position} damage passed verify"
+            );
             // A fold-in from a damaged file answers or errs, never panics.
             let mut out = [0.0f32; 6];
             let _ = model.fold_in(&[id], &[], None, &mut out);
@@ -360,7 +426,10 @@ fn a_damaged_section_is_refused_never_a_panic() {
     let model = Model::from_bytes(&fixed).unwrap();
     assert!(matches!(
         model.fold_in_section(),
-        Err(Error::CorruptTable { role: Role::Item, .. })
+        Err(Error::CorruptTable {
+            role: Role::Item,
+            ..
+        })
     ));
     assert!(model.verify().is_err());
     // A negative diagonal (not the Gramian of any table) is refused by verify.
@@ -397,15 +466,30 @@ fn the_builder_is_deterministic_and_refuses_bad_params() {
     assert_eq!(a, b);
     let items = SparseMatrix::from_dense(2, 2, &[1.0, 0.0, 0.0, 1.0]).unwrap();
     for params in [
-        FoldInParams { unobserved_weight: -1.0, regularization: 0.1 },
-        FoldInParams { unobserved_weight: 0.1, regularization: 0.0 },
-        FoldInParams { unobserved_weight: f32::NAN, regularization: 0.1 },
-        FoldInParams { unobserved_weight: 0.1, regularization: f32::INFINITY },
+        FoldInParams {
+            unobserved_weight: -1.0,
+            regularization: 0.1,
+        },
+        FoldInParams {
+            unobserved_weight: 0.1,
+            regularization: 0.0,
+        },
+        FoldInParams {
+            unobserved_weight: f32::NAN,
+            regularization: 0.1,
+        },
+        FoldInParams {
+            unobserved_weight: 0.1,
+            regularization: f32::INFINITY,
+        },
     ] {
         let built = ModelBuilder::new()
             .table(TableSpec::new("items", Role::Item, items.clone()))
             .fold_in(params)
             .build();
-        assert!(matches!(built, Err(Error::InvalidInput { .. })), "{params:?}");
+        assert!(
+            matches!(built, Err(Error::InvalidInput { .. })),
+            "{params:?}"
+        );
     }
 }

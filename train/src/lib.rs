@@ -32,6 +32,7 @@
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod fold_in;
 pub mod kernels;
 pub mod mask;
 pub mod model;
@@ -45,6 +46,6 @@ pub mod validate;
 
 pub use error::{Result, TrainError};
 pub use trainer::{
-    EpochLog, Event, MaskInit, TeacherLog, TrainOptions, Trained, budget, default_threads,
-    lr_factor, teacher_options, train,
+    EpochLog, Event, FoldIn, FoldInChoice, MaskInit, TeacherLog, TrainOptions, Trained, budget,
+    default_threads, lr_factor, teacher_options, train,
 };

@@ -8,7 +8,11 @@ use pocketrec::{Role, ValueEncoding};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use pocketrec::FoldInParams;
+use pocketrec_export::fold_in::{DEFAULT_RIDGE_ITEMS, DEFAULT_UNOBSERVED_ITEMS, scaled_params};
+
 use crate::error::{Result, TrainError};
+use crate::fold_in::{TuneOptions, Tuned, tune};
 use crate::random::normal;
 
 use crate::data::{self, Dataset, IdSpace};
@@ -48,11 +52,37 @@ impl MaskInit {
     }
 }
 
+/// Whether the written files carry a fold-in section, and with which settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum FoldIn {
+    /// No fold-in section.
+    Off,
+    /// Settings chosen on validation users carved from the training interactions
+    /// ([`crate::fold_in::tune`]); the export defaults when no user has enough items.
+    #[default]
+    Tune,
+    /// These settings.
+    Given(FoldInParams),
+}
+
+/// The fold-in settings a trained model's files carry, and how they were chosen.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FoldInChoice {
+    /// The settings.
+    pub params: FoldInParams,
+    /// `validation`, `given` or `default`.
+    pub chosen_by: &'static str,
+    /// The validation, when there was one.
+    pub tuned: Option<Tuned>,
+}
+
 /// Everything `train` needs; [`TrainOptions::default`] gives the documented defaults.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainOptions {
     /// Embedding width.
     pub dim: usize,
+    /// Whether and how the written files get a fold-in section.
+    pub fold_in: FoldIn,
     /// Fraction of the two tables' weights that are active (1.0: dense).
     pub density: f64,
     /// Passes over the data (each draws as many triples as there are training interactions).
@@ -148,6 +178,7 @@ impl Default for TrainOptions {
             eval_every: 0,
             eval_users: 0,
             k: 20,
+            fold_in: FoldIn::Tune,
         }
     }
 }
@@ -258,6 +289,10 @@ pub struct Trained {
     pub samples: u64,
     /// The options used.
     pub options: TrainOptions,
+    /// The fold-in settings the files get (`None` with [`FoldIn::Off`] or `dim > 512`).
+    pub fold_in: Option<FoldInChoice>,
+    /// Seconds spent choosing the fold-in settings.
+    pub fold_in_seconds: f64,
 }
 
 impl Trained {
@@ -339,6 +374,19 @@ impl Trained {
             builder = builder
                 .property("train.mask_init", o.mask_init.name())
                 .property("train.regrow", o.regrow.name());
+        }
+        if let Some(choice) = &self.fold_in {
+            builder = builder
+                .fold_in(choice.params)
+                .property(
+                    "fold_in.unobserved_weight",
+                    choice.params.unobserved_weight.to_string(),
+                )
+                .property(
+                    "fold_in.regularization",
+                    choice.params.regularization.to_string(),
+                )
+                .property("fold_in.chosen_by", choice.chosen_by);
         }
         if let Some(d) = o.distill {
             builder = builder.property(
@@ -603,7 +651,13 @@ pub fn train(
         .map_err(|e| {
             TrainError::Options(format!("cannot start {} threads: {e}", options.threads))
         })?;
-    pool.install(|| train_in_pool(data, options, observe))
+    pool.install(|| {
+        let mut trained = train_in_pool(data, options, observe)?;
+        let started = Instant::now();
+        trained.fold_in = choose_fold_in(&trained, data);
+        trained.fold_in_seconds = started.elapsed().as_secs_f64();
+        Ok(trained)
+    })
 }
 
 fn train_in_pool(
@@ -809,7 +863,52 @@ fn train_in_pool(
         teacher: teacher_log,
         samples: trained_samples,
         options: options.clone(),
+        fold_in: None,
+        fold_in_seconds: 0.0,
     })
+}
+
+/// The fold-in settings for a trained item table (see [`FoldIn`]).
+fn choose_fold_in(trained: &Trained, data: &Dataset) -> Option<FoldInChoice> {
+    if trained.dim > pocketrec::MAX_STACK_DIM {
+        return None;
+    }
+    let defaults = || {
+        let matrix =
+            SparseMatrix::from_dense(trained.items.len(), trained.dim, &trained.item_table).ok()?;
+        Some(scaled_params(
+            &matrix,
+            DEFAULT_UNOBSERVED_ITEMS,
+            DEFAULT_RIDGE_ITEMS,
+        ))
+    };
+    match trained.options.fold_in {
+        FoldIn::Off => None,
+        FoldIn::Given(params) => Some(FoldInChoice {
+            params,
+            chosen_by: "given",
+            tuned: None,
+        }),
+        FoldIn::Tune => {
+            let options = TuneOptions {
+                seed: trained.options.seed,
+                k: trained.options.k,
+                ..TuneOptions::default()
+            };
+            match tune(&trained.item_table, trained.dim, &data.train, &options) {
+                Some(tuned) => Some(FoldInChoice {
+                    params: tuned.params,
+                    chosen_by: "validation",
+                    tuned: Some(tuned),
+                }),
+                None => defaults().map(|params| FoldInChoice {
+                    params,
+                    chosen_by: "default",
+                    tuned: None,
+                }),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -54,6 +54,16 @@ pub fn run(args: ExportArgs) -> Result<()> {
     options.layout = args.layout;
     options.list_rows = args.list_rows;
     options.sliced_rows = args.sliced_rows;
+    options.fold_in = !args.no_fold_in;
+    options.fold_in_params = args
+        .fold_in_unobserved_weight
+        .zip(args.fold_in_regularization)
+        .map(
+            |(unobserved_weight, regularization)| pocketrec::FoldInParams {
+                unobserved_weight,
+                regularization,
+            },
+        );
     let summary = export_reporting(&options, &Bar::new(!args.quiet))?;
     eprintln!(
         "wrote {}: {} bytes, {:.1}% of the dense f32 tables ({} bytes)",

@@ -1,0 +1,325 @@
+//! Choosing the fold-in settings on held-out training interactions.
+//!
+//! The device folds a user in from their interactions by solving
+//! `(α₀ G + Σ vᵢ vᵢᵀ + λ I) x = Σ vᵢ` against the fixed item table (`pocketrec::Model::fold_in`).
+//! [`tune`] picks `α₀` and `λ` on validation users carved from the training interactions: for
+//! each, a random fifth of their training items is held out, the rest folded in, and the
+//! held-out items ranked among all items (the fold-in items excluded); the pair with the best
+//! mean Recall@k wins. The grid is in item units ([`pocketrec_export::fold_in`]): `α₀ = u / N`
+//! and `λ = r · m`, so it suits tables of any size and scale. The test split is never read.
+
+use pocketrec::FoldInParams;
+use pocketrec_export::fold_in::scaled_params;
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::data::UserItems;
+use crate::sample::mix;
+
+/// Unobserved weights tried, in items (`α₀ = u / N`).
+pub const UNOBSERVED_ITEMS_GRID: [f32; 5] = [0.25, 1.0, 4.0, 16.0, 64.0];
+/// Ridges tried, in items (`λ = r · m`).
+pub const RIDGE_ITEMS_GRID: [f32; 3] = [0.1, 1.0, 10.0];
+
+/// How [`tune`] validates.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TuneOptions {
+    /// Validation users drawn (those with at least [`TuneOptions::min_items`] training items).
+    pub users: usize,
+    /// Fewest training items a validation user has.
+    pub min_items: usize,
+    /// The cut-off of Recall@k.
+    pub k: usize,
+    /// Seed of the draw.
+    pub seed: u64,
+}
+
+impl Default for TuneOptions {
+    fn default() -> Self {
+        TuneOptions {
+            users: 500,
+            min_items: 5,
+            k: 20,
+            seed: 42,
+        }
+    }
+}
+
+/// One grid point's result.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct GridPoint {
+    /// `u`: all items as unobserved targets weigh as much as `u` observed items.
+    pub unobserved_items: f32,
+    /// `r`: the ridge weighs as much as `r` observed items.
+    pub ridge_items: f32,
+    /// Mean validation Recall@k.
+    pub recall: f64,
+}
+
+/// What [`tune`] found.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Tuned {
+    /// The best grid point's settings, scaled to the table.
+    #[serde(skip)]
+    pub params: FoldInParams,
+    /// The best grid point.
+    pub best: GridPoint,
+    /// Every grid point, in grid order.
+    pub grid: Vec<GridPoint>,
+    /// Validation users used.
+    pub users: usize,
+}
+
+/// Picks the fold-in settings for the item table `items` (`rows × dim`, row-major, as trained)
+/// on users of `train` (user rows' item rows); `None` when no user has enough items.
+pub fn tune(items: &[f32], dim: usize, train: &UserItems, options: &TuneOptions) -> Option<Tuned> {
+    let rows = items.len() / dim.max(1);
+    let matrix = pocketrec::builder::SparseMatrix::from_dense(rows, dim, items).ok()?;
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(options.seed ^ 0x00F0_1D1A));
+    let mut candidates: Vec<usize> = (0..train.users())
+        .filter(|&u| train.items(u).len() >= options.min_items)
+        .collect();
+    candidates.shuffle(&mut rng);
+    candidates.truncate(options.users);
+    candidates.sort_unstable();
+    if candidates.is_empty() {
+        return None;
+    }
+    // Each validation user's fold-in items and held-out targets.
+    let splits: Vec<(Vec<u32>, Vec<u32>)> = candidates
+        .iter()
+        .map(|&u| {
+            let mut list = train.items(u).to_vec();
+            list.shuffle(&mut rng);
+            let held = (list.len() / 5).max(1);
+            let targets = list.split_off(list.len() - held);
+            (list, targets)
+        })
+        .collect();
+    let gram = gramian(items, dim);
+    let mut grid = Vec::new();
+    for &u in &UNOBSERVED_ITEMS_GRID {
+        for &r in &RIDGE_ITEMS_GRID {
+            let params = scaled_params(&matrix, u, r);
+            let recall: f64 = splits
+                .par_iter()
+                .map_init(
+                    || (vec![0.0f64; dim * dim], vec![0.0f32; rows]),
+                    |(a, scores), (source, targets)| {
+                        let x = solve(items, dim, &gram, params, source, a);
+                        recall_at(items, dim, &x, source, targets, options.k, scores)
+                    },
+                )
+                .sum::<f64>()
+                / splits.len() as f64;
+            grid.push(GridPoint {
+                unobserved_items: u,
+                ridge_items: r,
+                recall,
+            });
+        }
+    }
+    let best = *grid
+        .iter()
+        .reduce(|best, p| if p.recall > best.recall { p } else { best })?;
+    Some(Tuned {
+        params: scaled_params(&matrix, best.unobserved_items, best.ridge_items),
+        best,
+        grid,
+        users: splits.len(),
+    })
+}
+
+/// `VᵀV` of the table, dense `dim × dim`, in f64.
+pub fn gramian(items: &[f32], dim: usize) -> Vec<f64> {
+    let mut g = vec![0.0f64; dim * dim];
+    for row in items.chunks_exact(dim) {
+        for (a, &va) in row.iter().enumerate() {
+            if va == 0.0 {
+                continue;
+            }
+            let va = f64::from(va);
+            for (b, &vb) in row.iter().enumerate().take(a + 1) {
+                g[a * dim + b] += va * f64::from(vb);
+            }
+        }
+    }
+    for a in 0..dim {
+        for b in 0..a {
+            g[b * dim + a] = g[a * dim + b];
+        }
+    }
+    g
+}
+
+/// The fold-in of `source` (item rows, weight 1): `(α₀ G + Σ v vᵀ + λ I) x = Σ v`, by a dense
+/// Cholesky in f64 (`a` is scratch of `dim²`).
+pub fn solve(
+    items: &[f32],
+    dim: usize,
+    gram: &[f64],
+    params: FoldInParams,
+    source: &[u32],
+    a: &mut [f64],
+) -> Vec<f32> {
+    let alpha0 = f64::from(params.unobserved_weight);
+    for (slot, g) in a.iter_mut().zip(gram) {
+        *slot = alpha0 * g;
+    }
+    let mut b = vec![0.0f64; dim];
+    for i in 0..dim {
+        a[i * dim + i] += f64::from(params.regularization);
+    }
+    for &item in source {
+        let v = &items[item as usize * dim..(item as usize + 1) * dim];
+        for (p, &vp) in v.iter().enumerate() {
+            if vp == 0.0 {
+                continue;
+            }
+            let vp = f64::from(vp);
+            b[p] += vp;
+            for (q, &vq) in v.iter().enumerate() {
+                a[p * dim + q] += vp * f64::from(vq);
+            }
+        }
+    }
+    // A = L Lᵀ in the lower triangle, then two triangular solves.
+    for j in 0..dim {
+        let mut s = a[j * dim + j];
+        for k in 0..j {
+            s -= a[j * dim + k] * a[j * dim + k];
+        }
+        let ljj = s.max(f64::MIN_POSITIVE).sqrt();
+        a[j * dim + j] = ljj;
+        for i in j + 1..dim {
+            let mut s = a[i * dim + j];
+            for k in 0..j {
+                s -= a[i * dim + k] * a[j * dim + k];
+            }
+            a[i * dim + j] = s / ljj;
+        }
+    }
+    for i in 0..dim {
+        let s: f64 = (0..i).map(|k| a[i * dim + k] * b[k]).sum();
+        b[i] = (b[i] - s) / a[i * dim + i];
+    }
+    for i in (0..dim).rev() {
+        let s: f64 = (i + 1..dim).map(|k| a[k * dim + i] * b[k]).sum();
+        b[i] = (b[i] - s) / a[i * dim + i];
+    }
+    b.into_iter().map(|x| x as f32).collect()
+}
+
+/// Recall@k of `targets` when every item but `exclude` is ranked by `x · v`.
+fn recall_at(
+    items: &[f32],
+    dim: usize,
+    x: &[f32],
+    exclude: &[u32],
+    targets: &[u32],
+    k: usize,
+    scores: &mut [f32],
+) -> f64 {
+    for (s, v) in scores.iter_mut().zip(items.chunks_exact(dim)) {
+        *s = v.iter().zip(x).map(|(a, b)| a * b).sum();
+    }
+    for &e in exclude {
+        scores[e as usize] = f32::NEG_INFINITY;
+    }
+    // The k-th best score; an item counts as retrieved when it beats it, or ties it and is
+    // among the first rows that tie (ties to the lower row, as the runtime breaks them).
+    let mut order: Vec<u32> = (0..scores.len() as u32).collect();
+    let k = k.min(order.len());
+    if k == 0 {
+        return 0.0;
+    }
+    order.select_nth_unstable_by(k - 1, |&a, &b| {
+        scores[b as usize]
+            .total_cmp(&scores[a as usize])
+            .then(a.cmp(&b))
+    });
+    let top = &order[..k];
+    let hits = targets.iter().filter(|t| top.contains(t)).count();
+    hits as f64 / targets.len() as f64
+}
+
+/// A random `fraction` of `0..users` (at least one when `fraction > 0`), sorted: the users
+/// `train --holdout-users` keeps out of training.
+pub fn holdout_users(users: usize, fraction: f64, seed: u64) -> Vec<u32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed ^ 0x0004_01D0_u64));
+    let mut picked: Vec<u32> = (0..users as u32)
+        .filter(|_| rng.random_bool(fraction.clamp(0.0, 1.0)))
+        .collect();
+    if picked.is_empty() && fraction > 0.0 && users > 0 {
+        picked.push(rng.random_range(0..users as u32));
+    }
+    picked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_solve_is_the_normal_equations_solution() {
+        // Two items on two axes; one interaction with item 0.
+        let items = [2.0f32, 0.0, 0.0, 1.0];
+        let gram = gramian(&items, 2);
+        assert_eq!(gram, vec![4.0, 0.0, 0.0, 1.0]);
+        let params = FoldInParams {
+            unobserved_weight: 0.5,
+            regularization: 1.0,
+        };
+        let mut a = vec![0.0; 4];
+        let x = solve(&items, 2, &gram, params, &[0], &mut a);
+        // (0.5·4 + 4 + 1) x0 = 2; (0.5·1 + 1) x1 = 0.
+        assert!((x[0] - 2.0 / 7.0).abs() < 1e-6, "{x:?}");
+        assert_eq!(x[1], 0.0);
+    }
+
+    #[test]
+    fn tuning_finds_the_planted_structure_and_is_deterministic() {
+        // Items in four clusters on four axes; users like one cluster each.
+        let dim = 4;
+        let n = 200;
+        let items: Vec<f32> = (0..n)
+            .flat_map(|i| {
+                let mut v = [0.0f32; 4];
+                v[i % 4] = 1.0 + (i % 7) as f32 * 0.1;
+                v
+            })
+            .collect();
+        let pairs: Vec<(u32, u32)> = (0..40u32)
+            .flat_map(|u| (0..10u32).map(move |j| (u, (u % 4) + 4 * (j * 3 + u % 5))))
+            .collect();
+        let train = UserItems::from_pairs(40, &pairs);
+        let options = TuneOptions {
+            users: 40,
+            ..TuneOptions::default()
+        };
+        let a = tune(&items, dim, &train, &options).unwrap();
+        let b = tune(&items, dim, &train, &options).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            a.grid.len(),
+            UNOBSERVED_ITEMS_GRID.len() * RIDGE_ITEMS_GRID.len()
+        );
+        // Ranking within the right cluster: 20 of 50 cluster items, so recall is far above
+        // the 20/200 of a random ranking.
+        assert!(a.best.recall > 0.35, "{a:?}");
+        assert!(a.params.unobserved_weight > 0.0 && a.params.regularization > 0.0);
+    }
+
+    #[test]
+    fn holdout_users_are_a_seeded_fraction() {
+        let a = holdout_users(1000, 0.1, 3);
+        assert_eq!(a, holdout_users(1000, 0.1, 3));
+        assert!((60..140).contains(&a.len()), "{}", a.len());
+        assert!(a.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(holdout_users(5, 0.0, 3), Vec::<u32>::new());
+        assert_eq!(holdout_users(5, 0.01, 3).len(), 1);
+    }
+}
