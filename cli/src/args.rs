@@ -205,13 +205,18 @@ pub struct RecommendArgs {
     /// The user's id.
     #[arg(
         long,
-        required_unless_present = "users_file",
-        conflicts_with = "users_file"
+        required_unless_present_any = ["users_file", "items"],
+        conflicts_with_all = ["users_file", "items"]
     )]
     pub user: Option<String>,
     /// A file of user ids, one per line: prints one JSON line per user.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "items")]
     pub users_file: Option<PathBuf>,
+    /// A user given by the items they interacted with (comma-separated ids): folded in on the
+    /// spot from the model's fold-in section, then recommended for, those items excluded.
+    /// JSON: `{"folded_from": [ID, ...], "unknown": N, "items": [...]}`.
+    #[arg(long, value_delimiter = ',')]
+    pub items: Vec<String>,
     /// How many items.
     #[arg(short, default_value_t = 20)]
     pub k: usize,

@@ -76,6 +76,89 @@ pub fn recommend_for<S: AsRef<[u8]>>(
     })
 }
 
+/// The answer for a user folded in from items: `{"folded_from": [ID, ...], "unknown": N,
+/// "items": [{"item": ID, "score": S}, ...]}`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FoldedRecommendations {
+    /// The item ids the user was folded in from, as given (hashes for string ids).
+    pub folded_from: Vec<u64>,
+    /// How many of them the model does not have (skipped).
+    pub unknown: usize,
+    /// Best first; the folded-from items are excluded.
+    pub items: Vec<ScoredItem>,
+}
+
+/// Folds a user in from the items written in `items` (the model's fold-in section) and
+/// recommends `k` items for them, skipping those items and the ones in `exclude`.
+pub fn recommend_folded<S: AsRef<[u8]>>(
+    model: &Model<S>,
+    model_path: &Path,
+    items: &[String],
+    k: usize,
+    exclude: &[String],
+) -> Result<FoldedRecommendations> {
+    let to_export = |source| CliError::Model {
+        path: model_path.to_path_buf(),
+        source,
+    };
+    let table = model.items().map_err(to_export)?;
+    let kind = table.id_kind();
+    let folded_from: Vec<u64> = items
+        .iter()
+        .map(|e| resolve_id(e, kind))
+        .collect::<pocketrec_export::Result<_>>()?;
+    let mut excluded = folded_from.clone();
+    for e in exclude {
+        excluded.push(resolve_id(e, kind)?);
+    }
+    let mut vector = vec![0.0f32; table.dim()];
+    let summary = model
+        .fold_in(&folded_from, &[], None, &mut vector)
+        .map_err(to_export)?;
+    let mut out = vec![Recommendation::default(); k];
+    let n = model
+        .recommend_vector(&vector, k, &excluded, &mut out)
+        .map_err(to_export)?;
+    Ok(FoldedRecommendations {
+        folded_from,
+        unknown: summary.unknown,
+        items: out[..n]
+            .iter()
+            .map(|r| ScoredItem {
+                item: r.id,
+                score: r.score,
+            })
+            .collect(),
+    })
+}
+
+impl FoldedRecommendations {
+    /// The human-readable table printed without `--json`.
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "top {} items for a user folded in from {} item{}{}\n",
+            self.items.len(),
+            self.folded_from.len(),
+            if self.folded_from.len() == 1 { "" } else { "s" },
+            if self.unknown > 0 {
+                format!(" ({} not in the model, skipped)", self.unknown)
+            } else {
+                String::new()
+            }
+        );
+        s.push_str(" rank                  item       score\n");
+        for (rank, item) in self.items.iter().enumerate() {
+            s.push_str(&format!(
+                "{:>5}  {:>20}  {:>10.5}\n",
+                rank + 1,
+                item.item,
+                item.score
+            ));
+        }
+        s
+    }
+}
+
 impl UserRecommendations {
     /// The human-readable table printed without `--json`.
     pub fn to_text(&self) -> String {

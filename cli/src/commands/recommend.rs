@@ -7,11 +7,20 @@ use pocketrec_export::open_model;
 use crate::args::RecommendArgs;
 use crate::error::{CliError, Result};
 use crate::output::{print_json, to_json_line};
-use crate::recommendations::recommend_for;
+use crate::recommendations::{recommend_folded, recommend_for};
 
 /// Runs `pocketrec recommend`.
 pub fn run(args: RecommendArgs) -> Result<()> {
     let model = open_model(&args.model)?;
+    if !args.items.is_empty() {
+        let recs = recommend_folded(&model, &args.model, &args.items, args.k, &args.exclude)?;
+        if args.json {
+            print_json(&recs)?;
+        } else {
+            print!("{}", recs.to_text());
+        }
+        return Ok(());
+    }
     if let Some(user) = &args.user {
         let recs = recommend_for(&model, &args.model, user, args.k, &args.exclude)?;
         if args.json {
