@@ -394,6 +394,20 @@ pub struct TrainArgs {
     /// Skip the evaluation of the written file at the end.
     #[arg(long)]
     pub no_final_eval: bool,
+    /// Keep this fraction of the users (drawn with the seed) out of training entirely, so
+    /// that `eval --fold-in` can fold them in as new users.
+    #[arg(long, default_value_t = 0.0)]
+    pub holdout_users: f64,
+    /// Write no fold-in section (by default the files carry the item Gramian and fold-in
+    /// settings chosen on validation users carved from the training interactions).
+    #[arg(long, conflicts_with_all = ["fold_in_unobserved_weight", "fold_in_regularization"])]
+    pub no_fold_in: bool,
+    /// Fold-in: this unobserved weight (alpha0 >= 0) instead of a validated one.
+    #[arg(long, requires = "fold_in_regularization")]
+    pub fold_in_unobserved_weight: Option<f32>,
+    /// Fold-in: this ridge (lambda > 0) instead of a validated one.
+    #[arg(long, requires = "fold_in_unobserved_weight")]
+    pub fold_in_regularization: Option<f32>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub read: ReadArgs,
@@ -422,6 +436,12 @@ pub struct EvalArgs {
     /// Worker threads.
     #[arg(long, default_value_t = default_threads())]
     pub threads: usize,
+    /// Fold each test user in from their training items (the model's fold-in section)
+    /// instead of reading their row; users without a row are evaluated as new users, folded
+    /// in from half of their interactions and tested on the other half, beside a popularity
+    /// ranking.
+    #[arg(long)]
+    pub fold_in: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub read: ReadArgs,

@@ -233,3 +233,88 @@ fn interaction_logs_keep_original_ids_in_the_file() {
     assert_eq!(users.id(0).unwrap(), 500);
     assert!(model.items().unwrap().find(1000).is_ok());
 }
+
+/// Runs `pocketrec` with `args`, expecting success; returns stdout parsed as JSON.
+fn json_of(args: &[&std::ffi::OsStr]) -> Value {
+    let out = pocketrec().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+#[test]
+fn held_out_users_are_folded_in_as_new_users_and_beat_popularity() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train_path, test_path) = small_split(dir.path());
+    let output = dir.path().join("m.prec");
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let mut args: Vec<std::ffi::OsString> = ["train", "--train"].map(os).to_vec();
+    args.push(train_path.clone().into());
+    args.extend(["-o"].map(os));
+    args.push(output.clone().into());
+    args.extend(
+        [
+            "--dim",
+            "16",
+            "--density",
+            "1",
+            "--epochs",
+            "20",
+            "--holdout-users",
+            "0.2",
+            "--json",
+            "--quiet",
+            "--threads",
+            "2",
+        ]
+        .map(os),
+    );
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    json_of(&refs);
+    let model = Model::read(&output).unwrap();
+    model.verify().unwrap();
+    // About a fifth of the 400 users have no row, and the file says how fold-in was chosen.
+    let rows = model.users().unwrap().rows();
+    assert!((280..360).contains(&rows), "{rows} user rows");
+    assert_eq!(model.property("fold_in.chosen_by"), Some("validation"));
+    let eval = |fold_in: bool| {
+        let mut args: Vec<std::ffi::OsString> = vec![os("eval"), output.clone().into()];
+        args.push(os("--train"));
+        args.push(train_path.clone().into());
+        args.push(os("--test"));
+        args.push(test_path.clone().into());
+        args.extend(["--json", "--quiet"].map(os));
+        if fold_in {
+            args.push(os("--fold-in"));
+        }
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        json_of(&refs)
+    };
+    let trained = eval(false);
+    let folded = eval(true);
+    assert_eq!(folded["fold_in"], true);
+    let (r_trained, r_folded) = (
+        trained["recall@20"].as_f64().unwrap(),
+        folded["recall@20"].as_f64().unwrap(),
+    );
+    // Without fold-in the held-out users score zero as cold users; with it they are new users.
+    assert!(trained["cold_users"].as_u64().unwrap() > 40);
+    assert_eq!(folded["cold_users"], 0);
+    assert!(
+        r_folded > 0.7 * r_trained,
+        "folded {r_folded} vs trained {r_trained}"
+    );
+    let new = &folded["new_users"];
+    assert!(new["users"].as_u64().unwrap() > 40, "{new}");
+    let (r_new, r_popular) = (
+        new["recall@20"].as_f64().unwrap(),
+        new["popularity_recall@20"].as_f64().unwrap(),
+    );
+    assert!(
+        r_new > r_popular,
+        "new users {r_new} vs popularity {r_popular}"
+    );
+}

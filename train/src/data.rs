@@ -199,6 +199,40 @@ pub struct Dataset {
     pub test: Option<UserItems>,
 }
 
+impl Dataset {
+    /// The dataset without the user rows `drop` (sorted): they and their interactions are
+    /// gone, the other users keep their order (and so their relative row numbers), items are
+    /// unchanged.
+    pub fn without_users(&self, drop: &[u32]) -> Dataset {
+        let keep: Vec<u32> = (0..self.users.len() as u32)
+            .filter(|u| drop.binary_search(u).is_err())
+            .collect();
+        let users = IdSpace {
+            ids: keep.iter().map(|&u| self.users.ids[u as usize]).collect(),
+            kind: self.users.kind,
+        };
+        let subset = |lists: &UserItems| {
+            let pairs: Vec<(u32, u32)> = keep
+                .iter()
+                .enumerate()
+                .flat_map(|(new, &old)| {
+                    lists
+                        .items(old as usize)
+                        .iter()
+                        .map(move |&i| (new as u32, i))
+                })
+                .collect();
+            UserItems::from_pairs(keep.len(), &pairs)
+        };
+        Dataset {
+            users,
+            items: self.items.clone(),
+            train: subset(&self.train),
+            test: self.test.as_ref().map(subset),
+        }
+    }
+}
+
 /// A raw interaction as read: the two id tokens' interned numbers.
 struct RawLog {
     pairs: Vec<(u32, u32)>,

@@ -8,17 +8,30 @@
 //! items are skipped. A test user the model has no row for scores zero and is counted in
 //! `cold_users`. Users are evaluated in parallel; the sums are taken in user order, so the
 //! result does not depend on the thread count.
+//!
+//! With [`EvalOptions::fold_in`], each test user's vector is not read from the model but
+//! folded in on the spot from their training items ([`pocketrec::Model::fold_in`], the model's
+//! fold-in section), then ranked with [`pocketrec::Model::recommend_vector`]: what a device that
+//! keeps only the item table would get. Test users the model has no row for (e.g. held out of
+//! training by `train --holdout-users`) are then evaluated as **new users**: their training
+//! and test items pooled, split in two halves at random (seeded by the user id), folded in from
+//! the first half and tested on the second (the first half excluded), reported apart in
+//! [`EvalReport::new_users`] beside a popularity ranking of the same halves (items ranked by
+//! their number of training interactions).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use pocketrec::{Model, Recommendation};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::Serialize;
 
 use pocketrec_export::progress::{NoProgress, Progress};
 
-use crate::data::{ReadOptions, read_external};
+use crate::data::{ExternalLists, ReadOptions, read_external};
 use crate::error::{Result, TrainError};
 use crate::validate::user_metrics;
 
@@ -40,6 +53,25 @@ pub struct EvalReport {
     pub recall_by_activity: [f64; 4],
     /// Wall time of the ranking, in seconds.
     pub seconds: f64,
+    /// Users' vectors were folded in from their training items ([`EvalOptions::fold_in`]).
+    pub fold_in: bool,
+    /// The new users' figures, with [`EvalOptions::fold_in`] (see the module docs).
+    pub new_users: Option<NewUsersReport>,
+}
+
+/// New users (no row in the model) folded in from half of their interactions.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct NewUsersReport {
+    /// New users evaluated (those with at least two interactions).
+    pub users: usize,
+    /// Mean Recall@k of the folded-in vectors on the held-back half.
+    pub recall: f64,
+    /// Mean NDCG@k.
+    pub ndcg: f64,
+    /// Mean Recall@k of the popularity ranking on the same halves.
+    pub popularity_recall: f64,
+    /// Mean NDCG@k of the popularity ranking.
+    pub popularity_ndcg: f64,
 }
 
 impl EvalReport {
@@ -57,6 +89,21 @@ impl EvalReport {
             self.recall_by_activity.to_vec().into(),
         );
         object.insert("seconds".into(), self.seconds.into());
+        if self.fold_in {
+            object.insert("fold_in".into(), true.into());
+            if let Some(n) = &self.new_users {
+                object.insert(
+                    "new_users".into(),
+                    serde_json::json!({
+                        "users": n.users,
+                        format!("recall@{}", self.k): n.recall,
+                        format!("ndcg@{}", self.k): n.ndcg,
+                        format!("popularity_recall@{}", self.k): n.popularity_recall,
+                        format!("popularity_ndcg@{}", self.k): n.popularity_ndcg,
+                    }),
+                );
+            }
+        }
         serde_json::Value::Object(object)
     }
 
@@ -78,7 +125,22 @@ impl EvalReport {
             self.recall_by_activity[3],
             self.seconds,
             k = self.k
-        )
+        ) + &self.new_users_text()
+    }
+
+    /// The fold-in lines of [`EvalReport::to_text`] (empty without fold-in).
+    fn new_users_text(&self) -> String {
+        let k = self.k;
+        match (self.fold_in, &self.new_users) {
+            (false, _) => String::new(),
+            (true, None) => "\n  (users folded in from their training items)".into(),
+            (true, Some(n)) => format!(
+                "\n  (users folded in from their training items)\n  new users folded in from half \
+                 of their interactions: Recall@{k} = {:.4}   NDCG@{k} = {:.4}   over {} users; \
+                 popularity Recall@{k} = {:.4}   NDCG@{k} = {:.4}",
+                n.recall, n.ndcg, n.users, n.popularity_recall, n.popularity_ndcg
+            ),
+        }
     }
 }
 
@@ -95,6 +157,9 @@ pub struct EvalOptions {
     pub read: ReadOptions,
     /// Worker threads.
     pub threads: usize,
+    /// Fold each user in from their training items instead of reading their row, and
+    /// evaluate users without a row as new users (see the module docs).
+    pub fold_in: bool,
 }
 
 /// Evaluates `model` (read from `model_path`, for messages) on the files in `options`.
@@ -137,22 +202,49 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
         .filter(|(_, list)| !list.is_empty())
         .map(|(&u, l)| (u, l.as_slice()))
         .collect();
+    let mut todo = todo;
+    if options.fold_in {
+        // Users without a row are the new users, evaluated apart below.
+        todo.retain(|&(user, _)| users.find(user).is_ok());
+    }
     progress.start(todo.len() as u64, "ranking users");
     let done = AtomicU64::new(0);
     // Users in increasing order of training activity (ties by id), for the quartiles.
     let mut by_activity: Vec<usize> = (0..todo.len()).collect();
     by_activity.sort_by_key(|&k| (train.get(todo[k].0).len(), todo[k].0));
+    let dim = items.dim();
     let results: Vec<Result<Option<(f64, f64)>>> = pool.install(|| {
         todo.par_iter()
             .map_init(
-                || vec![Recommendation::default(); options.k],
-                |out, &(user, test_items)| {
+                || {
+                    (
+                        vec![Recommendation::default(); options.k],
+                        vec![0.0f32; dim],
+                    )
+                },
+                |(out, vector), &(user, test_items)| {
                     let n = done.fetch_add(1, Ordering::Relaxed);
                     if n.is_multiple_of(256) {
                         progress.update(n);
                     }
                     let exclude = train.get(user);
-                    match model.recommend(user, options.k, exclude, out) {
+                    let answer = if options.fold_in {
+                        match users.find(user) {
+                            Ok(_) if !exclude.is_empty() => {
+                                model.fold_in(exclude, &[], None, vector).and_then(|_| {
+                                    model.recommend_vector(vector, options.k, exclude, out)
+                                })
+                            }
+                            Ok(_) => Err(pocketrec::Error::IdNotFound {
+                                role: pocketrec::Role::User,
+                                id: user,
+                            }),
+                            Err(e) => Err(e),
+                        }
+                    } else {
+                        model.recommend(user, options.k, exclude, out)
+                    };
+                    match answer {
                         Ok(n) => {
                             let ranked: Vec<u64> = out[..n].iter().map(|r| r.id).collect();
                             Ok(Some(user_metrics(&ranked, test_items, options.k)))
@@ -175,7 +267,9 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
         ndcg: 0.0,
         cold_users: 0,
         recall_by_activity: [0.0; 4],
-        seconds: started.elapsed().as_secs_f64(),
+        seconds: 0.0,
+        fold_in: options.fold_in,
+        new_users: None,
     };
     let mut recalls = Vec::with_capacity(results.len());
     for r in results {
@@ -198,5 +292,104 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
     let n = report.users.max(1) as f64;
     report.recall /= n;
     report.ndcg /= n;
+    if options.fold_in {
+        report.new_users = pool.install(|| new_users(model, &train, &test, options.k))?;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The new-user protocol (see the module docs); `None` when every test user has a row.
+fn new_users<S: AsRef<[u8]> + Sync>(
+    model: &Model<S>,
+    train: &ExternalLists,
+    test: &ExternalLists,
+    k: usize,
+) -> Result<Option<NewUsersReport>> {
+    let users = model.users().map_err(|e| TrainError::Model {
+        path: "<model>".into(),
+        source: e,
+    })?;
+    let dim = model.dim().unwrap_or(0);
+    let mut pooled: Vec<(u64, Vec<u64>)> = Vec::new();
+    for (&user, list) in test.users.iter().zip(&test.lists) {
+        if list.is_empty() || users.find(user).is_ok() {
+            continue;
+        }
+        let mut all: Vec<u64> = train.get(user).iter().chain(list).copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        if all.len() >= 2 {
+            pooled.push((user, all));
+        }
+    }
+    if pooled.is_empty() {
+        return Ok(None);
+    }
+    // Popularity: training interactions per item, ties to the lower id.
+    let mut counts: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+    for list in &train.lists {
+        for &item in list {
+            *counts.entry(item).or_default() += 1;
+        }
+    }
+    let mut popular: Vec<(u64, u64)> = counts.into_iter().collect();
+    popular.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let results: Vec<Result<[f64; 4]>> = pooled
+        .par_iter()
+        .map_init(
+            || (vec![Recommendation::default(); k], vec![0.0f32; dim]),
+            |(out, vector), (user, all)| {
+                let mut shuffled = all.clone();
+                shuffled.shuffle(&mut ChaCha8Rng::seed_from_u64(*user ^ 0x4E45_5755));
+                let (source, held) = shuffled.split_at(shuffled.len().div_ceil(2));
+                let mut source = source.to_vec();
+                let mut held = held.to_vec();
+                source.sort_unstable();
+                held.sort_unstable();
+                let (recall, ndcg) = match model.fold_in(&source, &[], None, vector) {
+                    Ok(_) => {
+                        let n = model
+                            .recommend_vector(vector, k, &source, out)
+                            .map_err(|e| TrainError::Model {
+                                path: "<model>".into(),
+                                source: e,
+                            })?;
+                        let ranked: Vec<u64> = out[..n].iter().map(|r| r.id).collect();
+                        user_metrics(&ranked, &held, k)
+                    }
+                    // No item of the first half is in the model: nothing to fold in from.
+                    Err(pocketrec::Error::InvalidQuery { .. }) => (0.0, 0.0),
+                    Err(e) => {
+                        return Err(TrainError::Model {
+                            path: "<model>".into(),
+                            source: e,
+                        });
+                    }
+                };
+                let popular_top: Vec<u64> = popular
+                    .iter()
+                    .map(|&(item, _)| item)
+                    .filter(|item| source.binary_search(item).is_err())
+                    .take(k)
+                    .collect();
+                let (p_recall, p_ndcg) = user_metrics(&popular_top, &held, k);
+                Ok([recall, ndcg, p_recall, p_ndcg])
+            },
+        )
+        .collect();
+    let mut sums = [0.0f64; 4];
+    for r in results {
+        for (s, v) in sums.iter_mut().zip(r?) {
+            *s += v;
+        }
+    }
+    let n = pooled.len() as f64;
+    Ok(Some(NewUsersReport {
+        users: pooled.len(),
+        recall: sums[0] / n,
+        ndcg: sums[1] / n,
+        popularity_recall: sums[2] / n,
+        popularity_ndcg: sums[3] / n,
+    }))
 }

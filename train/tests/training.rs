@@ -52,6 +52,7 @@ fn eval_agrees_with_numpy_to_four_decimals() {
                     k,
                     read: ReadOptions::default(),
                     threads,
+                    fold_in: false,
                 },
             )
             .expect("eval");

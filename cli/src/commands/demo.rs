@@ -146,6 +146,7 @@ pub fn run(options: &DemoOptions) -> Result<()> {
         k: 20,
         read,
         threads: options.threads,
+        fold_in: false,
     };
     let mut rows = Vec::new();
     let mut export = |label: &str, model: &Trained, values: ValueEncoding| -> Result<()> {

@@ -20,6 +20,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             k: args.k,
             read: args.read.options(),
             threads: args.threads,
+            fold_in: args.fold_in,
         },
         &Bar::new(!args.quiet),
     )?;

@@ -13,8 +13,9 @@ use pocketrec_export::open_model;
 use pocketrec_export::progress::Progress;
 use pocketrec_train::data::{ReadOptions, read_dataset};
 use pocketrec_train::eval::{EvalOptions, EvalReport, evaluate_reporting};
+use pocketrec_train::fold_in::holdout_users;
 use pocketrec_train::model::{DistillConfig, StepConfig};
-use pocketrec_train::{Event, TrainOptions, Trained, teacher_options, train};
+use pocketrec_train::{Event, FoldIn, TrainOptions, Trained, teacher_options, train};
 
 use crate::args::TrainArgs;
 use crate::error::{CliError, Result};
@@ -43,6 +44,8 @@ pub struct TrainCommand {
     pub final_eval: bool,
     /// Show a progress bar and per-epoch lines.
     pub progress: bool,
+    /// Fraction of users kept out of training (drawn with the seed).
+    pub holdout_users: f64,
 }
 
 /// One written file.
@@ -112,7 +115,26 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
             "--values needs at least one encoding".into(),
         ));
     }
-    let data = read_dataset(&command.train, command.test.as_deref(), &command.read)?;
+    let mut data = read_dataset(&command.train, command.test.as_deref(), &command.read)?;
+    if !(0.0..1.0).contains(&command.holdout_users) {
+        return Err(CliError::Usage("--holdout-users must be in [0, 1)".into()));
+    }
+    if command.holdout_users > 0.0 {
+        let held = holdout_users(
+            data.users.len(),
+            command.holdout_users,
+            command.options.seed,
+        );
+        if command.progress {
+            eprintln!(
+                "holding {} of {} users out of training (--holdout-users {})",
+                thousands(held.len() as u64),
+                thousands(data.users.len() as u64),
+                command.holdout_users
+            );
+        }
+        data = data.without_users(&held);
+    }
     let o = &command.options;
     if command.progress {
         eprintln!(
@@ -287,6 +309,7 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
                         k: o.k,
                         read: command.read,
                         threads: o.threads,
+                        fold_in: false,
                     },
                     &Bar::new(command.progress),
                 )?;
@@ -391,10 +414,25 @@ pub fn run_args(args: TrainArgs) -> Result<()> {
             eval_every: args.eval_every,
             eval_users: args.eval_users,
             k: args.k,
+            fold_in: match (
+                args.no_fold_in,
+                args.fold_in_unobserved_weight,
+                args.fold_in_regularization,
+            ) {
+                (true, _, _) => FoldIn::Off,
+                (false, Some(unobserved_weight), Some(regularization)) => {
+                    FoldIn::Given(pocketrec::FoldInParams {
+                        unobserved_weight,
+                        regularization,
+                    })
+                }
+                _ => FoldIn::Tune,
+            },
             ..defaults
         },
         final_eval: !args.no_final_eval,
         progress: !args.quiet,
+        holdout_users: args.holdout_users,
     };
     let (_, summary, _) = run(&command)?;
     if args.json {
