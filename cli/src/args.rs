@@ -186,11 +186,19 @@ pub struct ExportArgs {
     pub no_fold_in: bool,
     /// Fold-in: the weight of every item as an unobserved target (alpha0 >= 0) [default:
     /// 1 / items, all items together weigh as one observed item].
-    #[arg(long, requires = "fold_in_regularization")]
+    #[arg(
+        long,
+        requires = "fold_in_regularization",
+        allow_negative_numbers = true
+    )]
     pub fold_in_unobserved_weight: Option<f32>,
     /// Fold-in: the ridge (lambda > 0) [default: the mean square item value, one item's
     /// weight].
-    #[arg(long, requires = "fold_in_unobserved_weight")]
+    #[arg(
+        long,
+        requires = "fold_in_unobserved_weight",
+        allow_negative_numbers = true
+    )]
     pub fold_in_regularization: Option<f32>,
     /// No progress bar.
     #[arg(short, long)]
@@ -403,10 +411,18 @@ pub struct TrainArgs {
     #[arg(long, conflicts_with_all = ["fold_in_unobserved_weight", "fold_in_regularization"])]
     pub no_fold_in: bool,
     /// Fold-in: this unobserved weight (alpha0 >= 0) instead of a validated one.
-    #[arg(long, requires = "fold_in_regularization")]
+    #[arg(
+        long,
+        requires = "fold_in_regularization",
+        allow_negative_numbers = true
+    )]
     pub fold_in_unobserved_weight: Option<f32>,
     /// Fold-in: this ridge (lambda > 0) instead of a validated one.
-    #[arg(long, requires = "fold_in_unobserved_weight")]
+    #[arg(
+        long,
+        requires = "fold_in_unobserved_weight",
+        allow_negative_numbers = true
+    )]
     pub fold_in_regularization: Option<f32>,
     #[command(flatten)]
     #[allow(missing_docs)]

@@ -553,3 +553,65 @@ fn bench_reports_each_path_cold() {
         assert!((ratio - p50 / floor).abs() <= 1e-9 * ratio.max(1.0), "{p}");
     }
 }
+
+#[test]
+fn fold_in_is_written_by_default_inspected_and_used_by_recommend_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = export_model(dir.path(), "with.prec", &[]);
+    let json = inspect_json(&with);
+    let fold_in = &json["fold_in"];
+    assert_eq!(fold_in["status"], "ok", "{json}");
+    assert_eq!(fold_in["chosen_by"], "default");
+    let dim = json["tables"][1]["dim"].as_u64().unwrap();
+    assert_eq!(fold_in["bytes"].as_u64().unwrap(), 16 + 2 * dim * (dim + 1));
+    assert!(succeeds(&["inspect", path_str(&with)]).contains("fold-in: "));
+    // Folded in from two items and an unknown one: those two are excluded, the unknown counted.
+    let out = succeeds(&[
+        "recommend",
+        path_str(&with),
+        "--items",
+        "0,1,999999",
+        "-k",
+        "3",
+        "--json",
+    ]);
+    let answer: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(answer["folded_from"], serde_json::json!([0, 1, 999999]));
+    assert_eq!(answer["unknown"], 1);
+    let items = answer["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    assert!(items.iter().all(|i| i["item"] != 0 && i["item"] != 1));
+    // Given settings are stored as given.
+    let given = export_model(
+        dir.path(),
+        "given.prec",
+        &[
+            "--fold-in-unobserved-weight",
+            "0.25",
+            "--fold-in-regularization",
+            "2",
+        ],
+    );
+    let json = inspect_json(&given);
+    assert_eq!(json["fold_in"]["unobserved_weight"], 0.25);
+    assert_eq!(json["fold_in"]["regularization"], 2.0);
+    assert_eq!(json["fold_in"]["chosen_by"], "given");
+    // Without the section: inspect says nothing, recommend --items says why it cannot.
+    let without = export_model(dir.path(), "without.prec", &["--no-fold-in"]);
+    assert!(inspect_json(&without)["fold_in"].is_null());
+    let message = fails(&["recommend", path_str(&without), "--items", "0"]);
+    assert!(message.contains("no fold-in section"), "{message}");
+    // Bad settings are refused before anything is written.
+    let message = fails(&[
+        "export",
+        path_str(&fixture("model.safetensors")),
+        "-o",
+        path_str(&dir.path().join("bad.prec")),
+        "--fold-in-unobserved-weight",
+        "-1",
+        "--fold-in-regularization",
+        "1",
+    ]);
+    assert!(message.contains("unobserved weight"), "{message}");
+    assert!(!dir.path().join("bad.prec").exists());
+}

@@ -27,6 +27,23 @@ pub struct Report {
     pub sections: Vec<SectionReport>,
     /// The free-form properties.
     pub properties: BTreeMap<String, String>,
+    /// The fold-in section, when the file has one.
+    pub fold_in: Option<FoldInReport>,
+}
+
+/// What the fold-in section holds (see `docs/FORMAT.md`, *Fold-in*).
+#[derive(Clone, Debug, Serialize)]
+pub struct FoldInReport {
+    /// The unobserved weight `α₀`.
+    pub unobserved_weight: f32,
+    /// The ridge `λ`.
+    pub regularization: f32,
+    /// Bytes of the section.
+    pub bytes: u64,
+    /// How the settings were chosen (`default`, `given`, `validation`), from the properties.
+    pub chosen_by: Option<String>,
+    /// Whether the section is usable: `ok`, or why not.
+    pub status: String,
 }
 
 /// One table's figures.
@@ -191,7 +208,32 @@ pub fn report<S: AsRef<[u8]>>(model: &Model<S>) -> Report {
             .properties()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        fold_in: fold_in_report(model),
     }
+}
+
+fn fold_in_report<S: AsRef<[u8]>>(model: &Model<S>) -> Option<FoldInReport> {
+    let bytes = model
+        .sections()
+        .find(|s| s.kind == pocketrec::SectionKind::FoldIn)?
+        .length;
+    let chosen_by = model.property("fold_in.chosen_by").map(str::to_string);
+    Some(match model.fold_in_params() {
+        Ok(p) => FoldInReport {
+            unobserved_weight: p.unobserved_weight,
+            regularization: p.regularization,
+            bytes,
+            chosen_by,
+            status: "ok".into(),
+        },
+        Err(e) => FoldInReport {
+            unobserved_weight: f32::NAN,
+            regularization: f32::NAN,
+            bytes,
+            chosen_by,
+            status: e.to_string(),
+        },
+    })
 }
 
 /// Formats a byte count with thousands separators.
@@ -273,6 +315,24 @@ impl Report {
                 thousands(t.bytes.total),
                 pct(t.bytes.total),
                 thousands(t.dense_f32_bytes)
+            );
+        }
+        if let Some(f) = &self.fold_in {
+            let _ = writeln!(
+                s,
+                "\nfold-in: {} bytes (item Gramian), unobserved weight {}, regularization {}{}{}",
+                thousands(f.bytes),
+                f.unobserved_weight,
+                f.regularization,
+                f.chosen_by
+                    .as_deref()
+                    .map(|c| format!(" (chosen by {c})"))
+                    .unwrap_or_default(),
+                if f.status == "ok" {
+                    String::new()
+                } else {
+                    format!("; unusable: {}", f.status)
+                }
             );
         }
         let _ = writeln!(s, "\nsections:");
