@@ -185,15 +185,15 @@ pub struct ExportArgs {
     #[arg(long, conflicts_with_all = ["fold_in_unobserved_weight", "fold_in_regularization"])]
     pub no_fold_in: bool,
     /// Fold-in: the weight of every item as an unobserved target (alpha0 >= 0) [default:
-    /// 1 / items, all items together weigh as one observed item].
+    /// 64 / items, all items together weigh as 64 observed items].
     #[arg(
         long,
         requires = "fold_in_regularization",
         allow_negative_numbers = true
     )]
     pub fold_in_unobserved_weight: Option<f32>,
-    /// Fold-in: the ridge (lambda > 0) [default: the mean square item value, one item's
-    /// weight].
+    /// Fold-in: the ridge (lambda > 0) [default: 1000 times the mean square item value,
+    /// 1000 items' weight].
     #[arg(
         long,
         requires = "fold_in_unobserved_weight",
@@ -406,24 +406,29 @@ pub struct TrainArgs {
     /// that `eval --fold-in` can fold them in as new users.
     #[arg(long, default_value_t = 0.0)]
     pub holdout_users: f64,
-    /// Write no fold-in section (by default the files carry the item Gramian and fold-in
-    /// settings chosen on validation users carved from the training interactions).
+    /// Write no fold-in section (by default the files carry the item Gramian and the fold-in
+    /// settings of `export`, scaled to the trained item table).
     #[arg(long, conflicts_with_all = ["fold_in_unobserved_weight", "fold_in_regularization"])]
     pub no_fold_in: bool,
-    /// Fold-in: this unobserved weight (alpha0 >= 0) instead of a validated one.
+    /// Fold-in: this unobserved weight (alpha0 >= 0) instead of the default.
     #[arg(
         long,
         requires = "fold_in_regularization",
         allow_negative_numbers = true
     )]
     pub fold_in_unobserved_weight: Option<f32>,
-    /// Fold-in: this ridge (lambda > 0) instead of a validated one.
+    /// Fold-in: this ridge (lambda > 0) instead of the default.
     #[arg(
         long,
         requires = "fold_in_unobserved_weight",
         allow_negative_numbers = true
     )]
     pub fold_in_regularization: Option<f32>,
+    /// Fold-in: choose the settings on these validation interactions (held out of --train,
+    /// e.g. by bench/split_validation.py; same format): users are folded in from their
+    /// training items and tested on these.
+    #[arg(long, conflicts_with_all = ["no_fold_in", "fold_in_unobserved_weight"])]
+    pub fold_in_validation: Option<PathBuf>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub read: ReadArgs,

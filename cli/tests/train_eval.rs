@@ -279,7 +279,7 @@ fn held_out_users_are_folded_in_as_new_users_and_beat_popularity() {
     // About a fifth of the 400 users have no row, and the file says how fold-in was chosen.
     let rows = model.users().unwrap().rows();
     assert!((280..360).contains(&rows), "{rows} user rows");
-    assert_eq!(model.property("fold_in.chosen_by"), Some("validation"));
+    assert_eq!(model.property("fold_in.chosen_by"), Some("default"));
     let eval = |fold_in: bool| {
         let mut args: Vec<std::ffi::OsString> = vec![os("eval"), output.clone().into()];
         args.push(os("--train"));
@@ -317,4 +317,63 @@ fn held_out_users_are_folded_in_as_new_users_and_beat_popularity() {
         r_new > r_popular,
         "new users {r_new} vs popularity {r_popular}"
     );
+}
+
+#[test]
+fn fold_in_settings_are_chosen_on_a_validation_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train_path, _) = small_split(dir.path());
+    // Carve a validation file out of the training file: each user's last item.
+    let text = std::fs::read_to_string(&train_path).unwrap();
+    let (mut kept, mut held) = (String::new(), String::new());
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() >= 3 {
+            kept.push_str(&fields[..fields.len() - 1].join(" "));
+            held.push_str(&format!("{} {}", fields[0], fields[fields.len() - 1]));
+        } else {
+            kept.push_str(line);
+        }
+        kept.push('\n');
+        held.push('\n');
+    }
+    let (train_v, valid) = (dir.path().join("train_v.txt"), dir.path().join("valid.txt"));
+    std::fs::write(&train_v, kept).unwrap();
+    std::fs::write(&valid, held).unwrap();
+    let output = dir.path().join("m.prec");
+    let out = pocketrec()
+        .arg("train")
+        .arg("--train")
+        .arg(&train_v)
+        .arg("--fold-in-validation")
+        .arg(&valid)
+        .arg("-o")
+        .arg(&output)
+        .args(["--dim", "8", "--density", "1", "--epochs", "5", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let model = Model::read(&output).unwrap();
+    assert_eq!(model.property("fold_in.chosen_by"), Some("validation"));
+    assert!(model.fold_in_params().is_ok());
+    // A validation file sharing no user with the training file is an error, not a default.
+    let stranger = dir.path().join("stranger.txt");
+    std::fs::write(&stranger, "999999 1\n").unwrap();
+    let out = pocketrec()
+        .arg("train")
+        .arg("--train")
+        .arg(&train_v)
+        .arg("--fold-in-validation")
+        .arg(&stranger)
+        .arg("-o")
+        .arg(dir.path().join("x.prec"))
+        .args(["--dim", "8", "--density", "1", "--epochs", "1", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user has both"));
 }

@@ -57,10 +57,11 @@ impl MaskInit {
 pub enum FoldIn {
     /// No fold-in section.
     Off,
-    /// Settings chosen on validation users carved from the training interactions
-    /// ([`crate::fold_in::tune`]); the export defaults when no user has enough items.
+    /// The export's defaults scaled to the trained item table
+    /// ([`pocketrec_export::fold_in::scaled_params`]); [`Trained::tune_fold_in`] replaces them
+    /// by settings chosen on validation interactions.
     #[default]
-    Tune,
+    Default,
     /// These settings.
     Given(FoldInParams),
 }
@@ -178,7 +179,7 @@ impl Default for TrainOptions {
             eval_every: 0,
             eval_users: 0,
             k: 20,
-            fold_in: FoldIn::Tune,
+            fold_in: FoldIn::Default,
         }
     }
 }
@@ -291,8 +292,6 @@ pub struct Trained {
     pub options: TrainOptions,
     /// The fold-in settings the files get (`None` with [`FoldIn::Off`] or `dim > 512`).
     pub fold_in: Option<FoldInChoice>,
-    /// Seconds spent choosing the fold-in settings.
-    pub fold_in_seconds: f64,
 }
 
 impl Trained {
@@ -409,6 +408,32 @@ impl Trained {
                     .layout(layout)
                     .ids(self.items.ids.clone(), self.items.kind),
             ))
+    }
+
+    /// Chooses the fold-in settings on `validation` interactions (user rows' item rows, held
+    /// out of `train`, the interactions the model was trained on): see
+    /// [`crate::fold_in::tune`]. Keeps the current choice when no user has both; returns the
+    /// tuning's result.
+    pub fn tune_fold_in(
+        &mut self,
+        train: &data::UserItems,
+        validation: &data::UserItems,
+    ) -> Option<&Tuned> {
+        if self.fold_in.is_none() || self.dim > pocketrec::MAX_STACK_DIM {
+            return None;
+        }
+        let options = TuneOptions {
+            seed: self.options.seed,
+            k: self.options.k,
+            ..TuneOptions::default()
+        };
+        let tuned = tune(&self.item_table, self.dim, train, validation, &options)?;
+        self.fold_in = Some(FoldInChoice {
+            params: tuned.params,
+            chosen_by: "validation",
+            tuned: Some(tuned),
+        });
+        self.fold_in.as_ref().and_then(|c| c.tuned.as_ref())
     }
 
     /// The `.prec` file's bytes (see [`Trained::builder`]).
@@ -653,9 +678,7 @@ pub fn train(
         })?;
     pool.install(|| {
         let mut trained = train_in_pool(data, options, observe)?;
-        let started = Instant::now();
-        trained.fold_in = choose_fold_in(&trained, data);
-        trained.fold_in_seconds = started.elapsed().as_secs_f64();
+        trained.fold_in = choose_fold_in(&trained);
         Ok(trained)
     })
 }
@@ -864,12 +887,11 @@ fn train_in_pool(
         samples: trained_samples,
         options: options.clone(),
         fold_in: None,
-        fold_in_seconds: 0.0,
     })
 }
 
 /// The fold-in settings for a trained item table (see [`FoldIn`]).
-fn choose_fold_in(trained: &Trained, data: &Dataset) -> Option<FoldInChoice> {
+fn choose_fold_in(trained: &Trained) -> Option<FoldInChoice> {
     if trained.dim > pocketrec::MAX_STACK_DIM {
         return None;
     }
@@ -889,25 +911,11 @@ fn choose_fold_in(trained: &Trained, data: &Dataset) -> Option<FoldInChoice> {
             chosen_by: "given",
             tuned: None,
         }),
-        FoldIn::Tune => {
-            let options = TuneOptions {
-                seed: trained.options.seed,
-                k: trained.options.k,
-                ..TuneOptions::default()
-            };
-            match tune(&trained.item_table, trained.dim, &data.train, &options) {
-                Some(tuned) => Some(FoldInChoice {
-                    params: tuned.params,
-                    chosen_by: "validation",
-                    tuned: Some(tuned),
-                }),
-                None => defaults().map(|params| FoldInChoice {
-                    params,
-                    chosen_by: "default",
-                    tuned: None,
-                }),
-            }
-        }
+        FoldIn::Default => defaults().map(|params| FoldInChoice {
+            params,
+            chosen_by: "default",
+            tuned: None,
+        }),
     }
 }
 

@@ -46,6 +46,8 @@ pub struct TrainCommand {
     pub progress: bool,
     /// Fraction of users kept out of training (drawn with the seed).
     pub holdout_users: f64,
+    /// Validation interactions to choose the fold-in settings on.
+    pub fold_in_validation: Option<PathBuf>,
 }
 
 /// One written file.
@@ -119,8 +121,9 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
     if !(0.0..1.0).contains(&command.holdout_users) {
         return Err(CliError::Usage("--holdout-users must be in [0, 1)".into()));
     }
+    let mut held = Vec::new();
     if command.holdout_users > 0.0 {
-        let held = holdout_users(
+        held = holdout_users(
             data.users.len(),
             command.holdout_users,
             command.options.seed,
@@ -282,6 +285,31 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
             u[0], u[1], u[2], u[3], i[0], i[1], i[2], i[3]
         );
     }
+    let mut trained = trained;
+    if let Some(path) = &command.fold_in_validation {
+        // Read with the training file first, so that rows agree with `data`'s.
+        let with_validation =
+            read_dataset(&command.train, Some(path), &command.read)?.without_users(&held);
+        let validation = with_validation.test.unwrap_or_default();
+        match trained.tune_fold_in(&data.train, &validation) {
+            Some(tuned) if command.progress => eprintln!(
+                "fold-in settings chosen on {} validation users: {} items unobserved, ridge {} \
+                 items (validation Recall@{} {:.4})",
+                thousands(tuned.users as u64),
+                tuned.best.unobserved_items,
+                tuned.best.ridge_items,
+                o.k,
+                tuned.best.recall
+            ),
+            Some(_) => {}
+            None => {
+                return Err(CliError::Usage(format!(
+                    "{}: no user has both training and validation items",
+                    path.display()
+                )));
+            }
+        }
+    }
     let mut files = Vec::new();
     let mut first_report = None;
     for (k, &values) in command.values.iter().enumerate() {
@@ -426,13 +454,14 @@ pub fn run_args(args: TrainArgs) -> Result<()> {
                         regularization,
                     })
                 }
-                _ => FoldIn::Tune,
+                _ => FoldIn::Default,
             },
             ..defaults
         },
         final_eval: !args.no_final_eval,
         progress: !args.quiet,
         holdout_users: args.holdout_users,
+        fold_in_validation: args.fold_in_validation,
     };
     let (_, summary, _) = run(&command)?;
     if args.json {
