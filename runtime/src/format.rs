@@ -265,6 +265,25 @@ pub struct FoldInHeader {
 }
 const _: () = assert!(core::mem::size_of::<FoldInHeader>() == FOLD_IN_HEADER_SIZE);
 
+/// The first bytes of an id-strings section ([`SectionKind::IdStrings`]): then `rows + 1`
+/// little-endian `u32` offsets into the string bytes (the first 0, non-decreasing, the last
+/// their length), then the UTF-8 strings one after another, row `r`'s between offsets `r` and
+/// `r + 1`; [`string_id`] of row `r`'s string is its id.
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct IdStringsHeader {
+    /// Index of the table in the metadata's tables (its ids must be string hashes).
+    pub table: U32Le,
+    /// Zero.
+    pub reserved: U32Le,
+    /// The table's rows.
+    pub rows: U64Le,
+}
+const _: () = assert!(core::mem::size_of::<IdStringsHeader>() == ID_STRINGS_HEADER_SIZE);
+
+/// Bytes of [`IdStringsHeader`].
+pub const ID_STRINGS_HEADER_SIZE: usize = 16;
+
 /// Bytes of [`FoldInHeader`].
 pub const FOLD_IN_HEADER_SIZE: usize = 16;
 
@@ -317,6 +336,9 @@ pub enum SectionKind {
     /// f32) and the regularisation and unobserved weight chosen for the solve. At most one per
     /// file; readers that do not know it skip it. See [`FoldInHeader`].
     FoldIn,
+    /// The original strings of a table's string ids (kind 13): see [`IdStringsHeader`]. At
+    /// most one per table; readers that do not know it skip it.
+    IdStrings,
     /// A kind this reader does not know (written by a later minor version); skipped.
     Unknown(u32),
 }
@@ -337,6 +359,7 @@ impl SectionKind {
             SectionKind::RowScales => 10,
             SectionKind::ColumnBitmaps => 11,
             SectionKind::FoldIn => 12,
+            SectionKind::IdStrings => 13,
             SectionKind::Unknown(code) => code,
         }
     }
@@ -356,6 +379,7 @@ impl SectionKind {
             10 => SectionKind::RowScales,
             11 => SectionKind::ColumnBitmaps,
             12 => SectionKind::FoldIn,
+            13 => SectionKind::IdStrings,
             other => SectionKind::Unknown(other),
         }
     }
@@ -375,6 +399,7 @@ impl SectionKind {
             SectionKind::RowScales => "row-scales",
             SectionKind::ColumnBitmaps => "column-bitmaps",
             SectionKind::FoldIn => "fold-in",
+            SectionKind::IdStrings => "id-strings",
             SectionKind::Unknown(_) => "unknown",
         }
     }

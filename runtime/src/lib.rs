@@ -50,6 +50,7 @@ mod columns;
 mod error;
 mod fold_in;
 pub mod format;
+mod id_strings;
 // SIMD intrinsics and the loads they need: every unsafe block there has a SAFETY comment.
 #[allow(unsafe_code)]
 mod kernels;
@@ -227,6 +228,7 @@ pub use format::{
     IdEncoding, IdKind, IndexEncoding, ListRows, OffsetWidth, Role, Scoring, SectionKind,
     ValueEncoding, string_id,
 };
+pub use id_strings::IdStrings;
 pub use kernels::in_use as simd_kernels;
 /// The read-only memory map type behind `Model::open` (re-exported from memmap2).
 #[cfg(feature = "mmap")]

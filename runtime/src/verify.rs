@@ -55,7 +55,12 @@ impl<S: AsRef<[u8]>> Model<S> {
         }
         for role in Role::ALL {
             match self.table(*role) {
-                Ok(table) => verify_table(&table)?,
+                Ok(table) => {
+                    verify_table(&table)?;
+                    if let Some(strings) = self.id_strings(*role)? {
+                        strings.verify(&table)?;
+                    }
+                }
                 Err(Error::MissingTable(_)) => {}
                 Err(e) => return Err(e),
             }

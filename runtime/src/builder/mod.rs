@@ -27,6 +27,7 @@
 mod columns;
 mod encode;
 mod fold_in;
+mod id_strings;
 mod matrix;
 
 use alloc::string::String;
@@ -119,6 +120,9 @@ pub struct TableSpec {
     /// length byte a row instead of an offset); `dim` at most 256, at most 255 non-zeros a
     /// row, [`Layout::Rows`] only. False by default.
     pub sliced: bool,
+    /// The original strings of string ids, in input-row order (each must hash to its id):
+    /// stored so that readers can give them back ([`crate::Model::id_str`]).
+    pub id_strings: Option<Vec<String>>,
 }
 
 impl TableSpec {
@@ -135,7 +139,16 @@ impl TableSpec {
             layout: Layout::Rows,
             list_rows: ListRows::U16,
             sliced: false,
+            id_strings: None,
         }
+    }
+
+    /// Stores the original strings of the table's string ids (one per input row, in input
+    /// order, `string_id(s)` equal to its id; needs [`TableSpec::ids`] with
+    /// [`IdKind::StringHash`]).
+    pub fn id_strings(mut self, strings: Vec<String>) -> Self {
+        self.id_strings = Some(strings);
+        self
     }
 
     /// Stores the rows sliced, or not (see [`Self::sliced`](TableSpec#structfield.sliced)).
@@ -357,6 +370,15 @@ impl ModelBuilder {
                 column: None,
                 reason: "too many tables",
             })?;
+        }
+        let id_strings: Vec<Vec<u8>> = self
+            .tables
+            .iter()
+            .enumerate()
+            .filter_map(|(position, spec)| id_strings::section(spec, position as u32).transpose())
+            .collect::<Result<_>>()?;
+        for bytes in &id_strings {
+            sections.push((SectionKind::IdStrings, bytes));
         }
         let pairs: Vec<(&str, &str)> = self
             .properties
