@@ -185,7 +185,7 @@ pub struct ExportArgs {
     #[arg(long, conflicts_with_all = ["fold_in_unobserved_weight", "fold_in_regularization"])]
     pub no_fold_in: bool,
     /// Fold-in: the weight of every item as an unobserved target (alpha0 >= 0) [default:
-    /// 64 / items, all items together weigh as 64 observed items].
+    /// 256 / items, all items together weigh as 256 observed items].
     #[arg(
         long,
         requires = "fold_in_regularization",

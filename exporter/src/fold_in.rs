@@ -14,7 +14,7 @@ use pocketrec::builder::SparseMatrix;
 /// Default `unobserved_items`: all items together, as unobserved targets, weigh as much as
 /// this many observed items. Chosen on a validation split carved from Gowalla's training
 /// interactions (`docs/QUALITY.md`, *Fold-in*), for the dense and the density-0.1 model alike.
-pub const DEFAULT_UNOBSERVED_ITEMS: f32 = 64.0;
+pub const DEFAULT_UNOBSERVED_ITEMS: f32 = 256.0;
 
 /// Default `ridge_items`: the ridge weighs as much as this many observed items. So strong a
 /// ridge makes the fold-in close to a sum of the item vectors, corrected by the Gramian; that

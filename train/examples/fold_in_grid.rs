@@ -2,7 +2,8 @@
 //! items, tested on their validation items (held out of the training the model saw), e.g.
 //! `cargo run --release -p pocketrec-train --example fold_in_grid -- model.prec train.txt
 //! valid.txt [U1,U2,..] [R1,R2,..]` with `train.txt`/`valid.txt` from
-//! `bench/split_validation.py` and the grids in item units (see `pocketrec_train::fold_in`).
+//! `bench/split_validation.py` and the grids in item units (see `pocketrec_train::fold_in`);
+//! `FOLD_IN_USERS=N` sets the number of validation users.
 
 use pocketrec_train::data::{ReadOptions, read_dataset};
 use pocketrec_train::fold_in::{TuneOptions, tune};
@@ -36,6 +37,10 @@ fn main() {
         }
     }
     let mut options = TuneOptions::default();
+    // FOLD_IN_USERS=N validates on N users (default 2,000; a large N takes every user).
+    if let Ok(n) = std::env::var("FOLD_IN_USERS") {
+        options.users = n.parse().expect("FOLD_IN_USERS is a number");
+    }
     if let Some(u) = list(4) {
         options.unobserved_items = u;
     }
