@@ -180,6 +180,10 @@ pub struct ExportArgs {
     /// Prune each table by magnitude to this density (0 < D <= 1) before writing.
     #[arg(long)]
     pub prune_density: Option<f64>,
+    /// Store string ids as their 64-bit hashes only (by default the file also keeps the
+    /// strings, so that answers name users and items as the id files do).
+    #[arg(long)]
+    pub no_id_strings: bool,
     /// Write no fold-in section (by default the file carries the item Gramian, 2·d·(d+1)
     /// bytes, so that the device can fold in new users from their interactions).
     #[arg(long, conflicts_with_all = ["fold_in_unobserved_weight", "fold_in_regularization"])]

@@ -9,21 +9,31 @@ use pocketrec_export::ids::resolve_id;
 
 use crate::error::{CliError, Result};
 
-/// An id as the user typed it: a JSON number for integer ids, a string for string ids.
+/// An id as printed: a JSON number for integer ids, a string for string ids.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
-pub enum UserId {
+pub enum ExternalId {
     /// An integer id.
     Integer(u64),
     /// A string id (stored in the model as its hash).
     Text(String),
 }
 
+impl std::fmt::Display for ExternalId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExternalId::Integer(id) => std::fmt::Display::fmt(id, f),
+            ExternalId::Text(s) => f.pad(s),
+        }
+    }
+}
+
 /// One recommended item in the JSON output.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ScoredItem {
-    /// The item's external id (the hash, for string ids).
-    pub item: u64,
+    /// The item's external id: its original string when the model stores the strings of its
+    /// string ids, else the integer (the 64-bit hash, for string ids without strings).
+    pub item: ExternalId,
     /// Its score.
     pub score: f32,
 }
@@ -32,9 +42,21 @@ pub struct ScoredItem {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct UserRecommendations {
     /// The user, as given.
-    pub user: UserId,
+    pub user: ExternalId,
     /// Best first.
     pub items: Vec<ScoredItem>,
+}
+
+/// `r` as printed: the item named by its original string when the model has them.
+fn scored<S: AsRef<[u8]>>(model: &Model<S>, r: &Recommendation) -> Result<ScoredItem> {
+    let item = match model.id_str(pocketrec::Role::Item, r.id) {
+        Ok(Some(s)) => ExternalId::Text(s.to_string()),
+        _ => ExternalId::Integer(r.id),
+    };
+    Ok(ScoredItem {
+        item,
+        score: r.score,
+    })
 }
 
 /// Recommends `k` items for the user written `user` (an integer, or a string for models with
@@ -63,16 +85,13 @@ pub fn recommend_for<S: AsRef<[u8]>>(
         .map_err(to_export)?;
     Ok(UserRecommendations {
         user: match users.id_kind() {
-            IdKind::Integer => UserId::Integer(user_id),
-            IdKind::StringHash => UserId::Text(user.trim().to_string()),
+            IdKind::Integer => ExternalId::Integer(user_id),
+            IdKind::StringHash => ExternalId::Text(user.trim().to_string()),
         },
         items: out[..n]
             .iter()
-            .map(|r| ScoredItem {
-                item: r.id,
-                score: r.score,
-            })
-            .collect(),
+            .map(|r| scored(model, r))
+            .collect::<Result<_>>()?,
     })
 }
 
@@ -124,11 +143,8 @@ pub fn recommend_folded<S: AsRef<[u8]>>(
         unknown: summary.unknown,
         items: out[..n]
             .iter()
-            .map(|r| ScoredItem {
-                item: r.id,
-                score: r.score,
-            })
-            .collect(),
+            .map(|r| scored(model, r))
+            .collect::<Result<_>>()?,
     })
 }
 
@@ -163,8 +179,8 @@ impl UserRecommendations {
     /// The human-readable table printed without `--json`.
     pub fn to_text(&self) -> String {
         let user = match &self.user {
-            UserId::Integer(id) => id.to_string(),
-            UserId::Text(s) => format!("{s:?}"),
+            ExternalId::Integer(id) => id.to_string(),
+            ExternalId::Text(s) => format!("{s:?}"),
         };
         let mut s = format!("top {} items for user {user}\n", self.items.len());
         s.push_str(" rank                  item       score\n");

@@ -615,3 +615,79 @@ fn fold_in_is_written_by_default_inspected_and_used_by_recommend_items() {
     assert!(message.contains("unobserved weight"), "{message}");
     assert!(!dir.path().join("bad.prec").exists());
 }
+
+#[test]
+fn string_item_ids_come_back_as_their_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_in = fixture("model.safetensors");
+    let rows = Model::read(export_model(dir.path(), "probe.prec", &[]))
+        .unwrap()
+        .items()
+        .unwrap()
+        .rows();
+    let names: Vec<String> = (0..rows).map(|i| format!("sku-{:05}", i * 7 + 3)).collect();
+    let items = dir.path().join("item_ids.txt");
+    std::fs::write(&items, names.join("\n") + "\n").unwrap();
+    let with = export_model(dir.path(), "with.prec", &["--item-ids", path_str(&items)]);
+    let model = Model::read(&with).unwrap();
+    model.verify().unwrap();
+    assert!(model.id_strings(pocketrec::Role::Item).unwrap().is_some());
+    // recommend names items by their strings, in JSON and in text.
+    let out = succeeds(&[
+        "recommend",
+        path_str(&with),
+        "--user",
+        "1",
+        "-k",
+        "3",
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    for item in json["items"].as_array().unwrap() {
+        let name = item["item"].as_str().expect("a string id");
+        assert!(names.iter().any(|n| n == name), "{name}");
+    }
+    let text = succeeds(&["recommend", path_str(&with), "--user", "1", "-k", "3"]);
+    assert!(text.contains("sku-"), "{text}");
+    // Excluding and folding in by string work as well.
+    let first = json["items"][0]["item"].as_str().unwrap().to_string();
+    let out = succeeds(&[
+        "recommend",
+        path_str(&with),
+        "--user",
+        "1",
+        "-k",
+        "3",
+        "--exclude",
+        &first,
+        "--json",
+    ]);
+    assert!(!out.contains(&format!("\"{first}\"")), "{out}");
+    let out = succeeds(&["recommend", path_str(&with), "--items", &first, "--json"]);
+    assert!(out.contains("sku-"), "{out}");
+    // Without the strings, items come back as their 64-bit hashes.
+    let without = dir.path().join("without.prec");
+    let args = [
+        "export",
+        path_str(&model_in),
+        "-o",
+        path_str(&without),
+        "--item-ids",
+        path_str(&items),
+        "--no-id-strings",
+        "--quiet",
+    ];
+    succeeds(&args);
+    let out = succeeds(&[
+        "recommend",
+        path_str(&without),
+        "--user",
+        "1",
+        "-k",
+        "1",
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let hash = json["items"][0]["item"].as_u64().expect("a hash");
+    assert!(names.iter().any(|n| pocketrec::string_id(n) == hash));
+}

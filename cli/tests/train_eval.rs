@@ -377,3 +377,51 @@ fn fold_in_settings_are_chosen_on_a_validation_file() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no user has both"));
 }
+
+#[test]
+fn string_ids_of_a_log_are_stored_with_the_trained_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.tsv");
+    let mut text = String::new();
+    for u in 0..20u64 {
+        for k in 0..6u64 {
+            text.push_str(&format!("user-{u}\tsku-{}\n", (u * 5 + k * 11) % 40));
+        }
+    }
+    std::fs::write(&log, text).unwrap();
+    let output = dir.path().join("m.prec");
+    let status = pocketrec()
+        .arg("train")
+        .arg("--train")
+        .arg(&log)
+        .arg("-o")
+        .arg(&output)
+        .args(["--dim", "8", "--epochs", "2", "--quiet"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let model = Model::read(&output).unwrap();
+    model.verify().unwrap();
+    let id = pocketrec::string_id("sku-7");
+    assert_eq!(
+        model.id_str(pocketrec::Role::Item, id).unwrap(),
+        Some("sku-7")
+    );
+    assert_eq!(
+        model.find_str(pocketrec::Role::User, "user-3").unwrap(),
+        pocketrec::string_id("user-3")
+    );
+    let out = pocketrec()
+        .arg("recommend")
+        .arg(&output)
+        .args(["--user", "user-3", "-k", "2", "--json"])
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        json["items"][0]["item"]
+            .as_str()
+            .unwrap()
+            .starts_with("sku-")
+    );
+}

@@ -81,6 +81,9 @@ pub struct ExportOptions {
     /// The fold-in settings; `None` scales the defaults to the item table
     /// ([`crate::fold_in::scaled_params`]).
     pub fold_in_params: Option<FoldInParams>,
+    /// Store the original strings of string ids (section `id-strings`), so that answers name
+    /// users and items as the id files do. On by default.
+    pub id_strings: bool,
 }
 
 impl ExportOptions {
@@ -103,6 +106,7 @@ impl ExportOptions {
             sliced_rows: false,
             fold_in: true,
             fold_in_params: None,
+            id_strings: true,
         }
     }
 }
@@ -178,6 +182,7 @@ fn table_spec(
     table: LoadedTable,
     values: ValueEncoding,
     ids: Option<&Path>,
+    id_strings: bool,
     bias: Option<&Source>,
 ) -> Result<TableSpec> {
     let LoadedTable { source, matrix } = table;
@@ -187,6 +192,9 @@ fn table_spec(
         let ids = read_id_file(path)?;
         check_rows(path, "ids", ids.ids.len(), &source, rows)?;
         spec = spec.ids(ids.ids, ids.kind);
+        if let Some(strings) = ids.strings.filter(|_| id_strings) {
+            spec = spec.id_strings(strings);
+        }
     }
     if let Some(bias_source) = bias {
         let bias = input::read_vector(&bias_source.path, bias_source.tensor.as_deref())?;
@@ -279,6 +287,7 @@ pub fn export_reporting(options: &ExportOptions, progress: &dyn Progress) -> Res
         items,
         options.values,
         options.item_ids.as_deref(),
+        options.id_strings,
         options.item_bias.as_ref(),
     )?
     .layout(options.layout)
@@ -290,6 +299,7 @@ pub fn export_reporting(options: &ExportOptions, progress: &dyn Progress) -> Res
             users,
             options.values,
             options.user_ids.as_deref(),
+            options.id_strings,
             options.user_bias.as_ref(),
         )?)
         .table(item_spec);

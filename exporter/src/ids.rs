@@ -22,6 +22,8 @@ pub struct IdList {
     pub ids: Vec<u64>,
     /// Integers or string hashes.
     pub kind: IdKind,
+    /// The strings themselves, in line order, for string ids (`None` for integers).
+    pub strings: Option<Vec<String>>,
 }
 
 /// Reads an id file.
@@ -60,6 +62,7 @@ pub fn parse_ids(path: &Path, text: &str) -> Result<IdList> {
                 path: path.to_path_buf(),
                 ids,
                 kind: IdKind::Integer,
+                strings: None,
             })
         }
         None => {
@@ -84,6 +87,7 @@ pub fn parse_ids(path: &Path, text: &str) -> Result<IdList> {
                 path: path.to_path_buf(),
                 ids,
                 kind: IdKind::StringHash,
+                strings: Some(lines.iter().map(|l| l.to_string()).collect()),
             })
         }
     }

@@ -86,6 +86,8 @@ pub struct IdSpace {
     pub ids: Vec<u64>,
     /// Integers or string hashes.
     pub kind: IdKind,
+    /// Row `r`'s original string, for string ids (`None` for integers).
+    pub strings: Option<Vec<String>>,
 }
 
 impl IdSpace {
@@ -210,6 +212,11 @@ impl Dataset {
         let users = IdSpace {
             ids: keep.iter().map(|&u| self.users.ids[u as usize]).collect(),
             kind: self.users.kind,
+            strings: self
+                .users
+                .strings
+                .as_ref()
+                .map(|s| keep.iter().map(|&u| s[u as usize].clone()).collect()),
         };
         let subset = |lists: &UserItems| {
             let pairs: Vec<(u32, u32)> = keep
@@ -299,7 +306,20 @@ impl Interner {
             row_of[k as usize] = row as u32;
         }
         let sorted = order.iter().map(|&k| ids[k as usize]).collect();
-        Ok((IdSpace { ids: sorted, kind }, row_of))
+        let strings = (kind == IdKind::StringHash).then(|| {
+            order
+                .iter()
+                .map(|&k| self.tokens[k as usize].clone())
+                .collect()
+        });
+        Ok((
+            IdSpace {
+                ids: sorted,
+                kind,
+                strings,
+            },
+            row_of,
+        ))
     }
 }
 

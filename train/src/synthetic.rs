@@ -125,6 +125,7 @@ pub fn generate(spec: &SyntheticSpec) -> Dataset {
     let ids = |n: usize| IdSpace {
         ids: (0..n as u64).collect(),
         kind: pocketrec::IdKind::Integer,
+        strings: None,
     };
     Dataset {
         users: ids(spec.users),

@@ -396,18 +396,24 @@ impl Trained {
                 ),
             );
         }
+        let with_strings = |spec: TableSpec, ids: &IdSpace| match &ids.strings {
+            Some(strings) => spec.id_strings(strings.clone()),
+            None => spec,
+        };
         Ok(builder
-            .table(
+            .table(with_strings(
                 TableSpec::new("user_embedding", Role::User, users)
                     .values(values)
                     .ids(self.users.ids.clone(), self.users.kind),
-            )
-            .table(
+                &self.users,
+            ))
+            .table(with_strings(
                 TableSpec::new("item_embedding", Role::Item, items)
                     .values(values)
                     .layout(layout)
                     .ids(self.items.ids.clone(), self.items.kind),
-            ))
+                &self.items,
+            )))
     }
 
     /// Chooses the fold-in settings on `validation` interactions (user rows' item rows, held

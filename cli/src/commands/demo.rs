@@ -241,7 +241,11 @@ pub fn run(options: &DemoOptions) -> Result<()> {
             .items
             .iter()
             .map(|r| {
-                let mark = if held.contains(&r.item) { "*" } else { "" };
+                let held_out = match &r.item {
+                    crate::recommendations::ExternalId::Integer(id) => held.contains(id),
+                    crate::recommendations::ExternalId::Text(_) => false,
+                };
+                let mark = if held_out { "*" } else { "" };
                 format!("{}{mark} ({:.2})", r.item, r.score)
             })
             .collect();
