@@ -33,6 +33,10 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Also draw bytes by section, non-zeros per row and density per dimension (item
+        /// table) into this SVG file.
+        #[arg(long)]
+        plot: Option<PathBuf>,
     },
     /// Check every byte of a model (checksums, rows, ids). Exit status 0: valid; 1: invalid;
     /// 2: unreadable.
@@ -90,6 +94,9 @@ pub enum Command {
         /// one to read.
         #[arg(long)]
         cold: bool,
+        /// Also draw each path's latency distribution into this SVG file.
+        #[arg(long)]
+        plot: Option<PathBuf>,
     },
 }
 
@@ -467,6 +474,9 @@ pub struct EvalArgs {
     /// ranking.
     #[arg(long)]
     pub fold_in: bool,
+    /// Also draw Recall@k by user activity into this SVG file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub read: ReadArgs,

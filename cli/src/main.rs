@@ -2,7 +2,7 @@
 //!
 //! This crate is the front end only: [`args`] parses, [`commands`] runs each command over the
 //! libraries (`pocketrec`, `pocketrec-export`, `pocketrec-train`), [`progress`] draws their
-//! progress reports as bars, and [`output`] prints JSON. No library depends on it.
+//! progress reports as bars, [`output`] prints JSON and [`plot`] draws SVG charts. No library depends on it.
 
 use std::process::ExitCode;
 
@@ -12,6 +12,7 @@ mod args;
 mod commands;
 mod error;
 mod output;
+mod plot;
 mod progress;
 mod recommendations;
 
@@ -42,7 +43,9 @@ fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Export(args) => commands::export::run(*args),
-        Command::Inspect { model, json } => commands::inspect::run(&model, json),
+        Command::Inspect { model, json, plot } => {
+            commands::inspect::run(&model, json, plot.as_deref())
+        }
         Command::Verify { model } => return commands::verify::run(&model),
         Command::Generate {
             output,
@@ -58,7 +61,11 @@ fn run() -> ExitCode {
             k,
             json,
             cold,
+            plot,
         } => commands::bench::run(&model, queries, k, cold).and_then(|r| {
+            if let Some(out) = &plot {
+                plot::write_svg(out, &[r.latency_panel()])?;
+            }
             if json {
                 print_json(&r)
             } else {

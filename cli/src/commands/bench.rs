@@ -44,6 +44,9 @@ pub struct PathReport {
     pub p50_over_memory_floor: f64,
     /// `p50_us / floor_cached_us`.
     pub p50_over_cached_floor: f64,
+    /// Every query's latency, in microseconds, fastest first (for `--plot`; not in the JSON).
+    #[serde(skip)]
+    pub latencies_us: Vec<f64>,
 }
 
 /// Everything `bench` reports.
@@ -311,6 +314,7 @@ pub fn run(path: &Path, queries: usize, k: usize, cold: bool) -> Result<BenchRep
             floor_cached_us: floor_cached,
             p50_over_memory_floor: 0.0,
             p50_over_cached_floor: p50 / floor_cached,
+            latencies_us: times.iter().map(|t| t.as_secs_f64() * 1e6).collect(),
         });
     }
     // Measured again after the queries, and the faster of the two kept: a neighbour's burst
@@ -342,6 +346,35 @@ pub fn run(path: &Path, queries: usize, k: usize, cold: bool) -> Result<BenchRep
 }
 
 impl BenchReport {
+    /// The latency distribution of each path, as `bench --plot` draws it: for each latency, the
+    /// fraction of queries at most that long.
+    pub fn latency_panel(&self) -> crate::plot::Panel {
+        crate::plot::Panel::Lines(crate::plot::Lines {
+            title: format!(
+                "recommend latency, {} queries per path, k = {}{}",
+                self.queries,
+                self.k,
+                if self.cold { ", cold caches" } else { "" }
+            ),
+            series: self
+                .paths
+                .iter()
+                .map(|p| {
+                    let n = p.latencies_us.len().max(1) as f64;
+                    let points = p
+                        .latencies_us
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &us)| (us, (i + 1) as f64 / n))
+                        .collect();
+                    (p.path.clone(), points)
+                })
+                .collect(),
+            x_label: "latency (us)".into(),
+            y_label: "fraction of queries".into(),
+        })
+    }
+
     /// The text printed without `--json`.
     pub fn to_text(&self) -> String {
         let mut s = format!(

@@ -6,6 +6,7 @@ use pocketrec_train::eval::{EvalOptions, evaluate_reporting};
 use crate::args::EvalArgs;
 use crate::error::Result;
 use crate::output::print_json;
+use crate::plot::{Bars, Panel, write_svg};
 use crate::progress::Bar;
 
 /// Runs `pocketrec eval`.
@@ -24,6 +25,22 @@ pub fn run(args: EvalArgs) -> Result<()> {
         },
         &Bar::new(!args.quiet),
     )?;
+    if let Some(out) = &args.plot {
+        write_svg(
+            out,
+            &[Panel::Bars(Bars {
+                title: format!(
+                    "Recall@{} by user activity ({} users, quartiles of training items)",
+                    report.k, report.users
+                ),
+                labels: ["least active", "second", "third", "most active"]
+                    .map(String::from)
+                    .to_vec(),
+                values: report.recall_by_activity.to_vec(),
+                y_label: format!("Recall@{}", report.k),
+            })],
+        )?;
+    }
     if args.json {
         print_json(&report.to_json())
     } else {
