@@ -44,6 +44,8 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+#[cfg(feature = "std")]
+mod batch;
 #[cfg(feature = "alloc")]
 pub mod builder;
 mod columns;
@@ -222,6 +224,8 @@ pub mod bench_kernels {
     }
 }
 
+#[cfg(feature = "std")]
+pub use batch::BatchSummary;
 pub use error::{ChecksumScope, Error, Result};
 pub use fold_in::{FoldInParams, FoldInSection, FoldInSummary, MAX_CHOLESKY_DIM, Prior, Solver};
 pub use format::{

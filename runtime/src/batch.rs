@@ -1,0 +1,140 @@
+//! Many queries at once (feature `std`): [`Model::recommend_batch`] answers a list of users on
+//! several threads, each user exactly as [`Model::recommend`] answers them.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::topk::Recommendation;
+
+/// Users a thread takes at a time (small enough to balance, large enough to amortise).
+const USERS_PER_CLAIM: usize = 16;
+
+/// What [`Model::recommend_batch`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchSummary {
+    /// Users the model has no row for: their count is 0.
+    pub unknown_users: usize,
+    /// Threads that ran.
+    pub threads: usize,
+}
+
+impl<S: AsRef<[u8]> + Sync> Model<S> {
+    /// Recommends `k` items to each of `users` (external ids) on `threads` threads (0: one per
+    /// available core, at most one per 16 users): user `i`'s items go to
+    /// `out[i * k..(i + 1) * k]`, best first, and their number to `counts[i]`, exactly as
+    /// [`Model::recommend`] with `exclude(i)` would give them, whatever the thread count.
+    /// A user the model has no row for gets `counts[i] = 0` and is counted in
+    /// [`BatchSummary::unknown_users`]; any other error stops the batch and is returned.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pocketrec::Error> {
+    /// # let bytes = pocketrec::builder::tiny_example_model()?;
+    /// use pocketrec::{Model, Recommendation};
+    /// let model = Model::from_bytes(&bytes)?;
+    /// let users = [0, 1, 2, 99];
+    /// let (k, mut out, mut counts) = (2, vec![Recommendation::default(); 8], vec![0; 4]);
+    /// let summary = model.recommend_batch(&users, k, |_| &[], 2, &mut out, &mut counts)?;
+    /// assert_eq!(summary.unknown_users, 1);
+    /// let mut one = [Recommendation::default(); 2];
+    /// model.recommend(1, k, &[], &mut one)?;
+    /// assert_eq!(&out[2..4], &one[..]);
+    /// # Ok(()) }
+    /// ```
+    pub fn recommend_batch<'e>(
+        &self,
+        users: &[u64],
+        k: usize,
+        exclude: impl Fn(usize) -> &'e [u64] + Sync,
+        threads: usize,
+        out: &mut [Recommendation],
+        counts: &mut [usize],
+    ) -> Result<BatchSummary> {
+        let needed = users.len().saturating_mul(k);
+        if out.len() < needed {
+            return Err(Error::BufferTooSmall {
+                needed: needed as u64,
+                actual: out.len() as u64,
+            });
+        }
+        if counts.len() < users.len() {
+            return Err(Error::BufferTooSmall {
+                needed: users.len() as u64,
+                actual: counts.len() as u64,
+            });
+        }
+        let available = std::thread::available_parallelism().map_or(1, usize::from);
+        let threads = match threads {
+            0 => available,
+            n => n,
+        }
+        .min(users.len().div_ceil(USERS_PER_CLAIM))
+        .max(1);
+        // Work is claimed in blocks of users; each block's slices of `out` and `counts` are
+        // handed to whichever thread claims it, so every user's answer lands in its own place.
+        let blocks: Vec<(&mut [Recommendation], &mut [usize])> = if k == 0 {
+            counts[..users.len()]
+                .chunks_mut(USERS_PER_CLAIM)
+                .map(|c| (&mut [][..], c))
+                .collect()
+        } else {
+            out[..needed]
+                .chunks_mut(USERS_PER_CLAIM * k)
+                .zip(counts[..users.len()].chunks_mut(USERS_PER_CLAIM))
+                .collect()
+        };
+        let blocks: Vec<std::sync::Mutex<Option<(&mut [Recommendation], &mut [usize])>>> = blocks
+            .into_iter()
+            .map(|b| std::sync::Mutex::new(Some(b)))
+            .collect();
+        let next = AtomicUsize::new(0);
+        let run = || -> Result<usize> {
+            let mut unknown = 0;
+            loop {
+                let block = next.fetch_add(1, Ordering::Relaxed);
+                let Some(slot) = blocks.get(block) else {
+                    return Ok(unknown);
+                };
+                let Some((out, counts)) = slot.lock().ok().and_then(|mut s| s.take()) else {
+                    continue;
+                };
+                for (j, count) in counts.iter_mut().enumerate() {
+                    let i = block * USERS_PER_CLAIM + j;
+                    let slots = out.get_mut(j * k..(j + 1) * k).unwrap_or(&mut []);
+                    *count = match self.recommend(users[i], k, exclude(i), slots) {
+                        Ok(n) => n,
+                        Err(Error::IdNotFound { .. }) => {
+                            unknown += 1;
+                            0
+                        }
+                        Err(e) => return Err(e),
+                    };
+                }
+            }
+        };
+        let results: Vec<Result<usize>> = if threads == 1 {
+            vec![run()]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads).map(|_| scope.spawn(run)).collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or(Err(Error::InvalidQuery {
+                            index: None,
+                            reason: "a batch thread panicked",
+                        }))
+                    })
+                    .collect()
+            })
+        };
+        let mut unknown_users = 0;
+        for r in results {
+            unknown_users += r?;
+        }
+        Ok(BatchSummary {
+            unknown_users,
+            threads,
+        })
+    }
+}

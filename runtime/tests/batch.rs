@@ -1,0 +1,93 @@
+//! `recommend_batch` answers every user exactly as `recommend` does, whatever the thread count,
+//! with per-user exclusions, unknown users counted, and buffers checked.
+
+mod common;
+
+use common::Inputs;
+use pocketrec::{Error, Model, Recommendation};
+
+#[test]
+fn a_batch_answers_each_user_as_recommend_does_on_any_number_of_threads() {
+    for (seed, values) in [
+        (1u64, pocketrec::ValueEncoding::F32),
+        (2, pocketrec::ValueEncoding::F16),
+        (3, pocketrec::ValueEncoding::I8),
+    ] {
+        let inputs = Inputs::random(seed, 150, 400, 24, 0.3);
+        let mut inputs = inputs;
+        inputs.values = values;
+        let bytes = inputs.build();
+        let model = Model::from_bytes(&bytes).unwrap();
+        let mut users: Vec<u64> = (0..inputs.n_users()).map(|r| inputs.user_id(r)).collect();
+        users.push(u64::MAX - 3); // unknown
+        users.insert(7, u64::MAX - 4); // unknown, in the middle
+        let exclusions: Vec<Vec<u64>> = (0..users.len())
+            .map(|i| {
+                (0..i % 4)
+                    .map(|j| inputs.item_id((i * 7 + j) % 400))
+                    .collect()
+            })
+            .collect();
+        let k = 10;
+        let mut expected = vec![Recommendation::default(); users.len() * k];
+        let mut expected_counts = vec![0usize; users.len()];
+        for (i, &u) in users.iter().enumerate() {
+            expected_counts[i] = model
+                .recommend(u, k, &exclusions[i], &mut expected[i * k..(i + 1) * k])
+                .unwrap_or(0);
+        }
+        for threads in [1, 2, 3, 0] {
+            let mut out = vec![Recommendation::default(); users.len() * k];
+            let mut counts = vec![usize::MAX; users.len()];
+            let summary = model
+                .recommend_batch(
+                    &users,
+                    k,
+                    |i| &exclusions[i],
+                    threads,
+                    &mut out,
+                    &mut counts,
+                )
+                .unwrap();
+            assert_eq!(summary.unknown_users, 2, "threads {threads}");
+            assert_eq!(counts, expected_counts, "threads {threads}");
+            for i in 0..users.len() {
+                let n = counts[i];
+                assert_eq!(
+                    out[i * k..i * k + n],
+                    expected[i * k..i * k + n],
+                    "user {i}, threads {threads}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn small_buffers_are_errors() {
+    let inputs = Inputs::random(9, 20, 50, 8, 0.5);
+    let bytes = inputs.build();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let users: Vec<u64> = (0..5).map(|r| inputs.user_id(r)).collect();
+    let mut out = vec![Recommendation::default(); 5 * 3 - 1];
+    let mut counts = vec![0; 5];
+    assert!(matches!(
+        model.recommend_batch(&users, 3, |_| &[], 2, &mut out, &mut counts),
+        Err(Error::BufferTooSmall { needed: 15, .. })
+    ));
+    let mut out = vec![Recommendation::default(); 15];
+    let mut counts = vec![0; 4];
+    assert!(matches!(
+        model.recommend_batch(&users, 3, |_| &[], 2, &mut out, &mut counts),
+        Err(Error::BufferTooSmall { needed: 5, .. })
+    ));
+    // k = 0 and no users are fine.
+    let mut counts = vec![9; 5];
+    model
+        .recommend_batch(&users, 0, |_| &[], 2, &mut [], &mut counts)
+        .unwrap();
+    assert_eq!(counts, vec![0; 5]);
+    model
+        .recommend_batch(&[], 3, |_| &[], 2, &mut [], &mut [])
+        .unwrap();
+}
