@@ -10,6 +10,9 @@ use crate::topk::Recommendation;
 /// Users a thread takes at a time (small enough to balance, large enough to amortise).
 const USERS_PER_CLAIM: usize = 16;
 
+/// A block of users' output slots: their recommendations and their counts.
+type Block<'o> = (&'o mut [Recommendation], &'o mut [usize]);
+
 /// What [`Model::recommend_batch`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BatchSummary {
@@ -72,7 +75,7 @@ impl<S: AsRef<[u8]> + Sync> Model<S> {
         .max(1);
         // Work is claimed in blocks of users; each block's slices of `out` and `counts` are
         // handed to whichever thread claims it, so every user's answer lands in its own place.
-        let blocks: Vec<(&mut [Recommendation], &mut [usize])> = if k == 0 {
+        let blocks: Vec<Block<'_>> = if k == 0 {
             counts[..users.len()]
                 .chunks_mut(USERS_PER_CLAIM)
                 .map(|c| (&mut [][..], c))
@@ -83,7 +86,7 @@ impl<S: AsRef<[u8]> + Sync> Model<S> {
                 .zip(counts[..users.len()].chunks_mut(USERS_PER_CLAIM))
                 .collect()
         };
-        let blocks: Vec<std::sync::Mutex<Option<(&mut [Recommendation], &mut [usize])>>> = blocks
+        let blocks: Vec<std::sync::Mutex<Option<Block<'_>>>> = blocks
             .into_iter()
             .map(|b| std::sync::Mutex::new(Some(b)))
             .collect();
