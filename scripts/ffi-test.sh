@@ -4,8 +4,11 @@
 #   2. compiles ffi/examples/recommend.c against the static and the shared library (the header
 #      is also compiled as C++), and checks that every way of opening a model (path, copy,
 #      bytes, fd at an unaligned offset inside a larger file) gives the top-k that
-#      `pocketrec recommend --json` gives, for every value encoding;
-#   3. runs ffi/tests/abi_test.c (misuse, bad files, 8 threads) against both libraries;
+#      `pocketrec recommend --json` gives, for every value encoding, and that the example's
+#      fold-in (pocketrec_fold_in + pocketrec_recommend_vector) gives what
+#      `pocketrec recommend --items ... --json` gives;
+#   3. runs ffi/tests/abi_test.c (misuse, fold-in, bad files, 8 threads) against both
+#      libraries, with a model exported with --no-fold-in for the UNSUPPORTED case;
 #   4. runs the example and abi_test under valgrind: no error, no leak;
 #   5. runs the JNI test (java/) on the host JDK (scripts/jni-test.sh).
 # Installs what is missing (valgrind, a JDK) with apt when run as root. Work files go to
@@ -47,6 +50,10 @@ R=$root/target/release
 CLI=$root/target/debug/pocketrec
 ls -l "$R/libpocketrec.a" "$R/libpocketrec.so"
 timed models bash scripts/test-models.sh "$CLI" "$W/models"
+# The f16 demo model without a fold-in section: pocketrec_fold_in must refuse it.
+NO_FOLD_IN=$W/models/demo-f16-no-fold-in.prec
+"$CLI" export --users "$W/models/users.npy" --items "$W/models/items.npy" \
+  --item-bias "$W/models/item_bias.txt" --values f16 --no-fold-in -o "$NO_FOLD_IN" --quiet 2>/dev/null
 
 echo "== compile the C programs"
 # The system libraries a Rust staticlib needs on Linux (rustc --print native-static-libs).
@@ -109,6 +116,53 @@ for lib in static shared; do
     bad "$lib fd at an unaligned offset: $(cat "$W/cmp.txt")"
   fi
 done
+
+echo "== the C example's fold-in against pocketrec recommend --items --json"
+folded_equal() { # folded_equal EXPECTED ACTUAL: same folded_from, unknown, items, f32 scores
+  python3 - "$1" "$2" <<'PY'
+import json, struct, sys
+f32 = lambda x: struct.unpack("<f", struct.pack("<f", x))[0]
+load = lambda p: [json.loads(l) for l in open(p) if l.strip()]
+e, a = load(sys.argv[1]), load(sys.argv[2])
+ok = len(e) == len(a) > 0 and all(
+    x["folded_from"] == y["folded_from"] and x["unknown"] == y["unknown"]
+    and [(i["item"], f32(i["score"])) for i in x["items"]]
+    == [(i["item"], f32(i["score"])) for i in y["items"]]
+    for x, y in zip(e, a))
+print(f"{len(e)} folded lists equal" if ok else f"differ: {e} != {a}")
+sys.exit(0 if ok else 1)
+PY
+}
+# Lists of items a new user interacted with: a few, one, many, and some not in the model.
+fold_lists="3,8,12 42 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20 100,2999,99999,1500,123456789"
+for enc in f32 f16 bf16 i8; do
+  model=$W/models/demo-$enc.prec
+  : >"$W/cli-fold-$enc.jsonl"
+  for items in $fold_lists; do
+    "$CLI" recommend "$model" --items "$items" -k 20 --exclude 5,17 --json >>"$W/cli-fold-$enc.jsonl"
+  done
+  for lib in static shared; do
+    for mode in path bytes; do
+      out=$W/c-fold-$enc-$lib-$mode.jsonl
+      : >"$out"
+      for items in $fold_lists; do
+        "$W/recommend-$lib" --open=$mode --fold-in="$items" "$model" 20 5 17 >>"$out" 2>"$W/stderr.txt"
+      done
+      if folded_equal "$W/cli-fold-$enc.jsonl" "$out" >"$W/cmp.txt"; then
+        ok "fold-in $enc $lib --open=$mode: $(cat "$W/cmp.txt")"
+      else
+        bad "fold-in $enc $lib --open=$mode: $(cat "$W/cmp.txt")"
+      fi
+    done
+  done
+done
+if "$W/recommend-static" --fold-in=3,8 "$NO_FOLD_IN" 5 2>"$W/err.txt"; then
+  bad "fold-in on a model without the section must fail"
+elif grep -q "status 7.*no fold-in section" "$W/err.txt"; then
+  ok "fold-in without the section: $(tail -1 "$W/err.txt")"
+else
+  bad "fold-in without the section, message: $(tail -1 "$W/err.txt")"
+fi
 cp "$W/c-f16-static-path.jsonl" "$W/host-topk.jsonl" # the reference scripts/cross.sh compares with
 if "$W/recommend-static" "$W/models/demo-f16.prec" 999999 5 2>"$W/err.txt"; then
   bad "an unknown user must fail"
@@ -118,9 +172,9 @@ else
   bad "unknown user message: $(tail -1 "$W/err.txt")"
 fi
 
-echo "== abi_test (misuse, bad files, 8 threads)"
+echo "== abi_test (misuse, fold-in, bad files, 8 threads)"
 for lib in static shared; do
-  if "$W/abi_test-$lib" "$W/models/demo-f16.prec" 42 >"$W/abi-$lib.txt" 2>&1; then
+  if "$W/abi_test-$lib" "$W/models/demo-f16.prec" 42 "$NO_FOLD_IN" >"$W/abi-$lib.txt" 2>&1; then
     ok "abi_test-$lib: $(tail -1 "$W/abi-$lib.txt")"
   else
     bad "abi_test-$lib:"
@@ -147,10 +201,11 @@ for lib in static shared; do
     [ "${mode%%:*}" = fd ] && m=$W/container
     vg "recommend-$lib-${mode%%:*}" "$W/recommend-$lib" --open="$mode" "$m" 42 20 5 17
   done
-  vg "abi_test-$lib" "$W/abi_test-$lib" "$W/models/demo-f16.prec" 42
+  vg "recommend-$lib-fold-in" "$W/recommend-$lib" --fold-in=3,8,12,99999 "$W/models/demo-f16.prec" 20 5 17
+  vg "abi_test-$lib" "$W/abi_test-$lib" "$W/models/demo-f16.prec" 42 "$NO_FOLD_IN"
 done
 # A full report, for the record: the summary of one run with every leak kind shown.
-valgrind --leak-check=full --show-leak-kinds=all "$W/abi_test-static" "$W/models/demo-f16.prec" 42 \
+valgrind --leak-check=full --show-leak-kinds=all "$W/abi_test-static" "$W/models/demo-f16.prec" 42 "$NO_FOLD_IN" \
   >/dev/null 2>"$W/valgrind-summary.txt" || true
 grep -E "ERROR SUMMARY|definitely|indirectly|possibly|still reachable|in use at exit" "$W/valgrind-summary.txt" | sed 's/^/  /'
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds libpocketrec.so with the JNI glue (feature "jni"), compiles the Java class
 # org.pocketrec.PocketRec and its test with the host JDK 17, and runs the test under
-# -Xcheck:jni against a demo model and `pocketrec recommend --json` answers. JNI is the same on
+# -Xcheck:jni against a demo model and `pocketrec recommend --json` answers (by user, and for
+# users folded in from items). JNI is the same on
 # Android, so this checks the glue an Android app uses. Installs openjdk-17-jdk-headless with
 # apt when javac is missing (as root). Work files go to target/jni-test.
 set -euo pipefail
@@ -33,12 +34,21 @@ head -c 999 /dev/urandom >>"$W/app.apk"
 for u in 0 3 99 150 199; do
   "$cli" recommend "$model" --user "$u" -k 20 --exclude 5,17 --json
 done >"$W/expected.jsonl"
+# New users folded in from items (some not in the model), and the model without the fold-in
+# section, which foldIn must refuse with UNSUPPORTED.
+for items in 3,8,12 42 0,1,2,3,4,5,6,7,8,9,10,11,12 100,2999,99999,1500; do
+  "$cli" recommend "$model" --items "$items" -k 20 --exclude 5,17 --json
+done >"$W/expected-fold-in.jsonl"
+no_fold_in=$W/models/demo-f16-no-fold-in.prec
+"$cli" export --users "$W/models/users.npy" --items "$W/models/items.npy" \
+  --item-bias "$W/models/item_bias.txt" --values f16 --no-fold-in -o "$no_fold_in" --quiet 2>/dev/null
 
 javac -Xlint:all -Werror -d "$W/classes" \
   ffi/java/src/main/java/org/pocketrec/*.java ffi/java/src/test/java/org/pocketrec/*.java
 # -Xcheck:jni makes the JVM validate every JNI call of the glue; any warning is a failure.
 java -Xcheck:jni -Djava.library.path="$lib" -cp "$W/classes" org.pocketrec.PocketRecTest \
-  "$model" "$W/app.apk" "$offset" "$W/expected.jsonl" 2>&1 | tee "$W/out.txt"
+  "$model" "$W/app.apk" "$offset" "$W/expected.jsonl" "$W/expected-fold-in.jsonl" "$no_fold_in" \
+  2>&1 | tee "$W/out.txt"
 status=${PIPESTATUS[0]}
 if grep -qi "warning" "$W/out.txt"; then
   echo "jni-test: -Xcheck:jni reported warnings" >&2

@@ -82,7 +82,9 @@ typedef enum pocketrec_status {
   POCKETREC_OK = 0,
   /**
    * A NULL or misaligned pointer, a handle that is not open (never opened, or closed), a
-   * length out of range, a user vector of the wrong dimension or with a NaN/infinity.
+   * length out of range, a user vector of the wrong dimension or with a NaN/infinity, a
+   * fold-in query that is invalid (a negative or non-finite weight or precision, nothing to
+   * solve from).
    */
   POCKETREC_INVALID_ARGUMENT = 1,
   /**
@@ -107,8 +109,9 @@ typedef enum pocketrec_status {
   POCKETREC_PANIC = 6,
   /**
    * The call cannot serve this model: the id-based calls decode the user's row on the stack
-   * and support dimensions up to 512; use `pocketrec_user_embedding` and the `_vector`
-   * calls for larger ones.
+   * and support dimensions up to 512 (use `pocketrec_user_embedding` and the `_vector`
+   * calls for larger ones), and `pocketrec_fold_in` needs a model with a fold-in section
+   * (and a dimension up to 512).
    */
   POCKETREC_UNSUPPORTED = 7,
 } pocketrec_status;
@@ -344,7 +347,8 @@ enum pocketrec_status pocketrec_recommend(const struct pocketrec_model *model,
 
 /**
  * As `pocketrec_recommend`, for a caller-given dense user vector `user_vec[0..dim)` of the
- * model's dimension (no user bias applies): for new users, or models above 512 dimensions.
+ * model's dimension (no user bias applies): for new users (e.g. folded in from their
+ * interactions by `pocketrec_fold_in`; exclude those items), or models above 512 dimensions.
  * `user_vec` is borrowed for the call.
  *
  * Errors: as `pocketrec_recommend`, and `POCKETREC_INVALID_ARGUMENT` when `dim` is not the
@@ -363,6 +367,75 @@ enum pocketrec_status pocketrec_recommend_vector(const struct pocketrec_model *m
                                                  uint64_t *out_items,
                                                  float *out_scores,
                                                  size_t *out_len);
+
+/**
+ * Folds a user in on the device: solves the user's vector from the items they interacted
+ * with, the item table fixed, and writes it to `out[0..dim)`; `pocketrec_recommend_vector`
+ * then recommends for it. The model must carry a fold-in section (`pocketrec export` writes
+ * one unless given `--no-fold-in`; `pocketrec_fold_in_params` tells whether it has one).
+ *
+ * The interactions are `items[0..n_items)` (item ids of the file) with
+ * `weights[0..n_items)` (each finite and at least 0; `weights` NULL: all 1). Item ids the
+ * model does not have are skipped and counted (e.g. items dropped from the catalogue since
+ * the app recorded them); a repeated id counts each time. `prior[0..dim)` is optional: the
+ * user's current vector, kept close to with precision `prior_precision` (finite, at least 0;
+ * 0 ignores the prior). With `prior` NULL, `prior_precision` must be 0.
+ *
+ * With the item rows `v_i`, the Gramian `G` of all items and the section's unobserved weight
+ * `a0` and regularisation `l` (`pocketrec_fold_in_params`), the vector `x` minimises
+ * `sum_i w_i (v_i.x - 1)^2 + a0 sum_all (v.x)^2 + l |x|^2 + t |x - prior|^2` (`t` the
+ * precision): the per-user step of implicit ALS. It equals the runtime's `Model::fold_in`
+ * bit for bit. Up to 64 dimensions it is solved by a Cholesky factorisation, above by a
+ * conjugate gradient; nothing is kept between calls.
+ *
+ * `dim` is the length of `out` and of `prior`, and must be the model's dimension
+ * (`pocketrec_dim`). `out` is written only on success, and may be the same array as `prior`
+ * (to update a vector in place). `*out_used` receives the number of interactions with a
+ * known item and `*out_unknown` the number skipped; either may be NULL, and both are set to 0
+ * on failure. `items` may be NULL when `n_items` is 0 (a prior alone). All arrays are
+ * borrowed for the call.
+ *
+ * Errors: `POCKETREC_INVALID_ARGUMENT` (a handle that is not open, a NULL or misaligned array
+ * that is needed, `dim` not the model's dimension, a negative or non-finite weight or
+ * precision, a non-finite prior value, a precision other than 0 without a prior, no known
+ * item and no prior: nothing to solve from), `POCKETREC_UNSUPPORTED` (the model has no
+ * fold-in section, or a dimension above 512), `POCKETREC_FORMAT` (a corrupt fold-in section
+ * or item row).
+ *
+ * # Safety
+ * `items` is NULL or points to `n_items` readable `uint64_t`; `weights` is NULL or points to
+ * `n_items` readable floats; `prior` is NULL or points to `dim` readable floats; `out` is NULL
+ * or points to `dim` writable floats; `out_used` and `out_unknown` are each NULL or point to a
+ * writable `size_t`.
+ */
+enum pocketrec_status pocketrec_fold_in(const struct pocketrec_model *model,
+                                        const uint64_t *items,
+                                        const float *weights,
+                                        size_t n_items,
+                                        const float *prior,
+                                        float prior_precision,
+                                        float *out,
+                                        size_t dim,
+                                        size_t *out_used,
+                                        size_t *out_unknown);
+
+/**
+ * Writes the fold-in settings stored in the model: the weight of every item as an
+ * unobserved interaction to `*out_unobserved_weight` and the regularisation to
+ * `*out_regularization` (see `pocketrec_fold_in`). Either pointer may be NULL; with both
+ * NULL the call only tells whether the model can fold users in.
+ *
+ * Errors: `POCKETREC_INVALID_ARGUMENT` (a handle that is not open, a misaligned pointer),
+ * `POCKETREC_UNSUPPORTED` (the model has no fold-in section), `POCKETREC_FORMAT` (a corrupt
+ * section).
+ *
+ * # Safety
+ * `out_unobserved_weight` and `out_regularization` are each NULL or point to a writable
+ * float.
+ */
+enum pocketrec_status pocketrec_fold_in_params(const struct pocketrec_model *model,
+                                               float *out_unobserved_weight,
+                                               float *out_regularization);
 
 /**
  * The 64-bit id of a string id, as the exporter stores it: FNV-1a 64 of the `len` bytes at `s`

@@ -8,7 +8,7 @@ use std::ffi::{CStr, c_char};
 use crate::status::{Failure, Outcome};
 
 /// Refuses a NULL or misaligned pointer, or a length whose byte size exceeds `isize::MAX`.
-fn check<T>(ptr: *const T, len: usize, what: &str) -> Outcome {
+pub(crate) fn check<T>(ptr: *const T, len: usize, what: &str) -> Outcome {
     if ptr.is_null() {
         return Err(Failure::invalid(format!("{what} is NULL")));
     }

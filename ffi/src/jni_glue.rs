@@ -17,7 +17,7 @@ use jni::JNIEnv;
 use jni::objects::{
     JByteArray, JByteBuffer, JClass, JFloatArray, JLongArray, JObject, JString, JThrowable, JValue,
 };
-use jni::sys::{jboolean, jint, jlong, jsize};
+use jni::sys::{jboolean, jfloat, jint, jlong, jsize};
 
 use crate::pocketrec_status::{self as status, *};
 use crate::*;
@@ -122,6 +122,17 @@ fn ids(env: &mut JNIEnv<'_>, array: &JLongArray<'_>, nullable: bool) -> JResult<
     let mut values = vec![0i64; count(len, "array length")?];
     env.get_long_array_region(array, 0, &mut values)?;
     Ok(values.into_iter().map(|v| v as u64).collect())
+}
+
+/// The elements of a Java `float[]`; `None` for `null`.
+fn floats(env: &mut JNIEnv<'_>, array: &JFloatArray<'_>) -> JResult<Option<Vec<f32>>> {
+    if array.is_null() {
+        return Ok(None);
+    }
+    let len = env.get_array_length(array)?;
+    let mut values = vec![0f32; count(len, "array length")?];
+    env.get_float_array_region(array, 0, &mut values)?;
+    Ok(Some(values))
 }
 
 /// A new Java `float[]` holding `values`.
@@ -456,6 +467,64 @@ pub extern "system" fn Java_org_pocketrec_PocketRec_nativeRecommendVector<'local
                 )
             }
         })
+    })
+}
+
+/// `native float[] nativeFoldIn(long handle, long[] items, float[] weights, float[] prior,
+/// float precision)`: `weights` and `prior` may be `null`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_pocketrec_PocketRec_nativeFoldIn<'local>(
+    mut env: JNIEnv<'local>,
+    _this: JObject<'local>,
+    model: jlong,
+    items: JLongArray<'local>,
+    weights: JFloatArray<'local>,
+    prior: JFloatArray<'local>,
+    precision: jfloat,
+) -> JFloatArray<'local> {
+    entry(&mut env, JFloatArray::default(), |env| {
+        let model = handle(model);
+        let items = ids(env, &items, false)?;
+        let weights = floats(env, &weights)?;
+        if let Some(weights) = &weights
+            && weights.len() != items.len()
+        {
+            return Err(invalid(format!(
+                "{} weights for {} items: give one weight per item, or null for all 1",
+                weights.len(),
+                items.len()
+            )));
+        }
+        let prior = floats(env, &prior)?;
+        let mut dim = 0u32;
+        // SAFETY: a writable out pointer.
+        check(unsafe { pocketrec_dim(model, &mut dim) })?;
+        let mut vector = vec![0f32; dim as usize];
+        if let Some(prior) = &prior
+            && prior.len() != vector.len()
+        {
+            return Err(invalid(format!(
+                "the prior has {} floats, the dimension is {dim}",
+                prior.len()
+            )));
+        }
+        // SAFETY: `items` and `weights` (when given) hold `items.len()` entries, `prior` (when
+        // given) and `vector` `vector.len()` floats; the counts are not wanted.
+        check(unsafe {
+            pocketrec_fold_in(
+                model,
+                items.as_ptr(),
+                weights.as_ref().map_or(null(), |w| w.as_ptr()),
+                items.len(),
+                prior.as_ref().map_or(null(), |p| p.as_ptr()),
+                precision,
+                vector.as_mut_ptr(),
+                vector.len(),
+                null_mut(),
+                null_mut(),
+            )
+        })?;
+        float_array(env, &vector)
     })
 }
 

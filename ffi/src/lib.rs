@@ -27,7 +27,7 @@ use std::fs::File;
 use std::path::Path;
 
 use memmap2::MmapOptions;
-use pocketrec_runtime::{Model, Recommendation};
+use pocketrec_runtime::{Model, Prior, Recommendation};
 
 pub use handle::pocketrec_model;
 use handle::{OpenModel, Storage, lookup, register, unregister};
@@ -579,7 +579,8 @@ pub unsafe extern "C" fn pocketrec_recommend(
 }
 
 /// As `pocketrec_recommend`, for a caller-given dense user vector `user_vec[0..dim)` of the
-/// model's dimension (no user bias applies): for new users, or models above 512 dimensions.
+/// model's dimension (no user bias applies): for new users (e.g. folded in from their
+/// interactions by `pocketrec_fold_in`; exclude those items), or models above 512 dimensions.
 /// `user_vec` is borrowed for the call.
 ///
 /// Errors: as `pocketrec_recommend`, and `POCKETREC_INVALID_ARGUMENT` when `dim` is not the
@@ -617,6 +618,162 @@ pub unsafe extern "C" fn pocketrec_recommend_vector(
         out.fill(&model, |top| {
             model.recommend_vector(vector, top.len(), exclude, top)
         })
+    })
+}
+
+/// Folds a user in on the device: solves the user's vector from the items they interacted
+/// with, the item table fixed, and writes it to `out[0..dim)`; `pocketrec_recommend_vector`
+/// then recommends for it. The model must carry a fold-in section (`pocketrec export` writes
+/// one unless given `--no-fold-in`; `pocketrec_fold_in_params` tells whether it has one).
+///
+/// The interactions are `items[0..n_items)` (item ids of the file) with
+/// `weights[0..n_items)` (each finite and at least 0; `weights` NULL: all 1). Item ids the
+/// model does not have are skipped and counted (e.g. items dropped from the catalogue since
+/// the app recorded them); a repeated id counts each time. `prior[0..dim)` is optional: the
+/// user's current vector, kept close to with precision `prior_precision` (finite, at least 0;
+/// 0 ignores the prior). With `prior` NULL, `prior_precision` must be 0.
+///
+/// With the item rows `v_i`, the Gramian `G` of all items and the section's unobserved weight
+/// `a0` and regularisation `l` (`pocketrec_fold_in_params`), the vector `x` minimises
+/// `sum_i w_i (v_i.x - 1)^2 + a0 sum_all (v.x)^2 + l |x|^2 + t |x - prior|^2` (`t` the
+/// precision): the per-user step of implicit ALS. It equals the runtime's `Model::fold_in`
+/// bit for bit. Up to 64 dimensions it is solved by a Cholesky factorisation, above by a
+/// conjugate gradient; nothing is kept between calls.
+///
+/// `dim` is the length of `out` and of `prior`, and must be the model's dimension
+/// (`pocketrec_dim`). `out` is written only on success, and may be the same array as `prior`
+/// (to update a vector in place). `*out_used` receives the number of interactions with a
+/// known item and `*out_unknown` the number skipped; either may be NULL, and both are set to 0
+/// on failure. `items` may be NULL when `n_items` is 0 (a prior alone). All arrays are
+/// borrowed for the call.
+///
+/// Errors: `POCKETREC_INVALID_ARGUMENT` (a handle that is not open, a NULL or misaligned array
+/// that is needed, `dim` not the model's dimension, a negative or non-finite weight or
+/// precision, a non-finite prior value, a precision other than 0 without a prior, no known
+/// item and no prior: nothing to solve from), `POCKETREC_UNSUPPORTED` (the model has no
+/// fold-in section, or a dimension above 512), `POCKETREC_FORMAT` (a corrupt fold-in section
+/// or item row).
+///
+/// # Safety
+/// `items` is NULL or points to `n_items` readable `uint64_t`; `weights` is NULL or points to
+/// `n_items` readable floats; `prior` is NULL or points to `dim` readable floats; `out` is NULL
+/// or points to `dim` writable floats; `out_used` and `out_unknown` are each NULL or point to a
+/// writable `size_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pocketrec_fold_in(
+    model: *const pocketrec_model,
+    items: *const u64,
+    weights: *const f32,
+    n_items: usize,
+    prior: *const f32,
+    prior_precision: f32,
+    out: *mut f32,
+    dim: usize,
+    out_used: *mut usize,
+    out_unknown: *mut usize,
+) -> pocketrec_status {
+    guard(|| {
+        // SAFETY: `out_used` and `out_unknown` as documented.
+        let (mut used, mut unknown) = unsafe {
+            (
+                args::optional_out(out_used, "out_used")?,
+                args::optional_out(out_unknown, "out_unknown")?,
+            )
+        };
+        for count in [used.as_deref_mut(), unknown.as_deref_mut()]
+            .into_iter()
+            .flatten()
+        {
+            *count = 0;
+        }
+        let model = lookup(model)?;
+        // SAFETY: `items` and `weights` as documented.
+        let (items, weights) = unsafe {
+            (
+                args::input(items, n_items, "items")?,
+                if weights.is_null() {
+                    &[]
+                } else {
+                    args::input(weights, n_items, "weights")?
+                },
+            )
+        };
+        args::check(out.cast_const(), dim, "out")?;
+        let model_dim = model.items()?.dim();
+        if dim != model_dim {
+            return Err(pocketrec_runtime::Error::DimensionMismatch {
+                expected: model_dim as u64,
+                actual: dim as u64,
+            }
+            .into());
+        }
+        // The prior is copied before `out` is borrowed: the two may be the same array.
+        let prior = if prior.is_null() {
+            if prior_precision != 0.0 {
+                return Err(Failure::invalid(format!(
+                    "prior_precision is {prior_precision} but prior is NULL"
+                )));
+            }
+            None
+        } else {
+            // SAFETY: `prior` points to `dim` readable floats (documented contract); the
+            // borrow ends with the copy.
+            Some(unsafe { args::input(prior, dim, "prior") }?.to_vec())
+        };
+        let prior = prior.as_deref().map(|vector| Prior {
+            vector,
+            precision: prior_precision,
+        });
+        let mut vector = vec![0f32; dim];
+        let summary = model.fold_in(items, weights, prior, &mut vector)?;
+        // SAFETY: `out` points to `dim` writable floats (documented contract), not otherwise
+        // borrowed any more (the prior was copied).
+        unsafe { args::output(out, dim, "out") }?.copy_from_slice(&vector);
+        if let Some(used) = used {
+            *used = summary.used;
+        }
+        if let Some(unknown) = unknown {
+            *unknown = summary.unknown;
+        }
+        Ok(())
+    })
+}
+
+/// Writes the fold-in settings stored in the model: the weight of every item as an
+/// unobserved interaction to `*out_unobserved_weight` and the regularisation to
+/// `*out_regularization` (see `pocketrec_fold_in`). Either pointer may be NULL; with both
+/// NULL the call only tells whether the model can fold users in.
+///
+/// Errors: `POCKETREC_INVALID_ARGUMENT` (a handle that is not open, a misaligned pointer),
+/// `POCKETREC_UNSUPPORTED` (the model has no fold-in section), `POCKETREC_FORMAT` (a corrupt
+/// section).
+///
+/// # Safety
+/// `out_unobserved_weight` and `out_regularization` are each NULL or point to a writable
+/// float.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pocketrec_fold_in_params(
+    model: *const pocketrec_model,
+    out_unobserved_weight: *mut f32,
+    out_regularization: *mut f32,
+) -> pocketrec_status {
+    guard(|| {
+        let model = lookup(model)?;
+        // SAFETY: both pointers as documented.
+        let (unobserved, regularization) = unsafe {
+            (
+                args::optional_out(out_unobserved_weight, "out_unobserved_weight")?,
+                args::optional_out(out_regularization, "out_regularization")?,
+            )
+        };
+        let params = model.fold_in_params()?;
+        if let Some(unobserved) = unobserved {
+            *unobserved = params.unobserved_weight;
+        }
+        if let Some(regularization) = regularization {
+            *regularization = params.regularization;
+        }
+        Ok(())
     })
 }
 

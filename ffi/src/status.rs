@@ -17,7 +17,9 @@ pub enum pocketrec_status {
     /// Success.
     POCKETREC_OK = 0,
     /// A NULL or misaligned pointer, a handle that is not open (never opened, or closed), a
-    /// length out of range, a user vector of the wrong dimension or with a NaN/infinity.
+    /// length out of range, a user vector of the wrong dimension or with a NaN/infinity, a
+    /// fold-in query that is invalid (a negative or non-finite weight or precision, nothing to
+    /// solve from).
     POCKETREC_INVALID_ARGUMENT = 1,
     /// The operating system refused to open, stat or map the file.
     POCKETREC_IO = 2,
@@ -30,8 +32,9 @@ pub enum pocketrec_status {
     /// A bug in pocketrec: a Rust panic was caught at the C boundary. The handle stays usable.
     POCKETREC_PANIC = 6,
     /// The call cannot serve this model: the id-based calls decode the user's row on the stack
-    /// and support dimensions up to 512; use `pocketrec_user_embedding` and the `_vector`
-    /// calls for larger ones.
+    /// and support dimensions up to 512 (use `pocketrec_user_embedding` and the `_vector`
+    /// calls for larger ones), and `pocketrec_fold_in` needs a model with a fold-in section
+    /// (and a dimension up to 512).
     POCKETREC_UNSUPPORTED = 7,
 }
 

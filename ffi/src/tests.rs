@@ -5,8 +5,8 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::ptr::{null, null_mut};
 
-use pocketrec_runtime::builder::{ModelBuilder, SparseMatrix, TableSpec};
-use pocketrec_runtime::{IdKind, Model, Recommendation, Role, ValueEncoding};
+use pocketrec_runtime::builder::{FoldInParams, ModelBuilder, SparseMatrix, TableSpec};
+use pocketrec_runtime::{IdKind, Model, Prior, Recommendation, Role, ValueEncoding};
 
 use crate::pocketrec_status::*;
 use crate::*;
@@ -46,6 +46,25 @@ fn model_bytes() -> Vec<u8> {
 
 /// [`model_bytes`] with the item table stored with `layout`.
 fn model_bytes_with(layout: pocketrec_runtime::builder::Layout) -> Vec<u8> {
+    builder(layout).build().unwrap()
+}
+
+/// The fold-in settings of [`fold_in_model_bytes`].
+const FOLD_IN: FoldInParams = FoldInParams {
+    unobserved_weight: 0.25,
+    regularization: 0.5,
+};
+
+/// [`model_bytes`] with a fold-in section.
+fn fold_in_model_bytes() -> Vec<u8> {
+    builder(pocketrec_runtime::builder::Layout::Rows)
+        .fold_in(FOLD_IN)
+        .build()
+        .unwrap()
+}
+
+/// The builder of [`model_bytes_with`].
+fn builder(layout: pocketrec_runtime::builder::Layout) -> ModelBuilder {
     let mut rng = Lcg(7);
     let users = table(&mut rng, USERS);
     let items = table(&mut rng, ITEMS);
@@ -65,8 +84,6 @@ fn model_bytes_with(layout: pocketrec_runtime::builder::Layout) -> Vec<u8> {
                 )
                 .bias(bias),
         )
-        .build()
-        .unwrap()
 }
 
 fn user_id(r: usize) -> u64 {
@@ -178,6 +195,8 @@ fn header_declares_every_entry_point_and_status() {
         "pocketrec_score(",
         "pocketrec_recommend(",
         "pocketrec_recommend_vector(",
+        "pocketrec_fold_in(",
+        "pocketrec_fold_in_params(",
         "pocketrec_id_from_str(",
         "pocketrec_last_error(void)",
         "typedef struct pocketrec_model pocketrec_model;",
@@ -962,5 +981,419 @@ fn a_columns_only_model_recommends_scores_and_decodes_items() {
             &rows_model.items().unwrap().row(r).unwrap().to_dense()[..]
         );
     }
+    close(model);
+}
+
+/// A fold-in query: items, optional weights, an optional prior with its precision.
+type FoldInQuery<'a> = (&'a [u64], Option<&'a [f32]>, Option<(&'a [f32], f32)>);
+
+/// The C API's fold-in: the vector and the (used, unknown) counts, or the failure's status
+/// (`out` then checked unchanged).
+fn fold_in(
+    model: *const pocketrec_model,
+    items: &[u64],
+    weights: Option<&[f32]>,
+    prior: Option<(&[f32], f32)>,
+    dim: usize,
+) -> Result<(Vec<f32>, usize, usize), pocketrec_status> {
+    const UNTOUCHED: f32 = -1234.5;
+    let mut out = vec![UNTOUCHED; dim];
+    let (mut used, mut unknown) = (usize::MAX, usize::MAX);
+    if let Some(weights) = weights {
+        assert_eq!(weights.len(), items.len());
+    }
+    // SAFETY: `items` and `weights` hold `items.len()` entries, `prior` and `out` `dim` floats
+    // (a prior of another length is only passed with a matching `dim` by the callers).
+    let status = unsafe {
+        pocketrec_fold_in(
+            model,
+            if items.is_empty() {
+                null()
+            } else {
+                items.as_ptr()
+            },
+            weights.map_or(null(), |w| w.as_ptr()),
+            items.len(),
+            prior.map_or(null(), |p| p.0.as_ptr()),
+            prior.map_or(0.0, |p| p.1),
+            out.as_mut_ptr(),
+            dim,
+            &mut used,
+            &mut unknown,
+        )
+    };
+    if status == POCKETREC_OK {
+        assert_eq!(last_error(), "");
+        Ok((out, used, unknown))
+    } else {
+        assert!(!last_error().is_empty());
+        assert!(
+            out.iter().all(|&x| x == UNTOUCHED),
+            "out is written only on success"
+        );
+        assert_eq!((used, unknown), (0, 0), "the counts are 0 after a failure");
+        Err(status)
+    }
+}
+
+fn bits(values: &[f32]) -> Vec<u32> {
+    values.iter().map(|x| x.to_bits()).collect()
+}
+
+/// The C API's top-k for a vector.
+fn recommend_vector(
+    model: *const pocketrec_model,
+    vector: &[f32],
+    exclude: &[u64],
+    k: usize,
+) -> Vec<(u64, f32)> {
+    let (mut items, mut scores, mut len) = (vec![0u64; k], vec![0f32; k], usize::MAX);
+    // SAFETY: every array has the length passed with it.
+    let status = unsafe {
+        pocketrec_recommend_vector(
+            model,
+            vector.as_ptr(),
+            vector.len(),
+            exclude.as_ptr(),
+            exclude.len(),
+            k,
+            items.as_mut_ptr(),
+            scores.as_mut_ptr(),
+            &mut len,
+        )
+    };
+    assert_eq!(status, POCKETREC_OK, "{}", last_error());
+    items.into_iter().zip(scores).take(len).collect()
+}
+
+#[test]
+fn fold_in_equals_the_runtime_bit_for_bit_and_recommends_like_it() {
+    let bytes = leak(fold_in_model_bytes());
+    let reference_model = Model::from_bytes(bytes).unwrap();
+    let model = open_bytes(bytes);
+    let mut own = vec![0f32; DIM];
+    // SAFETY: `own` holds DIM floats.
+    let status = unsafe { pocketrec_user_embedding(model, user_id(4), own.as_mut_ptr(), DIM) };
+    assert_eq!(status, POCKETREC_OK);
+
+    let few = [item_id(1), item_id(2), item_id(50)];
+    let with_unknown = [item_id(10), 7, item_id(11), 9_999_999, item_id(10)];
+    let many: Vec<u64> = (0..ITEMS).step_by(9).map(item_id).collect();
+    let many_weights: Vec<f32> = (0..many.len()).map(|i| (i % 4) as f32 * 0.75).collect();
+    let cases: [FoldInQuery<'_>; 7] = [
+        (&few, None, None),
+        (&few, Some(&[1.0, 2.5, 0.0]), None),
+        (&with_unknown, None, None),
+        (&many, Some(&many_weights), None),
+        (&few, None, Some((&own, 3.0))),
+        (&few, None, Some((&own, 0.0))),
+        (&[], None, Some((&own, 2.0))), // a prior alone
+    ];
+    for (n, (items, weights, prior)) in cases.into_iter().enumerate() {
+        let (vector, used, unknown) =
+            fold_in(model, items, weights, prior, DIM).unwrap_or_else(|status| {
+                panic!("case {n}: {status:?}: {}", last_error());
+            });
+        let mut want = vec![0f32; DIM];
+        let summary = reference_model
+            .fold_in(
+                items,
+                weights.unwrap_or(&[]),
+                prior.map(|(vector, precision)| Prior { vector, precision }),
+                &mut want,
+            )
+            .unwrap();
+        assert_eq!(bits(&vector), bits(&want), "case {n}");
+        assert_eq!((used, unknown), (summary.used, summary.unknown), "case {n}");
+        assert!(vector.iter().any(|&x| x != 0.0), "case {n}");
+
+        // The folded vector's top-k through the C API equals the runtime's.
+        let mut top = vec![Recommendation::default(); 12];
+        let k = reference_model
+            .recommend_vector(&want, 12, items, &mut top)
+            .unwrap();
+        let want_top: Vec<(u64, f32)> = top[..k].iter().map(|r| (r.id, r.score)).collect();
+        assert_eq!(recommend_vector(model, &vector, items, 12), want_top);
+        for (id, _) in &want_top {
+            assert!(!items.contains(id), "the folded-from items are excluded");
+        }
+    }
+    let (_, used, unknown) = fold_in(model, &with_unknown, None, None, DIM).unwrap();
+    assert_eq!(
+        (used, unknown),
+        (3, 2),
+        "repeats count, unknown ids are skipped"
+    );
+
+    // In place: `prior` and `out` may be the same array.
+    let mut vector = own.clone();
+    let (want, _, _) = fold_in(model, &few, None, Some((&own, 1.5)), DIM).unwrap();
+    // SAFETY: `few` holds 3 ids; `vector` DIM floats, read as the prior and then written.
+    let status = unsafe {
+        pocketrec_fold_in(
+            model,
+            few.as_ptr(),
+            null(),
+            few.len(),
+            vector.as_ptr(),
+            1.5,
+            vector.as_mut_ptr(),
+            DIM,
+            null_mut(),
+            null_mut(),
+        )
+    };
+    assert_eq!(status, POCKETREC_OK, "{}", last_error());
+    assert_eq!(bits(&vector), bits(&want));
+
+    // The stored settings.
+    let (mut unobserved, mut regularization) = (0f32, 0f32);
+    // SAFETY: writable out pointers, or NULL.
+    unsafe {
+        assert_eq!(
+            pocketrec_fold_in_params(model, &mut unobserved, &mut regularization),
+            POCKETREC_OK
+        );
+        assert_eq!(
+            pocketrec_fold_in_params(model, null_mut(), null_mut()),
+            POCKETREC_OK
+        );
+    }
+    assert_eq!((unobserved, regularization), (0.25, 0.5));
+    assert_eq!(reference_model.fold_in_params().unwrap(), FOLD_IN);
+    close(model);
+}
+
+#[test]
+fn fold_in_errors_are_statuses() {
+    let bytes = leak(fold_in_model_bytes());
+    let model = open_bytes(bytes);
+    let few = [item_id(1), item_id(2)];
+    let prior = [0.5f32; DIM];
+    let invalid = Err(POCKETREC_INVALID_ARGUMENT);
+    // Bad queries.
+    assert_eq!(
+        fold_in(model, &few, Some(&[1.0, f32::NAN]), None, DIM),
+        invalid
+    );
+    assert_eq!(
+        last_error(),
+        "invalid query at element 1: a weight is negative or not finite"
+    );
+    assert_eq!(fold_in(model, &few, Some(&[-1.0, 1.0]), None, DIM), invalid);
+    assert_eq!(
+        fold_in(model, &few, Some(&[1.0, f32::INFINITY]), None, DIM),
+        invalid
+    );
+    assert_eq!(fold_in(model, &[7, 8], None, None, DIM), invalid);
+    assert!(
+        last_error().contains("nothing to solve from"),
+        "{}",
+        last_error()
+    );
+    assert_eq!(fold_in(model, &[], None, None, DIM), invalid);
+    assert_eq!(
+        fold_in(model, &[7], None, Some((&prior, 0.0)), DIM),
+        invalid
+    );
+    assert_eq!(
+        fold_in(model, &few, None, Some((&prior, -1.0)), DIM),
+        invalid
+    );
+    assert_eq!(
+        fold_in(model, &few, None, Some((&prior, f32::NAN)), DIM),
+        invalid
+    );
+    let mut nan_prior = prior;
+    nan_prior[3] = f32::NAN;
+    assert_eq!(
+        fold_in(model, &few, None, Some((&nan_prior, 1.0)), DIM),
+        invalid
+    );
+    // `out_len` (and the prior's length) must be the dimension.
+    let long_prior = [0.5f32; DIM + 1];
+    assert_eq!(fold_in(model, &few, None, None, DIM - 1), invalid);
+    assert!(last_error().contains("dimension"), "{}", last_error());
+    assert_eq!(fold_in(model, &few, None, None, DIM + 1), invalid);
+    assert_eq!(
+        fold_in(model, &few, None, Some((&long_prior, 1.0)), DIM + 1),
+        invalid
+    );
+    assert_eq!(fold_in(model, &few, None, None, 0), invalid);
+
+    // NULL and misaligned pointers.
+    let mut out = [0f32; DIM + 1];
+    let (mut used, mut unknown) = (9usize, 9usize);
+    let misaligned = out.as_mut_ptr().cast::<u8>().wrapping_add(1).cast::<f32>();
+    let mut spare = [0usize; 2];
+    let misaligned_count = spare
+        .as_mut_ptr()
+        .cast::<u8>()
+        .wrapping_add(1)
+        .cast::<usize>();
+    let weights = [1.0f32; 3];
+    let misaligned_weights = weights.as_ptr().cast::<u8>().wrapping_add(1).cast::<f32>();
+    // SAFETY: every non-NULL pointer is valid for the lengths passed; the NULL and misaligned
+    // ones are refused before any access, which is what is tested.
+    let statuses = unsafe {
+        [
+            pocketrec_fold_in(
+                null(),
+                few.as_ptr(),
+                null(),
+                2,
+                null(),
+                0.0,
+                out.as_mut_ptr(),
+                DIM,
+                &mut used,
+                &mut unknown,
+            ),
+            pocketrec_fold_in(
+                model,
+                null(),
+                null(),
+                2,
+                null(),
+                0.0,
+                out.as_mut_ptr(),
+                DIM,
+                &mut used,
+                &mut unknown,
+            ),
+            pocketrec_fold_in(
+                model,
+                few.as_ptr(),
+                null(),
+                2,
+                null(),
+                0.0,
+                null_mut(),
+                DIM,
+                &mut used,
+                &mut unknown,
+            ),
+            pocketrec_fold_in(
+                model,
+                few.as_ptr(),
+                null(),
+                2,
+                null(),
+                1.0, // a precision without a prior
+                out.as_mut_ptr(),
+                DIM,
+                &mut used,
+                &mut unknown,
+            ),
+            pocketrec_fold_in(
+                model,
+                few.as_ptr(),
+                null(),
+                2,
+                null(),
+                0.0,
+                misaligned,
+                DIM,
+                &mut used,
+                &mut unknown,
+            ),
+            pocketrec_fold_in(
+                model,
+                few.as_ptr(),
+                misaligned_weights,
+                2,
+                null(),
+                0.0,
+                out.as_mut_ptr(),
+                DIM,
+                &mut used,
+                &mut unknown,
+            ),
+            pocketrec_fold_in(
+                model,
+                few.as_ptr(),
+                null(),
+                2,
+                null(),
+                0.0,
+                out.as_mut_ptr(),
+                DIM,
+                misaligned_count,
+                null_mut(),
+            ),
+            pocketrec_fold_in_params(null(), null_mut(), null_mut()),
+            pocketrec_fold_in_params(model, misaligned, null_mut()),
+        ]
+    };
+    for (i, status) in statuses.iter().enumerate() {
+        assert_eq!(*status, POCKETREC_INVALID_ARGUMENT, "call #{i}");
+    }
+    assert_eq!(spare, [0, 0], "a misaligned count is not written");
+    // SAFETY: NULL `out` with DIM: refused.
+    let status = unsafe {
+        pocketrec_fold_in(
+            model,
+            few.as_ptr(),
+            null(),
+            2,
+            null(),
+            0.0,
+            null_mut(),
+            DIM,
+            null_mut(),
+            null_mut(),
+        )
+    };
+    assert_eq!(status, POCKETREC_INVALID_ARGUMENT);
+    assert_eq!(last_error(), "out is NULL");
+    close(model);
+    // A closed handle.
+    assert_eq!(fold_in(model, &few, None, None, DIM), invalid);
+    assert!(last_error().contains("not an open model handle"));
+
+    // A model written without a fold-in section cannot fold in: POCKETREC_UNSUPPORTED.
+    let plain = open_bytes(leak(model_bytes()));
+    assert_eq!(
+        fold_in(plain, &few, None, None, DIM),
+        Err(POCKETREC_UNSUPPORTED)
+    );
+    assert!(
+        last_error().contains("no fold-in section"),
+        "{}",
+        last_error()
+    );
+    let mut unobserved = 7f32;
+    // SAFETY: a writable out pointer.
+    let status = unsafe { pocketrec_fold_in_params(plain, &mut unobserved, null_mut()) };
+    assert_eq!(status, POCKETREC_UNSUPPORTED);
+    assert_eq!(unobserved, 7.0);
+    close(plain);
+}
+
+#[test]
+fn fold_in_serves_many_threads() {
+    let bytes = leak(fold_in_model_bytes());
+    let model = open_bytes(bytes);
+    let queries: Vec<Vec<u64>> = (0..16)
+        .map(|q| (0..1 + q % 5).map(|i| item_id(q * 17 + i * 31)).collect())
+        .collect();
+    let expected: Vec<Vec<f32>> = queries
+        .iter()
+        .map(|items| fold_in(model, items, None, None, DIM).unwrap().0)
+        .collect();
+    let handle = model.addr();
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let (queries, expected) = (&queries, &expected);
+            scope.spawn(move || {
+                let model = std::ptr::without_provenance::<pocketrec_model>(handle);
+                for i in 0..100 {
+                    let q = (i * 5 + t * 3) % queries.len();
+                    let (vector, _, _) = fold_in(model, &queries[q], None, None, DIM).unwrap();
+                    assert_eq!(bits(&vector), bits(&expected[q]));
+                }
+            });
+        }
+    });
     close(model);
 }

@@ -1,15 +1,21 @@
 /*
  * abi_test.c - tests of the C API from C: misuse (NULL everywhere, short buffers, closed
- * handles, truncated and corrupt files, bad descriptors) returns errors, and one handle serves
- * 8 threads with identical answers. Run by scripts/ffi-test.sh (also under valgrind and on ARM
- * under qemu by scripts/cross.sh).
+ * handles, truncated and corrupt files, bad descriptors) returns errors, fold-in and vector
+ * recommend work and refuse bad queries, and one handle serves 8 threads with identical
+ * answers. Run by scripts/ffi-test.sh (also under valgrind and on ARM under qemu by
+ * scripts/cross.sh).
  *
- *   abi_test MODEL USER      (USER: an integer user id of MODEL)
+ *   abi_test MODEL USER [NO_FOLD_IN_MODEL]
+ *
+ * USER is an integer user id of MODEL, which must carry a fold-in section (pocketrec export
+ * writes one by default). NO_FOLD_IN_MODEL, when given, is a model exported with
+ * --no-fold-in: fold-in on it must return POCKETREC_UNSUPPORTED.
  *
  * Prints one line per check and ends with "N passed, N failed"; exit status 0 iff none failed.
  */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +41,8 @@ static int passed, failures;
 #define K 10
 #define THREADS 8
 #define ROUNDS 300
+#define MAX_DIM 4096
+#define FOLDED 3
 
 static const char *model_path;
 static uint64_t user;
@@ -43,6 +51,9 @@ static size_t file_len;
 static uint64_t want_items[K];
 static float want_scores[K];
 static size_t want_len;
+/* The user folded in from their top FOLDED items (want_items), for the threads. */
+static uint32_t model_dim;
+static float want_folded[MAX_DIM];
 
 static uint8_t *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -140,6 +151,121 @@ static void test_buffers(pocketrec_model *m) {
           "k = 0");
 }
 
+static int contains(const uint64_t *ids, size_t n, uint64_t id) {
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == id) return 1;
+    return 0;
+}
+
+static int all_equal(const float *v, size_t n, float value) {
+    for (size_t i = 0; i < n; i++)
+        if (v[i] != value) return 0;
+    return 1;
+}
+
+static void test_fold_in(pocketrec_model *m) {
+    static float v[MAX_DIM], w[MAX_DIM], own[MAX_DIM];
+    uint32_t dim = 0;
+    uint64_t ids[K], seen[FOLDED + 2];
+    float scores[K], unobserved = -1, regularization = -1;
+    size_t n = 0, used = 99, unknown = 99;
+    CHECK(pocketrec_dim(m, &dim) == POCKETREC_OK && dim > 0 && dim <= MAX_DIM, "dim %u", dim);
+    CHECK(pocketrec_fold_in_params(m, &unobserved, &regularization) == POCKETREC_OK &&
+              unobserved >= 0 && regularization > 0,
+          "fold_in_params %g %g", (double)unobserved, (double)regularization);
+    CHECK(pocketrec_fold_in_params(m, NULL, NULL) == POCKETREC_OK, "fold_in_params(NULL, NULL)");
+
+    /* A new user who liked the first user's top items. */
+    memcpy(seen, want_items, FOLDED * sizeof seen[0]);
+    CHECK(pocketrec_fold_in(m, seen, NULL, FOLDED, NULL, 0.0f, v, dim, &used, &unknown) ==
+              POCKETREC_OK && used == FOLDED && unknown == 0,
+          "fold_in: used %zu, unknown %zu", used, unknown);
+    CHECK(!all_equal(v, dim, 0.0f), "the folded vector is not zero");
+    memcpy(want_folded, v, dim * sizeof v[0]);
+    model_dim = dim;
+    CHECK(pocketrec_recommend_vector(m, v, dim, seen, FOLDED, K, ids, scores, &n) ==
+              POCKETREC_OK && n == K, "recommend_vector(folded)");
+    int excluded = 1;
+    for (size_t i = 0; i < n; i++) excluded &= !contains(seen, FOLDED, ids[i]);
+    CHECK(excluded, "the folded-in items are excluded");
+    int sorted = 1;
+    for (size_t i = 1; i < n; i++) sorted &= scores[i] <= scores[i - 1];
+    CHECK(sorted, "best first");
+
+    /* Weights of 1 are the default; unknown ids are skipped and counted; NULL counts. */
+    float ones[FOLDED + 2] = {1, 1, 1, 1, 1};
+    CHECK(pocketrec_fold_in(m, seen, ones, FOLDED, NULL, 0.0f, w, dim, NULL, NULL) ==
+              POCKETREC_OK && memcmp(v, w, dim * sizeof v[0]) == 0, "weights of 1 = NULL weights");
+    seen[FOLDED] = UINT64_MAX;
+    seen[FOLDED + 1] = UINT64_MAX - 1;
+    CHECK(pocketrec_fold_in(m, seen, NULL, FOLDED + 2, NULL, 0.0f, w, dim, &used, &unknown) ==
+              POCKETREC_OK && used == FOLDED && unknown == 2 && memcmp(v, w, dim * sizeof v[0]) == 0,
+          "unknown ids skipped: used %zu, unknown %zu", used, unknown);
+    ones[1] = 3.0f;
+    CHECK(pocketrec_fold_in(m, seen, ones, FOLDED, NULL, 0.0f, w, dim, NULL, NULL) ==
+              POCKETREC_OK && memcmp(v, w, dim * sizeof v[0]) != 0, "weights change the answer");
+
+    /* A prior: the user's own vector. Updating in place equals a separate output. */
+    CHECK(pocketrec_user_embedding(m, user, own, dim) == POCKETREC_OK, "user embedding");
+    CHECK(pocketrec_fold_in(m, seen, NULL, FOLDED, own, 2.0f, w, dim, NULL, NULL) == POCKETREC_OK,
+          "fold_in with a prior");
+    memcpy(v, own, dim * sizeof v[0]);
+    CHECK(pocketrec_fold_in(m, seen, NULL, FOLDED, v, 2.0f, v, dim, NULL, NULL) == POCKETREC_OK &&
+              memcmp(v, w, dim * sizeof v[0]) == 0, "prior and out may be one array");
+    CHECK(pocketrec_fold_in(m, NULL, NULL, 0, own, 1.0f, w, dim, &used, &unknown) ==
+              POCKETREC_OK && used == 0 && unknown == 0, "a prior alone");
+
+    /* Errors: out and the counts are left alone / reset. */
+    for (uint32_t i = 0; i < dim; i++) w[i] = 42.0f;
+    float nan_weights[FOLDED] = {1.0f, NAN, 1.0f};
+    used = unknown = 5;
+    CHECK(pocketrec_fold_in(m, seen, nan_weights, FOLDED, NULL, 0.0f, w, dim, &used, &unknown) ==
+              POCKETREC_INVALID_ARGUMENT && used == 0 && unknown == 0 && all_equal(w, dim, 42.0f),
+          "NaN weight");
+    CHECK(strstr(pocketrec_last_error(), "weight") != NULL, "its message names the weight");
+    float negative[FOLDED] = {1.0f, -0.5f, 1.0f};
+    CHECK(pocketrec_fold_in(m, seen, negative, FOLDED, NULL, 0.0f, w, dim, NULL, NULL) ==
+              POCKETREC_INVALID_ARGUMENT, "negative weight");
+    CHECK(pocketrec_fold_in(m, seen, NULL, FOLDED, NULL, 0.0f, w, dim - 1, NULL, NULL) ==
+              POCKETREC_INVALID_ARGUMENT, "out_len = dim - 1");
+    CHECK(pocketrec_fold_in(m, seen, NULL, FOLDED, NULL, 0.0f, w, dim + 1, NULL, NULL) ==
+              POCKETREC_INVALID_ARGUMENT, "out_len = dim + 1");
+    CHECK(pocketrec_fold_in(m, seen + FOLDED, NULL, 2, NULL, 0.0f, w, dim, NULL, NULL) ==
+              POCKETREC_INVALID_ARGUMENT, "only unknown items, no prior");
+    CHECK(pocketrec_fold_in(m, seen, NULL, FOLDED, NULL, 1.0f, w, dim, NULL, NULL) ==
+              POCKETREC_INVALID_ARGUMENT, "a precision without a prior");
+    CHECK(pocketrec_fold_in(m, seen, NULL, FOLDED, own, -1.0f, w, dim, NULL, NULL) ==
+              POCKETREC_INVALID_ARGUMENT, "a negative precision");
+    CHECK(pocketrec_fold_in(NULL, seen, NULL, FOLDED, NULL, 0.0f, w, dim, NULL, NULL) ==
+              POCKETREC_INVALID_ARGUMENT, "fold_in(NULL model)");
+    CHECK(pocketrec_fold_in(m, NULL, NULL, FOLDED, NULL, 0.0f, w, dim, NULL, NULL) ==
+              POCKETREC_INVALID_ARGUMENT, "fold_in(NULL items)");
+    CHECK(pocketrec_fold_in(m, seen, NULL, FOLDED, NULL, 0.0f, NULL, dim, NULL, NULL) ==
+              POCKETREC_INVALID_ARGUMENT && strcmp(pocketrec_last_error(), "out is NULL") == 0,
+          "fold_in(NULL out)");
+    CHECK(all_equal(w, dim, 42.0f), "out untouched by every failure");
+    CHECK(pocketrec_fold_in_params(NULL, NULL, NULL) == POCKETREC_INVALID_ARGUMENT,
+          "fold_in_params(NULL)");
+}
+
+static void test_no_fold_in(const char *path) {
+    pocketrec_model *m = NULL;
+    uint32_t dim = 0;
+    uint64_t seen[FOLDED];
+    static float v[MAX_DIM];
+    size_t used = 7, unknown = 7;
+    float unobserved = -1;
+    memcpy(seen, want_items, sizeof seen);
+    CHECK(pocketrec_open(path, &m) == POCKETREC_OK, "open the model without fold-in");
+    CHECK(pocketrec_dim(m, &dim) == POCKETREC_OK && dim <= MAX_DIM, "its dim %u", dim);
+    CHECK(pocketrec_fold_in(m, seen, NULL, FOLDED, NULL, 0.0f, v, dim, &used, &unknown) ==
+              POCKETREC_UNSUPPORTED && used == 0 && unknown == 0, "fold_in without the section");
+    CHECK(strstr(pocketrec_last_error(), "no fold-in section") != NULL, "its message");
+    CHECK(pocketrec_fold_in_params(m, &unobserved, NULL) == POCKETREC_UNSUPPORTED &&
+              unobserved == -1, "fold_in_params without the section");
+    pocketrec_close(m);
+}
+
 static void test_closed_handle(void) {
     pocketrec_model *m = NULL;
     uint32_t dim;
@@ -213,6 +339,14 @@ static void *work(void *arg) {
             n != want_len || memcmp(ids, want_items, n * sizeof ids[0]) != 0 ||
             memcmp(scores, want_scores, n * sizeof scores[0]) != 0)
             w->mismatches++;
+        if (i % 10 == 0) { /* fold-in from many threads at once */
+            float v[MAX_DIM];
+            for (uint32_t j = 0; j < model_dim; j++) v[j] = -1.0f;
+            if (pocketrec_fold_in(w->m, want_items, NULL, FOLDED, NULL, 0.0f, v, model_dim, NULL,
+                                  NULL) != POCKETREC_OK ||
+                memcmp(v, want_folded, model_dim * sizeof v[0]) != 0)
+                w->mismatches++;
+        }
         if (i % 100 == 0) { /* errors stay on their thread */
             uint32_t d;
             if (pocketrec_dim(w->m, NULL) != POCKETREC_INVALID_ARGUMENT ||
@@ -240,8 +374,8 @@ static void test_threads(pocketrec_model *m) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s MODEL USER\n", argv[0]);
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: %s MODEL USER [NO_FOLD_IN_MODEL]\n", argv[0]);
         return 2;
     }
     model_path = argv[1];
@@ -259,6 +393,8 @@ int main(int argc, char **argv) {
               POCKETREC_OK && want_len == K, "recommend");
     test_null_everywhere(m);
     test_buffers(m);
+    test_fold_in(m);
+    if (argc == 4) test_no_fold_in(argv[3]);
     test_closed_handle();
     test_bad_files();
     test_threads(m);

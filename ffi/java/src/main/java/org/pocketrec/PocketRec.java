@@ -217,7 +217,7 @@ public final class PocketRec implements AutoCloseable {
 
     /**
      * The {@code k} best items for a dense user vector of {@link #dim()} floats (no user bias
-     * applies): for users who are not in the model.
+     * applies): for users who are not in the model (e.g. from {@link #foldIn}).
      *
      * @param userVector the user's embedding
      * @param k how many items at most
@@ -232,6 +232,51 @@ public final class PocketRec implements AutoCloseable {
         float[] scores = new float[capacity(k)];
         long[] items = nativeRecommendVector(h, userVector, exclude, scores.length, scores);
         return new Recommendations(items, scores);
+    }
+
+    /**
+     * Folds a user in on the device: solves the user's vector from the items they interacted
+     * with, the item table fixed (the per-user step of implicit ALS, with the settings stored
+     * in the model), for {@link #recommendVector}. Exclude the items when recommending.
+     *
+     * <pre>{@code
+     * long[] seen = {12L, 7L, 401L};
+     * float[] user = model.foldIn(seen);
+     * PocketRec.Recommendations top = model.recommendVector(user, 20, seen);
+     * }</pre>
+     *
+     * <p>Item ids the model does not have are skipped (an error only when no item is known
+     * and there is no prior); a repeated id counts each time. The answer equals the C API's
+     * {@code pocketrec_fold_in} and the Rust runtime's {@code Model::fold_in} exactly.
+     *
+     * @param items the item ids the user interacted with (may be empty with a prior)
+     * @param weights one weight per item, each finite and at least 0, or {@code null} for all 1
+     * @param prior the user's current vector of {@link #dim()} floats, to stay close to, or
+     *     {@code null}
+     * @param precision how strongly to stay close to {@code prior} (finite, at least 0; 0
+     *     ignores it); must be 0 when {@code prior} is {@code null}
+     * @return the user's vector, {@link #dim()} floats
+     * @throws PocketRecException status UNSUPPORTED if the model has no fold-in section
+     *     (exported with {@code --no-fold-in}); INVALID_ARGUMENT for a weight or precision that
+     *     is negative or not finite, weights or a prior of the wrong length, or no known item
+     *     and no prior
+     */
+    public float[] foldIn(long[] items, float[] weights, float[] prior, float precision) {
+        Objects.requireNonNull(items, "items");
+        return nativeFoldIn(live(), items, weights, prior, precision);
+    }
+
+    /**
+     * Folds a user in from the items they interacted with, each weighing 1, without a prior:
+     * {@code foldIn(items, null, null, 0f)}.
+     *
+     * @param items the item ids the user interacted with
+     * @return the user's vector, {@link #dim()} floats
+     * @throws PocketRecException status UNSUPPORTED if the model has no fold-in section;
+     *     INVALID_ARGUMENT if no item is in the model
+     */
+    public float[] foldIn(long... items) {
+        return foldIn(items, null, null, 0f);
     }
 
     /** {@code k}, capped at the number of items (no more can be returned). */
@@ -333,4 +378,7 @@ public final class PocketRec implements AutoCloseable {
 
     private native long[] nativeRecommendVector(
             long handle, float[] vector, long[] exclude, int k, float[] scores);
+
+    private native float[] nativeFoldIn(
+            long handle, long[] items, float[] weights, float[] prior, float precision);
 }

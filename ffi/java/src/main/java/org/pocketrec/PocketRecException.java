@@ -8,7 +8,10 @@ package org.pocketrec;
 public final class PocketRecException extends RuntimeException {
     private static final long serialVersionUID = 1L;
 
-    /** A null argument, a closed handle, a bad length, a user vector of the wrong dimension. */
+    /**
+     * A null argument, a closed handle, a bad length, a user vector of the wrong dimension, an
+     * invalid fold-in query (a negative weight, nothing to solve from).
+     */
     public static final int INVALID_ARGUMENT = 1;
     /** The operating system refused to open, stat or map the file. */
     public static final int IO = 2;
@@ -20,7 +23,10 @@ public final class PocketRecException extends RuntimeException {
     public static final int BUFFER_TOO_SMALL = 5;
     /** A bug in pocketrec, caught at the native boundary. */
     public static final int PANIC = 6;
-    /** The call cannot serve this model (id-based calls above 512 dimensions). */
+    /**
+     * The call cannot serve this model: id-based calls above 512 dimensions, fold-in on a
+     * model without a fold-in section.
+     */
     public static final int UNSUPPORTED = 7;
 
     private final int status;

@@ -19,11 +19,13 @@ import java.util.regex.Pattern;
  *
  * <pre>
  * java -Djava.library.path=target/release -cp CLASSES org.pocketrec.PocketRecTest \
- *     MODEL CONTAINER OFFSET EXPECTED.jsonl
+ *     MODEL CONTAINER OFFSET EXPECTED.jsonl EXPECTED_FOLD_IN.jsonl NO_FOLD_IN_MODEL
  * </pre>
  *
- * MODEL is a .prec file, CONTAINER holds the same model at byte OFFSET (as an APK holds an
- * asset), EXPECTED holds `pocketrec recommend --json -k 20 --exclude 5,17` for some users.
+ * MODEL is a .prec file with a fold-in section, CONTAINER holds the same model at byte OFFSET
+ * (as an APK holds an asset), EXPECTED holds `pocketrec recommend --json -k 20 --exclude 5,17`
+ * for some users, EXPECTED_FOLD_IN `pocketrec recommend --items ... --json -k 20 --exclude 5,17`
+ * for some lists of items, NO_FOLD_IN_MODEL is MODEL exported with --no-fold-in.
  * Prints "N passed, N failed"; exits 1 if anything failed.
  */
 public final class PocketRecTest {
@@ -58,23 +60,34 @@ public final class PocketRecTest {
         }
     }
 
-    /** One expected list: user, item ids, scores. */
+    /** One expected list: user (or the items folded in from), item ids, scores. */
     private static final class Expected {
         long user;
+        long[] foldedFrom;
+        int unknown;
         List<Long> items = new ArrayList<>();
         List<Float> scores = new ArrayList<>();
     }
 
     private static List<Expected> parse(String path) throws IOException {
         Pattern user = Pattern.compile("\"user\":(\\d+)");
+        Pattern folded = Pattern.compile("\"folded_from\":\\[([0-9,]*)\\],\"unknown\":(\\d+)");
         Pattern item = Pattern.compile("\\{\"item\":(\\d+),\"score\":([-0-9.eE+]+)\\}");
         List<Expected> all = new ArrayList<>();
         for (String line : Files.readAllLines(Paths.get(path))) {
             if (line.isBlank()) continue;
             Expected e = new Expected();
             Matcher m = user.matcher(line);
-            if (!m.find()) throw new IOException("no user in " + line);
-            e.user = Long.parseLong(m.group(1));
+            Matcher f = folded.matcher(line);
+            if (m.find()) {
+                e.user = Long.parseLong(m.group(1));
+            } else if (f.find()) {
+                e.foldedFrom = java.util.Arrays.stream(f.group(1).split(","))
+                        .mapToLong(Long::parseUnsignedLong).toArray();
+                e.unknown = Integer.parseInt(f.group(2));
+            } else {
+                throw new IOException("no user and no folded_from in " + line);
+            }
             m = item.matcher(line);
             while (m.find()) {
                 e.items.add(Long.parseUnsignedLong(m.group(1)));
@@ -105,6 +118,8 @@ public final class PocketRecTest {
         String container = args[1];
         long offset = Long.parseLong(args[2]);
         List<Expected> expected = parse(args[3]);
+        List<Expected> expectedFolded = parse(args[4]);
+        String noFoldInPath = args[5];
         byte[] bytes = Files.readAllBytes(Paths.get(modelPath));
         check(expected.size() >= 3, "expected lists read");
         check(PocketRec.version().matches("\\d+\\.\\d+\\.\\d+.*"), "version " + PocketRec.version());
@@ -143,6 +158,49 @@ public final class PocketRecTest {
             nan[0] = Float.NaN;
             expectStatus(PocketRecException.INVALID_ARGUMENT, "NaN in the vector", () -> model.recommendVector(nan, 5));
             expectThrows(IllegalArgumentException.class, "negative k", () -> model.recommend(e.user, -1));
+
+            // Fold-in: a new user from the items they interacted with, then recommendVector,
+            // equals `pocketrec recommend --items ...` (same floats, bit for bit).
+            check(expectedFolded.size() >= 3, "expected folded lists read");
+            for (Expected f : expectedFolded) {
+                float[] folded = model.foldIn(f.foldedFrom);
+                check(folded.length == 64, "folded vector length");
+                long[] exclude = java.util.Arrays.copyOf(f.foldedFrom, f.foldedFrom.length + 2);
+                exclude[f.foldedFrom.length] = 5L;
+                exclude[f.foldedFrom.length + 1] = 17L;
+                check(same(model.recommendVector(folded, 20, exclude), f),
+                        "foldIn(" + java.util.Arrays.toString(f.foldedFrom) + ") + recommendVector equals the CLI");
+                check(java.util.Arrays.equals(folded, model.foldIn(f.foldedFrom, null, null, 0f)),
+                        "foldIn(items) = foldIn(items, null, null, 0)");
+            }
+            long[] liked = expectedFolded.get(0).foldedFrom;
+            float[] plain = model.foldIn(liked);
+            float[] ones = new float[liked.length];
+            java.util.Arrays.fill(ones, 1f);
+            check(java.util.Arrays.equals(plain, model.foldIn(liked, ones, null, 0f)), "weights of 1 = no weights");
+            ones[0] = 4f;
+            check(!java.util.Arrays.equals(plain, model.foldIn(liked, ones, null, 0f)), "weights matter");
+            float[] withPrior = model.foldIn(liked, null, u, 2f);
+            check(withPrior.length == 64 && !java.util.Arrays.equals(withPrior, plain), "a prior matters");
+            float[] priorOnly = model.foldIn(new long[0], null, u, 1f);
+            check(priorOnly.length == 64, "a prior alone");
+            expectStatus(PocketRecException.INVALID_ARGUMENT, "NaN weight",
+                    () -> model.foldIn(liked, new float[] {Float.NaN, 1f, 1f}, null, 0f));
+            expectStatus(PocketRecException.INVALID_ARGUMENT, "negative weight",
+                    () -> model.foldIn(liked, new float[] {1f, -1f, 1f}, null, 0f));
+            expectStatus(PocketRecException.INVALID_ARGUMENT, "weights of the wrong length",
+                    () -> model.foldIn(liked, new float[] {1f}, null, 0f));
+            expectStatus(PocketRecException.INVALID_ARGUMENT, "prior of the wrong length",
+                    () -> model.foldIn(liked, null, new float[3], 1f));
+            expectStatus(PocketRecException.INVALID_ARGUMENT, "precision without a prior",
+                    () -> model.foldIn(liked, null, null, 1f));
+            expectStatus(PocketRecException.INVALID_ARGUMENT, "negative precision",
+                    () -> model.foldIn(liked, null, u, -1f));
+            expectStatus(PocketRecException.INVALID_ARGUMENT, "only unknown items",
+                    () -> model.foldIn(99_999L, 123_456L));
+            expectStatus(PocketRecException.INVALID_ARGUMENT, "nothing at all", () -> model.foldIn());
+            expectThrows(NullPointerException.class, "null items",
+                    () -> model.foldIn((long[]) null, null, null, 0f));
             expectThrows(NullPointerException.class, "null items", () -> model.score(e.user, (long[]) null));
             check(model.recommend(e.user, 5, (long[]) null).size() == 5, "null exclude means none");
 
@@ -155,12 +213,15 @@ public final class PocketRecTest {
                     for (int i = 0; i < 150; i++) {
                         Expected x = expected.get((i + seed) % expected.size());
                         if (!same(model.recommend(x.user, 20, 5L, 17L), x)) mismatches.incrementAndGet();
+                        if (i % 10 == 0 && !java.util.Arrays.equals(model.foldIn(liked), plain)) {
+                            mismatches.incrementAndGet();
+                        }
                     }
                 });
                 threads[t].start();
             }
             for (Thread t : threads) t.join();
-            check(mismatches.get() == 0, "8 threads x 150 queries: " + mismatches.get() + " mismatches");
+            check(mismatches.get() == 0, "8 threads x 150 queries and 15 fold-ins: " + mismatches.get() + " mismatches");
         }
 
         // A file descriptor with a start offset and a length, as AssetFileDescriptor gives.
@@ -205,11 +266,20 @@ public final class PocketRecTest {
         expectStatus(PocketRecException.IO, "missing file", () -> PocketRec.open("/nonexistent/model.prec"));
         expectThrows(NullPointerException.class, "null path", () -> PocketRec.open((String) null));
 
+        // A model without the fold-in section cannot fold in (vector recommend still works).
+        try (PocketRec model = PocketRec.open(noFoldInPath)) {
+            expectStatus(PocketRecException.UNSUPPORTED, "foldIn without the section",
+                    () -> model.foldIn(3L, 8L, 12L));
+            check(model.recommendVector(model.userEmbedding(expected.get(0).user), 20, 5L, 17L).size() == 20,
+                    "recommendVector without the section");
+        }
+
         // Closed instances.
         PocketRec closed = PocketRec.open(modelPath);
         closed.close();
         closed.close(); // idempotent
         expectThrows(IllegalStateException.class, "use after close", () -> closed.recommend(expected.get(0).user, 5));
+        expectThrows(IllegalStateException.class, "foldIn after close", () -> closed.foldIn(3L));
 
         // String ids hash like the exporter (pocketrec::string_id).
         check(PocketRec.idFromString("") == 0xcbf29ce484222325L, "idFromString(\"\")");
