@@ -33,6 +33,9 @@ use pocketrec_export::progress::{NoProgress, Progress};
 
 use crate::data::{ExternalLists, ReadOptions, read_external};
 use crate::error::{Result, TrainError};
+
+/// Users ranked per call of the runtime's batch (between two progress reports).
+const BATCH_USERS: usize = 2048;
 use crate::validate::user_metrics;
 
 /// The result of an evaluation.
@@ -213,23 +216,53 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
     let mut by_activity: Vec<usize> = (0..todo.len()).collect();
     by_activity.sort_by_key(|&k| (train.get(todo[k].0).len(), todo[k].0));
     let dim = items.dim();
-    let results: Vec<Result<Option<(f64, f64)>>> = pool.install(|| {
-        todo.par_iter()
-            .map_init(
-                || {
-                    (
-                        vec![Recommendation::default(); options.k],
-                        vec![0.0f32; dim],
-                    )
-                },
-                |(out, vector), &(user, test_items)| {
-                    let n = done.fetch_add(1, Ordering::Relaxed);
-                    if n.is_multiple_of(256) {
-                        progress.update(n);
-                    }
-                    let exclude = train.get(user);
-                    let answer = if options.fold_in {
-                        match users.find(user) {
+    let results: Vec<Result<Option<(f64, f64)>>> = if !options.fold_in {
+        // The users' own rows: the runtime's batch, a chunk at a time for the progress report.
+        let mut results = Vec::with_capacity(todo.len());
+        let mut out = vec![Recommendation::default(); BATCH_USERS * options.k];
+        let mut counts = vec![0usize; BATCH_USERS];
+        for (c, chunk) in todo.chunks(BATCH_USERS).enumerate() {
+            let ids: Vec<u64> = chunk.iter().map(|&(user, _)| user).collect();
+            model
+                .recommend_batch(
+                    &ids,
+                    options.k,
+                    |i| train.get(ids[i]),
+                    options.threads.max(1),
+                    &mut out,
+                    &mut counts,
+                )
+                .map_err(to_export)?;
+            for (i, &(user, test_items)) in chunk.iter().enumerate() {
+                let answer = &out[i * options.k..i * options.k + counts[i]];
+                results.push(Ok(if users.find(user).is_err() {
+                    None
+                } else {
+                    let ranked: Vec<u64> = answer.iter().map(|r| r.id).collect();
+                    Some(user_metrics(&ranked, test_items, options.k))
+                }));
+            }
+            progress.update(((c + 1) * BATCH_USERS).min(todo.len()) as u64);
+        }
+        results
+    } else {
+        pool.install(|| {
+            todo.par_iter()
+                .map_init(
+                    || {
+                        (
+                            vec![Recommendation::default(); options.k],
+                            vec![0.0f32; dim],
+                        )
+                    },
+                    |(out, vector), &(user, test_items)| {
+                        let n = done.fetch_add(1, Ordering::Relaxed);
+                        if n.is_multiple_of(256) {
+                            progress.update(n);
+                        }
+                        // Folded in from the training items (a user without any is cold).
+                        let exclude = train.get(user);
+                        let answer = match users.find(user) {
                             Ok(_) if !exclude.is_empty() => {
                                 model.fold_in(exclude, &[], None, vector).and_then(|_| {
                                     model.recommend_vector(vector, options.k, exclude, out)
@@ -240,25 +273,23 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
                                 id: user,
                             }),
                             Err(e) => Err(e),
+                        };
+                        match answer {
+                            Ok(n) => {
+                                let ranked: Vec<u64> = out[..n].iter().map(|r| r.id).collect();
+                                Ok(Some(user_metrics(&ranked, test_items, options.k)))
+                            }
+                            Err(pocketrec::Error::IdNotFound {
+                                role: pocketrec::Role::User,
+                                ..
+                            }) => Ok(None),
+                            Err(e) => Err(to_export(e)),
                         }
-                    } else {
-                        model.recommend(user, options.k, exclude, out)
-                    };
-                    match answer {
-                        Ok(n) => {
-                            let ranked: Vec<u64> = out[..n].iter().map(|r| r.id).collect();
-                            Ok(Some(user_metrics(&ranked, test_items, options.k)))
-                        }
-                        Err(pocketrec::Error::IdNotFound {
-                            role: pocketrec::Role::User,
-                            ..
-                        }) => Ok(None),
-                        Err(e) => Err(to_export(e)),
-                    }
-                },
-            )
-            .collect()
-    });
+                    },
+                )
+                .collect()
+        })
+    };
     progress.finish();
     let mut report = EvalReport {
         k: options.k,
