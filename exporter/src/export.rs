@@ -11,7 +11,7 @@ pub const CREATED_BY: &str = concat!("pocketrec-export ", env!("CARGO_PKG_VERSIO
 use crate::atomic::write_atomic;
 use crate::error::{ExportError, Result};
 use crate::fold_in::{DEFAULT_RIDGE_ITEMS, DEFAULT_UNOBSERVED_ITEMS, scaled_params};
-use crate::ids::read_id_file;
+use crate::ids::{IdList, read_id_file};
 use crate::input::{self, Matrix, Table2d};
 use crate::progress::{NoProgress, Progress};
 use crate::prune;
@@ -123,9 +123,14 @@ pub struct ExportSummary {
 }
 
 /// A loaded table after pruning, as a sparse matrix, with its provenance.
-struct LoadedTable {
-    source: Table2d,
-    matrix: SparseMatrix,
+pub(crate) struct LoadedTable {
+    /// Where it came from: the file (or a name standing for it) for messages, and the tensor,
+    /// which names the table in the file.
+    pub(crate) source: Table2d,
+    /// What the `source.users` / `source.items` property records.
+    pub(crate) provenance: String,
+    /// The values, pruned.
+    pub(crate) matrix: SparseMatrix,
 }
 
 fn model_error(path: &Path) -> impl FnOnce(pocketrec::Error) -> ExportError + '_ {
@@ -137,7 +142,17 @@ fn model_error(path: &Path) -> impl FnOnce(pocketrec::Error) -> ExportError + '_
 
 /// Reads a table and applies `--prune-density`.
 fn load_table(source: &Source, prune_density: Option<f64>) -> Result<LoadedTable> {
-    let mut table = input::read_table(&source.path, source.tensor.as_deref())?;
+    let table = input::read_table(&source.path, source.tensor.as_deref())?;
+    let provenance = provenance(&table);
+    prepare_table(table, provenance, prune_density)
+}
+
+/// Applies `--prune-density` to a table read (or given) and turns it into a [`SparseMatrix`].
+pub(crate) fn prepare_table(
+    mut table: Table2d,
+    provenance: String,
+    prune_density: Option<f64>,
+) -> Result<LoadedTable> {
     let cells = table.matrix.rows().saturating_mul(table.matrix.cols());
     if let Some(density) = prune_density {
         let keep = prune::budget(cells, density);
@@ -156,6 +171,7 @@ fn load_table(source: &Source, prune_density: Option<f64>) -> Result<LoadedTable
     table.matrix = Matrix::Dense(input::DenseMatrix::default());
     Ok(LoadedTable {
         source: table,
+        provenance,
         matrix,
     })
 }
@@ -176,35 +192,76 @@ fn check_rows(path: &Path, what: &str, len: usize, source: &Table2d, rows: usize
     })
 }
 
+/// A table's ids: row numbers, an id file (read when the table's spec is built), or given.
+pub(crate) enum Ids<'a> {
+    /// Ids are row numbers.
+    RowNumbers,
+    /// One id per line of this file.
+    File(&'a Path),
+    /// Already read or made (its `path` names it in messages).
+    Given(IdList),
+}
+
+/// A table's biases: none, a file (read when the table's spec is built), or given.
+pub(crate) enum Biases<'a> {
+    /// No biases.
+    None,
+    /// A vector read from this file (or tensor).
+    File(&'a Source),
+    /// Given values, with the name messages use for them.
+    Given(PathBuf, Vec<f32>),
+}
+
+/// One side of the model: the loaded table, its ids and its biases.
+pub(crate) struct Side<'a> {
+    /// The table, pruned.
+    pub(crate) table: LoadedTable,
+    /// Its ids.
+    pub(crate) ids: Ids<'a>,
+    /// Its biases.
+    pub(crate) bias: Biases<'a>,
+}
+
 /// Builds the [`TableSpec`] of one side: ids and biases attached and checked.
 fn table_spec(
     role: Role,
-    table: LoadedTable,
+    side: Side<'_>,
     values: ValueEncoding,
-    ids: Option<&Path>,
     id_strings: bool,
-    bias: Option<&Source>,
 ) -> Result<TableSpec> {
-    let LoadedTable { source, matrix } = table;
+    let Side { table, ids, bias } = side;
+    let LoadedTable { source, matrix, .. } = table;
     let rows = matrix.rows();
     let mut spec = TableSpec::new(source.tensor.clone(), role, matrix).values(values);
-    if let Some(path) = ids {
-        let ids = read_id_file(path)?;
-        check_rows(path, "ids", ids.ids.len(), &source, rows)?;
+    let ids = match ids {
+        Ids::RowNumbers => None,
+        Ids::File(path) => Some(read_id_file(path)?),
+        Ids::Given(ids) => Some(ids),
+    };
+    if let Some(ids) = ids {
+        check_rows(&ids.path, "ids", ids.ids.len(), &source, rows)?;
         spec = spec.ids(ids.ids, ids.kind);
         if let Some(strings) = ids.strings.filter(|_| id_strings) {
             spec = spec.id_strings(strings);
         }
     }
-    if let Some(bias_source) = bias {
-        let bias = input::read_vector(&bias_source.path, bias_source.tensor.as_deref())?;
-        check_rows(&bias_source.path, "bias", bias.len(), &source, rows)?;
+    let bias = match bias {
+        Biases::None => None,
+        Biases::File(bias_source) => Some((
+            bias_source.path.clone(),
+            input::read_vector(&bias_source.path, bias_source.tensor.as_deref())?,
+        )),
+        Biases::Given(path, bias) => Some((path, bias)),
+    };
+    if let Some((path, bias)) = bias {
+        check_rows(&path, "bias", bias.len(), &source, rows)?;
         spec = spec.bias(bias);
     }
     Ok(spec)
 }
 
-fn provenance(source: &Table2d) -> String {
+/// What a table read from a file records as its `source.*` property: `PATH [TENSOR]`.
+pub(crate) fn provenance(source: &Table2d) -> String {
     format!("{} [{}]", source.path.display(), source.tensor)
 }
 
@@ -215,6 +272,33 @@ pub fn export(options: &ExportOptions) -> Result<ExportSummary> {
 
 /// [`export`], reporting the rows encoded to `progress`.
 pub fn export_reporting(options: &ExportOptions, progress: &dyn Progress) -> Result<ExportSummary> {
+    check_settings(options)?;
+    let users = load_table(&options.users, options.prune_density)?;
+    let items = load_table(&options.items, options.prune_density)?;
+    let users = file_side(
+        users,
+        options.user_ids.as_deref(),
+        options.user_bias.as_ref(),
+    );
+    let items = file_side(
+        items,
+        options.item_ids.as_deref(),
+        options.item_bias.as_ref(),
+    );
+    write_model(options, users, items, progress)
+}
+
+/// A table read from a file, with its id file and bias file (read when its spec is built).
+fn file_side<'a>(table: LoadedTable, ids: Option<&'a Path>, bias: Option<&'a Source>) -> Side<'a> {
+    Side {
+        table,
+        ids: ids.map_or(Ids::RowNumbers, Ids::File),
+        bias: bias.map_or(Biases::None, Biases::File),
+    }
+}
+
+/// Checks the settings that do not depend on the tables (before any table is read).
+pub(crate) fn check_settings(options: &ExportOptions) -> Result<()> {
     if let Some(d) = options.prune_density
         && !(d > 0.0 && d <= 1.0)
     {
@@ -225,29 +309,41 @@ pub fn export_reporting(options: &ExportOptions, progress: &dyn Progress) -> Res
     if !options.global_bias.is_finite() {
         return Err(ExportError::Usage("--global-bias must be finite".into()));
     }
-    let users = load_table(&options.users, options.prune_density)?;
-    let items = load_table(&options.items, options.prune_density)?;
-    if users.matrix.dim() != items.matrix.dim() {
+    Ok(())
+}
+
+/// The shared path after loading: checks the tables against each other, builds the model with
+/// the settings of `options` (its sources, id files and bias files are not read: the sides
+/// carry the tables, ids and biases) and writes it atomically to `options.output`.
+pub(crate) fn write_model(
+    options: &ExportOptions,
+    users: Side<'_>,
+    items: Side<'_>,
+    progress: &dyn Progress,
+) -> Result<ExportSummary> {
+    let (user_table, item_table) = (&users.table, &items.table);
+    if user_table.matrix.dim() != item_table.matrix.dim() {
         return Err(ExportError::Shape {
-            path: items.source.path.clone(),
-            tensor: items.source.tensor.clone(),
+            path: item_table.source.path.clone(),
+            tensor: item_table.source.tensor.clone(),
             message: format!(
                 "has {} columns, but the user table '{}' in {} has {}",
-                items.matrix.dim(),
-                users.source.tensor,
-                users.source.path.display(),
-                users.matrix.dim()
+                item_table.matrix.dim(),
+                user_table.source.tensor,
+                user_table.source.path.display(),
+                user_table.matrix.dim()
             ),
         });
     }
-    let dense_f32_bytes =
-        4 * (users.matrix.rows() + items.matrix.rows()) as u64 * users.matrix.dim() as u64;
+    let dense_f32_bytes = 4
+        * (user_table.matrix.rows() + item_table.matrix.rows()) as u64
+        * user_table.matrix.dim() as u64;
     let mut builder = ModelBuilder::new()
         .scoring(options.scoring)
         .global_bias(options.global_bias)
         .property("created_by", CREATED_BY)
-        .property("source.users", provenance(&users.source))
-        .property("source.items", provenance(&items.source))
+        .property("source.users", user_table.provenance.clone())
+        .property("source.items", item_table.provenance.clone())
         .property("values", options.values.name())
         .property(
             "layout",
@@ -265,9 +361,12 @@ pub fn export_reporting(options: &ExportOptions, progress: &dyn Progress) -> Res
         Some(params) => Some((params, "given")),
         // The defaults apply where the device can fold in (d <= 512) and the values are
         // within range (a table of values near f32::MAX has no finite Gramian).
-        None if items.matrix.dim() <= MAX_STACK_DIM => {
-            let params =
-                scaled_params(&items.matrix, DEFAULT_UNOBSERVED_ITEMS, DEFAULT_RIDGE_ITEMS);
+        None if item_table.matrix.dim() <= MAX_STACK_DIM => {
+            let params = scaled_params(
+                &item_table.matrix,
+                DEFAULT_UNOBSERVED_ITEMS,
+                DEFAULT_RIDGE_ITEMS,
+            );
             params.check().is_ok().then_some((params, "default"))
         }
         None => None,
@@ -282,25 +381,16 @@ pub fn export_reporting(options: &ExportOptions, progress: &dyn Progress) -> Res
             .property("fold_in.regularization", params.regularization.to_string())
             .property("fold_in.chosen_by", chosen_by);
     }
-    let item_spec = table_spec(
-        Role::Item,
-        items,
-        options.values,
-        options.item_ids.as_deref(),
-        options.id_strings,
-        options.item_bias.as_ref(),
-    )?
-    .layout(options.layout)
-    .list_rows(options.list_rows)
-    .with_sliced_rows(options.sliced_rows);
+    let item_spec = table_spec(Role::Item, items, options.values, options.id_strings)?
+        .layout(options.layout)
+        .list_rows(options.list_rows)
+        .with_sliced_rows(options.sliced_rows);
     let builder = builder
         .table(table_spec(
             Role::User,
             users,
             options.values,
-            options.user_ids.as_deref(),
             options.id_strings,
-            options.user_bias.as_ref(),
         )?)
         .table(item_spec);
     let bytes = build_reporting(&builder, progress, &options.output)?;

@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod arrays;
 pub mod atomic;
 pub mod error;
 pub mod export;

@@ -1,0 +1,238 @@
+//! `pocketrec._native.train` and `evaluate`: the trainer and the evaluation over the
+//! `pocketrec-train` library, the way `pocketrec train` and `pocketrec eval` run them (read the
+//! log, train, build each value encoding, write atomically, evaluate the written file through
+//! the runtime). Both run with the GIL released and return their summary as a JSON string.
+
+use std::path::{Path, PathBuf};
+
+use pocketrec::ValueEncoding;
+use pocketrec::builder::Layout;
+use pocketrec_export::atomic::write_atomic;
+use pocketrec_train::data::{ReadOptions, read_dataset};
+use pocketrec_train::eval::{EvalOptions, EvalReport, evaluate as evaluate_model};
+use pocketrec_train::{Event, FoldIn, TrainOptions, default_threads, train as train_model};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::errors::{export_error, train_error, usage};
+
+/// Where encoding number `k` of `values` is written: `output` for the first, else
+/// `<stem>.<encoding>.prec` beside it (as `pocketrec train --values a,b` names them).
+fn output_path(output: &Path, values: &[ValueEncoding], k: usize) -> PathBuf {
+    if k == 0 {
+        return output.to_path_buf();
+    }
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    output.with_file_name(format!("{stem}.{}.prec", values[k]))
+}
+
+fn threads_or_default(threads: usize) -> usize {
+    if threads == 0 {
+        default_threads()
+    } else {
+        threads
+    }
+}
+
+/// Trains a model on an interaction log and writes it; returns the summary as JSON (the
+/// object `pocketrec train --json` prints).
+#[pyfunction]
+#[pyo3(signature = (
+    train_path, output, *, dim, density, epochs, seed, values, threads, test_path, layout,
+    distill, k, fold_in, min_rating, final_eval, eval_every, on_epoch,
+))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train(
+    py: Python<'_>,
+    train_path: PathBuf,
+    output: PathBuf,
+    dim: usize,
+    density: f64,
+    epochs: usize,
+    seed: u64,
+    values: Vec<String>,
+    threads: usize,
+    test_path: Option<PathBuf>,
+    layout: &str,
+    distill: Option<bool>,
+    k: usize,
+    fold_in: bool,
+    min_rating: Option<f64>,
+    final_eval: bool,
+    eval_every: usize,
+    on_epoch: Option<Py<PyAny>>,
+) -> PyResult<String> {
+    let values = values
+        .iter()
+        .map(|v| {
+            ValueEncoding::from_name(v).ok_or_else(|| {
+                usage(format!(
+                    "values must be among f32, f16, bf16, i8, got {v:?}"
+                ))
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    if values.is_empty() {
+        return Err(usage("values needs at least one encoding"));
+    }
+    let layout = Layout::from_name(layout).ok_or_else(|| {
+        usage(format!(
+            "layout must be one of rows, both, columns, got {layout:?}"
+        ))
+    })?;
+    let mut options = TrainOptions::for_density(density);
+    options.dim = dim;
+    options.epochs = epochs;
+    options.seed = seed;
+    options.threads = threads_or_default(threads);
+    options.k = k;
+    options.eval_every = eval_every;
+    options.fold_in = if fold_in {
+        FoldIn::Default
+    } else {
+        FoldIn::Off
+    };
+    match distill {
+        Some(true) if density >= 1.0 => {
+            return Err(usage(
+                "distill=True distils a sparse model from the dense one: it needs density below 1",
+            ));
+        }
+        Some(false) => options.distill = None,
+        _ => {}
+    }
+    let read = ReadOptions {
+        min_rating,
+        ..ReadOptions::default()
+    };
+    py.detach(|| {
+        let data = read_dataset(&train_path, test_path.as_deref(), &read).map_err(train_error)?;
+        let mut callback_error: Option<PyErr> = None;
+        let mut stage = "model";
+        let trained = train_model(&data, &options, &mut |event| match event {
+            Event::TeacherStart => stage = "teacher",
+            Event::TeacherDone(_) => stage = "model",
+            Event::Epoch(log) => {
+                let Some(callback) = &on_epoch else { return };
+                if callback_error.is_some() {
+                    return;
+                }
+                Python::attach(|py| {
+                    let call = || -> PyResult<()> {
+                        let record = PyDict::new(py);
+                        record.set_item("stage", stage)?;
+                        record.set_item("epoch", log.epoch)?;
+                        record.set_item("epochs", options.epochs)?;
+                        record.set_item("loss", log.loss)?;
+                        record.set_item("seconds", log.seconds)?;
+                        if let Some(v) = &log.validation {
+                            record.set_item(format!("recall@{}", v.k), v.recall)?;
+                            record.set_item(format!("ndcg@{}", v.k), v.ndcg)?;
+                        }
+                        callback.call1(py, (record,))?;
+                        Ok(())
+                    };
+                    if let Err(e) = call() {
+                        callback_error = Some(e);
+                    }
+                });
+            }
+            _ => {}
+        })
+        .map_err(train_error)?;
+        if let Some(e) = callback_error {
+            return Err(e);
+        }
+        let dense_f32_bytes =
+            4 * (trained.users.len() + trained.items.len()) as u64 * options.dim as u64;
+        let mut files = Vec::new();
+        for (i, &encoding) in values.iter().enumerate() {
+            let path = output_path(&output, &values, i);
+            let bytes = trained.build(encoding, layout).map_err(train_error)?;
+            write_atomic(&path, &bytes).map_err(export_error)?;
+            let eval = match (&test_path, final_eval) {
+                (Some(test), true) => {
+                    let model = pocketrec_export::open_model(&path).map_err(export_error)?;
+                    let report = evaluate_model(
+                        &model,
+                        &path,
+                        &EvalOptions {
+                            train: train_path.clone(),
+                            test: test.clone(),
+                            k: options.k,
+                            read,
+                            threads: options.threads,
+                            fold_in: false,
+                        },
+                    )
+                    .map_err(train_error)?;
+                    Some(report.to_json())
+                }
+                _ => None,
+            };
+            files.push(serde_json::json!({
+                "path": path,
+                "values": encoding.name(),
+                "bytes": bytes.len(),
+                "eval": eval,
+            }));
+        }
+        let summary = serde_json::json!({
+            "output": output,
+            "file_bytes": files[0]["bytes"],
+            "dense_f32_bytes": dense_f32_bytes,
+            "users": trained.users.len(),
+            "items": trained.items.len(),
+            "interactions": data.train.len(),
+            "nnz": trained.nnz(),
+            "setup_seconds": trained.setup_seconds,
+            "train_seconds": trained.train_seconds,
+            "samples_per_second": trained.samples_per_second(),
+            "teacher_seconds": trained.teacher.as_ref().map(|t| t.seconds),
+            "final_loss": trained.log.last().map(|l| l.loss),
+            "eval": files[0]["eval"],
+            "files": files,
+        });
+        Ok(summary.to_string())
+    })
+}
+
+/// Full-ranking Recall@k and NDCG@k of a model file on a test log, through the runtime;
+/// returns the report as JSON (the object `pocketrec eval --json` prints).
+#[pyfunction]
+#[pyo3(signature = (model_path, train_path, test_path, *, k, fold_in, threads, min_rating))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn evaluate(
+    py: Python<'_>,
+    model_path: PathBuf,
+    train_path: PathBuf,
+    test_path: PathBuf,
+    k: usize,
+    fold_in: bool,
+    threads: usize,
+    min_rating: Option<f64>,
+) -> PyResult<String> {
+    py.detach(|| {
+        let model = pocketrec_export::open_model(&model_path).map_err(export_error)?;
+        let report: EvalReport = evaluate_model(
+            &model,
+            &model_path,
+            &EvalOptions {
+                train: train_path,
+                test: test_path,
+                k,
+                read: ReadOptions {
+                    min_rating,
+                    ..ReadOptions::default()
+                },
+                threads: threads_or_default(threads),
+                fold_in,
+            },
+        )
+        .map_err(train_error)?;
+        Ok(report.to_json().to_string())
+    })
+}
