@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and tests the Python package `pocketrec` (python/) the way a user installs it: a fresh
-# venv in a temporary directory, maturin, numpy, scipy and pytest from PyPI, `pip install
+# venv in a temporary directory, maturin, numpy, scipy, pytest and pyspark from PyPI (and a Java
+# runtime from Debian for Spark), `pip install
 # ./python` (pip builds the wheel through maturin, the PEP 517 backend), the CLI built for the
 # byte-for-byte comparison with `pocketrec export` (POCKETREC_CLI), then pytest on python/tests.
 # Exits non-zero when anything fails, and when pytest collects no test (its exit status 5).
@@ -33,7 +34,19 @@ py=$tmp/venv/bin/python
 export PYTHONDONTWRITEBYTECODE=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 echo "python-test: $("$py" --version) in a fresh venv"
 "$py" -m pip install -q --upgrade pip
-"$py" -m pip install -q maturin numpy scipy pytest
+"$py" -m pip install -q maturin numpy scipy pytest pyspark
+# Spark (pocketrec.spark's test on local[2]) needs a Java runtime, 17 or later.
+if ! command -v java >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "python-test: installing a Java runtime for Spark"
+    apt-get -o DPkg::Lock::Timeout=600 update -qq || true
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+      --no-install-recommends openjdk-17-jre-headless >/dev/null
+  else
+    echo "python-test: no java for the Spark test; install openjdk-17-jre-headless" >&2
+    exit 1
+  fi
+fi
 
 echo "python-test: pip install ./python (maturin builds the wheel)"
 start=$SECONDS
@@ -45,8 +58,10 @@ fi
 grep -E "^(Successfully|  Created wheel)" "$tmp/pip-install.log" || true
 echo "python-test: installed in $((SECONDS - start)) s"
 
-cargo build -q -p pocketrec-cli
+cargo build -q -p pocketrec-cli -p pocketrec-ffi
 export POCKETREC_CLI=$repo/target/debug/pocketrec
+# The C ABI, for the test that recommend_batch returns exactly what it returns.
+export POCKETREC_LIB=$repo/target/debug/libpocketrec.so
 
 # From the temporary directory, so that python/pocketrec (the sources, without the compiled
 # module) cannot shadow the installed package, and no cache is left in the tree.
