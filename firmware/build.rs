@@ -1,7 +1,9 @@
 //! Puts memory.x on the linker path, and brings in the model and the expected answer:
 //! `POCKETREC_FW_MODEL` (a .prec file, embedded in flash) and `POCKETREC_FW_EXPECT` (a text
 //! file: `user ID`, `k K`, optional `exclude ID...`, then `item ID SCORE_BITS` lines, the
-//! host's answer), both set by scripts/cross.sh.
+//! host's answer to the query; then `fold ID...`, the items a user is folded in from, and
+//! `folded ID SCORE_BITS` lines, the host's `pocketrec recommend --items` answer for that user,
+//! the same k), both set by scripts/cross.sh.
 use std::fmt::Write as _;
 use std::{env, fs, path::PathBuf};
 
@@ -25,6 +27,7 @@ fn main() {
 
     let text = fs::read_to_string(&expect).expect("cannot read the expected answer");
     let (mut user, mut k, mut exclude, mut items) = (None, None, Vec::new(), Vec::new());
+    let (mut fold, mut folded) = (Vec::new(), Vec::new());
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let words: Vec<&str> = line.split_whitespace().collect();
         let number = |w: &str| -> u64 {
@@ -39,6 +42,8 @@ fn main() {
             "k" => k = Some(number(words[1])),
             "exclude" => exclude.extend(words[1..].iter().map(|w| number(w))),
             "item" => items.push((number(words[1]), number(words[2]))),
+            "fold" => fold.extend(words[1..].iter().map(|w| number(w))),
+            "folded" => folded.push((number(words[1]), number(words[2]))),
             other => panic!("unknown line {other:?} in {expect}"),
         }
     }
@@ -68,6 +73,25 @@ fn main() {
     )
     .unwrap();
     for (id, bits) in &items {
+        write!(code, "({id}, {bits:#010x}), ").unwrap();
+    }
+    code.push_str("];\n");
+    assert!(!fold.is_empty(), "no `fold` line in {expect}");
+    writeln!(
+        code,
+        "/// The items the user is folded in from (also excluded from the answer).\n\
+         const FOLD_ITEMS: [u64; {}] = {fold:?};",
+        fold.len()
+    )
+    .unwrap();
+    write!(
+        code,
+        "/// The host's answer for the folded user: (item id, score bits).\n\
+         const FOLD_EXPECTED: [(u64, u32); {}] = [",
+        folded.len()
+    )
+    .unwrap();
+    for (id, bits) in &folded {
         write!(code, "({id}, {bits:#010x}), ").unwrap();
     }
     code.push_str("];\n");

@@ -6,7 +6,8 @@
 #   armv7-unknown-linux-gnueabihf  the same under qemu-arm (std built with -Zbuild-std)
 #   thumbv7em-none-eabihf          firmware/ (Cortex-M4F, no_std, no alloc) with a model in
 #                                  flash, run on qemu-system-arm (mps2-an386) with semihosting;
-#                                  its exit status says whether its top-k equals the host's
+#                                  its exit status says whether its top-k equals the host's,
+#                                  and that of a user it folds in from a few items (fold_in)
 # Phones are stood in for by aarch64/armv7 Linux: there is no Android NDK here.
 #
 # Installs its toolchain first (scripts/cross-setup.sh: Debian rustc-web 1.96, cross gcc, qemu;
@@ -63,6 +64,7 @@ step() { # step NAME FUNCTION: runs it with its output in $LOG/NAME.log
 
 # ---- the host's answers -------------------------------------------------------------------
 USERS="0 42 123 199"
+FOLD_ITEMS=7,42,314,1234,2718 # the firmware folds a user in from these items of the f16 model
 host_reference() {
   # The host's own toolchain (rustup's cargo and rustc), not Debian's: RUSTC must not leak into
   # target/debug, or the two compilers would rebuild each other's artifacts.
@@ -79,7 +81,18 @@ r = json.load(sys.stdin)
 print("user", r["user"]); print("k 10"); print("exclude 5 17")
 for i in r["items"]:
     print("item", i["item"], hex(struct.unpack("<I", struct.pack("<f", i["score"]))[0]))
-' >"$T/fw-expect.txt" && cat "$T/host.jsonl" "$T/fw-expect.txt"
+' >"$T/fw-expect.txt" &&
+    # ... and for a user folded in on the device from $FOLD_ITEMS, k = 10 (the CLI excludes
+    # those items; the firmware does the same).
+    "$root/target/debug/pocketrec" recommend "$T/models/demo-f16.prec" --items "$FOLD_ITEMS" -k 10 --json |
+    python3 -c '
+import json, struct, sys
+r = json.load(sys.stdin)
+assert r["unknown"] == 0 and len(r["items"]) == 10, r
+print("fold", *r["folded_from"])
+for i in r["items"]:
+    print("folded", i["item"], hex(struct.unpack("<I", struct.pack("<f", i["score"]))[0]))
+' >>"$T/fw-expect.txt" && cat "$T/host.jsonl" "$T/fw-expect.txt"
 }
 
 # ---- Linux on ARM: tests, then the C programs against libpocketrec.{a,so} ------------------
@@ -151,7 +164,9 @@ fw_baseline() {
 fw_run() {
   fw || return 1
   grep -q -- '-> PASS' "$LOG/thumbv7em-firmware.log" || return 1
-  [ "$(grep -c '= host' "$LOG/thumbv7em-firmware.log")" -eq 10 ] || return 1
+  # 10 lines for the query and 10 for the folded-in user.
+  [ "$(grep -c '= host' "$LOG/thumbv7em-firmware.log")" -eq 20 ] || return 1
+  grep -q '^fold-in stack: ' "$LOG/thumbv7em-firmware.log" || return 1
   cp "$FW_ELF" "$T/bin/firmware.elf" && arm-none-eabi-size -A "$T/bin/firmware.elf"
 }
 
@@ -186,6 +201,7 @@ if [ -f "$T/bin/firmware.elf" ] && [ -f "$T/bin/firmware-baseline.elf" ]; then
   model=$(stat -c %s "$T/models/demo-f16.prec")
   stack=$(sed -n 's/^stack: \([0-9]*\) bytes used.*/\1/p' "$LOG/thumbv7em-firmware.log")
   base_stack=$(sed -n 's/^stack: \([0-9]*\) bytes used.*/\1/p' "$LOG/thumbv7em-firmware-baseline.log")
+  fold_stack=$(sed -n 's/^fold-in stack: \([0-9]*\) bytes used.*/\1/p' "$LOG/thumbv7em-firmware.log")
   for f in firmware firmware-baseline; do
     e=$T/bin/$f.elf
     eval "${f//-/_}_text=$(sum "$e" .vector_table .text)"
@@ -195,6 +211,7 @@ if [ -f "$T/bin/firmware.elf" ] && [ -f "$T/bin/firmware-baseline.elf" ]; then
   echo "== Cortex-M4F firmware (thumbv7em-none-eabihf, opt-level s, LTO; arm-none-eabi-size -A)"
   echo "  flash: .vector_table+.text $firmware_text B + .rodata $firmware_rodata B (of which the model $model B)"
   echo "  RAM:   .data+.bss+.uninit $firmware_ram B + stack $stack B (painted, measured)"
+  echo "  stack of the fold-in path (open, fold_in at d = 64, recommend_vector, print; painted afresh): $fold_stack B, $((fold_stack - stack)) B beyond the query's $stack B (target: at most 12,288 B beyond)"
   echo "  baseline without model and runtime: .text $firmware_baseline_text B, .rodata $firmware_baseline_rodata B, RAM $firmware_baseline_ram B + stack $base_stack B"
   echo "  runtime's share: .text $((firmware_text - firmware_baseline_text)) B, .rodata $((firmware_rodata - firmware_baseline_rodata - model)) B (besides the model), RAM $((firmware_ram - firmware_baseline_ram)) B + stack $((stack - base_stack)) B"
 fi

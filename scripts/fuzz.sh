@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Fuzzes Model::from_bytes and row access: `scripts/fuzz.sh [SECONDS]` (default 600).
+# Fuzzes the runtime with its two cargo-fuzz targets, `scripts/fuzz.sh [SECONDS]` (default 600)
+# in all, split in halves (the odd second to the first): open_and_query (Model::from_bytes,
+# row access, recommend) and fold_in (Model::fold_in with each solver, then recommend_vector).
 # Installs cargo-fuzz if needed; uses the nightly toolchain (rustup) that libFuzzer needs.
 set -euo pipefail
 secs=${1:-600}
+fold_secs=$((secs / 2))
+open_secs=$((secs - fold_secs))
 cd "$(dirname "$0")/../fuzz"
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
-corpus=corpus/open_and_query
-cargo +nightly run --quiet --release --bin make_seeds -- "$corpus"
-cargo +nightly fuzz run open_and_query "$corpus" -- \
-  -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1
+run() { # run TARGET SECONDS CORPUS
+  cargo +nightly fuzz run "$1" "$3" -- \
+    -max_total_time="$2" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1
+}
+cargo +nightly run --quiet --release --bin make_seeds -- corpus/open_and_query
+run open_and_query "$open_secs" corpus/open_and_query
+cargo +nightly run --quiet --release --bin make_seeds -- corpus/fold_in fold_in
+run fold_in "$fold_secs" corpus/fold_in

@@ -1,7 +1,9 @@
-//! Writes small valid models (every value and index encoding, sliced rows, ids, biases) as the
-//! fuzzer's seed corpus: `make_seeds DIR`.
+//! Writes small valid models (every value and index encoding, sliced rows, ids, biases, fold-in
+//! sections) as the fuzzers' seed corpus: `make_seeds DIR` for `open_and_query`;
+//! `make_seeds DIR fold_in` for `fold_in`: models with a fold-in section, each behind a few
+//! query headers (the layout is documented in `fuzz_targets/fold_in.rs`).
 
-use pocketrec::builder::{Layout, ModelBuilder, SparseMatrix, TableSpec};
+use pocketrec::builder::{FoldInParams, Layout, ModelBuilder, SparseMatrix, TableSpec};
 use pocketrec::{IdKind, ListRows, Role, Scoring, ValueEncoding};
 
 fn table(rows: usize, dim: usize, density_per_mille: usize, salt: usize) -> SparseMatrix {
@@ -18,9 +20,98 @@ fn table(rows: usize, dim: usize, density_per_mille: usize, salt: usize) -> Spar
     SparseMatrix::from_dense(rows, dim, &data).expect("valid seed table")
 }
 
+/// Models with a fold-in section: every value encoding and layout, the Cholesky solver's
+/// widest dimension (64) and the conjugate gradient's beyond it (65, 100).
+fn fold_in_models() -> Vec<Vec<u8>> {
+    let mut models = Vec::new();
+    for (n, &values) in ValueEncoding::ALL.iter().enumerate() {
+        for (m, (dim, density)) in [
+            (8usize, 300usize),
+            (17, 600),
+            (64, 100),
+            (65, 100),
+            (100, 50),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let users = TableSpec::new("u", Role::User, table(3, dim, density, 5)).values(values);
+            let mut items = TableSpec::new("i", Role::Item, table(40, dim, density, 6))
+                .values(values)
+                .layout(match (n + m) % 3 {
+                    0 => Layout::Rows,
+                    1 => Layout::Both,
+                    _ => Layout::Columns,
+                })
+                .bias((0..40).map(|i| i as f32 / 50.0).collect());
+            if m % 2 == 1 {
+                items = items.ids((0..40).map(|i| 7 + i * 5).collect(), IdKind::Integer);
+            }
+            let bytes = ModelBuilder::new()
+                .scoring(if (n + m) % 2 == 0 {
+                    Scoring::Dot
+                } else {
+                    Scoring::Cosine
+                })
+                .table(users)
+                .table(items)
+                .fold_in(FoldInParams {
+                    unobserved_weight: [0.0, 0.05, 2.0][m % 3],
+                    regularization: [0.01, 0.3, 10.0][(n + m) % 3],
+                })
+                .build()
+                .expect("fold-in seed model builds");
+            models.push(bytes);
+        }
+    }
+    models
+}
+
+/// Query headers for the `fold_in` target (56 bytes each): five known items; the same with
+/// weights and a prior; one item and an unknown one with a wrong-length output; no item and
+/// a prior only.
+fn fold_in_headers() -> Vec<[u8; 56]> {
+    let mut plain = [0u8; 56];
+    plain[0] = 5;
+    plain[2..7].copy_from_slice(&[0, 3, 9, 17, 33]);
+    let mut weighted = plain;
+    weighted[0] = 8 | 0x20 | 0x40;
+    weighted[1] = 16; // precision 0.5
+    weighted[2..10].copy_from_slice(&[1, 2, 2, 5, 8, 13, 21, 0xF3]);
+    weighted[26..34].copy_from_slice(&[32, 64, 16, 0, 8, 96, 32, 32]);
+    weighted[50..56].copy_from_slice(&[40, 24, 32, 0, 64, 8]);
+    let mut odd = [0u8; 56];
+    odd[0] = 2 | 0x80;
+    odd[2..4].copy_from_slice(&[4, 0xF9]);
+    let mut prior_only = [0u8; 56];
+    prior_only[0] = 0x40;
+    prior_only[1] = 32;
+    prior_only[50..56].copy_from_slice(&[32, 16, 48, 8, 0, 40]);
+    vec![plain, weighted, odd, prior_only]
+}
+
 fn main() {
-    let dir = std::env::args().nth(1).expect("usage: make_seeds DIR");
+    let dir = std::env::args()
+        .nth(1)
+        .expect("usage: make_seeds DIR [fold_in]");
     std::fs::create_dir_all(&dir).expect("create corpus dir");
+    if std::env::args().nth(2).as_deref() == Some("fold_in") {
+        let mut n = 0;
+        for (m, model) in fold_in_models().iter().enumerate() {
+            for (h, header) in fold_in_headers().iter().enumerate() {
+                // Every model behind the plain header; the others by turns.
+                if h != 0 && m % 3 != h % 3 {
+                    continue;
+                }
+                let mut seed = header.to_vec();
+                seed.extend_from_slice(model);
+                std::fs::write(format!("{dir}/fold-in-{m:02}-{h}.bin"), seed).expect("write seed");
+                n += 1;
+            }
+        }
+        println!("wrote {n} fold-in seeds to {dir}");
+        return;
+    }
     let mut n = 0;
     for &values in ValueEncoding::ALL {
         // Index encodings (the writer's choice): 8 dims at 10 %, 17 at 60 % and 64 nearly dense
@@ -88,6 +179,11 @@ fn main() {
             std::fs::write(format!("{dir}/seed-{n:02}.prec"), bytes).expect("write seed");
             n += 1;
         }
+    }
+    // Models with a fold-in section, so that opening and verifying them is fuzzed here too.
+    for model in fold_in_models() {
+        std::fs::write(format!("{dir}/seed-{n:02}.prec"), model).expect("write seed");
+        n += 1;
     }
     println!("wrote {n} seeds to {dir}");
 }
