@@ -55,6 +55,16 @@ NO_FOLD_IN=$W/models/demo-f16-no-fold-in.prec
 "$CLI" export --users "$W/models/users.npy" --items "$W/models/items.npy" \
   --item-bias "$W/models/item_bias.txt" --values f16 --no-fold-in -o "$NO_FOLD_IN" --quiet 2>/dev/null
 
+# A model with string item ids, and the strings the CLI gives back for user 3 (abi_test checks
+# pocketrec_item_id_str against them).
+STRINGS=$W/models/demo-f16-strings.prec
+awk 'BEGIN { for (i = 0; i < 3000; i++) printf "sku-%05d\n", i * 7 }' >"$W/item_ids.txt"
+"$CLI" export --users "$W/models/users.npy" --items "$W/models/items.npy" \
+  --item-ids "$W/item_ids.txt" --values f16 -o "$STRINGS" --quiet
+"$CLI" recommend "$STRINGS" --user 3 -k 5 --json |
+  python3 -c 'import json, sys; print("\n".join(i["item"] for i in json.load(sys.stdin)["items"]))' \
+  >"$W/strings-expected.txt"
+
 echo "== compile the C programs"
 # The system libraries a Rust staticlib needs on Linux (rustc --print native-static-libs).
 NATIVE_LIBS="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
@@ -174,7 +184,7 @@ fi
 
 echo "== abi_test (misuse, fold-in, bad files, 8 threads)"
 for lib in static shared; do
-  if "$W/abi_test-$lib" "$W/models/demo-f16.prec" 42 "$NO_FOLD_IN" >"$W/abi-$lib.txt" 2>&1; then
+  if "$W/abi_test-$lib" "$W/models/demo-f16.prec" 42 "$NO_FOLD_IN" "$STRINGS" "$W/strings-expected.txt" >"$W/abi-$lib.txt" 2>&1; then
     ok "abi_test-$lib: $(tail -1 "$W/abi-$lib.txt")"
   else
     bad "abi_test-$lib:"
@@ -202,10 +212,10 @@ for lib in static shared; do
     vg "recommend-$lib-${mode%%:*}" "$W/recommend-$lib" --open="$mode" "$m" 42 20 5 17
   done
   vg "recommend-$lib-fold-in" "$W/recommend-$lib" --fold-in=3,8,12,99999 "$W/models/demo-f16.prec" 20 5 17
-  vg "abi_test-$lib" "$W/abi_test-$lib" "$W/models/demo-f16.prec" 42 "$NO_FOLD_IN"
+  vg "abi_test-$lib" "$W/abi_test-$lib" "$W/models/demo-f16.prec" 42 "$NO_FOLD_IN" "$STRINGS" "$W/strings-expected.txt"
 done
 # A full report, for the record: the summary of one run with every leak kind shown.
-valgrind --leak-check=full --show-leak-kinds=all "$W/abi_test-static" "$W/models/demo-f16.prec" 42 "$NO_FOLD_IN" \
+valgrind --leak-check=full --show-leak-kinds=all "$W/abi_test-static" "$W/models/demo-f16.prec" 42 "$NO_FOLD_IN" "$STRINGS" "$W/strings-expected.txt" \
   >/dev/null 2>"$W/valgrind-summary.txt" || true
 grep -E "ERROR SUMMARY|definitely|indirectly|possibly|still reachable|in use at exit" "$W/valgrind-summary.txt" | sed 's/^/  /'
 

@@ -43,11 +43,21 @@ no_fold_in=$W/models/demo-f16-no-fold-in.prec
 "$cli" export --users "$W/models/users.npy" --items "$W/models/items.npy" \
   --item-bias "$W/models/item_bias.txt" --values f16 --no-fold-in -o "$no_fold_in" --quiet 2>/dev/null
 
+# A model with string item ids, and the strings the CLI gives back for user 3.
+awk 'BEGIN { for (i = 0; i < 3000; i++) printf "sku-%05d\n", i * 7 }' >"$W/item_ids.txt"
+strings_model=$W/models/demo-f16-strings.prec
+"$cli" export --users "$W/models/users.npy" --items "$W/models/items.npy" \
+  --item-ids "$W/item_ids.txt" --values f16 -o "$strings_model" --quiet 2>/dev/null
+"$cli" recommend "$strings_model" --user 3 -k 5 --json |
+  python3 -c 'import json, sys; print("\n".join(i["item"] for i in json.load(sys.stdin)["items"]))' \
+  >"$W/expected-strings.txt"
+
 javac -Xlint:all -Werror -d "$W/classes" \
   ffi/java/src/main/java/org/pocketrec/*.java ffi/java/src/test/java/org/pocketrec/*.java
 # -Xcheck:jni makes the JVM validate every JNI call of the glue; any warning is a failure.
 java -Xcheck:jni -Djava.library.path="$lib" -cp "$W/classes" org.pocketrec.PocketRecTest \
   "$model" "$W/app.apk" "$offset" "$W/expected.jsonl" "$W/expected-fold-in.jsonl" "$no_fold_in" \
+  "$strings_model" "$W/expected-strings.txt" \
   2>&1 | tee "$W/out.txt"
 status=${PIPESTATUS[0]}
 if grep -qi "warning" "$W/out.txt"; then

@@ -438,6 +438,31 @@ enum pocketrec_status pocketrec_fold_in_params(const struct pocketrec_model *mod
                                                float *out_regularization);
 
 /**
+ * Writes the original string of the item whose external id is `id` (the 64-bit hash of a
+ * string id) to `buf`, UTF-8 and NUL-terminated, and its length in bytes (without the NUL) to
+ * `*out_len` when `out_len` is not NULL. Models exported with string ids store the strings by
+ * default (`pocketrec export --item-ids`; `--no-id-strings` keeps only the hashes), so an app
+ * gets `"sku-10442"` back where recommend gives its hash.
+ *
+ * To size the buffer, call with `buf_len` 0 (`buf` may then be NULL): the call fails with
+ * `POCKETREC_BUFFER_TOO_SMALL` and `*out_len` says how many bytes the string takes (plus one
+ * for the NUL). Errors: `POCKETREC_NOT_FOUND` (no item has this id, or the model stores no
+ * strings for its item ids: integer ids, or exported with `--no-id-strings`),
+ * `POCKETREC_BUFFER_TOO_SMALL` (`buf_len` below the length plus one; `buf` untouched),
+ * `POCKETREC_INVALID_ARGUMENT` (a handle that is not open, `buf` NULL with `buf_len` > 0, a
+ * misaligned `out_len`), `POCKETREC_FORMAT` (a damaged strings section). Thread-safe.
+ *
+ * # Safety
+ * `buf` is NULL with `buf_len` 0 or points to `buf_len` writable bytes; `out_len` is NULL or
+ * points to a writable `size_t`.
+ */
+enum pocketrec_status pocketrec_item_id_str(const struct pocketrec_model *model,
+                                            uint64_t id,
+                                            char *buf,
+                                            size_t buf_len,
+                                            size_t *out_len);
+
+/**
  * The 64-bit id of a string id, as the exporter stores it: FNV-1a 64 of the `len` bytes at `s`
  * (which need not be NUL-terminated; `s` is borrowed for the call). The exporter trims
  * surrounding whitespace from id lines, so pass the trimmed string.

@@ -556,6 +556,39 @@ pub extern "system" fn Java_org_pocketrec_PocketRec_nativeIdFromUtf8<'local>(
     })
 }
 
+/// `native String nativeItemIdString(long handle, long id)`: the item's original string id.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_pocketrec_PocketRec_nativeItemIdString<'local>(
+    mut env: JNIEnv<'local>,
+    _this: JObject<'local>,
+    model: jlong,
+    id: jlong,
+) -> JString<'local> {
+    entry(&mut env, JString::default(), |env| {
+        let mut len = 0usize;
+        // SAFETY: a size query: NULL buffer of length 0, a writable out pointer.
+        let sized =
+            unsafe { pocketrec_item_id_str(handle(model), id as u64, null_mut(), 0, &mut len) };
+        if sized != status::POCKETREC_BUFFER_TOO_SMALL {
+            check(sized)?;
+        }
+        let mut buf = vec![0u8; len + 1];
+        // SAFETY: `buf` holds `len + 1` writable bytes.
+        check(unsafe {
+            pocketrec_item_id_str(
+                handle(model),
+                id as u64,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                null_mut(),
+            )
+        })?;
+        let text =
+            std::str::from_utf8(&buf[..len]).map_err(|_| invalid("id string is not UTF-8"))?;
+        Ok(env.new_string(text)?)
+    })
+}
+
 /// True when this thread's last call succeeded.
 fn last_error_is_empty() -> bool {
     // SAFETY: pocketrec_last_error returns a valid NUL-terminated string, never NULL.

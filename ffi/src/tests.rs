@@ -198,6 +198,7 @@ fn header_declares_every_entry_point_and_status() {
         "pocketrec_fold_in(",
         "pocketrec_fold_in_params(",
         "pocketrec_id_from_str(",
+        "pocketrec_item_id_str(",
         "pocketrec_last_error(void)",
         "typedef struct pocketrec_model pocketrec_model;",
         "POCKETREC_OK = 0,",
@@ -1395,5 +1396,65 @@ fn fold_in_serves_many_threads() {
             });
         }
     });
+    close(model);
+}
+
+#[test]
+fn item_id_strings_are_given_back_into_caller_buffers() {
+    let names: Vec<String> = (0..30).map(|i| format!("sku-{i:05}-é")).collect();
+    let ids: Vec<u64> = names
+        .iter()
+        .map(|n| pocketrec_runtime::string_id(n))
+        .collect();
+    let mut rng = Lcg(7);
+    let bytes = ModelBuilder::new()
+        .table(TableSpec::new("users", Role::User, table(&mut rng, 5)))
+        .table(
+            TableSpec::new("items", Role::Item, table(&mut rng, 30))
+                .ids(ids.clone(), IdKind::StringHash)
+                .id_strings(names.clone()),
+        )
+        .build()
+        .unwrap();
+    let model = open_bytes(leak(bytes));
+    for (name, &id) in names.iter().zip(&ids) {
+        // Size query first, then the string.
+        let mut len = 0usize;
+        // SAFETY: NULL buffer with length 0, a valid out pointer.
+        let status = unsafe { pocketrec_item_id_str(model, id, null_mut(), 0, &mut len) };
+        assert_eq!(status, POCKETREC_BUFFER_TOO_SMALL);
+        assert_eq!(len, name.len());
+        let mut buf = vec![0 as c_char; len + 1];
+        // SAFETY: a buffer of len + 1 bytes.
+        let status =
+            unsafe { pocketrec_item_id_str(model, id, buf.as_mut_ptr(), buf.len(), &mut len) };
+        assert_eq!(status, POCKETREC_OK, "{}", last_error());
+        // SAFETY: the call wrote a NUL-terminated string into buf.
+        let got = unsafe { CStr::from_ptr(buf.as_ptr()) };
+        assert_eq!(got.to_str().unwrap(), name);
+        // One byte short: refused, buffer untouched.
+        let mut short = vec![7 as c_char; len];
+        // SAFETY: a buffer of len bytes.
+        let status = unsafe {
+            pocketrec_item_id_str(model, id, short.as_mut_ptr(), short.len(), null_mut())
+        };
+        assert_eq!(status, POCKETREC_BUFFER_TOO_SMALL);
+        assert!(short.iter().all(|&c| c == 7));
+    }
+    let mut buf = [0 as c_char; 64];
+    // SAFETY: a 64-byte buffer.
+    let status = unsafe { pocketrec_item_id_str(model, 12345, buf.as_mut_ptr(), 64, null_mut()) };
+    assert_eq!(status, POCKETREC_NOT_FOUND);
+    // SAFETY: NULL buffer with a non-zero length is refused, not dereferenced.
+    let status = unsafe { pocketrec_item_id_str(model, ids[0], null_mut(), 8, null_mut()) };
+    assert_eq!(status, POCKETREC_INVALID_ARGUMENT);
+    close(model);
+    // A model of integer ids has no strings.
+    let model = open_bytes(leak(model_bytes()));
+    // SAFETY: a 64-byte buffer.
+    let status =
+        unsafe { pocketrec_item_id_str(model, item_id(0), buf.as_mut_ptr(), 64, null_mut()) };
+    assert_eq!(status, POCKETREC_NOT_FOUND);
+    assert!(last_error().contains("no strings"), "{}", last_error());
     close(model);
 }

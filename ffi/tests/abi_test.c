@@ -373,9 +373,39 @@ static void test_threads(pocketrec_model *m) {
     CHECK(mismatches == 0, "%d threads x %d queries: %d mismatches", THREADS, ROUNDS, mismatches);
 }
 
+/* A model exported with string item ids: the top items of `user` come back as the strings
+ * the CLI prints (`expected`, one per line), sized by a first call with no buffer. */
+static void test_id_strings(const char *path, const char *expected) {
+    pocketrec_model *m = NULL;
+    uint64_t items[5];
+    float scores[5];
+    size_t n = 0;
+    char line[256], name[256];
+    FILE *want = fopen(expected, "r");
+    CHECK(want != NULL, "open %s", expected);
+    if (!want) return;
+    CHECK(pocketrec_open(path, &m) == POCKETREC_OK, "open the string-id model");
+    CHECK(pocketrec_recommend(m, 3, NULL, 0, 5, items, scores, &n) == POCKETREC_OK && n == 5,
+          "recommend user 3 of the string-id model");
+    for (size_t i = 0; i < n && fgets(line, sizeof line, want); i++) {
+        line[strcspn(line, "\n")] = 0;
+        size_t len = 0;
+        CHECK(pocketrec_item_id_str(m, items[i], NULL, 0, &len) == POCKETREC_BUFFER_TOO_SMALL &&
+                  len == strlen(line), "item_id_str sizes rank %zu: %zu bytes", i, len);
+        CHECK(pocketrec_item_id_str(m, items[i], name, sizeof name, NULL) == POCKETREC_OK &&
+                  strcmp(name, line) == 0, "item_id_str rank %zu: %s equals the CLI's %s", i, name, line);
+        CHECK(pocketrec_id_from_str(name, strlen(name)) == items[i], "id_from_str(%s)", name);
+    }
+    CHECK(pocketrec_item_id_str(m, 12345, name, sizeof name, NULL) == POCKETREC_NOT_FOUND,
+          "an unknown id has no string");
+    fclose(want);
+    pocketrec_close(m);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 3 && argc != 4) {
-        fprintf(stderr, "usage: %s MODEL USER [NO_FOLD_IN_MODEL]\n", argv[0]);
+    if (argc != 3 && argc != 4 && argc != 6) {
+        fprintf(stderr, "usage: %s MODEL USER [NO_FOLD_IN_MODEL [STRING_ID_MODEL EXPECTED]]\n",
+                argv[0]);
         return 2;
     }
     model_path = argv[1];
@@ -394,7 +424,8 @@ int main(int argc, char **argv) {
     test_null_everywhere(m);
     test_buffers(m);
     test_fold_in(m);
-    if (argc == 4) test_no_fold_in(argv[3]);
+    if (argc >= 4) test_no_fold_in(argv[3]);
+    if (argc == 6) test_id_strings(argv[4], argv[5]);
     test_closed_handle();
     test_bad_files();
     test_threads(m);

@@ -288,6 +288,20 @@ public final class PocketRec implements AutoCloseable {
     }
 
     /**
+     * The original string of an item's id, for models exported with string ids (they store
+     * the strings by default): what {@link #recommend} returns as a 64-bit hash, given back as
+     * the app named the item, e.g. "sku-10442".
+     *
+     * @param id the item's id (the hash of its string id)
+     * @return the string
+     * @throws PocketRecException NOT_FOUND when no item has this id or the model stores no
+     *     strings for its item ids
+     */
+    public String itemIdString(long id) {
+        return nativeItemIdString(live(), id);
+    }
+
+    /**
      * The 64-bit id of a string id, as the exporter stores it (FNV-1a 64 of its UTF-8 bytes).
      * The exporter trims surrounding whitespace from id lines; pass the trimmed string.
      *
@@ -366,6 +380,8 @@ public final class PocketRec implements AutoCloseable {
     private native void nativeVerify(long handle);
 
     private native int nativeDim(long handle);
+
+    private native String nativeItemIdString(long handle, long id);
 
     private native long nativeCount(long handle, boolean users);
 

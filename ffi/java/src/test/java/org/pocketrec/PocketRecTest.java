@@ -285,6 +285,25 @@ public final class PocketRecTest {
         check(PocketRec.idFromString("") == 0xcbf29ce484222325L, "idFromString(\"\")");
         check(PocketRec.idFromString("a") == 0xaf63dc4c8601ec8cL, "idFromString(\"a\")");
 
+        // Original string ids: a model exported with item ids "sku-NNNNN" gives them back, as
+        // the CLI prints them; a model of integer ids has none (NOT_FOUND).
+        if (args.length > 7) {
+            List<String> want = Files.readAllLines(Paths.get(args[7]));
+            try (PocketRec model = PocketRec.open(args[6])) {
+                PocketRec.Recommendations got = model.recommend(3L, want.size());
+                check(got.size() == want.size(), "string-id model: " + got.size() + " items");
+                for (int i = 0; i < Math.min(got.size(), want.size()); i++) {
+                    String name = model.itemIdString(got.items[i]);
+                    check(name.equals(want.get(i)), "itemIdString rank " + i + ": " + name + " equals the CLI's " + want.get(i));
+                    check(PocketRec.idFromString(name) == got.items[i], "idFromString(" + name + ") is the item's id");
+                }
+                expectStatus(PocketRecException.NOT_FOUND, "unknown item id string", () -> model.itemIdString(12345L));
+            }
+            try (PocketRec model = PocketRec.open(modelPath)) {
+                expectStatus(PocketRecException.NOT_FOUND, "integer ids have no strings", () -> model.itemIdString(5L));
+            }
+        }
+
         System.out.println("jni-test: " + passed + " passed, " + failed + " failed");
         System.exit(failed == 0 ? 0 : 1);
     }
