@@ -2,7 +2,8 @@
 # Builds libpocketrec.so with the JNI glue (feature "jni"), compiles the Java class
 # org.pocketrec.PocketRec and its test with the host JDK 17, and runs the test under
 # -Xcheck:jni against a demo model and `pocketrec recommend --json` answers (by user, and for
-# users folded in from items). JNI is the same on
+# users folded in from items; batches against per-user answers; the original strings of a
+# model exported with string item ids, and the same without them). JNI is the same on
 # Android, so this checks the glue an Android app uses. Installs openjdk-17-jdk-headless with
 # apt when javac is missing (as root). Work files go to target/jni-test.
 set -euo pipefail
@@ -48,6 +49,9 @@ awk 'BEGIN { for (i = 0; i < 3000; i++) printf "sku-%05d\n", i * 7 }' >"$W/item_
 strings_model=$W/models/demo-f16-strings.prec
 "$cli" export --users "$W/models/users.npy" --items "$W/models/items.npy" \
   --item-ids "$W/item_ids.txt" --values f16 -o "$strings_model" --quiet 2>/dev/null
+no_strings_model=$W/models/demo-f16-no-strings.prec
+"$cli" export --users "$W/models/users.npy" --items "$W/models/items.npy" \
+  --item-ids "$W/item_ids.txt" --no-id-strings --values f16 -o "$no_strings_model" --quiet 2>/dev/null
 "$cli" recommend "$strings_model" --user 3 -k 5 --json |
   python3 -c 'import json, sys; print("\n".join(i["item"] for i in json.load(sys.stdin)["items"]))' \
   >"$W/expected-strings.txt"
@@ -57,7 +61,7 @@ javac -Xlint:all -Werror -d "$W/classes" \
 # -Xcheck:jni makes the JVM validate every JNI call of the glue; any warning is a failure.
 java -Xcheck:jni -Djava.library.path="$lib" -cp "$W/classes" org.pocketrec.PocketRecTest \
   "$model" "$W/app.apk" "$offset" "$W/expected.jsonl" "$W/expected-fold-in.jsonl" "$no_fold_in" \
-  "$strings_model" "$W/expected-strings.txt" \
+  "$strings_model" "$W/expected-strings.txt" "$no_strings_model" \
   2>&1 | tee "$W/out.txt"
 status=${PIPESTATUS[0]}
 if grep -qi "warning" "$W/out.txt"; then

@@ -110,8 +110,9 @@ typedef enum pocketrec_status {
   /**
    * The call cannot serve this model: the id-based calls decode the user's row on the stack
    * and support dimensions up to 512 (use `pocketrec_user_embedding` and the `_vector`
-   * calls for larger ones), and `pocketrec_fold_in` needs a model with a fold-in section
-   * (and a dimension up to 512).
+   * calls for larger ones), `pocketrec_fold_in` needs a model with a fold-in section
+   * (and a dimension up to 512), `pocketrec_item_id_str` a model that stores its item id
+   * strings, and `pocketrec_find_item_str` a model with string item ids.
    */
   POCKETREC_UNSUPPORTED = 7,
 } pocketrec_status;
@@ -369,6 +370,61 @@ enum pocketrec_status pocketrec_recommend_vector(const struct pocketrec_model *m
                                                  size_t *out_len);
 
 /**
+ * The `k` best items for each of the `n_users` users `users[0..n_users)`, on `threads`
+ * threads: user `i`'s items go to `out_items[i*k .. i*k + out_counts[i])` and their scores to
+ * the same places of `out_scores`, best first, exactly as `pocketrec_recommend` answers that
+ * user with the same `k` and exclusions, whatever the number of threads. Entries past
+ * `out_counts[i]` in user `i`'s `k` slots are not written.
+ *
+ * A user the model does not have is not an error here (as it is for `pocketrec_recommend`):
+ * their `out_counts[i]` is 0, and `*out_unknown_users` counts them. Any other failure stops
+ * the batch, sets every `out_counts[i]` and `*out_unknown_users` to 0, and leaves the
+ * contents of `out_items` and `out_scores` unspecified.
+ *
+ * Exclusions, optional, are per user in CSR form: user `i` excludes
+ * `exclude[exclude_offsets[i] .. exclude_offsets[i+1])` (unknown ids are ignored), where
+ * `exclude_offsets` holds `n_users + 1` nondecreasing offsets starting at 0 and `exclude`
+ * holds `exclude_offsets[n_users]` ids. With `exclude_offsets` NULL no user excludes
+ * anything, and `exclude` must be NULL too.
+ *
+ * `threads`: 0 runs one thread per available core; the batch runs at most 256 threads and
+ * at most one per 16 users (threads are started and joined inside the call, and users are
+ * handed out 16 at a time). Users are answered a chunk at a time through a scratch buffer
+ * of 16 bytes per entry: at most max(65,536, 64 x threads x k) entries (about 1 MiB for
+ * small `k`), never more than `n_users * k`, and `k` counts as the number of items when
+ * it is larger; the threads' stacks come on top.
+ *
+ * `out_items` and `out_counts` are required (NULL is accepted only with `n_users * k`,
+ * respectively `n_users`, 0); `out_scores` and `out_unknown_users` may be NULL when not
+ * wanted; `users` may be NULL when `n_users` is 0. All arrays are borrowed for the call, and
+ * the outputs must not overlap the inputs or each other.
+ *
+ * Errors: `POCKETREC_INVALID_ARGUMENT` (a handle that is not open, a NULL or misaligned
+ * array that is needed, `n_users * k` or `n_users + 1` out of range, offsets that do not
+ * start at 0 or decrease, `exclude` without `exclude_offsets`), `POCKETREC_UNSUPPORTED`
+ * (dimension above 512), `POCKETREC_FORMAT`.
+ *
+ * # Safety
+ * `users` is NULL or points to `n_users` readable `uint64_t`; `exclude_offsets` is NULL or
+ * points to `n_users + 1` readable `size_t`; `exclude` is NULL or points to
+ * `exclude_offsets[n_users]` readable `uint64_t`; `out_items` is NULL or points to
+ * `n_users * k` writable `uint64_t`; `out_scores` is NULL or points to `n_users * k` writable
+ * floats; `out_counts` is NULL or points to `n_users` writable `size_t`; `out_unknown_users`
+ * is NULL or points to a writable `size_t`.
+ */
+enum pocketrec_status pocketrec_recommend_batch(const struct pocketrec_model *model,
+                                                const uint64_t *users,
+                                                size_t n_users,
+                                                const size_t *exclude_offsets,
+                                                const uint64_t *exclude,
+                                                size_t k,
+                                                size_t threads,
+                                                uint64_t *out_items,
+                                                float *out_scores,
+                                                size_t *out_counts,
+                                                size_t *out_unknown_users);
+
+/**
  * Folds a user in on the device: solves the user's vector from the items they interacted
  * with, the item table fixed, and writes it to `out[0..dim)`; `pocketrec_recommend_vector`
  * then recommends for it. The model must carry a fold-in section (`pocketrec export` writes
@@ -446,8 +502,12 @@ enum pocketrec_status pocketrec_fold_in_params(const struct pocketrec_model *mod
  *
  * To size the buffer, call with `buf_len` 0 (`buf` may then be NULL): the call fails with
  * `POCKETREC_BUFFER_TOO_SMALL` and `*out_len` says how many bytes the string takes (plus one
- * for the NUL). Errors: `POCKETREC_NOT_FOUND` (no item has this id, or the model stores no
- * strings for its item ids: integer ids, or exported with `--no-id-strings`),
+ * for the NUL). `*out_len` is set to 0 on any other failure.
+ *
+ * Errors: `POCKETREC_UNSUPPORTED` (the model stores no strings for its item ids: integer
+ * ids, or string ids exported with `--no-id-strings`; checked first, whatever the id, so
+ * that an app can tell "print the number instead" from a wrong id, as for a model without
+ * a fold-in section), `POCKETREC_NOT_FOUND` (no item has this id),
  * `POCKETREC_BUFFER_TOO_SMALL` (`buf_len` below the length plus one; `buf` untouched),
  * `POCKETREC_INVALID_ARGUMENT` (a handle that is not open, `buf` NULL with `buf_len` > 0, a
  * misaligned `out_len`), `POCKETREC_FORMAT` (a damaged strings section). Thread-safe.
@@ -461,6 +521,29 @@ enum pocketrec_status pocketrec_item_id_str(const struct pocketrec_model *model,
                                             char *buf,
                                             size_t buf_len,
                                             size_t *out_len);
+
+/**
+ * Finds the item whose string id is the `len` bytes at `s` (UTF-8, need not be
+ * NUL-terminated; borrowed for the call) and writes its 64-bit id to `*out_id`: the exact
+ * counterpart of `pocketrec_id_from_str`, which only hashes. When the model stores the item
+ * id strings (the default of `pocketrec export --item-ids` with string ids), the stored
+ * string is compared, so only the very string finds the item; a model of string ids exported
+ * with `--no-id-strings` is searched by the hash alone. `*out_id` is set to 0 on failure.
+ * The exporter trims surrounding whitespace from id lines; pass the trimmed string.
+ *
+ * Errors: `POCKETREC_NOT_FOUND` (no item has this string id), `POCKETREC_UNSUPPORTED` (the
+ * model's item ids are integers), `POCKETREC_INVALID_ARGUMENT` (a handle that is not open,
+ * `s` NULL with `len` > 0, bytes that are not UTF-8, NULL or misaligned `out_id`),
+ * `POCKETREC_FORMAT` (a damaged strings section). Thread-safe.
+ *
+ * # Safety
+ * `s` is NULL or points to `len` readable bytes; `out_id` is NULL or points to a writable
+ * `uint64_t`.
+ */
+enum pocketrec_status pocketrec_find_item_str(const struct pocketrec_model *model,
+                                              const char *s,
+                                              size_t len,
+                                              uint64_t *out_id);
 
 /**
  * The 64-bit id of a string id, as the exporter stores it: FNV-1a 64 of the `len` bytes at `s`

@@ -15,7 +15,8 @@ use std::ptr::{null, null_mut};
 
 use jni::JNIEnv;
 use jni::objects::{
-    JByteArray, JByteBuffer, JClass, JFloatArray, JLongArray, JObject, JString, JThrowable, JValue,
+    JByteArray, JByteBuffer, JClass, JFloatArray, JIntArray, JLongArray, JObject, JString,
+    JThrowable, JValue,
 };
 use jni::sys::{jboolean, jfloat, jint, jlong, jsize};
 
@@ -556,7 +557,95 @@ pub extern "system" fn Java_org_pocketrec_PocketRec_nativeIdFromUtf8<'local>(
     })
 }
 
-/// `native String nativeItemIdString(long handle, long id)`: the item's original string id.
+/// `native long[] nativeRecommendBatch(long handle, long[] users, int k, int threads,
+/// float[] scores, int[] counts)`: user `i`'s items at `[i*k, i*k + counts[i])` of the
+/// returned array (of `users.length * k` ids), their scores at the same places of `scores`.
+/// The Java side caps `k` at the number of items and allocates `scores` and `counts`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_pocketrec_PocketRec_nativeRecommendBatch<'local>(
+    mut env: JNIEnv<'local>,
+    _this: JObject<'local>,
+    model: jlong,
+    users: JLongArray<'local>,
+    k: jint,
+    threads: jint,
+    scores_out: JFloatArray<'local>,
+    counts_out: JIntArray<'local>,
+) -> JLongArray<'local> {
+    entry(&mut env, JLongArray::default(), |env| {
+        let users = ids(env, &users, false)?;
+        let (k, threads) = (count(k, "k")?, count(threads, "threads")?);
+        let entries = users
+            .len()
+            .checked_mul(k)
+            .and_then(|n| jsize::try_from(n).ok())
+            .ok_or_else(|| invalid("users.length * k is too large for a Java array"))?;
+        if scores_out.is_null() || env.get_array_length(&scores_out)? < entries {
+            return Err(invalid(
+                "the scores array is null or shorter than users.length * k",
+            ));
+        }
+        if counts_out.is_null()
+            || count(env.get_array_length(&counts_out)?, "length")? < users.len()
+        {
+            return Err(invalid("the counts array is null or shorter than users"));
+        }
+        let mut items = vec![0u64; entries as usize];
+        let mut scores = vec![0f32; items.len()];
+        let mut counts = vec![0usize; users.len()];
+        // SAFETY: `users` holds `users.len()` ids, `items` and `scores` `users.len() * k`
+        // entries, `counts` `users.len()`; no exclusions; the unknown count is not wanted.
+        check(unsafe {
+            pocketrec_recommend_batch(
+                handle(model),
+                users.as_ptr(),
+                users.len(),
+                null(),
+                null(),
+                k,
+                threads,
+                items.as_mut_ptr(),
+                scores.as_mut_ptr(),
+                counts.as_mut_ptr(),
+                null_mut(),
+            )
+        })?;
+        // Counts are at most k, which is a jint.
+        let counts: Vec<jint> = counts.iter().map(|&c| c as jint).collect();
+        env.set_int_array_region(&counts_out, 0, &counts)?;
+        env.set_float_array_region(&scores_out, 0, &scores)?;
+        let ids: Vec<i64> = items.iter().map(|&id| id as i64).collect();
+        let array = env.new_long_array(entries)?;
+        env.set_long_array_region(&array, 0, &ids)?;
+        Ok(array)
+    })
+}
+
+/// `native long nativeFindItem(long handle, byte[] utf8)`: the item's id, by its string id.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_pocketrec_PocketRec_nativeFindItem<'local>(
+    mut env: JNIEnv<'local>,
+    _this: JObject<'local>,
+    model: jlong,
+    utf8: JByteArray<'local>,
+) -> jlong {
+    entry(&mut env, 0, |env| {
+        if utf8.is_null() {
+            return Err(invalid("the id is null"));
+        }
+        let bytes = env.convert_byte_array(&utf8)?;
+        let mut id = 0u64;
+        // SAFETY: `bytes.len()` readable bytes (a Vec's pointer is never NULL), a writable
+        // out pointer.
+        check(unsafe {
+            pocketrec_find_item_str(handle(model), bytes.as_ptr().cast(), bytes.len(), &mut id)
+        })?;
+        Ok(id as jlong)
+    })
+}
+
+/// `native String nativeItemIdString(long handle, long id)`: the item's original string id;
+/// `null` when the model stores no strings for its item ids.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_org_pocketrec_PocketRec_nativeItemIdString<'local>(
     mut env: JNIEnv<'local>,
@@ -569,6 +658,9 @@ pub extern "system" fn Java_org_pocketrec_PocketRec_nativeItemIdString<'local>(
         // SAFETY: a size query: NULL buffer of length 0, a writable out pointer.
         let sized =
             unsafe { pocketrec_item_id_str(handle(model), id as u64, null_mut(), 0, &mut len) };
+        if sized == status::POCKETREC_UNSUPPORTED {
+            return Ok(JString::default());
+        }
         if sized != status::POCKETREC_BUFFER_TOO_SMALL {
             check(sized)?;
         }

@@ -27,7 +27,7 @@ use std::fs::File;
 use std::path::Path;
 
 use memmap2::MmapOptions;
-use pocketrec_runtime::{Model, Prior, Recommendation};
+use pocketrec_runtime::{IdKind, Model, Prior, Recommendation, Role};
 
 pub use handle::pocketrec_model;
 use handle::{OpenModel, Storage, lookup, register, unregister};
@@ -621,6 +621,240 @@ pub unsafe extern "C" fn pocketrec_recommend_vector(
     })
 }
 
+/// At most this many threads run a batch (`pocketrec_recommend_batch`).
+const MAX_BATCH_THREADS: usize = 256;
+
+/// Recommendations a batch holds in its scratch buffer at a time (16 bytes each): users are
+/// answered in chunks of about this many entries, so a batch's memory does not grow with it.
+const BATCH_CHUNK_ENTRIES: usize = 1 << 16;
+
+/// The `k` best items for each of the `n_users` users `users[0..n_users)`, on `threads`
+/// threads: user `i`'s items go to `out_items[i*k .. i*k + out_counts[i])` and their scores to
+/// the same places of `out_scores`, best first, exactly as `pocketrec_recommend` answers that
+/// user with the same `k` and exclusions, whatever the number of threads. Entries past
+/// `out_counts[i]` in user `i`'s `k` slots are not written.
+///
+/// A user the model does not have is not an error here (as it is for `pocketrec_recommend`):
+/// their `out_counts[i]` is 0, and `*out_unknown_users` counts them. Any other failure stops
+/// the batch, sets every `out_counts[i]` and `*out_unknown_users` to 0, and leaves the
+/// contents of `out_items` and `out_scores` unspecified.
+///
+/// Exclusions, optional, are per user in CSR form: user `i` excludes
+/// `exclude[exclude_offsets[i] .. exclude_offsets[i+1])` (unknown ids are ignored), where
+/// `exclude_offsets` holds `n_users + 1` nondecreasing offsets starting at 0 and `exclude`
+/// holds `exclude_offsets[n_users]` ids. With `exclude_offsets` NULL no user excludes
+/// anything, and `exclude` must be NULL too.
+///
+/// `threads`: 0 runs one thread per available core; the batch runs at most 256 threads and
+/// at most one per 16 users (threads are started and joined inside the call, and users are
+/// handed out 16 at a time). Users are answered a chunk at a time through a scratch buffer
+/// of 16 bytes per entry: at most max(65,536, 64 x threads x k) entries (about 1 MiB for
+/// small `k`), never more than `n_users * k`, and `k` counts as the number of items when
+/// it is larger; the threads' stacks come on top.
+///
+/// `out_items` and `out_counts` are required (NULL is accepted only with `n_users * k`,
+/// respectively `n_users`, 0); `out_scores` and `out_unknown_users` may be NULL when not
+/// wanted; `users` may be NULL when `n_users` is 0. All arrays are borrowed for the call, and
+/// the outputs must not overlap the inputs or each other.
+///
+/// Errors: `POCKETREC_INVALID_ARGUMENT` (a handle that is not open, a NULL or misaligned
+/// array that is needed, `n_users * k` or `n_users + 1` out of range, offsets that do not
+/// start at 0 or decrease, `exclude` without `exclude_offsets`), `POCKETREC_UNSUPPORTED`
+/// (dimension above 512), `POCKETREC_FORMAT`.
+///
+/// # Safety
+/// `users` is NULL or points to `n_users` readable `uint64_t`; `exclude_offsets` is NULL or
+/// points to `n_users + 1` readable `size_t`; `exclude` is NULL or points to
+/// `exclude_offsets[n_users]` readable `uint64_t`; `out_items` is NULL or points to
+/// `n_users * k` writable `uint64_t`; `out_scores` is NULL or points to `n_users * k` writable
+/// floats; `out_counts` is NULL or points to `n_users` writable `size_t`; `out_unknown_users`
+/// is NULL or points to a writable `size_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pocketrec_recommend_batch(
+    model: *const pocketrec_model,
+    users: *const u64,
+    n_users: usize,
+    exclude_offsets: *const usize,
+    exclude: *const u64,
+    k: usize,
+    threads: usize,
+    out_items: *mut u64,
+    out_scores: *mut f32,
+    out_counts: *mut usize,
+    out_unknown_users: *mut usize,
+) -> pocketrec_status {
+    guard(|| {
+        // SAFETY: `out_counts` and `out_unknown_users` as documented.
+        let (counts, mut unknown) = unsafe {
+            (
+                args::output(out_counts, n_users, "out_counts")?,
+                args::optional_out(out_unknown_users, "out_unknown_users")?,
+            )
+        };
+        counts.fill(0);
+        if let Some(unknown) = unknown.as_deref_mut() {
+            *unknown = 0;
+        }
+        let result = (|| {
+            let entries = n_users.checked_mul(k).ok_or_else(|| {
+                Failure::invalid(format!("n_users {n_users} times k {k} is out of range"))
+            })?;
+            // SAFETY: the arrays as documented.
+            let (items, scores, users) = unsafe {
+                (
+                    args::output(out_items, entries, "out_items")?,
+                    if out_scores.is_null() {
+                        None
+                    } else {
+                        Some(args::output(out_scores, entries, "out_scores")?)
+                    },
+                    args::input(users, n_users, "users")?,
+                )
+            };
+            // SAFETY: `exclude_offsets` and `exclude` as documented.
+            let exclusions = unsafe { Exclusions::new(n_users, exclude_offsets, exclude) }?;
+            let model = lookup(model)?;
+            let batch = BatchOut {
+                k,
+                items,
+                scores,
+                counts: &mut *counts,
+            };
+            batch.fill(&model, users, &exclusions, threads)
+        })();
+        match result {
+            Ok(n_unknown) => {
+                if let Some(unknown) = unknown {
+                    *unknown = n_unknown;
+                }
+                Ok(())
+            }
+            Err(failure) => {
+                counts.fill(0);
+                Err(failure)
+            }
+        }
+    })
+}
+
+/// The per-user exclusions of a batch, in CSR form (empty when not given).
+struct Exclusions<'a> {
+    offsets: &'a [usize],
+    ids: &'a [u64],
+}
+
+impl<'a> Exclusions<'a> {
+    /// Checks the CSR arrays of `n_users` users.
+    ///
+    /// # Safety
+    /// `offsets` is NULL or points to `n_users + 1` readable `size_t`; `ids` is NULL or points
+    /// to `offsets[n_users]` readable `uint64_t`.
+    unsafe fn new(n_users: usize, offsets: *const usize, ids: *const u64) -> Outcome<Self> {
+        if offsets.is_null() {
+            if !ids.is_null() {
+                return Err(Failure::invalid("exclude is given without exclude_offsets"));
+            }
+            return Ok(Exclusions {
+                offsets: &[],
+                ids: &[],
+            });
+        }
+        let len = n_users
+            .checked_add(1)
+            .ok_or_else(|| Failure::invalid(format!("n_users {n_users} is out of range")))?;
+        // SAFETY: `offsets` points to `n_users + 1` readable values (documented contract).
+        let offsets = unsafe { args::input(offsets, len, "exclude_offsets") }?;
+        if offsets[0] != 0 {
+            return Err(Failure::invalid(format!(
+                "exclude_offsets[0] is {}, not 0",
+                offsets[0]
+            )));
+        }
+        if let Some(i) = offsets.windows(2).position(|w| w[1] < w[0]) {
+            return Err(Failure::invalid(format!(
+                "exclude_offsets decrease at user {i}: {} then {}",
+                offsets[i],
+                offsets[i + 1]
+            )));
+        }
+        // SAFETY: `ids` points to `offsets[n_users]` readable ids (documented contract).
+        let ids = unsafe { args::input(ids, offsets[n_users], "exclude") }?;
+        Ok(Exclusions { offsets, ids })
+    }
+
+    /// User `i`'s excluded ids.
+    fn of(&self, i: usize) -> &'a [u64] {
+        match (self.offsets.get(i), self.offsets.get(i + 1)) {
+            (Some(&start), Some(&end)) => self.ids.get(start..end).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+}
+
+/// The output arrays of a batch.
+struct BatchOut<'a> {
+    k: usize,
+    items: &'a mut [u64],
+    scores: Option<&'a mut [f32]>,
+    counts: &'a mut [usize],
+}
+
+impl BatchOut<'_> {
+    /// Answers `users` through `Model::recommend_batch`, a chunk of users at a time, and
+    /// returns the number of unknown users.
+    fn fill(
+        mut self,
+        model: &OpenModel,
+        users: &[u64],
+        exclusions: &Exclusions<'_>,
+        threads: usize,
+    ) -> Outcome<usize> {
+        let k = self.k;
+        // No more than the catalogue can be returned, as in `pocketrec_recommend`.
+        let kept = k.min(model.items()?.rows());
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+        .min(MAX_BATCH_THREADS);
+        let chunk = (BATCH_CHUNK_ENTRIES / kept.max(1))
+            .max(64 * threads)
+            .min(users.len())
+            .max(1);
+        let mut top = vec![Recommendation::default(); chunk * kept];
+        let mut counts = vec![0usize; chunk];
+        let mut unknown = 0;
+        for (c, chunk_users) in users.chunks(chunk).enumerate() {
+            let first = c * chunk;
+            let n = chunk_users.len();
+            let summary = model.recommend_batch(
+                chunk_users,
+                kept,
+                |i| exclusions.of(first + i),
+                threads,
+                &mut top[..n * kept],
+                &mut counts[..n],
+            )?;
+            unknown += summary.unknown_users;
+            for (j, &count) in counts[..n].iter().enumerate() {
+                let user = first + j;
+                let answer = &top[j * kept..j * kept + count];
+                let slots = user * k..user * k + count;
+                for (slot, rec) in self.items[slots.clone()].iter_mut().zip(answer) {
+                    *slot = rec.id;
+                }
+                if let Some(scores) = self.scores.as_deref_mut() {
+                    for (slot, rec) in scores[slots].iter_mut().zip(answer) {
+                        *slot = rec.score;
+                    }
+                }
+                self.counts[user] = count;
+            }
+        }
+        Ok(unknown)
+    }
+}
+
 /// Folds a user in on the device: solves the user's vector from the items they interacted
 /// with, the item table fixed, and writes it to `out[0..dim)`; `pocketrec_recommend_vector`
 /// then recommends for it. The model must carry a fold-in section (`pocketrec export` writes
@@ -785,8 +1019,12 @@ pub unsafe extern "C" fn pocketrec_fold_in_params(
 ///
 /// To size the buffer, call with `buf_len` 0 (`buf` may then be NULL): the call fails with
 /// `POCKETREC_BUFFER_TOO_SMALL` and `*out_len` says how many bytes the string takes (plus one
-/// for the NUL). Errors: `POCKETREC_NOT_FOUND` (no item has this id, or the model stores no
-/// strings for its item ids: integer ids, or exported with `--no-id-strings`),
+/// for the NUL). `*out_len` is set to 0 on any other failure.
+///
+/// Errors: `POCKETREC_UNSUPPORTED` (the model stores no strings for its item ids: integer
+/// ids, or string ids exported with `--no-id-strings`; checked first, whatever the id, so
+/// that an app can tell "print the number instead" from a wrong id, as for a model without
+/// a fold-in section), `POCKETREC_NOT_FOUND` (no item has this id),
 /// `POCKETREC_BUFFER_TOO_SMALL` (`buf_len` below the length plus one; `buf` untouched),
 /// `POCKETREC_INVALID_ARGUMENT` (a handle that is not open, `buf` NULL with `buf_len` > 0, a
 /// misaligned `out_len`), `POCKETREC_FORMAT` (a damaged strings section). Thread-safe.
@@ -803,21 +1041,19 @@ pub unsafe extern "C" fn pocketrec_item_id_str(
     out_len: *mut usize,
 ) -> pocketrec_status {
     guard(|| {
-        let model = lookup(model)?;
         // SAFETY: `out_len` as documented.
-        let out_len = unsafe { args::optional_out(out_len, "out_len") }?;
+        let mut out_len = unsafe { args::optional_out(out_len, "out_len") }?;
+        if let Some(out_len) = out_len.as_deref_mut() {
+            *out_len = 0;
+        }
+        let model = lookup(model)?;
         if buf_len > 0 {
             args::check(buf.cast_const(), buf_len, "buf")?;
         }
-        let text = model
-            .id_str(pocketrec_runtime::Role::Item, id)?
-            .ok_or_else(|| {
-                Failure::new(
-                    pocketrec_status::POCKETREC_NOT_FOUND,
-                    "the model stores no strings for its item ids (integer ids, or exported \
-                     with --no-id-strings)",
-                )
-            })?;
+        if model.id_strings(Role::Item)?.is_none() {
+            return Err(no_item_strings());
+        }
+        let text = model.id_str(Role::Item, id)?.ok_or_else(no_item_strings)?;
         if let Some(out_len) = out_len {
             *out_len = text.len();
         }
@@ -834,6 +1070,64 @@ pub unsafe extern "C" fn pocketrec_item_id_str(
         let out = unsafe { args::output(buf.cast::<u8>(), buf_len, "buf") }?;
         out[..text.len()].copy_from_slice(text.as_bytes());
         out[text.len()] = 0;
+        Ok(())
+    })
+}
+
+/// The failure of the string calls on a model without item id strings.
+fn no_item_strings() -> Failure {
+    Failure::new(
+        pocketrec_status::POCKETREC_UNSUPPORTED,
+        "the model stores no strings for its item ids (integer ids, or exported with \
+         --no-id-strings)",
+    )
+}
+
+/// Finds the item whose string id is the `len` bytes at `s` (UTF-8, need not be
+/// NUL-terminated; borrowed for the call) and writes its 64-bit id to `*out_id`: the exact
+/// counterpart of `pocketrec_id_from_str`, which only hashes. When the model stores the item
+/// id strings (the default of `pocketrec export --item-ids` with string ids), the stored
+/// string is compared, so only the very string finds the item; a model of string ids exported
+/// with `--no-id-strings` is searched by the hash alone. `*out_id` is set to 0 on failure.
+/// The exporter trims surrounding whitespace from id lines; pass the trimmed string.
+///
+/// Errors: `POCKETREC_NOT_FOUND` (no item has this string id), `POCKETREC_UNSUPPORTED` (the
+/// model's item ids are integers), `POCKETREC_INVALID_ARGUMENT` (a handle that is not open,
+/// `s` NULL with `len` > 0, bytes that are not UTF-8, NULL or misaligned `out_id`),
+/// `POCKETREC_FORMAT` (a damaged strings section). Thread-safe.
+///
+/// # Safety
+/// `s` is NULL or points to `len` readable bytes; `out_id` is NULL or points to a writable
+/// `uint64_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pocketrec_find_item_str(
+    model: *const pocketrec_model,
+    s: *const c_char,
+    len: usize,
+    out_id: *mut u64,
+) -> pocketrec_status {
+    guard(|| {
+        // SAFETY: `out_id` as documented.
+        let out_id = unsafe { args::out_ref(out_id, "out_id") }?;
+        *out_id = 0;
+        let model = lookup(model)?;
+        // SAFETY: `s` as documented.
+        let bytes = unsafe { args::input(s.cast::<u8>(), len, "s") }?;
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| Failure::invalid(format!("the id is not UTF-8: {e}")))?;
+        if model.items()?.id_kind() != IdKind::StringHash {
+            return Err(Failure::new(
+                pocketrec_status::POCKETREC_UNSUPPORTED,
+                "the model's item ids are integers, not strings",
+            ));
+        }
+        *out_id = model.find_str(Role::Item, text).map_err(|e| match e {
+            pocketrec_runtime::Error::IdNotFound { .. } => Failure::new(
+                pocketrec_status::POCKETREC_NOT_FOUND,
+                format!("no item with string id {text:?}"),
+            ),
+            e => e.into(),
+        })?;
         Ok(())
     })
 }

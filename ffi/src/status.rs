@@ -33,8 +33,9 @@ pub enum pocketrec_status {
     POCKETREC_PANIC = 6,
     /// The call cannot serve this model: the id-based calls decode the user's row on the stack
     /// and support dimensions up to 512 (use `pocketrec_user_embedding` and the `_vector`
-    /// calls for larger ones), and `pocketrec_fold_in` needs a model with a fold-in section
-    /// (and a dimension up to 512).
+    /// calls for larger ones), `pocketrec_fold_in` needs a model with a fold-in section
+    /// (and a dimension up to 512), `pocketrec_item_id_str` a model that stores its item id
+    /// strings, and `pocketrec_find_item_str` a model with string item ids.
     POCKETREC_UNSUPPORTED = 7,
 }
 

@@ -199,6 +199,8 @@ fn header_declares_every_entry_point_and_status() {
         "pocketrec_fold_in_params(",
         "pocketrec_id_from_str(",
         "pocketrec_item_id_str(",
+        "pocketrec_find_item_str(",
+        "pocketrec_recommend_batch(",
         "pocketrec_last_error(void)",
         "typedef struct pocketrec_model pocketrec_model;",
         "POCKETREC_OK = 0,",
@@ -1442,19 +1444,570 @@ fn item_id_strings_are_given_back_into_caller_buffers() {
         assert!(short.iter().all(|&c| c == 7));
     }
     let mut buf = [0 as c_char; 64];
+    let mut len = 99usize;
     // SAFETY: a 64-byte buffer.
-    let status = unsafe { pocketrec_item_id_str(model, 12345, buf.as_mut_ptr(), 64, null_mut()) };
+    let status = unsafe { pocketrec_item_id_str(model, 12345, buf.as_mut_ptr(), 64, &mut len) };
     assert_eq!(status, POCKETREC_NOT_FOUND);
+    assert_eq!(len, 0, "out_len is 0 after a failure");
+    assert_eq!(last_error(), "no item with id 12345");
     // SAFETY: NULL buffer with a non-zero length is refused, not dereferenced.
     let status = unsafe { pocketrec_item_id_str(model, ids[0], null_mut(), 8, null_mut()) };
     assert_eq!(status, POCKETREC_INVALID_ARGUMENT);
+    // SAFETY: a misaligned out_len is refused before any access.
+    let status = unsafe {
+        let mut lens = [0usize; 2];
+        let misaligned = lens
+            .as_mut_ptr()
+            .cast::<u8>()
+            .wrapping_add(1)
+            .cast::<usize>();
+        pocketrec_item_id_str(model, ids[0], buf.as_mut_ptr(), 64, misaligned)
+    };
+    assert_eq!(status, POCKETREC_INVALID_ARGUMENT);
     close(model);
-    // A model of integer ids has no strings.
+    // SAFETY: a closed handle is refused.
+    let status = unsafe { pocketrec_item_id_str(model, ids[0], buf.as_mut_ptr(), 64, &mut len) };
+    assert_eq!(status, POCKETREC_INVALID_ARGUMENT);
+    // A model of integer ids has no strings: UNSUPPORTED, for a known id as for an unknown one.
     let model = open_bytes(leak(model_bytes()));
-    // SAFETY: a 64-byte buffer.
-    let status =
-        unsafe { pocketrec_item_id_str(model, item_id(0), buf.as_mut_ptr(), 64, null_mut()) };
-    assert_eq!(status, POCKETREC_NOT_FOUND);
-    assert!(last_error().contains("no strings"), "{}", last_error());
+    for id in [item_id(0), 12345] {
+        len = 99;
+        // SAFETY: a 64-byte buffer.
+        let status = unsafe { pocketrec_item_id_str(model, id, buf.as_mut_ptr(), 64, &mut len) };
+        assert_eq!(status, POCKETREC_UNSUPPORTED);
+        assert_eq!(len, 0);
+        assert!(last_error().contains("no strings"), "{}", last_error());
+    }
     close(model);
+    // String ids written without their strings (`export --no-id-strings`): UNSUPPORTED too.
+    let (bytes, _, ids) = string_id_model(false);
+    let model = open_bytes(bytes);
+    // SAFETY: a 64-byte buffer.
+    let status = unsafe { pocketrec_item_id_str(model, ids[0], buf.as_mut_ptr(), 64, &mut len) };
+    assert_eq!(status, POCKETREC_UNSUPPORTED);
+    close(model);
+}
+
+/// A model of 5 users and 30 items whose item ids are the strings `sku-NNNNN-é`, with or
+/// without the strings stored; with the strings and the ids.
+fn string_id_model(with_strings: bool) -> (&'static [u8], Vec<String>, Vec<u64>) {
+    let names: Vec<String> = (0..30).map(|i| format!("sku-{i:05}-é")).collect();
+    let ids: Vec<u64> = names
+        .iter()
+        .map(|n| pocketrec_runtime::string_id(n))
+        .collect();
+    let mut rng = Lcg(7);
+    let mut items = TableSpec::new("items", Role::Item, table(&mut rng, 30))
+        .ids(ids.clone(), IdKind::StringHash);
+    if with_strings {
+        items = items.id_strings(names.clone());
+    }
+    let bytes = ModelBuilder::new()
+        .table(TableSpec::new("users", Role::User, table(&mut rng, 5)))
+        .table(items)
+        .build()
+        .unwrap();
+    (leak(bytes), names, ids)
+}
+
+/// The C API's exact lookup of an item by its string id.
+fn find_item(model: *const pocketrec_model, s: &str) -> Result<u64, pocketrec_status> {
+    let mut id = 77u64;
+    // SAFETY: `s` has `s.len()` readable bytes; `id` is writable.
+    let status = unsafe { pocketrec_find_item_str(model, s.as_ptr().cast(), s.len(), &mut id) };
+    if status == POCKETREC_OK {
+        assert_eq!(last_error(), "");
+        Ok(id)
+    } else {
+        assert_eq!(id, 0, "out_id is 0 after a failure");
+        Err(status)
+    }
+}
+
+#[test]
+fn items_are_found_by_their_string_ids() {
+    for with_strings in [true, false] {
+        let (bytes, names, ids) = string_id_model(with_strings);
+        let reference = Model::from_bytes(bytes).unwrap();
+        let model = open_bytes(bytes);
+        for (name, &id) in names.iter().zip(&ids) {
+            assert_eq!(find_item(model, name), Ok(id), "{name}");
+            assert_eq!(Ok(id), reference.find_str(Role::Item, name).map_err(|_| ()));
+        }
+        // Not a stored string: NOT_FOUND, the message names the string.
+        assert_eq!(find_item(model, "sku-99999-é"), Err(POCKETREC_NOT_FOUND));
+        assert_eq!(last_error(), "no item with string id \"sku-99999-é\"");
+        // Whitespace is part of the string (the exporter trims id lines; the caller must too).
+        assert_eq!(find_item(model, " sku-00001-é"), Err(POCKETREC_NOT_FOUND));
+        assert_eq!(find_item(model, ""), Err(POCKETREC_NOT_FOUND));
+        let mut id = 5u64;
+        // SAFETY: every non-NULL pointer is valid for the length passed; the rest is refused.
+        unsafe {
+            let invalid = [0xffu8, 0xfe];
+            let status = pocketrec_find_item_str(model, invalid.as_ptr().cast(), 2, &mut id);
+            assert_eq!(status, POCKETREC_INVALID_ARGUMENT);
+            assert!(
+                last_error().starts_with("the id is not UTF-8"),
+                "{}",
+                last_error()
+            );
+            assert_eq!(id, 0);
+            let status = pocketrec_find_item_str(model, null(), 3, &mut id);
+            assert_eq!(status, POCKETREC_INVALID_ARGUMENT);
+            assert_eq!(last_error(), "s is NULL");
+            let name = &names[0];
+            let status =
+                pocketrec_find_item_str(model, name.as_ptr().cast(), name.len(), null_mut());
+            assert_eq!(status, POCKETREC_INVALID_ARGUMENT);
+            assert_eq!(last_error(), "out_id is NULL");
+            let status = pocketrec_find_item_str(null(), name.as_ptr().cast(), name.len(), &mut id);
+            assert_eq!(status, POCKETREC_INVALID_ARGUMENT);
+            // NULL with length 0 is the empty string.
+            let status = pocketrec_find_item_str(model, null(), 0, &mut id);
+            assert_eq!(status, POCKETREC_NOT_FOUND);
+        }
+        close(model);
+        assert_eq!(find_item(model, &names[0]), Err(POCKETREC_INVALID_ARGUMENT));
+    }
+    // Integer ids cannot be named by strings, not even the decimal string of an id.
+    let model = open_bytes(leak(model_bytes()));
+    assert_eq!(
+        find_item(model, &item_id(0).to_string()),
+        Err(POCKETREC_UNSUPPORTED)
+    );
+    assert!(last_error().contains("integers"), "{}", last_error());
+    close(model);
+}
+
+/// Per-user exclusions in CSR form.
+type Csr<'a> = (&'a [usize], &'a [u64]);
+
+/// One user's answer of a batch, or of `pocketrec_recommend` (`None`: an unknown user).
+type Answer = Option<Vec<(u64, f32)>>;
+
+/// What a batch leaves in the slots it does not fill.
+const UNWRITTEN: u64 = 0xDEAD_BEEF_0BAD_F00D;
+
+/// The C API's batch: each user's answer (`None` for an unknown user, whose count is 0) and
+/// the number of unknown users, or the failure's status (the counts then checked reset).
+/// Also checks that the slots past each user's count are not written, and that the ids do
+/// not depend on whether scores are wanted.
+fn batch(
+    model: *const pocketrec_model,
+    users: &[u64],
+    exclude: Option<Csr<'_>>,
+    k: usize,
+    threads: usize,
+) -> Result<(Vec<Answer>, usize), pocketrec_status> {
+    let n = users.len();
+    let mut items = vec![UNWRITTEN; n * k];
+    let mut scores = vec![f32::NAN; n * k];
+    let mut counts = vec![usize::MAX; n];
+    let mut unknown = usize::MAX;
+    let (offsets, ids) = exclude.map_or((null(), null()), |(o, i)| (o.as_ptr(), i.as_ptr()));
+    // SAFETY: every array has the length the call reads or writes.
+    let status = unsafe {
+        pocketrec_recommend_batch(
+            model,
+            users.as_ptr(),
+            n,
+            offsets,
+            ids,
+            k,
+            threads,
+            items.as_mut_ptr(),
+            scores.as_mut_ptr(),
+            counts.as_mut_ptr(),
+            &mut unknown,
+        )
+    };
+    if status != POCKETREC_OK {
+        assert!(counts.iter().all(|&c| c == 0), "counts reset on failure");
+        assert_eq!(unknown, 0, "unknown reset on failure");
+        return Err(status);
+    }
+    assert_eq!(last_error(), "");
+    // The same batch without scores gives the same ids.
+    let mut ids_only = vec![UNWRITTEN; n * k];
+    let mut counts_only = vec![usize::MAX; n];
+    // SAFETY: as above, with no scores and no unknown count.
+    let status = unsafe {
+        pocketrec_recommend_batch(
+            model,
+            users.as_ptr(),
+            n,
+            offsets,
+            ids,
+            k,
+            threads,
+            ids_only.as_mut_ptr(),
+            null_mut(),
+            counts_only.as_mut_ptr(),
+            null_mut(),
+        )
+    };
+    assert_eq!(status, POCKETREC_OK, "{}", last_error());
+    assert_eq!((&ids_only, &counts_only), (&items, &counts));
+    let mut answers = Vec::with_capacity(n);
+    let mut zero = 0;
+    for (i, &count) in counts.iter().enumerate() {
+        assert!(count <= k);
+        let slots = i * k..(i + 1) * k;
+        assert!(
+            items[slots.clone()][count..]
+                .iter()
+                .all(|&id| id == UNWRITTEN),
+            "user {i}: slots past the count are not written"
+        );
+        zero += usize::from(count == 0);
+        answers.push(Some(
+            items[slots.clone()]
+                .iter()
+                .copied()
+                .zip(scores[slots].iter().copied())
+                .take(count)
+                .collect(),
+        ));
+    }
+    assert!(unknown <= zero);
+    Ok((answers, unknown))
+}
+
+/// `pocketrec_recommend` for each user, as a batch answers them: `None` for a user it
+/// refuses with `POCKETREC_NOT_FOUND`; and the number of those.
+fn one_by_one(
+    model: *const pocketrec_model,
+    users: &[u64],
+    exclude: Option<Csr<'_>>,
+    k: usize,
+) -> (Vec<Answer>, usize) {
+    let mut unknown = 0;
+    let answers = users
+        .iter()
+        .enumerate()
+        .map(|(i, &user)| {
+            let excluded = exclude.map_or(&[][..], |(o, ids)| &ids[o[i]..o[i + 1]]);
+            let mut items = vec![0u64; k];
+            let mut scores = vec![0f32; k];
+            let mut len = 0;
+            // SAFETY: every array has the length passed with it.
+            let status = unsafe {
+                pocketrec_recommend(
+                    model,
+                    user,
+                    excluded.as_ptr(),
+                    excluded.len(),
+                    k,
+                    items.as_mut_ptr(),
+                    scores.as_mut_ptr(),
+                    &mut len,
+                )
+            };
+            match status {
+                POCKETREC_OK => Some(items.into_iter().zip(scores).take(len).collect()),
+                POCKETREC_NOT_FOUND => {
+                    unknown += 1;
+                    None
+                }
+                other => panic!("user {user}: {other:?} {}", last_error()),
+            }
+        })
+        .collect();
+    (answers, unknown)
+}
+
+/// Compares a batch with `pocketrec_recommend` user by user (an unknown user: count 0).
+fn assert_batch_equals_one_by_one(
+    model: *const pocketrec_model,
+    users: &[u64],
+    exclude: Option<Csr<'_>>,
+    k: usize,
+    threads: usize,
+) {
+    let (got, unknown) = batch(model, users, exclude, k, threads).unwrap();
+    let (want, want_unknown) = one_by_one(model, users, exclude, k);
+    assert_eq!(unknown, want_unknown, "k {k}, threads {threads}");
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        let w = w.clone().unwrap_or_default();
+        assert_eq!(
+            g.as_ref(),
+            Some(&w),
+            "user #{i} ({}), k {k}, threads {threads}",
+            users[i]
+        );
+    }
+}
+
+/// The users of the batch tests: every user of [`model_bytes`], unknown ones (3, 4, the
+/// largest id) and repeats, out of order.
+fn batch_users() -> Vec<u64> {
+    let mut users: Vec<u64> = (0..USERS).rev().map(user_id).collect();
+    users.splice(7..7, [3, user_id(5), u64::MAX, user_id(0), 4]);
+    users
+}
+
+#[test]
+fn a_batch_answers_each_user_as_recommend_does() {
+    let bytes = leak(model_bytes());
+    let model = open_bytes(bytes);
+    let users = batch_users();
+    for threads in [1, 2, 4, 0] {
+        for k in [1, 10, ITEMS, ITEMS + 50] {
+            assert_batch_equals_one_by_one(model, &users, None, k, threads);
+        }
+        // k = 0: nothing to write; unknown users are still counted.
+        assert_batch_equals_one_by_one(model, &users, None, 0, threads);
+    }
+    // Against the runtime itself, as the other tests compare pocketrec_recommend.
+    let (got, unknown) = batch(model, &users, None, 10, 2).unwrap();
+    assert_eq!(unknown, 3);
+    for (answer, &user) in got.iter().zip(&users) {
+        let want = if [3, 4, u64::MAX].contains(&user) {
+            Vec::new()
+        } else {
+            reference(bytes, user, &[], 10)
+        };
+        assert_eq!(answer.as_ref(), Some(&want));
+    }
+    // Per-user exclusions (CSR): known and unknown item ids, users with none.
+    let mut offsets = vec![0usize];
+    let mut excluded = Vec::new();
+    for i in 0..users.len() {
+        if i % 3 != 2 {
+            excluded.extend([item_id(i % ITEMS), item_id((i * 7 + 1) % ITEMS), 12_345]);
+        }
+        if i % 5 == 0 {
+            // The user's own top items: the answer must change.
+            excluded.extend(
+                reference(bytes, user_id(i % USERS), &[], 3)
+                    .iter()
+                    .map(|r| r.0),
+            );
+        }
+        offsets.push(excluded.len());
+    }
+    for threads in [1, 2, 4] {
+        for k in [10, ITEMS] {
+            assert_batch_equals_one_by_one(model, &users, Some((&offsets, &excluded)), k, threads);
+        }
+    }
+    // No users at all, every pointer NULL.
+    let mut unknown = 9;
+    // SAFETY: nothing is read or written through the NULL pointers.
+    let status = unsafe {
+        pocketrec_recommend_batch(
+            model,
+            null(),
+            0,
+            null(),
+            null(),
+            10,
+            2,
+            null_mut(),
+            null_mut(),
+            null_mut(),
+            &mut unknown,
+        )
+    };
+    assert_eq!(status, POCKETREC_OK, "{}", last_error());
+    assert_eq!(unknown, 0);
+    close(model);
+}
+
+#[test]
+fn a_long_batch_is_answered_in_chunks_with_the_same_answers() {
+    // k = 300 items: 218 users per chunk on one thread, so 1,000 users take several chunks
+    // (and 64 per thread on more threads).
+    let bytes = leak(model_bytes());
+    let model = open_bytes(bytes);
+    let users: Vec<u64> = (0..1000)
+        .map(|i| {
+            if i % 97 == 13 {
+                3
+            } else {
+                user_id(i * 11 % USERS)
+            }
+        })
+        .collect();
+    let offsets: Vec<usize> = (0..=users.len()).map(|i| i.div_ceil(2)).collect();
+    let excluded: Vec<u64> = (0..users.len().div_ceil(2))
+        .map(|i| item_id(i % ITEMS))
+        .collect();
+    let one: Vec<(Vec<Answer>, usize)> = [None, Some((&offsets[..], &excluded[..]))]
+        .into_iter()
+        .map(|exclude| one_by_one(model, &users, exclude, ITEMS))
+        .collect();
+    for threads in [1, 2, 4] {
+        for (e, exclude) in [None, Some((&offsets[..], &excluded[..]))]
+            .into_iter()
+            .enumerate()
+        {
+            let (got, unknown) = batch(model, &users, exclude, ITEMS, threads).unwrap();
+            let (want, want_unknown) = &one[e];
+            assert_eq!(unknown, *want_unknown);
+            assert_eq!(unknown, users.iter().filter(|&&u| u == 3).count());
+            for (g, w) in got.iter().zip(want) {
+                assert_eq!(g.clone().unwrap(), w.clone().unwrap_or_default());
+            }
+        }
+    }
+    close(model);
+}
+
+#[test]
+fn batches_run_on_many_threads_at_once() {
+    let bytes = leak(model_bytes());
+    let model = open_bytes(bytes);
+    let users = batch_users();
+    let (want, _) = batch(model, &users, None, 7, 1).unwrap();
+    let handle = model.addr();
+    std::thread::scope(|scope| {
+        for t in 0..3 {
+            let (users, want) = (&users, &want);
+            scope.spawn(move || {
+                let model = std::ptr::without_provenance::<pocketrec_model>(handle);
+                for _ in 0..10 {
+                    assert_eq!(&batch(model, users, None, 7, 1 + t).unwrap().0, want);
+                }
+            });
+        }
+    });
+    close(model);
+}
+
+#[test]
+fn batch_errors_are_statuses() {
+    let bytes = leak(model_bytes());
+    let model = open_bytes(bytes);
+    let users = [user_id(0), user_id(1), 3];
+    let k = 4;
+    let (mut items, mut scores) = ([0u64; 12], [0f32; 13]);
+    let (mut counts, mut unknown) = ([9usize; 3], 9usize);
+    // Runs the batch on `users` with these exclusions and pointers; checks the counts reset.
+    let mut call = |model: *const pocketrec_model,
+                    users: *const u64,
+                    offsets: *const usize,
+                    exclude: *const u64,
+                    k: usize,
+                    items: *mut u64,
+                    scores: *mut f32,
+                    counts_ptr: Option<*mut usize>| {
+        counts = [9; 3];
+        unknown = 9;
+        // SAFETY: every non-NULL pointer has room for what the call may touch (3 users, k
+        // <= 4, offsets of 4 entries, at most 12 items and 13 floats); the rest is refused.
+        let status = unsafe {
+            pocketrec_recommend_batch(
+                model,
+                users,
+                3,
+                offsets,
+                exclude,
+                k,
+                2,
+                items,
+                scores,
+                counts_ptr.unwrap_or(counts.as_mut_ptr()),
+                &mut unknown,
+            )
+        };
+        if status != POCKETREC_OK && counts_ptr.is_none() {
+            assert_eq!(counts, [0; 3], "counts reset");
+            assert_eq!(unknown, 0, "unknown reset");
+        }
+        (status, last_error())
+    };
+    let (u, it, sc) = (users.as_ptr(), items.as_mut_ptr(), scores.as_mut_ptr());
+    assert_eq!(
+        call(model, u, null(), null(), k, it, sc, None).0,
+        POCKETREC_OK
+    );
+    // NULL and misaligned arrays.
+    let misaligned = sc.cast::<u8>().wrapping_add(1).cast::<f32>();
+    for ((status, message), expected) in [
+        call(null(), u, null(), null(), k, it, sc, None),
+        call(model, null(), null(), null(), k, it, sc, None),
+        call(model, u, null(), null(), k, null_mut(), sc, None),
+        call(model, u, null(), null(), k, it, misaligned, None),
+        call(model, u, null(), null(), k, it, sc, Some(null_mut())),
+        call(model, u, null(), null(), usize::MAX, it, sc, None),
+        call(model, u, null(), [5u64].as_ptr(), k, it, sc, None),
+        call(
+            model,
+            u,
+            [1usize, 1, 2, 3].as_ptr(),
+            [5u64; 3].as_ptr(),
+            k,
+            it,
+            sc,
+            None,
+        ),
+        call(
+            model,
+            u,
+            [0usize, 2, 1, 3].as_ptr(),
+            [5u64; 3].as_ptr(),
+            k,
+            it,
+            sc,
+            None,
+        ),
+        call(
+            model,
+            u,
+            [0usize, 1, 2, 3].as_ptr(),
+            null(),
+            k,
+            it,
+            sc,
+            None,
+        ),
+    ]
+    .into_iter()
+    .zip([
+        "the model handle is NULL",
+        "users is NULL",
+        "out_items is NULL",
+        "out_scores (",
+        "out_counts is NULL",
+        "n_users 3 times k",
+        "exclude is given without exclude_offsets",
+        "exclude_offsets[0] is 1, not 0",
+        "exclude_offsets decrease at user 1: 2 then 1",
+        "exclude is NULL",
+    ]) {
+        assert_eq!(status, POCKETREC_INVALID_ARGUMENT, "{expected}");
+        assert!(message.contains(expected), "{message} lacks {expected}");
+    }
+    // With offsets that are all 0, exclude may be NULL.
+    let zeros = [0usize; 4];
+    assert_eq!(
+        call(model, u, zeros.as_ptr(), null(), k, it, sc, None).0,
+        POCKETREC_OK
+    );
+    // k = 0 needs no output arrays but the counts.
+    assert_eq!(
+        call(model, u, null(), null(), 0, null_mut(), null_mut(), None).0,
+        POCKETREC_OK
+    );
+    close(model);
+    let (status, message) = call(model, u, null(), null(), k, it, sc, None);
+    assert_eq!(status, POCKETREC_INVALID_ARGUMENT);
+    assert!(message.contains("not an open model handle"), "{message}");
+    // Above 512 dimensions the batch, like recommend, is unsupported.
+    let dim = 600;
+    let data: Vec<f32> = (0..2 * dim).map(|i| ((i % 5) as f32) - 2.0).collect();
+    let matrix = SparseMatrix::from_dense(2, dim, &data).unwrap();
+    let large = open_bytes(leak(
+        ModelBuilder::new()
+            .table(TableSpec::new("u", Role::User, matrix.clone()))
+            .table(TableSpec::new("i", Role::Item, matrix))
+            .build()
+            .unwrap(),
+    ));
+    assert_eq!(
+        batch(large, &[0, 1], None, 2, 1),
+        Err(POCKETREC_UNSUPPORTED)
+    );
+    close(large);
 }

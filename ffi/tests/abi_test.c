@@ -1,15 +1,18 @@
 /*
  * abi_test.c - tests of the C API from C: misuse (NULL everywhere, short buffers, closed
  * handles, truncated and corrupt files, bad descriptors) returns errors, fold-in and vector
- * recommend work and refuse bad queries, and one handle serves 8 threads with identical
- * answers. Run by scripts/ffi-test.sh (also under valgrind and on ARM under qemu by
- * scripts/cross.sh).
+ * recommend work and refuse bad queries, batches equal recommend user by user on 1, 2, 4
+ * and all threads, and one handle serves 8 threads with identical answers. Run by
+ * scripts/ffi-test.sh (also under valgrind and on ARM under qemu by scripts/cross.sh).
  *
- *   abi_test MODEL USER [NO_FOLD_IN_MODEL]
+ *   abi_test MODEL USER [NO_FOLD_IN_MODEL [STRING_ID_MODEL EXPECTED [NO_STRINGS_MODEL]]]
  *
  * USER is an integer user id of MODEL, which must carry a fold-in section (pocketrec export
  * writes one by default). NO_FOLD_IN_MODEL, when given, is a model exported with
- * --no-fold-in: fold-in on it must return POCKETREC_UNSUPPORTED.
+ * --no-fold-in: fold-in on it must return POCKETREC_UNSUPPORTED. STRING_ID_MODEL has string
+ * item ids and EXPECTED the items `pocketrec recommend STRING_ID_MODEL --user 3 -k 5 --json`
+ * prints for it, one string per line; NO_STRINGS_MODEL is STRING_ID_MODEL exported with
+ * --no-id-strings.
  *
  * Prints one line per check and ends with "N passed, N failed"; exit status 0 iff none failed.
  */
@@ -324,6 +327,116 @@ static void test_bad_files(void) {
     close(fd);
 }
 
+#define BATCH_USERS 70
+
+/* A batch of users equals pocketrec_recommend user by user (exclusions too, with
+ * `offsets`/`excluded` as CSR), on `threads` threads; unknown users get count 0. */
+static int batch_mismatches(pocketrec_model *m, const uint64_t *users, size_t n_users,
+                            const size_t *offsets, const uint64_t *excluded, size_t threads) {
+    static uint64_t items[BATCH_USERS * K];
+    static float scores[BATCH_USERS * K];
+    static size_t counts[BATCH_USERS];
+    uint64_t one[K];
+    float one_scores[K];
+    size_t unknown = 99, want_unknown = 0, n = 0;
+    int mismatches = 0;
+    for (size_t i = 0; i < n_users * K; i++) items[i] = 0xDEADBEEF;
+    pocketrec_status s = pocketrec_recommend_batch(m, users, n_users, offsets, excluded, K, threads,
+                                                   items, scores, counts, &unknown);
+    if (s != POCKETREC_OK) return -1;
+    for (size_t i = 0; i < n_users; i++) {
+        const uint64_t *ex = offsets ? excluded + offsets[i] : NULL;
+        size_t n_ex = offsets ? offsets[i + 1] - offsets[i] : 0;
+        s = pocketrec_recommend(m, users[i], ex, n_ex, K, one, one_scores, &n);
+        if (s == POCKETREC_NOT_FOUND) {
+            want_unknown++;
+            mismatches += counts[i] != 0;
+        } else if (s != POCKETREC_OK || counts[i] != n ||
+                   memcmp(items + i * K, one, n * sizeof one[0]) != 0 ||
+                   memcmp(scores + i * K, one_scores, n * sizeof one_scores[0]) != 0) {
+            mismatches++;
+        }
+        for (size_t j = counts[i]; j < K; j++) mismatches += items[i * K + j] != 0xDEADBEEF;
+    }
+    return mismatches + (unknown != want_unknown);
+}
+
+static void test_batch(pocketrec_model *m) {
+    static uint64_t users[BATCH_USERS], excluded[2 * BATCH_USERS], items[BATCH_USERS * K];
+    static size_t offsets[BATCH_USERS + 1], counts[BATCH_USERS];
+    static float scores[BATCH_USERS * K];
+    size_t n_excluded = 0, unknown = 0;
+    /* Users 0, 3, 6, ... (the demo models' ids are 0..199: a few past the end are unknown),
+     * an unknown id, USER twice. Every other user excludes one of USER's top items and an
+     * unknown id. */
+    for (size_t i = 0; i < BATCH_USERS; i++) users[i] = 3 * i;
+    users[5] = UINT64_MAX;
+    users[6] = users[7] = user;
+    for (size_t i = 0; i < BATCH_USERS; i++) {
+        offsets[i] = n_excluded;
+        if (i % 2 == 0) {
+            excluded[n_excluded++] = want_items[i % K];
+            excluded[n_excluded++] = UINT64_MAX - 1;
+        }
+    }
+    offsets[BATCH_USERS] = n_excluded;
+    size_t thread_counts[] = {1, 2, 4, 0};
+    for (size_t t = 0; t < 4; t++) {
+        size_t threads = thread_counts[t];
+        int d = batch_mismatches(m, users, BATCH_USERS, NULL, NULL, threads);
+        CHECK(d == 0, "batch of %d users on %zu threads equals recommend: %d mismatches",
+              BATCH_USERS, threads, d);
+        d = batch_mismatches(m, users, BATCH_USERS, offsets, excluded, threads);
+        CHECK(d == 0, "batch with per-user exclusions on %zu threads: %d mismatches", threads, d);
+    }
+    CHECK(pocketrec_recommend_batch(m, users, BATCH_USERS, NULL, NULL, K, 2, items, NULL, counts,
+                                    &unknown) == POCKETREC_OK &&
+              counts[6] == want_len && memcmp(items + 6 * K, want_items, want_len * sizeof items[0]) == 0 &&
+              counts[5] == 0 && unknown >= 1,
+          "batch without scores: USER's items, the unknown id counted (%zu unknown)", unknown);
+    CHECK(pocketrec_recommend_batch(m, NULL, 0, NULL, NULL, K, 0, NULL, NULL, NULL, &unknown) ==
+              POCKETREC_OK && unknown == 0, "an empty batch");
+    /* Misuse: an error status, counts reset to 0. */
+    size_t bad_start[4] = {1, 1, 2, 2}, decreasing[4] = {0, 2, 1, 2};
+    struct {
+        pocketrec_status status;
+        const char *what;
+    } cases[] = {
+        {pocketrec_recommend_batch(NULL, users, 3, NULL, NULL, K, 1, items, scores, counts, &unknown),
+         "NULL model"},
+        {pocketrec_recommend_batch(m, NULL, 3, NULL, NULL, K, 1, items, scores, counts, &unknown),
+         "NULL users"},
+        {pocketrec_recommend_batch(m, users, 3, NULL, NULL, K, 1, NULL, scores, counts, &unknown),
+         "NULL out_items"},
+        {pocketrec_recommend_batch(m, users, 3, NULL, NULL, K, 1, items, scores, NULL, &unknown),
+         "NULL out_counts"},
+        {pocketrec_recommend_batch(m, users, 3, NULL, NULL, SIZE_MAX, 1, items, scores, counts,
+                                   &unknown),
+         "n_users * k overflows"},
+        {pocketrec_recommend_batch(m, users, 3, NULL, excluded, K, 1, items, scores, counts,
+                                   &unknown),
+         "exclude without offsets"},
+        {pocketrec_recommend_batch(m, users, 3, bad_start, excluded, K, 1, items, scores, counts,
+                                   &unknown),
+         "offsets not starting at 0"},
+        {pocketrec_recommend_batch(m, users, 3, decreasing, excluded, K, 1, items, scores, counts,
+                                   &unknown),
+         "decreasing offsets"},
+        {pocketrec_recommend_batch(m, users, 3, offsets, NULL, K, 1, items, scores, counts,
+                                   &unknown),
+         "offsets without exclude"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        CHECK(cases[i].status == POCKETREC_INVALID_ARGUMENT, "batch: %s", cases[i].what);
+    counts[0] = counts[1] = counts[2] = 7;
+    unknown = 7;
+    CHECK(pocketrec_recommend_batch(m, users, 3, decreasing, excluded, K, 1, items, scores, counts,
+                                    &unknown) == POCKETREC_INVALID_ARGUMENT &&
+              counts[0] == 0 && counts[1] == 0 && counts[2] == 0 && unknown == 0,
+          "a failed batch resets the counts");
+    CHECK(strstr(pocketrec_last_error(), "decrease") != NULL, "its message");
+}
+
 struct worker {
     pocketrec_model *m;
     int mismatches;
@@ -345,6 +458,17 @@ static void *work(void *arg) {
             if (pocketrec_fold_in(w->m, want_items, NULL, FOLDED, NULL, 0.0f, v, model_dim, NULL,
                                   NULL) != POCKETREC_OK ||
                 memcmp(v, want_folded, model_dim * sizeof v[0]) != 0)
+                w->mismatches++;
+        }
+        if (i % 100 == 50) { /* batches, with their own threads, from many threads at once */
+            uint64_t users[2] = {user, user}, items[2 * K];
+            float scores[2 * K];
+            size_t counts[2];
+            if (pocketrec_recommend_batch(w->m, users, 2, NULL, NULL, K, 2, items, scores, counts,
+                                          NULL) != POCKETREC_OK ||
+                counts[0] != want_len || counts[1] != want_len ||
+                memcmp(items + K, want_items, want_len * sizeof items[0]) != 0 ||
+                memcmp(scores + K, want_scores, want_len * sizeof scores[0]) != 0)
                 w->mismatches++;
         }
         if (i % 100 == 0) { /* errors stay on their thread */
@@ -374,12 +498,14 @@ static void test_threads(pocketrec_model *m) {
 }
 
 /* A model exported with string item ids: the top items of `user` come back as the strings
- * the CLI prints (`expected`, one per line), sized by a first call with no buffer. */
-static void test_id_strings(const char *path, const char *expected) {
-    pocketrec_model *m = NULL;
-    uint64_t items[5];
+ * the CLI prints (`expected`, one per line), sized by a first call with no buffer, and the
+ * strings find the items. `no_strings` (may be NULL): the same exported with
+ * --no-id-strings. */
+static void test_id_strings(const char *path, const char *expected, const char *no_strings) {
+    pocketrec_model *m = NULL, *bare = NULL;
+    uint64_t items[5], id = 0, two[2] = {3, 3}, batch_items[10];
     float scores[5];
-    size_t n = 0;
+    size_t n = 0, counts[2];
     char line[256], name[256];
     FILE *want = fopen(expected, "r");
     CHECK(want != NULL, "open %s", expected);
@@ -387,6 +513,15 @@ static void test_id_strings(const char *path, const char *expected) {
     CHECK(pocketrec_open(path, &m) == POCKETREC_OK, "open the string-id model");
     CHECK(pocketrec_recommend(m, 3, NULL, 0, 5, items, scores, &n) == POCKETREC_OK && n == 5,
           "recommend user 3 of the string-id model");
+    CHECK(pocketrec_recommend_batch(m, two, 2, NULL, NULL, 5, 2, batch_items, NULL, counts, NULL) ==
+              POCKETREC_OK && counts[0] == 5 && counts[1] == 5 &&
+              memcmp(batch_items, items, sizeof items) == 0 &&
+              memcmp(batch_items + 5, items, sizeof items) == 0,
+          "batch of user 3 twice on the string-id model");
+    if (no_strings) {
+        CHECK(pocketrec_open(no_strings, &bare) == POCKETREC_OK,
+              "open the model exported with --no-id-strings");
+    }
     for (size_t i = 0; i < n && fgets(line, sizeof line, want); i++) {
         line[strcspn(line, "\n")] = 0;
         size_t len = 0;
@@ -395,16 +530,53 @@ static void test_id_strings(const char *path, const char *expected) {
         CHECK(pocketrec_item_id_str(m, items[i], name, sizeof name, NULL) == POCKETREC_OK &&
                   strcmp(name, line) == 0, "item_id_str rank %zu: %s equals the CLI's %s", i, name, line);
         CHECK(pocketrec_id_from_str(name, strlen(name)) == items[i], "id_from_str(%s)", name);
+        CHECK(pocketrec_find_item_str(m, line, strlen(line), &id) == POCKETREC_OK && id == items[i],
+              "find_item_str(%s) is the rank %zu item", line, i);
+        if (bare) {
+            size_t len = 99;
+            CHECK(pocketrec_item_id_str(bare, items[i], name, sizeof name, &len) ==
+                      POCKETREC_UNSUPPORTED && len == 0,
+                  "--no-id-strings: item_id_str is UNSUPPORTED");
+            CHECK(pocketrec_find_item_str(bare, line, strlen(line), &id) == POCKETREC_OK &&
+                      id == items[i], "--no-id-strings: find_item_str(%s) by the hash", line);
+        }
     }
     CHECK(pocketrec_item_id_str(m, 12345, name, sizeof name, NULL) == POCKETREC_NOT_FOUND,
           "an unknown id has no string");
+    id = 5;
+    CHECK(pocketrec_find_item_str(m, "sku-99999", 9, &id) == POCKETREC_NOT_FOUND && id == 0,
+          "find_item_str of a string that is no item's");
+    CHECK(strstr(pocketrec_last_error(), "sku-99999") != NULL, "its message names the string");
+    CHECK(pocketrec_find_item_str(m, NULL, 3, &id) == POCKETREC_INVALID_ARGUMENT,
+          "find_item_str(NULL)");
+    CHECK(pocketrec_find_item_str(m, "sku-00000", 9, NULL) == POCKETREC_INVALID_ARGUMENT,
+          "find_item_str(NULL out_id)");
+    CHECK(pocketrec_find_item_str(m, "\xff\xfe", 2, &id) == POCKETREC_INVALID_ARGUMENT,
+          "find_item_str of bytes that are not UTF-8");
     fclose(want);
+    pocketrec_close(bare);
     pocketrec_close(m);
 }
 
+/* A model of integer item ids has no strings: both string calls are UNSUPPORTED. */
+static void test_integer_ids_have_no_strings(pocketrec_model *m) {
+    char name[64];
+    size_t len = 99;
+    uint64_t id = 99;
+    CHECK(pocketrec_item_id_str(m, want_items[0], name, sizeof name, &len) ==
+              POCKETREC_UNSUPPORTED && len == 0, "item_id_str on integer ids");
+    CHECK(strstr(pocketrec_last_error(), "no strings") != NULL, "its message");
+    CHECK(pocketrec_item_id_str(m, UINT64_MAX, NULL, 0, &len) == POCKETREC_UNSUPPORTED,
+          "item_id_str on integer ids, any id");
+    CHECK(pocketrec_find_item_str(m, "42", 2, &id) == POCKETREC_UNSUPPORTED && id == 0,
+          "find_item_str on integer ids");
+}
+
 int main(int argc, char **argv) {
-    if (argc != 3 && argc != 4 && argc != 6) {
-        fprintf(stderr, "usage: %s MODEL USER [NO_FOLD_IN_MODEL [STRING_ID_MODEL EXPECTED]]\n",
+    if (argc != 3 && argc != 4 && argc != 6 && argc != 7) {
+        fprintf(stderr,
+                "usage: %s MODEL USER [NO_FOLD_IN_MODEL [STRING_ID_MODEL EXPECTED "
+                "[NO_STRINGS_MODEL]]]\n",
                 argv[0]);
         return 2;
     }
@@ -425,7 +597,9 @@ int main(int argc, char **argv) {
     test_buffers(m);
     test_fold_in(m);
     if (argc >= 4) test_no_fold_in(argv[3]);
-    if (argc == 6) test_id_strings(argv[4], argv[5]);
+    if (argc >= 6) test_id_strings(argv[4], argv[5], argc == 7 ? argv[6] : NULL);
+    test_integer_ids_have_no_strings(m);
+    test_batch(m);
     test_closed_handle();
     test_bad_files();
     test_threads(m);

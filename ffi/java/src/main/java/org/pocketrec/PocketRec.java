@@ -288,17 +288,93 @@ public final class PocketRec implements AutoCloseable {
     }
 
     /**
+     * The {@code k} best items for each of {@code users}, on {@code threads} threads: element
+     * {@code i} is what {@link #recommend(long, int, long...) recommend(users[i], k)} returns,
+     * whatever the number of threads, except that a user the model does not have gets an
+     * empty answer (size 0) instead of an exception. The threads are started and joined
+     * inside the call, which blocks until every user is answered (call it off the UI thread).
+     *
+     * <pre>{@code
+     * PocketRec.Recommendations[] tops = model.recommendBatch(userIds, 20, 0);
+     * for (int i = 0; i < userIds.length; i++) store(userIds[i], tops[i].items, tops[i].scores);
+     * }</pre>
+     *
+     * @param users the users' ids (may repeat)
+     * @param k how many items at most for each
+     * @param threads how many threads: 0 for one per available core (at most 256, and at most
+     *     one per 16 users)
+     * @return one answer per user, in the order of {@code users}
+     * @throws IllegalArgumentException if {@code k} or {@code threads} is negative, or
+     *     {@code users.length} times {@code k} (capped at the number of items) does not fit in
+     *     a Java array: split the batch
+     * @throws PocketRecException status UNSUPPORTED above 512 dimensions, FORMAT for a corrupt
+     *     model
+     */
+    public Recommendations[] recommendBatch(long[] users, int k, int threads) {
+        Objects.requireNonNull(users, "users");
+        if (threads < 0) {
+            throw new IllegalArgumentException("threads is negative: " + threads);
+        }
+        long h = live();
+        int kept = capacity(k);
+        long entries = (long) users.length * kept;
+        if (entries > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException(
+                    users.length + " users x " + kept + " items is too large for one batch: split it");
+        }
+        float[] scores = new float[(int) entries];
+        int[] counts = new int[users.length];
+        long[] items = nativeRecommendBatch(h, users, kept, threads, scores, counts);
+        Recommendations[] all = new Recommendations[users.length];
+        for (int i = 0; i < users.length; i++) {
+            int from = i * kept;
+            all[i] = new Recommendations(
+                    java.util.Arrays.copyOfRange(items, from, from + counts[i]),
+                    java.util.Arrays.copyOfRange(scores, from, from + counts[i]));
+        }
+        return all;
+    }
+
+    /**
+     * {@link #recommendBatch(long[], int, int)} on one thread per available core.
+     *
+     * @param users the users' ids
+     * @param k how many items at most for each
+     * @return one answer per user, in the order of {@code users}
+     */
+    public Recommendations[] recommendBatch(long[] users, int k) {
+        return recommendBatch(users, k, 0);
+    }
+
+    /**
      * The original string of an item's id, for models exported with string ids (they store
      * the strings by default): what {@link #recommend} returns as a 64-bit hash, given back as
      * the app named the item, e.g. "sku-10442".
      *
      * @param id the item's id (the hash of its string id)
-     * @return the string
-     * @throws PocketRecException NOT_FOUND when no item has this id or the model stores no
-     *     strings for its item ids
+     * @return the string, or {@code null} when the model stores no strings for its item ids
+     *     (integer ids, or string ids exported with {@code --no-id-strings})
+     * @throws PocketRecException NOT_FOUND when the model has the strings but no item has
+     *     this id
      */
     public String itemIdString(long id) {
         return nativeItemIdString(live(), id);
+    }
+
+    /**
+     * The id of the item whose string id is {@code id}, e.g. "sku-10442": exact when the model
+     * stores the strings (the stored string is compared, not only its hash), by the hash alone
+     * for string ids exported with {@code --no-id-strings}. The exporter trims surrounding
+     * whitespace from id lines; pass the trimmed string.
+     *
+     * @param id the item's string id
+     * @return its id in the model, as {@link #recommend} returns it
+     * @throws PocketRecException NOT_FOUND when no item has this string id, UNSUPPORTED when the
+     *     model's item ids are integers
+     */
+    public long findItem(String id) {
+        Objects.requireNonNull(id, "id");
+        return nativeFindItem(live(), id.getBytes(StandardCharsets.UTF_8));
     }
 
     /**
@@ -391,6 +467,11 @@ public final class PocketRec implements AutoCloseable {
 
     private native long[] nativeRecommend(
             long handle, long user, long[] exclude, int k, float[] scores);
+
+    private native long[] nativeRecommendBatch(
+            long handle, long[] users, int k, int threads, float[] scores, int[] counts);
+
+    private native long nativeFindItem(long handle, byte[] utf8);
 
     private native long[] nativeRecommendVector(
             long handle, float[] vector, long[] exclude, int k, float[] scores);

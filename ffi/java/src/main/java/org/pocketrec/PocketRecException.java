@@ -25,7 +25,7 @@ public final class PocketRecException extends RuntimeException {
     public static final int PANIC = 6;
     /**
      * The call cannot serve this model: id-based calls above 512 dimensions, fold-in on a
-     * model without a fold-in section.
+     * model without a fold-in section, {@code findItem} on a model of integer item ids.
      */
     public static final int UNSUPPORTED = 7;
 

@@ -19,13 +19,16 @@ import java.util.regex.Pattern;
  *
  * <pre>
  * java -Djava.library.path=target/release -cp CLASSES org.pocketrec.PocketRecTest \
- *     MODEL CONTAINER OFFSET EXPECTED.jsonl EXPECTED_FOLD_IN.jsonl NO_FOLD_IN_MODEL
+ *     MODEL CONTAINER OFFSET EXPECTED.jsonl EXPECTED_FOLD_IN.jsonl NO_FOLD_IN_MODEL \
+ *     [STRING_ID_MODEL EXPECTED_STRINGS.txt [NO_STRINGS_MODEL]]
  * </pre>
  *
  * MODEL is a .prec file with a fold-in section, CONTAINER holds the same model at byte OFFSET
  * (as an APK holds an asset), EXPECTED holds `pocketrec recommend --json -k 20 --exclude 5,17`
  * for some users, EXPECTED_FOLD_IN `pocketrec recommend --items ... --json -k 20 --exclude 5,17`
  * for some lists of items, NO_FOLD_IN_MODEL is MODEL exported with --no-fold-in.
+ * STRING_ID_MODEL has string item ids, EXPECTED_STRINGS the items the CLI prints for its user
+ * 3 (one string per line), NO_STRINGS_MODEL the same model exported with --no-id-strings.
  * Prints "N passed, N failed"; exits 1 if anything failed.
  */
 public final class PocketRecTest {
@@ -105,6 +108,34 @@ public final class PocketRecTest {
             if (Float.floatToIntBits(got.scores[i]) != Float.floatToIntBits(want.scores.get(i))) return false;
         }
         return true;
+    }
+
+    private static boolean same(PocketRec.Recommendations a, PocketRec.Recommendations b) {
+        return java.util.Arrays.equals(a.items, b.items) && java.util.Arrays.equals(a.scores, b.scores);
+    }
+
+    /** recommendBatch on 1, 2 and 4 threads equals recommend user by user (unknown: empty). */
+    private static void batchMatchesOneByOne(PocketRec model, long[] users, int k, String how) {
+        for (int threads : new int[] {1, 2, 4, 0}) {
+            PocketRec.Recommendations[] batch = model.recommendBatch(users, k, threads);
+            check(batch.length == users.length, how + ": one answer per user");
+            int mismatches = 0;
+            int unknown = 0;
+            for (int i = 0; i < users.length; i++) {
+                PocketRec.Recommendations one;
+                try {
+                    one = model.recommend(users[i], k);
+                } catch (PocketRecException e) {
+                    if (e.status() != PocketRecException.NOT_FOUND) throw e;
+                    unknown++;
+                    if (batch[i].size() != 0) mismatches++;
+                    continue;
+                }
+                if (!same(batch[i], one)) mismatches++;
+            }
+            check(mismatches == 0, how + ", k " + k + ", " + threads + " threads: batch equals recommend ("
+                    + mismatches + " mismatches, " + unknown + " unknown users)");
+        }
     }
 
     private static void matchesCli(PocketRec model, List<Expected> expected, String how) {
@@ -204,6 +235,24 @@ public final class PocketRecTest {
             expectThrows(NullPointerException.class, "null items", () -> model.score(e.user, (long[]) null));
             check(model.recommend(e.user, 5, (long[]) null).size() == 5, "null exclude means none");
 
+            // Batches: every user of the model and a few unknown ones, on 1, 2, 4 and all
+            // threads, equal recommend user by user.
+            long[] everyone = new long[203];
+            for (int i = 0; i < 200; i++) everyone[i] = (i * 37) % 200;
+            everyone[200] = 999_999L;
+            everyone[201] = e.user;
+            everyone[202] = -1L;
+            batchMatchesOneByOne(model, everyone, 20, "recommendBatch(200 users + 2 unknown + 1 repeat)");
+            batchMatchesOneByOne(model, new long[] {e.user, 999_999L, 3L}, 5000, "recommendBatch, k above the catalogue");
+            PocketRec.Recommendations[] firstTwo = model.recommendBatch(new long[] {e.user, 999_999L}, 20);
+            check(same(firstTwo[0], model.recommend(e.user, 20)) && firstTwo[1].size() == 0,
+                    "recommendBatch(users, k) on all cores; an unknown user gets an empty answer");
+            check(model.recommendBatch(new long[0], 20, 2).length == 0, "an empty batch");
+            check(model.recommendBatch(everyone, 0, 2)[0].size() == 0, "a batch with k = 0");
+            expectThrows(IllegalArgumentException.class, "batch: negative k", () -> model.recommendBatch(everyone, -1, 1));
+            expectThrows(IllegalArgumentException.class, "batch: negative threads", () -> model.recommendBatch(everyone, 5, -1));
+            expectThrows(NullPointerException.class, "batch: null users", () -> model.recommendBatch(null, 5, 1));
+
             // 2. Eight threads share the instance and get identical answers.
             AtomicInteger mismatches = new AtomicInteger();
             Thread[] threads = new Thread[8];
@@ -280,6 +329,9 @@ public final class PocketRecTest {
         closed.close(); // idempotent
         expectThrows(IllegalStateException.class, "use after close", () -> closed.recommend(expected.get(0).user, 5));
         expectThrows(IllegalStateException.class, "foldIn after close", () -> closed.foldIn(3L));
+        expectThrows(IllegalStateException.class, "recommendBatch after close",
+                () -> closed.recommendBatch(new long[] {3L}, 5, 1));
+        expectThrows(IllegalStateException.class, "findItem after close", () -> closed.findItem("sku-00000"));
 
         // String ids hash like the exporter (pocketrec::string_id).
         check(PocketRec.idFromString("") == 0xcbf29ce484222325L, "idFromString(\"\")");
@@ -292,15 +344,37 @@ public final class PocketRecTest {
             try (PocketRec model = PocketRec.open(args[6])) {
                 PocketRec.Recommendations got = model.recommend(3L, want.size());
                 check(got.size() == want.size(), "string-id model: " + got.size() + " items");
+                PocketRec.Recommendations[] batch = model.recommendBatch(new long[] {3L, 3L, 999_999L}, want.size(), 2);
+                check(same(batch[0], got) && same(batch[1], got) && batch[2].size() == 0,
+                        "recommendBatch on the string-id model equals recommend");
                 for (int i = 0; i < Math.min(got.size(), want.size()); i++) {
                     String name = model.itemIdString(got.items[i]);
-                    check(name.equals(want.get(i)), "itemIdString rank " + i + ": " + name + " equals the CLI's " + want.get(i));
+                    check(want.get(i).equals(name), "itemIdString rank " + i + ": " + name + " equals the CLI's " + want.get(i));
+                    check(want.get(i).equals(model.itemIdString(batch[1].items[i])),
+                            "itemIdString of the batch's rank " + i + " equals the CLI's " + want.get(i));
                     check(PocketRec.idFromString(name) == got.items[i], "idFromString(" + name + ") is the item's id");
+                    check(model.findItem(want.get(i)) == got.items[i], "findItem(" + want.get(i) + ") is the item's id");
                 }
                 expectStatus(PocketRecException.NOT_FOUND, "unknown item id string", () -> model.itemIdString(12345L));
+                expectStatus(PocketRecException.NOT_FOUND, "findItem of a string that is not an item",
+                        () -> model.findItem("sku-99999"));
+                expectStatus(PocketRecException.NOT_FOUND, "findItem does not trim", () -> model.findItem(" " + want.get(0)));
+                expectThrows(NullPointerException.class, "findItem(null)", () -> model.findItem(null));
+            }
+            if (args.length > 8) {
+                // String ids exported with --no-id-strings: no strings, found by the hash alone.
+                try (PocketRec model = PocketRec.open(args[8])) {
+                    PocketRec.Recommendations got = model.recommend(3L, want.size());
+                    check(model.itemIdString(got.items[0]) == null, "--no-id-strings: itemIdString is null");
+                    check(model.findItem(want.get(0)) == got.items[0], "--no-id-strings: findItem by the hash");
+                    expectStatus(PocketRecException.NOT_FOUND, "--no-id-strings: findItem of another string",
+                            () -> model.findItem("sku-99999"));
+                }
             }
             try (PocketRec model = PocketRec.open(modelPath)) {
-                expectStatus(PocketRecException.NOT_FOUND, "integer ids have no strings", () -> model.itemIdString(5L));
+                check(model.itemIdString(5L) == null, "integer ids have no strings: itemIdString is null");
+                check(model.itemIdString(999_999L) == null, "itemIdString is null for any id without strings");
+                expectStatus(PocketRecException.UNSUPPORTED, "findItem on integer ids", () -> model.findItem("5"));
             }
         }
 
