@@ -646,7 +646,7 @@ const BATCH_CHUNK_ENTRIES: usize = 1 << 16;
 /// anything, and `exclude` must be NULL too.
 ///
 /// `threads`: 0 runs one thread per available core; the batch runs at most 256 threads and
-/// at most one per 16 users (threads are started and joined inside the call, and users are
+/// at most one per 64 users (threads are started and joined inside the call, and users are
 /// handed out 16 at a time). Users are answered a chunk at a time through a scratch buffer
 /// of 16 bytes per entry: at most max(65,536, 64 x threads x k) entries (about 1 MiB for
 /// small `k`), never more than `n_users * k`, and `k` counts as the number of items when

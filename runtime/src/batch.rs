@@ -5,10 +5,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::scan::Retrieval;
+use crate::score::{MAX_STACK_DIM, Query};
 use crate::topk::Recommendation;
 
-/// Users a thread takes at a time (small enough to balance, large enough to amortise).
-const USERS_PER_CLAIM: usize = 16;
+/// Users a thread takes at a time: small enough to balance the threads, large enough that
+/// the users a row scan answers together ([`Model::scan_rows_many`]) share the reading and
+/// decoding of each batch of item rows (four lane groups of f32 users).
+const USERS_PER_CLAIM: usize = 64;
 
 /// A block of users' output slots: their recommendations and their counts.
 type Block<'o> = (&'o mut [Recommendation], &'o mut [usize]);
@@ -24,7 +28,7 @@ pub struct BatchSummary {
 
 impl<S: AsRef<[u8]> + Sync> Model<S> {
     /// Recommends `k` items to each of `users` (external ids) on `threads` threads (0: one per
-    /// available core, at most one per 16 users): user `i`'s items go to
+    /// available core, at most one per 64 users): user `i`'s items go to
     /// `out[i * k..(i + 1) * k]`, best first, and their number to `counts[i]`, exactly as
     /// [`Model::recommend`] with `exclude(i)` would give them, whatever the thread count.
     /// A user the model has no row for gets `counts[i] = 0` and is counted in
@@ -101,18 +105,8 @@ impl<S: AsRef<[u8]> + Sync> Model<S> {
                 let Some((out, counts)) = slot.lock().ok().and_then(|mut s| s.take()) else {
                     continue;
                 };
-                for (j, count) in counts.iter_mut().enumerate() {
-                    let i = block * USERS_PER_CLAIM + j;
-                    let slots = out.get_mut(j * k..(j + 1) * k).unwrap_or(&mut []);
-                    *count = match self.recommend(users[i], k, exclude(i), slots) {
-                        Ok(n) => n,
-                        Err(Error::IdNotFound { .. }) => {
-                            unknown += 1;
-                            0
-                        }
-                        Err(e) => return Err(e),
-                    };
-                }
+                unknown +=
+                    self.answer_block(users, block * USERS_PER_CLAIM, k, &exclude, out, counts)?;
             }
         };
         let results: Vec<Result<usize>> = if threads == 1 {
@@ -139,5 +133,79 @@ impl<S: AsRef<[u8]> + Sync> Model<S> {
             unknown_users,
             threads,
         })
+    }
+
+    /// Answers users `first..first + counts.len()` of `users` into `out` (`k` slots each) and
+    /// `counts`; returns how many the model has no row for. Users answered by a row scan are
+    /// scanned together ([`Model::scan_rows_many`]), the others one by one; the answers are
+    /// those of [`Model::recommend`] either way.
+    fn answer_block<'e>(
+        &self,
+        users: &[u64],
+        first: usize,
+        k: usize,
+        exclude: &(impl Fn(usize) -> &'e [u64] + Sync),
+        out: &mut [Recommendation],
+        counts: &mut [usize],
+    ) -> Result<usize> {
+        let items = self.items()?;
+        let user_table = self.users()?;
+        let dim = user_table.dim();
+        if dim > MAX_STACK_DIM {
+            // As `recommend`, which decodes the user's row on the stack.
+            return Err(Error::DimensionTooLarge {
+                dim: dim as u64,
+                max: MAX_STACK_DIM as u64,
+            });
+        }
+        let mut vectors = vec![0.0f32; dim * counts.len()];
+        let mut biases = vec![0.0f32; counts.len()];
+        let mut unknown = 0;
+        let mut grouped = Vec::with_capacity(counts.len());
+        for (j, (count, vector)) in counts.iter_mut().zip(vectors.chunks_mut(dim)).enumerate() {
+            *count = 0;
+            match self.user_vector(users[first + j], vector) {
+                Ok(bias) => biases[j] = bias,
+                Err(Error::IdNotFound { .. }) => {
+                    unknown += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            if k == 0 {
+                continue;
+            }
+            let query = Query::new(vector, biases[j]);
+            if self.scans_rows(&items, &query) {
+                grouped.push(j);
+            } else {
+                let slots = out.get_mut(j * k..(j + 1) * k).unwrap_or(&mut []);
+                *count = self.scan(&query, k, exclude(first + j), slots, Retrieval::Auto)?;
+            }
+        }
+        if grouped.is_empty() {
+            return Ok(unknown);
+        }
+        let queries: Vec<Query<'_>> = grouped
+            .iter()
+            .map(|&j| Query::new(&vectors[j * dim..(j + 1) * dim], biases[j]))
+            .collect();
+        let excludes: Vec<&[u64]> = grouped.iter().map(|&j| exclude(first + j)).collect();
+        let mut tops: Vec<&mut [Recommendation]> = Vec::with_capacity(grouped.len());
+        let mut group_counts = vec![0usize; grouped.len()];
+        let mut rest = out;
+        let mut at = 0;
+        for &j in &grouped {
+            let (_, tail) = rest.split_at_mut((j - at) * k);
+            let (slots, tail) = tail.split_at_mut(k);
+            tops.push(slots);
+            rest = tail;
+            at = j + 1;
+        }
+        self.scan_rows_many(&items, &queries, &excludes, &mut tops, &mut group_counts)?;
+        for (&j, &n) in grouped.iter().zip(&group_counts) {
+            counts[j] = n;
+        }
+        Ok(unknown)
     }
 }

@@ -15,8 +15,12 @@
 
 use crate::columns::{ColumnView, ListRowBytes, PostingList};
 use crate::error::{Error, Result};
+#[cfg(feature = "std")]
+use crate::format::ValueEncoding;
 use crate::format::{IndexEncoding, ListRows, OffsetWidth, SLICE_WINDOW_ROWS, Scoring};
 use crate::kernels;
+#[cfg(feature = "std")]
+use crate::kernels::lanes::LANES;
 use crate::le;
 use crate::model::Model;
 use crate::score::{MAX_STACK_DIM, Query, score_row};
@@ -261,6 +265,148 @@ impl<S: AsRef<[u8]>> Model<S> {
             offer_all(&mut top, items, exclude, index, &[score], Finish::Done)?;
         }
         Ok(top.finish())
+    }
+
+    /// Whether [`Self::scan`] would answer `query` with a row scan under [`Retrieval::Auto`]:
+    /// then [`Self::scan_rows_many`] may answer it beside other users.
+    #[cfg(feature = "std")]
+    pub(crate) fn scans_rows(&self, items: &Table<'_>, query: &Query<'_>) -> bool {
+        items.has_rows()
+            && query.vector.len() == items.dim()
+            && self.plan_query(items, query).retrieval == Retrieval::Rows
+    }
+
+    /// The row scan of [`Self::scan`] for several users at once: each batch of item rows is
+    /// read from memory once and scored for every user while it is in the cache, by the same
+    /// kernels in the same order as one user's scan, so each user's top-k in `tops` is the one
+    /// [`Self::scan`] gives them, bit for bit. A large item table is read once per group of
+    /// users instead of once per user: what makes `eval` of a dense model fast.
+    ///
+    /// `queries[g]` (each of the item table's dimension, see [`Self::scans_rows`]) excludes
+    /// `excludes[g]` and fills `tops[g]`, a buffer of its `k` slots; returns the count of each
+    /// in `counts`.
+    #[cfg(feature = "std")]
+    pub(crate) fn scan_rows_many(
+        &self,
+        items: &Table<'_>,
+        queries: &[Query<'_>],
+        excludes: &[&[u64]],
+        tops: &mut [&mut [Recommendation]],
+        counts: &mut [usize],
+    ) -> Result<()> {
+        let (scoring, global_bias) = (self.scoring(), self.global_bias());
+        let kernel: Option<kernels::RowDots> =
+            match (scoring, items.index_encoding(), items.offset_width()) {
+                (Scoring::Dot, IndexEncoding::U8List, OffsetWidth::U32) => {
+                    Some(kernels::u8_list_dots)
+                }
+                (Scoring::Dot, IndexEncoding::Bitmap, OffsetWidth::U32) => {
+                    Some(kernels::bitmap_dots)
+                }
+                _ => None,
+            };
+        let mut selections: std::vec::Vec<TopK<'_>> =
+            tops.iter_mut().map(|t| TopK::new(t)).collect();
+        if let Some(sliced) = items.sliced() {
+            let mut dots = [0.0f32; SLICE_WINDOW_ROWS];
+            for window in 0..window_count(items.rows()) {
+                let first = window * SLICE_WINDOW_ROWS;
+                for ((query, top), exclude) in queries.iter().zip(&mut selections).zip(excludes) {
+                    let batch = &mut dots[..sliced.window_rows(window)];
+                    match scoring {
+                        Scoring::Dot => sliced.dots(window, query.vector, batch)?,
+                        Scoring::Cosine => {
+                            sliced.cosines(window, query.vector, query.norm, batch)?
+                        }
+                    }
+                    let pass = finish_scores(batch, query, items.raw_bias(), first, global_bias);
+                    offer_all(top, items, exclude, first, batch, pass)?;
+                }
+            }
+        } else if let Some(kernel) = kernel {
+            let (offsets, data) = items.raw_rows();
+            // f32 rows: the users in SIMD lanes ([`kernels::lanes`]), each batch of rows
+            // decoded once. Other encodings: the single-user kernel per user, while the batch
+            // is in the cache.
+            let lane_groups: std::vec::Vec<std::vec::Vec<[f32; LANES]>> =
+                if items.value_encoding() == ValueEncoding::F32 {
+                    queries.chunks(LANES).map(transpose).collect()
+                } else {
+                    std::vec::Vec::new()
+                };
+            let mut dots = std::vec![[0.0f32; ROW_BATCH]; queries.len()];
+            let mut entries = DecodedRows::default();
+            let mut first = 0;
+            while first < items.rows() {
+                let rows = ROW_BATCH.min(items.rows() - first);
+                prefetch_rows(offsets, data, first, first + rows);
+                let bad_row = |bad: usize| match items.row(bad) {
+                    Err(e) => e,
+                    Ok(_) => Error::CorruptRow {
+                        role: items.role(),
+                        row: bad as u64,
+                        reason: "row offsets are out of order or past the row data",
+                    },
+                };
+                for (g, (query, batch)) in queries.iter().zip(&mut dots).enumerate() {
+                    if g > 0 && !lane_groups.is_empty() {
+                        break;
+                    }
+                    // With lanes, the first user's kernel run checks the batch's rows as a
+                    // scan of its own would (its dot products are computed again below).
+                    let encoding = items.value_encoding();
+                    kernel(
+                        query.vector,
+                        offsets,
+                        data,
+                        first,
+                        &mut batch[..rows],
+                        encoding,
+                    )
+                    .map_err(bad_row)?;
+                }
+                if !lane_groups.is_empty() {
+                    entries.decode(items, first, rows)?;
+                    for (group, lanes) in lane_groups.iter().enumerate() {
+                        let users = &mut dots[group * LANES..];
+                        for r0 in (0..rows).step_by(4) {
+                            let four = kernels::lanes::dots4(
+                                lanes,
+                                core::array::from_fn(|r| entries.row(r0 + r)),
+                            );
+                            for (r, sums) in four.iter().enumerate().take(rows - r0) {
+                                for (user, &sum) in users.iter_mut().zip(sums) {
+                                    user[r0 + r] = sum;
+                                }
+                            }
+                        }
+                    }
+                }
+                for (((query, top), exclude), batch) in queries
+                    .iter()
+                    .zip(&mut selections)
+                    .zip(excludes)
+                    .zip(&mut dots)
+                {
+                    let batch = &mut batch[..rows];
+                    let pass = finish_scores(batch, query, items.raw_bias(), first, global_bias);
+                    offer_all(top, items, exclude, first, batch, pass)?;
+                }
+                first += rows;
+            }
+        } else {
+            for ((query, top), exclude) in queries.iter().zip(&mut selections).zip(excludes) {
+                for index in 0..items.rows() {
+                    let row = items.row(index)?;
+                    let score = score_row(scoring, query, &row, items.bias(index)?, global_bias);
+                    offer_all(top, items, exclude, index, &[score], Finish::Done)?;
+                }
+            }
+        }
+        for (top, count) in selections.into_iter().zip(counts) {
+            *count = top.finish();
+        }
+        Ok(())
     }
 
     /// The row scan of a table of sliced rows (format 1.4): a batch of rows at a time, each
@@ -534,4 +680,54 @@ fn offer_all(
         position += 1;
     }
     Ok(())
+}
+
+/// The users of a lane group, transposed: dimension by dimension, a lane per user (0 for
+/// lanes past the group).
+#[cfg(feature = "std")]
+fn transpose(group: &[Query<'_>]) -> std::vec::Vec<[f32; LANES]> {
+    let dim = group.first().map_or(0, |q| q.vector.len());
+    (0..dim)
+        .map(|c| core::array::from_fn(|l| group.get(l).map_or(0.0, |q| q.vector[c])))
+        .collect()
+}
+
+/// A batch of f32 rows decoded once for every lane group: row `r`'s entries are
+/// `columns[bounds[r]..bounds[r + 1]]` and the values beside them.
+#[cfg(feature = "std")]
+#[derive(Default)]
+struct DecodedRows {
+    columns: std::vec::Vec<u16>,
+    values: std::vec::Vec<f32>,
+    bounds: std::vec::Vec<usize>,
+}
+
+#[cfg(feature = "std")]
+impl DecodedRows {
+    /// Decodes rows `first..first + rows` of `items`.
+    fn decode(&mut self, items: &Table<'_>, first: usize, rows: usize) -> Result<()> {
+        self.columns.clear();
+        self.values.clear();
+        self.bounds.clear();
+        self.bounds.push(0);
+        for index in first..first + rows {
+            let row = items.row(index)?;
+            self.columns.reserve(row.nnz());
+            self.values.reserve(row.nnz());
+            row.for_each_nonzero(|c, v| {
+                self.columns.push(c as u16);
+                self.values.push(v);
+            });
+            self.bounds.push(self.columns.len());
+        }
+        Ok(())
+    }
+
+    /// Row `r` of the batch (no entries past its end).
+    fn row(&self, r: usize) -> kernels::lanes::RowEntries<'_> {
+        match (self.bounds.get(r), self.bounds.get(r + 1)) {
+            (Some(&s), Some(&e)) => (&self.columns[s..e], &self.values[s..e]),
+            _ => (&[], &[]),
+        }
+    }
 }

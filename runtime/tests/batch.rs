@@ -6,6 +6,56 @@ mod common;
 use common::Inputs;
 use pocketrec::{Error, Model, Recommendation};
 
+/// Checks that `recommend_batch` answers every user of `inputs` (and two unknown ones) as
+/// `recommend` does, on 1, 2, 3 and all threads.
+fn check_batch(inputs: &Inputs, what: &str) {
+    let bytes = inputs.build();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let mut users: Vec<u64> = (0..inputs.n_users()).map(|r| inputs.user_id(r)).collect();
+    users.push(u64::MAX - 3); // unknown
+    users.insert(7, u64::MAX - 4); // unknown, in the middle
+    let n_items = inputs.n_items();
+    let exclusions: Vec<Vec<u64>> = (0..users.len())
+        .map(|i| {
+            (0..i % 4)
+                .map(|j| inputs.item_id((i * 7 + j) % n_items))
+                .collect()
+        })
+        .collect();
+    let k = 10;
+    let mut expected = vec![Recommendation::default(); users.len() * k];
+    let mut expected_counts = vec![0usize; users.len()];
+    for (i, &u) in users.iter().enumerate() {
+        expected_counts[i] = model
+            .recommend(u, k, &exclusions[i], &mut expected[i * k..(i + 1) * k])
+            .unwrap_or(0);
+    }
+    for threads in [1, 2, 3, 0] {
+        let mut out = vec![Recommendation::default(); users.len() * k];
+        let mut counts = vec![usize::MAX; users.len()];
+        let summary = model
+            .recommend_batch(
+                &users,
+                k,
+                |i| &exclusions[i],
+                threads,
+                &mut out,
+                &mut counts,
+            )
+            .unwrap();
+        assert_eq!(summary.unknown_users, 2, "{what}, threads {threads}");
+        assert_eq!(counts, expected_counts, "{what}, threads {threads}");
+        for i in 0..users.len() {
+            let n = counts[i];
+            assert_eq!(
+                out[i * k..i * k + n],
+                expected[i * k..i * k + n],
+                "{what}: user {i}, threads {threads}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_batch_answers_each_user_as_recommend_does_on_any_number_of_threads() {
     for (seed, values) in [
@@ -13,51 +63,48 @@ fn a_batch_answers_each_user_as_recommend_does_on_any_number_of_threads() {
         (2, pocketrec::ValueEncoding::F16),
         (3, pocketrec::ValueEncoding::I8),
     ] {
-        let inputs = Inputs::random(seed, 150, 400, 24, 0.3);
-        let mut inputs = inputs;
+        let mut inputs = Inputs::random(seed, 150, 400, 24, 0.3);
         inputs.values = values;
-        let bytes = inputs.build();
-        let model = Model::from_bytes(&bytes).unwrap();
-        let mut users: Vec<u64> = (0..inputs.n_users()).map(|r| inputs.user_id(r)).collect();
-        users.push(u64::MAX - 3); // unknown
-        users.insert(7, u64::MAX - 4); // unknown, in the middle
-        let exclusions: Vec<Vec<u64>> = (0..users.len())
-            .map(|i| {
-                (0..i % 4)
-                    .map(|j| inputs.item_id((i * 7 + j) % 400))
-                    .collect()
-            })
-            .collect();
-        let k = 10;
-        let mut expected = vec![Recommendation::default(); users.len() * k];
-        let mut expected_counts = vec![0usize; users.len()];
-        for (i, &u) in users.iter().enumerate() {
-            expected_counts[i] = model
-                .recommend(u, k, &exclusions[i], &mut expected[i * k..(i + 1) * k])
-                .unwrap_or(0);
-        }
-        for threads in [1, 2, 3, 0] {
-            let mut out = vec![Recommendation::default(); users.len() * k];
-            let mut counts = vec![usize::MAX; users.len()];
-            let summary = model
-                .recommend_batch(
-                    &users,
-                    k,
-                    |i| &exclusions[i],
-                    threads,
-                    &mut out,
-                    &mut counts,
-                )
-                .unwrap();
-            assert_eq!(summary.unknown_users, 2, "threads {threads}");
-            assert_eq!(counts, expected_counts, "threads {threads}");
-            for i in 0..users.len() {
-                let n = counts[i];
-                assert_eq!(
-                    out[i * k..i * k + n],
-                    expected[i * k..i * k + n],
-                    "user {i}, threads {threads}"
-                );
+        check_batch(&inputs, &format!("seed {seed}, {values:?}"));
+    }
+}
+
+/// Users answered by a row scan are scanned together, a batch of item rows for all of them
+/// at a time: every layout, index encoding (sparse lists, bitmaps of dense rows), value
+/// encoding and scoring must still give each user exactly `recommend`'s answer.
+#[test]
+fn users_scanned_together_get_the_answers_of_one_at_a_time() {
+    use pocketrec::builder::Layout;
+    use pocketrec::{Scoring, ValueEncoding};
+    let mut seed = 100u64;
+    for density in [0.08, 0.4, 1.0] {
+        for (layout, sliced) in [
+            (Layout::Rows, false),
+            (Layout::Rows, true),
+            (Layout::Both, false),
+            (Layout::Columns, false),
+        ] {
+            for values in [
+                ValueEncoding::F32,
+                ValueEncoding::F16,
+                ValueEncoding::Bf16,
+                ValueEncoding::I8,
+            ] {
+                for scoring in [Scoring::Dot, Scoring::Cosine] {
+                    seed += 1;
+                    let mut inputs = Inputs::random(seed, 40, 700, 16, density);
+                    inputs.layout = layout;
+                    inputs.sliced = sliced;
+                    inputs.values = values;
+                    inputs.scoring = scoring;
+                    check_batch(
+                        &inputs,
+                        &format!(
+                            "seed {seed}, density {density}, {layout:?}, sliced {sliced}, \
+                             {values:?}, {scoring:?}"
+                        ),
+                    );
+                }
             }
         }
     }

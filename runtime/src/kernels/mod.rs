@@ -17,6 +17,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(feature = "std")]
+pub(crate) mod lanes;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 pub(crate) mod scalar;

@@ -302,7 +302,7 @@ public final class PocketRec implements AutoCloseable {
      * @param users the users' ids (may repeat)
      * @param k how many items at most for each
      * @param threads how many threads: 0 for one per available core (at most 256, and at most
-     *     one per 16 users)
+     *     one per 64 users)
      * @return one answer per user, in the order of {@code users}
      * @throws IllegalArgumentException if {@code k} or {@code threads} is negative, or
      *     {@code users.length} times {@code k} (capped at the number of items) does not fit in
