@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use pocketrec::builder::Layout;
 use pocketrec::{ListRows, Scoring, ValueEncoding};
+use pocketrec_export::storage::{BoundsChoice, ItemStorage, Target};
 use pocketrec_train::data::{Format, ReadOptions};
 use pocketrec_train::mask::Regrow;
 use pocketrec_train::{MaskInit, TrainOptions, default_threads};
@@ -104,8 +105,74 @@ fn parse_values(s: &str) -> std::result::Result<ValueEncoding, String> {
     ValueEncoding::from_name(s).ok_or_else(|| format!("'{s}' is not one of f32, f16, bf16, i8"))
 }
 
-fn parse_layout(s: &str) -> std::result::Result<Layout, String> {
-    Layout::from_name(s).ok_or_else(|| format!("'{s}' is not one of rows, both, columns"))
+/// `--layout`: a layout, or `auto` (`None`) to choose it from the tables.
+fn parse_layout(s: &str) -> std::result::Result<LayoutChoice, String> {
+    if s == "auto" {
+        return Ok(LayoutChoice(None));
+    }
+    Layout::from_name(s)
+        .map(|l| LayoutChoice(Some(l)))
+        .ok_or_else(|| format!("'{s}' is not one of auto, rows, both, columns"))
+}
+
+/// `--layout`: `Some` layout, or `None` for `auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayoutChoice(pub Option<Layout>);
+
+fn parse_bounds(s: &str) -> std::result::Result<BoundsChoice, String> {
+    match s {
+        "auto" => Ok(BoundsChoice::Auto),
+        "off" | "none" => Ok(BoundsChoice::Off),
+        n => match n.parse::<u32>() {
+            Ok(rows) if rows.is_power_of_two() && (64..=4096).contains(&rows) => {
+                Ok(BoundsChoice::Rows(rows))
+            }
+            _ => Err(format!(
+                "'{s}' is not auto, off, or a power of two from 64 to 4096 (rows per block)"
+            )),
+        },
+    }
+}
+
+fn parse_target(s: &str) -> std::result::Result<Target, String> {
+    Target::from_name(s).ok_or_else(|| format!("'{s}' is not one of device, mcu"))
+}
+
+/// How to store the item table: the options `export` and `train` share.
+#[derive(Debug, Args)]
+pub struct StorageArgs {
+    /// How to store the item table: `auto` (chosen from the tables and the target, and
+    /// recorded in the file as `layout.chosen_by`: the column layout with block bounds for
+    /// item tables of 4,096 rows and more queried by sparse users, row records otherwise),
+    /// `rows` (smallest file), `both` (rows plus a column layout, so that queries with sparse
+    /// users read only their dimensions' posting lists) or `columns` (the column layout alone:
+    /// about the size of `rows`, every query through the posting lists; needs a format 1.2
+    /// reader).
+    #[arg(long, default_value = "auto", value_parser = parse_layout)]
+    pub layout: LayoutChoice,
+    /// Block bounds of the item table: `auto` (with a chosen column layout of 4,096 rows and
+    /// more: blocks of 64 rows), `off`, or rows per block (64 to 4096, a power of two; needs
+    /// a column layout). With bounds the item rows are clustered (items alike stored
+    /// together, ids kept through an id index: format 1.5), and a query skips the blocks that
+    /// cannot reach its top k; the answers are exactly those of a full scan.
+    #[arg(long, default_value = "auto", value_parser = parse_bounds)]
+    pub block_bounds: BoundsChoice,
+    /// Where the model runs: `device` (phones, tablets, desktops) or `mcu` (a microcontroller
+    /// with little RAM: `auto` then keeps row records).
+    #[arg(long, default_value = "device", value_parser = parse_target)]
+    pub target: Target,
+}
+
+impl StorageArgs {
+    /// The exporter's [`ItemStorage`], with `sliced_rows`.
+    pub fn storage(&self, sliced_rows: bool) -> ItemStorage {
+        ItemStorage {
+            layout: self.layout.0,
+            sliced_rows,
+            block_bounds: self.block_bounds,
+            target: self.target,
+        }
+    }
 }
 
 fn parse_list_rows(s: &str) -> std::result::Result<ListRows, String> {
@@ -164,12 +231,9 @@ pub struct ExportArgs {
     /// How to score: dot or cosine.
     #[arg(long, default_value = "dot", value_parser = parse_scoring)]
     pub scoring: Scoring,
-    /// How to store the item table: `rows` (smallest file), `both` (rows plus a column
-    /// layout, so that queries with sparse users read only their dimensions' posting lists)
-    /// or `columns` (the column layout alone: about the size of `rows`, every query through
-    /// the posting lists; needs a format 1.2 reader).
-    #[arg(long, default_value = "rows", value_parser = parse_layout)]
-    pub layout: Layout,
+    /// How to store the item table.
+    #[command(flatten)]
+    pub storage: StorageArgs,
     /// How the column layout's posting lists name their rows: `u16` (2 bytes per entry,
     /// readable by format 1.1/1.2 readers) or `bitmap` (a bit per row of each block and
     /// dimension, format 1.3: smaller once more than one item in 16 is non-zero in a
@@ -318,10 +382,9 @@ pub struct TrainArgs {
     /// `<stem>.<encoding>.prec` beside it.
     #[arg(long, default_value = "f32", value_parser = parse_values, value_delimiter = ',')]
     pub values: Vec<ValueEncoding>,
-    /// How to store the item table: `rows` (smallest file), `both` (rows plus a column
-    /// layout) or `columns` (the column layout alone; needs a format 1.2 reader).
-    #[arg(long, default_value = "rows", value_parser = parse_layout)]
-    pub layout: Layout,
+    /// How to store the item table.
+    #[command(flatten)]
+    pub storage: StorageArgs,
     /// Triples per step.
     #[arg(long, default_value_t = TrainOptions::default().batch_size)]
     pub batch_size: usize,

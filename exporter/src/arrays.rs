@@ -25,7 +25,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use pocketrec::builder::Layout;
+use crate::storage::ItemStorage;
 use pocketrec::{FoldInParams, IdKind, ListRows, Scoring, ValueEncoding};
 
 use crate::error::{ExportError, Result};
@@ -482,12 +482,10 @@ pub struct ArrayExport {
     pub scoring: Scoring,
     /// Prune each table by magnitude to this density first.
     pub prune_density: Option<f64>,
-    /// Layout of the item table.
-    pub layout: Layout,
+    /// How to store the item table ([`ExportOptions::storage`]).
+    pub storage: ItemStorage,
     /// How the column layout's posting lists name their rows.
     pub list_rows: ListRows,
-    /// Store the item rows sliced (format 1.4; `layout` must be rows).
-    pub sliced_rows: bool,
     /// Write a fold-in section ([`ExportOptions::fold_in`]).
     pub fold_in: bool,
     /// The fold-in settings; `None` scales the defaults to the item table.
@@ -509,9 +507,8 @@ impl ArrayExport {
             global_bias: defaults.global_bias,
             scoring: defaults.scoring,
             prune_density: defaults.prune_density,
-            layout: defaults.layout,
+            storage: defaults.storage,
             list_rows: defaults.list_rows,
-            sliced_rows: defaults.sliced_rows,
             fold_in: defaults.fold_in,
             fold_in_params: defaults.fold_in_params,
             id_strings: defaults.id_strings,
@@ -537,9 +534,8 @@ pub fn export_arrays_reporting(
         global_bias,
         scoring,
         prune_density,
-        layout,
+        storage,
         list_rows,
-        sliced_rows,
         fold_in,
         fold_in_params,
         id_strings,
@@ -552,9 +548,8 @@ pub fn export_arrays_reporting(
     options.global_bias = global_bias;
     options.scoring = scoring;
     options.prune_density = prune_density;
-    options.layout = layout;
+    options.storage = storage;
     options.list_rows = list_rows;
-    options.sliced_rows = sliced_rows;
     options.fold_in = fold_in;
     options.fold_in_params = fold_in_params;
     options.id_strings = id_strings;

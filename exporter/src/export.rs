@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pocketrec::builder::{Layout, ModelBuilder, SparseMatrix, TableSpec};
+use pocketrec::builder::{ModelBuilder, SparseMatrix, TableSpec};
 use pocketrec::{FoldInParams, ListRows, MAX_STACK_DIM, Role, Scoring, ValueEncoding};
 
 /// The `created_by` property of the files the exporter (and the trainer, with a suffix) writes.
@@ -15,6 +15,7 @@ use crate::ids::{IdList, read_id_file};
 use crate::input::{self, Matrix, Table2d};
 use crate::progress::{NoProgress, Progress};
 use crate::prune;
+use crate::storage::{self, ItemStorage};
 
 /// Where to read a table (or a bias vector): a file and, for npz/safetensors, a tensor name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,12 +69,12 @@ pub struct ExportOptions {
     pub scoring: Scoring,
     /// Prune each table by magnitude to this density first.
     pub prune_density: Option<f64>,
-    /// Layout of the item table (the user table is always stored by rows: it is read by id).
-    pub layout: Layout,
+    /// How to store the item table (the user table is always stored by rows: it is read by
+    /// id): layout, sliced rows, block bounds, target; chosen from the tables by default
+    /// ([`crate::storage::plan`]).
+    pub storage: ItemStorage,
     /// How the column layout's posting lists name their rows.
     pub list_rows: ListRows,
-    /// Store the item rows sliced (format 1.4; `layout` must be rows).
-    pub sliced_rows: bool,
     /// Write a fold-in section (the item Gramian, `2·d·(d+1)` bytes) so that the device can
     /// fold in users ([`pocketrec::Model::fold_in`]). On by default; skipped when the dimension
     /// is above 512 and no `fold_in_params` were given.
@@ -101,9 +102,8 @@ impl ExportOptions {
             global_bias: 0.0,
             scoring: Scoring::Dot,
             prune_density: None,
-            layout: Layout::Rows,
+            storage: ItemStorage::default(),
             list_rows: ListRows::U16,
-            sliced_rows: false,
             fold_in: true,
             fold_in_params: None,
             id_strings: true,
@@ -338,21 +338,30 @@ pub(crate) fn write_model(
     let dense_f32_bytes = 4
         * (user_table.matrix.rows() + item_table.matrix.rows()) as u64
         * user_table.matrix.dim() as u64;
+    let (users_provenance, items_provenance) =
+        (user_table.provenance.clone(), item_table.provenance.clone());
+    let item_spec = table_spec(Role::Item, items, options.values, options.id_strings)?
+        .list_rows(options.list_rows);
+    let user_spec = table_spec(Role::User, users, options.values, options.id_strings)?;
     let mut builder = ModelBuilder::new()
         .scoring(options.scoring)
         .global_bias(options.global_bias)
         .property("created_by", CREATED_BY)
-        .property("source.users", user_table.provenance.clone())
-        .property("source.items", item_table.provenance.clone())
-        .property("values", options.values.name())
-        .property(
-            "layout",
-            if options.sliced_rows {
-                "sliced-rows"
-            } else {
-                options.layout.name()
-            },
-        );
+        .property("source.users", users_provenance)
+        .property("source.items", items_provenance)
+        .property("values", options.values.name());
+    let plan = storage::plan(
+        &options.storage,
+        &storage::Tables {
+            users: &user_spec.matrix,
+            items: &item_spec.matrix,
+            item_bias: item_spec.bias.as_deref(),
+            cosine: options.scoring == Scoring::Cosine,
+        },
+    )?;
+    for (key, value) in plan.properties() {
+        builder = builder.property(key, value);
+    }
     if let Some(d) = options.prune_density {
         builder = builder.property("pruned_to_density", d.to_string());
     }
@@ -361,9 +370,9 @@ pub(crate) fn write_model(
         Some(params) => Some((params, "given")),
         // The defaults apply where the device can fold in (d <= 512) and the values are
         // within range (a table of values near f32::MAX has no finite Gramian).
-        None if item_table.matrix.dim() <= MAX_STACK_DIM => {
+        None if item_spec.matrix.dim() <= MAX_STACK_DIM => {
             let params = scaled_params(
-                &item_table.matrix,
+                &item_spec.matrix,
                 DEFAULT_UNOBSERVED_ITEMS,
                 DEFAULT_RIDGE_ITEMS,
             );
@@ -381,18 +390,7 @@ pub(crate) fn write_model(
             .property("fold_in.regularization", params.regularization.to_string())
             .property("fold_in.chosen_by", chosen_by);
     }
-    let item_spec = table_spec(Role::Item, items, options.values, options.id_strings)?
-        .layout(options.layout)
-        .list_rows(options.list_rows)
-        .with_sliced_rows(options.sliced_rows);
-    let builder = builder
-        .table(table_spec(
-            Role::User,
-            users,
-            options.values,
-            options.id_strings,
-        )?)
-        .table(item_spec);
+    let builder = builder.table(user_spec).table(plan.apply(item_spec));
     let bytes = build_reporting(&builder, progress, &options.output)?;
     write_atomic(&options.output, &bytes)?;
     Ok(ExportSummary {

@@ -82,6 +82,9 @@ pub struct TableReport {
     pub id_kind: String,
     /// True with per-row biases.
     pub bias: bool,
+    /// Rows per block of the block bounds, if the table has them (its rows are then
+    /// clustered).
+    pub block_bounds_rows: Option<u64>,
     /// Bytes of each part.
     pub bytes: TableBytes,
     /// `rows x dim x 4`.
@@ -101,6 +104,10 @@ pub struct TableBytes {
     pub bias: u64,
     /// Column layout (posting-list offsets, items, values, norms, scales), 0 without one.
     pub columns: u64,
+    /// Id index (rows not in id order, format 1.5), 0 without one.
+    pub id_index: u64,
+    /// Block bounds, 0 without them.
+    pub block_bounds: u64,
     /// Sum of the above.
     pub total: u64,
 }
@@ -138,11 +145,15 @@ fn table_report(table: &Table<'_>) -> TableReport {
         ids: table.ids_bytes() as u64,
         bias: table.bias_bytes() as u64,
         columns: columns as u64,
+        id_index: table.id_index_bytes() as u64,
+        block_bounds: table.block_bounds_bytes() as u64,
         total: (table.offsets_bytes()
             + table.data_bytes()
             + table.ids_bytes()
             + table.bias_bytes()
-            + columns) as u64,
+            + columns
+            + table.id_index_bytes()
+            + table.block_bounds_bytes()) as u64,
     };
     TableReport {
         name: table.name().to_string(),
@@ -158,6 +169,7 @@ fn table_report(table: &Table<'_>) -> TableReport {
         empty_rows,
         layout: layout.to_string(),
         list_rows: table.column_list_rows().map(|l| l.name().to_string()),
+        block_bounds_rows: table.block_bounds_rows().map(|r| r as u64),
         values: table.value_encoding().to_string(),
         index: table.index_encoding().to_string(),
         offsets: table.offset_width().to_string(),
@@ -304,14 +316,29 @@ impl Report {
                     100.0 * b as f64 / t.dense_f32_bytes as f64
                 }
             };
+            if let Some(rows) = t.block_bounds_rows {
+                let _ = writeln!(
+                    s,
+                    "  block bounds every {rows} rows (rows clustered, ids through an id index): \
+                     a query skips the blocks that cannot reach its top k"
+                );
+            }
+            let mut extra = String::new();
+            if t.bytes.id_index > 0 {
+                extra += &format!(" + id index {}", thousands(t.bytes.id_index));
+            }
+            if t.bytes.block_bounds > 0 {
+                extra += &format!(" + block bounds {}", thousands(t.bytes.block_bounds));
+            }
             let _ = writeln!(
                 s,
-                "  bytes: offsets {} + data {} + ids {} + bias {} + columns {} = {} ({:.1}% of its dense f32 {})",
+                "  bytes: offsets {} + data {} + ids {} + bias {} + columns {}{} = {} ({:.1}% of its dense f32 {})",
                 thousands(t.bytes.offsets),
                 thousands(t.bytes.data),
                 thousands(t.bytes.ids),
                 thousands(t.bytes.bias),
                 thousands(t.bytes.columns),
+                extra,
                 thousands(t.bytes.total),
                 pct(t.bytes.total),
                 thousands(t.dense_f32_bytes)

@@ -29,6 +29,7 @@ pub mod inspect;
 pub mod model_file;
 pub mod progress;
 pub mod prune;
+pub mod storage;
 
 pub use error::{ExportError, Result};
 pub use model_file::open_model;

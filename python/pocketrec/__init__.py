@@ -210,7 +210,7 @@ def export(
     values: str = "f32",
     user_ids: Any = None,
     item_ids: Any = None,
-    layout: str = "rows",
+    layout: str = "auto",
     scoring: str = "dot",
     prune_density: Optional[float] = None,
     user_bias: Any = None,
@@ -227,6 +227,7 @@ def export(
     id_strings: bool = True,
     fold_in_unobserved_weight: Optional[float] = None,
     fold_in_regularization: Optional[float] = None,
+    block_bounds: Union[str, int] = "auto",
 ) -> Dict[str, Any]:
     """Write a user table and an item table as one ``.prec`` file.
 
@@ -248,7 +249,10 @@ def export(
             as 64-bit hashes, with the strings themselves unless ``id_strings=False``), or the
             path of an id file (one id per line). ``None``: row numbers. Duplicates are refused.
         item_ids: the same for the items.
-        layout: ``rows`` (smallest), ``both`` or ``columns`` for the item table.
+        layout: ``auto`` (chosen from the tables, as ``pocketrec export``: the column layout
+            with block bounds for item tables of 4,096 rows and more queried by sparse users,
+            row records otherwise), ``rows`` (smallest), ``both`` or ``columns`` for the item
+            table.
         scoring: ``dot`` or ``cosine``.
         prune_density: keep the largest-magnitude fraction of each table first, in (0, 1].
         user_bias: one bias per user: a 1-D array or sequence, or a file (``.npy``, text).
@@ -269,6 +273,9 @@ def export(
         fold_in_unobserved_weight: the fold-in settings, both or neither (default: scaled to
             the item table, as the CLI's ``--fold-in-unobserved-weight``).
         fold_in_regularization: the fold-in ridge (``--fold-in-regularization``).
+        block_bounds: ``auto``, ``off``, or rows per block (64 to 4096, a power of two; needs
+            a column layout): bounds that let a query skip blocks of items, with the item rows
+            clustered (``--block-bounds``).
 
     Returns:
         ``{"output": str, "file_bytes": int, "dense_f32_bytes": int}``.
@@ -299,6 +306,7 @@ def export(
         user_ids=_ids_arg(user_ids, "user_ids"),
         item_ids=_ids_arg(item_ids, "item_ids"),
         layout=layout,
+        block_bounds=str(block_bounds),
         scoring=scoring,
         prune_density=None if prune_density is None else float(prune_density),
         user_bias=_bias_arg(user_bias, "user bias"),
@@ -592,7 +600,8 @@ def train(
     threads: int = 0,
     test_path: Optional[PathLike] = None,
     *,
-    layout: str = "rows",
+    layout: str = "auto",
+    block_bounds: Union[str, int] = "auto",
     distill: Optional[bool] = None,
     k: int = 20,
     fold_in: bool = True,
@@ -618,7 +627,8 @@ def train(
         threads: worker threads (0: one per core, at most 8).
         test_path: a test log: validation during training (with ``eval_every``) and the final
             evaluation of each file written.
-        layout: ``rows``, ``both`` or ``columns`` (the item table).
+        layout: ``auto``, ``rows``, ``both`` or ``columns`` (the item table, as ``export``).
+        block_bounds: ``auto``, ``off`` or rows per block (as ``export``).
         distill: distil the sparse model from a dense teacher (default: yes below density 1).
         k: the cut-off of Recall@k and NDCG@k.
         fold_in: write the fold-in section.
@@ -647,6 +657,7 @@ def train(
         threads=int(threads),
         test_path=None if test_path is None else os.fspath(test_path),
         layout=layout,
+        block_bounds=str(block_bounds),
         distill=distill,
         k=int(k),
         fold_in=bool(fold_in),

@@ -40,6 +40,7 @@ def export(
     sliced_rows: bool,
     id_strings: bool,
     fold_in_params: Optional[Tuple[float, float]],
+    block_bounds: str,
 ) -> Tuple[pathlib.Path, int, int]:
     """Writes a ``.prec`` file; returns (output, file bytes, dense f32 bytes)."""
 
@@ -62,6 +63,7 @@ def train(
     final_eval: bool,
     eval_every: int,
     on_epoch: Optional[object],
+    block_bounds: str,
 ) -> str:
     """Trains and writes a model; returns the summary as JSON."""
 

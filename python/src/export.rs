@@ -20,6 +20,7 @@ use pocketrec::builder::Layout;
 use pocketrec::{IdKind, ListRows, Scoring, ValueEncoding};
 use pocketrec_export::arrays::{self, ArrayExport, ArrayIds, ArrayTable, Values};
 use pocketrec_export::export::{ExportOptions, ExportSummary, Source};
+use pocketrec_export::storage::{BoundsChoice, ItemStorage, Target};
 use pocketrec_export::{ExportError, ids, input};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -221,12 +222,42 @@ fn named<T>(what: &str, name: &str, parse: fn(&str) -> Option<T>, choices: &str)
     parse(name).ok_or_else(|| usage(format!("{what} must be one of {choices}, got {name:?}")))
 }
 
+/// How to store the item table: `layout` (`auto`, `rows`, `both`, `columns`), `block_bounds`
+/// (`auto`, `off`, or rows per block), sliced rows or not; the CLI's `--layout`,
+/// `--block-bounds` and `--sliced-rows`.
+pub(crate) fn storage_arg(layout: &str, block_bounds: &str, sliced_rows: bool) -> PyResult<ItemStorage> {
+    let layout = match layout {
+        "auto" => None,
+        name => Some(named("layout", name, Layout::from_name, "auto, rows, both, columns")?),
+    };
+    let block_bounds = match block_bounds {
+        "auto" => BoundsChoice::Auto,
+        "off" | "none" => BoundsChoice::Off,
+        n => match n.parse::<u32>() {
+            Ok(rows) if rows.is_power_of_two() && (64..=4096).contains(&rows) => {
+                BoundsChoice::Rows(rows)
+            }
+            _ => {
+                return Err(usage(format!(
+                    "block_bounds must be \"auto\", \"off\" or a power of two from 64 to 4096, got {n:?}"
+                )));
+            }
+        },
+    };
+    Ok(ItemStorage {
+        layout,
+        sliced_rows,
+        block_bounds,
+        target: Target::Device,
+    })
+}
+
 /// Writes a `.prec` file from two tables; returns (output, file bytes, dense f32 bytes).
 #[pyfunction]
 #[pyo3(signature = (
     users, items, output, *, user_name, item_name, values, user_ids, item_ids, layout,
     scoring, prune_density, user_bias, item_bias, global_bias, fold_in, source_users,
-    source_items, list_rows, sliced_rows, id_strings, fold_in_params,
+    source_items, list_rows, sliced_rows, id_strings, fold_in_params, block_bounds,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn export(
@@ -252,6 +283,7 @@ pub(crate) fn export(
     sliced_rows: bool,
     id_strings: bool,
     fold_in_params: Option<(f32, f32)>,
+    block_bounds: &str,
 ) -> PyResult<(PathBuf, u64, u64)> {
     let fold_in_params =
         fold_in_params.map(
@@ -266,7 +298,7 @@ pub(crate) fn export(
         ValueEncoding::from_name,
         "f32, f16, bf16, i8",
     )?;
-    let layout = named("layout", layout, Layout::from_name, "rows, both, columns")?;
+    let storage = storage_arg(layout, block_bounds, sliced_rows)?;
     let scoring = named("scoring", scoring, Scoring::from_name, "dot, cosine")?;
     let list_rows = named("list_rows", list_rows, ListRows::from_name, "u16, bitmap")?;
     let users = table_arg(users, user_name)?;
@@ -314,9 +346,8 @@ pub(crate) fn export(
             options.global_bias = global_bias;
             options.scoring = scoring;
             options.prune_density = prune_density;
-            options.layout = layout;
+            options.storage = storage;
             options.list_rows = list_rows;
-            options.sliced_rows = sliced_rows;
             options.fold_in = fold_in;
             options.id_strings = id_strings;
             options.fold_in_params = fold_in_params;
@@ -330,9 +361,8 @@ pub(crate) fn export(
             export.global_bias = global_bias;
             export.scoring = scoring;
             export.prune_density = prune_density;
-            export.layout = layout;
+            export.storage = storage;
             export.list_rows = list_rows;
-            export.sliced_rows = sliced_rows;
             export.fold_in = fold_in;
             export.id_strings = id_strings;
             export.fold_in_params = fold_in_params;

@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 
 use pocketrec::ValueEncoding;
-use pocketrec::builder::Layout;
 use pocketrec_export::atomic::write_atomic;
 use pocketrec_train::data::{ReadOptions, read_dataset};
 use pocketrec_train::eval::{EvalOptions, EvalReport, evaluate as evaluate_model};
@@ -42,7 +41,7 @@ fn threads_or_default(threads: usize) -> usize {
 #[pyfunction]
 #[pyo3(signature = (
     train_path, output, *, dim, density, epochs, seed, values, threads, test_path, layout,
-    distill, k, fold_in, min_rating, final_eval, eval_every, on_epoch,
+    distill, k, fold_in, min_rating, final_eval, eval_every, on_epoch, block_bounds,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train(
@@ -64,6 +63,7 @@ pub(crate) fn train(
     final_eval: bool,
     eval_every: usize,
     on_epoch: Option<Py<PyAny>>,
+    block_bounds: &str,
 ) -> PyResult<String> {
     let values = values
         .iter()
@@ -78,11 +78,7 @@ pub(crate) fn train(
     if values.is_empty() {
         return Err(usage("values needs at least one encoding"));
     }
-    let layout = Layout::from_name(layout).ok_or_else(|| {
-        usage(format!(
-            "layout must be one of rows, both, columns, got {layout:?}"
-        ))
-    })?;
+    let storage = crate::export::storage_arg(layout, block_bounds, false)?;
     let mut options = TrainOptions::for_density(density);
     options.dim = dim;
     options.epochs = epochs;
@@ -151,7 +147,7 @@ pub(crate) fn train(
         let mut files = Vec::new();
         for (i, &encoding) in values.iter().enumerate() {
             let path = output_path(&output, &values, i);
-            let bytes = trained.build(encoding, layout).map_err(train_error)?;
+            let bytes = trained.build(encoding, &storage).map_err(train_error)?;
             write_atomic(&path, &bytes).map_err(export_error)?;
             let eval = match (&test_path, final_eval) {
                 (Some(test), true) => {

@@ -90,7 +90,7 @@ pub(crate) struct ColumnView<'a> {
     pub blocks: usize,
     order: ListOrder,
     pub encoding: ValueEncoding,
-    offset_width: OffsetWidth,
+    pub(crate) offset_width: OffsetWidth,
     offsets: &'a [u8],
     /// How the lists name their rows.
     pub list_rows: ListRows,

@@ -27,8 +27,9 @@ pub const FORMAT_MAJOR: u16 = 1;
 /// something it does not know. The writer stamps a file with the oldest minor that holds
 /// what it uses: [`FORMAT_MINOR_COLUMNS_ONLY`] only for a table without row records,
 /// [`FORMAT_MINOR_BITMAP_LISTS`] only for a column layout with bitmap posting lists,
-/// [`FORMAT_MINOR_SLICED_ROWS`] only for a table of sliced rows.
-pub const FORMAT_MINOR: u16 = 4;
+/// [`FORMAT_MINOR_SLICED_ROWS`] only for a table of sliced rows, [`FORMAT_MINOR_ID_INDEX`]
+/// only for a table whose rows are not in id order.
+pub const FORMAT_MINOR: u16 = 5;
 /// The minor version of files with column layouts and every table stored as rows (1.1).
 pub const FORMAT_MINOR_ROWS: u16 = 1;
 /// The minor version of files with a table stored only as a column layout (1.2).
@@ -40,6 +41,11 @@ pub const FORMAT_MINOR_BITMAP_LISTS: u16 = 3;
 /// The minor version of files with a table of sliced rows ([`IndexEncoding::Sliced`], format
 /// 1.4). A 1.3 or older reader refuses such a file (its index encoding code is unknown there).
 pub const FORMAT_MINOR_SLICED_ROWS: u16 = 4;
+/// The minor version of files with a table whose rows are not in id order
+/// ([`IdEncoding::U32Indexed`], [`IdEncoding::U64Indexed`] and their [`SectionKind::IdIndex`],
+/// format 1.5): the item rows reordered so that [`SectionKind::BlockBounds`] are tight. A 1.4
+/// or older reader refuses such a file (its id encoding code is unknown there).
+pub const FORMAT_MINOR_ID_INDEX: u16 = 5;
 /// Rows per slice of a table of sliced rows ([`IndexEncoding::Sliced`]): one lane of a
 /// 16-wide f32 vector per row.
 pub const SLICE_ROWS: usize = 16;
@@ -284,6 +290,85 @@ const _: () = assert!(core::mem::size_of::<IdStringsHeader>() == ID_STRINGS_HEAD
 /// Bytes of [`IdStringsHeader`].
 pub const ID_STRINGS_HEADER_SIZE: usize = 16;
 
+/// The first bytes of an id-index section ([`SectionKind::IdIndex`], format 1.5): then `rows`
+/// little-endian `u32` row numbers, the table's rows in increasing order of their ids (a
+/// permutation of `0..rows`), so that an id is found by binary search through them.
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct IdIndexHeader {
+    /// Index of the table in the metadata's tables (its ids must be indexed).
+    pub table: U32Le,
+    /// Zero.
+    pub reserved: U32Le,
+    /// The table's rows.
+    pub rows: U64Le,
+}
+const _: () = assert!(core::mem::size_of::<IdIndexHeader>() == ID_INDEX_HEADER_SIZE);
+
+/// Bytes of [`IdIndexHeader`].
+pub const ID_INDEX_HEADER_SIZE: usize = 16;
+
+/// The first bytes of a block-bounds section ([`SectionKind::BlockBounds`]). For each block of
+/// `block_rows` consecutive rows (the last may be shorter) and each dimension `j`, two int8
+/// codes `lower ≤ upper` such that every row `r` of the block has
+/// `lower · scale[j] ≤ x[r][j] ≤ upper · scale[j]` in exact arithmetic, where `x[r][j]` is the
+/// value a scan multiplies by the user's `j`-th value: the decoded value (times the row's
+/// int8 scale), divided by the row's stored norm when the model scores by cosine (0 for a row
+/// of norm 0), and 0 where the row has no entry. After the header:
+///
+/// - `scale`: `dim` little-endian f32, finite and `≥ 0`;
+/// - `bias_max` (when `flags` bit 0 is set): `blocks` little-endian f32, each at least every
+///   item bias of its block;
+/// - `upper`: `dim · blocks` int8 in `-127..=127`, dimension by dimension (`upper[j · blocks +
+///   b]`);
+/// - `lower`: the same for the lower codes.
+///
+/// A scan bounds a block's best score from the user's non-zero dimensions and skips it when
+/// the bound, rounded outward, is below the k-th score found so far: exact top-k, less work.
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct BlockBoundsHeader {
+    /// Index of the table in the metadata's tables.
+    pub table: U32Le,
+    /// The table's dimension.
+    pub dim: U32Le,
+    /// Rows per block: a power of two, 16..=4096; equal to the block of the table's column
+    /// layout when it has one.
+    pub block_rows: U32Le,
+    /// `ceil(rows / block_rows)`.
+    pub blocks: U32Le,
+    /// Bit 0: `bias_max` is present (the table has biases). Other bits zero.
+    pub flags: U32Le,
+    /// Zero.
+    pub reserved: U32Le,
+}
+const _: () = assert!(core::mem::size_of::<BlockBoundsHeader>() == BLOCK_BOUNDS_HEADER_SIZE);
+
+/// Bytes of [`BlockBoundsHeader`].
+pub const BLOCK_BOUNDS_HEADER_SIZE: usize = 24;
+
+/// [`BlockBoundsHeader::flags`] bit: the section holds each block's largest item bias.
+pub const BLOCK_BOUNDS_BIAS: u32 = 1;
+
+/// The length of a block-bounds section: `None` on overflow.
+pub const fn block_bounds_len(dim: usize, blocks: usize, bias: bool) -> Option<usize> {
+    let codes = match dim.checked_mul(blocks) {
+        Some(c) => c,
+        None => return None,
+    };
+    let bias_bytes = if bias { blocks } else { 0 };
+    match (dim.checked_add(bias_bytes), codes.checked_mul(2)) {
+        (Some(floats), Some(codes)) => match floats.checked_mul(4) {
+            Some(f) => match f.checked_add(codes) {
+                Some(n) => n.checked_add(BLOCK_BOUNDS_HEADER_SIZE),
+                None => None,
+            },
+            None => None,
+        },
+        _ => None,
+    }
+}
+
 /// Bytes of [`FoldInHeader`].
 pub const FOLD_IN_HEADER_SIZE: usize = 16;
 
@@ -339,6 +424,14 @@ pub enum SectionKind {
     /// The original strings of a table's string ids (kind 13): see [`IdStringsHeader`]. At
     /// most one per table; readers that do not know it skip it.
     IdStrings,
+    /// A table's id index (kind 14, format 1.5): see [`IdIndexHeader`]. Exactly one for each
+    /// table whose ids are [`IdEncoding::U32Indexed`] or [`IdEncoding::U64Indexed`], none for
+    /// the others.
+    IdIndex,
+    /// Bounds of a table's values per block of rows (kind 15): see [`BlockBoundsHeader`]. At
+    /// most one per table; readers that do not know it skip it (it only lets a scan skip
+    /// blocks that cannot hold a top-k item).
+    BlockBounds,
     /// A kind this reader does not know (written by a later minor version); skipped.
     Unknown(u32),
 }
@@ -360,6 +453,8 @@ impl SectionKind {
             SectionKind::ColumnBitmaps => 11,
             SectionKind::FoldIn => 12,
             SectionKind::IdStrings => 13,
+            SectionKind::IdIndex => 14,
+            SectionKind::BlockBounds => 15,
             SectionKind::Unknown(code) => code,
         }
     }
@@ -380,6 +475,8 @@ impl SectionKind {
             11 => SectionKind::ColumnBitmaps,
             12 => SectionKind::FoldIn,
             13 => SectionKind::IdStrings,
+            14 => SectionKind::IdIndex,
+            15 => SectionKind::BlockBounds,
             other => SectionKind::Unknown(other),
         }
     }
@@ -400,6 +497,8 @@ impl SectionKind {
             SectionKind::ColumnBitmaps => "column-bitmaps",
             SectionKind::FoldIn => "fold-in",
             SectionKind::IdStrings => "id-strings",
+            SectionKind::IdIndex => "id-index",
+            SectionKind::BlockBounds => "block-bounds",
             SectionKind::Unknown(_) => "unknown",
         }
     }
@@ -516,6 +615,11 @@ coded_enum! {
         U32 = 1 => "u32",
         /// One little-endian `u64` per row.
         U64 = 2 => "u64",
+        /// One little-endian `u32` per row, in row order but not sorted (format 1.5): the
+        /// table's [`SectionKind::IdIndex`] section lists its rows in increasing id order.
+        U32Indexed = 3 => "u32-indexed",
+        /// One little-endian `u64` per row, not sorted, with an id index (format 1.5).
+        U64Indexed = 4 => "u64-indexed",
     }
 }
 
@@ -581,9 +685,14 @@ impl IdEncoding {
     pub const fn width(self) -> usize {
         match self {
             IdEncoding::RowNumber => 0,
-            IdEncoding::U32 => 4,
-            IdEncoding::U64 => 8,
+            IdEncoding::U32 | IdEncoding::U32Indexed => 4,
+            IdEncoding::U64 | IdEncoding::U64Indexed => 8,
         }
+    }
+
+    /// Whether the ids are in row order rather than sorted, found through an id index.
+    pub const fn is_indexed(self) -> bool {
+        matches!(self, IdEncoding::U32Indexed | IdEncoding::U64Indexed)
     }
 }
 

@@ -60,6 +60,26 @@ pub(crate) struct TableLayout {
     pub ids: Option<Span>,
     pub bias: Option<Span>,
     pub columns: Option<ColumnSpans>,
+    /// The id index (format 1.5): `rows` `u32` row numbers in increasing id order; present
+    /// exactly when the ids are indexed.
+    pub id_index: Option<Span>,
+    /// The table's block bounds, if the file has them.
+    pub bounds: Option<BoundsSpans>,
+}
+
+/// Where a table's block bounds are ([`SectionKind::BlockBounds`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BoundsSpans {
+    pub block_rows: usize,
+    pub blocks: usize,
+    /// `dim` f32.
+    pub scales: Span,
+    /// `blocks` f32, when the table has biases.
+    pub bias_max: Option<Span>,
+    /// `dim · blocks` int8, dimension by dimension.
+    pub upper: Span,
+    /// `dim · blocks` int8, dimension by dimension.
+    pub lower: Span,
 }
 
 /// Where a table's column layout is (format 1.1).
@@ -406,6 +426,14 @@ fn parse_metadata(bytes: &[u8], header: &Header, metadata: SectionEntry) -> Resu
         }
         *slot = Some(layout);
     }
+    table_sections(bytes, header, &mut user, &mut item, &mut used)?;
+    for layout in [&user, &item].into_iter().flatten() {
+        if layout.id_encoding.is_indexed() && layout.id_index.is_none() {
+            return Err(Error::InvalidMetadata(
+                "a table with indexed ids has no id-index section",
+            ));
+        }
+    }
     if extension
         .columns
         .iter()
@@ -580,6 +608,8 @@ fn parse_table(
         ids,
         bias,
         columns: None,
+        id_index: None,
+        bounds: None,
     })
 }
 
@@ -744,5 +774,134 @@ fn parse_columns(
         values,
         norms,
         scales,
+    })
+}
+
+/// Finds the sections that name their table in a header of their own, and are needed to
+/// read it or make it faster: id indexes and block bounds. Each is checked against its table
+/// and marked used; sections for tables of unknown roles are skipped.
+fn table_sections(
+    bytes: &[u8],
+    header: &Header,
+    user: &mut Option<TableLayout>,
+    item: &mut Option<TableLayout>,
+    used: &mut SectionSet,
+) -> Result<()> {
+    for index in 0..header.section_count {
+        let entry = section_entry(bytes, header.section_table, index)?;
+        if !matches!(entry.kind, SectionKind::IdIndex | SectionKind::BlockBounds) {
+            continue;
+        }
+        let invalid = |reason| Error::InvalidSection { index, reason };
+        let data = entry.span.slice(bytes)?;
+        let table = data
+            .get(..4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or(invalid("section is shorter than its header"))?;
+        let layout = match (user.as_mut(), item.as_mut()) {
+            (Some(u), _) if u.position == table => u,
+            (_, Some(i)) if i.position == table => i,
+            _ => continue,
+        };
+        if !used.insert(index) {
+            return Err(invalid("section is used twice"));
+        }
+        match entry.kind {
+            SectionKind::IdIndex => {
+                let head: format::IdIndexHeader = data
+                    .get(..format::ID_INDEX_HEADER_SIZE)
+                    .map(bytemuck::pod_read_unaligned)
+                    .ok_or(invalid("section is shorter than its header"))?;
+                if !layout.id_encoding.is_indexed() {
+                    return Err(invalid("an id index for a table whose ids are sorted"));
+                }
+                if layout.id_index.is_some() {
+                    return Err(invalid("a second id index for one table"));
+                }
+                let expected = layout
+                    .rows
+                    .checked_mul(4)
+                    .and_then(|n| n.checked_add(format::ID_INDEX_HEADER_SIZE));
+                if head.rows.get() != layout.rows as u64 || expected != Some(data.len()) {
+                    return Err(invalid("id index length is not its header and rows x 4"));
+                }
+                layout.id_index = Some(Span {
+                    start: entry.span.start + format::ID_INDEX_HEADER_SIZE,
+                    len: layout.rows * 4,
+                });
+            }
+            _ => {
+                if layout.bounds.is_some() {
+                    return Err(invalid("a second block-bounds section for one table"));
+                }
+                layout.bounds = Some(parse_bounds(data, entry.span.start, layout, index)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks a block-bounds section (`data`, at `start` in the file) against its table.
+fn parse_bounds(
+    data: &[u8],
+    start: usize,
+    layout: &TableLayout,
+    index: u32,
+) -> Result<BoundsSpans> {
+    let invalid = |reason| Error::InvalidSection { index, reason };
+    let head: format::BlockBoundsHeader = data
+        .get(..format::BLOCK_BOUNDS_HEADER_SIZE)
+        .map(bytemuck::pod_read_unaligned)
+        .ok_or(invalid("section is shorter than its header"))?;
+    let block_rows = head.block_rows.get() as usize;
+    if !block_rows.is_power_of_two() || !(16..=4096).contains(&block_rows) {
+        return Err(invalid(
+            "block bounds' block is not a power of two in 16..=4096",
+        ));
+    }
+    let blocks = layout.rows.div_ceil(block_rows);
+    if head.dim.get() as usize != layout.dim || head.blocks.get() as usize != blocks {
+        return Err(invalid(
+            "block bounds do not match their table's dimension and rows",
+        ));
+    }
+    if let Some(columns) = &layout.columns
+        && columns.block_rows != block_rows
+    {
+        return Err(invalid(
+            "block bounds' block differs from the column layout's",
+        ));
+    }
+    let bias = head.flags.get() & format::BLOCK_BOUNDS_BIAS != 0;
+    if head.flags.get() & !format::BLOCK_BOUNDS_BIAS != 0 || head.reserved.get() != 0 {
+        return Err(invalid(
+            "block bounds' flags or reserved field are not zero",
+        ));
+    }
+    if bias != layout.bias.is_some() {
+        return Err(invalid(
+            "block bounds hold bias maxima exactly when the table has biases",
+        ));
+    }
+    if format::block_bounds_len(layout.dim, blocks, bias) != Some(data.len()) {
+        return Err(invalid("block-bounds length does not match its header"));
+    }
+    let mut at = start + format::BLOCK_BOUNDS_HEADER_SIZE;
+    let mut take = |len: usize| {
+        let span = Span { start: at, len };
+        at += len;
+        span
+    };
+    let scales = take(4 * layout.dim);
+    let bias_max = bias.then(|| take(4 * blocks));
+    let upper = take(layout.dim * blocks);
+    let lower = take(layout.dim * blocks);
+    Ok(BoundsSpans {
+        block_rows,
+        blocks,
+        scales,
+        bias_max,
+        upper,
+        lower,
     })
 }

@@ -46,6 +46,7 @@ extern crate alloc;
 
 #[cfg(feature = "std")]
 mod batch;
+mod bounds;
 #[cfg(feature = "alloc")]
 pub mod builder;
 mod columns;
@@ -241,7 +242,8 @@ pub use model::{Model, SectionInfo};
 pub use properties::Properties;
 pub use row::{Row, RowIter};
 pub use scan::{
-    BITMAP_BYTE_WEIGHT, MAX_STACK_BLOCK_ROWS, QueryPlan, Retrieval, U16_LIST_BYTE_QUARTERS,
+    BITMAP_BYTE_WEIGHT, MAX_STACK_BLOCK_ROWS, QueryPlan, Retrieval, ScanStats,
+    U16_LIST_BYTE_QUARTERS,
 };
 pub use score::MAX_STACK_DIM;
 pub use table::Table;

@@ -13,6 +13,7 @@
 //! [`BITMAP_BYTE_WEIGHT`] times (their work goes with the rows they cover, not with their
 //! bytes).
 
+use crate::bounds::{BlockBounds, BoundQuery, CHUNK_BLOCKS};
 use crate::columns::{ColumnView, ListRowBytes, PostingList};
 use crate::error::{Error, Result};
 #[cfg(feature = "std")]
@@ -27,6 +28,13 @@ use crate::score::{MAX_STACK_DIM, Query, score_row};
 use crate::sliced::{SlicedRows, window_count};
 use crate::table::Table;
 use crate::topk::{Recommendation, TopK};
+
+/// Blocks with the highest bounds that the bounded column scan scores first.
+const FIRST_BLOCKS: usize = 32;
+
+/// Blocks whose bounds the bounded column scan keeps between its passes (16 KiB of stack);
+/// a table with more blocks has them computed twice.
+const CACHED_BOUNDS: usize = 4096;
 
 /// Rows per batch of the row-scan kernel.
 const ROW_BATCH: usize = 256;
@@ -171,6 +179,19 @@ impl<S: AsRef<[u8]>> Model<S> {
         out: &mut [Recommendation],
         retrieval: Retrieval,
     ) -> Result<usize> {
+        self.scan_counting(query, k, exclude, out, retrieval, &mut ScanStats::default())
+    }
+
+    /// [`Self::scan`], counting the blocks of the column scan in `stats`.
+    pub(crate) fn scan_counting(
+        &self,
+        query: &Query<'_>,
+        k: usize,
+        exclude: &[u64],
+        out: &mut [Recommendation],
+        retrieval: Retrieval,
+        stats: &mut ScanStats,
+    ) -> Result<usize> {
         let available = out.len() as u64;
         let out = out.get_mut(..k).ok_or(Error::BufferTooSmall {
             needed: k as u64,
@@ -197,7 +218,23 @@ impl<S: AsRef<[u8]>> Model<S> {
             Retrieval::Columns => {
                 let columns =
                     column_view(&items).ok_or(Error::MissingTable("column layout for the item"))?;
-                self.scan_columns(&items, &columns, query, exclude, TopK::new(out))
+                match items.bounds() {
+                    Some(bounds) if bounds.block_rows == columns.block_rows => self
+                        .scan_columns_bounded(
+                            &items,
+                            &columns,
+                            &bounds,
+                            query,
+                            exclude,
+                            TopK::new(out),
+                            stats,
+                        ),
+                    _ => {
+                        stats.blocks = columns.blocks;
+                        stats.blocks_scored = columns.blocks;
+                        self.scan_columns(&items, &columns, query, exclude, TopK::new(out))
+                    }
+                }
             }
             _ if !items.has_rows() => Err(Error::RowsNotStored { role: items.role() }),
             _ => match items.sliced() {
@@ -462,20 +499,292 @@ impl<S: AsRef<[u8]>> Model<S> {
         }
         let active_dims = &active_dims[..n_active];
         let mut accumulator = [0.0f32; MAX_STACK_BLOCK_ROWS];
-        let (scoring, global_bias) = (self.scoring(), self.global_bias());
         for block in 0..columns.blocks {
-            let acc = &mut accumulator[..columns.rows_in_block(block)];
-            match columns.list_rows {
-                ListRows::U16 => add_u16_lists(acc, columns, block, active_dims, query)?,
-                ListRows::Bitmap => add_bitmap_lists(acc, columns, block, active_dims, query)?,
-            }
-            let base = block * columns.block_rows;
-            block_similarities(acc, base, columns, query, scoring)?;
-            let pass = finish_scores(acc, query, items.raw_bias(), base, global_bias);
-            offer_all(&mut top, items, exclude, base, acc, pass)?;
+            let block = ColumnBlock { columns, block };
+            self.score_column_block(
+                items,
+                block,
+                active_dims,
+                query,
+                exclude,
+                &mut top,
+                &mut accumulator,
+                true,
+                None,
+            )?;
         }
         Ok(top.finish())
     }
+
+    /// Scores block `block` of the column layout and offers its rows (`in_order`: no block
+    /// after it has been offered yet, so a tie with the k-th score cannot enter).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn score_column_block(
+        &self,
+        items: &Table<'_>,
+        block: ColumnBlock<'_, '_>,
+        active_dims: &[u16],
+        query: &Query<'_>,
+        exclude: &[u64],
+        top: &mut TopK<'_>,
+        accumulator: &mut [f32; MAX_STACK_BLOCK_ROWS],
+        in_order: bool,
+        bytes_read: Option<&mut u64>,
+    ) -> Result<()> {
+        let ColumnBlock { columns, block } = block;
+        let (scoring, global_bias) = (self.scoring(), self.global_bias());
+        if let Some(bytes) = bytes_read {
+            let offsets = 2 * columns.offset_width.bytes() as u64;
+            for &dim in active_dims {
+                *bytes += columns.list_bytes(block, usize::from(dim)) + offsets;
+            }
+        }
+        let acc = accumulator
+            .get_mut(..columns.rows_in_block(block))
+            .ok_or(corrupt_entry(columns))?;
+        match columns.list_rows {
+            ListRows::U16 if columns.block_rows <= SHORT_LIST_BLOCK_ROWS => {
+                add_short_lists(acc, columns, block, active_dims, query)?
+            }
+            ListRows::U16 => add_u16_lists(acc, columns, block, active_dims, query)?,
+            ListRows::Bitmap => add_bitmap_lists(acc, columns, block, active_dims, query)?,
+        }
+        let base = block * columns.block_rows;
+        block_similarities(acc, base, columns, query, scoring)?;
+        let pass = finish_scores(acc, query, items.raw_bias(), base, global_bias);
+        offer(top, items, exclude, base, acc, pass, in_order)
+    }
+
+    /// The column scan with block bounds: the blocks with the highest bounds first (up to
+    /// [`FIRST_BLOCKS`] of them, until one's bound is below the k-th score), then every other
+    /// block in file order, skipping those whose bound is below the k-th score found so far.
+    /// Bounded stack: the bounds are computed [`CHUNK_BLOCKS`] at a time, and kept for up to
+    /// [`CACHED_BOUNDS`] blocks (computed again past that).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn scan_columns_bounded(
+        &self,
+        items: &Table<'_>,
+        columns: &ColumnView<'_>,
+        bounds: &BlockBounds<'_>,
+        query: &Query<'_>,
+        exclude: &[u64],
+        mut top: TopK<'_>,
+        stats: &mut ScanStats,
+    ) -> Result<usize> {
+        let dim = query.vector.len();
+        let too_large = || Error::DimensionTooLarge {
+            dim: dim as u64,
+            max: MAX_STACK_DIM as u64,
+        };
+        let mut dims = [0u16; MAX_STACK_DIM];
+        let mut weights = [0.0f32; MAX_STACK_DIM];
+        let mut active = 0;
+        for (j, &x) in query.vector.iter().enumerate() {
+            if x != 0.0 {
+                *dims.get_mut(active).ok_or_else(too_large)? = j as u16;
+                weights[active] = x * bounds.scale(j);
+                active += 1;
+            }
+        }
+        let cosine = self.scoring() == Scoring::Cosine;
+        let fixed_bias = query.bias + self.global_bias();
+        let bound_query = BoundQuery {
+            dims: &dims[..active],
+            weights: &weights[..active],
+            divisor: if cosine { query.norm } else { 1.0 },
+            fixed_bias,
+            fixed_bias_magnitude: magnitude(query.bias) + magnitude(self.global_bias()),
+            relative_error: crate::bounds::relative_error(dim),
+        };
+        let mut accumulator = [0.0f32; MAX_STACK_BLOCK_ROWS];
+        let active_dims = &dims[..active];
+        stats.blocks = columns.blocks;
+        // The bounds of the query's dimensions: two codes a block each.
+        stats.bounded_bytes = (active * (2 * bounds.blocks + 4)) as u64;
+        let usable = !(cosine && !(query.norm > 0.0 && query.norm.is_finite()))
+            && fixed_bias.is_finite()
+            && bounds.blocks == columns.blocks;
+        if !usable {
+            for block in 0..columns.blocks {
+                let block = ColumnBlock { columns, block };
+                self.score_column_block(
+                    items,
+                    block,
+                    active_dims,
+                    query,
+                    exclude,
+                    &mut top,
+                    &mut accumulator,
+                    true,
+                    Some(&mut stats.bounded_bytes),
+                )?;
+            }
+            stats.blocks_scored = columns.blocks;
+            return Ok(top.finish());
+        }
+        // The blocks with the highest bounds, scored first to raise the k-th score early.
+        // The bounds of up to CACHED_BOUNDS blocks are kept for the second pass; beyond that
+        // they are computed again.
+        let mut best = [(f32::NEG_INFINITY, usize::MAX); FIRST_BLOCKS];
+        let mut held = 0;
+        let mut worst = 0;
+        let mut cache = [0.0f32; CACHED_BOUNDS];
+        let cached = columns.blocks <= CACHED_BOUNDS;
+        let mut chunk = [0.0f32; CHUNK_BLOCKS];
+        for first in (0..columns.blocks).step_by(CHUNK_BLOCKS) {
+            let n = CHUNK_BLOCKS.min(columns.blocks - first);
+            let chunk = match cache.get_mut(first..first + n) {
+                Some(slot) if cached => slot,
+                _ => &mut chunk[..n],
+            };
+            bounds.chunk(&bound_query, first, chunk);
+            for (k, &bound) in chunk.iter().enumerate() {
+                if held < FIRST_BLOCKS {
+                    best[held] = (bound, first + k);
+                    held += 1;
+                    if held == FIRST_BLOCKS {
+                        worst = lowest(&best);
+                    }
+                } else if bound > best[worst].0 {
+                    best[worst] = (bound, first + k);
+                    worst = lowest(&best);
+                }
+            }
+        }
+        let best = &mut best[..held];
+        best.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut scored = 0;
+        for &(bound, block) in best.iter() {
+            if top.threshold().is_some_and(|t| bound < t) {
+                break;
+            }
+            let block = ColumnBlock { columns, block };
+            self.score_column_block(
+                items,
+                block,
+                active_dims,
+                query,
+                exclude,
+                &mut top,
+                &mut accumulator,
+                false,
+                Some(&mut stats.bounded_bytes),
+            )?;
+            scored += 1;
+        }
+        stats.blocks_scored = scored;
+        // Every other block, in file order.
+        let done = &mut best[..scored];
+        done.sort_unstable_by_key(|b| b.1);
+        let mut next_done = done.iter().map(|b| b.1).peekable();
+        for first in (0..columns.blocks).step_by(CHUNK_BLOCKS) {
+            let n = CHUNK_BLOCKS.min(columns.blocks - first);
+            let chunk = match cache.get(first..first + n) {
+                Some(slot) if cached => slot,
+                _ => {
+                    bounds.chunk(&bound_query, first, &mut chunk[..n]);
+                    &chunk[..n]
+                }
+            };
+            for (k, &bound) in chunk.iter().enumerate() {
+                let block = first + k;
+                if next_done.peek() == Some(&block) {
+                    next_done.next();
+                    continue;
+                }
+                if top.threshold().is_some_and(|t| bound < t) {
+                    continue;
+                }
+                let block = ColumnBlock { columns, block };
+                self.score_column_block(
+                    items,
+                    block,
+                    active_dims,
+                    query,
+                    exclude,
+                    &mut top,
+                    &mut accumulator,
+                    false,
+                    Some(&mut stats.bounded_bytes),
+                )?;
+                stats.blocks_scored += 1;
+            }
+        }
+        Ok(top.finish())
+    }
+}
+
+/// One block of a column layout.
+#[derive(Clone, Copy)]
+struct ColumnBlock<'c, 'a> {
+    columns: &'c ColumnView<'a>,
+    block: usize,
+}
+
+/// `|x|` (without `std`).
+fn magnitude(x: f32) -> f32 {
+    f32::from_bits(x.to_bits() & 0x7fff_ffff)
+}
+
+/// The position of the lowest bound among `best`.
+fn lowest(best: &[(f32, usize)]) -> usize {
+    let mut at = 0;
+    for (k, b) in best.iter().enumerate() {
+        if b.0 < best[at].0 {
+            at = k;
+        }
+    }
+    at
+}
+
+/// What a scan did, for `bench` and the tests ([`Model::recommend_vector_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Blocks of the item table's column layout (0 for a row scan).
+    pub blocks: usize,
+    /// Blocks scored; the others were skipped by their bounds.
+    pub blocks_scored: usize,
+    /// With block bounds: the bytes the scan read, the bounds of the query's dimensions and
+    /// the posting lists (rows, values and offsets) of the blocks it scored (0 otherwise).
+    pub bounded_bytes: u64,
+}
+
+/// Blocks of at most this many rows (those of tables with block bounds) have lists of a few
+/// entries: [`add_short_lists`] adds them without the per-list setup of the SIMD kernels.
+const SHORT_LIST_BLOCK_ROWS: usize = 256;
+
+/// [`add_u16_lists`] for small blocks, with no prefetching of the next list: a small block's
+/// lists are a few entries, and a bounded scan jumps between blocks.
+fn add_short_lists(
+    acc: &mut [f32],
+    columns: &ColumnView<'_>,
+    block: usize,
+    active_dims: &[u16],
+    query: &Query<'_>,
+) -> Result<()> {
+    acc.fill(0.0);
+    for &dim in active_dims {
+        let dim = usize::from(dim);
+        let list = columns.list(block, dim)?;
+        let ListRowBytes::U16(items) = list.rows else {
+            return Err(corrupt_entry(columns));
+        };
+        let weight = query.vector[dim];
+        let mut ahead = kernels::Prefetch::default();
+        if !kernels::scatter_add(
+            acc,
+            weight,
+            items,
+            list.values,
+            columns.encoding,
+            &mut ahead,
+        ) {
+            return Err(corrupt_entry(columns));
+        }
+    }
+    Ok(())
 }
 
 /// The column scan's dot products for block `block` from `u16` posting lists: zeros, then
@@ -641,6 +950,39 @@ fn block_similarities(
     Ok(())
 }
 
+/// [`offer_all`], or, when blocks are offered out of row order (`in_order` false), with the
+/// skip threshold lowered by one step so that a score equal to the k-th still reaches
+/// [`TopK::accepts`], which lets an earlier row win the tie.
+#[inline]
+fn offer(
+    top: &mut TopK<'_>,
+    items: &Table<'_>,
+    exclude: &[u64],
+    first: usize,
+    scores: &[f32],
+    finish: Finish,
+    in_order: bool,
+) -> Result<()> {
+    if in_order {
+        offer_all(top, items, exclude, first, scores, finish)
+    } else {
+        offer_with(top, items, exclude, first, scores, finish, just_below)
+    }
+}
+
+/// The largest f32 below `t` (for a finite `t`; others as they are).
+fn just_below(t: f32) -> f32 {
+    if !t.is_finite() {
+        t
+    } else if t == 0.0 {
+        -f32::from_bits(1)
+    } else if t > 0.0 {
+        f32::from_bits(t.to_bits() - 1)
+    } else {
+        f32::from_bits(t.to_bits() + 1)
+    }
+}
+
 /// Offers rows `first..first + scores.len()` with their scores to the selection, jumping with
 /// [`kernels::first_candidate`] over the scores that cannot enter it (every finite score
 /// enters while it is not full; once full, only scores above its worst, since ties go to the
@@ -654,9 +996,23 @@ fn offer_all(
     scores: &[f32],
     finish: Finish,
 ) -> Result<()> {
+    offer_with(top, items, exclude, first, scores, finish, |t| t)
+}
+
+/// [`offer_all`] with the skip threshold `lower(k-th score)`.
+#[inline(always)]
+fn offer_with(
+    top: &mut TopK<'_>,
+    items: &Table<'_>,
+    exclude: &[u64],
+    first: usize,
+    scores: &[f32],
+    finish: Finish,
+    lower: impl Fn(f32) -> f32,
+) -> Result<()> {
     let mut position = 0;
     while position < scores.len() {
-        let threshold = top.threshold().unwrap_or(f32::NEG_INFINITY);
+        let threshold = top.threshold().map_or(f32::NEG_INFINITY, &lower);
         position += kernels::first_candidate(&scores[position..], threshold);
         let Some(&score) = scores.get(position) else {
             break;

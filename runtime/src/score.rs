@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::format::{Role, Scoring};
 use crate::model::Model;
 use crate::row::{Row, sqrt};
-use crate::scan::Retrieval;
+use crate::scan::{Retrieval, ScanStats};
 use crate::table::Table;
 use crate::topk::Recommendation;
 
@@ -283,6 +283,34 @@ impl<S: AsRef<[u8]>> Model<S> {
         out: &mut [Recommendation],
     ) -> Result<usize> {
         self.recommend_vector_with(user_vector, k, exclude, out, Retrieval::Auto)
+    }
+
+    /// [`Model::recommend_vector`], also saying what the column scan did: how many blocks
+    /// of the item table it scored and how many it skipped by their block bounds (for
+    /// benchmarks; the answer is the one `recommend_vector` gives).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pocketrec::Error> {
+    /// # let bytes = pocketrec::builder::tiny_example_model()?;
+    /// let model = pocketrec::Model::from_bytes(&bytes)?;
+    /// let mut out = [pocketrec::Recommendation::default(); 2];
+    /// let (n, stats) = model.recommend_vector_stats(&[1.0, 0.0, 0.0, 0.0], 2, &[], &mut out)?;
+    /// assert_eq!(n, 2);
+    /// assert_eq!(stats.blocks, 0); // a row scan: the tiny model has no column layout
+    /// # Ok(()) }
+    /// ```
+    pub fn recommend_vector_stats(
+        &self,
+        user_vector: &[f32],
+        k: usize,
+        exclude: &[u64],
+        out: &mut [Recommendation],
+    ) -> Result<(usize, ScanStats)> {
+        let items = self.items()?;
+        let query = self.vector_query(&items, user_vector)?;
+        let mut stats = ScanStats::default();
+        let n = self.scan_counting(&query, k, exclude, out, Retrieval::Auto, &mut stats)?;
+        Ok((n, stats))
     }
 
     /// [`Model::recommend_vector`], reading the item table the way `retrieval` says.

@@ -1,5 +1,6 @@
 //! A view of one table: its rows, external ids and biases.
 
+use crate::bounds::BlockBounds;
 use crate::columns::ColumnView;
 use crate::error::{Error, Result};
 use crate::format::{IdEncoding, IdKind, IndexEncoding, OffsetWidth, Role, ValueEncoding};
@@ -32,8 +33,11 @@ pub struct Table<'a> {
     offsets: &'a [u8],
     data: &'a [u8],
     ids: &'a [u8],
+    /// The id index (format 1.5), empty when the ids are sorted.
+    id_index: &'a [u8],
     bias: Option<&'a [u8]>,
     columns: Option<ColumnView<'a>>,
+    bounds: Option<BlockBounds<'a>>,
 }
 
 impl<'a> Table<'a> {
@@ -50,8 +54,16 @@ impl<'a> Table<'a> {
                 Some(span) => span.slice(bytes)?,
                 None => &[],
             },
+            id_index: match layout.id_index {
+                Some(span) => span.slice(bytes)?,
+                None => &[],
+            },
             bias: match layout.bias {
                 Some(span) => Some(span.slice(bytes)?),
+                None => None,
+            },
+            bounds: match &layout.bounds {
+                Some(spans) => Some(BlockBounds::new(bytes, spans, layout.dim)?),
                 None => None,
             },
             columns: match &layout.columns {
@@ -71,6 +83,44 @@ impl<'a> Table<'a> {
     /// The table's column layout, if it was written with one.
     pub(crate) fn columns(&self) -> Option<ColumnView<'a>> {
         self.columns
+    }
+
+    /// The table's block bounds, if the file has them.
+    pub(crate) fn bounds(&self) -> Option<BlockBounds<'a>> {
+        self.bounds
+    }
+
+    /// True when the file holds block bounds for this table ([`crate::SectionKind::BlockBounds`]):
+    /// scans skip the blocks of rows that cannot hold a top-k item.
+    pub fn has_block_bounds(&self) -> bool {
+        self.bounds.is_some()
+    }
+
+    /// Bytes of the table's id-index section (0 when its ids are sorted).
+    pub fn id_index_bytes(&self) -> usize {
+        if self.id_index.is_empty() {
+            0
+        } else {
+            self.id_index.len() + crate::format::ID_INDEX_HEADER_SIZE
+        }
+    }
+
+    /// Bytes of the table's block-bounds section (0 without one).
+    pub fn block_bounds_bytes(&self) -> usize {
+        self.bounds.map_or(0, |b| b.section_bytes())
+    }
+
+    /// Rows per block of the table's block bounds, if it has them.
+    pub fn block_bounds_rows(&self) -> Option<usize> {
+        self.bounds.map(|b| b.block_rows)
+    }
+
+    /// Row `k` of the id index: the row with the `k`-th smallest id.
+    #[inline]
+    fn index_row(&self, k: usize) -> Option<usize> {
+        le::u32_at(self.id_index, k)
+            .map(|r| r as usize)
+            .filter(|&r| r < self.layout.rows)
     }
 
     /// True when the table has a column layout (format 1.1).
@@ -329,7 +379,8 @@ impl<'a> Table<'a> {
         self.row(self.find(id)?)
     }
 
-    /// The row number of external id `id`: binary search over the sorted ids, no allocation.
+    /// The row number of external id `id`: binary search over the sorted ids (through the id
+    /// index when the rows are not in id order), no allocation.
     pub fn find(&self, id: u64) -> Result<usize> {
         let rows = self.layout.rows;
         let found = match self.layout.id_encoding {
@@ -338,6 +389,14 @@ impl<'a> Table<'a> {
                 .ok()
                 .and_then(|id| binary_search(rows, |i| le::u32_at(self.ids, i), id)),
             IdEncoding::U64 => binary_search(rows, |i| le::u64_at(self.ids, i), id),
+            IdEncoding::U32Indexed => u32::try_from(id).ok().and_then(|id| {
+                let at = |k| self.index_row(k).and_then(|r| le::u32_at(self.ids, r));
+                binary_search(rows, at, id).and_then(|k| self.index_row(k))
+            }),
+            IdEncoding::U64Indexed => {
+                let at = |k| self.index_row(k).and_then(|r| le::u64_at(self.ids, r));
+                binary_search(rows, at, id).and_then(|k| self.index_row(k))
+            }
         };
         found.ok_or(Error::IdNotFound {
             role: self.layout.role,
@@ -351,8 +410,8 @@ impl<'a> Table<'a> {
         self.check_row(row)?;
         let id = match self.layout.id_encoding {
             IdEncoding::RowNumber => Some(row as u64),
-            IdEncoding::U32 => le::u32_at(self.ids, row).map(u64::from),
-            IdEncoding::U64 => le::u64_at(self.ids, row),
+            IdEncoding::U32 | IdEncoding::U32Indexed => le::u32_at(self.ids, row).map(u64::from),
+            IdEncoding::U64 | IdEncoding::U64Indexed => le::u64_at(self.ids, row),
         };
         id.ok_or_else(|| self.corrupt(row, "id is past the ids section"))
     }
@@ -377,6 +436,11 @@ impl<'a> Table<'a> {
     /// The raw ids section and its width, for `verify`.
     pub(crate) fn raw_ids(&self) -> &'a [u8] {
         self.ids
+    }
+
+    /// The raw id index (empty when the ids are sorted), for `verify`.
+    pub(crate) fn raw_id_index(&self) -> &'a [u8] {
+        self.id_index
     }
 
     /// The raw bias section, for `verify`.

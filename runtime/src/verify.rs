@@ -2,7 +2,7 @@
 
 use crate::columns::ColumnView;
 use crate::error::{ChecksumScope, Error, Result};
-use crate::format::{self, IdEncoding, Role};
+use crate::format::{self, IdEncoding, Role, Scoring};
 use crate::kernels::scalar::f16_to_f32;
 use crate::le;
 use crate::model::Model;
@@ -56,7 +56,7 @@ impl<S: AsRef<[u8]>> Model<S> {
         for role in Role::ALL {
             match self.table(*role) {
                 Ok(table) => {
-                    verify_table(&table)?;
+                    verify_table(&table, self.scoring())?;
                     if let Some(strings) = self.id_strings(*role)? {
                         strings.verify(&table)?;
                     }
@@ -73,7 +73,7 @@ impl<S: AsRef<[u8]>> Model<S> {
     }
 }
 
-fn verify_table(table: &Table<'_>) -> Result<()> {
+fn verify_table(table: &Table<'_>, scoring: Scoring) -> Result<()> {
     let role = table.role();
     let corrupt = |reason| Error::CorruptTable { role, reason };
     if let Some(sliced) = table.sliced() {
@@ -102,6 +102,14 @@ fn verify_table(table: &Table<'_>) -> Result<()> {
         IdEncoding::RowNumber => true,
         IdEncoding::U32 => strictly_increasing((0..table.rows()).map(|i| le::u32_at(ids, i))),
         IdEncoding::U64 => strictly_increasing((0..table.rows()).map(|i| le::u64_at(ids, i))),
+        // Strictly increasing ids through the index also make it a permutation: `rows`
+        // entries, each below `rows`, naming rows of different ids, hence different rows.
+        IdEncoding::U32Indexed => {
+            strictly_increasing(indexed_rows(table).map(|r| r.and_then(|r| le::u32_at(ids, r))))
+        }
+        IdEncoding::U64Indexed => {
+            strictly_increasing(indexed_rows(table).map(|r| r.and_then(|r| le::u64_at(ids, r))))
+        }
     };
     if !increasing {
         return Err(corrupt("ids are not strictly increasing"));
@@ -110,6 +118,9 @@ fn verify_table(table: &Table<'_>) -> Result<()> {
         Some(columns) if table.has_rows() => verify_columns(table, &columns)?,
         Some(columns) => verify_columns_only(table, &columns)?,
         None => {}
+    }
+    if table.has_block_bounds() {
+        verify_bounds(table, scoring)?;
     }
     if let Some(bias) = table.raw_bias()
         && bias
@@ -236,6 +247,84 @@ fn verify_columns_only(table: &Table<'_>, columns: &ColumnView<'_>) -> Result<()
                     return Err(corrupt("a row norm differs from its row's values"));
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// The rows of the id index in order (`None` for an entry past the table).
+fn indexed_rows<'t>(table: &'t Table<'_>) -> impl Iterator<Item = Option<usize>> + 't {
+    let index = table.raw_id_index();
+    (0..table.rows()).map(move |k| {
+        le::u32_at(index, k)
+            .map(|r| r as usize)
+            .filter(|&r| r < table.rows())
+    })
+}
+
+/// Checks that every row lies within its block's bounds (up to the rounding of its decoded
+/// value) and every item bias below its block's bias maximum; the bounds' own scales and
+/// codes must be finite, non-negative and ordered.
+fn verify_bounds(table: &Table<'_>, scoring: Scoring) -> Result<()> {
+    let Some(bounds) = table.bounds() else {
+        return Ok(());
+    };
+    let corrupt = |row: Option<usize>, reason| match row {
+        Some(row) => Error::CorruptRow {
+            role: table.role(),
+            row: row as u64,
+            reason,
+        },
+        None => Error::CorruptTable {
+            role: table.role(),
+            reason,
+        },
+    };
+    let dim = table.dim();
+    for j in 0..dim {
+        let s = bounds.scale(j);
+        if !(s.is_finite() && s >= 0.0) {
+            return Err(corrupt(
+                None,
+                "a block-bounds scale is negative or not finite",
+            ));
+        }
+        for b in 0..bounds.blocks {
+            let (lo, hi) = bounds.codes(j, b);
+            if lo > hi || lo == i8::MIN || hi == i8::MIN {
+                return Err(corrupt(None, "block-bounds codes are out of order or -128"));
+            }
+        }
+    }
+    let mut row = [0.0f32; crate::score::MAX_STACK_DIM];
+    let row = row.get_mut(..dim).ok_or(Error::DimensionTooLarge {
+        dim: dim as u64,
+        max: crate::score::MAX_STACK_DIM as u64,
+    })?;
+    for r in 0..table.rows() {
+        let block = r / bounds.block_rows;
+        table.decode_row(r, row)?;
+        let norm = match (scoring, table.columns()) {
+            (Scoring::Dot, _) => 1.0,
+            (Scoring::Cosine, Some(columns)) => columns.norm(r)?,
+            (Scoring::Cosine, None) => table.row(r)?.norm(),
+        };
+        for (j, &v) in row.iter().enumerate() {
+            let x = if norm == 0.0 { 0.0 } else { v / norm };
+            let (lo, hi) = bounds.codes(j, block);
+            let s = bounds.scale(j);
+            // The decoded value and the division are rounded: allow a few units in the last
+            // place (the scan's bound allows far more).
+            let slack = f32::from_bits(x.to_bits() & 0x7fff_ffff) * (1.0 / 1_048_576.0);
+            if x - slack > f32::from(hi) * s || x + slack < f32::from(lo) * s {
+                return Err(corrupt(Some(r), "a value lies outside its block's bounds"));
+            }
+        }
+        if bounds.has_bias() && table.bias(r)? > bounds.bias_max(block) {
+            return Err(corrupt(
+                Some(r),
+                "an item bias is above its block's bias maximum",
+            ));
         }
     }
     Ok(())

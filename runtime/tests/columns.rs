@@ -252,6 +252,8 @@ fn negative_zero_dot_products_score_as_the_full_formula_says() {
             layout: Layout::Both,
             list_rows: ListRows::U16,
             sliced: false,
+            item_order: pocketrec::builder::RowOrder::ById,
+            block_bounds: None,
         };
         let bytes = inputs.build();
         let model = Model::from_bytes(&bytes).unwrap();

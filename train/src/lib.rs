@@ -16,8 +16,8 @@
 //! let data = data::read_dataset(Path::new("train.txt"), None, &Default::default())?;
 //! let options = TrainOptions { density: 0.1, epochs: 20, ..TrainOptions::default() };
 //! let trained = train(&data, &options, &mut |_| {})?;
-//! let layout = pocketrec::builder::Layout::Rows;
-//! let bytes = trained.build(pocketrec::ValueEncoding::I8, layout)?;
+//! let storage = pocketrec_export::storage::ItemStorage::default(); // chosen from the tables
+//! let bytes = trained.build(pocketrec::ValueEncoding::I8, &storage)?;
 //! # let _ = bytes;
 //! # Ok(()) }
 //! ```

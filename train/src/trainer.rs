@@ -3,13 +3,14 @@
 
 use std::time::Instant;
 
-use pocketrec::builder::{Layout, ModelBuilder, SparseMatrix, TableSpec};
+use pocketrec::builder::{ModelBuilder, SparseMatrix, TableSpec};
 use pocketrec::{Role, ValueEncoding};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use pocketrec::FoldInParams;
 use pocketrec_export::fold_in::{DEFAULT_RIDGE_ITEMS, DEFAULT_UNOBSERVED_ITEMS, scaled_params};
+use pocketrec_export::storage::{self, ItemStorage};
 
 use crate::error::{Result, TrainError};
 use crate::fold_in::{TuneOptions, Tuned, tune};
@@ -343,10 +344,11 @@ impl Trained {
         self.samples as f64 / self.train_seconds.max(1e-9)
     }
 
-    /// The builder of the `.prec` file: both tables with `values`, the item table stored with
-    /// `layout` (the user table by rows: it is read by id), original ids, dot scoring, and
-    /// the training settings as properties.
-    pub fn builder(&self, values: ValueEncoding, layout: Layout) -> Result<ModelBuilder> {
+    /// The builder of the `.prec` file: both tables with `values`, the item table stored as
+    /// `storage` says (chosen from the trained tables by default, see
+    /// [`pocketrec_export::storage::plan`]; the user table by rows: it is read by id),
+    /// original ids, dot scoring, and the training settings as properties.
+    pub fn builder(&self, values: ValueEncoding, storage: &ItemStorage) -> Result<ModelBuilder> {
         let matrix = |rows: usize, data: &[f32]| {
             SparseMatrix::from_dense(rows, self.dim, data).map_err(|source| TrainError::Model {
                 path: "<trained model>".into(),
@@ -367,8 +369,18 @@ impl Trained {
             .property("train.epochs", o.epochs.to_string())
             .property("train.seed", o.seed.to_string())
             .property("train.threads", o.threads.to_string())
-            .property("values", values.name())
-            .property("layout", layout.name());
+            .property("values", values.name());
+        let tables = storage::Tables {
+            users: &users,
+            items: &items,
+            item_bias: None,
+            cosine: false,
+        };
+        let plan =
+            storage::plan(storage, &tables).map_err(|e| TrainError::Options(e.to_string()))?;
+        for (key, value) in plan.properties() {
+            builder = builder.property(key, value);
+        }
         if o.density < 1.0 {
             builder = builder
                 .property("train.mask_init", o.mask_init.name())
@@ -407,13 +419,14 @@ impl Trained {
                     .ids(self.users.ids.clone(), self.users.kind),
                 &self.users,
             ))
-            .table(with_strings(
-                TableSpec::new("item_embedding", Role::Item, items)
-                    .values(values)
-                    .layout(layout)
-                    .ids(self.items.ids.clone(), self.items.kind),
-                &self.items,
-            )))
+            .table(
+                plan.apply(with_strings(
+                    TableSpec::new("item_embedding", Role::Item, items)
+                        .values(values)
+                        .ids(self.items.ids.clone(), self.items.kind),
+                    &self.items,
+                )),
+            ))
     }
 
     /// Chooses the fold-in settings on `validation` interactions (user rows' item rows, held
@@ -443,8 +456,8 @@ impl Trained {
     }
 
     /// The `.prec` file's bytes (see [`Trained::builder`]).
-    pub fn build(&self, values: ValueEncoding, layout: Layout) -> Result<Vec<u8>> {
-        self.builder(values, layout)?
+    pub fn build(&self, values: ValueEncoding, storage: &ItemStorage) -> Result<Vec<u8>> {
+        self.builder(values, storage)?
             .build()
             .map_err(|source| TrainError::Model {
                 path: "<trained model>".into(),

@@ -44,6 +44,9 @@ pub struct PathReport {
     pub p50_over_memory_floor: f64,
     /// `p50_us / floor_cached_us`.
     pub p50_over_cached_floor: f64,
+    /// With block bounds: the mean fraction of the item table's blocks the queries scored
+    /// (the others were skipped); `None` for a path without them.
+    pub blocks_scored: Option<f64>,
     /// Every query's latency, in microseconds, fastest first (for `--plot`; not in the JSON).
     #[serde(skip)]
     pub latencies_us: Vec<f64>,
@@ -261,6 +264,7 @@ pub fn run(path: &Path, queries: usize, k: usize, cold: bool) -> Result<BenchRep
     let mut reports = Vec::new();
     for retrieval in paths {
         let mut bytes = 0.0;
+        let (mut scored, mut bounded) = (0.0, false);
         for v in &vectors {
             let plan = model.plan(v).map_err(model_error)?;
             let chosen = match retrieval {
@@ -268,12 +272,22 @@ pub fn run(path: &Path, queries: usize, k: usize, cold: bool) -> Result<BenchRep
                 other => other,
             };
             let read = match chosen {
+                Retrieval::Columns if items.has_block_bounds() => {
+                    // What the bounded scan read: the planner's count is that of every block.
+                    let (_, stats) = model
+                        .recommend_vector_stats(v, k, &[], &mut out)
+                        .map_err(model_error)?;
+                    scored += stats.blocks_scored as f64 / stats.blocks.max(1) as f64;
+                    bounded = true;
+                    Some(stats.bounded_bytes)
+                }
                 Retrieval::Columns => plan.column_bytes,
                 _ => plan.row_bytes,
             };
             bytes += read.unwrap_or(0) as f64;
         }
         bytes /= vectors.len().max(1) as f64;
+        let blocks_scored = bounded.then(|| scored / vectors.len().max(1) as f64);
         // Warm up: one pass over every query.
         for v in &vectors {
             black_box(
@@ -314,6 +328,7 @@ pub fn run(path: &Path, queries: usize, k: usize, cold: bool) -> Result<BenchRep
             floor_cached_us: floor_cached,
             p50_over_memory_floor: 0.0,
             p50_over_cached_floor: p50 / floor_cached,
+            blocks_scored,
             latencies_us: times.iter().map(|t| t.as_secs_f64() * 1e6).collect(),
         });
     }
@@ -404,6 +419,16 @@ impl BenchReport {
                 p.floor_cached_us,
                 p.p50_over_cached_floor
             ));
+        }
+        for p in &self.paths {
+            if let Some(scored) = p.blocks_scored {
+                s.push_str(&format!(
+                    "{}: block bounds skipped {:.1} % of the item blocks (scored {:.1} %)\n",
+                    p.path,
+                    100.0 * (1.0 - scored),
+                    100.0 * scored
+                ));
+            }
         }
         s
     }

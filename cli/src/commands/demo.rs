@@ -11,6 +11,7 @@ use pocketrec::builder::Layout;
 use pocketrec_export::atomic::write_atomic;
 use pocketrec_export::inspect::thousands;
 use pocketrec_export::open_model;
+use pocketrec_export::storage::ItemStorage;
 use pocketrec_train::data::{ReadOptions, read_dataset};
 use pocketrec_train::eval::{EvalOptions, EvalReport, evaluate};
 use pocketrec_train::synthetic::{SyntheticSpec, generate, to_lightgcn_text};
@@ -151,7 +152,11 @@ pub fn run(options: &DemoOptions) -> Result<()> {
     let mut rows = Vec::new();
     let mut export = |label: &str, model: &Trained, values: ValueEncoding| -> Result<()> {
         let path = dir.join(format!("demo-{label}-{values}.prec"));
-        let bytes = model.build(values, Layout::Rows)?;
+        let storage = ItemStorage {
+            layout: Some(Layout::Rows),
+            ..ItemStorage::default()
+        };
+        let bytes = model.build(values, &storage)?;
         write_atomic(&path, &bytes)?;
         let opened = open_model(&path)?;
         let report = evaluate(&opened, &path, &eval_options)?;

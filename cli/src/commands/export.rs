@@ -51,9 +51,8 @@ pub fn run(args: ExportArgs) -> Result<()> {
     options.global_bias = args.global_bias;
     options.scoring = args.scoring;
     options.prune_density = args.prune_density;
-    options.layout = args.layout;
+    options.storage = args.storage.storage(args.sliced_rows);
     options.list_rows = args.list_rows;
-    options.sliced_rows = args.sliced_rows;
     options.fold_in = !args.no_fold_in;
     options.id_strings = !args.no_id_strings;
     options.fold_in_params = args

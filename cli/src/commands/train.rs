@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use pocketrec::ValueEncoding;
-use pocketrec::builder::Layout;
+use pocketrec_export::storage::ItemStorage;
 use serde::Serialize;
 
 use pocketrec_export::atomic::write_atomic;
@@ -34,8 +34,8 @@ pub struct TrainCommand {
     /// Value encodings to write: the first to `output`, each further one to
     /// `<output stem>.<encoding>.prec` beside it (from the same trained tables).
     pub values: Vec<ValueEncoding>,
-    /// How the item table is stored (`rows`, `both`, `columns`).
-    pub layout: Layout,
+    /// How the item table is stored (chosen from the tables by default).
+    pub storage: ItemStorage,
     /// How the files are read.
     pub read: ReadOptions,
     /// Training settings.
@@ -314,7 +314,7 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
     let mut first_report = None;
     for (k, &values) in command.values.iter().enumerate() {
         let path = output_path(&command.output, &command.values, k);
-        let bytes = trained.build(values, command.layout)?;
+        let bytes = trained.build(values, &command.storage)?;
         write_atomic(&path, &bytes)?;
         if command.progress {
             eprintln!(
@@ -408,7 +408,7 @@ pub fn run_args(args: TrainArgs) -> Result<()> {
         test: args.test,
         output: args.output,
         values: args.values,
-        layout: args.layout,
+        storage: args.storage.storage(false),
         read: args.read.options(),
         options: TrainOptions {
             dim: args.dim,

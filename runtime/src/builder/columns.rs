@@ -38,7 +38,7 @@ pub(crate) struct RowEntries<'a> {
 
 /// Builds the posting lists by counting sort on (block, column): entries of list
 /// `(b, d)` are the rows of block `b` with a non-zero in column `d`, in increasing row order.
-/// `list_rows` says how the lists name their rows.
+/// `list_rows` says how the lists name their rows; blocks have `block_rows` rows.
 pub(crate) fn encode_columns(
     dim: usize,
     rows: &RowEntries<'_>,
@@ -46,9 +46,10 @@ pub(crate) fn encode_columns(
     row_norms: Option<&[f32]>,
     order: ListOrder,
     list_rows: ListRows,
+    block_rows: u32,
 ) -> EncodedColumns {
     let n_rows = rows.bounds.len() - 1;
-    let block = COLUMN_BLOCK_ROWS as usize;
+    let block = block_rows as usize;
     let blocks = n_rows.div_ceil(block);
     let n_lists = blocks * dim;
     let list_of = |r: usize, c: usize| order.list(r / block, c, blocks, dim);
@@ -102,7 +103,7 @@ pub(crate) fn encode_columns(
             .collect(),
     };
     EncodedColumns {
-        block_rows: COLUMN_BLOCK_ROWS,
+        block_rows,
         list_rows,
         entries: entries as u64,
         offset_width,

@@ -4,12 +4,14 @@ use alloc::vec::Vec;
 
 use half::{bf16, f16};
 
-use super::TableSpec;
+use super::bounds::{EncodedBounds, encode_bounds};
 use super::columns::{EncodedColumns, RowEntries, encode_columns};
+use super::{RowOrder, TableSpec};
 use crate::error::{Error, Result};
 use crate::format::ListOrder;
 use crate::format::{
-    IdEncoding, IdKind, IndexEncoding, OffsetWidth, SLICE_ROWS, SLICE_WINDOW_ROWS, ValueEncoding,
+    ID_INDEX_HEADER_SIZE, IdEncoding, IdIndexHeader, IdKind, IndexEncoding, OffsetWidth,
+    SLICE_ROWS, SLICE_WINDOW_ROWS, U32Le, U64Le, ValueEncoding,
 };
 use crate::row::Row;
 
@@ -24,6 +26,24 @@ pub(crate) struct EncodedTable {
     pub offset_width: OffsetWidth,
     pub id_encoding: IdEncoding,
     pub columns: Option<EncodedColumns>,
+    /// File row `i` is input row `order[i]`.
+    pub order: Vec<usize>,
+    /// The id index's row numbers (format 1.5), for rows not in id order.
+    pub id_index: Option<Vec<u32>>,
+    pub bounds: Option<EncodedBounds>,
+}
+
+/// The bytes of an id-index section for the table at `position`: the header, then `index`.
+pub(crate) fn id_index_section(position: usize, index: &[u32]) -> Vec<u8> {
+    let header = IdIndexHeader {
+        table: U32Le::new(position as u32),
+        reserved: U32Le::new(0),
+        rows: U64Le::new(index.len() as u64),
+    };
+    let mut out = Vec::with_capacity(ID_INDEX_HEADER_SIZE + 4 * index.len());
+    out.extend_from_slice(bytemuck::bytes_of(&header));
+    out.extend(index.iter().flat_map(|r| r.to_le_bytes()));
+    out
 }
 
 /// One row after quantization: its columns and its encoded values (plus the int8 scale).
@@ -134,14 +154,24 @@ fn quantize(spec: &TableSpec, order: &[usize]) -> Result<QuantizedRows> {
     Ok(q)
 }
 
-/// The row order (sorted by external id when ids are given), the ids' encoding and their
-/// bytes.
-fn order_rows(spec: &TableSpec) -> Result<(Vec<usize>, IdEncoding, Option<Vec<u8>>)> {
+/// How a table's rows are ordered and its ids stored.
+struct RowPlan {
+    /// File row `i` is input row `order[i]`.
+    order: Vec<usize>,
+    encoding: IdEncoding,
+    /// The ids section.
+    ids: Option<Vec<u8>>,
+    /// The id index, for rows not in id order.
+    id_index: Option<Vec<u32>>,
+}
+
+/// The row order (sorted by external id when ids are given, or clustered), the ids' encoding
+/// and their bytes, and the id index of clustered rows.
+fn order_rows(spec: &TableSpec) -> Result<RowPlan> {
     let rows = spec.matrix.rows();
-    let Some(ids) = &spec.ids else {
-        return Ok(((0..rows).collect(), IdEncoding::RowNumber, None));
-    };
-    if ids.len() != rows {
+    if let Some(ids) = &spec.ids
+        && ids.len() != rows
+    {
         return Err(Error::InvalidInput {
             role: Some(spec.role),
             row: None,
@@ -149,31 +179,123 @@ fn order_rows(spec: &TableSpec) -> Result<(Vec<usize>, IdEncoding, Option<Vec<u8
             reason: "number of ids differs from the number of rows",
         });
     }
-    let mut order: Vec<usize> = (0..rows).collect();
-    order.sort_unstable_by_key(|&r| (ids[r], r));
-    for pair in order.windows(2) {
-        if ids[pair[0]] == ids[pair[1]] {
-            return Err(Error::DuplicateId {
-                role: spec.role,
-                id: ids[pair[0]],
-                rows: (pair[0] as u64, pair[1] as u64),
-            });
+    let id = |r: usize| spec.ids.as_ref().map_or(r as u64, |ids| ids[r]);
+    // Input rows in increasing id order, with duplicates refused.
+    let mut by_id: Vec<usize> = (0..rows).collect();
+    if spec.ids.is_some() {
+        by_id.sort_unstable_by_key(|&r| (id(r), r));
+        for pair in by_id.windows(2) {
+            if id(pair[0]) == id(pair[1]) {
+                return Err(Error::DuplicateId {
+                    role: spec.role,
+                    id: id(pair[0]),
+                    rows: (pair[0] as u64, pair[1] as u64),
+                });
+            }
         }
     }
-    let sorted = order.iter().map(|&r| ids[r]);
+    let narrow = spec.id_kind == IdKind::Integer
+        && by_id.last().is_none_or(|&r| id(r) <= u64::from(u32::MAX));
+    if spec.row_order == RowOrder::Clustered {
+        let order = cluster_order(&spec.matrix);
+        let mut file_row = alloc::vec![0u32; rows];
+        for (i, &r) in order.iter().enumerate() {
+            file_row[r] = i as u32;
+        }
+        let index: Vec<u32> = by_id.iter().map(|&r| file_row[r]).collect();
+        let in_order = order.iter().map(|&r| id(r));
+        let (encoding, bytes) = if narrow {
+            let bytes = in_order.flat_map(|id| (id as u32).to_le_bytes()).collect();
+            (IdEncoding::U32Indexed, bytes)
+        } else {
+            (
+                IdEncoding::U64Indexed,
+                in_order.flat_map(u64::to_le_bytes).collect(),
+            )
+        };
+        if u32::try_from(rows).is_err() {
+            return Err(Error::InvalidInput {
+                role: Some(spec.role),
+                row: None,
+                column: None,
+                reason: "clustered rows need fewer than 2^32 rows (u32 id index)",
+            });
+        }
+        return Ok(RowPlan {
+            order,
+            encoding,
+            ids: Some(bytes),
+            id_index: Some(index),
+        });
+    }
+    let order = by_id;
+    let sorted = order.iter().map(|&r| id(r));
     let identity =
         spec.id_kind == IdKind::Integer && sorted.clone().enumerate().all(|(i, id)| id == i as u64);
-    if identity {
-        return Ok((order, IdEncoding::RowNumber, None));
-    }
-    let max = sorted.clone().max().unwrap_or(0);
-    let (encoding, bytes) = if max <= u64::from(u32::MAX) && spec.id_kind == IdKind::Integer {
+    let (encoding, ids) = if identity {
+        (IdEncoding::RowNumber, None)
+    } else if narrow {
         let bytes = sorted.flat_map(|id| (id as u32).to_le_bytes()).collect();
-        (IdEncoding::U32, bytes)
+        (IdEncoding::U32, Some(bytes))
     } else {
-        (IdEncoding::U64, sorted.flat_map(u64::to_le_bytes).collect())
+        (
+            IdEncoding::U64,
+            Some(sorted.flat_map(u64::to_le_bytes).collect()),
+        )
     };
-    Ok((order, encoding, Some(bytes)))
+    Ok(RowPlan {
+        order,
+        encoding,
+        ids,
+        id_index: None,
+    })
+}
+
+/// The clustered row order ([`RowOrder::Clustered`]) of `matrix`: file row `i` is input row
+/// `order[i]`. Rows are keyed by their strongest dimension and its sign, then their second
+/// strongest, then by decreasing squared norm; empty rows last; ties in input order.
+/// Deterministic.
+///
+/// ```
+/// use pocketrec::builder::{SparseMatrix, cluster_order};
+/// # fn main() -> Result<(), pocketrec::Error> {
+/// let m = SparseMatrix::from_dense(4, 2, &[0.0, 1.0, 2.0, 0.0, 0.0, 3.0, 0.0, 0.0])?;
+/// // Row 1 (strongest in dimension 0), rows 2 and 0 (dimension 1, larger norm first), the
+/// // empty row 3 last.
+/// assert_eq!(cluster_order(&m), vec![1, 2, 0, 3]);
+/// # Ok(()) }
+/// ```
+pub fn cluster_order(matrix: &super::SparseMatrix) -> Vec<usize> {
+    let rows = matrix.rows();
+    // (strongest, second strongest) as `2 * dim + negative`, u32::MAX when absent.
+    let mut keys: Vec<(u32, u32, u32)> = Vec::with_capacity(rows);
+    let mut norms: Vec<f64> = Vec::with_capacity(rows);
+    for r in 0..rows {
+        let (cols, vals) = matrix.row(r);
+        let (mut first, mut second) = ((u32::MAX, 0.0f32), (u32::MAX, 0.0f32));
+        let mut sq = 0.0f64;
+        for (&c, &v) in cols.iter().zip(vals) {
+            let a = f32::from_bits(v.to_bits() & 0x7fff_ffff);
+            sq += f64::from(v) * f64::from(v);
+            let code = 2 * c + u32::from(v < 0.0);
+            if a > first.1 {
+                second = first;
+                first = (code, a);
+            } else if a > second.1 {
+                second = (code, a);
+            }
+        }
+        keys.push((first.0, second.0, 0));
+        norms.push(sq);
+    }
+    let mut order: Vec<usize> = (0..rows).collect();
+    order.sort_by(|&a, &b| {
+        (keys[a].0, keys[a].1)
+            .cmp(&(keys[b].0, keys[b].1))
+            .then(norms[b].total_cmp(&norms[a]))
+            .then(a.cmp(&b))
+    });
+    order
 }
 
 /// Picks the index encoding that takes fewer bytes for this table (bitmap only when strictly
@@ -200,8 +322,13 @@ pub(crate) fn encode_table(
     progress: &mut dyn FnMut(u64),
 ) -> Result<EncodedTable> {
     let dim = spec.matrix.dim();
-    let (order, id_encoding, ids) = order_rows(spec)?;
-    let bias = match &spec.bias {
+    let RowPlan {
+        order,
+        encoding: id_encoding,
+        ids,
+        id_index,
+    } = order_rows(spec)?;
+    let bias: Option<Vec<u8>> = match &spec.bias {
         None => None,
         Some(bias) => {
             if bias.len() != order.len() {
@@ -227,7 +354,18 @@ pub(crate) fn encode_table(
     let nonempty = q.bounds.windows(2).filter(|w| w[1] > w[0]).count();
     let width = spec.values.width();
     if spec.sliced {
-        return encode_sliced(spec, &q, ids, bias, id_encoding, progress);
+        if spec.block_bounds.is_some() {
+            return Err(Error::InvalidInput {
+                role: Some(spec.role),
+                row: None,
+                column: None,
+                reason: "block bounds need a column layout, not sliced rows",
+            });
+        }
+        let mut table = encode_sliced(spec, &q, ids, bias, id_encoding, progress)?;
+        table.order = order;
+        table.id_index = id_index;
+        return Ok(table);
     }
     let index = choose_index(dim, nonempty, q.columns.len());
 
@@ -299,16 +437,66 @@ pub(crate) fn encode_table(
                 })
                 .collect()
         });
-        let order = ListOrder::of_table(spec.layout.has_rows());
-        encode_columns(
+        let list_order = ListOrder::of_table(spec.layout.has_rows());
+        let block_rows = spec.block_bounds.unwrap_or(super::COLUMN_BLOCK_ROWS);
+        let columns = encode_columns(
             dim,
             &rows,
             scales.as_deref(),
             norms.as_deref(),
-            order,
+            list_order,
             spec.list_rows,
-        )
+            block_rows,
+        );
+        (columns, norms, scales)
     });
+    let (columns, bounds) = match columns {
+        None if spec.block_bounds.is_some() => {
+            return Err(Error::InvalidInput {
+                role: Some(spec.role),
+                row: None,
+                column: None,
+                reason: "block bounds need a column layout (Layout::Both or Layout::Columns)",
+            });
+        }
+        None => (None, None),
+        Some((columns, norms, scales)) => {
+            let bounds = match spec.block_bounds {
+                None => None,
+                Some(block_rows) => {
+                    if !block_rows.is_power_of_two() || !(64..=4096).contains(&block_rows) {
+                        return Err(Error::InvalidInput {
+                            role: Some(spec.role),
+                            row: None,
+                            column: None,
+                            reason: "block bounds' block must be a power of two in 64..=4096",
+                        });
+                    }
+                    let rows = RowEntries {
+                        bounds: &q.bounds,
+                        columns: &q.columns,
+                        values: &q.value_bytes,
+                        width,
+                    };
+                    let item_bias: Option<Vec<f32>> = bias.as_ref().map(|b: &Vec<u8>| {
+                        b.chunks_exact(4)
+                            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                            .collect()
+                    });
+                    Some(encode_bounds(
+                        dim,
+                        block_rows as usize,
+                        &rows,
+                        spec.values,
+                        scales.as_deref(),
+                        norms.as_deref(),
+                        item_bias.as_deref(),
+                    ))
+                }
+            };
+            (Some(columns), bounds)
+        }
+    };
     let offset_width = offset_width_for(data.len());
     Ok(EncodedTable {
         offsets: offset_bytes(&offsets, offset_width),
@@ -320,6 +508,9 @@ pub(crate) fn encode_table(
         offset_width,
         id_encoding,
         columns,
+        order,
+        id_index,
+        bounds,
     })
 }
 
@@ -445,5 +636,8 @@ fn encode_sliced(
         offset_width,
         id_encoding,
         columns: None,
+        order: Vec::new(),
+        id_index: None,
+        bounds: None,
     })
 }

@@ -1,5 +1,5 @@
 //! The id-strings section of a table whose ids are string hashes: the strings in file row
-//! order (rows are written sorted by id), with `u32` offsets.
+//! order (sorted by id, or clustered), with `u32` offsets.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -9,8 +9,9 @@ use crate::format::{IdKind, IdStringsHeader, U32Le, U64Le, string_id};
 
 use super::TableSpec;
 
-/// The section for `spec`'s strings (`None` when it has none), the table at `position`.
-pub(crate) fn section(spec: &TableSpec, position: u32) -> Result<Option<Vec<u8>>> {
+/// The section for `spec`'s strings (`None` when it has none), the table at `position`,
+/// whose file row `i` is input row `order[i]`.
+pub(crate) fn section(spec: &TableSpec, position: u32, order: &[usize]) -> Result<Option<Vec<u8>>> {
     let Some(strings) = &spec.id_strings else {
         return Ok(None);
     };
@@ -37,9 +38,6 @@ pub(crate) fn section(spec: &TableSpec, position: u32) -> Result<Option<Vec<u8>>
     {
         return Err(bad(Some(row as u64), "id string does not hash to its id"));
     }
-    // The file's row order: sorted by id (ids are distinct, checked by the encoder).
-    let mut order: Vec<usize> = (0..ids.len()).collect();
-    order.sort_unstable_by_key(|&r| (ids[r], r));
     let total: usize = strings.iter().map(String::len).sum();
     if u32::try_from(total).is_err() {
         return Err(bad(None, "id strings take more than 4 GiB"));
@@ -53,12 +51,12 @@ pub(crate) fn section(spec: &TableSpec, position: u32) -> Result<Option<Vec<u8>>
     out.extend_from_slice(bytemuck::bytes_of(&header));
     let mut offset = 0u32;
     out.extend_from_slice(&offset.to_le_bytes());
-    for &r in &order {
+    for &r in order {
         // At most `total`, which fits in u32 (checked above).
         offset += strings[r].len() as u32;
         out.extend_from_slice(&offset.to_le_bytes());
     }
-    for &r in &order {
+    for &r in order {
         out.extend_from_slice(strings[r].as_bytes());
     }
     Ok(Some(out))

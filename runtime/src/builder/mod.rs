@@ -24,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+mod bounds;
 mod columns;
 mod encode;
 mod fold_in;
@@ -34,6 +35,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 pub use columns::COLUMN_BLOCK_ROWS;
+pub use encode::cluster_order;
 pub use matrix::SparseMatrix;
 
 pub use crate::fold_in::FoldInParams;
@@ -93,6 +95,21 @@ impl Layout {
     }
 }
 
+/// The order a table's rows are stored in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum RowOrder {
+    /// Sorted by external id (by row number without ids): ids are found by binary search
+    /// over the ids themselves. Readable by every 1.x reader.
+    #[default]
+    ById,
+    /// Rows with the same strongest dimensions (and sign) next to each other, largest norm
+    /// first within them, so that [`TableSpec::block_bounds`] are tight and a scan skips most
+    /// blocks. The ids are then stored in row order with an id index beside them (format 1.5,
+    /// [`crate::format::IdEncoding::U32Indexed`]): 4 bytes a row more, 8 for a table whose
+    /// ids were its row numbers. Row numbers ([`crate::Table::find`]) change; ids do not.
+    Clustered,
+}
+
 /// One table to write: its rows and how to store them.
 #[derive(Clone, Debug)]
 pub struct TableSpec {
@@ -123,6 +140,12 @@ pub struct TableSpec {
     /// The original strings of string ids, in input-row order (each must hash to its id):
     /// stored so that readers can give them back ([`crate::Model::id_str`]).
     pub id_strings: Option<Vec<String>>,
+    /// The order the rows are stored in: by id (the default) or clustered.
+    pub row_order: RowOrder,
+    /// Rows per block of the table's block bounds ([`crate::SectionKind::BlockBounds`]), or
+    /// `None` for none. Needs a column layout, whose blocks then have this many rows: a power
+    /// of two in 64..=4096.
+    pub block_bounds: Option<u32>,
 }
 
 impl TableSpec {
@@ -140,7 +163,44 @@ impl TableSpec {
             list_rows: ListRows::U16,
             sliced: false,
             id_strings: None,
+            row_order: RowOrder::ById,
+            block_bounds: None,
         }
+    }
+
+    /// Stores the rows in `order` (see [`RowOrder`]).
+    pub fn row_order(mut self, order: RowOrder) -> Self {
+        self.row_order = order;
+        self
+    }
+
+    /// Writes block bounds for blocks of `block_rows` rows (see
+    /// [`Self::block_bounds`](TableSpec#structfield.block_bounds)): with
+    /// [`RowOrder::Clustered`], a column scan skips the blocks that cannot hold a top-k item.
+    ///
+    /// ```
+    /// use pocketrec::builder::{Layout, ModelBuilder, RowOrder, SparseMatrix, TableSpec};
+    /// use pocketrec::format::Role;
+    /// # fn main() -> Result<(), pocketrec::Error> {
+    /// let m = SparseMatrix::from_dense(3, 2, &[1.0, 0.0, 0.0, 2.0, 0.5, 0.0])?;
+    /// let items = TableSpec::new("item_embedding", Role::Item, m.clone())
+    ///     .layout(Layout::Columns)
+    ///     .row_order(RowOrder::Clustered)
+    ///     .with_block_bounds(64);
+    /// let bytes = ModelBuilder::new()
+    ///     .table(TableSpec::new("user_embedding", Role::User, m))
+    ///     .table(items)
+    ///     .build()?;
+    /// let model = pocketrec::Model::from_bytes(&bytes)?;
+    /// model.verify()?;
+    /// assert_eq!(model.items()?.block_bounds_rows(), Some(64));
+    /// let row = model.items()?.find(1)?; // ids stay, row numbers follow the clustering
+    /// assert_eq!(model.items()?.id(row)?, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_block_bounds(mut self, block_rows: u32) -> Self {
+        self.block_bounds = Some(block_rows);
+        self
     }
 
     /// Stores the original strings of the table's string ids (one per input row, in input
@@ -374,11 +434,30 @@ impl ModelBuilder {
         let id_strings: Vec<Vec<u8>> = self
             .tables
             .iter()
+            .zip(&encoded)
             .enumerate()
-            .filter_map(|(position, spec)| id_strings::section(spec, position as u32).transpose())
+            .filter_map(|(position, (spec, table))| {
+                id_strings::section(spec, position as u32, &table.order).transpose()
+            })
             .collect::<Result<_>>()?;
         for bytes in &id_strings {
             sections.push((SectionKind::IdStrings, bytes));
+        }
+        // Id indexes and block bounds name their table in a header of their own.
+        let mut by_table: Vec<(SectionKind, Vec<u8>)> = Vec::new();
+        for (position, table) in encoded.iter().enumerate() {
+            if let Some(index) = &table.id_index {
+                by_table.push((
+                    SectionKind::IdIndex,
+                    encode::id_index_section(position, index),
+                ));
+            }
+            if let Some(bounds) = &table.bounds {
+                by_table.push((SectionKind::BlockBounds, bounds.section(position as u32)));
+            }
+        }
+        for (kind, bytes) in &by_table {
+            sections.push((*kind, bytes));
         }
         let pairs: Vec<(&str, &str)> = self
             .properties
@@ -413,7 +492,9 @@ impl ModelBuilder {
                 .as_ref()
                 .is_some_and(|c| c.list_rows == ListRows::Bitmap)
         });
-        let minor = if encoded.iter().any(|t| t.index == IndexEncoding::Sliced) {
+        let minor = if encoded.iter().any(|t| t.id_index.is_some()) {
+            format::FORMAT_MINOR_ID_INDEX
+        } else if encoded.iter().any(|t| t.index == IndexEncoding::Sliced) {
             format::FORMAT_MINOR_SLICED_ROWS
         } else if bitmap_lists {
             format::FORMAT_MINOR_BITMAP_LISTS

@@ -47,6 +47,10 @@ pub struct Inputs {
     pub list_rows: ListRows,
     /// Store the tables' rows sliced (format 1.4).
     pub sliced: bool,
+    /// The item table's row order.
+    pub item_order: pocketrec::builder::RowOrder,
+    /// The item table's block bounds (rows per block).
+    pub block_bounds: Option<u32>,
 }
 
 impl Inputs {
@@ -94,6 +98,8 @@ impl Inputs {
             layout: Layout::Rows,
             list_rows: ListRows::U16,
             sliced: false,
+            item_order: pocketrec::builder::RowOrder::ById,
+            block_bounds: None,
         }
     }
 
@@ -131,13 +137,20 @@ impl Inputs {
                 &self.user_ids,
                 &self.user_bias,
             ))
-            .table(table(
-                "item_embedding",
-                Role::Item,
-                &self.items,
-                &self.item_ids,
-                &self.item_bias,
-            ))
+            .table({
+                let mut t = table(
+                    "item_embedding",
+                    Role::Item,
+                    &self.items,
+                    &self.item_ids,
+                    &self.item_bias,
+                )
+                .row_order(self.item_order);
+                if let Some(block_rows) = self.block_bounds {
+                    t = t.with_block_bounds(block_rows);
+                }
+                t
+            })
             .property("created_by", "tests")
             .build()
             .unwrap()
