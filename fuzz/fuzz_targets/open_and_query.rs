@@ -44,6 +44,11 @@ fn exercise(bytes: &[u8]) {
     for how in [Retrieval::Auto, Retrieval::Rows, Retrieval::Columns] {
         let _ = model.recommend_vector_with(&dense, 4, &[], &mut out, how);
     }
+    // The column scan with block bounds (when the file has them), and with a k past every
+    // block so that none is skipped.
+    let _ = model.recommend_vector_stats(&dense, 4, &[], &mut out);
+    let mut many = [Recommendation::default(); 64];
+    let _ = model.recommend_vector_stats(&dense, 64, &[], &mut many);
     let _ = model.plan(&dense);
 }
 

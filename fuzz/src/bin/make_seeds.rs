@@ -1,9 +1,10 @@
-//! Writes small valid models (every value and index encoding, sliced rows, ids, biases, fold-in
+//! Writes small valid models (every value and index encoding, sliced rows, block bounds with
+//! clustered rows, ids, biases, fold-in
 //! sections) as the fuzzers' seed corpus: `make_seeds DIR` for `open_and_query`;
 //! `make_seeds DIR fold_in` for `fold_in`: models with a fold-in section, each behind a few
 //! query headers (the layout is documented in `fuzz_targets/fold_in.rs`).
 
-use pocketrec::builder::{FoldInParams, Layout, ModelBuilder, SparseMatrix, TableSpec};
+use pocketrec::builder::{FoldInParams, Layout, ModelBuilder, RowOrder, SparseMatrix, TableSpec};
 use pocketrec::{IdKind, ListRows, Role, Scoring, ValueEncoding};
 
 fn table(rows: usize, dim: usize, density_per_mille: usize, salt: usize) -> SparseMatrix {
@@ -176,6 +177,35 @@ fn main() {
                 .table(items)
                 .build()
                 .expect("sliced seed model builds");
+            std::fs::write(format!("{dir}/seed-{n:02}.prec"), bytes).expect("write seed");
+            n += 1;
+        }
+    }
+    // Block bounds (format 1.5): clustered item rows with an id index, bounds every 64 rows,
+    // every value encoding, dot and cosine, with and without biases and row records.
+    for &values in ValueEncoding::ALL {
+        for (dim, density, bias) in [(8usize, 300usize, true), (64, 100, false)] {
+            let users = TableSpec::new("u", Role::User, table(5, dim, density, 5)).values(values);
+            let mut items = TableSpec::new("i", Role::Item, table(200, dim, density, 6))
+                .values(values)
+                .layout(if bias { Layout::Both } else { Layout::Columns })
+                .row_order(RowOrder::Clustered)
+                .with_block_bounds(64);
+            if bias {
+                items = items
+                    .ids((0..200).map(|i| 7 * i + 3).collect(), IdKind::Integer)
+                    .bias((0..200).map(|i| (i % 7) as f32 / 10.0).collect());
+            }
+            let bytes = ModelBuilder::new()
+                .scoring(if n % 2 == 0 {
+                    Scoring::Dot
+                } else {
+                    Scoring::Cosine
+                })
+                .table(users)
+                .table(items)
+                .build()
+                .expect("bounded seed model builds");
             std::fs::write(format!("{dir}/seed-{n:02}.prec"), bytes).expect("write seed");
             n += 1;
         }
