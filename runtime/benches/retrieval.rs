@@ -3,6 +3,8 @@
 //! and 20 %, users at the same density, k = 20, beside a well-vectorised dense f32 exact scan
 //! with the same top-k heap, all in the same run.
 //!
+//! Also re-ranking 100 candidates on row records and on tables stored only as columns.
+//!
 //! `cargo bench -p pocketrec --bench retrieval` (`POCKETREC_BENCH_QUICK=1`: 100k items and
 //! 10 % density only).
 
@@ -76,80 +78,11 @@ fn build(
         .unwrap()
 }
 
-/// The baseline: exact scan of a dense row-major f32 table, each dot product on 64 floats
-/// with AVX2 + FMA (four accumulators), the same bounded heap as pocketrec (a sorted array
-/// with threshold pruning).
-mod dense {
-    use super::{DIM, K};
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn dot64(a: &[f32], b: &[f32]) -> f32 {
-        use std::arch::x86_64::*;
-        assert!(a.len() >= DIM && b.len() >= DIM);
-        // SAFETY: both slices hold at least 64 floats (asserted); unaligned loads.
-        unsafe {
-            let (pa, pb) = (a.as_ptr(), b.as_ptr());
-            let mut acc = [_mm256_setzero_ps(); 4];
-            for chunk in 0..DIM / 32 {
-                for (j, acc) in acc.iter_mut().enumerate() {
-                    let at = chunk * 32 + j * 8;
-                    *acc = _mm256_fmadd_ps(
-                        _mm256_loadu_ps(pa.add(at)),
-                        _mm256_loadu_ps(pb.add(at)),
-                        *acc,
-                    );
-                }
-            }
-            let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-            let t = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s));
-            let u = _mm_add_ps(t, _mm_movehl_ps(t, t));
-            _mm_cvtss_f32(_mm_add_ss(u, _mm_shuffle_ps::<1>(u, u)))
-        }
-    }
-
-    fn dot64_portable(a: &[f32], b: &[f32]) -> f32 {
-        let mut acc = [0.0f32; 8];
-        for (ca, cb) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
-            for l in 0..8 {
-                acc[l] += ca[l] * cb[l];
-            }
-        }
-        acc.iter().sum()
-    }
-
-    /// Top-k item rows of `items` for `query`.
-    pub fn top_k(items: &[f32], query: &[f32], out: &mut Vec<(f32, usize)>) {
-        out.clear();
-        #[cfg(target_arch = "x86_64")]
-        let simd = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
-        #[cfg(not(target_arch = "x86_64"))]
-        let simd = false;
-        let mut threshold = f32::NEG_INFINITY;
-        for (i, row) in items.chunks_exact(DIM).enumerate() {
-            #[cfg(target_arch = "x86_64")]
-            let s = if simd {
-                // SAFETY: AVX2 and FMA were detected just above.
-                unsafe { dot64(row, query) }
-            } else {
-                dot64_portable(row, query)
-            };
-            #[cfg(not(target_arch = "x86_64"))]
-            let s = {
-                let _ = simd;
-                dot64_portable(row, query)
-            };
-            if s > threshold || out.len() < K {
-                let at = out.partition_point(|&(t, _)| t >= s);
-                out.insert(at, (s, i));
-                out.truncate(K);
-                if out.len() == K {
-                    threshold = out[K - 1].0;
-                }
-            }
-        }
-    }
-}
+/// The dense baselines (f32 AVX2 + FMA, int8 per-row scales), shared with the benches of the
+/// default layouts (`train/benches/fast_default.rs`).
+#[path = "support/baselines.rs"]
+mod baselines;
+use baselines::dense;
 
 /// A batch row kernel as the benches call it.
 type RowKernel = fn(&[f32], &pocketrec::Table<'_>, &mut [f32]) -> bool;
@@ -355,5 +288,59 @@ fn recommend(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, kernels, recommend);
+/// Re-ranking 100 candidates (`score_candidates_vector`, what a two-stage recommender does
+/// after a first retrieval) on 1M items, d = 64, 10 %, f16: row records against a table stored
+/// only as its column layout (each candidate's row gathered by a binary search per dimension),
+/// with its rows in id order and clustered (block bounds, ids through the id index).
+fn rerank(c: &mut Criterion) {
+    let quick = std::env::var_os("POCKETREC_BENCH_QUICK").is_some();
+    let n = if quick { 100_000 } else { 1_000_000 };
+    let users = table(3, USERS, 0.1);
+    let items = table(4, n, 0.1);
+    let u = SparseMatrix::from_dense(USERS, DIM, &users).unwrap();
+    let i = SparseMatrix::from_dense(n, DIM, &items).unwrap();
+    let file = |spec: TableSpec| {
+        ModelBuilder::new()
+            .table(TableSpec::new("users", Role::User, u.clone()))
+            .table(spec.values(ValueEncoding::F16))
+            .build()
+            .unwrap()
+    };
+    let rows = file(TableSpec::new("items", Role::Item, i.clone()));
+    let columns = file(TableSpec::new("items", Role::Item, i.clone()).layout(Layout::Columns));
+    let clustered = file(
+        TableSpec::new("items", Role::Item, i)
+            .layout(Layout::Columns)
+            .row_order(pocketrec::builder::RowOrder::Clustered)
+            .with_block_bounds(256),
+    );
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let candidates: Vec<Vec<u64>> = (0..USERS)
+        .map(|_| (0..100).map(|_| rng.random_range(0..n as u64)).collect())
+        .collect();
+    let mut group = c.benchmark_group(format!("rerank-100/{n}/10%/f16"));
+    group.throughput(Throughput::Elements(100));
+    let mut user = 0usize;
+    let mut scores = [0.0f32; 100];
+    for (name, bytes) in [
+        ("rows", &rows),
+        ("columns-only", &columns),
+        ("columns-only-clustered", &clustered),
+    ] {
+        let model = Model::from_bytes(&bytes[..]).unwrap();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                user = (user + 1) % USERS;
+                let q = &users[user * DIM..(user + 1) * DIM];
+                model
+                    .score_candidates_vector(q, &candidates[user], &mut scores)
+                    .unwrap();
+                black_box(&scores);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, kernels, recommend, rerank);
 criterion_main!(benches);
