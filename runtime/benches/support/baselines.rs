@@ -137,7 +137,10 @@ pub mod int8 {
                 let q = _mm256_loadu_si256(query.as_ptr().add(16 * chunk) as *const __m256i);
                 acc = _mm256_add_epi32(acc, _mm256_madd_epi16(wide, q));
             }
-            let half = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256::<1>(acc));
+            let half = _mm_add_epi32(
+                _mm256_castsi256_si128(acc),
+                _mm256_extracti128_si256::<1>(acc),
+            );
             let quad = _mm_add_epi32(half, _mm_shuffle_epi32::<0b01_00_11_10>(half));
             let pair = _mm_add_epi32(quad, _mm_shuffle_epi32::<0b10_11_00_01>(quad));
             _mm_cvtsi128_si32(pair)
@@ -145,7 +148,10 @@ pub mod int8 {
     }
 
     fn dot64_portable(row: &[i8], query: &[i16; DIM]) -> i32 {
-        row.iter().zip(query).map(|(&r, &q)| i32::from(r) * i32::from(q)).sum()
+        row.iter()
+            .zip(query)
+            .map(|(&r, &q)| i32::from(r) * i32::from(q))
+            .sum()
     }
 
     /// Top-k item rows of `table` for `query`.
