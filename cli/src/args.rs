@@ -11,6 +11,7 @@ use pocketrec_train::mask::Regrow;
 use pocketrec_train::{MaskInit, TrainOptions, default_threads};
 
 use crate::commands::demo::DemoOptions;
+use crate::commands::generate::Structure;
 
 /// pocketrec: sparse recommendation embeddings, small enough for phones and microcontrollers.
 #[derive(Debug, Parser)]
@@ -54,8 +55,8 @@ pub enum Command {
     /// Train a sparse and a dense model on a built-in interaction set, export them, and show
     /// sizes, Recall@20 and recommendations.
     Demo(DemoArgs),
-    /// Write random sparse tables (i.i.d. normal values at a density) as users.npy and
-    /// items.npy, for benchmarks and experiments.
+    /// Write random sparse tables as users.npy and items.npy, for benchmarks and experiments:
+    /// i.i.d. normal values at a density, or tables with a trained model's structure.
     Generate {
         /// Directory to write into.
         #[arg(short, long)]
@@ -75,6 +76,14 @@ pub enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// What the tables look like: `normal` (every entry independently non-zero with
+        /// probability --density, standard normal values: no structure, every row and
+        /// dimension alike) or `structured` (fitted to a Gowalla-trained model: taste clusters
+        /// of Zipf sizes sharing their strong dimensions, item norms growing with a Pareto
+        /// popularity, non-zeros uneven over the dimensions, then pruned by magnitude to
+        /// exactly --density; see docs/BENCHMARKS.md, "Structured tables").
+        #[arg(long, value_enum, default_value_t = Structure::Normal)]
+        structure: Structure,
     },
     /// Time `recommend` on a model, per retrieval path, against the memory bandwidth.
     Bench {

@@ -54,7 +54,8 @@ fn run() -> ExitCode {
             dim,
             density,
             seed,
-        } => commands::generate::run(&output, users, items, dim, density, seed),
+            structure,
+        } => commands::generate::run(&output, users, items, dim, density, seed, structure),
         Command::Bench {
             model,
             queries,

@@ -225,10 +225,19 @@ fn named<T>(what: &str, name: &str, parse: fn(&str) -> Option<T>, choices: &str)
 /// How to store the item table: `layout` (`auto`, `rows`, `both`, `columns`), `block_bounds`
 /// (`auto`, `off`, or rows per block), sliced rows or not; the CLI's `--layout`,
 /// `--block-bounds` and `--sliced-rows`.
-pub(crate) fn storage_arg(layout: &str, block_bounds: &str, sliced_rows: bool) -> PyResult<ItemStorage> {
+pub(crate) fn storage_arg(
+    layout: &str,
+    block_bounds: &str,
+    sliced_rows: bool,
+) -> PyResult<ItemStorage> {
     let layout = match layout {
         "auto" => None,
-        name => Some(named("layout", name, Layout::from_name, "auto, rows, both, columns")?),
+        name => Some(named(
+            "layout",
+            name,
+            Layout::from_name,
+            "auto, rows, both, columns",
+        )?),
     };
     let block_bounds = match block_bounds {
         "auto" => BoundsChoice::Auto,

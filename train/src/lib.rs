@@ -26,7 +26,8 @@
 //! [`model`] is the MF-BPR step with sparse Adam, [`mask`] initialises masks and prunes and
 //! regrows, [`nmf`] factorises the interaction matrix for the NMF mask, [`schedule`] says when
 //! and how much the mask moves, [`validate`] measures Recall@k during training, and
-//! [`synthetic`] makes the demo's interaction set, [`random`] draws random tables, [`trainer`]
+//! [`synthetic`] makes the demo's interaction set, [`random`] draws random tables,
+//! [`structured`] draws tables with a trained model's statistics and measures them, [`trainer`]
 //! runs the training loop, and [`eval`] measures a written file.
 
 pub mod data;
@@ -40,6 +41,7 @@ pub mod nmf;
 pub mod random;
 pub mod sample;
 pub mod schedule;
+pub mod structured;
 pub mod synthetic;
 pub mod trainer;
 pub mod validate;

@@ -6,6 +6,10 @@ use rand_chacha::ChaCha8Rng;
 
 use pocketrec_export::prune;
 
+/// Tables with a trained model's structure (taste clusters, popularity-driven norms, uneven
+/// dimensions), fitted to a Gowalla-trained model: see [`crate::structured`].
+pub use crate::structured::{StructuredTables, structured_tables};
+
 /// A standard normal sample (Box-Muller).
 pub fn normal(rng: &mut impl Rng) -> f32 {
     let u1: f64 = rng.random_range(f64::EPSILON..1.0);

@@ -4,10 +4,22 @@ use std::path::Path;
 
 use pocketrec_export::input::write_npy_f32;
 use pocketrec_train::random::random_normal_table;
+use pocketrec_train::structured::structured_tables;
 
 use crate::error::{CliError, Result};
 
-/// Runs `pocketrec generate`: i.i.d. normal values at `density`, written into `dir`.
+/// What `pocketrec generate` draws (`--structure`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Structure {
+    /// Every entry independently non-zero with probability --density, standard normal
+    /// values: no structure.
+    Normal,
+    /// Taste clusters, popularity-driven item norms and uneven dimensions, fitted to a
+    /// Gowalla-trained model, pruned by magnitude to --density.
+    Structured,
+}
+
+/// Runs `pocketrec generate`: tables of `structure` at `density`, written into `dir`.
 pub fn run(
     dir: &Path,
     users: usize,
@@ -15,18 +27,36 @@ pub fn run(
     dim: usize,
     density: f64,
     seed: u64,
+    structure: Structure,
 ) -> Result<()> {
     if !(0.0..=1.0).contains(&density) {
         return Err(CliError::Usage("--density must be in [0, 1]".into()));
     }
     std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, e))?;
-    for (name, rows, salt) in [("users.npy", users, 0u64), ("items.npy", items, 1)] {
-        let table =
-            random_normal_table(seed.wrapping_mul(2).wrapping_add(salt), rows, dim, density);
+    let (user_table, item_table) = match structure {
+        Structure::Normal => {
+            let table = |rows, salt| {
+                random_normal_table(seed.wrapping_mul(2).wrapping_add(salt), rows, dim, density)
+            };
+            (table(users, 0), table(items, 1))
+        }
+        Structure::Structured => {
+            let tables = structured_tables(seed, users, items, dim, density);
+            (tables.users, tables.items)
+        }
+    };
+    for (name, rows, table) in [
+        ("users.npy", users, user_table),
+        ("items.npy", items, item_table),
+    ] {
         write_npy_f32(&dir.join(name), &[rows, dim], &table)?;
     }
+    let kind = match structure {
+        Structure::Normal => "normal",
+        Structure::Structured => "structured",
+    };
     eprintln!(
-        "wrote {0}/users.npy ({users} x {dim}) and {0}/items.npy ({items} x {dim}), density {density}",
+        "wrote {0}/users.npy ({users} x {dim}) and {0}/items.npy ({items} x {dim}), {kind}, density {density}",
         dir.display()
     );
     Ok(())
