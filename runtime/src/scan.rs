@@ -29,12 +29,10 @@ use crate::sliced::{SlicedRows, window_count};
 use crate::table::Table;
 use crate::topk::{Recommendation, TopK};
 
-/// Blocks with the highest bounds that the bounded column scan scores first.
-const FIRST_BLOCKS: usize = 32;
-
-/// Blocks whose bounds the bounded column scan keeps between its passes (16 KiB of stack);
-/// a table with more blocks has them computed twice.
-const CACHED_BOUNDS: usize = 4096;
+/// Chunks of [`CHUNK_BLOCKS`] blocks whose highest bounds the bounded column scan orders on the
+/// stack (8 KiB): 65,536 blocks, 16.7M rows in blocks of 256. Tables with more chunks are
+/// scanned chunk by chunk in file order.
+const MAX_CHUNKS: usize = 1024;
 
 /// Rows per batch of the row-scan kernel.
 const ROW_BATCH: usize = 256;
@@ -179,10 +177,20 @@ impl<S: AsRef<[u8]>> Model<S> {
         out: &mut [Recommendation],
         retrieval: Retrieval,
     ) -> Result<usize> {
-        self.scan_counting(query, k, exclude, out, retrieval, &mut ScanStats::default())
+        self.scan_counting(
+            query,
+            k,
+            exclude,
+            out,
+            retrieval,
+            &mut ScanStats::default(),
+            false,
+        )
     }
 
-    /// [`Self::scan`], counting the blocks of the column scan in `stats`.
+    /// [`Self::scan`], counting the blocks of the column scan in `stats` (and, with
+    /// `count_bytes`, the bytes a bounded scan reads).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn scan_counting(
         &self,
         query: &Query<'_>,
@@ -191,6 +199,7 @@ impl<S: AsRef<[u8]>> Model<S> {
         out: &mut [Recommendation],
         retrieval: Retrieval,
         stats: &mut ScanStats,
+        count_bytes: bool,
     ) -> Result<usize> {
         let available = out.len() as u64;
         let out = out.get_mut(..k).ok_or(Error::BufferTooSmall {
@@ -228,6 +237,7 @@ impl<S: AsRef<[u8]>> Model<S> {
                             exclude,
                             TopK::new(out),
                             stats,
+                            count_bytes,
                         ),
                     _ => {
                         stats.blocks = columns.blocks;
@@ -556,11 +566,12 @@ impl<S: AsRef<[u8]>> Model<S> {
         offer(top, items, exclude, base, acc, pass, in_order)
     }
 
-    /// The column scan with block bounds: the blocks with the highest bounds first (up to
-    /// [`FIRST_BLOCKS`] of them, until one's bound is below the k-th score), then every other
-    /// block in file order, skipping those whose bound is below the k-th score found so far.
-    /// Bounded stack: the bounds are computed [`CHUNK_BLOCKS`] at a time, and kept for up to
-    /// [`CACHED_BOUNDS`] blocks (computed again past that).
+    /// The column scan with block bounds: the bounds computed [`CHUNK_BLOCKS`] blocks at a
+    /// time; the chunks taken from the highest bound down (up to [`MAX_CHUNKS`] of them, in
+    /// file order past that), the first one's blocks from the highest bound down, and every
+    /// block whose bound is not below the k-th score found so far scored; a chunk whose
+    /// highest bound is below it ends the scan: no block left can then hold a top-k item.
+    /// Each bound is computed once, and again for the few chunks that are scored.
     #[allow(clippy::too_many_arguments)]
     #[inline(never)]
     fn scan_columns_bounded(
@@ -572,6 +583,7 @@ impl<S: AsRef<[u8]>> Model<S> {
         exclude: &[u64],
         mut top: TopK<'_>,
         stats: &mut ScanStats,
+        count_bytes: bool,
     ) -> Result<usize> {
         let dim = query.vector.len();
         let too_large = || Error::DimensionTooLarge {
@@ -603,6 +615,12 @@ impl<S: AsRef<[u8]>> Model<S> {
         stats.blocks = columns.blocks;
         // The bounds of the query's dimensions: two codes a block each.
         stats.bounded_bytes = (active * (2 * bounds.blocks + 4)) as u64;
+        let mut uncounted = 0u64;
+        let counted = if count_bytes {
+            &mut stats.bounded_bytes
+        } else {
+            &mut uncounted
+        };
         let usable = !(cosine && !(query.norm > 0.0 && query.norm.is_finite()))
             && fixed_bias.is_finite()
             && bounds.blocks == columns.blocks;
@@ -618,86 +636,66 @@ impl<S: AsRef<[u8]>> Model<S> {
                     &mut top,
                     &mut accumulator,
                     true,
-                    Some(&mut stats.bounded_bytes),
+                    Some(&mut *counted).filter(|_| count_bytes),
                 )?;
             }
             stats.blocks_scored = columns.blocks;
             return Ok(top.finish());
         }
-        // The blocks with the highest bounds, scored first to raise the k-th score early.
-        // The bounds of up to CACHED_BOUNDS blocks are kept for the second pass; beyond that
-        // they are computed again.
-        let mut best = [(f32::NEG_INFINITY, usize::MAX); FIRST_BLOCKS];
-        let mut held = 0;
-        let mut worst = 0;
-        let mut cache = [0.0f32; CACHED_BOUNDS];
-        let cached = columns.blocks <= CACHED_BOUNDS;
+        // Every chunk's highest bound, then the chunks from the highest down: the first ones
+        // raise the k-th score early, and a chunk whose highest bound is below it ends the
+        // scan. Past MAX_CHUNKS chunks (a bounded stack), the chunks in file order instead.
+        let chunks = columns.blocks.div_ceil(CHUNK_BLOCKS);
+        let ordered = chunks <= MAX_CHUNKS;
+        let mut order = [(0.0f32, 0u32); MAX_CHUNKS];
         let mut chunk = [0.0f32; CHUNK_BLOCKS];
-        for first in (0..columns.blocks).step_by(CHUNK_BLOCKS) {
-            let n = CHUNK_BLOCKS.min(columns.blocks - first);
-            let chunk = match cache.get_mut(first..first + n) {
-                Some(slot) if cached => slot,
-                _ => &mut chunk[..n],
-            };
-            bounds.chunk(&bound_query, first, chunk);
-            for (k, &bound) in chunk.iter().enumerate() {
-                if held < FIRST_BLOCKS {
-                    best[held] = (bound, first + k);
-                    held += 1;
-                    if held == FIRST_BLOCKS {
-                        worst = lowest(&best);
-                    }
-                } else if bound > best[worst].0 {
-                    best[worst] = (bound, first + k);
-                    worst = lowest(&best);
-                }
+        let size = |c: usize| CHUNK_BLOCKS.min(columns.blocks - c * CHUNK_BLOCKS);
+        if ordered {
+            for (c, slot) in order.iter_mut().enumerate().take(chunks) {
+                let chunk = &mut chunk[..size(c)];
+                bounds.chunk(&bound_query, c * CHUNK_BLOCKS, chunk);
+                let highest = chunk.iter().fold(f32::NEG_INFINITY, |m, &b| m.max(b));
+                *slot = (highest, c as u32);
             }
+            order[..chunks].sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         }
-        let best = &mut best[..held];
-        best.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let mut scored = 0;
-        for &(bound, block) in best.iter() {
-            if top.threshold().is_some_and(|t| bound < t) {
-                break;
-            }
-            let block = ColumnBlock { columns, block };
-            self.score_column_block(
-                items,
-                block,
-                active_dims,
-                query,
-                exclude,
-                &mut top,
-                &mut accumulator,
-                false,
-                Some(&mut stats.bounded_bytes),
-            )?;
-            scored += 1;
-        }
-        stats.blocks_scored = scored;
-        // Every other block, in file order.
-        let done = &mut best[..scored];
-        done.sort_unstable_by_key(|b| b.1);
-        let mut next_done = done.iter().map(|b| b.1).peekable();
-        for first in (0..columns.blocks).step_by(CHUNK_BLOCKS) {
-            let n = CHUNK_BLOCKS.min(columns.blocks - first);
-            let chunk = match cache.get(first..first + n) {
-                Some(slot) if cached => slot,
-                _ => {
-                    bounds.chunk(&bound_query, first, &mut chunk[..n]);
-                    &chunk[..n]
-                }
+        for i in 0..chunks {
+            let (highest, c) = match order.get(i).filter(|_| ordered) {
+                Some(&(highest, c)) => (highest, c as usize),
+                None => (f32::INFINITY, i),
             };
-            for (k, &bound) in chunk.iter().enumerate() {
-                let block = first + k;
-                if next_done.peek() == Some(&block) {
-                    next_done.next();
+            if top.threshold().is_some_and(|t| highest < t) {
+                break; // every later chunk's bounds are lower still
+            }
+            let n = size(c);
+            let chunk = &mut chunk[..n];
+            bounds.chunk(&bound_query, c * CHUNK_BLOCKS, chunk);
+            // The first chunk's blocks highest bound first, to set the k-th score; the others'
+            // in file order (sorting them costs more than it saves).
+            let mut blocks = [0u8; CHUNK_BLOCKS];
+            for (k, slot) in blocks.iter_mut().enumerate() {
+                *slot = k as u8;
+            }
+            let blocks = &mut blocks[..n];
+            if i == 0 {
+                blocks.sort_unstable_by(|&a, &b| {
+                    chunk[usize::from(b)]
+                        .total_cmp(&chunk[usize::from(a)])
+                        .then(a.cmp(&b))
+                });
+            }
+            for &k in blocks.iter() {
+                if top.threshold().is_some_and(|t| chunk[usize::from(k)] < t) {
+                    if i == 0 {
+                        break; // sorted: the rest are lower
+                    }
                     continue;
                 }
-                if top.threshold().is_some_and(|t| bound < t) {
-                    continue;
-                }
-                let block = ColumnBlock { columns, block };
+                let block = ColumnBlock {
+                    columns,
+                    block: c * CHUNK_BLOCKS + usize::from(k),
+                };
                 self.score_column_block(
                     items,
                     block,
@@ -707,11 +705,12 @@ impl<S: AsRef<[u8]>> Model<S> {
                     &mut top,
                     &mut accumulator,
                     false,
-                    Some(&mut stats.bounded_bytes),
+                    Some(&mut *counted).filter(|_| count_bytes),
                 )?;
-                stats.blocks_scored += 1;
+                scored += 1;
             }
         }
+        stats.blocks_scored = scored;
         Ok(top.finish())
     }
 }
@@ -726,17 +725,6 @@ struct ColumnBlock<'c, 'a> {
 /// `|x|` (without `std`).
 fn magnitude(x: f32) -> f32 {
     f32::from_bits(x.to_bits() & 0x7fff_ffff)
-}
-
-/// The position of the lowest bound among `best`.
-fn lowest(best: &[(f32, usize)]) -> usize {
-    let mut at = 0;
-    for (k, b) in best.iter().enumerate() {
-        if b.0 < best[at].0 {
-            at = k;
-        }
-    }
-    at
 }
 
 /// What a scan did, for `bench` and the tests ([`Model::recommend_vector_stats`]).

@@ -309,7 +309,7 @@ impl<S: AsRef<[u8]>> Model<S> {
         let items = self.items()?;
         let query = self.vector_query(&items, user_vector)?;
         let mut stats = ScanStats::default();
-        let n = self.scan_counting(&query, k, exclude, out, Retrieval::Auto, &mut stats)?;
+        let n = self.scan_counting(&query, k, exclude, out, Retrieval::Auto, &mut stats, true)?;
         Ok((n, stats))
     }
 
