@@ -104,6 +104,10 @@ fn fast_default(c: &mut Criterion) {
         );
         let quantised = int8::Table::new(&tables.items);
         let queries: Vec<&[f32]> = tables.users.chunks_exact(DIM).take(QUERY_USERS).collect();
+        assert!(
+            int8::simd_agrees(&quantised, queries[0]),
+            "the int8 baseline's AVX2 kernel disagrees with its portable twin"
+        );
         let mut group = c.benchmark_group(format!("fast-default/{}/{n}", tables.name));
         group.sample_size(10);
         group.throughput(Throughput::Elements(n as u64));

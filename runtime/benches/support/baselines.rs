@@ -123,28 +123,56 @@ pub mod int8 {
         }
     }
 
+    /// The dot products of eight consecutive rows (`rows`: 8 x 64 codes) with `query`: each
+    /// row's products summed by 16-bit multiply-adds into eight 32-bit lanes, then the eight
+    /// rows' lanes reduced together by horizontal adds (no per-row reduction).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn dot64(row: &[i8], query: &[i16; DIM]) -> i32 {
+    unsafe fn dot64x8(rows: &[i8], query: &[i16; DIM]) -> [i32; 8] {
         use std::arch::x86_64::*;
-        assert!(row.len() >= DIM);
-        // SAFETY: the row holds 64 bytes (asserted) and the query 64 i16; unaligned loads.
+        assert!(rows.len() >= 8 * DIM);
+        // SAFETY: `rows` holds 8 x 64 bytes (asserted) and the query 64 i16; unaligned loads.
         unsafe {
-            let mut acc = _mm256_setzero_si256();
-            for chunk in 0..DIM / 16 {
-                let bytes = _mm_loadu_si128(row.as_ptr().add(16 * chunk) as *const __m128i);
-                let wide = _mm256_cvtepi8_epi16(bytes);
-                let q = _mm256_loadu_si256(query.as_ptr().add(16 * chunk) as *const __m256i);
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(wide, q));
-            }
-            let half = _mm_add_epi32(
-                _mm256_castsi256_si128(acc),
-                _mm256_extracti128_si256::<1>(acc),
-            );
-            let quad = _mm_add_epi32(half, _mm_shuffle_epi32::<0b01_00_11_10>(half));
-            let pair = _mm_add_epi32(quad, _mm_shuffle_epi32::<0b10_11_00_01>(quad));
-            _mm_cvtsi128_si32(pair)
+            let q: [__m256i; 4] = core::array::from_fn(|chunk| {
+                _mm256_loadu_si256(query.as_ptr().add(16 * chunk) as *const __m256i)
+            });
+            let acc: [__m256i; 8] = core::array::from_fn(|r| {
+                let mut acc = _mm256_setzero_si256();
+                for (chunk, q) in q.iter().enumerate() {
+                    let at = rows.as_ptr().add(r * DIM + 16 * chunk) as *const __m128i;
+                    let wide = _mm256_cvtepi8_epi16(_mm_loadu_si128(at));
+                    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(wide, *q));
+                }
+                acc
+            });
+            let h01 = _mm256_hadd_epi32(acc[0], acc[1]);
+            let h23 = _mm256_hadd_epi32(acc[2], acc[3]);
+            let h45 = _mm256_hadd_epi32(acc[4], acc[5]);
+            let h67 = _mm256_hadd_epi32(acc[6], acc[7]);
+            let h0123 = _mm256_hadd_epi32(h01, h23);
+            let h4567 = _mm256_hadd_epi32(h45, h67);
+            // Lanes: rows 0-3 of the low halves, rows 4-7 of the low halves, then the high.
+            let low = _mm256_permute2x128_si256::<0x20>(h0123, h4567);
+            let high = _mm256_permute2x128_si256::<0x31>(h0123, h4567);
+            let sums = _mm256_add_epi32(low, high);
+            let mut out = [0i32; 8];
+            _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, sums);
+            out
         }
+    }
+
+    /// Whether the AVX2 eight-row kernel agrees with the portable dot products on the first
+    /// rows of `table` for `query` (true without AVX2): the benches check it before timing.
+    pub fn simd_agrees(table: &Table, query: &[f32]) -> bool {
+        let q: [i16; DIM] = core::array::from_fn(|c| i16::from(code(query[c], 0.01)));
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && table.scales.len() >= 8 {
+            // SAFETY: AVX2 was detected; the table has at least eight rows.
+            let simd = unsafe { dot64x8(&table.codes[..8 * DIM], &q) };
+            return (0..8)
+                .all(|r| simd[r] == dot64_portable(&table.codes[r * DIM..(r + 1) * DIM], &q));
+        }
+        true
     }
 
     fn dot64_portable(row: &[i8], query: &[i16; DIM]) -> i32 {
@@ -167,20 +195,7 @@ pub mod int8 {
         #[cfg(not(target_arch = "x86_64"))]
         let simd = false;
         let mut threshold = f32::NEG_INFINITY;
-        for (i, (row, &scale)) in table.codes.chunks_exact(DIM).zip(&table.scales).enumerate() {
-            #[cfg(target_arch = "x86_64")]
-            let dot = if simd {
-                // SAFETY: AVX2 was detected just above.
-                unsafe { dot64(row, &q) }
-            } else {
-                dot64_portable(row, &q)
-            };
-            #[cfg(not(target_arch = "x86_64"))]
-            let dot = {
-                let _ = simd;
-                dot64_portable(row, &q)
-            };
-            let s = dot as f32 * scale * query_scale;
+        let mut offer = |i: usize, s: f32| {
             if s > threshold || out.len() < K {
                 let at = out.partition_point(|&(t, _)| t >= s);
                 out.insert(at, (s, i));
@@ -189,6 +204,25 @@ pub mod int8 {
                     threshold = out[K - 1].0;
                 }
             }
+        };
+        let rows = table.scales.len();
+        let mut first = 0;
+        #[cfg(target_arch = "x86_64")]
+        if simd {
+            while first + 8 <= rows {
+                // SAFETY: AVX2 was detected above; rows first..first + 8 exist.
+                let dots = unsafe { dot64x8(&table.codes[first * DIM..(first + 8) * DIM], &q) };
+                for (r, &dot) in dots.iter().enumerate() {
+                    let scale = table.scales[first + r];
+                    offer(first + r, dot as f32 * scale * query_scale);
+                }
+                first += 8;
+            }
+        }
+        let _ = simd;
+        for i in first..rows {
+            let dot = dot64_portable(&table.codes[i * DIM..(i + 1) * DIM], &q);
+            offer(i, dot as f32 * table.scales[i] * query_scale);
         }
     }
 }
