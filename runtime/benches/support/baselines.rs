@@ -172,6 +172,7 @@ pub mod int8 {
             return (0..8)
                 .all(|r| simd[r] == dot64_portable(&table.codes[r * DIM..(r + 1) * DIM], &q));
         }
+        let _ = (table, q);
         true
     }
 
@@ -206,6 +207,7 @@ pub mod int8 {
             }
         };
         let rows = table.scales.len();
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let mut first = 0;
         #[cfg(target_arch = "x86_64")]
         if simd {

@@ -2,7 +2,9 @@
 //! SIMD versions through `core::arch`: AVX2 + F16C on x86_64 (chosen at run time under `std`,
 //! at compile time otherwise; the posting-list scatter-add and the row kernels, u8-list and
 //! bitmap, also have AVX-512 versions, used when the CPU has AVX-512F, plus BW, VL and POPCNT
-//! for the rows) and NEON on aarch64. Every SIMD kernel gives bit-identical results to
+//! for the rows) and NEON on aarch64 (the u8-list dot product, the scatter-add, the top-k
+//! scan, the bitmap and sliced row kernels and the score finish; NEON is part of every aarch64
+//! target, so nothing is detected). Every SIMD kernel gives bit-identical results to
 //! its scalar twin, and is tested against it on the machine that runs the tests.
 //!
 //! ## Summation orders
@@ -26,6 +28,20 @@ pub(crate) mod scalar;
 mod x86;
 
 use crate::format::ValueEncoding;
+
+/// Calls the x86 or NEON row kernel `$kernel::<E>` monomorphised for `$encoding`, with `E` its
+/// code (1 f32, 2 f16, 3 bf16, 4 int8, as `x86::encoding_of` and `neon`'s read it back).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+macro_rules! by_encoding {
+    ($encoding:expr, $($kernel:ident)::+ ($($arg:expr),*)) => {
+        match $encoding {
+            ValueEncoding::F32 => $($kernel)::+::<1>($($arg),*),
+            ValueEncoding::F16 => $($kernel)::+::<2>($($arg),*),
+            ValueEncoding::Bf16 => $($kernel)::+::<3>($($arg),*),
+            ValueEncoding::I8 => $($kernel)::+::<4>($($arg),*),
+        }
+    };
+}
 
 /// The instruction sets the kernels use on this machine, most capable first: `"avx512"` (the
 /// row kernels, scatter-add and top-k scan; AVX2 for the rest), `"avx2+f16c"`, `"neon"` or
@@ -99,6 +115,7 @@ pub(crate) struct BitmapList<'a> {
     pub values: &'a [u8],
     /// The values section from the list's first value to its end (`values` and what follows
     /// it): a kernel may read past the list's values, there, to load whole vectors.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub tail: &'a [u8],
 }
 
@@ -242,21 +259,13 @@ pub(crate) fn bitmap_dots(
     if let Some(result) = bitmap_dots_avx2(query, offsets, data, first, out, encoding) {
         return result;
     }
+    #[cfg(target_arch = "aarch64")]
+    return by_encoding!(
+        encoding,
+        neon::bitmap_dots(query, offsets, data, first, out)
+    );
+    #[allow(unreachable_code)]
     scalar::bitmap_dots(query, offsets, data, first, out, encoding)
-}
-
-/// Calls the x86 row kernel `$kernel::<E>` monomorphised for `$encoding`, with `E` its code
-/// (1 f32, 2 f16, 3 bf16, 4 int8, as `x86::encoding_of` reads it back).
-#[cfg(target_arch = "x86_64")]
-macro_rules! by_encoding {
-    ($encoding:expr, $($kernel:ident)::+ ($($arg:expr),*)) => {
-        match $encoding {
-            ValueEncoding::F32 => $($kernel)::+::<1>($($arg),*),
-            ValueEncoding::F16 => $($kernel)::+::<2>($($arg),*),
-            ValueEncoding::Bf16 => $($kernel)::+::<3>($($arg),*),
-            ValueEncoding::I8 => $($kernel)::+::<4>($($arg),*),
-        }
-    };
 }
 
 /// Adds, list after list (in `lists`' order, the increasing dimension order), `weight * value`
@@ -336,6 +345,9 @@ pub(crate) fn finish_scores(
         // SAFETY: `available` checked AVX2.
         return unsafe { x86::finish_scores(scores, user_bias, bias, global_bias) };
     }
+    #[cfg(target_arch = "aarch64")]
+    return neon::finish_scores(scores, user_bias, bias, global_bias);
+    #[allow(unreachable_code)]
     scalar::finish_scores(scores, user_bias, bias, global_bias)
 }
 
@@ -439,8 +451,9 @@ pub(crate) fn u8_list_dots_avx2(
 /// count): each row's products added one after another in column order from +0 (the column
 /// scan's order, so f32 results equal it bit for bit), int8 rows then times their scale.
 /// AVX-512 on x86_64 when the CPU has it (sixteen lanes and masked loads: a slice in one
-/// register), else AVX2 (two halves of eight lanes, the query entries gathered); the scalar
-/// kernel otherwise (NEON: not written yet). Returns the number
+/// register), else AVX2 (two halves of eight lanes, the query entries gathered); NEON on
+/// aarch64 (four vectors of four lanes, the query entries looked up from registers up to 64
+/// dimensions); the scalar kernel otherwise. Returns the number
 /// of a slice found corrupt ([`crate::sliced::SlicedRows::slice`]'s checks, columns not
 /// strictly increasing and below `query.len()`, or a row of the window held twice).
 #[inline]
@@ -461,6 +474,9 @@ pub(crate) fn sliced_dots(
     if let Some(result) = sliced_dots_avx2(query, rows, window, out) {
         return result;
     }
+    #[cfg(target_arch = "aarch64")]
+    return by_encoding!(rows.encoding, neon::sliced_dots(query, rows, window, out));
+    #[allow(unreachable_code)]
     scalar::sliced_dots(query, rows, window, out)
 }
 
@@ -743,10 +759,14 @@ mod tests {
     }
 
     /// Every bitmap row kernel this machine can run, by name: the scalar reference, the
-    /// dispatcher, and each x86 variant on its own (whichever the dispatcher prefers).
+    /// dispatcher, and each x86 or NEON variant on its own (whichever the dispatcher prefers).
     fn bitmap_kernels() -> Vec<(&'static str, RowDots)> {
         let mut kernels: Vec<(&'static str, RowDots)> =
             vec![("scalar", scalar::bitmap_dots), ("dispatch", bitmap_dots)];
+        #[cfg(target_arch = "aarch64")]
+        kernels.push(("neon", |q, o, d, f, out, e| {
+            by_encoding!(e, neon::bitmap_dots(q, o, d, f, out))
+        }));
         #[cfg(target_arch = "x86_64")]
         {
             if x86::available() {
@@ -766,6 +786,7 @@ mod tests {
     /// Every u8-list row kernel this machine can run, by name: the scalar reference, the
     /// dispatcher, and each x86 variant on its own (whichever the dispatcher prefers).
     fn row_kernels() -> Vec<(&'static str, RowDots)> {
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let mut kernels: Vec<(&'static str, RowDots)> =
             vec![("scalar", scalar::u8_list_dots), ("dispatch", u8_list_dots)];
         #[cfg(target_arch = "x86_64")]
@@ -1032,6 +1053,13 @@ mod tests {
                 }
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got), bits(&want), "{what}");
+                // The NEON kernel on its own (what the dispatcher runs on aarch64).
+                #[cfg(target_arch = "aarch64")]
+                for (w, range) in windows.iter().enumerate() {
+                    let out = &mut got[range.clone()];
+                    by_encoding!(encoding, neon::sliced_dots(&query, &sliced, w, out)).unwrap();
+                    assert_eq!(bits(out), bits(&want[range.clone()]), "{what} neon");
+                }
                 // The AVX2 kernel on its own, whatever the dispatcher prefers.
                 #[cfg(target_arch = "x86_64")]
                 for (w, range) in windows.iter().enumerate() {
@@ -1126,6 +1154,12 @@ mod tests {
                     #[cfg(target_arch = "x86_64")]
                     if let Some(result) = sliced_dots_avx2(&query, &rows_d, w, out) {
                         assert_eq!(result, Err(s), "{what}: {how} (avx2)");
+                    }
+                    #[cfg(target_arch = "aarch64")]
+                    {
+                        let result =
+                            by_encoding!(encoding, neon::sliced_dots(&query, &rows_d, w, out));
+                        assert_eq!(result, Err(s), "{what}: {how} (neon)");
                     }
                 }
             }
