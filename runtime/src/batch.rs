@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::scan::Retrieval;
-use crate::score::{MAX_STACK_DIM, Query};
+use crate::score::{MAX_STACK_DIM, Query, user_vector};
 use crate::topk::Recommendation;
 
 /// Users a thread takes at a time: small enough to balance the threads, large enough that
@@ -164,7 +164,7 @@ impl<S: AsRef<[u8]> + Sync> Model<S> {
         let mut grouped = Vec::with_capacity(counts.len());
         for (j, (count, vector)) in counts.iter_mut().zip(vectors.chunks_mut(dim)).enumerate() {
             *count = 0;
-            match self.user_vector(users[first + j], vector) {
+            match user_vector(&user_table, users[first + j], vector) {
                 Ok(bias) => biases[j] = bias,
                 Err(Error::IdNotFound { .. }) => {
                     unknown += 1;

@@ -554,9 +554,6 @@ impl<S: AsRef<[u8]>> Model<S> {
             .get_mut(..columns.rows_in_block(block))
             .ok_or(corrupt_entry(columns))?;
         match columns.list_rows {
-            ListRows::U16 if columns.block_rows <= SHORT_LIST_BLOCK_ROWS => {
-                add_short_lists(acc, columns, block, active_dims, query)?
-            }
             ListRows::U16 => add_u16_lists(acc, columns, block, active_dims, query)?,
             ListRows::Bitmap => add_bitmap_lists(acc, columns, block, active_dims, query)?,
         }
@@ -740,43 +737,13 @@ pub struct ScanStats {
 }
 
 /// Blocks of at most this many rows (those of tables with block bounds) have lists of a few
-/// entries: [`add_short_lists`] adds them without the per-list setup of the SIMD kernels.
+/// entries, and a bounded scan jumps between blocks: [`add_u16_lists`] then asks for no next
+/// list ahead.
 const SHORT_LIST_BLOCK_ROWS: usize = 256;
 
-/// [`add_u16_lists`] for small blocks, with no prefetching of the next list: a small block's
-/// lists are a few entries, and a bounded scan jumps between blocks.
-fn add_short_lists(
-    acc: &mut [f32],
-    columns: &ColumnView<'_>,
-    block: usize,
-    active_dims: &[u16],
-    query: &Query<'_>,
-) -> Result<()> {
-    acc.fill(0.0);
-    for &dim in active_dims {
-        let dim = usize::from(dim);
-        let list = columns.list(block, dim)?;
-        let ListRowBytes::U16(items) = list.rows else {
-            return Err(corrupt_entry(columns));
-        };
-        let weight = query.vector[dim];
-        let mut ahead = kernels::Prefetch::default();
-        if !kernels::scatter_add(
-            acc,
-            weight,
-            items,
-            list.values,
-            columns.encoding,
-            &mut ahead,
-        ) {
-            return Err(corrupt_entry(columns));
-        }
-    }
-    Ok(())
-}
-
 /// The column scan's dot products for block `block` from `u16` posting lists: zeros, then
-/// each list of the user's non-zero dimensions `active_dims` scattered into `acc` in turn.
+/// each list of the user's non-zero dimensions `active_dims` scattered into `acc` in turn
+/// (asking for the next list ahead, in blocks above [`SHORT_LIST_BLOCK_ROWS`]).
 fn add_u16_lists(
     acc: &mut [f32],
     columns: &ColumnView<'_>,
@@ -785,23 +752,27 @@ fn add_u16_lists(
     query: &Query<'_>,
 ) -> Result<()> {
     acc.fill(0.0);
+    let prefetch = columns.block_rows > SHORT_LIST_BLOCK_ROWS;
     for (position, &dim) in active_dims.iter().enumerate() {
         let dim = usize::from(dim);
         let list = columns.list(block, dim)?;
         // Ask for the next list's first bytes while this one is added up.
         let next = match active_dims.get(position + 1) {
-            Some(&d) => columns.list(block, usize::from(d)),
+            _ if !prefetch => None,
+            Some(&d) => Some(columns.list(block, usize::from(d))),
             None => match active_dims.first() {
-                Some(&d) if block + 1 < columns.blocks => columns.list(block + 1, usize::from(d)),
-                _ => Ok(list),
+                Some(&d) if block + 1 < columns.blocks => {
+                    Some(columns.list(block + 1, usize::from(d)))
+                }
+                _ => Some(Ok(list)),
             },
         };
         let mut ahead = match next {
-            Ok(PostingList {
+            Some(Ok(PostingList {
                 rows: ListRowBytes::U16(items),
                 values,
                 ..
-            }) => kernels::Prefetch::new(items, values),
+            })) => kernels::Prefetch::new(items, values),
             _ => kernels::Prefetch::default(),
         };
         let ListRowBytes::U16(items) = list.rows else {

@@ -71,6 +71,15 @@ pub(crate) fn score_row(
     ((sim + query.bias) + item_bias) + global_bias
 }
 
+/// Decodes user `user`'s row of `users` into `dense` (the table's dimension long) and
+/// returns their bias.
+pub(crate) fn user_vector(users: &Table<'_>, user: u64, dense: &mut [f32]) -> Result<f32> {
+    let row_index = users.find(user)?;
+    let bias = users.bias(row_index)?;
+    users.decode_row(row_index, dense)?;
+    Ok(bias)
+}
+
 impl<S: AsRef<[u8]>> Model<S> {
     /// Decodes user `user`'s row on the stack and runs `f` with it as a query. Never inlined,
     /// so that the row buffer and the decoding's locals stay in one frame the caller does
@@ -78,24 +87,16 @@ impl<S: AsRef<[u8]>> Model<S> {
     /// stack there).
     #[inline(never)]
     fn with_user<R>(&self, user: u64, f: impl FnOnce(&Query<'_>) -> Result<R>) -> Result<R> {
-        let mut buffer = [0.0f32; MAX_STACK_DIM];
-        let dim = self.users()?.dim();
-        let dense = buffer.get_mut(..dim).ok_or(Error::DimensionTooLarge {
-            dim: dim as u64,
-            max: MAX_STACK_DIM as u64,
-        })?;
-        let bias = self.user_vector(user, dense)?;
-        f(&Query::new(dense, bias))
-    }
-
-    /// Decodes user `user`'s row into `dense` (the user table's dimension long) and returns
-    /// their bias.
-    pub(crate) fn user_vector(&self, user: u64, dense: &mut [f32]) -> Result<f32> {
         let users = self.users()?;
-        let row_index = users.find(user)?;
-        let bias = users.bias(row_index)?;
-        users.decode_row(row_index, dense)?;
-        Ok(bias)
+        let mut buffer = [0.0f32; MAX_STACK_DIM];
+        let dense = buffer
+            .get_mut(..users.dim())
+            .ok_or(Error::DimensionTooLarge {
+                dim: users.dim() as u64,
+                max: MAX_STACK_DIM as u64,
+            })?;
+        let bias = user_vector(&users, user, dense)?;
+        f(&Query::new(dense, bias))
     }
 
     /// Checks a caller-given user vector against the item table.

@@ -510,61 +510,24 @@ fn bitmap_dots_neon<const E: u8>(
     first: usize,
     out: &mut [f32],
 ) -> Result<(), usize> {
-    use crate::le;
     let encoding = encoding_of(E);
-    let (width, prefix) = (encoding.width(), encoding.row_prefix());
     let dim = query.len();
     if E == 1 || dim == 0 || dim > 256 {
         return scalar::bitmap_dots(query, offsets, data, first, out, encoding);
     }
     let mut padded = [0.0f32; 256];
     padded[..dim].copy_from_slice(query);
-    let bitmap_len = dim.div_ceil(8);
     let mut columns = [0u8; 256];
-    let Some(mut start) = le::u32_at(offsets, first) else {
-        return Err(first);
-    };
-    for (k, slot) in out.iter_mut().enumerate() {
-        let row = first + k;
-        let end = le::u32_at(offsets, row + 1).ok_or(row)?;
-        let record = data.get(start as usize..end as usize).ok_or(row)?;
-        start = end;
-        if record.is_empty() {
-            *slot = 0.0;
-            continue;
-        }
-        if record.len() < bitmap_len + prefix {
-            return Err(row);
-        }
-        let (bitmap, rest) = record.split_at(bitmap_len);
-        if !dim.is_multiple_of(8) && bitmap[bitmap_len - 1] >> (dim % 8) != 0 {
-            return Err(row);
-        }
-        let mut n = 0usize;
-        for (w, chunk) in bitmap.chunks(8).enumerate() {
-            let mut word = scalar::bitmap_word(chunk);
-            while word != 0 {
-                // At most 256 set bits (dim <= 256), each a column < dim (tail bits checked).
-                columns[n & 255] = (w * 64 + word.trailing_zeros() as usize) as u8;
-                n += 1;
-                word &= word - 1;
-            }
-        }
-        if n == 0 || rest.len() != prefix + n * width {
-            return Err(row);
-        }
-        let scale = if E == 4 {
-            let s = scalar::f16_to_f32(u16::from_le_bytes([rest[0], rest[1]]));
-            if !(s.is_finite() && s > 0.0) {
-                return Err(row);
-            }
-            s
-        } else {
-            1.0
-        };
-        *slot = dot8_columns::<E>(&padded, &columns[..n], &rest[prefix..]) * scale;
-    }
-    Ok(())
+    scalar::bitmap_records(
+        dim,
+        encoding,
+        offsets,
+        data,
+        first,
+        out,
+        &mut columns,
+        |columns, row| dot8_columns::<E>(&padded, &columns[..row.n], row.values) * row.scale,
+    )
 }
 
 /// The eight-lane dot product (see the parent module) of the entries `columns` (each below

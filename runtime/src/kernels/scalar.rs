@@ -221,6 +221,95 @@ pub(crate) fn u8_list_dots(
     Ok(())
 }
 
+/// One non-empty bitmap row record as the SIMD bitmap kernels see it, after
+/// [`bitmap_records`] checked it: its columns are `columns[..n]` of the buffer it filled.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) struct BitmapRecord<'a> {
+    /// Number of entries (set bits), at least 1.
+    pub n: usize,
+    /// The row's values (`n` of the encoding's width), after the int8 scale.
+    pub values: &'a [u8],
+    /// Where `values` starts in the row data (the AVX2 kernel reads on past the row there).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub values_at: usize,
+    /// The int8 scale (positive and finite), 1 for other encodings.
+    pub scale: f32,
+}
+
+/// Walks the bitmap row records of rows `first..first + out.len()` (dimension `dim` at most
+/// 256) with the checks of [`bitmap_dots`]: offsets in order and in the data, the record's
+/// length against its bitmap and encoding (`prefix` bytes of scale, values of `width`), no bit
+/// past the dimension, a positive finite int8 scale. Each row's columns go to `columns`; an
+/// empty row gets 0, any other `dot(columns, record)`. Returns the first bad row.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) fn bitmap_records(
+    dim: usize,
+    encoding: ValueEncoding,
+    offsets: &[u8],
+    data: &[u8],
+    first: usize,
+    out: &mut [f32],
+    columns: &mut [u8; 256],
+    mut dot: impl FnMut(&[u8; 256], &BitmapRecord<'_>) -> f32,
+) -> Result<(), usize> {
+    use crate::le;
+    let (width, prefix) = (encoding.width(), encoding.row_prefix());
+    let bitmap_len = dim.div_ceil(8);
+    let Some(mut start) = le::u32_at(offsets, first) else {
+        return Err(first);
+    };
+    for (k, slot) in out.iter_mut().enumerate() {
+        let row = first + k;
+        let end = le::u32_at(offsets, row + 1).ok_or(row)?;
+        let record = data.get(start as usize..end as usize).ok_or(row)?;
+        let record_at = start as usize;
+        start = end;
+        if record.is_empty() {
+            *slot = 0.0;
+            continue;
+        }
+        if record.len() < bitmap_len + prefix {
+            return Err(row);
+        }
+        let (bitmap, rest) = record.split_at(bitmap_len);
+        if !dim.is_multiple_of(8) && bitmap[bitmap_len - 1] >> (dim % 8) != 0 {
+            return Err(row);
+        }
+        let mut n = 0usize;
+        for (w, chunk) in bitmap.chunks(8).enumerate() {
+            let mut word = bitmap_word(chunk);
+            while word != 0 {
+                // At most 256 set bits (dim <= 256), each a column < dim (tail bits checked).
+                columns[n & 255] = (w * 64 + word.trailing_zeros() as usize) as u8;
+                n += 1;
+                word &= word - 1;
+            }
+        }
+        if n == 0 || rest.len() != prefix + n * width {
+            return Err(row);
+        }
+        let scale = if prefix == 2 {
+            let s = f16_to_f32(u16::from_le_bytes([rest[0], rest[1]]));
+            if !(s.is_finite() && s > 0.0) {
+                return Err(row);
+            }
+            s
+        } else {
+            1.0
+        };
+        let record = BitmapRecord {
+            n,
+            values: &rest[prefix..],
+            values_at: record_at + bitmap_len + prefix,
+            scale,
+        };
+        *slot = dot(columns, &record);
+    }
+    Ok(())
+}
+
 /// Up to 8 bitmap bytes as a little-endian word (missing high bytes are zero).
 #[inline(always)]
 pub(crate) fn bitmap_word(chunk: &[u8]) -> u64 {

@@ -3,7 +3,7 @@
 
 use core::arch::x86_64::*;
 
-use super::scalar::{self, bitmap_word};
+use super::scalar;
 use crate::format::ValueEncoding;
 
 /// Whether the CPU has what these kernels need: known at compile time when the target
@@ -409,73 +409,36 @@ pub(super) unsafe fn bitmap_dots<const E: u8>(
     first: usize,
     out: &mut [f32],
 ) -> Result<(), usize> {
-    use super::super::le;
     let encoding = encoding_of(E);
-    let (width, prefix) = (encoding.width(), encoding.row_prefix());
     let dim = query.len();
     if dim == 0 || dim > 256 {
         return scalar::bitmap_dots(query, offsets, data, first, out, encoding);
     }
-    let bitmap_len = dim.div_ceil(8);
     let mut columns = [0u8; 256];
-    let Some(mut start) = le::u32_at(offsets, first) else {
-        return Err(first);
-    };
-    for (k, slot) in out.iter_mut().enumerate() {
-        let row = first + k;
-        let end = le::u32_at(offsets, row + 1).ok_or(row)?;
-        let record = data.get(start as usize..end as usize).ok_or(row)?;
-        start = end;
-        if record.is_empty() {
-            *slot = 0.0;
-            continue;
-        }
-        if record.len() < bitmap_len + prefix {
-            return Err(row);
-        }
-        let (bitmap, rest) = record.split_at(bitmap_len);
-        if !dim.is_multiple_of(8) && bitmap[bitmap_len - 1] >> (dim % 8) != 0 {
-            return Err(row);
-        }
-        let mut n = 0usize;
-        for (w, chunk) in bitmap.chunks(8).enumerate() {
-            let mut word = bitmap_word(chunk);
-            while word != 0 {
-                // At most 256 set bits (dim <= 256), each a column < dim (tail bits checked).
-                columns[n & 255] = (w * 64 + word.trailing_zeros() as usize) as u8;
-                n += 1;
-                word &= word - 1;
+    scalar::bitmap_records(
+        dim,
+        encoding,
+        offsets,
+        data,
+        first,
+        out,
+        &mut columns,
+        |columns, row| {
+            if E == 1 {
+                let mut sum = 0.0f32;
+                for (&c, v) in columns[..row.n].iter().zip(row.values.chunks_exact(4)) {
+                    sum += query[usize::from(c)] * f32::from_le_bytes([v[0], v[1], v[2], v[3]]);
+                }
+                sum
+            } else {
+                // Hand the kernel the whole column buffer and the row data to its end, so that
+                // its 8-wide loads never need a copy; lanes past `n` are masked.
+                let values_ext = data.get(row.values_at..).unwrap_or(row.values);
+                // SAFETY: same CPU features as this function.
+                unsafe { dot8_u8_list(query, columns, values_ext, row.n, encoding) * row.scale }
             }
-        }
-        if n == 0 || rest.len() != prefix + n * width {
-            return Err(row);
-        }
-        let scale = if E == 4 {
-            let s = scalar::f16_to_f32(u16::from_le_bytes([rest[0], rest[1]]));
-            if !(s.is_finite() && s > 0.0) {
-                return Err(row);
-            }
-            s
-        } else {
-            1.0
-        };
-        let values = &rest[prefix..];
-        *slot = if E == 1 {
-            let mut sum = 0.0f32;
-            for (&c, v) in columns[..n].iter().zip(values.chunks_exact(4)) {
-                sum += query[usize::from(c)] * f32::from_le_bytes([v[0], v[1], v[2], v[3]]);
-            }
-            sum
-        } else {
-            // Hand the kernel the whole column buffer and the row data to its end, so that
-            // its 8-wide loads never need a copy; lanes past `n` are masked.
-            let values_at = start as usize - values.len();
-            let values_ext = data.get(values_at..).unwrap_or(values);
-            // SAFETY: same CPU features as this function.
-            unsafe { dot8_u8_list(query, &columns, values_ext, n, encoding) * scale }
-        };
-    }
-    Ok(())
+        },
+    )
 }
 
 /// AVX2 twin of [`scalar::sliced_dots`] for value encoding `E` (as [`encoding_of`] reads it),
