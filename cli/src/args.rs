@@ -111,7 +111,7 @@ pub enum Command {
 }
 
 fn parse_values(s: &str) -> std::result::Result<ValueEncoding, String> {
-    ValueEncoding::from_name(s).ok_or_else(|| format!("'{s}' is not one of f32, f16, bf16, i8"))
+    ValueEncoding::from_name(s).ok_or_else(|| format!("'{s}' is not one of f32, f16, bf16, i8, i4"))
 }
 
 /// `--layout`: a layout, or `auto` (`None`) to choose it from the tables.
@@ -213,7 +213,8 @@ pub struct ExportArgs {
     /// The model file to write.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// How to store values: f32 (exact), f16, bf16, or i8 (per-row scale).
+    /// How to store values: f32 (exact), f16, bf16, i8 or i4 (per-row scale; i4: two values
+    /// a byte).
     #[arg(long, default_value = "f32", value_parser = parse_values)]
     pub values: ValueEncoding,
     /// User ids, one per line and row (integers or strings).
@@ -386,7 +387,7 @@ pub struct TrainArgs {
     /// batch (DSL, RigL).
     #[arg(long, default_value = "accumulated", value_parser = parse_regrow)]
     pub regrow: Regrow,
-    /// How to store values: f32, f16, bf16, or i8 (per-row scale). A comma-separated list
+    /// How to store values: f32, f16, bf16, i8 or i4 (per-row scale). A comma-separated list
     /// writes one file per encoding from the same tables: the first to -o, the others to
     /// `<stem>.<encoding>.prec` beside it.
     #[arg(long, default_value = "f32", value_parser = parse_values, value_delimiter = ',')]

@@ -129,6 +129,51 @@ fn export_inspect_verify_recommend() {
     }
 }
 
+/// `export --values i4`: the file verifies, `inspect` names the encoding and the format
+/// minor 1.6, every item keeps its value (int4 has no level 0), `recommend` answers; sliced
+/// rows refuse int4 values with a clear message.
+#[test]
+fn export_values_i4() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = export_model(dir.path(), "m.prec", &["--values", "i4"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&succeeds(&["inspect", path_str(&model_path), "--json"])).unwrap();
+    assert_eq!(json["tables"][1]["values"], "i4", "{json}");
+    let f32_path = export_model(dir.path(), "f32.prec", &[]);
+    let f32_json: serde_json::Value =
+        serde_json::from_str(&succeeds(&["inspect", path_str(&f32_path), "--json"])).unwrap();
+    assert_eq!(json["tables"][1]["nnz"], f32_json["tables"][1]["nnz"]);
+    let model = Model::read(&model_path).unwrap();
+    assert_eq!(model.format_minor(), 6);
+    assert!(text(&pocketrec(&["verify", path_str(&model_path)]).stdout).starts_with("OK "));
+    succeeds(&["recommend", path_str(&model_path), "--user", "2", "-k", "3"]);
+    let out = dir.path().join("sliced.prec");
+    let model = fixture("model.safetensors");
+    let stderr = fails(&[
+        "export",
+        path_str(&model),
+        "-o",
+        path_str(&out),
+        "--quiet",
+        "--values",
+        "i4",
+        "--layout",
+        "rows",
+        "--sliced-rows",
+    ]);
+    assert!(stderr.contains("sliced rows do not take int4"), "{stderr}");
+    assert!(!out.exists());
+    let stderr = fails(&[
+        "export",
+        path_str(&model),
+        "-o",
+        path_str(&out),
+        "--values",
+        "i3",
+    ]);
+    assert!(stderr.contains("f32, f16, bf16, i8, i4"), "{stderr}");
+}
+
 #[test]
 fn users_file_gives_one_json_line_per_user() {
     let dir = tempfile::tempdir().unwrap();

@@ -244,7 +244,8 @@ def export(
             is one file holding both tables (tensors ``user_embedding``, ``item_embedding`` by
             default, as ``pocketrec export model.safetensors``).
         path: the ``.prec`` file to write.
-        values: ``f32`` (exact), ``f16``, ``bf16`` or ``i8`` (a per-row scale).
+        values: ``f32`` (exact), ``f16``, ``bf16``, ``i8`` or ``i4`` (a per-row scale; ``i4``
+            stores two values a byte).
         user_ids: one id per user row: a sequence (or NumPy array) of ints, or of strs (stored
             as 64-bit hashes, with the strings themselves unless ``id_strings=False``), or the
             path of an id file (one id per line). ``None``: row numbers. Duplicates are refused.
@@ -621,7 +622,7 @@ def train(
             1.0 trains the dense model.
         epochs: passes over the log.
         seed: the seed; the same seed gives the same tables on any number of threads.
-        values: an encoding (``f32``, ``f16``, ``bf16``, ``i8``), or several (a list, or
+        values: an encoding (``f32``, ``f16``, ``bf16``, ``i8``, ``i4``), or several (a list, or
             ``"f32,i8"``): the first is written to ``output``, each other one beside it as
             ``<stem>.<encoding>.prec``.
         threads: worker threads (0: one per core, at most 8).

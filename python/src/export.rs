@@ -305,7 +305,7 @@ pub(crate) fn export(
         "values",
         values,
         ValueEncoding::from_name,
-        "f32, f16, bf16, i8",
+        "f32, f16, bf16, i8, i4",
     )?;
     let storage = storage_arg(layout, block_bounds, sliced_rows)?;
     let scoring = named("scoring", scoring, Scoring::from_name, "dot, cosine")?;

@@ -70,7 +70,7 @@ pub(crate) fn train(
         .map(|v| {
             ValueEncoding::from_name(v).ok_or_else(|| {
                 usage(format!(
-                    "values must be among f32, f16, bf16, i8, got {v:?}"
+                    "values must be among f32, f16, bf16, i8, i4, got {v:?}"
                 ))
             })
         })

@@ -60,11 +60,12 @@ fn dense_top_k(items: &[f32], query: &[f32], out: &mut Vec<(f32, usize)>) {
     }
 }
 
-const ENCODINGS: [ValueEncoding; 4] = [
+const ENCODINGS: [ValueEncoding; 5] = [
     ValueEncoding::F32,
     ValueEncoding::F16,
     ValueEncoding::Bf16,
     ValueEncoding::I8,
+    ValueEncoding::I4,
 ];
 
 fn rows_and_dot(c: &mut Criterion) {

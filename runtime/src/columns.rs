@@ -22,16 +22,20 @@ pub(crate) enum ListRowBytes<'a> {
 pub(crate) struct PostingList<'a> {
     /// The number of its first entry in the layout (its start offset).
     pub first: usize,
+    /// Its number of entries.
+    pub entries: usize,
     /// The rows.
     pub rows: ListRowBytes<'a>,
-    /// `width * len` bytes of values in the table's value encoding.
+    /// Its values in the table's value encoding: `width * len` bytes, or for int4 the bytes
+    /// that hold its nibbles (entry `first` in the high nibble of the first byte when `first`
+    /// is odd).
     pub values: &'a [u8],
 }
 
 impl<'a> PostingList<'a> {
     /// Its number of entries (of values).
-    pub fn len(&self, encoding: ValueEncoding) -> usize {
-        self.values.len() / encoding.width()
+    pub fn len(&self) -> usize {
+        self.entries
     }
 
     /// The block-local rows of the list, in stored order (for bitmaps, increasing).
@@ -156,7 +160,7 @@ impl<'a> ColumnView<'a> {
         let at = self.order.list(block, dim, self.blocks, self.dim);
         let start = le::offset(self.offsets, self.offset_width, at);
         let end = le::offset(self.offsets, self.offset_width, at + 1);
-        let entries = (self.values.len() / self.encoding.width()) as u64;
+        let entries = self.encoding.values_in(self.values.len()) as u64;
         match (start, end) {
             (Some(s), Some(e)) if s <= e && e <= entries => Ok((s as usize, e as usize)),
             _ => Err(self.corrupt("column offsets are out of order or past the entries")),
@@ -172,7 +176,6 @@ impl<'a> ColumnView<'a> {
     #[inline]
     pub fn list(&self, block: usize, dim: usize) -> Result<PostingList<'a>> {
         let (start, end) = self.list_range(block, dim)?;
-        let width = self.encoding.width();
         let rows = match self.list_rows {
             ListRows::U16 => self.items.get(2 * start..2 * end).map(ListRowBytes::U16),
             ListRows::Bitmap => {
@@ -182,9 +185,14 @@ impl<'a> ColumnView<'a> {
                     .map(ListRowBytes::Bitmap)
             }
         };
-        match (rows, self.values.get(width * start..width * end)) {
+        let values = match self.encoding.byte_width() {
+            Some(width) => self.values.get(width * start..width * end),
+            None => self.values.get(start / 2..end.div_ceil(2)),
+        };
+        match (rows, values) {
             (Some(rows), Some(values)) => Ok(PostingList {
                 first: start,
+                entries: end - start,
                 rows,
                 values,
             }),
@@ -193,11 +201,13 @@ impl<'a> ColumnView<'a> {
     }
 
     /// The values section from `list`'s first value to the end: what a kernel that loads
-    /// whole vectors may read past a list (the list's own values are its first `width * len`
-    /// bytes).
+    /// whole vectors may read past a list (the list's own values are its first bytes).
     #[inline]
     pub fn values_from(&self, list: &PostingList<'a>) -> &'a [u8] {
-        let start = list.first.saturating_mul(self.encoding.width());
+        let start = match self.encoding.byte_width() {
+            Some(width) => list.first.saturating_mul(width),
+            None => list.first / 2,
+        };
         self.values.get(start..).unwrap_or(&[])
     }
 
@@ -211,7 +221,7 @@ impl<'a> ColumnView<'a> {
         mut visit: impl FnMut(usize, usize) -> Result<()>,
     ) -> Result<()> {
         let list = self.list(block, dim)?;
-        let (start, end) = (list.first, list.first + list.len(self.encoding));
+        let (start, end) = (list.first, list.first + list.len());
         let rows_in_block = self.rows_in_block(block);
         let mut next_allowed = 0usize;
         let mut at = start;
@@ -234,11 +244,11 @@ impl<'a> ColumnView<'a> {
 
     /// Bytes a query reads from list `(block, dim)` (rows and values).
     pub fn list_bytes(&self, block: usize, dim: usize) -> u64 {
-        let width = self.encoding.width();
         self.list_range(block, dim).map_or(0, |(s, e)| {
+            let values = self.encoding.value_bytes(e - s).unwrap_or(usize::MAX);
             (match self.list_rows {
-                ListRows::U16 => (e - s) * (2 + width),
-                ListRows::Bitmap => self.bitmap_bytes() + (e - s) * width,
+                ListRows::U16 => (e - s).saturating_mul(2).saturating_add(values),
+                ListRows::Bitmap => self.bitmap_bytes().saturating_add(values),
             }) as u64
         })
     }
@@ -251,7 +261,7 @@ impl<'a> ColumnView<'a> {
             .ok_or_else(|| self.corrupt("row norm missing"))
     }
 
-    /// The int8 scales (f16, little-endian) of rows `first..first + count`, if stored.
+    /// The int8 or int4 scales (f16, little-endian) of rows `first..first + count`, if stored.
     #[inline]
     pub fn scales_of(&self, first: usize, count: usize) -> Result<Option<&'a [u8]>> {
         match self.scales {
@@ -271,7 +281,7 @@ impl<'a> ColumnView<'a> {
             .ok_or_else(|| self.corrupt("row norms missing"))
     }
 
-    /// The stored f16 bits of row `row`'s int8 scale, for int8 tables.
+    /// The stored f16 bits of row `row`'s scale, for int8 and int4 tables.
     pub fn scale_bits(&self, row: usize) -> Option<u16> {
         self.scales
             .and_then(|s| s.get(2 * row..2 * row + 2))
@@ -288,23 +298,43 @@ impl<'a> ColumnView<'a> {
         (self.norms.map_or(0, <[u8]>::len) + self.scales.map_or(0, <[u8]>::len)) as u64
     }
 
-    /// Entry `at`'s value bytes, stored as in the row records; `None` past the section.
+    /// Entry `at`'s stored bits, as [`crate::Row`]'s `raw_value` gives a row's: the f32,
+    /// f16 or bf16 bits, the int8 code as a byte, the int4 code as a nibble; `None` past the
+    /// section.
     #[inline]
-    pub fn value_bytes(&self, at: usize) -> Option<&'a [u8]> {
-        let width = self.encoding.width();
-        self.values.get(width * at..width * at + width)
+    pub fn value_bits(&self, at: usize) -> Option<u32> {
+        match self.encoding.byte_width() {
+            Some(width) => {
+                let start = width.checked_mul(at)?;
+                le::value_bits(self.values.get(start..start.checked_add(width)?)?)
+            }
+            None => {
+                let byte = *self.values.get(at / 2)?;
+                Some(u32::from(if at.is_multiple_of(2) {
+                    byte & 0x0F
+                } else {
+                    byte >> 4
+                }))
+            }
+        }
     }
 
     /// Entry `at`'s value as the column scan adds it: the value for f32, f16 and bf16, the
-    /// integer code for int8 (to be multiplied by the row's scale); `None` past the section.
+    /// integer code for int8 and int4 (to be multiplied by the row's scale); `None` past the
+    /// section.
     #[inline]
     pub fn raw_value(&self, at: usize) -> Option<f32> {
-        let b = self.value_bytes(at)?;
+        let Some(width) = self.encoding.byte_width() else {
+            self.values.get(at / 2)?;
+            return Some(f32::from(crate::row::nibble(self.values, at)));
+        };
+        let start = width.checked_mul(at)?;
+        let b = self.values.get(start..start.checked_add(width)?)?;
         Some(match self.encoding {
             ValueEncoding::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
             ValueEncoding::F16 => f16_to_f32(u16::from_le_bytes([b[0], b[1]])),
             ValueEncoding::Bf16 => bf16_to_f32(u16::from_le_bytes([b[0], b[1]])),
-            ValueEncoding::I8 => f32::from(b[0] as i8),
+            ValueEncoding::I8 | ValueEncoding::I4 => f32::from(b[0] as i8),
         })
     }
 
@@ -313,7 +343,7 @@ impl<'a> ColumnView<'a> {
     pub fn find(&self, row: usize, dim: usize) -> Result<Option<usize>> {
         let (block, local) = (row / self.block_rows, row % self.block_rows);
         let list = self.list(block, dim)?;
-        let (start, len) = (list.first, list.len(self.encoding));
+        let (start, len) = (list.first, list.len());
         match list.rows {
             ListRowBytes::U16(items) => {
                 let (mut lo, mut hi) = (0, len);
@@ -358,10 +388,10 @@ impl<'a> ColumnView<'a> {
         }
     }
 
-    /// The int8 scale of row `row` as an f32 (1 for other encodings), checked to be positive
-    /// and finite as a row record's is.
+    /// The int8 or int4 scale of row `row` as an f32 (1 for other encodings), checked to be
+    /// positive and finite as a row record's is.
     fn scale(&self, row: usize) -> Result<f32> {
-        if self.encoding != ValueEncoding::I8 {
+        if !self.encoding.is_scaled() {
             return Ok(1.0);
         }
         match self.scale_bits(row).map(f16_to_f32) {
@@ -369,7 +399,7 @@ impl<'a> ColumnView<'a> {
             _ => Err(Error::CorruptRow {
                 role: self.role,
                 row: row as u64,
-                reason: "int8 scale is not a positive finite number",
+                reason: "int8 or int4 scale is not a positive finite number",
             }),
         }
     }
@@ -392,7 +422,7 @@ impl<'a> ColumnView<'a> {
                     None => *scale.insert(self.scale(row)?),
                 };
                 *slot = match self.encoding {
-                    ValueEncoding::I8 => value * scale,
+                    ValueEncoding::I8 | ValueEncoding::I4 => value * scale,
                     _ => value,
                 };
             }
@@ -415,7 +445,7 @@ impl<'a> ColumnView<'a> {
                 any = true;
             }
         }
-        if self.encoding == ValueEncoding::I8 {
+        if self.encoding.is_scaled() {
             // The column scan multiplies every row by its stored scale (0 for an empty row).
             let scale = if any {
                 self.scale(row)?
@@ -425,6 +455,14 @@ impl<'a> ColumnView<'a> {
             acc *= scale;
         }
         Ok(acc)
+    }
+
+    /// False for int4 values whose section ends in a nonzero padding nibble (after an odd
+    /// number of `entries`); true otherwise.
+    pub fn padding_is_zero(&self, entries: u64) -> bool {
+        self.encoding != ValueEncoding::I4
+            || entries.is_multiple_of(2)
+            || self.values.last().is_none_or(|&b| b >> 4 == 0)
     }
 
     /// Bytes of each column section: offsets, items, values, norms, scales.

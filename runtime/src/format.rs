@@ -28,8 +28,9 @@ pub const FORMAT_MAJOR: u16 = 1;
 /// what it uses: [`FORMAT_MINOR_COLUMNS_ONLY`] only for a table without row records,
 /// [`FORMAT_MINOR_BITMAP_LISTS`] only for a column layout with bitmap posting lists,
 /// [`FORMAT_MINOR_SLICED_ROWS`] only for a table of sliced rows, [`FORMAT_MINOR_ID_INDEX`]
-/// only for a table whose rows are not in id order.
-pub const FORMAT_MINOR: u16 = 5;
+/// only for a table whose rows are not in id order, [`FORMAT_MINOR_INT4`] only for a table of
+/// int4 values.
+pub const FORMAT_MINOR: u16 = 6;
 /// The minor version of files with column layouts and every table stored as rows (1.1).
 pub const FORMAT_MINOR_ROWS: u16 = 1;
 /// The minor version of files with a table stored only as a column layout (1.2).
@@ -46,6 +47,9 @@ pub const FORMAT_MINOR_SLICED_ROWS: u16 = 4;
 /// format 1.5): the item rows reordered so that [`SectionKind::BlockBounds`] are tight. A 1.4
 /// or older reader refuses such a file (its id encoding code is unknown there).
 pub const FORMAT_MINOR_ID_INDEX: u16 = 5;
+/// The minor version of files with a table of int4 values ([`ValueEncoding::I4`], format
+/// 1.6). A 1.5 or older reader refuses such a file (its value encoding code is unknown there).
+pub const FORMAT_MINOR_INT4: u16 = 6;
 /// Rows per slice of a table of sliced rows ([`IndexEncoding::Sliced`]): one lane of a
 /// 16-wide f32 vector per row.
 pub const SLICE_ROWS: usize = 16;
@@ -582,6 +586,15 @@ coded_enum! {
         /// Symmetric int8 with one f16 scale per row: `v = scale * q`, `q` in -127..=127,
         /// `scale` = `max|v| / 127` rounded up to an f16; absolute error at most `scale / 2`.
         I8 = 4 => "i8",
+        /// Int4 with one f16 scale per row (format 1.6): two values a byte, the first in the
+        /// low nibble; a nibble is a two's-complement `q` in -8..=7 and the value is
+        /// `scale * (2q + 1)`: sixteen odd levels `±1, ±3, ..., ±15` times the scale,
+        /// symmetric, none of them 0. The unused high nibble after an odd count (of a row, or
+        /// of a column-values section) is 0. The writer picks each row's scale of least
+        /// squared error among `max|v| / 15 × (1 − 0.02 k)`, `k = 0..=20`, rounded up to an
+        /// f16; a value within `15 × scale` is off by at most `scale`. See docs/FORMAT.md,
+        /// *Row records*.
+        I4 = 5 => "i4",
     }
 }
 
@@ -644,21 +657,74 @@ coded_enum! {
 }
 
 impl ValueEncoding {
-    /// Bytes per stored value.
-    pub const fn width(self) -> usize {
+    /// Bytes per stored value for the encodings that store whole bytes per value, `None` for
+    /// int4, which packs two values per byte (use [`Self::value_bytes`] for byte counts).
+    pub const fn byte_width(self) -> Option<usize> {
         match self {
-            ValueEncoding::F32 => 4,
-            ValueEncoding::F16 | ValueEncoding::Bf16 => 2,
-            ValueEncoding::I8 => 1,
+            ValueEncoding::F32 => Some(4),
+            ValueEncoding::F16 | ValueEncoding::Bf16 => Some(2),
+            ValueEncoding::I8 => Some(1),
+            ValueEncoding::I4 => None,
         }
     }
 
-    /// Bytes each non-empty row stores before its values (the int8 scale).
+    /// Bytes that `n` values take: `n × width`, or `ceil(n / 2)` for int4 (two per byte, a
+    /// zero high nibble after an odd count). `None` if that overflows a `usize`.
+    pub const fn value_bytes(self, n: usize) -> Option<usize> {
+        match self.byte_width() {
+            Some(width) => n.checked_mul(width),
+            None => Some(n / 2 + n % 2),
+        }
+    }
+
+    /// The number of values held by `bytes` bytes of values when their count is unknown but
+    /// must fill them exactly (a column-values section): `bytes / width`, or for int4
+    /// `2 × bytes` (the last high nibble may be padding: see [`Self::entries_fit`]).
+    pub const fn values_in(self, bytes: usize) -> usize {
+        match self.byte_width() {
+            Some(width) => bytes / width,
+            None => bytes.saturating_mul(2),
+        }
+    }
+
+    /// Whether `n` values take exactly `bytes` bytes ([`Self::value_bytes`]).
+    pub const fn entries_fit(self, n: usize, bytes: usize) -> bool {
+        match self.value_bytes(n) {
+            Some(b) => b == bytes,
+            None => false,
+        }
+    }
+
+    /// The number of entries `n` of a row record whose body (the record without the
+    /// [`Self::row_prefix`]) is `body` bytes of `n` columns of `index_width` bytes followed by
+    /// `n` values: `None` when no `n` fills the body exactly.
+    pub const fn entries_in(self, body: usize, index_width: usize) -> Option<usize> {
+        let n = match self.byte_width() {
+            Some(width) => body / (index_width + width),
+            // n × index_width + ceil(n / 2) = body: n is 2 × body / (2 × index_width + 1),
+            // rounded down, when any n is (checked below).
+            None => match body.checked_mul(2) {
+                Some(twice) => twice / (2 * index_width + 1),
+                None => return None,
+            },
+        };
+        match (n.checked_mul(index_width), self.value_bytes(n)) {
+            (Some(columns), Some(values)) if columns + values == body => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Bytes each non-empty row stores before its values (the int8 or int4 scale).
     pub const fn row_prefix(self) -> usize {
         match self {
-            ValueEncoding::I8 => 2,
+            ValueEncoding::I8 | ValueEncoding::I4 => 2,
             _ => 0,
         }
+    }
+
+    /// Whether values are integer codes times a per-row f16 scale (int8, int4).
+    pub const fn is_scaled(self) -> bool {
+        self.row_prefix() > 0
     }
 }
 

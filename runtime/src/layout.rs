@@ -553,6 +553,11 @@ fn parse_table(
     if index == IndexEncoding::Sliced && !rows_stored {
         return Err(invalid("a table of sliced rows without row sections"));
     }
+    if index == IndexEncoding::Sliced && values == ValueEncoding::I4 {
+        return Err(invalid(
+            "sliced rows of int4 values (not defined: int4 tables use row records or columns)",
+        ));
+    }
     if index == IndexEncoding::Sliced && !cfg!(feature = "sliced-rows") {
         return Err(Error::Unsupported {
             what: "index encoding (sliced rows, format 1.4: this pocketrec was built without \
@@ -735,8 +740,10 @@ fn parse_columns(
         SectionKind::ColumnValues,
         used,
     )?;
-    if entries.checked_mul(table.values.width()) != Some(values.len) {
-        return Err(invalid("column values length is not entries x value width"));
+    if table.values.value_bytes(entries) != Some(values.len) {
+        return Err(invalid(
+            "column values length is not entries x value width (int4: entries / 2, rounded up)",
+        ));
     }
     let mut per_row = |section: Option<u32>, kind, width: usize, needed: bool, what| match section {
         None if needed => Err(invalid(what)),
@@ -760,8 +767,8 @@ fn parse_columns(
         record.scales_section,
         SectionKind::RowScales,
         2,
-        table.values == ValueEncoding::I8,
-        "int8 values need row scales in the column layout",
+        table.values.is_scaled(),
+        "int8 and int4 values need row scales in the column layout",
     )?;
     Ok(ColumnSpans {
         block_rows,

@@ -37,3 +37,15 @@ pub(crate) fn offset(bytes: &[u8], width: OffsetWidth, index: usize) -> Option<u
         OffsetWidth::U64 => u64_at(bytes, index),
     }
 }
+
+/// A stored value's bits from its 1, 2 or 4 little-endian bytes (an int8 code, f16/bf16 bits,
+/// f32 bits), for comparing two stored values exactly; `None` for another length.
+#[inline]
+pub(crate) fn value_bits(bytes: &[u8]) -> Option<u32> {
+    match *bytes {
+        [a] => Some(u32::from(a)),
+        [a, b] => Some(u32::from(u16::from_le_bytes([a, b]))),
+        [a, b, c, d] => Some(u32::from_le_bytes([a, b, c, d])),
+        _ => None,
+    }
+}

@@ -3,12 +3,15 @@
 //! A row record is `[column part][value part]`:
 //! - column part: `nnz` `u8` or little-endian `u16` column indices, strictly increasing, or a
 //!   `ceil(dim/8)`-byte occupancy bitmap;
-//! - value part: `nnz` values (f32, f16 or bf16, little-endian), or for int8 a little-endian f32
-//!   scale then `nnz` signed bytes.
+//! - value part: `nnz` values (f32, f16 or bf16, little-endian), or for int8 a little-endian f16
+//!   scale then `nnz` signed bytes, or for int4 an f16 scale then `ceil(nnz / 2)` bytes of
+//!   nibbles (entry `k` in byte `k / 2`, the low nibble first; the high nibble after an odd
+//!   count is 0), nibble `q` (signed, -8..=7) standing for the odd code `2q + 1`.
 //!
 //! An all-zero row has an empty record. [`Row::parse`] checks the record completely (lengths,
-//! index order and range, bitmap tail bits, the int8 scale) before anything reads it, so the
-//! kernels below index the query vector with indices known to be in range.
+//! index order and range, bitmap tail bits, the int8/int4 scale, the int4 padding nibble)
+//! before anything reads it, so the kernels below index the query vector with indices known
+//! to be in range.
 
 use half::f16;
 
@@ -29,7 +32,44 @@ enum Values<'a> {
     F32(&'a [u8]),
     F16(&'a [u8]),
     Bf16(&'a [u8]),
-    I8 { scale: f32, values: &'a [u8] },
+    I8 {
+        scale: f32,
+        values: &'a [u8],
+    },
+    /// Two 4-bit codes per byte, low nibble first ([`int4_code`]).
+    I4 {
+        scale: f32,
+        values: &'a [u8],
+    },
+}
+
+/// The int4 code of the nibble in the low four bits of `bits`: the nibble as a signed
+/// number `q` in -8..=7 stands for the odd code `2q + 1` in -15..=15 (sixteen levels
+/// symmetric about 0, none of them 0: a stored value is never 0).
+#[inline(always)]
+pub(crate) const fn int4_code(bits: u8) -> i8 {
+    // The nibble to the top of a byte, back down with its sign to bit 1, and bit 0 set.
+    (((bits << 4) as i8) >> 3) | 1
+}
+
+/// The `k`-th int4 code of nibble-packed `values` (entry `k` in byte `k / 2`, the low nibble
+/// first: see [`int4_code`]), or 0 past the end.
+#[inline(always)]
+pub(crate) fn nibble(values: &[u8], k: usize) -> i8 {
+    match values.get(k / 2) {
+        Some(&byte) => int4_code(if k.is_multiple_of(2) { byte } else { byte >> 4 }),
+        None => 0,
+    }
+}
+
+/// The first `n` int4 codes of nibble-packed `values`, as f32.
+#[inline(always)]
+pub(crate) fn nibbles(values: &[u8], n: usize) -> impl Iterator<Item = f32> + '_ {
+    values
+        .iter()
+        .flat_map(|&b| [int4_code(b), int4_code(b >> 4)])
+        .take(n)
+        .map(f32::from)
 }
 
 /// One row of a table (a user's or an item's embedding), validated.
@@ -123,6 +163,10 @@ impl<'a> Row<'a> {
                     scale: 0.0,
                     values: &[],
                 },
+                ValueEncoding::I4 => Values::I4 {
+                    scale: 0.0,
+                    values: &[],
+                },
             },
         }
     }
@@ -138,7 +182,6 @@ impl<'a> Row<'a> {
             return Ok(Row::empty(dim, encoding));
         }
         let prefix = encoding.row_prefix();
-        let width = encoding.width();
         let (columns, nnz, rest) = match index {
             IndexEncoding::U8List | IndexEncoding::U16List => {
                 let index_width = if index == IndexEncoding::U8List { 1 } else { 2 };
@@ -146,10 +189,9 @@ impl<'a> Row<'a> {
                     .len()
                     .checked_sub(prefix)
                     .ok_or("record shorter than its scale")?;
-                if body % (index_width + width) != 0 {
-                    return Err("record length is not a whole number of entries");
-                }
-                let nnz = body / (index_width + width);
+                let nnz = encoding
+                    .entries_in(body, index_width)
+                    .ok_or("record length is not a whole number of entries")?;
                 if nnz == 0 {
                     return Err("non-empty record without entries");
                 }
@@ -183,7 +225,11 @@ impl<'a> Row<'a> {
                 if nnz == 0 {
                     return Err("non-empty record with an empty bitmap");
                 }
-                if rest.len() != prefix + nnz * width {
+                let fits = rest
+                    .len()
+                    .checked_sub(prefix)
+                    .is_some_and(|values| encoding.entries_fit(nnz, values));
+                if !fits {
                     return Err("record length does not match its bitmap");
                 }
                 (Columns::Bitmap(bitmap), nnz, rest)
@@ -201,6 +247,26 @@ impl<'a> Row<'a> {
                 }
                 Values::I8 { scale, values }
             }
+            ValueEncoding::I4 => {
+                let (scale, values) = rest.split_at(2);
+                let scale = f16_to_f32(u16_le(scale));
+                if !(scale.is_finite() && scale > 0.0) {
+                    return Err("int4 scale is not a positive finite number");
+                }
+                // No branch on the parity (random from row to row): the last byte's high
+                // nibble, masked by it.
+                if values
+                    .last()
+                    .is_some_and(|&b| (b >> 4) & (nnz as u8 & 1).wrapping_neg() != 0)
+                {
+                    return Err("int4 padding nibble is not zero");
+                }
+                Values::I4 { scale, values }
+            }
+        };
+        let value_bytes = match values {
+            Values::F32(v) | Values::F16(v) | Values::Bf16(v) => v.len(),
+            Values::I8 { values, .. } | Values::I4 { values, .. } => values.len(),
         };
         Ok(Row {
             dim,
@@ -208,7 +274,7 @@ impl<'a> Row<'a> {
             columns,
             values,
             tail: record,
-            values_at: record.len() - nnz * width,
+            values_at: record.len() - value_bytes,
         })
     }
 
@@ -248,17 +314,18 @@ impl<'a> Row<'a> {
         self.nnz == 0
     }
 
-    /// The factor that turns raw values into real ones (the int8 scale; 1 otherwise).
+    /// The factor that turns raw values into real ones (the int8 or int4 scale; 1 otherwise).
     #[inline(always)]
     fn scale(&self) -> f32 {
         match self.values {
-            Values::I8 { scale, .. } => scale,
+            Values::I8 { scale, .. } | Values::I4 { scale, .. } => scale,
             _ => 1.0,
         }
     }
 
     /// Calls `f(column, raw_value)` for each non-zero in column order. Raw values are the real
-    /// values for f32/f16/bf16 and the integer codes for int8 (multiply by [`Self::scale`]).
+    /// values for f32/f16/bf16 and the integer codes for int8 and int4 (multiply by
+    /// [`Self::scale`]).
     #[inline(always)]
     fn visit_raw(&self, f: impl FnMut(usize, f32)) {
         match self.values {
@@ -272,6 +339,7 @@ impl<'a> Row<'a> {
             Values::I8 { values, .. } => {
                 self.visit_columns(values.iter().map(|&q| f32::from(q as i8)), f)
             }
+            Values::I4 { values, .. } => self.visit_columns(nibbles(values, self.nnz), f),
         }
     }
 
@@ -313,7 +381,7 @@ impl<'a> Row<'a> {
     pub fn for_each_nonzero(&self, mut f: impl FnMut(usize, f32)) {
         let scale = self.scale();
         match self.values {
-            Values::I8 { .. } => self.visit_raw(|c, q| f(c, q * scale)),
+            Values::I8 { .. } | Values::I4 { .. } => self.visit_raw(|c, q| f(c, q * scale)),
             _ => self.visit_raw(f),
         }
     }
@@ -365,8 +433,8 @@ impl<'a> Row<'a> {
     ///
     /// Sums `query[c] * value` over the non-zeros, in f32: for f32 rows one after another in
     /// increasing column order from 0 (the dense f32 dot product, bit for bit); for f16, bf16
-    /// and int8 rows in the fixed eight-lane order described in `kernels` (what an 8-wide SIMD
-    /// unit does, reproduced exactly on every machine). For int8 rows the integer codes are
+    /// int8 and int4 rows in the fixed eight-lane order described in `kernels` (what an 8-wide
+    /// SIMD unit does, reproduced exactly on every machine). For int8 and int4 rows the codes are
     /// summed and the sum multiplied by the row's scale once, so no value is dequantized on
     /// its own. The row scan of `recommend` and `score` use this same function.
     ///
@@ -397,6 +465,7 @@ impl<'a> Row<'a> {
                 let (encoding, values) = match values {
                     Values::F16(v) => (ValueEncoding::F16, v),
                     Values::Bf16(v) => (ValueEncoding::Bf16, v),
+                    Values::I4 { values, .. } => (ValueEncoding::I4, values),
                     Values::I8 { values, .. } | Values::F32(values) => (ValueEncoding::I8, values),
                 };
                 // Let the kernel read on past the row, within the row data.
@@ -441,9 +510,9 @@ impl<'a> Row<'a> {
         sqrt(sq) * self.scale()
     }
 
-    /// The encoded bytes of the value stored for `column` (the int8 code for int8 rows), or
-    /// `None` when the column is zero.
-    pub(crate) fn raw_value(&self, column: usize) -> Option<&'a [u8]> {
+    /// The stored bits of the value for `column` (the f32, f16 or bf16 bits, the int8 code as
+    /// a byte, the int4 code as a nibble), or `None` when the column is zero.
+    pub(crate) fn raw_value(&self, column: usize) -> Option<u32> {
         let k = match self.columns {
             Columns::U8(cols) => cols.binary_search(&u8::try_from(column).ok()?).ok()?,
             Columns::U16(cols) => {
@@ -478,14 +547,27 @@ impl<'a> Row<'a> {
             Values::F32(b) => (b, 4),
             Values::F16(b) | Values::Bf16(b) => (b, 2),
             Values::I8 { values, .. } => (values, 1),
+            Values::I4 { values, .. } => {
+                if k >= self.nnz {
+                    return None;
+                }
+                let byte = values.get(k / 2)?;
+                return Some(u32::from(if k.is_multiple_of(2) {
+                    byte & 0x0F
+                } else {
+                    byte >> 4
+                }));
+            }
         };
-        bytes.get(k * width..(k + 1) * width)
+        crate::le::value_bits(bytes.get(k * width..(k + 1) * width)?)
     }
 
-    /// The int8 scale as stored (f16 bits), or 0 for other encodings and empty rows.
+    /// The int8 or int4 scale as stored (f16 bits), or 0 for other encodings and empty rows.
     pub(crate) fn scale_bits(&self) -> u16 {
         match self.values {
-            Values::I8 { scale, .. } if self.nnz > 0 => f16::from_f32(scale).to_bits(),
+            Values::I8 { scale, .. } | Values::I4 { scale, .. } if self.nnz > 0 => {
+                f16::from_f32(scale).to_bits()
+            }
             _ => 0,
         }
     }
@@ -566,6 +648,7 @@ impl Iterator for RowIter<'_> {
             Values::F16(b) => f16_to_f32(u16_le(b.get(2 * k..2 * k + 2)?)),
             Values::Bf16(b) => bf16_to_f32(u16_le(b.get(2 * k..2 * k + 2)?)),
             Values::I8 { scale, values } => f32::from(*values.get(k)? as i8) * scale,
+            Values::I4 { scale, values } => f32::from(nibble(values, k)) * scale,
         };
         self.position += 1;
         Some((column, value))

@@ -779,11 +779,12 @@ fn add_u16_lists(
             return Err(corrupt_entry(columns));
         };
         let weight = query.vector[dim];
-        if !kernels::scatter_add(
+        if !kernels::scatter_add_from(
             acc,
             weight,
             items,
             list.values,
+            list.first % 2,
             columns.encoding,
             &mut ahead,
         ) {
@@ -819,6 +820,8 @@ fn add_bitmap_lists(
                 weight: query.vector[dim],
                 words,
                 values: list.values,
+                int4_first: list.first % 2,
+                int4_len: list.len(),
                 tail: columns.values_from(&list),
             };
         }
@@ -881,7 +884,8 @@ fn finish_scores(
     Finish::Done
 }
 
-/// Turns a block's accumulated dot products into similarities: the int8 scale, then cosine
+/// Turns a block's accumulated dot products into similarities: the int8 or int4 scale, then
+/// cosine
 /// normalisation (as [`score_row`] computes them).
 fn block_similarities(
     acc: &mut [f32],

@@ -161,16 +161,17 @@ impl Slice<'_> {
 
 const TRUNCATED: &str = "slice record is shorter than its lengths";
 
-/// The raw value of entry `position` (the code for int8).
+/// The raw value of entry `position` (the code for int8); `None` past the values, and for
+/// int4, which sliced rows do not take (refused at open).
 #[inline(always)]
 pub(crate) fn raw_value(values: &[u8], position: usize, encoding: ValueEncoding) -> Option<f32> {
-    let width = encoding.width();
+    let width = encoding.byte_width()?;
     let bytes = values.get(position * width..position * width + width)?;
     Some(match encoding {
         ValueEncoding::F32 => f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
         ValueEncoding::F16 => f16_to_f32(u16::from_le_bytes([bytes[0], bytes[1]])),
         ValueEncoding::Bf16 => bf16_to_f32(u16::from_le_bytes([bytes[0], bytes[1]])),
-        ValueEncoding::I8 => f32::from(bytes[0] as i8),
+        ValueEncoding::I8 | ValueEncoding::I4 => f32::from(bytes[0] as i8),
     })
 }
 
@@ -258,7 +259,11 @@ impl<'a> SlicedRows<'a> {
             rest
         };
         let entries: usize = lengths.iter().map(|&n| usize::from(n)).sum();
-        if rest.len() != entries * (1 + self.encoding.width()) {
+        let width = self
+            .encoding
+            .byte_width()
+            .ok_or_else(|| corrupt("sliced rows do not take int4 values"))?;
+        if rest.len() != entries * (1 + width) {
             return Err(corrupt("slice record length does not match its lengths"));
         }
         let (columns, values) = rest.split_at(entries);

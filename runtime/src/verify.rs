@@ -114,6 +114,13 @@ fn verify_table(table: &Table<'_>, scoring: Scoring) -> Result<()> {
     if !increasing {
         return Err(corrupt("ids are not strictly increasing"));
     }
+    if let Some(columns) = table.columns()
+        && !columns.padding_is_zero(table.nnz())
+    {
+        return Err(corrupt(
+            "the int4 column values' padding nibble is not zero",
+        ));
+    }
     match table.columns() {
         Some(columns) if table.has_rows() => verify_columns(table, &columns)?,
         Some(columns) => verify_columns_only(table, &columns)?,
@@ -158,7 +165,7 @@ fn verify_columns(table: &Table<'_>, columns: &ColumnView<'_>) -> Result<()> {
         for dim in 0..columns.dim {
             columns.for_each_entry(block, dim, |local, at| {
                 let row = table.row(block * columns.block_rows + local)?;
-                if row.raw_value(dim) != columns.value_bytes(at) {
+                if row.raw_value(dim) != columns.value_bits(at) {
                     return Err(corrupt("a column entry differs from its row"));
                 }
                 Ok(())

@@ -52,8 +52,9 @@ proptest! {
             let bitmaps = list_rows == ListRows::Bitmap;
             prop_assert_eq!(items_both.column_list_rows(), Some(list_rows));
             prop_assert_eq!(items_only.column_list_rows(), Some(list_rows));
-            prop_assert_eq!(both.format_minor(), if bitmaps { 3 } else { 1 });
-            prop_assert_eq!(only.format_minor(), if bitmaps { 3 } else { 2 });
+            let int4 = values == ValueEncoding::I4;
+            prop_assert_eq!(both.format_minor(), if int4 { 6 } else if bitmaps { 3 } else { 1 });
+            prop_assert_eq!(only.format_minor(), if int4 { 6 } else if bitmaps { 3 } else { 2 });
             prop_assert!(!items_only.has_rows() && items_only.has_columns());
             prop_assert_eq!(items_only.empty_rows().unwrap(), items_both.empty_rows().unwrap());
             let no_rows = matches!(items_only.row(0), Err(Error::RowsNotStored { .. }));

@@ -62,6 +62,13 @@ fn all_samples() -> Vec<(Inputs, Vec<u8>)> {
         v.push(sample(values, 0.1)); // u8 lists
         v.push(sample(values, 0.6)); // bitmaps
     }
+    // Column layouts of scaled values (int8, int4: codes and per-row scales).
+    for values in [ValueEncoding::I8, ValueEncoding::I4] {
+        let (mut inputs, _) = sample(values, 0.2);
+        inputs.layout = pocketrec::builder::Layout::Both;
+        let bytes = inputs.build();
+        v.push((inputs, bytes));
+    }
     v
 }
 
@@ -431,4 +438,129 @@ fn sections_used_twice_or_of_the_wrong_kind_are_rejected() {
         Model::from_bytes(&b),
         Err(Error::InvalidSection { .. })
     ));
+}
+
+/// The item row records of `bytes`: (row, record start, record end) in the file, for each
+/// non-empty row.
+fn item_records(bytes: &[u8]) -> Vec<(usize, usize, usize)> {
+    let (data, _) = item_section(bytes, SectionKind::RowData);
+    let (offsets, _) = item_section(bytes, SectionKind::RowOffsets);
+    let rows = Model::from_bytes(bytes).unwrap().items().unwrap().rows();
+    let offset = |r: usize| {
+        u32::from_le_bytes(
+            bytes[offsets + 4 * r..offsets + 4 * r + 4]
+                .try_into()
+                .unwrap(),
+        )
+    };
+    (0..rows)
+        .map(|r| (r, data + offset(r) as usize, data + offset(r + 1) as usize))
+        .filter(|(_, s, e)| e > s)
+        .collect()
+}
+
+/// Int4 rows (u8 lists and bitmaps): a padding nibble that is not zero, or a record whose
+/// length fits no number of entries, is an error for that row, for `recommend` (the row scan
+/// meets it) and for `verify`; never a panic.
+#[test]
+fn int4_rows_with_a_bad_padding_nibble_or_length_are_refused() {
+    for (density, index) in [(0.1, IndexEncoding::U8List), (0.6, IndexEncoding::Bitmap)] {
+        let (inputs, bytes) = sample(ValueEncoding::I4, density);
+        let model = Model::from_bytes(&bytes).unwrap();
+        model.verify().unwrap();
+        assert_eq!(model.format_minor(), format::FORMAT_MINOR_INT4);
+        let items = model.items().unwrap();
+        assert_eq!(items.index_encoding(), index);
+        let records = item_records(&bytes);
+        // Every row of an odd count: its last high nibble is padding.
+        let odd: Vec<_> = records
+            .iter()
+            .filter(|(r, _, _)| items.row(*r).unwrap().nnz() % 2 == 1)
+            .collect();
+        assert!(!odd.is_empty(), "{index}: no row of an odd count");
+        for &&(r, _, end) in &odd {
+            for bit in [0x10u8, 0x80] {
+                let b = damaged(&bytes, |b| b[end - 1] |= bit);
+                let damaged_model = Model::from_bytes(&b).unwrap();
+                let err = damaged_model.items().unwrap().row(r).unwrap_err();
+                assert!(
+                    err.to_string().contains("padding nibble"),
+                    "{index} row {r}: {err}"
+                );
+                assert!(damaged_model.verify().is_err());
+                assert!(exercise(&b).is_err(), "{index} row {r}");
+                let user = vec![1.0f32; inputs.dim];
+                let mut out = [Recommendation::default(); 3];
+                let scan = damaged_model.recommend_vector(&user, 3, &[], &mut out);
+                assert!(scan.is_err(), "{index} row {r}: the row scan read past it");
+            }
+        }
+        // A record one byte shorter or longer than its entries (the next row's start moved):
+        // for bitmaps always a wrong length; for u8 lists a body of 3k + 1 bytes (no count of
+        // entries fills it) whenever the row had 3k + 2 or 3k bytes.
+        let (offsets, _) = item_section(&bytes, SectionKind::RowOffsets);
+        for &(r, start, end) in &records {
+            let body = end - start - 2;
+            for delta in [-1i64, 1] {
+                let new_body = body as i64 + delta;
+                let b = damaged(&bytes, |b| {
+                    let at = offsets + 4 * (r + 1);
+                    let o = u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+                    b[at..at + 4].copy_from_slice(&((o as i64 + delta) as u32).to_le_bytes());
+                });
+                // (The last row's end is the row data's length, checked at open.)
+                let Ok(opened) = Model::from_bytes(&b) else {
+                    continue;
+                };
+                let row = opened.items().unwrap().row(r).map(|_| ());
+                let never_fits = index == IndexEncoding::Bitmap || new_body % 3 == 1;
+                if never_fits {
+                    assert!(row.is_err(), "{index} row {r}: body {new_body} accepted");
+                }
+                let _ = exercise(&b);
+            }
+        }
+    }
+}
+
+/// An int4 column layout whose values section ends in a padding nibble that is not zero (an
+/// odd number of entries) fails `verify`; a reader that does not know value encoding 5 (as
+/// a 1.5 reader does not) refuses the file at open, naming the code.
+#[test]
+fn int4_column_padding_and_unknown_codes_are_refused() {
+    let mut found_odd = false;
+    for seed in 0..8 {
+        let mut inputs = Inputs::random(seed, 4, 50, 17, 0.2);
+        inputs.values = ValueEncoding::I4;
+        inputs.layout = pocketrec::builder::Layout::Both;
+        let bytes = inputs.build();
+        let model = Model::from_bytes(&bytes).unwrap();
+        model.verify().unwrap();
+        if model.items().unwrap().nnz() % 2 == 1 {
+            found_odd = true;
+            let (_, end) = item_section(&bytes, SectionKind::ColumnValues);
+            let b = damaged(&bytes, |b| b[end - 1] |= 0x40);
+            let err = Model::from_bytes(&b).unwrap().verify().unwrap_err();
+            assert!(err.to_string().contains("padding nibble"), "{err}");
+            exercise(&b).unwrap_err();
+        }
+        // The item table's value encoding byte: after the name, the role and three varints
+        // (rows, dim, nnz).
+        let name = b"item_embedding";
+        let at = bytes.windows(name.len()).position(|w| w == name).unwrap() + name.len() + 1;
+        let mut i = at;
+        for _ in 0..3 {
+            while bytes[i] & 0x80 != 0 {
+                i += 1;
+            }
+            i += 1;
+        }
+        assert_eq!(bytes[i], ValueEncoding::I4.code());
+        let b = damaged(&bytes, |b| b[i] = 6);
+        match Model::from_bytes(&b) {
+            Err(Error::Unsupported { code: 6, .. }) => {}
+            other => panic!("value encoding 6: {other:?}"),
+        }
+    }
+    assert!(found_odd, "no sample with an odd number of entries");
 }

@@ -65,6 +65,12 @@ proptest! {
             }
             let records_bytes = inputs.build();
             inputs.sliced = true;
+            if values == ValueEncoding::I4 {
+                // Sliced rows do not take int4 values: the builder says so.
+                let refused = inputs.try_build().unwrap_err().to_string();
+                prop_assert!(refused.contains("sliced rows do not take int4"), "{}", refused);
+                continue;
+            }
             let sliced_bytes = inputs.build();
             let records = Model::from_bytes(&records_bytes).unwrap();
             let sliced = Model::from_bytes(&sliced_bytes).unwrap();

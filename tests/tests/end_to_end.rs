@@ -61,6 +61,7 @@ fn file_size_targets_at_d64_density_10_percent() {
         (ValueEncoding::F32, 0.18),
         (ValueEncoding::I8, 0.09),
         (ValueEncoding::Bf16, 0.12),
+        (ValueEncoding::I4, 0.07),
     ] {
         let (dense, bytes) = export_file(dir.path(), "m.prec", &u, &v, values);
         let ratio = bytes.len() as f64 / dense as f64;
@@ -106,6 +107,7 @@ fn file_size_targets_at_d64_density_10_percent() {
         (ValueEncoding::F16, 0.12),
         (ValueEncoding::F32, 0.18),
         (ValueEncoding::I8, 0.09),
+        (ValueEncoding::I4, 0.08),
     ] {
         let out = dir.path().join("ids.prec");
         let mut options = ExportOptions::new(Source::file(&u), Source::file(&v), &out);

@@ -156,9 +156,32 @@ fn main() {
             n += 1;
         }
     }
-    // Sliced rows (format 1.4): both tables, every value encoding, a window and a half of
-    // items (two windows, the second partial, its last slice partial too).
+    // Int4 values (format 1.6) once more, rows of every count from 0 to 9 (odd counts end in
+    // a padding nibble) and column layouts with an odd number of entries (whose values
+    // section ends in one), u8 lists, bitmaps and u16 lists.
+    for (dim, density) in [(9usize, 450usize), (33, 700), (300, 10)] {
+        for layout in [Layout::Rows, Layout::Both, Layout::Columns] {
+            let users = TableSpec::new("u", Role::User, table(3, dim, density, 7))
+                .values(ValueEncoding::I4);
+            let items = TableSpec::new("i", Role::Item, table(23, dim, density, 8))
+                .values(ValueEncoding::I4)
+                .layout(layout);
+            let bytes = ModelBuilder::new()
+                .table(users)
+                .table(items)
+                .build()
+                .expect("int4 seed model builds");
+            std::fs::write(format!("{dir}/seed-{n:02}.prec"), bytes).expect("write seed");
+            n += 1;
+        }
+    }
+    // Sliced rows (format 1.4): both tables, every value encoding but int4 (which sliced rows
+    // do not take), a window and a half of items (two windows, the second partial, its last
+    // slice partial too).
     for &values in ValueEncoding::ALL {
+        if values == ValueEncoding::I4 {
+            continue;
+        }
         for (dim, density) in [(8usize, 300usize), (64, 100), (200, 20)] {
             let users = TableSpec::new("u", Role::User, table(5, dim, density, 3))
                 .values(values)

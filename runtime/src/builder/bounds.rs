@@ -34,7 +34,8 @@ fn exact_value(bytes: &[u8], encoding: ValueEncoding, scale: f64) -> f64 {
         ValueEncoding::Bf16 => {
             f64::from(bf16::from_bits(u16::from_le_bytes([bytes[0], bytes[1]])).to_f32())
         }
-        ValueEncoding::I8 => f64::from(bytes[0] as i8) * scale,
+        // Int4 codes are one per byte here, as int8 codes are (packed later).
+        ValueEncoding::I8 | ValueEncoding::I4 => f64::from(bytes[0] as i8) * scale,
     }
 }
 

@@ -47,6 +47,8 @@ pub(crate) fn id_index_section(position: usize, index: &[u32]) -> Vec<u8> {
 }
 
 /// One row after quantization: its columns and its encoded values (plus the int8 scale).
+/// Int4 codes are held one per byte here (as int8 codes are), and packed two to a byte when
+/// the sections are written ([`pack_nibbles`]).
 struct QuantizedRows {
     bounds: Vec<usize>,
     columns: Vec<u32>,
@@ -54,11 +56,68 @@ struct QuantizedRows {
     scales: Vec<f16>,
 }
 
-/// The int8 scale of a row whose largest magnitude is `max_abs`: `max_abs / 127` rounded *up*
-/// to an f16 (so every `|v| / scale <= 127`), at least the smallest positive f16. `None` when
-/// it exceeds the f16 range.
-fn int8_scale(max_abs: f32) -> Option<f16> {
-    let ideal = max_abs / 127.0;
+/// Bytes per value in [`QuantizedRows::value_bytes`]: the encoding's width, 1 for int4.
+fn code_width(values: ValueEncoding) -> usize {
+    values.byte_width().unwrap_or(1)
+}
+
+/// Int4 codes, one per byte (the odd numbers `-15..=15`, as `i8`), packed two to a byte as
+/// the format stores them: code `c` as the nibble `q = (c - 1) / 2` (two's complement), code
+/// `k` in byte `k / 2`, the low nibble first; after an odd count the last high nibble is 0.
+pub(crate) fn pack_nibbles(codes: &[u8]) -> Vec<u8> {
+    let nibble = |c: u8| ((c as i8) >> 1) as u8 & 0x0F;
+    codes
+        .chunks(2)
+        .map(|pair| nibble(pair[0]) | pair.get(1).map_or(0, |&c| nibble(c) << 4))
+        .collect()
+}
+
+/// The int4 code of `v` with scale `scale`: the odd number `2q + 1` nearest `v / scale`, `q`
+/// clamped to `-8..=7` (so the code to `-15..=15`).
+fn int4_code_of(v: f32, scale: f32) -> i8 {
+    let half = v / scale / 2.0;
+    // floor(half) without `std`: truncate, then step down below zero.
+    let truncated = half.clamp(-9.0, 9.0) as i32;
+    let floor = if (truncated as f32) > half {
+        truncated - 1
+    } else {
+        truncated
+    };
+    (2 * floor.clamp(-8, 7) + 1) as i8
+}
+
+/// The int4 scale of a row with the non-zero values `vals` (largest magnitude `max_abs`): of
+/// the candidates `max_abs / 15 × (1 − 0.02 k)` for `k = 0..=20`, each rounded up to an f16,
+/// the one whose codes ([`int4_code_of`]) give the row the least squared error (ties to the
+/// larger scale). The first candidate codes every value within the scale (half a step of
+/// the odd levels); the smaller ones clip the largest values to `±15 × scale` and bring every
+/// other one closer: on trained tables the least-error scale keeps more of the ranking (see
+/// docs/FORMAT.md, *Row records*). `None` when `max_abs / 15` exceeds the f16 range.
+fn int4_scale(vals: &[f32], max_abs: f32) -> Option<f16> {
+    let mut best: Option<(f64, f16)> = None;
+    for k in 0..=20u8 {
+        let scale = row_scale(max_abs * (1.0 - 0.02 * f32::from(k)), 15.0)?;
+        let s = scale.to_f32();
+        let error: f64 = vals
+            .iter()
+            .map(|&v| {
+                let e = f64::from(v) - f64::from(s) * f64::from(int4_code_of(v, s));
+                e * e
+            })
+            .sum();
+        if best.is_none_or(|(least, _)| error < least) {
+            best = Some((error, scale));
+        }
+    }
+    best.map(|(_, scale)| scale)
+}
+
+/// The scale of a row whose largest magnitude is `max_abs`, for codes up to `levels` (127 for
+/// int8, 7 for int4): `max_abs / levels` rounded *up* to an f16 (so every
+/// `|v| / scale <= levels`), at least the smallest positive f16. `None` when it exceeds the
+/// f16 range.
+fn row_scale(max_abs: f32, levels: f32) -> Option<f16> {
+    let ideal = max_abs / levels;
     let mut scale = f16::from_f32(ideal);
     if scale.to_f32() < ideal {
         scale = f16::from_bits(scale.to_bits() + 1);
@@ -81,7 +140,7 @@ fn quantize(spec: &TableSpec, order: &[usize]) -> Result<QuantizedRows> {
     let mut q = QuantizedRows {
         bounds: Vec::with_capacity(order.len() + 1),
         columns: Vec::with_capacity(spec.matrix.nnz()),
-        value_bytes: Vec::with_capacity(spec.matrix.nnz() * spec.values.width()),
+        value_bytes: Vec::with_capacity(spec.matrix.nnz() * code_width(spec.values)),
         scales: Vec::new(),
     };
     q.bounds.push(0);
@@ -124,12 +183,37 @@ fn quantize(spec: &TableSpec, order: &[usize]) -> Result<QuantizedRows> {
                     }
                 }
             }
+            ValueEncoding::I4 => {
+                let max_abs = vals.iter().fold(0.0f32, |m, &v| {
+                    let a = f32::from_bits(v.to_bits() & 0x7fff_ffff);
+                    if a > m { a } else { m }
+                });
+                if max_abs == 0.0 {
+                    q.bounds.push(q.columns.len());
+                    continue;
+                }
+                let scale = int4_scale(vals, max_abs).ok_or(Error::InvalidInput {
+                    role,
+                    row: Some(r as u64),
+                    column: None,
+                    reason: "row too large for int4 with an f16 scale (|v| > 9.8e5)",
+                })?;
+                let scale_f32 = scale.to_f32();
+                // Every non-zero keeps a code: int4 has no level 0.
+                for (&c, &v) in cols.iter().zip(vals) {
+                    if v != 0.0 {
+                        q.columns.push(c);
+                        q.value_bytes.push(int4_code_of(v, scale_f32) as u8);
+                    }
+                }
+                q.scales.push(scale);
+            }
             ValueEncoding::I8 => {
                 let max_abs = vals.iter().fold(0.0f32, |m, &v| {
                     let a = f32::from_bits(v.to_bits() & 0x7fff_ffff);
                     if a > m { a } else { m }
                 });
-                let scale = int8_scale(max_abs).ok_or(Error::InvalidInput {
+                let scale = row_scale(max_abs, 127.0).ok_or(Error::InvalidInput {
                     role,
                     row: Some(r as u64),
                     column: None,
@@ -352,7 +436,7 @@ pub(crate) fn encode_table(
     };
     let q = quantize(spec, &order)?;
     let nonempty = q.bounds.windows(2).filter(|w| w[1] > w[0]).count();
-    let width = spec.values.width();
+    let width = code_width(spec.values);
     if spec.sliced {
         if spec.block_bounds.is_some() {
             return Err(Error::InvalidInput {
@@ -392,13 +476,15 @@ pub(crate) fn encode_table(
                     }
                 }
             }
-            if let Some(scale) = (spec.values == ValueEncoding::I8)
-                .then(|| scales.next())
-                .flatten()
-            {
+            if let Some(scale) = spec.values.is_scaled().then(|| scales.next()).flatten() {
                 data.extend_from_slice(&scale.to_bits().to_le_bytes());
             }
-            data.extend_from_slice(&q.value_bytes[start * width..end * width]);
+            let codes = &q.value_bytes[start * width..end * width];
+            if spec.values == ValueEncoding::I4 {
+                data.extend(pack_nibbles(codes));
+            } else {
+                data.extend_from_slice(codes);
+            }
         }
         offsets.push(data.len() as u64);
         if row % 65_536 == 0 {
@@ -424,7 +510,7 @@ pub(crate) fn encode_table(
                 })
                 .collect()
         });
-        let scales: Option<Vec<f16>> = (spec.values == ValueEncoding::I8).then(|| {
+        let scales: Option<Vec<f16>> = spec.values.is_scaled().then(|| {
             let mut nonempty = q.scales.iter();
             q.bounds
                 .windows(2)
@@ -439,7 +525,7 @@ pub(crate) fn encode_table(
         });
         let list_order = ListOrder::of_table(spec.layout.has_rows());
         let block_rows = spec.block_bounds.unwrap_or(super::COLUMN_BLOCK_ROWS);
-        let columns = encode_columns(
+        let mut columns = encode_columns(
             dim,
             &rows,
             scales.as_deref(),
@@ -448,6 +534,10 @@ pub(crate) fn encode_table(
             spec.list_rows,
             block_rows,
         );
+        if spec.values == ValueEncoding::I4 {
+            // One section-wide run of nibbles: entry `e` in byte `e / 2`.
+            columns.values = pack_nibbles(&columns.values);
+        }
         (columns, norms, scales)
     });
     let (columns, bounds) = match columns {
@@ -549,6 +639,14 @@ fn encode_sliced(
 ) -> Result<EncodedTable> {
     let dim = spec.matrix.dim();
     let role = Some(spec.role);
+    if spec.values == ValueEncoding::I4 {
+        return Err(Error::InvalidInput {
+            role,
+            row: None,
+            column: None,
+            reason: "sliced rows do not take int4 values; write row records or a column layout",
+        });
+    }
     if dim > 256 {
         return Err(Error::InvalidInput {
             role,
@@ -565,7 +663,7 @@ fn encode_sliced(
             reason: "sliced rows are a row layout of their own: they take no column layout",
         });
     }
-    let width = spec.values.width();
+    let width = code_width(spec.values);
     let rows = q.bounds.len() - 1;
     let length = |r: usize| q.bounds[r + 1] - q.bounds[r];
     if let Some(r) = (0..rows).find(|&r| length(r) > 255) {
@@ -640,4 +738,78 @@ fn encode_sliced(
         id_index: None,
         bounds: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Int4 coding: every value within `15 × scale` is coded within `scale` of itself (half
+    /// the step between odd levels), larger ones to `±15 × scale`; the chosen scale is the
+    /// first candidate's or one of less squared error; codes pack to the nibbles the reader
+    /// decodes back.
+    #[test]
+    fn int4_codes_are_within_the_scale_and_pack_to_what_readers_decode() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 2_000_001) as f32 / 1_000_000.0 - 1.0
+        };
+        for len in 1..40usize {
+            let vals: Vec<f32> = (0..len).map(|_| next() * 3.0).collect();
+            let max_abs = vals.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            if max_abs == 0.0 {
+                continue;
+            }
+            let scale = int4_scale(&vals, max_abs).unwrap();
+            let s = scale.to_f32();
+            let first = row_scale(max_abs, 15.0).unwrap().to_f32();
+            assert!(
+                s <= first && s >= 0.6 * max_abs / 15.0,
+                "len {len}: scale {s}"
+            );
+            let error = |s: f32| -> f64 {
+                vals.iter()
+                    .map(|&v| (f64::from(v) - f64::from(s) * f64::from(int4_code_of(v, s))).powi(2))
+                    .sum()
+            };
+            assert!(error(s) <= error(first), "len {len}");
+            let codes: Vec<u8> = vals.iter().map(|&v| int4_code_of(v, s) as u8).collect();
+            for (&v, &c) in vals.iter().zip(&codes) {
+                let c = c as i8;
+                assert!(c % 2 != 0 && (-15..=15).contains(&c), "code {c}");
+                let decoded = f64::from(s) * f64::from(c);
+                let allowed = if v.abs() <= 15.0 * s {
+                    f64::from(s)
+                } else {
+                    f64::from(v.abs()) - 15.0 * f64::from(s)
+                };
+                assert!(
+                    (f64::from(v) - decoded).abs() <= allowed * (1.0 + 1e-6),
+                    "{v} {c} {s}"
+                );
+            }
+            let packed = pack_nibbles(&codes);
+            assert_eq!(packed.len(), len.div_ceil(2));
+            if len % 2 == 1 {
+                assert_eq!(packed[len / 2] >> 4, 0, "padding nibble");
+            }
+            for (k, &c) in codes.iter().enumerate() {
+                assert_eq!(
+                    crate::row::nibble(&packed, k),
+                    c as i8,
+                    "len {len} entry {k}"
+                );
+            }
+        }
+        // Exactly on a level, and exactly between two (to the upper one: floor of v / 2s).
+        assert_eq!(int4_code_of(3.0, 1.0), 3);
+        assert_eq!(int4_code_of(2.0, 1.0), 3);
+        assert_eq!(int4_code_of(-2.0, 1.0), -1);
+        assert_eq!(int4_code_of(0.0, 1.0), 1);
+        assert_eq!(int4_code_of(100.0, 1.0), 15);
+        assert_eq!(int4_code_of(-100.0, 1.0), -15);
+    }
 }

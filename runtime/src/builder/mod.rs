@@ -492,7 +492,9 @@ impl ModelBuilder {
                 .as_ref()
                 .is_some_and(|c| c.list_rows == ListRows::Bitmap)
         });
-        let minor = if encoded.iter().any(|t| t.id_index.is_some()) {
+        let minor = if self.tables.iter().any(|t| t.values == ValueEncoding::I4) {
+            format::FORMAT_MINOR_INT4
+        } else if encoded.iter().any(|t| t.id_index.is_some()) {
             format::FORMAT_MINOR_ID_INDEX
         } else if encoded.iter().any(|t| t.index == IndexEncoding::Sliced) {
             format::FORMAT_MINOR_SLICED_ROWS

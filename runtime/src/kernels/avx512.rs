@@ -9,9 +9,9 @@ use super::{Prefetch, scalar};
 use crate::format::ValueEncoding;
 
 /// Sixteen values of encoding code `$e` (1 f32, 2 f16, 3 bf16, 4 int8 codes, as
-/// [`encoding_of`] reads them) from the byte pointer `$at`, as sixteen f32; only the lanes of
-/// the 16-bit mask `$mask` are read, the others are +0 (with a constant all-ones mask the
-/// compiler emits plain loads). Intrinsics only: use it inside an `unsafe` block of a function
+/// [`encoding_of`] reads them; not 5, int4, whose kernels decode nibbles themselves) from the
+/// byte pointer `$at`, as sixteen f32; only the lanes of the 16-bit mask `$mask` are read, the
+/// others are +0 (with a constant all-ones mask the compiler emits plain loads). Intrinsics only: use it inside an `unsafe` block of a function
 /// with AVX-512F, BW, VL and F16C, whose SAFETY comment covers the bytes read.
 macro_rules! load16 {
     ($e:expr, $mask:expr, $at:expr) => {{
@@ -128,17 +128,23 @@ pub(super) unsafe fn scatter_add<const S: u8>(
     encoding: ValueEncoding,
     ahead: &mut Prefetch<'_>,
 ) -> bool {
-    let width = encoding.width();
-    let n = (items.len() / 2).min(values.len() / width);
+    let n = (items.len() / 2).min(encoding.values_in(values.len()));
     if acc.len() > i32::MAX as usize {
         ahead.rest();
         return scalar::scatter_add(acc, weight, items, values, encoding);
     }
+    // The bytes of entries `k..k + count` (`k` a multiple of 16: whole bytes for int4, whose
+    // last byte may hold a padding nibble past entry `n`).
+    let span = |k: usize, count: usize| match encoding.byte_width() {
+        Some(width) => (width * k, width * (k + count)),
+        None => (k / 2, (k + count).div_ceil(2)),
+    };
     let w = _mm512_set1_ps(weight);
     let last_row = _mm512_set1_epi32(acc.len() as i32 - 1);
-    // Sixteen rows and values from 32 bytes of rows and 16 * width bytes of values.
+    // Sixteen rows and values from 32 bytes of rows and the bytes of 16 values.
     let decode = |rows: &[u8], at: &[u8]| {
-        // SAFETY: the callers pass at least 32 and 16 * width bytes; unaligned loads.
+        // SAFETY: the callers pass at least 32 bytes of rows and the bytes of 16 values (8
+        // for int4); unaligned loads.
         unsafe {
             let rows = _mm512_cvtepu16_epi32(_mm256_loadu_si256(rows.as_ptr().cast()));
             let at = at.as_ptr();
@@ -151,6 +157,9 @@ pub(super) unsafe fn scatter_add<const S: u8>(
                 ValueEncoding::I8 => {
                     _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(at.cast())))
                 }
+                ValueEncoding::I4 => _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(x86::nibbles16(
+                    _mm_loadl_epi64(at.cast()),
+                ))),
             };
             (rows, v)
         }
@@ -160,21 +169,19 @@ pub(super) unsafe fn scatter_add<const S: u8>(
         // Sixteen entries, or the last 1 to 15 copied into zero-padded buffers, under a mask.
         let count = (n - k).min(16);
         let lanes = ((1u32 << count) - 1) as __mmask16;
+        let (from, to) = span(k, count);
         let (rows, v) = if count == 16 {
             ahead.step();
-            decode(
-                &items[2 * k..2 * k + 32],
-                &values[width * k..width * (k + 16)],
-            )
+            decode(&items[2 * k..2 * k + 32], &values[from..to])
         } else {
             let (mut rows_tail, mut values_tail) = ([0u8; 32], [0u8; 64]);
             rows_tail[..2 * count].copy_from_slice(&items[2 * k..2 * n]);
-            values_tail[..width * count].copy_from_slice(&values[width * k..width * n]);
+            values_tail[..to - from].copy_from_slice(&values[from..to]);
             decode(&rows_tail, &values_tail)
         };
         if _mm512_mask_cmpgt_epi32_mask(lanes, rows, last_row) != 0 {
             ahead.rest();
-            let (items, values) = (&items[2 * k..], &values[width * k..]);
+            let (items, values) = (&items[2 * k..], &values[from..]);
             return scalar::scatter_add(acc, weight, items, values, encoding);
         }
         if S == Scatter::GATHER {
@@ -234,16 +241,21 @@ pub(super) fn rows_available() -> bool {
 /// Marks a row length that [`u8_list_dots`] leaves to the scalar kernel.
 const NOT_SHORT: u64 = u64::MAX;
 
-/// For each row length in bytes (`width`-byte values, a `prefix`-byte header), what
+/// For each row length in bytes (values of `encoding`, a `prefix`-byte header), what
 /// [`u8_list_dots`] needs of a row of 0 to 16 entries, packed in one word: the mask of its
 /// entries (bits 0 to 15), that mask shifted right by one (bits 16 to 31) and the number of
 /// entries (from bit 32); [`NOT_SHORT`] for every other length.
-const fn short_rows<const N: usize>(width: usize, prefix: usize) -> [u64; N] {
+const fn short_rows<const N: usize>(encoding: ValueEncoding) -> [u64; N] {
+    let prefix = encoding.row_prefix();
     let mut table = [NOT_SHORT; N];
     table[0] = 0;
     let mut n = 1;
     while n <= 16 {
-        let len = n * (1 + width) + prefix;
+        let values = match encoding.value_bytes(n) {
+            Some(v) => v,
+            None => 0,
+        };
+        let len = n + values + prefix;
         if len < N {
             let mask = (1u64 << n) - 1;
             table[len] = mask | (mask >> 1) << 16 | (n as u64) << 32;
@@ -271,11 +283,13 @@ fn query_quarters(query: &[f32]) -> [__m512; 4] {
 }
 
 /// [`short_rows`] for f32 values.
-static SHORT_F32_ROWS: [u64; 81] = short_rows::<81>(4, 0);
+static SHORT_F32_ROWS: [u64; 81] = short_rows::<81>(ValueEncoding::F32);
 /// [`short_rows`] for 2-byte values (f16, bf16).
-static SHORT_WIDE_ROWS: [u64; 49] = short_rows::<49>(2, 0);
+static SHORT_WIDE_ROWS: [u64; 49] = short_rows::<49>(ValueEncoding::F16);
 /// [`short_rows`] for int8 values (a 2-byte scale before them).
-static SHORT_INT8_ROWS: [u64; 35] = short_rows::<35>(1, 2);
+static SHORT_INT8_ROWS: [u64; 35] = short_rows::<35>(ValueEncoding::I8);
+/// [`short_rows`] for int4 values (a 2-byte scale, then two codes a byte).
+static SHORT_INT4_ROWS: [u64; 27] = short_rows::<27>(ValueEncoding::I4);
 
 /// Rows reduced together by [`u8_list_dots`].
 const GROUP: usize = 8;
@@ -388,13 +402,15 @@ pub(super) unsafe fn bitmap_dots<const E: u8>(
     out: &mut [f32],
 ) -> Result<(), usize> {
     let encoding = encoding_of(E);
-    let (width, prefix) = (encoding.width(), encoding.row_prefix());
+    let prefix = encoding.row_prefix();
     let dim = query.len();
     let bounds = batch_offsets(offsets, first, out.len());
-    let (Some(bounds), 1..=4, 1..=64) = (bounds, E, dim) else {
+    let (Some(bounds), 1..=5, 1..=64) = (bounds, E, dim) else {
         // SAFETY: AVX2 and F16C are implied by this function's features.
         return unsafe { x86::bitmap_dots::<E>(query, offsets, data, first, out) };
     };
+    // Bytes per value; int4 rows (E = 5) are first decoded to one code a byte.
+    let width = encoding.byte_width().unwrap_or(1);
     let offset = |k: usize| {
         let b = &bounds[4 * k..4 * k + 4];
         u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
@@ -421,10 +437,14 @@ pub(super) unsafe fn bitmap_dots<const E: u8>(
             bitmap[..bitmap_len].copy_from_slice(record.get(..bitmap_len).ok_or(row)?);
             let bits = u64::from_le_bytes(bitmap);
             let n = bits.count_ones() as usize;
-            if bits & tail != 0 || n == 0 || record.len() != bitmap_len + prefix + width * n {
+            let value_bytes = record.len().checked_sub(bitmap_len + prefix);
+            if bits & tail != 0
+                || n == 0
+                || !value_bytes.is_some_and(|bytes| encoding.entries_fit(n, bytes))
+            {
                 return Err(row);
             }
-            if E == 4 {
+            if E == 4 || E == 5 {
                 let at = bitmap_len;
                 let scale = scalar::f16_to_f32(u16::from_le_bytes([record[at], record[at + 1]]));
                 if !(scale.is_finite() && scale > 0.0) {
@@ -433,7 +453,30 @@ pub(super) unsafe fn bitmap_dots<const E: u8>(
                 scales[j] = scale;
             }
             most = most.max(n);
-            let values = record[bitmap_len + prefix..].as_ptr();
+            let mut values = record[bitmap_len + prefix..].as_ptr();
+            // Int4: the row's (at most 32) bytes of nibbles as 64 codes, a byte each, on the
+            // stack (16 more zero bytes, so that a load of sixteen at any entry stays inside).
+            let mut codes = [0i8; 80];
+            if E == 5 {
+                let nibbles = &record[bitmap_len + prefix..];
+                // An odd row: the last byte's high nibble is padding, and must be 0 (no branch
+                // on the parity).
+                if (nibbles[nibbles.len() - 1] >> 4) & (n as u8 & 1).wrapping_neg() != 0 {
+                    return Err(row);
+                }
+                let mut padded = [0u8; 32];
+                padded[..nibbles.len()].copy_from_slice(nibbles);
+                for i in 0..4 {
+                    // SAFETY: each load reads bytes 8i..8i + 8 of `padded` (32 bytes) and
+                    // each store writes codes 16i..16i + 16 of `codes` (80 bytes).
+                    unsafe {
+                        let eight = _mm_loadl_epi64(padded.as_ptr().add(8 * i).cast());
+                        let sixteen = x86::nibbles16(eight);
+                        _mm_storeu_si128(codes.as_mut_ptr().add(16 * i).cast(), sixteen);
+                    }
+                }
+                values = codes.as_ptr().cast();
+            }
             let mut at = 0;
             for (k, &q) in quarters.iter().enumerate() {
                 debug_assert!(at <= 16 * k);
@@ -442,15 +485,20 @@ pub(super) unsafe fn bitmap_dots<const E: u8>(
                 let lanes = ((1u32 << count) - 1) as __mmask16;
                 let packed = _mm512_maskz_compress_ps(mask, q);
                 // SAFETY: the row's values are record[bitmap_len + prefix..], width * n
-                // bytes; lanes below `count` read values at..at + count, at + count <= n;
-                // masked-off lanes are not read. The store writes row_products[at..at + 16]:
+                // bytes (int4: `codes`, 80 bytes, one a value); lanes below `count` read
+                // values at..at + count, at + count <= n; masked-off lanes are not read. The store writes row_products[at..at + 16]:
                 // at <= 16 * k (at most 16 entries per earlier quarter), so at + 16 <= 64.
                 // Its lanes from `count` on are +0 (packed lanes are +0, and so are masked-off
                 // values), which the next quarter's store overwrites or which stay the +0 of
                 // positions past the row's entries.
                 unsafe {
                     let from = values.add(width * at);
-                    let v = load16!(E, lanes, from);
+                    // Int4 codes are bytes now: read as int8 codes.
+                    let v = if E == 5 {
+                        load16!(4, lanes, from)
+                    } else {
+                        load16!(E, lanes, from)
+                    };
                     let p = _mm512_mul_ps(packed, v);
                     _mm512_storeu_ps(row_products.as_mut_ptr().add(at), p);
                 }
@@ -512,11 +560,12 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
     let short_rows: &[u64] = match E {
         1 => &SHORT_F32_ROWS,
         4 => &SHORT_INT8_ROWS,
+        5 => &SHORT_INT4_ROWS,
         _ => &SHORT_WIDE_ROWS,
     };
     let dim = query.len();
     let bounds = batch_offsets(offsets, first, out.len());
-    let (Some(bounds), 1..=4, 1..=64) = (bounds, E, dim) else {
+    let (Some(bounds), 1..=5, 1..=64) = (bounds, E, dim) else {
         // SAFETY: AVX2 and F16C are implied by this function's features.
         return unsafe { x86::u8_list_dots::<E>(query, offsets, data, first, out) };
     };
@@ -595,17 +644,34 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
             if _mm_mask_cmplt_epu8_mask(mask, columns, next) != mask {
                 return Err(row);
             }
-            if E == 4 && n > 0 {
+            if (E == 4 || E == 5) && n > 0 {
                 let scale = scalar::f16_to_f32(u16::from_le_bytes([data[s + n], data[s + n + 1]]));
                 if !(scale.is_finite() && scale > 0.0) {
                     return Err(row);
                 }
                 scales[j] = scale;
             }
-            // SAFETY: the values start at data[s + n + prefix] and lanes below n lie inside
-            // data[s..e] (len == n * (1 + width) + prefix); masked-off lanes are not read
-            // (with n = 0, none: `wrapping_add`, as the pointer may pass the end).
-            let values = unsafe { load16!(E, mask, at.wrapping_add(n + prefix)) };
+            // An odd int4 row: the last byte's high nibble is padding, and must be 0. (Tested
+            // without a branch on the parity, which is random from row to row.)
+            if E == 5 && n > 0 && (data[e - 1] >> 4) & (n as u8 & 1).wrapping_neg() != 0 {
+                return Err(row);
+            }
+            let values = if E == 5 {
+                // The row's ceil(n / 2) bytes of nibbles, sixteen codes from them (those past
+                // n are zero or the padding nibble: their products are masked off below).
+                let bytes = ((1u32 << n.div_ceil(2)) - 1) as __mmask16;
+                // SAFETY: the values start at data[s + n + prefix], and bytes below
+                // ceil(n / 2) lie inside data[s..e] (len == n + prefix + ceil(n / 2));
+                // masked-off bytes are not read.
+                let packed =
+                    unsafe { _mm_maskz_loadu_epi8(bytes, at.wrapping_add(n + prefix).cast()) };
+                _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(x86::nibbles16(packed)))
+            } else {
+                // SAFETY: the values start at data[s + n + prefix] and lanes below n lie
+                // inside data[s..e] (len == n * (1 + width) + prefix); masked-off lanes are
+                // not read (with n = 0, none: `wrapping_add`, as the pointer may pass the end).
+                unsafe { load16!(E, mask, at.wrapping_add(n + prefix)) }
+            };
             // The query entries of the columns: bit 5 of a column picks q2:q3 over q0:q1.
             // (Bit 5 of each column byte, shifted to its sign bit, taken as a mask: two cheap
             // byte operations instead of a compare on the busier shuffle port.)
@@ -643,7 +709,7 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
         });
         // SAFETY: AVX2 is implied by this function's features.
         let mut sums = unsafe { reduce8(&acc) };
-        if E == 4 {
+        if E == 4 || E == 5 {
             // SAFETY: `scales` is 8 readable f32.
             sums = _mm256_mul_ps(sums, unsafe { _mm256_loadu_ps(scales.as_ptr()) });
         }
@@ -726,7 +792,10 @@ pub(super) unsafe fn bitmap_add<const E: u8>(
     first: bool,
 ) -> bool {
     let encoding = encoding_of(E);
-    let width = encoding.width();
+    // Int4 lists (E = 5) take the scalar kernel: their values may start mid-byte.
+    let Some(width) = encoding.byte_width() else {
+        return scalar::bitmap_add(acc, lists, first, encoding);
+    };
     let windows = acc.len().div_ceil(64);
     // The last address from which 64 values can be read inside every list's tail.
     let limit = lists
@@ -789,7 +858,8 @@ unsafe fn bitmap_group<const K: usize, const E: u8>(
     first: bool,
     limit: usize,
 ) -> bool {
-    let width = encoding_of(E).width();
+    // Never int4: `bitmap_add` hands those to the scalar kernel.
+    let width = encoding_of(E).byte_width().unwrap_or(1);
     let list = |i: usize| group.get(i).copied().unwrap_or_default();
     let words: [*const u8; BITMAP_GROUP] = core::array::from_fn(|i| list(i).words.as_ptr());
     let mut next: [*const u8; BITMAP_GROUP] = core::array::from_fn(|i| list(i).values.as_ptr());
@@ -889,9 +959,12 @@ pub(super) unsafe fn sliced_dots<const E: u8>(
 ) -> Result<(), usize> {
     use crate::format::{SLICE_ROWS, SLICE_WINDOW_ROWS};
     use crate::sliced::{SlicedRows, WINDOW_SLICES};
-    let width = encoding_of(E).width();
     let dim = query.len();
     let first_slice = window * WINDOW_SLICES;
+    // Sliced rows do not take int4 values (refused at open).
+    let Some(width) = encoding_of(E).byte_width() else {
+        return Err(first_slice);
+    };
     let window_rows = rows.window_rows(window);
     if dim == 0 || dim > 256 || dim != rows.dim || out.len() != window_rows {
         return Err(first_slice);

@@ -11,7 +11,7 @@
 //! - **Sequential** (f32 rows, and every column scan): products are added one after another in
 //!   increasing column order, starting from 0. With f32 values this is the dense f32 dot
 //!   product bit for bit.
-//! - **Eight lanes** (f16, bf16 and int8 rows in the row scan): entry `k` of a row (in column
+//! - **Eight lanes** (f16, bf16, int8 and int4 rows in the row scan): entry `k` of a row (in column
 //!   order) is added to partial sum `k % 8`, each partial sum starting from 0; the partial sums
 //!   `p` are then reduced as `((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7))`. This is the
 //!   order of an 8-wide SIMD accumulator, fixed here so that the scalar, AVX2 and NEON versions
@@ -30,7 +30,8 @@ mod x86;
 use crate::format::ValueEncoding;
 
 /// Calls the x86 or NEON row kernel `$kernel::<E>` monomorphised for `$encoding`, with `E` its
-/// code (1 f32, 2 f16, 3 bf16, 4 int8, as `x86::encoding_of` and `neon`'s read it back).
+/// code (1 f32, 2 f16, 3 bf16, 4 int8, 5 int4, as `x86::encoding_of` and `neon`'s read it
+/// back).
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 macro_rules! by_encoding {
     ($encoding:expr, $($kernel:ident)::+ ($($arg:expr),*)) => {
@@ -39,6 +40,7 @@ macro_rules! by_encoding {
             ValueEncoding::F16 => $($kernel)::+::<2>($($arg),*),
             ValueEncoding::Bf16 => $($kernel)::+::<3>($($arg),*),
             ValueEncoding::I8 => $($kernel)::+::<4>($($arg),*),
+            ValueEncoding::I4 => $($kernel)::+::<5>($($arg),*),
         }
     };
 }
@@ -69,7 +71,9 @@ pub fn in_use() -> &'static str {
 }
 
 /// Adds `weight * value` to `acc[item]` for every entry of a posting list (`items`: `u16`
-/// little-endian block-local rows; `values`: in `encoding`, int8 as its integer code).
+/// little-endian block-local rows; `values`: in `encoding`, int8 as its integer code, int4 as
+/// nibbles from the low nibble of `values[0]`: see [`scatter_add_from`] for lists that start
+/// mid-byte).
 /// Returns false, having added nothing past the end, if an item is not below `acc.len()`.
 /// Prefetches what `ahead` holds (the next list) along the way: spread over the loop where the
 /// kernel can, all at once before it otherwise.
@@ -102,6 +106,35 @@ pub(crate) fn scatter_add(
     scalar::scatter_add(acc, weight, items, values, encoding)
 }
 
+/// [`scatter_add`] for a posting list whose first value is nibble `first_nibble` (0 or 1) of
+/// `values[0]` (int4 lists start mid-byte when their first entry's number is odd; other
+/// encodings take 0): the first entry is added on its own, then the rest, from a whole byte,
+/// by [`scatter_add`]. Each entry gets the same `acc + weight * value` either way.
+#[inline]
+pub(crate) fn scatter_add_from(
+    acc: &mut [f32],
+    weight: f32,
+    items: &[u8],
+    values: &[u8],
+    first_nibble: usize,
+    encoding: ValueEncoding,
+    ahead: &mut Prefetch<'_>,
+) -> bool {
+    if encoding == ValueEncoding::I4 && first_nibble == 1 {
+        let (Some(item), Some(&byte)) = (items.get(..2), values.first()) else {
+            ahead.rest();
+            return true;
+        };
+        let row = usize::from(u16::from_le_bytes([item[0], item[1]]));
+        let Some(a) = acc.get_mut(row) else {
+            return false;
+        };
+        *a += weight * f32::from(crate::row::int4_code(byte >> 4));
+        return scatter_add(acc, weight, &items[2..], &values[1..], encoding, ahead);
+    }
+    scatter_add(acc, weight, items, values, encoding, ahead)
+}
+
 /// A posting list of a bitmap column layout (format 1.3) with the query's weight for its
 /// dimension, as [`bitmap_add`] takes it.
 #[derive(Clone, Copy, Debug, Default)]
@@ -111,8 +144,13 @@ pub(crate) struct BitmapList<'a> {
     /// The list's bitmap: little-endian `u64` words, bit `r % 64` of word `r / 64` set for
     /// block-local row `r`.
     pub words: &'a [u8],
-    /// The list's values, one per set bit, in row order (int8: the codes).
+    /// The list's values, one per set bit, in row order (int8: the codes; int4: the bytes
+    /// holding nibbles `int4_first..int4_first + int4_len`).
     pub values: &'a [u8],
+    /// Int4 only: the nibble of `values` that holds the list's first value (0 or 1).
+    pub int4_first: usize,
+    /// Int4 only: the list's number of values.
+    pub int4_len: usize,
     /// The values section from the list's first value to its end (`values` and what follows
     /// it): a kernel may read past the list's values, there, to load whole vectors.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -521,11 +559,53 @@ mod tests {
             ValueEncoding::F16 => half::f16::from_f32(value).to_bits().to_le_bytes().to_vec(),
             ValueEncoding::Bf16 => half::bf16::from_f32(value).to_bits().to_le_bytes().to_vec(),
             ValueEncoding::I8 => vec![(value * 12.0) as i8 as u8],
+            // Callers pack int4 codes two to a byte: see `pack`.
+            ValueEncoding::I4 => vec![((value * 0.7) as i8).clamp(-7, 7) as u8 & 0x0F],
         }
     }
 
-    /// Each list's bitmap bytes, each list's value range in the section, the values section.
+    /// Values as `encode` gives them, laid out as the encoding stores them: for int4, two
+    /// nibbles a byte, the low one first, a zero high nibble after an odd count.
+    fn pack(encoded: &[Vec<u8>], encoding: ValueEncoding) -> Vec<u8> {
+        if encoding != ValueEncoding::I4 {
+            return encoded.concat();
+        }
+        encoded
+            .chunks(2)
+            .map(|pair| pair[0][0] | pair.get(1).map_or(0, |v| v[0] << 4))
+            .collect()
+    }
+
+    /// Each list's bitmap bytes, each list's entry range in the section, the values section.
     type BitmapSection = (Vec<Vec<u8>>, Vec<(usize, usize)>, Vec<u8>);
+
+    /// The bytes of entries `start..end` of a values section in `encoding` (whole bytes for
+    /// int4), and the nibble the first entry sits in.
+    fn entry_bytes(encoding: ValueEncoding, start: usize, end: usize) -> (usize, usize, usize) {
+        match encoding.byte_width() {
+            Some(width) => (width * start, width * end, 0),
+            None => (start / 2, end.div_ceil(2), start % 2),
+        }
+    }
+
+    /// The list of entries `span` of `section`, with `weight` and bitmap `words`.
+    fn bitmap_list<'a>(
+        section: &'a [u8],
+        span: (usize, usize),
+        encoding: ValueEncoding,
+        weight: f32,
+        words: &'a [u8],
+    ) -> BitmapList<'a> {
+        let (from, to, nibble) = entry_bytes(encoding, span.0, span.1);
+        BitmapList {
+            weight,
+            words,
+            values: &section[from..to],
+            int4_first: nibble,
+            int4_len: span.1 - span.0,
+            tail: &section[from..],
+        }
+    }
 
     /// Bitmap posting lists for a block of `rows` rows: for each list, its words (for
     /// `block_rows` rows), its values, and the whole values section they share.
@@ -544,13 +624,13 @@ mod tests {
             for row in 0..rows {
                 if rng.next() % 100 < density {
                     bits[row / 8] |= 1 << (row % 8);
-                    values.extend(encode(rng.float(), encoding));
+                    values.push(encode(rng.float(), encoding));
                 }
             }
             words.push(bits);
             spans.push((start, values.len()));
         }
-        (words, spans, values)
+        (words, spans, pack(&values, encoding))
     }
 
     /// `bitmap_add` (AVX-512 where the CPU has it) gives its scalar twin's bits: every encoding,
@@ -570,15 +650,12 @@ mod tests {
                             bitmap_lists(&mut rng, lists, rows, block_rows, density, encoding);
                         for padded in [false, true] {
                             if padded {
-                                section.extend(vec![0u8; 64 * encoding.width()]);
+                                section.extend(vec![0u8; 256]);
                             }
                             let weights: Vec<f32> = (0..lists).map(|_| rng.float()).collect();
                             let input: Vec<BitmapList<'_>> = (0..lists)
-                                .map(|i| BitmapList {
-                                    weight: weights[i],
-                                    words: &words[i],
-                                    values: &section[spans[i].0..spans[i].1],
-                                    tail: &section[spans[i].0..],
+                                .map(|i| {
+                                    bitmap_list(&section, spans[i], encoding, weights[i], &words[i])
                                 })
                                 .collect();
                             let start: Vec<f32> = (0..rows).map(|_| rng.float()).collect();
@@ -604,16 +681,18 @@ mod tests {
                                 assert!(!scalar::bitmap_add(&mut acc, &damaged, true, encoding));
                             }
                             if let Some(i) = (0..lists).find(|&i| spans[i].1 > spans[i].0) {
+                                let (s, e) = spans[i];
                                 let mut damaged = input.clone();
-                                let values = damaged[i].values;
-                                damaged[i].values = &values[..values.len() - encoding.width()];
+                                damaged[i] =
+                                    bitmap_list(&section, (s, e - 1), encoding, 1.0, &words[i]);
                                 let mut acc = start.clone();
                                 assert!(!bitmap_add(&mut acc, &damaged, true, encoding));
                                 assert!(!scalar::bitmap_add(&mut acc, &damaged, true, encoding));
-                                let more = section.get(spans[i].0..spans[i].1 + encoding.width());
-                                if let Some(more) = more {
+                                let (_, to, _) = entry_bytes(encoding, s, e + 1);
+                                if to <= section.len() {
                                     let mut damaged = input.clone();
-                                    damaged[i].values = more;
+                                    damaged[i] =
+                                        bitmap_list(&section, (s, e + 1), encoding, 1.0, &words[i]);
                                     assert!(!bitmap_add(&mut acc, &damaged, true, encoding));
                                     assert!(!scalar::bitmap_add(
                                         &mut acc, &damaged, true, encoding
@@ -715,6 +794,10 @@ mod tests {
                 let query: Vec<f32> = (0..dim).map(|_| rng.float()).collect();
                 let (offsets, rows_data) = items.raw_rows();
                 for (name, kernel) in bitmap_kernels() {
+                    let index = IndexEncoding::Bitmap;
+                    padding_nibble_refused(
+                        name, kernel, &query, offsets, rows_data, index, encoding,
+                    );
                     let mut got = vec![0.0f32; rows];
                     kernel(&query, offsets, rows_data, 0, &mut got, encoding).unwrap();
                     for (r, g) in got.iter().enumerate() {
@@ -781,6 +864,48 @@ mod tests {
             }
         }
         kernels
+    }
+
+    /// For int4 tables: `kernel` refuses each of the first rows of an odd number of entries
+    /// (whose last high nibble is padding) once that nibble is not zero, naming the row.
+    fn padding_nibble_refused(
+        name: &str,
+        kernel: RowDots,
+        query: &[f32],
+        offsets: &[u8],
+        data: &[u8],
+        index: crate::IndexEncoding,
+        encoding: ValueEncoding,
+    ) {
+        if encoding != ValueEncoding::I4 {
+            return;
+        }
+        let rows = offsets.len() / 4 - 1;
+        let dim = query.len();
+        let mut tested = 0;
+        for r in 0..rows {
+            let start = crate::le::u32_at(offsets, r).unwrap() as usize;
+            let end = crate::le::u32_at(offsets, r + 1).unwrap() as usize;
+            let record = &data[start..end];
+            let nnz = crate::row::Row::parse(record, dim, index, encoding)
+                .unwrap()
+                .nnz();
+            if nnz.is_multiple_of(2) || tested == 5 {
+                continue;
+            }
+            tested += 1;
+            for bit in [0x10u8, 0x20, 0x40, 0x80] {
+                let mut damaged = data.to_vec();
+                damaged[end - 1] |= bit;
+                let mut out = vec![0.0f32; rows];
+                assert_eq!(
+                    kernel(query, offsets, &damaged, 0, &mut out, encoding),
+                    Err(r),
+                    "{name} dim {dim} row {r}: a padding nibble of {bit:#04x}"
+                );
+            }
+        }
+        assert!(tested > 0, "{name} dim {dim}: no row of an odd length");
     }
 
     /// Every u8-list row kernel this machine can run, by name: the scalar reference, the
@@ -886,6 +1011,10 @@ mod tests {
                             "{name} {encoding} dim {dim} row {r}: column past the dimension"
                         );
                     }
+                    let index = crate::IndexEncoding::U8List;
+                    padding_nibble_refused(
+                        name, kernel, &query, offsets, rows_data, index, encoding,
+                    );
                 }
             }
         }
@@ -907,10 +1036,9 @@ mod tests {
                         .collect();
                     columns.truncate(n);
                     let n = columns.len();
-                    let mut values = Vec::new();
-                    for _ in 0..n {
-                        values.extend(encode(rng.float(), encoding));
-                    }
+                    let encoded: Vec<Vec<u8>> =
+                        (0..n).map(|_| encode(rng.float(), encoding)).collect();
+                    let values = pack(&encoded, encoding);
                     let mut bytes = columns.clone();
                     bytes.extend(&values);
                     bytes.extend((0..slack).map(|_| rng.next() as u8));
@@ -994,6 +1122,102 @@ mod tests {
         }
     }
 
+    /// Int4 posting lists starting on either nibble of a byte (an odd first entry starts
+    /// mid-byte): `scatter_add_from` (the SIMD kernel this machine dispatches to, after the
+    /// first entry on its own) adds exactly `weight * code` to each row, in list order, as
+    /// the format defines, for every length from 0 to 40; and refuses a row past the
+    /// accumulator.
+    #[test]
+    fn int4_lists_from_either_nibble_add_their_codes() {
+        let mut rng = Stream(0x14);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for n in 0..=40usize {
+            for first in [0usize, 1] {
+                let acc_len = 300;
+                let mut rows: Vec<u16> = (0..acc_len as u16)
+                    .filter(|_| rng.next().is_multiple_of(6))
+                    .collect();
+                rows.truncate(n);
+                let n = rows.len();
+                let codes: Vec<Vec<u8>> = (0..first + n + 3)
+                    .map(|_| vec![((rng.next() % 15) as i8 - 7) as u8 & 0x0F])
+                    .collect();
+                let section = pack(&codes, ValueEncoding::I4);
+                let items: Vec<u8> = rows.iter().flat_map(|r| r.to_le_bytes()).collect();
+                let values = &section[first / 2..];
+                let start: Vec<f32> = (0..acc_len).map(|_| rng.float()).collect();
+                let mut want = start.clone();
+                for (k, &row) in rows.iter().enumerate() {
+                    let code = crate::row::nibble(&section, first + k);
+                    want[usize::from(row)] += 0.37 * f32::from(code);
+                }
+                let mut got = start.clone();
+                let mut ahead = Prefetch::new(&items, values);
+                let encoding = ValueEncoding::I4;
+                assert!(scatter_add_from(
+                    &mut got, 0.37, &items, values, first, encoding, &mut ahead
+                ));
+                assert_eq!(bits(&got), bits(&want), "n {n} first nibble {first}");
+                if n > 0 {
+                    let mut short = vec![0.0f32; usize::from(*rows.last().unwrap())];
+                    let mut ahead = Prefetch::default();
+                    assert!(!scatter_add_from(
+                        &mut short, 1.0, &items, values, first, encoding, &mut ahead
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The SIMD nibble decoders read every byte as `row::nibble` does: the low nibble first,
+    /// each a signed 4-bit code.
+    #[test]
+    fn simd_nibble_decoders_equal_the_scalar_one() {
+        for b in 0..=255u8 {
+            let bytes = [b, b ^ 0x5A, b.wrapping_mul(7), !b, b >> 1, b ^ 0xF0, 3, b];
+            let want: Vec<f32> = (0..16)
+                .map(|k| f32::from(crate::row::nibble(&bytes, k)))
+                .collect();
+            #[cfg(target_arch = "x86_64")]
+            if x86::available() {
+                use core::arch::x86_64::*;
+                let mut got = [0.0f32; 16];
+                // SAFETY: AVX2 checked just above; `bytes` is 8 readable bytes and `got` 16
+                // writable floats.
+                unsafe {
+                    _mm256_storeu_ps(got.as_mut_ptr(), x86::nibbles8(&bytes, 0));
+                    _mm256_storeu_ps(got.as_mut_ptr().add(8), x86::nibbles8(&bytes, 8));
+                }
+                assert_eq!(&got[..], &want[..], "avx2 nibbles8 {b:#04x}");
+                let mut codes = [0i8; 16];
+                // SAFETY: as above; `codes` is 16 writable bytes.
+                unsafe {
+                    let packed = _mm_loadl_epi64(bytes.as_ptr().cast());
+                    _mm_storeu_si128(codes.as_mut_ptr().cast(), x86::nibbles16(packed));
+                }
+                let codes: Vec<f32> = codes.iter().map(|&c| f32::from(c)).collect();
+                assert_eq!(codes, want, "nibbles16 {b:#04x}");
+            }
+            #[cfg(target_arch = "aarch64")]
+            {
+                use core::arch::aarch64::*;
+                let mut got = [0.0f32; 16];
+                for half in 0..2 {
+                    let mut raw = [0u8; 8];
+                    raw[..4].copy_from_slice(&bytes[4 * half..4 * half + 4]);
+                    // SAFETY: NEON is always available on aarch64; `raw` is 8 readable bytes
+                    // and each store writes 4 of the 16 floats of `got`.
+                    unsafe {
+                        let [low, high] = neon::nibbles8(vld1_u8(raw.as_ptr()));
+                        vst1q_f32(got.as_mut_ptr().add(8 * half), low);
+                        vst1q_f32(got.as_mut_ptr().add(8 * half + 4), high);
+                    }
+                }
+                assert_eq!(&got[..], &want[..], "neon nibbles8 {b:#04x}");
+            }
+        }
+    }
+
     /// The sliced-rows kernel this machine dispatches to gives the scalar kernel's bits on
     /// tables of every value encoding and several dimensions (the register lookup up to 64,
     /// the gather above), from any slice on, and both reject the same damaged slices.
@@ -1033,6 +1257,11 @@ mod tests {
                             .with_sliced_rows(true),
                     )
                     .build();
+                if encoding == ValueEncoding::I4 {
+                    // Sliced rows do not take int4 values: the builder refuses them.
+                    assert!(built.is_err(), "{encoding} dim {dim}");
+                    continue;
+                }
                 let Ok(bytes) = built else {
                     // A dense row of 256 entries does not fit a length byte.
                     assert_eq!((dim, one_in), (256, 1));

@@ -38,7 +38,15 @@ fn f16_lanes_to_f32(h: uint32x4_t) -> float32x4_t {
 /// of the slice decode as zero; callers mask them).
 #[inline(always)]
 fn decode4(values: &[u8], at: usize, encoding: ValueEncoding) -> float32x4_t {
-    let width = encoding.width();
+    let Some(width) = encoding.byte_width() else {
+        // Int4: `at` is a multiple of 4, so the four codes are the two bytes from `at / 2`.
+        let mut raw = [0u8; 8];
+        let bytes = values.get(at / 2..).unwrap_or(&[]);
+        let take = bytes.len().min(2);
+        raw[..take].copy_from_slice(&bytes[..take]);
+        // SAFETY: NEON is always available on aarch64; `raw` is 8 readable bytes.
+        return unsafe { nibbles8(vld1_u8(raw.as_ptr()))[0] };
+    };
     let mut raw = [0u8; 16];
     let bytes = values.get(at * width..).unwrap_or(&[]);
     let take = bytes.len().min(4 * width);
@@ -58,7 +66,7 @@ fn decode4(values: &[u8], at: usize, encoding: ValueEncoding) -> float32x4_t {
             // SAFETY: NEON is always available on aarch64; `b` is 4 readable u32.
             unsafe { vreinterpretq_f32_u32(vld1q_u32(b.as_ptr())) }
         }
-        ValueEncoding::I8 => {
+        ValueEncoding::I8 | ValueEncoding::I4 => {
             let f = [0, 1, 2, 3].map(|k| f32::from(raw[k] as i8));
             // SAFETY: as above.
             unsafe { vld1q_f32(f.as_ptr()) }
@@ -73,6 +81,24 @@ fn decode4(values: &[u8], at: usize, encoding: ValueEncoding) -> float32x4_t {
     }
 }
 
+/// The first eight int4 codes of the low four bytes of `bytes` (entry `j` in byte `j / 2`,
+/// the low nibble first; nibble `q` is the code `2q + 1`), as two vectors of four f32: the
+/// nibbles split, interleaved, moved to the top of their byte and shifted back down with
+/// their sign to bit 1, bit 0 set, then widened.
+#[inline]
+#[target_feature(enable = "neon")]
+pub(super) fn nibbles8(bytes: uint8x8_t) -> [float32x4_t; 2] {
+    let low = vand_u8(bytes, vdup_n_u8(0x0F));
+    let high = vshr_n_u8::<4>(bytes);
+    let top = vshl_n_s8::<4>(vreinterpret_s8_u8(vzip1_u8(low, high)));
+    let codes = vorr_s8(vshr_n_s8::<3>(top), vdup_n_s8(1));
+    let wide = vmovl_s8(codes);
+    [
+        vcvtq_f32_s32(vmovl_s16(vget_low_s16(wide))),
+        vcvtq_f32_s32(vmovl_high_s16(wide)),
+    ]
+}
+
 /// NEON twin of [`scalar::dot8_u8_list`]: two 4-lane accumulators stand for the eight lanes.
 pub(super) fn dot8_u8_list(
     query: &[f32],
@@ -83,7 +109,9 @@ pub(super) fn dot8_u8_list(
 ) -> f32 {
     if encoding == ValueEncoding::F32
         || n > columns.len()
-        || n.saturating_mul(encoding.width()) > values.len()
+        || encoding
+            .value_bytes(n)
+            .is_none_or(|bytes| bytes > values.len())
     {
         return scalar::dot8_u8_list(query, columns, values, n, encoding);
     }
@@ -133,7 +161,7 @@ pub(super) fn scatter_add(
     values: &[u8],
     encoding: ValueEncoding,
 ) -> bool {
-    let n = (items.len() / 2).min(values.len() / encoding.width());
+    let n = (items.len() / 2).min(encoding.values_in(values.len()));
     let mut k = 0;
     let mut products = [0.0f32; 4];
     while k + 4 <= n {
@@ -154,12 +182,16 @@ pub(super) fn scatter_add(
         }
         k += 4;
     }
-    let width = encoding.width();
+    // k is a multiple of 4: for int4, entry k starts byte k / 2.
+    let (from, to) = match encoding.byte_width() {
+        Some(width) => (width * k, width * n),
+        None => (k / 2, values.len()),
+    };
     scalar::scatter_add(
         acc,
         weight,
         &items[2 * k..2 * n],
-        &values[width * k..width * n],
+        &values[from..to],
         encoding,
     )
 }
@@ -185,14 +217,23 @@ pub(super) fn first_candidate(scores: &[f32], threshold: f32) -> usize {
     k + scalar::first_candidate(&scores[k..], threshold)
 }
 
-/// The value encoding behind a kernel's const parameter `E`: 1 f32, 2 f16, 3 bf16, 4 int8 (as
-/// the dispatcher's `by_encoding!` picks them).
+/// The value encoding behind a kernel's const parameter `E`: 1 f32, 2 f16, 3 bf16, 4 int8,
+/// 5 int4 (as the dispatcher's `by_encoding!` picks them).
 const fn encoding_of(e: u8) -> ValueEncoding {
     match e {
         1 => ValueEncoding::F32,
         2 => ValueEncoding::F16,
         3 => ValueEncoding::Bf16,
+        5 => ValueEncoding::I4,
         _ => ValueEncoding::I8,
+    }
+}
+
+/// Bytes of eight values of encoding `E` (four for int4).
+const fn bytes8<const E: u8>() -> usize {
+    match encoding_of(E).byte_width() {
+        Some(width) => 8 * width,
+        None => 4,
     }
 }
 
@@ -201,7 +242,13 @@ const fn encoding_of(e: u8) -> ValueEncoding {
 #[inline]
 #[target_feature(enable = "neon")]
 fn decode8<const E: u8>(bytes: &[u8]) -> [float32x4_t; 2] {
-    let b = &bytes[..8 * encoding_of(E).width()];
+    let b = &bytes[..bytes8::<E>()];
+    if E == 5 {
+        let mut raw = [0u8; 8];
+        raw[..4].copy_from_slice(b);
+        // SAFETY: NEON is always available on aarch64; `raw` is 8 readable bytes.
+        return nibbles8(unsafe { vld1_u8(raw.as_ptr()) });
+    }
     let p = b.as_ptr();
     // SAFETY: NEON is always available on aarch64. Each load reads 8 or 16 bytes from the
     // start of `b`, which holds 8 values of `E` (32, 16 or 8 bytes: checked by the slicing
@@ -242,7 +289,7 @@ fn decode8<const E: u8>(bytes: &[u8]) -> [float32x4_t; 2] {
 #[inline]
 #[target_feature(enable = "neon")]
 fn decode16<const E: u8>(bytes: &[u8]) -> [float32x4_t; 4] {
-    let half = 8 * encoding_of(E).width();
+    let half = bytes8::<E>();
     let [a, b] = decode8::<E>(bytes);
     let [c, d] = decode8::<E>(&bytes[half..]);
     [a, b, c, d]
@@ -391,8 +438,11 @@ fn sliced_window<const E: u8>(
     use crate::format::{SLICE_ROWS, SLICE_WINDOW_ROWS};
     use crate::sliced::{SlicedRows, WINDOW_SLICES};
     let encoding = encoding_of(E);
-    let width = encoding.width();
     let first_slice = window * WINDOW_SLICES;
+    // Sliced rows do not take int4 values (refused at open).
+    let Some(width) = encoding.byte_width() else {
+        return Err(first_slice);
+    };
     let last_column = vdupq_n_u8((dim - 1) as u8);
     let mut marks = [0u8; SLICE_WINDOW_ROWS];
     for index in first_slice..first_slice + out.len().div_ceil(SLICE_ROWS) {
@@ -531,12 +581,14 @@ fn bitmap_dots_neon<const E: u8>(
 }
 
 /// The eight-lane dot product (see the parent module) of the entries `columns` (each below
-/// 256) and `values` (one of `E` per column) with the zero-padded query `padded`.
+/// 256) and `values` (one of `E` per column; int4: nibble-packed) with the zero-padded query
+/// `padded`.
 #[inline]
 #[target_feature(enable = "neon")]
 fn dot8_columns<const E: u8>(padded: &[f32; 256], columns: &[u8], values: &[u8]) -> f32 {
-    let width = encoding_of(E).width();
     let n = columns.len();
+    // Where entry k's bytes start, for k a multiple of 8 (whole bytes for int4).
+    let at = |k: usize| k / 8 * bytes8::<E>();
     let gather = |c: &[u8]| -> [f32; 8] { core::array::from_fn(|j| padded[usize::from(c[j])]) };
     let mut low = vdupq_n_f32(0.0);
     let mut high = vdupq_n_f32(0.0);
@@ -550,10 +602,7 @@ fn dot8_columns<const E: u8>(padded: &[f32; 256], columns: &[u8], values: &[u8])
     };
     let mut k = 0;
     while k + 8 <= n {
-        step(
-            gather(&columns[k..k + 8]),
-            &values[k * width..(k + 8) * width],
-        );
+        step(gather(&columns[k..k + 8]), &values[at(k)..at(k + 8)]);
         k += 8;
     }
     if k < n {
@@ -565,7 +614,8 @@ fn dot8_columns<const E: u8>(padded: &[f32; 256], columns: &[u8], values: &[u8])
             *q = padded[usize::from(c[j])];
         }
         let mut v = [0u8; 32];
-        let left = &values[k * width..(n * width).min(values.len())];
+        let left = values.get(at(k)..).unwrap_or(&[]);
+        let left = &left[..left.len().min(bytes8::<E>())];
         v[..left.len()].copy_from_slice(left);
         step(q, &v);
     }

@@ -1,6 +1,7 @@
 //! Portable kernels: the reference for the SIMD versions.
 
 use crate::format::ValueEncoding;
+use crate::row::nibble;
 
 /// IEEE binary16 bits to f32, exactly, without branches (so loops over it vectorize): the
 /// exponent and mantissa move into an f32, a multiplication by 2^112 rebiases the exponent
@@ -50,6 +51,17 @@ fn lanes<const W: usize>(
     reduce8(partial)
 }
 
+/// [`lanes`] for int4 codes: entry `k` is nibble `k` of `values` (low nibble first).
+#[inline(always)]
+fn lanes_i4(query: &[f32], columns: &[u8], values: &[u8], n: usize) -> f32 {
+    let mut partial = [0.0f32; 8];
+    for (k, &c) in columns.iter().take(n.min(2 * values.len())).enumerate() {
+        let q = query.get(usize::from(c)).copied().unwrap_or(0.0);
+        partial[k % 8] += q * f32::from(nibble(values, k));
+    }
+    reduce8(partial)
+}
+
 /// See [`super::dot8_u8_list`].
 pub(crate) fn dot8_u8_list(
     query: &[f32],
@@ -66,6 +78,7 @@ pub(crate) fn dot8_u8_list(
             bf16_to_f32(u16::from_le_bytes(b))
         }),
         ValueEncoding::I8 => lanes::<1>(query, columns, values, n, |b| f32::from(b[0] as i8)),
+        ValueEncoding::I4 => lanes_i4(query, columns, values, n),
         ValueEncoding::F32 => lanes::<4>(query, columns, values, n, f32::from_le_bytes),
     }
 }
@@ -90,6 +103,20 @@ fn scatter<const W: usize>(
     true
 }
 
+/// [`scatter`] for int4 codes: entry `k` is nibble `k` of `values` (low nibble first).
+#[inline(always)]
+fn scatter_i4(acc: &mut [f32], weight: f32, items: &[u8], values: &[u8]) -> bool {
+    let n = (items.len() / 2).min(2 * values.len());
+    for (k, item) in items.chunks_exact(2).take(n).enumerate() {
+        let row = usize::from(u16::from_le_bytes([item[0], item[1]]));
+        match acc.get_mut(row) {
+            Some(a) => *a += weight * f32::from(nibble(values, k)),
+            None => return false,
+        }
+    }
+    true
+}
+
 /// See [`super::scatter_add`].
 pub(crate) fn scatter_add(
     acc: &mut [f32],
@@ -107,6 +134,7 @@ pub(crate) fn scatter_add(
             bf16_to_f32(u16::from_le_bytes(b))
         }),
         ValueEncoding::I8 => scatter::<1>(acc, weight, items, values, |b| f32::from(b[0] as i8)),
+        ValueEncoding::I4 => scatter_i4(acc, weight, items, values),
     }
 }
 
@@ -125,7 +153,33 @@ pub(crate) fn bitmap_add(
         ValueEncoding::F16 => bitmap_list::<2>(acc, list, |b| f16_to_f32(u16::from_le_bytes(b))),
         ValueEncoding::Bf16 => bitmap_list::<2>(acc, list, |b| bf16_to_f32(u16::from_le_bytes(b))),
         ValueEncoding::I8 => bitmap_list::<1>(acc, list, |b| f32::from(b[0] as i8)),
+        ValueEncoding::I4 => bitmap_list_i4(acc, list),
     })
+}
+
+/// [`bitmap_list`] for int4 codes: the list's values are nibbles `int4_first..int4_first +
+/// int4_len` of `list.values`.
+#[inline(always)]
+fn bitmap_list_i4(acc: &mut [f32], list: &super::BitmapList<'_>) -> bool {
+    if list.int4_first + list.int4_len > 2 * list.values.len() {
+        return false;
+    }
+    let mut k = 0usize;
+    for (w, word) in list.words.chunks_exact(8).enumerate() {
+        let mut bits = u64::from_le_bytes([
+            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+        ]);
+        while bits != 0 {
+            let row = 64 * w + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let (Some(a), true) = (acc.get_mut(row), k < list.int4_len) else {
+                return false;
+            };
+            *a += list.weight * f32::from(nibble(list.values, list.int4_first + k));
+            k += 1;
+        }
+    }
+    k == list.int4_len
 }
 
 #[inline(always)]
@@ -227,20 +281,21 @@ pub(crate) fn u8_list_dots(
 pub(crate) struct BitmapRecord<'a> {
     /// Number of entries (set bits), at least 1.
     pub n: usize,
-    /// The row's values (`n` of the encoding's width), after the int8 scale.
+    /// The row's values (`n` of the encoding, nibble-packed for int4), after the scale.
     pub values: &'a [u8],
     /// Where `values` starts in the row data (the AVX2 kernel reads on past the row there).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub values_at: usize,
-    /// The int8 scale (positive and finite), 1 for other encodings.
+    /// The int8 or int4 scale (positive and finite), 1 for other encodings.
     pub scale: f32,
 }
 
 /// Walks the bitmap row records of rows `first..first + out.len()` (dimension `dim` at most
 /// 256) with the checks of [`bitmap_dots`]: offsets in order and in the data, the record's
-/// length against its bitmap and encoding (`prefix` bytes of scale, values of `width`), no bit
-/// past the dimension, a positive finite int8 scale. Each row's columns go to `columns`; an
-/// empty row gets 0, any other `dot(columns, record)`. Returns the first bad row.
+/// length against its bitmap and encoding (the scale's bytes, then the values), no bit past
+/// the dimension, a positive finite int8 or int4 scale, a zero int4 padding nibble. Each
+/// row's columns go to `columns`; an empty row gets 0, any other `dot(columns, record)`.
+/// Returns the first bad row.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
@@ -255,7 +310,7 @@ pub(crate) fn bitmap_records(
     mut dot: impl FnMut(&[u8; 256], &BitmapRecord<'_>) -> f32,
 ) -> Result<(), usize> {
     use crate::le;
-    let (width, prefix) = (encoding.width(), encoding.row_prefix());
+    let prefix = encoding.row_prefix();
     let bitmap_len = dim.div_ceil(8);
     let Some(mut start) = le::u32_at(offsets, first) else {
         return Err(first);
@@ -287,7 +342,10 @@ pub(crate) fn bitmap_records(
                 word &= word - 1;
             }
         }
-        if n == 0 || rest.len() != prefix + n * width {
+        if n == 0 || !encoding.entries_fit(n, rest.len() - prefix) {
+            return Err(row);
+        }
+        if !int4_padding_is_zero(encoding, &rest[prefix..], n) {
             return Err(row);
         }
         let scale = if prefix == 2 {
@@ -308,6 +366,18 @@ pub(crate) fn bitmap_records(
         *slot = dot(columns, &record);
     }
     Ok(())
+}
+
+/// False for an int4 row of an odd number `n` of values whose last byte's high nibble (the
+/// padding) is not zero; true otherwise.
+#[inline(always)]
+pub(crate) fn int4_padding_is_zero(encoding: ValueEncoding, values: &[u8], n: usize) -> bool {
+    // No branch on the parity (random from row to row): the last byte's high nibble, masked
+    // by it (`values` holds exactly the row's `ceil(n / 2)` bytes).
+    encoding != ValueEncoding::I4
+        || values
+            .last()
+            .is_none_or(|&b| (b >> 4) & (n as u8 & 1).wrapping_neg() == 0)
 }
 
 /// Up to 8 bitmap bytes as a little-endian word (missing high bytes are zero).
@@ -336,31 +406,56 @@ pub(crate) fn bitmap_dots(
 ) -> Result<(), usize> {
     match encoding {
         ValueEncoding::F32 => {
-            bitmap_rows::<4, true>(query, offsets, data, first, out, 0, f32::from_le_bytes)
+            bitmap_rows::<true>(query, offsets, data, first, out, encoding, |v, k| {
+                f32::from_le_bytes(value_at::<4>(v, k))
+            })
         }
-        ValueEncoding::F16 => bitmap_rows::<2, false>(query, offsets, data, first, out, 0, |b| {
-            f16_to_f32(u16::from_le_bytes(b))
-        }),
-        ValueEncoding::Bf16 => bitmap_rows::<2, false>(query, offsets, data, first, out, 0, |b| {
-            bf16_to_f32(u16::from_le_bytes(b))
-        }),
-        ValueEncoding::I8 => bitmap_rows::<1, false>(query, offsets, data, first, out, 2, |b| {
-            f32::from(b[0] as i8)
-        }),
+        ValueEncoding::F16 => {
+            bitmap_rows::<false>(query, offsets, data, first, out, encoding, |v, k| {
+                f16_to_f32(u16::from_le_bytes(value_at::<2>(v, k)))
+            })
+        }
+        ValueEncoding::Bf16 => {
+            bitmap_rows::<false>(query, offsets, data, first, out, encoding, |v, k| {
+                bf16_to_f32(u16::from_le_bytes(value_at::<2>(v, k)))
+            })
+        }
+        ValueEncoding::I8 => {
+            bitmap_rows::<false>(query, offsets, data, first, out, encoding, |v, k| {
+                f32::from(value_at::<1>(v, k)[0] as i8)
+            })
+        }
+        ValueEncoding::I4 => {
+            bitmap_rows::<false>(query, offsets, data, first, out, encoding, |v, k| {
+                f32::from(nibble(v, k))
+            })
+        }
     }
 }
 
+/// The `k`-th `W`-byte value of `values` (zeros past the end).
 #[inline(always)]
-fn bitmap_rows<const W: usize, const SEQUENTIAL: bool>(
+fn value_at<const W: usize>(values: &[u8], k: usize) -> [u8; W] {
+    let mut v = [0u8; W];
+    if let Some(b) = values.get(W * k..W * k + W) {
+        v.copy_from_slice(b);
+    }
+    v
+}
+
+/// [`bitmap_dots`] for one encoding: `value(values, k)` reads a row's `k`-th value.
+#[inline(always)]
+fn bitmap_rows<const SEQUENTIAL: bool>(
     query: &[f32],
     offsets: &[u8],
     data: &[u8],
     first: usize,
     out: &mut [f32],
-    prefix: usize,
-    decode: impl Fn([u8; W]) -> f32,
+    encoding: ValueEncoding,
+    value: impl Fn(&[u8], usize) -> f32,
 ) -> Result<(), usize> {
     use crate::le;
+    let prefix = encoding.row_prefix();
     let dim = query.len();
     let bitmap_len = dim.div_ceil(8);
     let Some(mut start) = le::u32_at(offsets, first) else {
@@ -383,7 +478,10 @@ fn bitmap_rows<const W: usize, const SEQUENTIAL: bool>(
             return Err(row);
         }
         let nnz: usize = bitmap.iter().map(|b| b.count_ones() as usize).sum();
-        if nnz == 0 || rest.len() != prefix + nnz * W {
+        if nnz == 0 || !encoding.entries_fit(nnz, rest.len() - prefix) {
+            return Err(row);
+        }
+        if !int4_padding_is_zero(encoding, &rest[prefix..], nnz) {
             return Err(row);
         }
         let scale = if prefix == 2 {
@@ -395,7 +493,7 @@ fn bitmap_rows<const W: usize, const SEQUENTIAL: bool>(
         } else {
             1.0
         };
-        let mut values = rest[prefix..].chunks_exact(W);
+        let values = &rest[prefix..];
         let mut partial = [0.0f32; 8];
         let mut sum = 0.0f32;
         let mut kth = 0usize;
@@ -404,10 +502,8 @@ fn bitmap_rows<const W: usize, const SEQUENTIAL: bool>(
             while word != 0 {
                 let column = w * 64 + word.trailing_zeros() as usize;
                 word &= word - 1;
-                let mut v = [0u8; W];
-                v.copy_from_slice(values.next().unwrap_or(&[0u8; W][..]));
                 // `column < dim`: bits past the dimension were checked to be zero.
-                let product = query[column] * decode(v);
+                let product = query[column] * value(values, kth);
                 if SEQUENTIAL {
                     sum += product;
                 } else {
@@ -448,7 +544,7 @@ pub(crate) fn sliced_dots(
         if !slice_dots(query, &slice, rows.encoding, &mut lanes) {
             return Err(index);
         }
-        if rows.encoding == ValueEncoding::I8 {
+        if rows.encoding.is_scaled() {
             for (lane, x) in lanes.iter_mut().enumerate() {
                 *x *= slice.scale(lane, rows.encoding);
             }
@@ -485,6 +581,8 @@ pub(crate) fn slice_dots(
             bf16_to_f32(u16::from_le_bytes([b[0], b[1]]))
         }),
         ValueEncoding::I8 => slice_walk::<1>(query, slice, out, |b| f32::from(b[0] as i8)),
+        // Sliced rows do not take int4 values (refused at open and by the builder).
+        ValueEncoding::I4 => false,
     }
 }
 

@@ -62,6 +62,44 @@ fn load16(bytes: &[u8], at: usize) -> __m128i {
     }
 }
 
+/// Int4 codes of entries `k..k + 8` (`k` even) of nibble-packed `values` (entry `j` in byte
+/// `j / 2`, the low nibble first; nibble `q` is the code `2q + 1`, see `row::int4_code`) as
+/// eight f32: the four bytes from `k / 2` as one word in every lane, lane `l`'s nibble shifted
+/// to the top, back down with its sign to bit 1, and bit 0 set. Bytes past the end of the
+/// slice read as zero.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) fn nibbles8(values: &[u8], k: usize) -> __m256 {
+    let at = k / 2;
+    let mut word = [0u8; 4];
+    match values.get(at..at.saturating_add(4)) {
+        Some(b) => word.copy_from_slice(b),
+        None => {
+            let tail = values.get(at..).unwrap_or(&[]);
+            word[..tail.len()].copy_from_slice(tail);
+        }
+    }
+    let all = _mm256_set1_epi32(i32::from_le_bytes(word));
+    let top = _mm256_sllv_epi32(all, _mm256_setr_epi32(28, 24, 20, 16, 12, 8, 4, 0));
+    let codes = _mm256_or_si256(_mm256_srai_epi32::<27>(top), _mm256_set1_epi32(1));
+    _mm256_cvtepi32_ps(codes)
+}
+
+/// Sixteen int4 codes from the eight bytes of the low half of `bytes` (the low nibble of each
+/// byte first; nibble `q` is the code `2q + 1`), as sixteen signed bytes.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) fn nibbles16(bytes: __m128i) -> __m128i {
+    let low_nibbles = _mm_set1_epi8(0x0F);
+    let low = _mm_and_si128(bytes, low_nibbles);
+    let high = _mm_and_si128(_mm_srli_epi16::<4>(bytes), low_nibbles);
+    let nibbles = _mm_unpacklo_epi8(low, high);
+    // Nibble n (0..15: the table lookup reads only its low four bits) to its code: q is n
+    // taken as a signed 4-bit number, the code 2q + 1.
+    let codes = _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -15, -13, -11, -9, -7, -5, -3, -1);
+    _mm_shuffle_epi8(codes, nibbles)
+}
+
 /// AVX2 twin of [`scalar::dot8_u8_list`]: lane `l` of an 8-wide accumulator takes entries
 /// `l, l + 8, ...`, then the fixed reduction.
 ///
@@ -76,10 +114,11 @@ pub(super) unsafe fn dot8_u8_list(
     n: usize,
     encoding: ValueEncoding,
 ) -> f32 {
-    let width = encoding.width();
     if encoding == ValueEncoding::F32
         || n > columns.len()
-        || n.saturating_mul(width) > values.len()
+        || encoding
+            .value_bytes(n)
+            .is_none_or(|bytes| bytes > values.len())
         || query.len() > i32::MAX as usize
     {
         return scalar::dot8_u8_list(query, columns, values, n, encoding);
@@ -111,6 +150,7 @@ pub(super) unsafe fn dot8_u8_list(
             ValueEncoding::Bf16 => _mm256_castsi256_ps(_mm256_slli_epi32::<16>(
                 _mm256_cvtepu16_epi32(load16(values, 2 * k)),
             )),
+            ValueEncoding::I4 => nibbles8(values, k),
             _ => _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(load8(values, k))),
         };
         // Inactive lanes may hold any bits (even NaN): zero them before multiplying.
@@ -124,19 +164,20 @@ pub(super) unsafe fn dot8_u8_list(
     _mm_cvtss_f32(_mm_add_ss(u, _mm_shuffle_ps::<1>(u, u)))
 }
 
-/// The value encoding behind a kernel's const parameter `E`: 1 f32, 2 f16, 3 bf16, 4 int8 (as
-/// [`super::u8_list_dots`] and [`super::bitmap_dots`] pick them).
+/// The value encoding behind a kernel's const parameter `E`: 1 f32, 2 f16, 3 bf16, 4 int8,
+/// 5 int4 (as [`super::u8_list_dots`] and [`super::bitmap_dots`] pick them).
 pub(super) const fn encoding_of(e: u8) -> ValueEncoding {
     match e {
         1 => ValueEncoding::F32,
         2 => ValueEncoding::F16,
         3 => ValueEncoding::Bf16,
+        5 => ValueEncoding::I4,
         _ => ValueEncoding::I8,
     }
 }
 
 /// AVX2 twin of [`scalar::u8_list_dots`] for one value encoding `E` (its code: 1 f32, 2 f16,
-/// 3 bf16, 4 int8): the whole row loop in one function, so that every intrinsic inlines. Rows
+/// 3 bf16, 4 int8, 5 int4): the whole row loop in one function, so that every intrinsic inlines. Rows
 /// it cannot take quickly (more than 16 entries) go through the scalar path for that row.
 /// For f32 the products are computed eight at a time and then added one after another, in
 /// column order, as the scalar sequential sum does.
@@ -152,7 +193,7 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
     out: &mut [f32],
 ) -> Result<(), usize> {
     let encoding = encoding_of(E);
-    let (width, prefix) = (encoding.width(), encoding.row_prefix());
+    let prefix = encoding.row_prefix();
     let dim = query.len();
     if dim == 0 || dim > 256 {
         return scalar::u8_list_dots(query, offsets, data, first, out, encoding);
@@ -177,11 +218,13 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
             *slot = 0.0;
             continue;
         }
-        let body = len.wrapping_sub(prefix);
-        let n = body / (1 + width);
-        if len < prefix || body % (1 + width) != 0 || n == 0 || n > dim {
-            return Err(row);
-        }
+        let n = match len
+            .checked_sub(prefix)
+            .and_then(|body| encoding.entries_in(body, 1))
+        {
+            Some(n) if n > 0 && n <= dim => n,
+            _ => return Err(row),
+        };
         if n > 16 {
             scalar::u8_list_dots(
                 query,
@@ -204,7 +247,7 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
         if (_mm_movemask_epi8(increasing) as u32) & needed != needed || last >= dim {
             return Err(row);
         }
-        let scale = if E == 4 {
+        let scale = if E == 4 || E == 5 {
             let s = scalar::f16_to_f32(u16::from_le_bytes([tail[n], tail[n + 1]]));
             if !(s.is_finite() && s > 0.0) {
                 return Err(row);
@@ -214,6 +257,11 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
             1.0
         };
         let values = &tail[n + prefix..];
+        // An odd int4 row: the last byte's high nibble is padding, and must be 0 (no branch
+        // on the parity, which is random from row to row).
+        if E == 5 && (tail[len - 1] >> 4) & (n as u8 & 1).wrapping_neg() != 0 {
+            return Err(row);
+        }
         let mut acc = _mm256_setzero_ps();
         let mut sequential = 0.0f32;
         let mut at = 0;
@@ -244,6 +292,7 @@ pub(super) unsafe fn u8_list_dots<const E: u8>(
                     values,
                     2 * at,
                 )))),
+                5 => nibbles8(values, at),
                 _ => _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(load8(values, at))),
             };
             let v = _mm256_and_ps(v, _mm256_castsi256_ps(active));
@@ -285,8 +334,7 @@ pub(super) unsafe fn scatter_add(
     values: &[u8],
     encoding: ValueEncoding,
 ) -> bool {
-    let width = encoding.width();
-    let n = (items.len() / 2).min(values.len() / width);
+    let n = (items.len() / 2).min(encoding.values_in(values.len()));
     if acc.len() > i32::MAX as usize {
         return scalar::scatter_add(acc, weight, items, values, encoding);
     }
@@ -307,6 +355,7 @@ pub(super) unsafe fn scatter_add(
                 _mm256_cvtepu16_epi32(load16(values, 2 * k)),
             )),
             ValueEncoding::I8 => _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(load8(values, k))),
+            ValueEncoding::I4 => nibbles8(values, k),
             // SAFETY: 8 entries of 4 bytes are in `values` (k + 8 <= n).
             ValueEncoding::F32 => unsafe { _mm256_loadu_ps(values.as_ptr().add(4 * k).cast()) },
         };
@@ -321,11 +370,16 @@ pub(super) unsafe fn scatter_add(
         }
         k += 8;
     }
+    // k is a multiple of 8: for int4, entry k starts byte k / 2.
+    let (from, to) = match encoding.byte_width() {
+        Some(width) => (width * k, width * n),
+        None => (k / 2, values.len()),
+    };
     scalar::scatter_add(
         acc,
         weight,
         &items[2 * k..2 * n],
-        &values[width * k..width * n],
+        &values[from..to],
         encoding,
     )
 }
@@ -396,7 +450,7 @@ pub(super) unsafe fn finish_scores(
 }
 
 /// AVX2 twin of [`scalar::bitmap_dots`] for one value encoding `E` (1 f32, 2 f16, 3 bf16,
-/// 4 int8): each row's bitmap becomes a list of columns on the stack, then the eight-lane dot
+/// 4 int8, 5 int4): each row's bitmap becomes a list of columns on the stack, then the eight-lane dot
 /// of [`dot8_u8_list`] (f32: products summed one after another, in column order).
 ///
 /// # Safety
@@ -464,9 +518,12 @@ pub(super) unsafe fn sliced_dots<const E: u8>(
     use crate::format::{SLICE_ROWS, SLICE_WINDOW_ROWS};
     use crate::sliced::{SlicedRows, WINDOW_SLICES};
     let encoding = encoding_of(E);
-    let width = encoding.width();
     let dim = query.len();
     let first_slice = window * WINDOW_SLICES;
+    // Sliced rows do not take int4 values (refused at open): nothing of width 0 to walk.
+    let Some(width) = encoding.byte_width() else {
+        return Err(first_slice);
+    };
     if dim == 0 || dim > 256 || dim != rows.dim || out.len() != rows.window_rows(window) {
         return Err(first_slice);
     }

@@ -112,6 +112,11 @@ impl Inputs {
     }
 
     pub fn build(&self) -> Vec<u8> {
+        self.try_build().unwrap()
+    }
+
+    #[allow(dead_code)] // not every test file refuses a build
+    pub fn try_build(&self) -> pocketrec::Result<Vec<u8>> {
         let table =
             |name: &str, role, data: &[f32], ids: &Option<Vec<u64>>, bias: &Option<Vec<f32>>| {
                 let m = SparseMatrix::from_dense(data.len() / self.dim, self.dim, data).unwrap();
@@ -153,7 +158,6 @@ impl Inputs {
             })
             .property("created_by", "tests")
             .build()
-            .unwrap()
     }
 
     pub fn user_id(&self, row: usize) -> u64 {
@@ -246,6 +250,14 @@ pub fn error_bound(encoding: ValueEncoding, original: f32, row_max_abs: f32) -> 
         // among subnormals); the error is at most half the scale.
         ValueEncoding::I8 => {
             (row_max_abs / 127.0 + 2f32.powi(-24)) * (1.0 + 2f32.powi(-10)) * 0.5 * (1.0 + 1e-5)
+        }
+        // Odd levels `scale × (2q + 1)`: within the scale of the nearest level, the scale at
+        // most max|v| / 15 rounded up to an f16; the writer may pick a scale down to 0.6 times
+        // that (least squared error), which clips a value to 15 × scale.
+        ValueEncoding::I4 => {
+            let largest = (row_max_abs / 15.0 + 2f32.powi(-24)) * (1.0 + 2f32.powi(-10));
+            let smallest = 0.6 * row_max_abs / 15.0;
+            (largest * (1.0 + 1e-5)).max(original.abs() - 15.0 * smallest * (1.0 - 1e-5))
         }
     }
 }
