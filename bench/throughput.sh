@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Training throughput of `pocketrec train` beside a PyTorch CPU implementation of the same
 # MF-BPR step (bench/torch_mf_bpr.py), measured back to back in one run, one thread each
-# (interactions per second per core), then two threads.
+# (interactions per second per core), then two threads; then the same for the cosine loss with
+# 512 negatives shared per batch (`--loss bsl`, bench/torch_mf_softmax.py).
 #
 #   bash bench/throughput.sh --install      # first time: venv in bench/.venv with torch + numpy from PyPI
 #   bash bench/throughput.sh [TRAIN_FILE] [EPOCHS]
@@ -54,5 +55,23 @@ import sys
 t, r, ts, td = int(sys.argv[1]), *map(float, sys.argv[2:])
 print(f"threads {t}: pocketrec {r:,.0f}/s   pytorch SparseAdam {ts:,.0f}/s   pytorch Adam {td:,.0f}/s   "
       f"ratio {r / ts:.1f}x vs SparseAdam, {r / td:.1f}x vs Adam   (per core: pocketrec {r / t:,.0f}/s)")
+PY
+done
+cosine_rust_rate() { # threads
+    "$BIN" train --train "$TRAIN" -o "$WORK/m.prec" --density 1.0 --epochs "$EPOCHS" --threads "$1" \
+        --loss bsl --negatives 512 --eval-every 0 --quiet --json | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["samples_per_second"])'
+}
+cosine_torch_rate() { # threads
+    "$VENV/bin/python" bench/torch_mf_softmax.py --train "$TRAIN" --epochs "$EPOCHS" --threads "$1" --loss bsl --negatives 512 \
+        | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["interactions_per_second"])'
+}
+echo "cosine loss (bsl, 512 negatives shared by each batch of 2048, lazy Adam both sides)"
+for threads in 1 2; do
+    r=$(cosine_rust_rate "$threads")
+    t=$(cosine_torch_rate "$threads")
+    "$VENV/bin/python" - "$threads" "$r" "$t" <<'PY'
+import sys
+t, r, p = int(sys.argv[1]), *map(float, sys.argv[2:])
+print(f"threads {t}: pocketrec {r:,.0f}/s   pytorch {p:,.0f}/s   ratio {r / p:.2f}x")
 PY
 done

@@ -7,6 +7,7 @@ use pocketrec::builder::Layout;
 use pocketrec::{ListRows, Scoring, ValueEncoding};
 use pocketrec_export::storage::{BoundsChoice, ItemStorage, Target};
 use pocketrec_train::data::{Format, ReadOptions};
+use pocketrec_train::loss::LossKind;
 use pocketrec_train::mask::Regrow;
 use pocketrec_train::{MaskInit, TrainOptions, default_threads};
 
@@ -50,6 +51,16 @@ pub enum Command {
     Recommend(RecommendArgs),
     /// Train sparse (or dense) embeddings from an interaction log and write a .prec model.
     Train(Box<TrainArgs>),
+    /// The recall-for-bytes frontier of trained models: a Markdown table (and an SVG plot) of
+    /// Recall@20 and NDCG@20 against file bytes, from `train --test ... --json` summaries.
+    Frontier {
+        /// `train --json` summaries (runs with --test).
+        #[arg(required = true)]
+        summaries: Vec<PathBuf>,
+        /// Also draw Recall@20 and NDCG@20 against file bytes into this SVG file.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
     /// Full-ranking Recall@k and NDCG@k of a model, through the runtime's own recommend.
     Eval(EvalArgs),
     /// Train a sparse and a dense model on a built-in interaction set, export them, and show
@@ -329,6 +340,10 @@ fn parse_mask_init(s: &str) -> std::result::Result<MaskInit, String> {
     MaskInit::from_name(s).ok_or_else(|| format!("'{s}' is not one of random, nmf"))
 }
 
+fn parse_loss(s: &str) -> std::result::Result<LossKind, String> {
+    LossKind::from_name(s).ok_or_else(|| format!("'{s}' is not one of bpr, ssm, bsl, ccl"))
+}
+
 fn parse_regrow(s: &str) -> std::result::Result<Regrow, String> {
     Regrow::from_name(s).ok_or_else(|| format!("'{s}' is not one of gradient, accumulated"))
 }
@@ -375,8 +390,9 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.1)]
     pub density: f64,
     /// Passes over the training interactions.
-    #[arg(long, default_value_t = TrainOptions::default().epochs)]
-    pub epochs: usize,
+    /// [default: 40 with bpr, 80 with the cosine losses]
+    #[arg(long)]
+    pub epochs: Option<usize>,
     /// Random seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -395,9 +411,30 @@ pub struct TrainArgs {
     /// How to store the item table.
     #[command(flatten)]
     pub storage: StorageArgs,
-    /// Triples per step.
-    #[arg(long, default_value_t = TrainOptions::default().batch_size)]
-    pub batch_size: usize,
+    /// The loss: bpr (inner products, one negative per triple), or on cosine scores with
+    /// negatives shared by each batch: ssm (sampled softmax), bsl (bilateral softmax), ccl
+    /// (cosine contrastive) [default: see docs/TRAINING.md].
+    #[arg(long, value_parser = parse_loss)]
+    pub loss: Option<LossKind>,
+    /// Cosine losses: negatives shared by each batch.
+    #[arg(long)]
+    pub negatives: Option<usize>,
+    /// ssm and bsl: temperature of the softmax.
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// bsl: power of the negative term (1: the softmax without the positive in its
+    /// denominator).
+    #[arg(long)]
+    pub bsl_power: Option<f32>,
+    /// ccl: margin of the negative scores.
+    #[arg(long, allow_negative_numbers = true)]
+    pub margin: Option<f32>,
+    /// ccl: weight of the negative term.
+    #[arg(long)]
+    pub negative_weight: Option<f32>,
+    /// Pairs (or triples) per step.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Adam's learning rate [default: 0.005 dense, 0.01 sparse].
     #[arg(long)]
     pub lr: Option<f32>,
@@ -456,6 +493,11 @@ pub struct TrainArgs {
     /// Recall, 2-3 times the training time).
     #[arg(long)]
     pub no_distill: bool,
+    /// Distillation: the dense teacher from this written model (trained with `--density 1.0`
+    /// on the same interactions and loss) instead of training it first; several sparse runs
+    /// can share one teacher.
+    #[arg(long)]
+    pub teacher: Option<PathBuf>,
     /// Distillation: weight of the observed label, y = alpha + (1 - alpha) sigmoid(t / tau)
     /// where t is the teacher's score difference (1: plain BPR, 0: the teacher's labels alone)
     /// [default: 0.25].

@@ -47,6 +47,9 @@ fn run() -> ExitCode {
             commands::inspect::run(&model, json, plot.as_deref())
         }
         Command::Verify { model } => return commands::verify::run(&model),
+        Command::Frontier { summaries, plot } => {
+            commands::frontier::run(&summaries, plot.as_deref())
+        }
         Command::Generate {
             output,
             users,

@@ -161,6 +161,10 @@ fn draw_lines(area: &DrawingArea<SVGBackend<'_>, Shift>, lines: &Lines) -> Resul
         RGBColor(214, 96, 40),
         RGBColor(60, 150, 70),
         RGBColor(150, 60, 160),
+        RGBColor(120, 120, 120),
+        RGBColor(200, 160, 20),
+        RGBColor(20, 160, 170),
+        RGBColor(190, 40, 90),
     ];
     for (k, (name, points)) in lines.series.iter().enumerate() {
         let color = palette[k % palette.len()];

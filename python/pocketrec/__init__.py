@@ -595,12 +595,13 @@ def train(
     output: PathLike,
     dim: int = 64,
     density: float = 0.1,
-    epochs: int = 40,
+    epochs: Optional[int] = None,
     seed: int = 42,
     values: Union[str, Sequence[str]] = "f32",
     threads: int = 0,
     test_path: Optional[PathLike] = None,
     *,
+    loss: str = "bsl",
     layout: str = "auto",
     block_bounds: Union[str, int] = "auto",
     distill: Optional[bool] = None,
@@ -611,7 +612,8 @@ def train(
     eval_every: int = 0,
     on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None,
 ) -> Dict[str, Any]:
-    """Train a sparse MF-BPR model from an interaction log and write it, as ``pocketrec train``.
+    """Train a sparse matrix factorisation from an interaction log and write it, as
+    ``pocketrec train``.
 
     Args:
         train_path: the training log: the LightGCN split format (``user item item ...`` per
@@ -620,7 +622,7 @@ def train(
         dim: the embedding dimension.
         density: the fraction of weights kept (dynamic sparse training at a fixed budget);
             1.0 trains the dense model.
-        epochs: passes over the log.
+        epochs: passes over the log (default: 80 with the cosine losses, 40 with ``bpr``).
         seed: the seed; the same seed gives the same tables on any number of threads.
         values: an encoding (``f32``, ``f16``, ``bf16``, ``i8``, ``i4``), or several (a list, or
             ``"f32,i8"``): the first is written to ``output``, each other one beside it as
@@ -628,6 +630,8 @@ def train(
         threads: worker threads (0: one per core, at most 8).
         test_path: a test log: validation during training (with ``eval_every``) and the final
             evaluation of each file written.
+        loss: ``bsl`` (bilateral softmax on cosine scores, the default), ``ssm`` (sampled
+            softmax), ``ccl`` (cosine contrastive) or ``bpr`` (see docs/TRAINING.md, *Losses*).
         layout: ``auto``, ``rows``, ``both`` or ``columns`` (the item table, as ``export``).
         block_bounds: ``auto``, ``off`` or rows per block (as ``export``).
         distill: distil the sparse model from a dense teacher (default: yes below density 1).
@@ -652,13 +656,14 @@ def train(
         os.fspath(output),
         dim=int(dim),
         density=float(density),
-        epochs=int(epochs),
+        epochs=None if epochs is None else int(epochs),
         seed=int(seed),
         values=list(values),
         threads=int(threads),
         test_path=None if test_path is None else os.fspath(test_path),
         layout=layout,
         block_bounds=str(block_bounds),
+        loss=str(loss),
         distill=distill,
         k=int(k),
         fold_in=bool(fold_in),

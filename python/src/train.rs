@@ -10,6 +10,7 @@ use pocketrec_export::atomic::write_atomic;
 use pocketrec_train::data::{ReadOptions, read_dataset};
 use pocketrec_train::eval::{EvalOptions, EvalReport, evaluate as evaluate_model};
 use pocketrec_train::{Event, FoldIn, TrainOptions, default_threads, train as train_model};
+use pocketrec_train::loss::{LossConfig, LossKind};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -41,7 +42,7 @@ fn threads_or_default(threads: usize) -> usize {
 #[pyfunction]
 #[pyo3(signature = (
     train_path, output, *, dim, density, epochs, seed, values, threads, test_path, layout,
-    distill, k, fold_in, min_rating, final_eval, eval_every, on_epoch, block_bounds,
+    loss, distill, k, fold_in, min_rating, final_eval, eval_every, on_epoch, block_bounds,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train(
@@ -50,12 +51,13 @@ pub(crate) fn train(
     output: PathBuf,
     dim: usize,
     density: f64,
-    epochs: usize,
+    epochs: Option<usize>,
     seed: u64,
     values: Vec<String>,
     threads: usize,
     test_path: Option<PathBuf>,
     layout: &str,
+    loss: &str,
     distill: Option<bool>,
     k: usize,
     fold_in: bool,
@@ -79,9 +81,13 @@ pub(crate) fn train(
         return Err(usage("values needs at least one encoding"));
     }
     let storage = crate::export::storage_arg(layout, block_bounds, false)?;
-    let mut options = TrainOptions::for_density(density);
+    let kind = LossKind::from_name(loss)
+        .ok_or_else(|| usage(format!("loss must be one of bsl, ssm, ccl, bpr, got {loss:?}")))?;
+    let mut options = TrainOptions::for_loss(density, LossConfig::defaults(kind));
     options.dim = dim;
-    options.epochs = epochs;
+    if let Some(epochs) = epochs {
+        options.epochs = epochs;
+    }
     options.seed = seed;
     options.threads = threads_or_default(threads);
     options.k = k;

@@ -34,7 +34,9 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod fold_in;
+pub mod gemm;
 pub mod kernels;
+pub mod loss;
 pub mod mask;
 pub mod model;
 pub mod nmf;
@@ -49,5 +51,5 @@ pub mod validate;
 pub use error::{Result, TrainError};
 pub use trainer::{
     EpochLog, Event, FoldIn, FoldInChoice, MaskInit, TeacherLog, TrainOptions, Trained, budget,
-    default_threads, lr_factor, teacher_options, train,
+    default_threads, lr_factor, teacher_from_model, teacher_options, train, train_with_teacher,
 };

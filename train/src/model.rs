@@ -40,6 +40,8 @@ use rayon::prelude::*;
 use crate::kernels::{self, AdamStep, dot};
 use crate::sample::Sample;
 
+mod contrastive;
+
 /// Adam and loss settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepConfig {
@@ -93,6 +95,21 @@ impl Default for DistillConfig {
             temperature: 1.0,
             beta: 0.0,
             negatives: 8,
+        }
+    }
+}
+
+impl DistillConfig {
+    /// The distillation defaults of the cosine losses (see [`crate::model::Mf::step_contrastive`]):
+    /// half the loss's own, half the cross-entropy against the teacher's softmax over the
+    /// batch's positive and negatives at the loss's temperature (`negatives` and `beta` are
+    /// not used).
+    pub fn for_cosine() -> Self {
+        DistillConfig {
+            alpha: 0.5,
+            temperature: 1.0,
+            beta: 0.0,
+            negatives: 1,
         }
     }
 }
@@ -273,6 +290,7 @@ pub struct Mf {
     pub teacher: Option<Teacher>,
     threads: usize,
     work: Workspace,
+    contrastive: contrastive::Work,
     bias: BiasCorrection,
 }
 
@@ -361,6 +379,7 @@ impl Mf {
             teacher: None,
             threads: threads.max(1),
             work,
+            contrastive: contrastive::Work::default(),
         }
     }
 
@@ -463,7 +482,14 @@ impl Mf {
                 }
             });
 
-        // Adam on the batch's rows.
+        self.apply_adam(accumulate);
+        self.work.loss.iter().map(|&l| f64::from(l)).sum()
+    }
+
+    /// Adam on the rows of the batch whose gradients sit in the workspace's slots, then the
+    /// slots released.
+    fn apply_adam(&mut self, accumulate: bool) {
+        let w = &mut self.work;
         self.steps += 1;
         let t = self.steps as i32;
         let c = self.config;
@@ -498,8 +524,6 @@ impl Mf {
             chunks,
             pass,
         );
-
-        // Release the slots.
         for &r in &w.user_rows {
             w.user_slot[r as usize] = NO_SLOT;
         }
@@ -508,7 +532,6 @@ impl Mf {
         }
         w.user_rows.clear();
         w.item_rows.clear();
-        w.loss.iter().map(|&l| f64::from(l)).sum()
     }
 }
 

@@ -17,6 +17,7 @@ use crate::fold_in::{TuneOptions, Tuned, tune};
 use crate::random::normal;
 
 use crate::data::{self, Dataset, IdSpace};
+use crate::loss::{LossConfig, LossKind};
 use crate::mask::{self, Regrow, RegrowConfig, UpdateStats};
 use crate::model::{DistillConfig, Mf, StepConfig, Table, Teacher};
 use crate::nmf;
@@ -95,6 +96,8 @@ pub struct TrainOptions {
     pub batch_size: usize,
     /// Adam and L2 settings.
     pub step: StepConfig,
+    /// The loss (BPR, or a cosine loss with shared negatives; see [`crate::loss`]).
+    pub loss: LossConfig,
     /// Standard deviation of the initial weights.
     pub init_std: f32,
     /// Initial mask.
@@ -158,6 +161,7 @@ impl Default for TrainOptions {
             seed: 42,
             batch_size: 2048,
             step: StepConfig::default(),
+            loss: LossConfig::BPR,
             init_std: 0.1,
             mask_init: MaskInit::Nmf,
             regrow: Regrow::Accumulated,
@@ -186,17 +190,33 @@ impl Default for TrainOptions {
 }
 
 impl TrainOptions {
-    /// The defaults for `density`: the dense model (1.0) uses Adam's learning rate 0.005 and
-    /// L2 0.01; sparse models 0.01 and 0.02 (both tuned on a validation split carved out of
-    /// Gowalla's training set, see `docs/TRAINING.md`). Both decay the learning rate on a cosine
-    /// from half-way to a tenth of it at the last step. Sparse models are distilled from the
-    /// dense one ([`DistillConfig::default`]).
+    /// The defaults for `density` with the default loss ([`DEFAULT_LOSS`]): see
+    /// [`TrainOptions::for_loss`].
     pub fn for_density(density: f64) -> Self {
+        TrainOptions::for_loss(density, LossConfig::defaults(DEFAULT_LOSS))
+    }
+
+    /// The defaults for `density` and `loss` (all tuned on a validation split carved out of
+    /// Gowalla's training set, see `docs/TRAINING.md`). BPR: the dense model (1.0) uses
+    /// Adam's learning rate 0.005 and L2 0.01, sparse models 0.01 and 0.02, 40 epochs.
+    /// Cosine losses: learning rate 0.02 and no L2 dense or sparse. All decay the learning
+    /// rate on a cosine from half-way to a tenth of it at the last step. Sparse models are
+    /// distilled from the dense one ([`DistillConfig::default`] for BPR,
+    /// [`DistillConfig::for_cosine`] for the cosine losses).
+    pub fn for_loss(density: f64, loss: LossConfig) -> Self {
         let mut options = TrainOptions {
             density,
+            loss,
             ..TrainOptions::default()
         };
-        if density >= 1.0 {
+        if loss.kind.is_cosine() {
+            options.step.lr = 2e-2;
+            options.step.l2 = 0.0;
+            options.epochs = COSINE_EPOCHS;
+            if density < 1.0 {
+                options.distill = Some(DistillConfig::for_cosine());
+            }
+        } else if density >= 1.0 {
             options.step.lr = 5e-3;
             options.step.l2 = 1e-2;
         } else {
@@ -205,6 +225,12 @@ impl TrainOptions {
         options
     }
 }
+
+/// The loss `train` uses unless told otherwise (chosen on validation, see `docs/TRAINING.md`).
+pub const DEFAULT_LOSS: LossKind = LossKind::Bsl;
+
+/// Epochs of the cosine losses by default.
+pub const COSINE_EPOCHS: usize = 80;
 
 /// The number of threads used when none is given: the machine's parallelism, at most 8.
 pub fn default_threads() -> usize {
@@ -363,7 +389,8 @@ impl Trained {
                 "created_by",
                 format!("{} train", pocketrec_export::export::CREATED_BY),
             )
-            .property("train.model", "mf-bpr")
+            .property("train.model", format!("mf-{}", o.loss.kind.name()))
+            .property("train.loss", loss_description(&o.loss))
             .property("train.dim", o.dim.to_string())
             .property("train.density", o.density.to_string())
             .property("train.epochs", o.epochs.to_string())
@@ -466,6 +493,25 @@ impl Trained {
     }
 }
 
+/// The loss and its settings in words (the file's `train.loss` property).
+pub fn loss_description(loss: &LossConfig) -> String {
+    match loss.kind {
+        LossKind::Bpr => "bpr".into(),
+        LossKind::Ssm => format!(
+            "ssm on cosine scores, temperature {}, {} shared negatives",
+            loss.temperature, loss.negatives
+        ),
+        LossKind::Bsl => format!(
+            "bsl on cosine scores, temperature {}, power {}, {} shared negatives",
+            loss.temperature, loss.power, loss.negatives
+        ),
+        LossKind::Ccl => format!(
+            "ccl on cosine scores, margin {}, negative weight {}, {} shared negatives",
+            loss.margin, loss.negative_weight, loss.negatives
+        ),
+    }
+}
+
 /// Checks the options against each other and the data.
 fn check(options: &TrainOptions) -> Result<()> {
     let usage = |m: String| Err(TrainError::Options(m));
@@ -482,6 +528,7 @@ fn check(options: &TrainOptions) -> Result<()> {
             options.density
         ));
     }
+    options.loss.check().map_err(TrainError::Options)?;
     if options.batch_size == 0 {
         return usage("--batch-size must be at least 1".into());
     }
@@ -641,7 +688,7 @@ pub fn teacher_options(options: &TrainOptions) -> TrainOptions {
         eval_every: options.eval_every,
         eval_users: options.eval_users,
         k: options.k,
-        ..TrainOptions::for_density(1.0)
+        ..TrainOptions::for_loss(1.0, options.loss)
     }
 }
 
@@ -682,10 +729,95 @@ fn validation_users(data: &Dataset, options: &TrainOptions) -> Vec<u32> {
     users
 }
 
+/// The negatives shared by step `step`'s batch: uniform item rows from a stream of their own
+/// (`seed`, `step`), with repeats.
+fn draw_negatives(seed: u64, step: u64, items: usize, out: &mut [u32]) {
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed ^ mix(step ^ 0x6e65_6773)));
+    for j in out {
+        *j = rng.random_range(0..items as u32);
+    }
+}
+
+/// Rows of `table` (`dim` wide) scaled to unit length (rows of zeros stay zero).
+pub fn normalised(table: &[f32], dim: usize) -> Vec<f32> {
+    let mut out = table.to_vec();
+    for row in out.chunks_exact_mut(dim) {
+        let norm = row
+            .iter()
+            .map(|&x| f64::from(x) * f64::from(x))
+            .sum::<f64>()
+            .sqrt();
+        if norm > 0.0 {
+            for x in row {
+                *x = (f64::from(*x) / norm) as f32;
+            }
+        }
+    }
+    out
+}
+
+/// The teacher of a distillation run read from a written model (a dense model trained on the
+/// same interactions, e.g. by `train --density 1.0`), so that several sparse runs share one
+/// teacher: every user and item of `data` is looked up by id in `model`'s tables and decoded
+/// to f32. Errors name an id the model lacks or a width that differs.
+pub fn teacher_from_model(
+    model: &pocketrec::Model<impl AsRef<[u8]>>,
+    data: &Dataset,
+    dim: usize,
+    config: DistillConfig,
+) -> Result<Teacher> {
+    let read = |role: pocketrec::Role, ids: &IdSpace, what: &str| -> Result<Vec<f32>> {
+        let fail = |m: String| TrainError::Options(format!("the teacher model: {m}"));
+        let table = model
+            .table(role)
+            .map_err(|e| fail(format!("no {what} table ({e})")))?;
+        if table.dim() != dim {
+            return Err(fail(format!(
+                "its {what} table is {} wide, this run is --dim {dim}",
+                table.dim()
+            )));
+        }
+        let mut out = vec![0.0f32; ids.len() * dim];
+        for (row, (&id, slot)) in ids.ids.iter().zip(out.chunks_exact_mut(dim)).enumerate() {
+            let found = table.find(id).map_err(|_| {
+                let shown = match &ids.strings {
+                    Some(s) => s[row].clone(),
+                    None => id.to_string(),
+                };
+                fail(format!(
+                    "no {what} with id {shown} (train it on the same interactions)"
+                ))
+            })?;
+            table
+                .decode_row(found, slot)
+                .map_err(|e| fail(format!("{what} row {found}: {e}")))?;
+        }
+        Ok(out)
+    };
+    Ok(Teacher {
+        dim,
+        users: read(pocketrec::Role::User, &data.users, "user")?,
+        items: read(pocketrec::Role::Item, &data.items, "item")?,
+        config,
+    })
+}
+
 /// Trains a model on `data` (see the module docs), reporting progress to `observe`.
 pub fn train(
     data: &Dataset,
     options: &TrainOptions,
+    observe: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Trained> {
+    train_with_teacher(data, options, None, observe)
+}
+
+/// [`train`] with a given teacher for a distillation run (see [`teacher_from_model`]) instead
+/// of training the dense one first; its `config` replaces `options.distill`'s. Without
+/// `options.distill` the teacher is not used.
+pub fn train_with_teacher(
+    data: &Dataset,
+    options: &TrainOptions,
+    teacher: Option<Teacher>,
     observe: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<Trained> {
     check(options)?;
@@ -696,7 +828,7 @@ pub fn train(
             TrainError::Options(format!("cannot start {} threads: {e}", options.threads))
         })?;
     pool.install(|| {
-        let mut trained = train_in_pool(data, options, observe)?;
+        let mut trained = train_in_pool(data, options, teacher, observe)?;
         trained.fold_in = choose_fold_in(&trained);
         Ok(trained)
     })
@@ -705,14 +837,23 @@ pub fn train(
 fn train_in_pool(
     data: &Dataset,
     options: &TrainOptions,
+    given: Option<Teacher>,
     observe: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<Trained> {
-    let teacher = match options.distill {
-        Some(config) => {
+    let teacher = match (options.distill, given) {
+        (Some(_), Some(teacher)) => {
+            let record = TeacherLog {
+                seconds: 0.0,
+                validation: None,
+                options: teacher_options(options),
+            };
+            Some((teacher, record))
+        }
+        (Some(config), None) => {
             observe(Event::TeacherStart);
             let started = Instant::now();
             let teacher_options = teacher_options(options);
-            let dense = train_in_pool(data, &teacher_options, observe)?;
+            let dense = train_in_pool(data, &teacher_options, None, observe)?;
             let record = TeacherLog {
                 seconds: started.elapsed().as_secs_f64(),
                 validation: dense.log.iter().rev().find_map(|l| l.validation),
@@ -729,7 +870,7 @@ fn train_in_pool(
                 record,
             ))
         }
-        None => None,
+        (None, _) => None,
     };
     let (teacher, teacher_log) = teacher.unzip();
     let setup = Instant::now();
@@ -817,6 +958,7 @@ fn train_in_pool(
     // Batches are whole chunks of triples so that each is drawn from its own streams.
     let batch = options.batch_size.div_ceil(CHUNK) * CHUNK;
     let mut samples = vec![Sample::default(); batch];
+    let mut negatives = vec![0u32; options.loss.negatives];
     let mut log = Vec::with_capacity(options.epochs);
     let mut train_seconds = 0.0;
     let mut trained_samples = 0u64;
@@ -829,18 +971,22 @@ fn train_in_pool(
             let n = options.batch_size.min(per_epoch - done);
             let drawn = &mut samples[..n.div_ceil(CHUNK) * CHUNK];
             match &mf.teacher {
-                Some(t) if t.config.negatives > 1 => {
-                    sampler.fill_hardest(epoch as u64, first, drawn, t.config.negatives, |u, i| {
+                Some(t) if t.config.negatives > 1 && !options.loss.kind.is_cosine() => sampler
+                    .fill_hardest(epoch as u64, first, drawn, t.config.negatives, |u, i| {
                         t.score(u, i)
-                    })
-                }
+                    }),
                 _ => sampler.fill(epoch as u64, first, drawn),
             }
             first += drawn.len();
             let step = mf.steps + 1;
             mf.config.lr = options.step.lr * lr_factor(options, step, total_steps);
             let need = sparse && schedule.gradient_needed(step, accumulated);
-            loss_sum += mf.step(&drawn[..n], need);
+            loss_sum += if options.loss.kind.is_cosine() {
+                draw_negatives(options.seed, step, ni, &mut negatives);
+                mf.step_contrastive(&drawn[..n], &negatives, &options.loss, need)
+            } else {
+                mf.step(&drawn[..n], need)
+            };
             done += n;
             if sparse && schedule.updates_after(mf.steps) {
                 let k = (schedule.fraction(mf.steps) * budget_end as f64).round() as usize;
@@ -873,6 +1019,15 @@ fn train_in_pool(
             && options.eval_every > 0
             && (epoch % options.eval_every == 0 || epoch == options.epochs);
         let validation = match (&data.test, validate_now) {
+            (Some(test), true) if options.loss.kind.is_cosine() => Some(validate::evaluate(
+                &normalised(&mf.users.w, dim),
+                &normalised(&mf.items.w, dim),
+                dim,
+                &data.train,
+                test,
+                &eval_users,
+                options.k,
+            )),
             (Some(test), true) => Some(validate::evaluate(
                 &mf.users.w,
                 &mf.items.w,
@@ -893,12 +1048,21 @@ fn train_in_pool(
         observe(Event::Epoch(&record));
         log.push(record);
     }
+    let cosine = options.loss.kind.is_cosine();
     Ok(Trained {
         dim,
         users: data.users.clone(),
         items: data.items.clone(),
-        user_table: mf.users.w,
-        item_table: mf.items.w,
+        user_table: if cosine {
+            normalised(&mf.users.w, dim)
+        } else {
+            mf.users.w
+        },
+        item_table: if cosine {
+            normalised(&mf.items.w, dim)
+        } else {
+            mf.items.w
+        },
         log,
         setup_seconds,
         train_seconds,

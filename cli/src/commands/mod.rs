@@ -6,6 +6,7 @@ pub mod bench;
 pub mod demo;
 pub mod eval;
 pub mod export;
+pub mod frontier;
 pub mod generate;
 pub mod inspect;
 pub mod recommend;

@@ -14,8 +14,12 @@ use pocketrec_export::progress::Progress;
 use pocketrec_train::data::{ReadOptions, read_dataset};
 use pocketrec_train::eval::{EvalOptions, EvalReport, evaluate_reporting};
 use pocketrec_train::fold_in::holdout_users;
+use pocketrec_train::loss::LossConfig;
 use pocketrec_train::model::{DistillConfig, StepConfig};
-use pocketrec_train::{Event, FoldIn, TrainOptions, Trained, teacher_options, train};
+use pocketrec_train::trainer::DEFAULT_LOSS;
+use pocketrec_train::{
+    Event, FoldIn, TrainOptions, Trained, teacher_from_model, teacher_options, train_with_teacher,
+};
 
 use crate::args::TrainArgs;
 use crate::error::{CliError, Result};
@@ -48,6 +52,8 @@ pub struct TrainCommand {
     pub holdout_users: f64,
     /// Validation interactions to choose the fold-in settings on.
     pub fold_in_validation: Option<PathBuf>,
+    /// A written dense model to distil from instead of training the teacher first.
+    pub teacher: Option<PathBuf>,
 }
 
 /// One written file.
@@ -90,7 +96,11 @@ pub struct TrainSummary {
     pub samples_per_second: f64,
     /// Seconds of the dense teacher's training, for a distillation run.
     pub teacher_seconds: Option<f64>,
-    /// Mean BPR loss of the last epoch.
+    /// The loss (`bpr`, `ssm`, `bsl`, `ccl`).
+    pub loss: String,
+    /// Fraction of active weights asked for.
+    pub density: f64,
+    /// Mean loss of the last epoch.
     pub final_loss: f64,
     /// The first file's evaluation, when a test set was given.
     pub eval: Option<serde_json::Value>,
@@ -151,7 +161,8 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
                 .unwrap_or_default()
         );
         eprintln!(
-            "training MF-BPR: d = {}, density {}, {} epochs, seed {}, {} thread{}{}",
+            "training MF-{}: d = {}, density {}, {} epochs, seed {}, {} thread{}{}",
+            o.loss.kind.name().to_uppercase(),
             o.dim,
             o.density,
             o.epochs,
@@ -168,7 +179,26 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
                 String::new()
             }
         );
-        if let Some(d) = o.distill {
+        if o.loss.kind.is_cosine() {
+            eprintln!(
+                "loss: {}",
+                pocketrec_train::trainer::loss_description(&o.loss)
+            );
+        }
+        if let Some(d) = o.distill
+            && o.loss.kind.is_cosine()
+        {
+            let t = teacher_options(o);
+            eprintln!(
+                "distillation: the dense model (lr {}, L2 {}) first, then {} of the loss plus {} \
+                 of the cross-entropy against the teacher's softmax over each pair's positive and \
+                 negatives",
+                t.step.lr,
+                t.step.l2,
+                d.alpha,
+                1.0 - d.alpha
+            );
+        } else if let Some(d) = o.distill {
             let t = teacher_options(o);
             eprintln!(
                 "distillation: the dense model (lr {}, L2 {}) first, then labels \
@@ -196,7 +226,24 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
     let mut last_recall = String::new();
     // "teacher " while a distillation run trains its dense teacher.
     let mut stage = "";
-    let trained = train(&data, o, &mut |event| match event {
+    let teacher = match (&command.teacher, o.distill) {
+        (Some(path), Some(config)) => {
+            let model = open_model(path)?;
+            let teacher = teacher_from_model(&model, &data, o.dim, config)?;
+            if command.progress {
+                eprintln!("teacher: {} (not trained again)", path.display());
+            }
+            Some(teacher)
+        }
+        (Some(_), None) => {
+            return Err(CliError::Usage(
+                "--teacher distils a sparse model: it needs --density below 1 and no --no-distill"
+                    .into(),
+            ));
+        }
+        (None, _) => None,
+    };
+    let trained = train_with_teacher(&data, o, teacher, &mut |event| match event {
         Event::Start { total_steps } => {
             let label = if stage.is_empty() {
                 "training"
@@ -370,6 +417,8 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
         train_seconds: trained.train_seconds,
         samples_per_second: trained.samples_per_second(),
         teacher_seconds: trained.teacher.as_ref().map(|t| t.seconds),
+        loss: trained.options.loss.kind.name().into(),
+        density: trained.options.density,
         final_loss: trained.log.last().map(|l| l.loss).unwrap_or(f64::NAN),
         eval: first_report.as_ref().map(EvalReport::to_json),
         files,
@@ -379,9 +428,10 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
 
 /// Runs `pocketrec train` from its arguments: the defaults for the density, then [`run`].
 pub fn run_args(args: TrainArgs) -> Result<()> {
-    let defaults = TrainOptions::for_density(args.density);
+    let kind = args.loss.unwrap_or(DEFAULT_LOSS);
+    let defaults = TrainOptions::for_loss(args.density, LossConfig::defaults(kind));
     let distill = if args.density < 1.0 && !args.no_distill {
-        let d = DistillConfig::default();
+        let d = defaults.distill.unwrap_or_default();
         Some(DistillConfig {
             alpha: args.distill_alpha.unwrap_or(d.alpha),
             temperature: args.distill_temperature.unwrap_or(d.temperature),
@@ -413,9 +463,20 @@ pub fn run_args(args: TrainArgs) -> Result<()> {
         options: TrainOptions {
             dim: args.dim,
             density: args.density,
-            epochs: args.epochs,
+            epochs: args.epochs.unwrap_or(defaults.epochs),
             seed: args.seed,
-            batch_size: args.batch_size,
+            batch_size: args.batch_size.unwrap_or(defaults.batch_size),
+            loss: {
+                let base = defaults.loss;
+                LossConfig {
+                    negatives: args.negatives.unwrap_or(base.negatives),
+                    temperature: args.temperature.unwrap_or(base.temperature),
+                    power: args.bsl_power.unwrap_or(base.power),
+                    margin: args.margin.unwrap_or(base.margin),
+                    negative_weight: args.negative_weight.unwrap_or(base.negative_weight),
+                    ..base
+                }
+            },
             step: StepConfig {
                 lr: args.lr.unwrap_or(defaults.step.lr),
                 l2: args.l2.unwrap_or(defaults.step.l2),
@@ -462,6 +523,7 @@ pub fn run_args(args: TrainArgs) -> Result<()> {
         progress: !args.quiet,
         holdout_users: args.holdout_users,
         fold_in_validation: args.fold_in_validation,
+        teacher: args.teacher,
     };
     let (_, summary, _) = run(&command)?;
     if args.json {
