@@ -457,9 +457,9 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = TrainOptions::default().balance)]
     pub balance: f32,
     /// Pruning balance between rows: 0 prunes the smallest weights overall, 1 the smallest
-    /// relative to their row's norm.
-    #[arg(long, default_value_t = TrainOptions::default().prune_balance)]
-    pub prune_balance: f32,
+    /// relative to their row's norm [default: 1 with the cosine losses, 0 with bpr].
+    #[arg(long)]
+    pub prune_balance: Option<f32>,
     /// Prune and regrow inside each row, so that every row keeps its number of weights.
     #[arg(long)]
     pub per_row: bool,

@@ -199,7 +199,8 @@ impl TrainOptions {
     /// The defaults for `density` and `loss` (all tuned on a validation split carved out of
     /// Gowalla's training set, see `docs/TRAINING.md`). BPR: the dense model (1.0) uses
     /// Adam's learning rate 0.005 and L2 0.01, sparse models 0.01 and 0.02, 40 epochs.
-    /// Cosine losses: learning rate 0.02 and no L2 dense or sparse. All decay the learning
+    /// Cosine losses: learning rate 0.02 and no L2 dense or sparse, 80 epochs, and sparse
+    /// models prune relative to each row's norm (`prune_balance` 1). All decay the learning
     /// rate on a cosine from half-way to a tenth of it at the last step. Sparse models are
     /// distilled from the dense one ([`DistillConfig::default`] for BPR,
     /// [`DistillConfig::for_cosine`] for the cosine losses).
@@ -215,6 +216,9 @@ impl TrainOptions {
             options.epochs = COSINE_EPOCHS;
             if density < 1.0 {
                 options.distill = Some(DistillConfig::for_cosine());
+                // Cosine scores ignore a row's norm: prune the weights smallest against their
+                // own row's norm, not the smallest overall.
+                options.prune_balance = 1.0;
             }
         } else if density >= 1.0 {
             options.step.lr = 5e-3;

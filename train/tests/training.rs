@@ -131,7 +131,8 @@ fn distillation_trains_the_dense_teacher_of_the_seed_and_stays_deterministic() {
     // The teacher is the run `--density 1.0` with the same flags makes.
     let teacher = one.teacher.expect("teacher record");
     assert_eq!(teacher.options.density, 1.0);
-    assert_eq!(teacher.options.step, TrainOptions::for_density(1.0).step);
+    let bpr = pocketrec_train::loss::LossConfig::BPR;
+    assert_eq!(teacher.options.step, TrainOptions::for_loss(1.0, bpr).step);
     assert_eq!((teacher.options.epochs, teacher.options.seed), (3, 7));
     assert_eq!(teacher.options.distill, None);
     // Distilling into a dense model is refused with a clear message.

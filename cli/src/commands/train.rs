@@ -489,7 +489,7 @@ pub fn run_args(args: TrainArgs) -> Result<()> {
             update_end: args.update_end,
             row_floor: args.row_floor,
             balance: args.balance,
-            prune_balance: args.prune_balance,
+            prune_balance: args.prune_balance.unwrap_or(defaults.prune_balance),
             per_row: args.per_row || defaults.per_row,
             lr_end: args.lr_end.unwrap_or(defaults.lr_end),
             lr_decay_start: args.lr_decay_start.unwrap_or(defaults.lr_decay_start),
