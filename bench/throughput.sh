@@ -6,6 +6,7 @@
 #
 #   bash bench/throughput.sh --install      # first time: venv in bench/.venv with torch + numpy from PyPI
 #   bash bench/throughput.sh [TRAIN_FILE] [EPOCHS]
+#   PARTS=cosine THREADS=1 bash bench/throughput.sh ""   # only the cosine loss, one thread
 #
 # TRAIN_FILE defaults to ../shared/data/gowalla/train.txt when present, else to the demo's
 # generated log. Prints one line per measurement and the ratios.
@@ -46,7 +47,10 @@ torch_rate() { # threads optimizer
     "$VENV/bin/python" bench/torch_mf_bpr.py --train "$TRAIN" --epochs "$EPOCHS" --threads "$1" --optimizer "$2" \
         | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["interactions_per_second"])'
 }
-for threads in 1 2; do
+PARTS=${PARTS:-bpr cosine}
+THREADS=${THREADS:-1 2}
+for threads in $THREADS; do
+    [[ " $PARTS " == *" bpr "* ]] || break
     r=$(rust_rate "$threads")
     ts=$(torch_rate "$threads" sparse)
     td=$(torch_rate "$threads" dense)
@@ -65,8 +69,9 @@ cosine_torch_rate() { # threads
     "$VENV/bin/python" bench/torch_mf_softmax.py --train "$TRAIN" --epochs "$EPOCHS" --threads "$1" --loss bsl --negatives 512 \
         | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["interactions_per_second"])'
 }
+[[ " $PARTS " == *" cosine "* ]] || exit 0
 echo "cosine loss (bsl, 512 negatives shared by each batch of 2048, lazy Adam both sides)"
-for threads in 1 2; do
+for threads in $THREADS; do
     r=$(cosine_rust_rate "$threads")
     t=$(cosine_torch_rate "$threads")
     "$VENV/bin/python" - "$threads" "$r" "$t" <<'PY'

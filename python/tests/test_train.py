@@ -63,3 +63,21 @@ def test_train_errors(tmp_path):
 
     with pytest.raises(RuntimeError, match="from the callback"):
         pocketrec.train(train_path, tmp_path / "m.prec", dim=4, epochs=1, distill=False, on_epoch=stop)
+
+
+def test_train_losses(tmp_path):
+    train_path, test_path = write_log(tmp_path)
+    recalls = {}
+    for loss in ["bsl", "ssm", "ccl", "bpr"]:
+        summary = pocketrec.train(
+            train_path, tmp_path / f"{loss}.prec", dim=8, density=1.0, epochs=8, threads=2,
+            test_path=test_path, k=10, loss=loss,
+        )
+        assert summary["loss"] == loss
+        model = pocketrec.Model(tmp_path / f"{loss}.prec")
+        assert model.properties["train.model"] == f"mf-{loss}"
+        recalls[loss] = summary["eval"]["recall@10"]
+    # Every loss learns the clustered tastes: better than a random ranking's 10/80.
+    assert all(r > 10 / 80 for r in recalls.values()), recalls
+    with pytest.raises(pocketrec.PocketrecError, match="loss must be one of"):
+        pocketrec.train(train_path, tmp_path / "x.prec", loss="hinge", epochs=1)

@@ -2,7 +2,8 @@
 //!
 //! The training library of pocketrec: it reads interaction logs (the LightGCN split format and
 //! `user item [rating] [timestamp]` logs), trains sparse (or dense) matrix-factorisation
-//! embeddings at a fixed parameter budget with dynamic sparse training and distillation,
+//! embeddings (the bilateral softmax loss on cosine scores by default, or BPR) at a fixed
+//! parameter budget with dynamic sparse training and distillation,
 //! evaluates a `.prec` file through the runtime's own `recommend` (full-ranking Recall@k and
 //! NDCG@k), and generates synthetic interaction sets and tables. It builds files through the
 //! runtime's builder and uses the exporter's magnitude pruning; it never depends on a
@@ -22,8 +23,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The modules, one job each: [`data`] reads logs and keeps ids, [`sample`] draws BPR triples,
-//! [`model`] is the MF-BPR step with sparse Adam, [`mask`] initialises masks and prunes and
+//! The modules, one job each: [`data`] reads logs and keeps ids, [`sample`] draws BPR triples
+//! (and the cosine losses' pairs), [`loss`] defines the losses (BPR; BSL, SSM and CCL on
+//! cosine scores with shared negatives), [`model`] is the training step with sparse Adam (the
+//! BPR step, and the cosine losses' step built on [`gemm`], a checked view of
+//! `matrixmultiply`), [`mask`] initialises masks and prunes and
 //! regrows, [`nmf`] factorises the interaction matrix for the NMF mask, [`schedule`] says when
 //! and how much the mask moves, [`validate`] measures Recall@k during training, and
 //! [`synthetic`] makes the demo's interaction set, [`random`] draws random tables,
