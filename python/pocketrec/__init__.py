@@ -647,7 +647,7 @@ def train(
     Returns:
         The summary ``pocketrec train --json`` prints: ``output``, ``file_bytes``, ``files``
         (path, values, bytes, eval per file), ``users``, ``items``, ``interactions``, ``nnz``,
-        timings, ``final_loss`` and ``eval`` (the first file's evaluation, or ``None``).
+        timings, ``loss``, ``density``, ``final_loss`` and ``eval`` (the first file's evaluation, or ``None``).
     """
     if isinstance(values, str):
         values = [v.strip() for v in values.split(",")]

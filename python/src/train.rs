@@ -9,8 +9,8 @@ use pocketrec::ValueEncoding;
 use pocketrec_export::atomic::write_atomic;
 use pocketrec_train::data::{ReadOptions, read_dataset};
 use pocketrec_train::eval::{EvalOptions, EvalReport, evaluate as evaluate_model};
-use pocketrec_train::{Event, FoldIn, TrainOptions, default_threads, train as train_model};
 use pocketrec_train::loss::{LossConfig, LossKind};
+use pocketrec_train::{Event, FoldIn, TrainOptions, default_threads, train as train_model};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -81,8 +81,11 @@ pub(crate) fn train(
         return Err(usage("values needs at least one encoding"));
     }
     let storage = crate::export::storage_arg(layout, block_bounds, false)?;
-    let kind = LossKind::from_name(loss)
-        .ok_or_else(|| usage(format!("loss must be one of bsl, ssm, ccl, bpr, got {loss:?}")))?;
+    let kind = LossKind::from_name(loss).ok_or_else(|| {
+        usage(format!(
+            "loss must be one of bsl, ssm, ccl, bpr, got {loss:?}"
+        ))
+    })?;
     let mut options = TrainOptions::for_loss(density, LossConfig::defaults(kind));
     options.dim = dim;
     if let Some(epochs) = epochs {
@@ -194,6 +197,8 @@ pub(crate) fn train(
             "train_seconds": trained.train_seconds,
             "samples_per_second": trained.samples_per_second(),
             "teacher_seconds": trained.teacher.as_ref().map(|t| t.seconds),
+            "loss": trained.options.loss.kind.name(),
+            "density": trained.options.density,
             "final_loss": trained.log.last().map(|l| l.loss),
             "eval": files[0]["eval"],
             "files": files,

@@ -70,14 +70,16 @@ def test_train_losses(tmp_path):
     recalls = {}
     for loss in ["bsl", "ssm", "ccl", "bpr"]:
         summary = pocketrec.train(
-            train_path, tmp_path / f"{loss}.prec", dim=8, density=1.0, epochs=8, threads=2,
+            train_path, tmp_path / f"{loss}.prec", dim=8, density=1.0, epochs=40, threads=2,
             test_path=test_path, k=10, loss=loss,
         )
         assert summary["loss"] == loss
         model = pocketrec.Model(tmp_path / f"{loss}.prec")
         assert model.properties["train.model"] == f"mf-{loss}"
         recalls[loss] = summary["eval"]["recall@10"]
-    # Every loss learns the clustered tastes: better than a random ranking's 10/80.
-    assert all(r > 10 / 80 for r in recalls.values()), recalls
+    # Every loss learns the clustered tastes, better than a random ranking's 10/80; the cosine
+    # losses with many negatives far better (measured 0.61 to 0.84, BPR 0.20).
+    assert recalls["bpr"] > 10 / 80, recalls
+    assert all(recalls[loss] > 2 * 10 / 80 for loss in ["bsl", "ssm", "ccl"]), recalls
     with pytest.raises(pocketrec.PocketrecError, match="loss must be one of"):
         pocketrec.train(train_path, tmp_path / "x.prec", loss="hinge", epochs=1)

@@ -1,6 +1,7 @@
-//! `pocketrec demo`: the whole path on a built-in interaction set, in seconds: generate a log
-//! with taste clusters and a popularity skew and its held-out split, train a sparse and a dense
-//! MF-BPR model, export them, evaluate the written files through the runtime, and recommend.
+//! `pocketrec demo`: the whole path on a built-in interaction set, in about a minute: generate a
+//! log with taste clusters and a popularity skew and its held-out split, train the dense model
+//! and a sparse one distilled from it (the default loss), export them, evaluate the written
+//! files through the runtime, and recommend.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -14,8 +15,9 @@ use pocketrec_export::open_model;
 use pocketrec_export::storage::ItemStorage;
 use pocketrec_train::data::{ReadOptions, read_dataset};
 use pocketrec_train::eval::{EvalOptions, EvalReport, evaluate};
+use pocketrec_train::model::Teacher;
 use pocketrec_train::synthetic::{SyntheticSpec, generate, to_lightgcn_text};
-use pocketrec_train::{TrainOptions, Trained, default_threads, train};
+use pocketrec_train::{TrainOptions, Trained, default_threads, train, train_with_teacher};
 
 use crate::error::{CliError, Result};
 use crate::recommendations::recommend_for;
@@ -129,14 +131,25 @@ pub fn run(options: &DemoOptions) -> Result<()> {
     let sparse_options = settings(options.density);
     let dense_options = settings(1.0);
     println!(
-        "2. training MF-BPR, d = {}, {} epochs: sparse at {:.0}% density (NMF mask, prune + regrow, \
-         distilled from a dense teacher) and dense",
+        "2. training MF-{}, d = {}, {} epochs: dense, then sparse at {:.0}% density (NMF mask, \
+         prune + regrow) distilled from the dense model",
+        sparse_options.loss.kind.name().to_uppercase(),
         options.dim,
         options.epochs,
         100.0 * options.density
     );
-    let sparse = train(&data, &sparse_options, &mut |_| {})?;
+    // The dense model is also the sparse one's teacher (trained once, as `--teacher` does).
     let dense = train(&data, &dense_options, &mut |_| {})?;
+    let teacher = sparse_options.distill.map(|config| Teacher {
+        dim: dense.dim,
+        users: dense.user_table.clone(),
+        items: dense.item_table.clone(),
+        config,
+    });
+    let mut sparse = train_with_teacher(&data, &sparse_options, teacher, &mut |_| {})?;
+    if let Some(record) = sparse.teacher.as_mut() {
+        record.seconds = dense.train_seconds + dense.setup_seconds;
+    }
 
     println!(
         "3. exported, and evaluated through the runtime (Recall@20 / NDCG@20, training items excluded):\n"
@@ -172,7 +185,12 @@ pub fn run(options: &DemoOptions) -> Result<()> {
         Ok(())
     };
     export("dense", &dense, ValueEncoding::F32)?;
-    for values in [ValueEncoding::F32, ValueEncoding::F16, ValueEncoding::I8] {
+    for values in [
+        ValueEncoding::F32,
+        ValueEncoding::F16,
+        ValueEncoding::I8,
+        ValueEncoding::I4,
+    ] {
         export("sparse", &sparse, values)?;
     }
     let dense_bytes = 4 * (options.users + options.items) as u64 * options.dim as u64;
