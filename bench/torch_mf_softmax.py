@@ -23,19 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-
-def read_lightgcn(path):
-    users, items = [], []
-    with open(path) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) < 2:
-                continue
-            u = int(parts[0])
-            for it in parts[1:]:
-                users.append(u)
-                items.append(int(it))
-    return np.array(users, dtype=np.int64), np.array(items, dtype=np.int64)
+from lightgcn_log import read_log
 
 
 def main():
@@ -58,13 +46,7 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
-    users, items = read_lightgcn(a.train)
-    n_users, n_items = int(users.max()) + 1, int(items.max()) + 1
-    pairs = np.unique(users * n_items + items)
-    users, items = pairs // n_items, pairs % n_items
-    starts = np.searchsorted(users, np.arange(n_users + 1))
-    counts = np.diff(starts)
-    active = np.nonzero(counts > 0)[0]
+    n_users, n_items, pairs, items, starts, counts, active = read_log(a.train)
 
     u_emb = torch.nn.Embedding(n_users, a.dim, sparse=True)
     i_emb = torch.nn.Embedding(n_items, a.dim, sparse=True)
