@@ -488,6 +488,19 @@ pub struct TrainArgs {
     /// from the first step].
     #[arg(long)]
     pub start_density: Option<f64>,
+    /// How a sparse model reaches --density: dst (dynamic sparse training: the budget from the
+    /// first step, pruned and regrown) or lottery (lottery tickets: train dense, prune the
+    /// smallest weights, rewind the rest to --rewind-step, retrain; --rounds times).
+    #[arg(long, default_value = "dst", value_parser = parse_sparsify)]
+    pub sparsify: String,
+    /// Lottery tickets: pruning rounds after the dense one (each keeps the same fraction)
+    /// [default: 3].
+    #[arg(long)]
+    pub rounds: Option<usize>,
+    /// Lottery tickets: the step whose weights the survivors are rewound to (0: the initial
+    /// weights) [default: the end of the first epoch].
+    #[arg(long)]
+    pub rewind_step: Option<u64>,
     /// Train a sparse model on its own, without distilling the dense model into it (by
     /// default a sparse model is trained after the dense one, which teaches it: better
     /// Recall, 2-3 times the training time).
@@ -630,4 +643,12 @@ pub struct DemoArgs {
     /// Worker threads.
     #[arg(long, default_value_t = default_threads())]
     pub threads: usize,
+}
+
+/// Accepts `dst` or `lottery` for `--sparsify`.
+fn parse_sparsify(name: &str) -> Result<String, String> {
+    match name {
+        "dst" | "lottery" => Ok(name.to_string()),
+        other => Err(format!("expected dst or lottery, got {other:?}")),
+    }
 }

@@ -28,7 +28,7 @@
 //! cosine scores with shared negatives), [`model`] is the training step with sparse Adam (the
 //! BPR step, and the cosine losses' step built on [`gemm`], a checked view of
 //! `matrixmultiply`), [`mask`] initialises masks and prunes and
-//! regrows, [`nmf`] factorises the interaction matrix for the NMF mask, [`schedule`] says when
+//! regrows, [`lottery`] finds lottery tickets (iterative magnitude pruning with rewinding), [`nmf`] factorises the interaction matrix for the NMF mask, [`schedule`] says when
 //! and how much the mask moves, [`validate`] measures Recall@k during training, and
 //! [`synthetic`] makes the demo's interaction set, [`random`] draws random tables,
 //! [`structured`] draws tables with a trained model's statistics and measures them, [`trainer`]
@@ -41,6 +41,7 @@ pub mod fold_in;
 pub mod gemm;
 pub mod kernels;
 pub mod loss;
+pub mod lottery;
 pub mod mask;
 pub mod model;
 pub mod nmf;
@@ -53,6 +54,7 @@ pub mod trainer;
 pub mod validate;
 
 pub use error::{Result, TrainError};
+pub use lottery::{LotteryConfig, Sparsify};
 pub use trainer::{
     EpochLog, Event, FoldIn, FoldInChoice, MaskInit, TeacherLog, TrainOptions, Trained, budget,
     default_threads, lr_factor, teacher_from_model, teacher_options, train, train_with_teacher,

@@ -186,7 +186,7 @@ fn reset(table: &mut Table, k: usize, on: bool) {
 }
 
 /// `norm^balance` as a divisor (1 when the balance is 0 or the norm is 0).
-fn divisor(norm_sq: f32, balance: f32) -> f32 {
+pub(crate) fn divisor(norm_sq: f32, balance: f32) -> f32 {
     if balance == 0.0 || norm_sq == 0.0 {
         1.0
     } else {

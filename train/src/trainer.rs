@@ -18,6 +18,7 @@ use crate::random::normal;
 
 use crate::data::{self, Dataset, IdSpace};
 use crate::loss::{LossConfig, LossKind};
+use crate::lottery::{self, RoundLog, Sparsify};
 use crate::mask::{self, Regrow, RegrowConfig, UpdateStats};
 use crate::model::{DistillConfig, Mf, StepConfig, Table, Teacher};
 use crate::nmf;
@@ -150,6 +151,9 @@ pub struct TrainOptions {
     pub eval_users: usize,
     /// Cut-off of the validation metrics.
     pub k: usize,
+    /// How a sparse model reaches its budget: dynamic sparse training (the default) or
+    /// lottery tickets (see [`crate::lottery`]).
+    pub sparsify: Sparsify,
 }
 
 impl Default for TrainOptions {
@@ -185,6 +189,7 @@ impl Default for TrainOptions {
             eval_users: 0,
             k: 20,
             fold_in: FoldIn::Default,
+            sparsify: Sparsify::Dst,
         }
     }
 }
@@ -276,6 +281,16 @@ pub enum Event<'a> {
     },
     /// The mask changed.
     MaskUpdate(&'a UpdateStats),
+    /// Lottery tickets only: round `round` of `rounds` starts (0: the dense round) with
+    /// `active` weights in both tables; its `Start`, `Step` and `Epoch` events follow.
+    Round {
+        /// 0 for the dense round.
+        round: usize,
+        /// Pruning rounds after the dense one.
+        rounds: usize,
+        /// Active weights in the round.
+        active: usize,
+    },
     /// An epoch finished.
     Epoch(&'a EpochLog),
     /// Distillation only: the dense teacher starts training (its `Start`, `Step` and `Epoch`
@@ -323,6 +338,9 @@ pub struct Trained {
     pub options: TrainOptions,
     /// The fold-in settings the files get (`None` with [`FoldIn::Off`] or `dim > 512`).
     pub fold_in: Option<FoldInChoice>,
+    /// Lottery tickets only: one record per round, the dense round 0 first (empty for dynamic
+    /// sparse training and dense models).
+    pub rounds: Vec<RoundLog>,
 }
 
 impl Trained {
@@ -412,10 +430,27 @@ impl Trained {
         for (key, value) in plan.properties() {
             builder = builder.property(key, value);
         }
-        if o.density < 1.0 {
-            builder = builder
-                .property("train.mask_init", o.mask_init.name())
-                .property("train.regrow", o.regrow.name());
+        match o.sparsify {
+            _ if o.density >= 1.0 => {}
+            Sparsify::Dst => {
+                builder = builder
+                    .property("train.sparsify", "dst")
+                    .property("train.mask_init", o.mask_init.name())
+                    .property("train.regrow", o.regrow.name());
+            }
+            Sparsify::Lottery(config) => {
+                let rewind = match config.rewind_step {
+                    Some(step) => format!("step {step}"),
+                    None => "the end of epoch 1".into(),
+                };
+                builder = builder.property(
+                    "train.sparsify",
+                    format!(
+                        "lottery, {} rounds, rewound to {rewind}, global magnitude (prune balance {})",
+                        config.rounds, o.prune_balance
+                    ),
+                );
+            }
         }
         if let Some(choice) = &self.fold_in {
             builder = builder
@@ -582,6 +617,27 @@ fn check(options: &TrainOptions) -> Result<()> {
             "--prune-balance must be in [0, 1], got {}",
             options.prune_balance
         ));
+    }
+    if let Sparsify::Lottery(lottery) = options.sparsify {
+        if !(1..=lottery::MAX_ROUNDS).contains(&lottery.rounds) {
+            return usage(format!(
+                "--rounds must be between 1 and {}, got {}",
+                lottery::MAX_ROUNDS,
+                lottery.rounds
+            ));
+        }
+        let dst_only = [
+            (options.start_density > options.density, "--start-density"),
+            (options.per_row, "--per-row"),
+            (options.row_floor > 0, "--row-floor"),
+            (options.local_adam, "--local-adam"),
+        ];
+        if let Some((_, flag)) = dst_only.iter().find(|(set, _)| *set) {
+            return usage(format!(
+                "{flag} belongs to dynamic sparse training; lottery tickets prune by magnitude \
+                 between rounds (drop it, or use --sparsify dst)"
+            ));
+        }
     }
     if let Some(d) = options.distill {
         if options.density >= 1.0 {
@@ -844,6 +900,9 @@ fn train_in_pool(
     given: Option<Teacher>,
     observe: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<Trained> {
+    if let (Sparsify::Lottery(config), true) = (options.sparsify, options.density < 1.0) {
+        return lottery::train(data, options, config, given, observe);
+    }
     let teacher = match (options.distill, given) {
         (Some(_), Some(teacher)) => {
             let record = TeacherLog {
@@ -879,8 +938,87 @@ fn train_in_pool(
     let (teacher, teacher_log) = teacher.unzip();
     let setup = Instant::now();
     let (nu, ni, dim) = (data.users.len(), data.items.len(), options.dim);
-    let sampler = Sampler::new(&data.train, ni, options.seed);
-    if sampler.is_empty() {
+    let mut mf = initial_model(data, options)?;
+    mf.teacher = teacher;
+    let setup_seconds = setup.elapsed().as_secs_f64();
+    let sparse = options.density < 1.0;
+    let gradual = sparse && options.start_density > options.density;
+
+    let per_epoch = data.train.len();
+    let steps_per_epoch = per_epoch.div_ceil(options.batch_size) as u64;
+    let total_steps = steps_per_epoch * options.epochs as u64;
+    let dst = if sparse {
+        let interval = if options.update_interval == 0 {
+            steps_per_epoch
+        } else {
+            options.update_interval
+        };
+        let schedule = Schedule::new(
+            total_steps,
+            interval,
+            options.update_end,
+            options.update_fraction,
+        );
+        let budget_start = mf.users.active_count() + mf.items.active_count();
+        let budget_end = if gradual {
+            budget(nu, ni, dim, options.density)
+        } else {
+            budget_start
+        };
+        if gradual && schedule.update_count() == 0 {
+            return Err(TrainError::Options(format!(
+                "--start-density {} needs at least one mask update to reach --density {}: \
+                 train for more steps or update more often (--update-interval, --update-end)",
+                options.start_density, options.density
+            )));
+        }
+        Some(DstPlan {
+            schedule,
+            regrow: RegrowConfig {
+                floor: options.row_floor,
+                balance: options.balance,
+                prune_balance: options.prune_balance,
+                per_row: options.per_row,
+            },
+            accumulated: options.regrow == Regrow::Accumulated,
+            budget_start,
+            budget_end,
+            gradual,
+        })
+    } else {
+        None
+    };
+    observe(Event::Start { total_steps });
+    let run = run_steps(
+        &mut mf,
+        &StepPlan {
+            data,
+            options,
+            first_step: 1,
+            dst: dst.as_ref(),
+            snapshot_at: None,
+        },
+        observe,
+    );
+    Ok(Trained {
+        train_seconds: run.train_seconds,
+        samples: run.samples,
+        ..finish(
+            data,
+            options,
+            [mf.users, mf.items],
+            run.log,
+            setup_seconds,
+            teacher_log,
+        )
+    })
+}
+
+/// The model before its first step: initial weights drawn with the seed and, for a sparse run,
+/// the initial masks (at `start_density` for gradual pruning).
+pub(crate) fn initial_model(data: &Dataset, options: &TrainOptions) -> Result<Mf> {
+    let (nu, ni, dim) = (data.users.len(), data.items.len(), options.dim);
+    if Sampler::new(&data.train, ni, options.seed).is_empty() {
         return Err(TrainError::Options(
             "no user has both an item and an item to contrast it with; nothing to train".into(),
         ));
@@ -912,52 +1050,69 @@ fn train_in_pool(
         users.count = Some(vec![0; users.w.len()]);
         items.count = Some(vec![0; items.w.len()]);
     }
-    let mut mf = Mf::new(users, items, options.step, options.threads);
-    mf.teacher = teacher;
-    let setup_seconds = setup.elapsed().as_secs_f64();
+    Ok(Mf::new(users, items, options.step, options.threads))
+}
 
+/// Dynamic sparse training's mask updates during a run.
+pub(crate) struct DstPlan {
+    schedule: Schedule,
+    regrow: RegrowConfig,
+    accumulated: bool,
+    /// Active weights at the start.
+    budget_start: usize,
+    /// Active weights at the end (below `budget_start` only for gradual pruning).
+    budget_end: usize,
+    gradual: bool,
+}
+
+/// What [`run_steps`] runs: the data, the options, and which of the run's steps.
+pub(crate) struct StepPlan<'a> {
+    pub(crate) data: &'a Dataset,
+    pub(crate) options: &'a TrainOptions,
+    /// The first step taken (1-based): earlier steps of the run's schedule are skipped without
+    /// drawing their samples (a lottery round resumes at its rewind step + 1). The model's
+    /// `steps` must be `first_step - 1`.
+    pub(crate) first_step: u64,
+    /// The mask updates (`None`: the masks stay as they are).
+    pub(crate) dst: Option<&'a DstPlan>,
+    /// Copy both tables (weights and Adam moments) after this step (0: before the first).
+    pub(crate) snapshot_at: Option<u64>,
+}
+
+/// What [`run_steps`] did.
+pub(crate) struct StepsDone {
+    pub(crate) log: Vec<EpochLog>,
+    pub(crate) train_seconds: f64,
+    pub(crate) samples: u64,
+    /// The tables at `StepPlan::snapshot_at`, when that step was reached.
+    pub(crate) snapshot: Option<[Table; 2]>,
+}
+
+/// Runs the steps of `plan` on `mf`: draws each step's samples (the same ones at the same step
+/// of any run with the same seed), steps, updates the masks on DST's schedule, validates, and
+/// reports events.
+pub(crate) fn run_steps(
+    mf: &mut Mf,
+    plan: &StepPlan<'_>,
+    observe: &mut (dyn FnMut(Event<'_>) + Send),
+) -> StepsDone {
+    let (data, options) = (plan.data, plan.options);
+    let (ni, dim) = (data.items.len(), options.dim);
+    let sampler = Sampler::new(&data.train, ni, options.seed);
     let per_epoch = data.train.len();
     let steps_per_epoch = per_epoch.div_ceil(options.batch_size) as u64;
     let total_steps = steps_per_epoch * options.epochs as u64;
-    let interval = if options.update_interval == 0 {
-        steps_per_epoch
-    } else {
-        options.update_interval
-    };
-    let schedule = Schedule::new(
-        total_steps,
-        interval,
-        options.update_end,
-        options.update_fraction,
-    );
-    let regrow_config = RegrowConfig {
-        floor: options.row_floor,
-        balance: options.balance,
-        prune_balance: options.prune_balance,
-        per_row: options.per_row,
-    };
-    let accumulated = options.regrow == Regrow::Accumulated;
-    let budget_start = if sparse {
-        mf.users.active_count() + mf.items.active_count()
-    } else {
-        0
-    };
-    let budget_end = if gradual {
-        budget(nu, ni, dim, options.density)
-    } else {
-        budget_start
-    };
-    let updates = schedule.update_count();
-    if gradual && updates == 0 {
-        return Err(TrainError::Options(format!(
-            "--start-density {} needs at least one mask update to reach --density {}: \
-             train for more steps or update more often (--update-interval, --update-end)",
-            options.start_density, options.density
-        )));
+    let eval_users = validation_users(data, options);
+    let mut snapshot = None;
+    if plan.snapshot_at == Some(mf.steps) {
+        snapshot = Some([mf.users.clone(), mf.items.clone()]);
     }
     let mut updates_done = 0usize;
-    let eval_users = validation_users(data, options);
-    observe(Event::Start { total_steps });
+    if let Some(dst) = plan.dst {
+        updates_done = (1..plan.first_step)
+            .filter(|&s| dst.schedule.updates_after(s))
+            .count();
+    }
 
     // Batches are whole chunks of triples so that each is drawn from its own streams.
     let batch = options.batch_size.div_ceil(CHUNK) * CHUNK;
@@ -967,13 +1122,26 @@ fn train_in_pool(
     let mut train_seconds = 0.0;
     let mut trained_samples = 0u64;
     for epoch in 1..=options.epochs {
+        if (epoch as u64) * steps_per_epoch < plan.first_step {
+            continue;
+        }
         let started = Instant::now();
         let mut loss_sum = 0.0f64;
         let mut done = 0usize;
+        let mut trained = 0usize;
         let mut first = 0usize;
+        let mut step = (epoch as u64 - 1) * steps_per_epoch;
         while done < per_epoch {
             let n = options.batch_size.min(per_epoch - done);
-            let drawn = &mut samples[..n.div_ceil(CHUNK) * CHUNK];
+            let drawn_len = n.div_ceil(CHUNK) * CHUNK;
+            step += 1;
+            if step < plan.first_step {
+                done += n;
+                first += drawn_len;
+                continue;
+            }
+            debug_assert_eq!(mf.steps + 1, step);
+            let drawn = &mut samples[..drawn_len];
             match &mf.teacher {
                 Some(t) if t.config.negatives > 1 && !options.loss.kind.is_cosine() => sampler
                     .fill_hardest(epoch as u64, first, drawn, t.config.negatives, |u, i| {
@@ -981,10 +1149,11 @@ fn train_in_pool(
                     }),
                 _ => sampler.fill(epoch as u64, first, drawn),
             }
-            first += drawn.len();
-            let step = mf.steps + 1;
+            first += drawn_len;
             mf.config.lr = options.step.lr * lr_factor(options, step, total_steps);
-            let need = sparse && schedule.gradient_needed(step, accumulated);
+            let need = plan
+                .dst
+                .is_some_and(|d| d.schedule.gradient_needed(step, d.accumulated));
             loss_sum += if options.loss.kind.is_cosine() {
                 draw_negatives(options.seed, step, ni, &mut negatives);
                 mf.step_contrastive(&drawn[..n], &negatives, &options.loss, need)
@@ -992,33 +1161,42 @@ fn train_in_pool(
                 mf.step(&drawn[..n], need)
             };
             done += n;
-            if sparse && schedule.updates_after(mf.steps) {
-                let k = (schedule.fraction(mf.steps) * budget_end as f64).round() as usize;
+            trained += n;
+            if let Some(dst) = plan.dst.filter(|d| d.schedule.updates_after(mf.steps)) {
+                let k = (dst.schedule.fraction(mf.steps) * dst.budget_end as f64).round() as usize;
                 updates_done += 1;
-                let stats = if gradual {
+                let stats = if dst.gradual {
                     let active = mf.users.active_count() + mf.items.active_count();
-                    let target = gradual_target(budget_start, budget_end, updates_done, updates);
+                    let target = gradual_target(
+                        dst.budget_start,
+                        dst.budget_end,
+                        updates_done,
+                        dst.schedule.update_count(),
+                    );
                     let drop = active.saturating_sub(target) + k;
                     mask::prune_and_regrow_unequal(
                         [&mut mf.users, &mut mf.items],
                         drop,
                         k,
-                        regrow_config,
+                        dst.regrow,
                     )
                 } else {
-                    mask::prune_and_regrow([&mut mf.users, &mut mf.items], k, regrow_config)
+                    mask::prune_and_regrow([&mut mf.users, &mut mf.items], k, dst.regrow)
                 };
                 observe(Event::MaskUpdate(&stats));
+            }
+            if plan.snapshot_at == Some(mf.steps) {
+                snapshot = Some([mf.users.clone(), mf.items.clone()]);
             }
             observe(Event::Step {
                 done: mf.steps,
                 epoch,
-                loss: loss_sum / done as f64,
+                loss: loss_sum / trained as f64,
             });
         }
         let seconds = started.elapsed().as_secs_f64();
         train_seconds += seconds;
-        trained_samples += per_epoch as u64;
+        trained_samples += trained as u64;
         let validate_now = !eval_users.is_empty()
             && options.eval_every > 0
             && (epoch % options.eval_every == 0 || epoch == options.epochs);
@@ -1045,36 +1223,49 @@ fn train_in_pool(
         };
         let record = EpochLog {
             epoch,
-            loss: loss_sum / per_epoch as f64,
+            loss: loss_sum / trained.max(1) as f64,
             seconds,
             validation,
         };
         observe(Event::Epoch(&record));
         log.push(record);
     }
+    StepsDone {
+        log,
+        train_seconds,
+        samples: trained_samples,
+        snapshot,
+    }
+}
+
+/// The trained model from a run's final tables and epoch log (cosine losses' rows scaled to
+/// unit length); its time and sample counts are zero, for the caller to fill in.
+pub(crate) fn finish(
+    data: &Dataset,
+    options: &TrainOptions,
+    [users, items]: [Table; 2],
+    log: Vec<EpochLog>,
+    setup_seconds: f64,
+    teacher: Option<TeacherLog>,
+) -> Trained {
+    let dim = options.dim;
     let cosine = options.loss.kind.is_cosine();
-    Ok(Trained {
+    let table = |t: Table| if cosine { normalised(&t.w, dim) } else { t.w };
+    Trained {
         dim,
         users: data.users.clone(),
         items: data.items.clone(),
-        user_table: if cosine {
-            normalised(&mf.users.w, dim)
-        } else {
-            mf.users.w
-        },
-        item_table: if cosine {
-            normalised(&mf.items.w, dim)
-        } else {
-            mf.items.w
-        },
+        user_table: table(users),
+        item_table: table(items),
         log,
         setup_seconds,
-        train_seconds,
-        teacher: teacher_log,
-        samples: trained_samples,
+        train_seconds: 0.0,
+        teacher,
+        samples: 0,
         options: options.clone(),
         fold_in: None,
-    })
+        rounds: Vec::new(),
+    }
 }
 
 /// The fold-in settings for a trained item table (see [`FoldIn`]).

@@ -18,7 +18,8 @@ use pocketrec_train::loss::LossConfig;
 use pocketrec_train::model::{DistillConfig, StepConfig};
 use pocketrec_train::trainer::DEFAULT_LOSS;
 use pocketrec_train::{
-    Event, FoldIn, TrainOptions, Trained, teacher_from_model, teacher_options, train_with_teacher,
+    Event, FoldIn, LotteryConfig, Sparsify, TrainOptions, Trained, teacher_from_model,
+    teacher_options, train_with_teacher,
 };
 
 use crate::args::TrainArgs;
@@ -98,12 +99,31 @@ pub struct TrainSummary {
     pub teacher_seconds: Option<f64>,
     /// The loss (`bpr`, `ssm`, `bsl`, `ccl`).
     pub loss: String,
+    /// How the sparse model reached its budget (`dst` or `lottery`; `dense` at density 1).
+    pub sparsify: String,
+    /// Lottery tickets: one record per round, the dense round 0 first.
+    pub rounds: Vec<RoundSummary>,
     /// Fraction of active weights asked for.
     pub density: f64,
     /// Mean loss of the last epoch.
     pub final_loss: f64,
     /// The first file's evaluation, when a test set was given.
     pub eval: Option<serde_json::Value>,
+}
+
+/// One lottery round, as `train --json` prints it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RoundSummary {
+    /// 0 for the dense round.
+    pub round: usize,
+    /// Active weights in both tables.
+    pub active: usize,
+    /// Their fraction of all weights.
+    pub density: f64,
+    /// Seconds of the round's steps.
+    pub seconds: f64,
+    /// The round's last validation Recall, when measured.
+    pub validation_recall: Option<f64>,
 }
 
 /// Where encoding number `k` of `values` is written: `output` for the first, else
@@ -169,14 +189,20 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
             o.seed,
             o.threads,
             if o.threads == 1 { "" } else { "s" },
-            if o.density < 1.0 {
-                format!(
+            match o.sparsify {
+                _ if o.density >= 1.0 => String::new(),
+                Sparsify::Dst => format!(
                     ", mask init {}, regrowth by {} gradient",
                     o.mask_init.name(),
                     o.regrow.name()
-                )
-            } else {
-                String::new()
+                ),
+                Sparsify::Lottery(c) => format!(
+                    ", lottery tickets: {} rounds, rewound to {}",
+                    c.rounds,
+                    c.rewind_step
+                        .map(|s| format!("step {s}"))
+                        .unwrap_or_else(|| "the end of epoch 1".into())
+                ),
             }
         );
         if o.loss.kind.is_cosine() {
@@ -262,6 +288,21 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
             }
         }
         Event::MaskUpdate(_) => {}
+        Event::Round {
+            round,
+            rounds,
+            active,
+        } => {
+            bar.finish();
+            last_recall.clear();
+            if command.progress {
+                eprintln!(
+                    "lottery round {round}/{rounds}: {} active weights{}",
+                    thousands(active as u64),
+                    if round == 0 { " (dense)" } else { " (rewound)" }
+                );
+            }
+        }
         Event::TeacherStart => stage = "teacher ",
         Event::TeacherDone(record) => {
             bar.finish();
@@ -418,6 +459,22 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
         samples_per_second: trained.samples_per_second(),
         teacher_seconds: trained.teacher.as_ref().map(|t| t.seconds),
         loss: trained.options.loss.kind.name().into(),
+        sparsify: if trained.options.density >= 1.0 {
+            "dense".into()
+        } else {
+            trained.options.sparsify.name().into()
+        },
+        rounds: trained
+            .rounds
+            .iter()
+            .map(|r| RoundSummary {
+                round: r.round,
+                active: r.active,
+                density: r.density,
+                seconds: r.seconds,
+                validation_recall: r.validation.map(|v| v.recall),
+            })
+            .collect(),
         density: trained.options.density,
         final_loss: trained.log.last().map(|l| l.loss).unwrap_or(f64::NAN),
         eval: first_report.as_ref().map(EvalReport::to_json),
@@ -453,6 +510,26 @@ pub fn run_args(args: TrainArgs) -> Result<()> {
         }
         None
     };
+    let sparsify = match (args.sparsify.as_str(), args.rounds, args.rewind_step) {
+        ("lottery", rounds, rewind_step) => Sparsify::Lottery(LotteryConfig {
+            rounds: rounds.unwrap_or(LotteryConfig::default().rounds),
+            rewind_step,
+        }),
+        (_, None, None) => Sparsify::Dst,
+        _ => {
+            return Err(CliError::Usage(
+                "--rounds and --rewind-step are lottery tickets' settings: they need \
+                 --sparsify lottery"
+                    .into(),
+            ));
+        }
+    };
+    if args.density >= 1.0 && sparsify != Sparsify::Dst {
+        return Err(CliError::Usage(
+            "--sparsify lottery prunes the dense model to --density: it needs --density below 1"
+                .into(),
+        ));
+    }
     let command = TrainCommand {
         train: args.train,
         test: args.test,
@@ -499,6 +576,7 @@ pub fn run_args(args: TrainArgs) -> Result<()> {
             degree_power: args.degree_power.unwrap_or(defaults.degree_power),
             start_density: args.start_density.unwrap_or(defaults.start_density),
             distill,
+            sparsify,
             threads: args.threads,
             eval_every: args.eval_every,
             eval_users: args.eval_users,
