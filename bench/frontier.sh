@@ -7,6 +7,15 @@
 #
 #   bash bench/frontier.sh [DATA_DIR] [OUT_DIR] [SVG]
 #
+# Environment: LOSSES (default "bsl bpr"), DENSITIES (default "0.4 0.2 0.1 0.05"), SPARSIFY
+# (default "dst"; "dst lottery" also trains lottery tickets at each density, `--sparsify
+# lottery`, whose own dense round 0 is their teacher, so they get no --teacher), PLOT_VALUES
+# (encodings drawn, default all; the table has every file). The lottery comparison of
+# docs/QUALITY.md:
+#
+#   LOSSES=bsl DENSITIES="0.2 0.1 0.05" SPARSIFY="dst lottery" PLOT_VALUES=f32,i8 \
+#       bash bench/frontier.sh ../shared/data/gowalla /tmp/fr docs/images/lottery.svg
+#
 # DATA_DIR defaults to ../shared/data/gowalla (train.txt, test.txt), SVG to
 # docs/images/frontier.svg. Hyperparameters are the defaults (chosen on a validation split carved
 # from the training set, docs/TRAINING.md); the test split is used once, here, to report.
@@ -17,6 +26,8 @@ OUT=${2:-$(mktemp -d)}
 SVG=${3:-docs/images/frontier.svg}
 LOSSES=${LOSSES:-bsl bpr}
 DENSITIES=${DENSITIES:-0.4 0.2 0.1 0.05}
+SPARSIFY=${SPARSIFY:-dst}
+PLOT_VALUES=${PLOT_VALUES:-}
 mkdir -p "$OUT"
 CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} cargo build --release --quiet
 BIN=target/release/pocketrec
@@ -38,8 +49,15 @@ for loss in $LOSSES; do
     train "$loss-d1.0" --loss "$loss" --density 1.0
     summaries+=("$OUT/$loss-d1.0.json")
     for d in $DENSITIES; do
-        train "$loss-d$d" --loss "$loss" --density "$d" --teacher "$OUT/$loss-d1.0.prec"
-        summaries+=("$OUT/$loss-d$d.json")
+        for method in $SPARSIFY; do
+            if [[ $method == dst ]]; then
+                train "$loss-d$d" --loss "$loss" --density "$d" --teacher "$OUT/$loss-d1.0.prec"
+                summaries+=("$OUT/$loss-d$d.json")
+            else
+                train "$loss-$method-d$d" --loss "$loss" --density "$d" --sparsify "$method"
+                summaries+=("$OUT/$loss-$method-d$d.json")
+            fi
+        done
     done
 done
-"$BIN" frontier "${summaries[@]}" --plot "$SVG"
+"$BIN" frontier "${summaries[@]}" --plot "$SVG" ${PLOT_VALUES:+--values "$PLOT_VALUES"}

@@ -60,6 +60,9 @@ pub enum Command {
         /// Also draw Recall@20 and NDCG@20 against file bytes into this SVG file.
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// Only the files with these value encodings (comma-separated) [default: all].
+        #[arg(long, value_delimiter = ',')]
+        values: Vec<String>,
     },
     /// Full-ranking Recall@k and NDCG@k of a model, through the runtime's own recommend.
     Eval(EvalArgs),

@@ -47,9 +47,11 @@ fn run() -> ExitCode {
             commands::inspect::run(&model, json, plot.as_deref())
         }
         Command::Verify { model } => return commands::verify::run(&model),
-        Command::Frontier { summaries, plot } => {
-            commands::frontier::run(&summaries, plot.as_deref())
-        }
+        Command::Frontier {
+            summaries,
+            plot,
+            values,
+        } => commands::frontier::run(&summaries, plot.as_deref(), &values),
         Command::Generate {
             output,
             users,

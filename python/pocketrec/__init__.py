@@ -611,6 +611,9 @@ def train(
     final_eval: bool = True,
     eval_every: int = 0,
     on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None,
+    sparsify: str = "dst",
+    rounds: Optional[int] = None,
+    rewind_step: Optional[int] = None,
 ) -> Dict[str, Any]:
     """Train a sparse matrix factorisation from an interaction log and write it, as
     ``pocketrec train``.
@@ -643,11 +646,18 @@ def train(
         on_epoch: called after each epoch with ``{"stage", "epoch", "epochs", "loss",
             "seconds", "recall@k"?, "ndcg@k"?}`` (``stage`` is ``teacher`` while a distilled
             run trains its dense teacher); an exception it raises is raised after training.
+        sparsify: how a sparse model reaches ``density``: ``dst`` (dynamic sparse training,
+            the default) or ``lottery`` (lottery tickets: train dense, prune the smallest
+            weights, rewind the rest to ``rewind_step``, retrain; ``rounds`` times).
+        rounds: lottery tickets' pruning rounds after the dense one (default 3).
+        rewind_step: the step lottery tickets rewind to (0: the initial weights; default:
+            the end of the first epoch).
 
     Returns:
         The summary ``pocketrec train --json`` prints: ``output``, ``file_bytes``, ``files``
         (path, values, bytes, eval per file), ``users``, ``items``, ``interactions``, ``nnz``,
-        timings, ``loss``, ``density``, ``final_loss`` and ``eval`` (the first file's evaluation, or ``None``).
+        timings, ``loss``, ``sparsify`` (``dense``, ``dst`` or ``lottery``), ``rounds`` (one
+        record per lottery round), ``density``, ``final_loss`` and ``eval`` (the first file's evaluation, or ``None``).
     """
     if isinstance(values, str):
         values = [v.strip() for v in values.split(",")]
@@ -671,6 +681,9 @@ def train(
         final_eval=bool(final_eval),
         eval_every=int(eval_every),
         on_epoch=on_epoch,
+        sparsify=str(sparsify),
+        rounds=None if rounds is None else int(rounds),
+        rewind_step=None if rewind_step is None else int(rewind_step),
     )
     result: Dict[str, Any] = json.loads(summary)
     return result

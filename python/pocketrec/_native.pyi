@@ -65,6 +65,9 @@ def train(
     eval_every: int,
     on_epoch: Optional[object],
     block_bounds: str,
+    sparsify: str,
+    rounds: Optional[int],
+    rewind_step: Optional[int],
 ) -> str:
     """Trains and writes a model; returns the summary as JSON."""
 

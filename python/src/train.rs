@@ -10,7 +10,9 @@ use pocketrec_export::atomic::write_atomic;
 use pocketrec_train::data::{ReadOptions, read_dataset};
 use pocketrec_train::eval::{EvalOptions, EvalReport, evaluate as evaluate_model};
 use pocketrec_train::loss::{LossConfig, LossKind};
-use pocketrec_train::{Event, FoldIn, TrainOptions, default_threads, train as train_model};
+use pocketrec_train::{
+    Event, FoldIn, LotteryConfig, Sparsify, TrainOptions, default_threads, train as train_model,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -43,6 +45,7 @@ fn threads_or_default(threads: usize) -> usize {
 #[pyo3(signature = (
     train_path, output, *, dim, density, epochs, seed, values, threads, test_path, layout,
     loss, distill, k, fold_in, min_rating, final_eval, eval_every, on_epoch, block_bounds,
+    sparsify, rounds, rewind_step,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train(
@@ -66,6 +69,9 @@ pub(crate) fn train(
     eval_every: usize,
     on_epoch: Option<Py<PyAny>>,
     block_bounds: &str,
+    sparsify: &str,
+    rounds: Option<usize>,
+    rewind_step: Option<u64>,
 ) -> PyResult<String> {
     let values = values
         .iter()
@@ -99,6 +105,28 @@ pub(crate) fn train(
         FoldIn::Default
     } else {
         FoldIn::Off
+    };
+    options.sparsify = match (sparsify, rounds, rewind_step) {
+        ("lottery", _, _) if density >= 1.0 => {
+            return Err(usage(
+                "sparsify=\"lottery\" prunes the dense model to density: it needs density below 1",
+            ));
+        }
+        ("lottery", rounds, rewind_step) => Sparsify::Lottery(LotteryConfig {
+            rounds: rounds.unwrap_or(LotteryConfig::default().rounds),
+            rewind_step,
+        }),
+        ("dst", None, None) => Sparsify::Dst,
+        ("dst", _, _) => {
+            return Err(usage(
+                "rounds and rewind_step are lottery tickets' settings: they need sparsify=\"lottery\"",
+            ));
+        }
+        (other, _, _) => {
+            return Err(usage(format!(
+                "sparsify must be dst or lottery, got {other:?}"
+            )));
+        }
     };
     match distill {
         Some(true) if density >= 1.0 => {
@@ -198,6 +226,18 @@ pub(crate) fn train(
             "samples_per_second": trained.samples_per_second(),
             "teacher_seconds": trained.teacher.as_ref().map(|t| t.seconds),
             "loss": trained.options.loss.kind.name(),
+            "sparsify": if trained.options.density >= 1.0 {
+                "dense"
+            } else {
+                trained.options.sparsify.name()
+            },
+            "rounds": trained.rounds.iter().map(|r| serde_json::json!({
+                "round": r.round,
+                "active": r.active,
+                "density": r.density,
+                "seconds": r.seconds,
+                "validation_recall": r.validation.map(|v| v.recall),
+            })).collect::<Vec<_>>(),
             "density": trained.options.density,
             "final_loss": trained.log.last().map(|l| l.loss),
             "eval": files[0]["eval"],

@@ -83,3 +83,24 @@ def test_train_losses(tmp_path):
     assert all(recalls[loss] > 2 * 10 / 80 for loss in ["bsl", "ssm", "ccl"]), recalls
     with pytest.raises(pocketrec.PocketrecError, match="loss must be one of"):
         pocketrec.train(train_path, tmp_path / "x.prec", loss="hinge", epochs=1)
+
+
+def test_train_lottery_tickets(tmp_path):
+    train_path, test_path = write_log(tmp_path)
+    summary = pocketrec.train(
+        train_path, tmp_path / "lottery.prec", dim=8, density=0.25, epochs=8, threads=2,
+        test_path=test_path, k=10, sparsify="lottery", rounds=2, rewind_step=2,
+    )
+    assert summary["sparsify"] == "lottery"
+    assert [r["round"] for r in summary["rounds"]] == [0, 1, 2]
+    assert summary["rounds"][0]["density"] == 1.0
+    # The last round holds the budget: a quarter of (120 + 80) x 8 weights.
+    assert summary["rounds"][2]["active"] == 400
+    assert summary["nnz"] <= 400
+    model = pocketrec.Model(tmp_path / "lottery.prec")
+    assert model.properties["train.sparsify"].startswith("lottery, 2 rounds, rewound to step 2")
+    assert summary["eval"]["recall@10"] > 10 / 80
+    with pytest.raises(pocketrec.PocketrecError, match="sparsify must be dst or lottery"):
+        pocketrec.train(train_path, tmp_path / "x.prec", sparsify="imp", epochs=1)
+    with pytest.raises(pocketrec.PocketrecError, match="lottery tickets' settings"):
+        pocketrec.train(train_path, tmp_path / "x.prec", rounds=2, epochs=1)

@@ -1,6 +1,7 @@
 //! `pocketrec frontier`: the recall-for-bytes frontier of a set of trained models, from their
 //! `train --json` summaries: a Markdown table and, with `--plot`, Recall@20 and NDCG@20 against
-//! the file's bytes (as a share of the dense f32 tables), one line per loss and value encoding.
+//! the file's bytes (as a share of the dense f32 tables), one line per loss, way to sparsity
+//! (dynamic sparse training or lottery tickets) and value encoding.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +14,9 @@ use crate::plot::{Lines, Panel, write_svg};
 #[derive(Clone, Debug, PartialEq)]
 struct Point {
     loss: String,
+    /// `dense`, `dst` or `lottery` (summaries written before `sparsify` existed: `dense` at
+    /// density 1, else `dst`).
+    method: String,
     density: f64,
     values: String,
     recall: f64,
@@ -45,6 +49,12 @@ fn points(path: &Path) -> Result<Vec<Point>> {
             .ok_or_else(|| missing(field))
     };
     let dense_bytes = number(&run, "dense_f32_bytes")?;
+    let density = number(&run, "density")?;
+    let method = match run.get("sparsify").and_then(Value::as_str) {
+        Some(m) => m.to_string(),
+        None if density >= 1.0 => "dense".into(),
+        None => "dst".into(),
+    };
     let files = run
         .get("files")
         .and_then(Value::as_array)
@@ -60,7 +70,8 @@ fn points(path: &Path) -> Result<Vec<Point>> {
                     .and_then(Value::as_str)
                     .unwrap_or("bpr")
                     .to_string(),
-                density: number(&run, "density")?,
+                method: method.clone(),
+                density,
                 values: f
                     .get("values")
                     .and_then(Value::as_str)
@@ -83,13 +94,14 @@ fn points(path: &Path) -> Result<Vec<Point>> {
 /// The Markdown table of `points`, in the order given.
 fn table(points: &[Point]) -> String {
     let mut out = String::from(
-        "| loss | density | values | Recall@20 | NDCG@20 | bytes | of dense f32 | training s | teacher s |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        "| loss | sparsity by | density | values | Recall@20 | NDCG@20 | bytes | of dense f32 | training s | teacher s |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for p in points {
         out.push_str(&format!(
-            "| {} | {} | {} | {:.4} | {:.4} | {} | {:.1} % | {:.0} | {:.0} |\n",
+            "| {} | {} | {} | {} | {:.4} | {:.4} | {} | {:.1} % | {:.0} | {:.0} |\n",
             p.loss,
+            p.method,
             p.density,
             p.values,
             p.recall,
@@ -103,11 +115,16 @@ fn table(points: &[Point]) -> String {
     out
 }
 
-/// One series per (loss, values), in order of first appearance, points by increasing bytes.
+/// One series per (loss, method, values), in order of first appearance, points by increasing
+/// bytes; dense models and dynamic sparse training share a line (`bsl f32`), lottery tickets
+/// have their own (`bsl lottery f32`).
 fn series(points: &[Point], metric: fn(&Point) -> f64) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut out: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for p in points {
-        let name = format!("{} {}", p.loss, p.values);
+        let name = match p.method.as_str() {
+            "dense" | "dst" => format!("{} {}", p.loss, p.values),
+            method => format!("{} {method} {}", p.loss, p.values),
+        };
         match out.iter_mut().find(|(n, _)| *n == name) {
             Some((_, v)) => v.push((p.share, metric(p))),
             None => out.push((name, vec![(p.share, metric(p))])),
@@ -120,7 +137,8 @@ fn series(points: &[Point], metric: fn(&Point) -> f64) -> Vec<(String, Vec<(f64,
 }
 
 /// Runs `pocketrec frontier`.
-pub fn run(summaries: &[PathBuf], plot: Option<&Path>) -> Result<()> {
+/// `values`, when not empty, keeps only the files with those encodings.
+pub fn run(summaries: &[PathBuf], plot: Option<&Path>, values: &[String]) -> Result<()> {
     if summaries.is_empty() {
         return Err(CliError::Usage(
             "give at least one `train --json` summary".into(),
@@ -128,7 +146,17 @@ pub fn run(summaries: &[PathBuf], plot: Option<&Path>) -> Result<()> {
     }
     let mut all = Vec::new();
     for path in summaries {
-        all.extend(points(path)?);
+        all.extend(
+            points(path)?
+                .into_iter()
+                .filter(|p| values.is_empty() || values.contains(&p.values)),
+        );
+    }
+    if all.is_empty() {
+        return Err(CliError::Usage(format!(
+            "no file with values {} in these summaries",
+            values.join(",")
+        )));
     }
     print!("{}", table(&all));
     if let Some(path) = plot {
@@ -200,7 +228,7 @@ mod tests {
         let points: Vec<Point> = [a, b].iter().flat_map(|p| points(p).unwrap()).collect();
         let t = table(&points);
         assert!(
-            t.contains("| bsl | 0.1 | i8 | 0.1590 | 0.0795 | 60 | 6.0 % | 12 | 0 |"),
+            t.contains("| bsl | dst | 0.1 | i8 | 0.1590 | 0.0795 | 60 | 6.0 % | 12 | 0 |"),
             "{t}"
         );
         let s = series(&points, |p| p.recall);
@@ -210,8 +238,27 @@ mod tests {
         );
         assert_eq!(s[1].0, "bsl i8");
         let svg = dir.path().join("f.svg");
-        run(&[dir.path().join("a.json")], Some(&svg)).unwrap();
+        run(&[dir.path().join("a.json")], Some(&svg), &[]).unwrap();
         assert!(std::fs::read_to_string(&svg).unwrap().contains("Recall@20"));
+        let e = run(&[dir.path().join("a.json")], None, &["i4".into()]).unwrap_err();
+        assert!(e.to_string().contains("i4"), "{e}");
+    }
+
+    #[test]
+    fn lottery_tickets_get_their_own_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.json");
+        let run = serde_json::json!({"loss": "bsl", "sparsify": "lottery", "density": 0.1,
+            "dense_f32_bytes": 1000, "train_seconds": 30.0,
+            "files": [{"values": "f32", "bytes": 100,
+                "eval": {"recall@20": 0.15, "ndcg@20": 0.1}}]});
+        std::fs::write(&path, run.to_string()).unwrap();
+        let points = points(&path).unwrap();
+        assert!(table(&points).contains("| bsl | lottery | 0.1 | f32 |"));
+        assert_eq!(
+            series(&points, |p| p.recall)[0],
+            ("bsl lottery f32".to_string(), vec![(10.0, 0.15)])
+        );
     }
 
     #[test]
