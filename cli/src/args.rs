@@ -99,6 +99,10 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Structure::Normal)]
         structure: Structure,
     },
+    /// Split an interaction log with timestamps into time-ordered periods, one file each (the
+    /// log's lines verbatim, in time order, with its header): to train on the past and test on
+    /// what came next, and to update a model period by period.
+    Split(SplitArgs),
     /// Time `recommend` on a model, per retrieval path, against the memory bandwidth.
     Bench {
         /// The model file.
@@ -372,6 +376,34 @@ impl ReadArgs {
             min_rating: self.min_rating,
         }
     }
+}
+
+/// Arguments of `pocketrec split`.
+#[derive(Debug, Args)]
+pub struct SplitArgs {
+    /// The interaction log (`user item rating timestamp` per line; timestamps in unix seconds,
+    /// unix milliseconds or ISO 8601, one form per file).
+    pub log: PathBuf,
+    /// The directory to write `period-01.<ext>`, `period-02.<ext>`, ... into (created).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Deal the log into this many periods (see --by).
+    #[arg(long, conflicts_with = "until", required_unless_present = "until")]
+    pub periods: Option<usize>,
+    /// With --periods: `interactions` (equal numbers of interactions; lines at one instant stay
+    /// together) or `time` (equal time spans from the first interaction to the last).
+    #[arg(long, default_value = "interactions", value_parser = ["interactions", "time"])]
+    pub by: String,
+    /// Two periods instead: up to and including this time (as the log writes it: unix seconds
+    /// or milliseconds, or ISO 8601), and after it.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// How the file is read.
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `pocketrec train` (defaults in docs/TRAINING.md).

@@ -61,6 +61,7 @@ fn run() -> ExitCode {
             seed,
             structure,
         } => commands::generate::run(&output, users, items, dim, density, seed, structure),
+        Command::Split(args) => commands::split::run(&args),
         Command::Bench {
             model,
             queries,

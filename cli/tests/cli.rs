@@ -736,3 +736,87 @@ fn string_item_ids_come_back_as_their_strings() {
     let hash = json["items"][0]["item"].as_u64().expect("a hash");
     assert!(names.iter().any(|n| pocketrec::string_id(n) == hash));
 }
+
+#[test]
+fn split_writes_time_ordered_periods_and_names_bad_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.csv");
+    std::fs::write(
+        &log,
+        "user,item,rating,timestamp\n\
+         u1,i1,5,2023-11-14T22:13:20Z\n\
+         u2,i2,4,2023-11-14 22:20:00\n\
+         u1,i2,3,2023-11-14T22:10:00+00:00\n\
+         u3,i3,5,2023-11-15\n",
+    )
+    .unwrap();
+    let out = dir.path().join("periods");
+    let json = succeeds(&[
+        "split",
+        path_str(&log),
+        "-o",
+        path_str(&out),
+        "--periods",
+        "2",
+        "--json",
+    ]);
+    let periods: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(periods[0]["interactions"], 2);
+    assert_eq!(periods[1]["new_users"], 2, "u2 and u3 first appear in period 2");
+    assert_eq!(periods[0]["from"], "2023-11-14T22:10:00Z");
+    // In time order, the header kept, the lines as written.
+    assert_eq!(
+        std::fs::read_to_string(out.join("period-01.csv")).unwrap(),
+        "user,item,rating,timestamp\nu1,i2,3,2023-11-14T22:10:00+00:00\nu1,i1,5,2023-11-14T22:13:20Z\n"
+    );
+    // The period files train and evaluate as any log: period 2 tested against period 1.
+    let text = succeeds(&[
+        "split",
+        path_str(&log),
+        "-o",
+        path_str(&out),
+        "--until",
+        "2023-11-14T23:00:00Z",
+    ]);
+    assert!(text.contains("| 2 |"), "{text}");
+    assert!(
+        std::fs::read_to_string(out.join("period-02.csv"))
+            .unwrap()
+            .ends_with("u3,i3,5,2023-11-15\n")
+    );
+
+    std::fs::write(&log, "u1\ti1\t5\t1700000000\nu2\ti2\t4\t1700000000000\n").unwrap();
+    let e = fails(&[
+        "split",
+        path_str(&log),
+        "-o",
+        path_str(&out),
+        "--periods",
+        "2",
+    ]);
+    assert!(e.contains("log.csv:2: timestamp \"1700000000000\" is unix milliseconds, but line 1's was unix seconds"), "{e}");
+    std::fs::write(&log, "u1\ti1\t5\t2023-02-30\n").unwrap();
+    let e = fails(&[
+        "split",
+        path_str(&log),
+        "-o",
+        path_str(&out),
+        "--periods",
+        "2",
+    ]);
+    assert!(
+        e.contains("log.csv:1: timestamp \"2023-02-30\" is neither"),
+        "{e}"
+    );
+    // Training reads the same timestamps and stops at the same lines.
+    let e = fails(&[
+        "train",
+        "--train",
+        path_str(&log),
+        "-o",
+        path_str(&dir.path().join("m.prec")),
+    ]);
+    assert!(e.contains("log.csv:1: timestamp"), "{e}");
+    let e = fails(&["split", path_str(&log), "-o", path_str(&out)]);
+    assert!(e.contains("--periods") || e.contains("--until"), "{e}");
+}

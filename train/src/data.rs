@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use pocketrec::IdKind;
 
 use crate::error::{Result, TrainError};
+use crate::time::TimeReader;
 
 /// The layout of an interaction file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -331,25 +332,80 @@ fn line_error(path: &Path, line: u64, message: impl Into<String>) -> TrainError 
     }
 }
 
-/// Splits an interaction-log line into its fields.
-fn split_fields(line: &str) -> Vec<&str> {
-    if line.contains("::") {
-        line.split("::").map(str::trim).collect()
+/// Splits an interaction-log line into its fields: at `::`, else at tabs, else at commas, else
+/// at semicolons, else at runs of spaces (so that an ISO 8601 time with a space, in a file
+/// separated by tabs or commas, stays one field).
+pub(crate) fn split_fields(line: &str) -> Vec<&str> {
+    let fields: Vec<&str> = if line.contains("::") {
+        line.split("::").collect()
+    } else if let Some(sep) = ['\t', ',', ';'].into_iter().find(|&c| line.contains(c)) {
+        line.split(sep).collect()
     } else {
-        line.split([',', '\t', ' ', ';'])
-            .map(str::trim)
-            .filter(|f| !f.is_empty())
-            .collect()
-    }
+        line.split(' ').filter(|f| !f.trim().is_empty()).collect()
+    };
+    fields.into_iter().map(str::trim).collect()
 }
 
 /// Whether line 1 of an interaction log names its columns.
-fn is_header(fields: &[&str]) -> bool {
+pub(crate) fn is_header(fields: &[&str]) -> bool {
     let first = fields
         .first()
         .map(|f| f.to_ascii_lowercase())
         .unwrap_or_default();
     first.contains("user") || fields.get(2).is_some_and(|r| r.parse::<f64>().is_err())
+}
+
+/// One line of an interaction log, checked.
+pub(crate) struct LogLine<'a> {
+    pub(crate) user: &'a str,
+    pub(crate) item: &'a str,
+    /// Milliseconds since the epoch, when the line has a timestamp.
+    pub(crate) time: Option<i64>,
+}
+
+/// Checks the fields of an interaction-log line (`user item [rating] [timestamp]`): `None`
+/// when its rating is below `options.min_rating`; errors name the file and line.
+pub(crate) fn checked_interaction<'a>(
+    fields: &[&'a str],
+    path: &Path,
+    line_no: u64,
+    options: &ReadOptions,
+    times: &mut TimeReader,
+) -> Result<Option<LogLine<'a>>> {
+    if fields.len() < 2 || fields.len() > 4 {
+        return Err(line_error(
+            path,
+            line_no,
+            format!(
+                "expected `user item [rating] [timestamp]`, found {} field{}",
+                fields.len(),
+                if fields.len() == 1 { "" } else { "s" }
+            ),
+        ));
+    }
+    if fields[0].is_empty() || fields[1].is_empty() {
+        return Err(line_error(path, line_no, "empty user or item id"));
+    }
+    let time = fields
+        .get(3)
+        .map(|t| times.read(t, path, line_no))
+        .transpose()?;
+    if let Some(r) = fields.get(2) {
+        let rating: f64 = r
+            .parse()
+            .map_err(|_| line_error(path, line_no, format!("rating {r:?} is not a number")))?;
+        if !rating.is_finite() {
+            return Err(line_error(path, line_no, "rating is not finite"));
+        }
+        if options.min_rating.is_some_and(|m| rating < m) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(LogLine {
+        user: fields[0],
+        item: fields[1],
+        time,
+    }))
 }
 
 /// Reads one file's text into interned pairs.
@@ -362,6 +418,7 @@ fn parse_log(
 ) -> Result<RawLog> {
     let format = options.format.resolve(text);
     let mut pairs = Vec::new();
+    let mut times = TimeReader::default();
     for (n, line) in text.lines().enumerate() {
         let line_no = n as u64 + 1;
         let line = line.trim();
@@ -382,38 +439,20 @@ fn parse_log(
                 if n == 0 && is_header(&fields) {
                     continue;
                 }
-                if fields.len() < 2 || fields.len() > 4 {
-                    return Err(line_error(
-                        path,
-                        line_no,
-                        format!(
-                            "expected `user item [rating] [timestamp]`, found {} field{}",
-                            fields.len(),
-                            if fields.len() == 1 { "" } else { "s" }
-                        ),
-                    ));
+                if let Some(checked) =
+                    checked_interaction(&fields, path, line_no, options, &mut times)?
+                {
+                    let u = users.intern(checked.user, path, line_no);
+                    let i = items.intern(checked.item, path, line_no);
+                    pairs.push((u, i));
                 }
-                if let Some(r) = fields.get(2) {
-                    let rating: f64 = r.parse().map_err(|_| {
-                        line_error(path, line_no, format!("rating {r:?} is not a number"))
-                    })?;
-                    if !rating.is_finite() {
-                        return Err(line_error(path, line_no, "rating is not finite"));
-                    }
-                    if options.min_rating.is_some_and(|m| rating < m) {
-                        continue;
-                    }
-                }
-                let u = users.intern(fields[0], path, line_no);
-                let i = items.intern(fields[1], path, line_no);
-                pairs.push((u, i));
             }
         }
     }
     Ok(RawLog { pairs })
 }
 
-fn read_text(path: &Path) -> Result<String> {
+pub(crate) fn read_text(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
     String::from_utf8(bytes).map_err(|e| {
         // Name the line of the first invalid byte.

@@ -45,11 +45,13 @@ pub mod lottery;
 pub mod mask;
 pub mod model;
 pub mod nmf;
+pub mod periods;
 pub mod random;
 pub mod sample;
 pub mod schedule;
 pub mod structured;
 pub mod synthetic;
+pub mod time;
 pub mod trainer;
 pub mod validate;
 

@@ -10,5 +10,6 @@ pub mod frontier;
 pub mod generate;
 pub mod inspect;
 pub mod recommend;
+pub mod split;
 pub mod train;
 pub mod verify;
