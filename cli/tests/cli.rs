@@ -762,7 +762,10 @@ fn split_writes_time_ordered_periods_and_names_bad_timestamps() {
     ]);
     let periods: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(periods[0]["interactions"], 2);
-    assert_eq!(periods[1]["new_users"], 2, "u2 and u3 first appear in period 2");
+    assert_eq!(
+        periods[1]["new_users"], 2,
+        "u2 and u3 first appear in period 2"
+    );
     assert_eq!(periods[0]["from"], "2023-11-14T22:10:00Z");
     // In time order, the header kept, the lines as written.
     assert_eq!(

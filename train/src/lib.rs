@@ -35,6 +35,7 @@
 //! runs the training loop, and [`eval`] measures a written file.
 
 pub mod data;
+pub mod drift;
 pub mod error;
 pub mod eval;
 pub mod fold_in;

@@ -38,6 +38,14 @@ impl Zipf {
         Zipf { cdf }
     }
 
+    /// The probability of rank `r`.
+    pub fn probability(&self, r: usize) -> f64 {
+        match r {
+            0 => self.cdf[0],
+            _ => self.cdf[r] - self.cdf[r - 1],
+        }
+    }
+
     /// One draw.
     pub fn sample(&self, rng: &mut impl Rng) -> usize {
         let u: f64 = rng.random();
