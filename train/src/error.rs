@@ -36,6 +36,15 @@ pub enum TrainError {
         /// What is wrong with the line.
         message: String,
     },
+    /// A checkpoint is unusable: truncated, corrupt (a checksum differs), of another version,
+    /// or made for other settings than the run that resumes it.
+    #[error("{}: {message}", path.display())]
+    Checkpoint {
+        /// The checkpoint concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The options are inconsistent with each other or with the data (e.g. a density outside
     /// (0, 1], `k = 0`), or worker threads could not start.
     #[error("{0}")]

@@ -34,12 +34,14 @@
 //! [`structured`] draws tables with a trained model's statistics and measures them, [`trainer`]
 //! runs the training loop, and [`eval`] measures a written file.
 
+pub mod checkpoint;
 pub mod data;
 pub mod drift;
 pub mod error;
 pub mod eval;
 pub mod fold_in;
 pub mod gemm;
+pub mod incremental;
 pub mod kernels;
 pub mod loss;
 pub mod lottery;

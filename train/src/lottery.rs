@@ -202,6 +202,7 @@ pub(crate) fn train(
             data,
             options: &dense_options,
             first_step: 1,
+            adam_offset: 0,
             dst: None,
             snapshot_at: Some(rewind),
         },
@@ -249,8 +250,10 @@ pub(crate) fn train(
         }
         (None, _) => (None, None),
     };
+    let dense_steps = dense.steps;
     let mut previous = [dense.users, dense.items];
     let mut last_log = run.log;
+    let mut last_steps = dense_steps;
     for (r, &keep) in round_budgets(nu, ni, dim, options.density, config.rounds)
         .iter()
         .enumerate()
@@ -277,6 +280,7 @@ pub(crate) fn train(
                 data,
                 options,
                 first_step: rewind + 1,
+                adam_offset: 0,
                 dst: None,
                 snapshot_at: None,
             },
@@ -292,22 +296,18 @@ pub(crate) fn train(
             validation: run.log.iter().rev().find_map(|l| l.validation),
         });
         teacher = mf.teacher.take();
+        last_steps = mf.steps;
         previous = [mf.users, mf.items];
         last_log = run.log;
     }
     let [users, items] = previous;
+    let mut last = Mf::new(users, items, options.step, options.threads);
+    last.steps = last_steps;
     Ok(Trained {
         train_seconds,
         samples,
         rounds,
-        ..trainer::finish(
-            data,
-            options,
-            [users, items],
-            last_log,
-            setup_seconds,
-            teacher_log,
-        )
+        ..trainer::finish(data, options, last, last_log, setup_seconds, teacher_log)
     })
 }
 
@@ -404,6 +404,7 @@ mod tests {
             data: &data,
             options: o,
             first_step,
+            adam_offset: 0,
             dst: None,
             snapshot_at,
         };

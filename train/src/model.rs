@@ -290,10 +290,78 @@ pub struct Mf {
     pub steps: u64,
     /// Distillation: the teacher whose scores soften the labels (`None`: plain BPR).
     pub teacher: Option<Teacher>,
+    /// Incremental training: which rows may move and what they are pulled back to (`None`:
+    /// every row of a batch moves freely).
+    pub anchor: Option<Anchor>,
     threads: usize,
     work: Workspace,
     contrastive: contrastive::Work,
     bias: BiasCorrection,
+}
+
+/// One table's side of an [`Anchor`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableAnchor {
+    /// The previous weights of the first `previous.len() / dim` rows (rows after them are new:
+    /// not anchored).
+    pub previous: Vec<f32>,
+    /// The curvature estimate of each previous weight (same shape as `previous`).
+    pub curvature: Vec<f32>,
+    /// Per row of the table: whether the row may move (rows with new interactions); the
+    /// others keep their weights and optimiser state bit for bit.
+    pub open: Vec<bool>,
+}
+
+/// Incremental training (see `docs/INCREMENTAL.md`): a quadratic prior centred on the previous
+/// weights, `strength/2 * sum curvature * (w - previous)^2` over the open, previous rows of a
+/// batch (the sequential Bayesian update of Lambda Learner with a diagonal curvature), and rows
+/// that may not move at all.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Anchor {
+    /// The user table's side.
+    pub users: TableAnchor,
+    /// The item table's side.
+    pub items: TableAnchor,
+    /// The prior's weight (`--prior-strength`; 0: the previous weights are only the start).
+    pub strength: f32,
+}
+
+/// Drops the batch rows of `rows` (gradients in `grads`, slots in `slot_of`) that `anchor`
+/// keeps still, and adds the prior's gradient to the others.
+fn anchor_rows(
+    rows: &mut Vec<u32>,
+    grads: &mut Vec<f32>,
+    slot_of: &mut [u32],
+    table: &Table,
+    anchor: &TableAnchor,
+    strength: f32,
+) {
+    let dim = table.dim;
+    let anchored = anchor.previous.len() / dim;
+    let mut kept = 0;
+    for k in 0..rows.len() {
+        let r = rows[k] as usize;
+        if !anchor.open.get(r).copied().unwrap_or(false) {
+            slot_of[r] = NO_SLOT;
+            continue;
+        }
+        if kept != k {
+            rows[kept] = rows[k];
+            grads.copy_within(k * dim..(k + 1) * dim, kept * dim);
+        }
+        if r < anchored && strength > 0.0 {
+            let g = &mut grads[kept * dim..(kept + 1) * dim];
+            let w = table.row(r);
+            let previous = &anchor.previous[r * dim..(r + 1) * dim];
+            let curvature = &anchor.curvature[r * dim..(r + 1) * dim];
+            for c in 0..dim {
+                g[c] += strength * curvature[c] * (w[c] - previous[c]);
+            }
+        }
+        kept += 1;
+    }
+    rows.truncate(kept);
+    grads.truncate(kept * dim);
 }
 
 /// Slot of `row` in a batch, allocating one on first sight.
@@ -379,6 +447,7 @@ impl Mf {
             config,
             steps: 0,
             teacher: None,
+            anchor: None,
             threads: threads.max(1),
             work,
             contrastive: contrastive::Work::default(),
@@ -492,6 +561,25 @@ impl Mf {
     /// slots released.
     fn apply_adam(&mut self, accumulate: bool) {
         let w = &mut self.work;
+        if let Some(anchor) = &self.anchor {
+            let strength = anchor.strength;
+            anchor_rows(
+                &mut w.user_rows,
+                &mut w.user_grad,
+                &mut w.user_slot,
+                &self.users,
+                &anchor.users,
+                strength,
+            );
+            anchor_rows(
+                &mut w.item_rows,
+                &mut w.item_grad,
+                &mut w.item_slot,
+                &self.items,
+                &anchor.items,
+                strength,
+            );
+        }
         self.steps += 1;
         let t = self.steps as i32;
         let c = self.config;

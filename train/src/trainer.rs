@@ -341,6 +341,24 @@ pub struct Trained {
     /// Lottery tickets only: one record per round, the dense round 0 first (empty for dynamic
     /// sparse training and dense models).
     pub rounds: Vec<RoundLog>,
+    /// The model's tables as trained (before the cosine losses' scaling to unit rows), with
+    /// their masks and optimiser state: what a checkpoint keeps.
+    pub raw: Box<RawState>,
+    /// The dense teacher's, for a run that trained its teacher: the dense master of
+    /// incremental training.
+    pub master: Option<Box<RawState>>,
+}
+
+/// Tables as the trainer holds them (weights, masks, Adam moments, regrowth accumulators) and
+/// Adam's step count.
+#[derive(Clone, Debug)]
+pub struct RawState {
+    /// The user table.
+    pub users: Table,
+    /// The item table.
+    pub items: Table,
+    /// Adam steps taken.
+    pub steps: u64,
 }
 
 impl Trained {
@@ -903,6 +921,7 @@ fn train_in_pool(
     if let (Sparsify::Lottery(config), true) = (options.sparsify, options.density < 1.0) {
         return lottery::train(data, options, config, given, observe);
     }
+    let mut master = None;
     let teacher = match (options.distill, given) {
         (Some(_), Some(teacher)) => {
             let record = TeacherLog {
@@ -923,6 +942,7 @@ fn train_in_pool(
                 options: teacher_options,
             };
             observe(Event::TeacherDone(&record));
+            master = Some(dense.raw);
             Some((
                 Teacher {
                     dim: dense.dim,
@@ -995,6 +1015,7 @@ fn train_in_pool(
             data,
             options,
             first_step: 1,
+            adam_offset: 0,
             dst: dst.as_ref(),
             snapshot_at: None,
         },
@@ -1003,14 +1024,8 @@ fn train_in_pool(
     Ok(Trained {
         train_seconds: run.train_seconds,
         samples: run.samples,
-        ..finish(
-            data,
-            options,
-            [mf.users, mf.items],
-            run.log,
-            setup_seconds,
-            teacher_log,
-        )
+        master,
+        ..finish(data, options, mf, run.log, setup_seconds, teacher_log)
     })
 }
 
@@ -1071,8 +1086,10 @@ pub(crate) struct StepPlan<'a> {
     pub(crate) options: &'a TrainOptions,
     /// The first step taken (1-based): earlier steps of the run's schedule are skipped without
     /// drawing their samples (a lottery round resumes at its rewind step + 1). The model's
-    /// `steps` must be `first_step - 1`.
+    /// `steps` must be `first_step - 1 + adam_offset`.
     pub(crate) first_step: u64,
+    /// Adam steps the model took before this schedule began (a resumed model's).
+    pub(crate) adam_offset: u64,
     /// The mask updates (`None`: the masks stay as they are).
     pub(crate) dst: Option<&'a DstPlan>,
     /// Copy both tables (weights and Adam moments) after this step (0: before the first).
@@ -1104,7 +1121,7 @@ pub(crate) fn run_steps(
     let total_steps = steps_per_epoch * options.epochs as u64;
     let eval_users = validation_users(data, options);
     let mut snapshot = None;
-    if plan.snapshot_at == Some(mf.steps) {
+    if plan.snapshot_at == Some(mf.steps - plan.adam_offset) {
         snapshot = Some([mf.users.clone(), mf.items.clone()]);
     }
     let mut updates_done = 0usize;
@@ -1140,7 +1157,7 @@ pub(crate) fn run_steps(
                 first += drawn_len;
                 continue;
             }
-            debug_assert_eq!(mf.steps + 1, step);
+            debug_assert_eq!(mf.steps + 1, step + plan.adam_offset);
             let drawn = &mut samples[..drawn_len];
             match &mf.teacher {
                 Some(t) if t.config.negatives > 1 && !options.loss.kind.is_cosine() => sampler
@@ -1162,8 +1179,8 @@ pub(crate) fn run_steps(
             };
             done += n;
             trained += n;
-            if let Some(dst) = plan.dst.filter(|d| d.schedule.updates_after(mf.steps)) {
-                let k = (dst.schedule.fraction(mf.steps) * dst.budget_end as f64).round() as usize;
+            if let Some(dst) = plan.dst.filter(|d| d.schedule.updates_after(step)) {
+                let k = (dst.schedule.fraction(step) * dst.budget_end as f64).round() as usize;
                 updates_done += 1;
                 let stats = if dst.gradual {
                     let active = mf.users.active_count() + mf.items.active_count();
@@ -1185,11 +1202,11 @@ pub(crate) fn run_steps(
                 };
                 observe(Event::MaskUpdate(&stats));
             }
-            if plan.snapshot_at == Some(mf.steps) {
+            if plan.snapshot_at == Some(step) {
                 snapshot = Some([mf.users.clone(), mf.items.clone()]);
             }
             observe(Event::Step {
-                done: mf.steps,
+                done: step,
                 epoch,
                 loss: loss_sum / trained as f64,
             });
@@ -1238,25 +1255,31 @@ pub(crate) fn run_steps(
     }
 }
 
-/// The trained model from a run's final tables and epoch log (cosine losses' rows scaled to
+/// The trained model from a run's final model and epoch log (cosine losses' rows scaled to
 /// unit length); its time and sample counts are zero, for the caller to fill in.
 pub(crate) fn finish(
     data: &Dataset,
     options: &TrainOptions,
-    [users, items]: [Table; 2],
+    mf: Mf,
     log: Vec<EpochLog>,
     setup_seconds: f64,
     teacher: Option<TeacherLog>,
 ) -> Trained {
     let dim = options.dim;
     let cosine = options.loss.kind.is_cosine();
-    let table = |t: Table| if cosine { normalised(&t.w, dim) } else { t.w };
+    let table = |t: &Table| {
+        if cosine {
+            normalised(&t.w, dim)
+        } else {
+            t.w.clone()
+        }
+    };
     Trained {
         dim,
         users: data.users.clone(),
         items: data.items.clone(),
-        user_table: table(users),
-        item_table: table(items),
+        user_table: table(&mf.users),
+        item_table: table(&mf.items),
         log,
         setup_seconds,
         train_seconds: 0.0,
@@ -1265,6 +1288,12 @@ pub(crate) fn finish(
         options: options.clone(),
         fold_in: None,
         rounds: Vec::new(),
+        raw: Box::new(RawState {
+            users: mf.users,
+            items: mf.items,
+            steps: mf.steps,
+        }),
+        master: None,
     }
 }
 

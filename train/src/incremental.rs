@@ -1,0 +1,650 @@
+//! Incremental training (`train --resume`): a checkpointed model continued on new interactions
+//! only, in the way of Meta's *Adaptive Dense-to-Sparse* and LinkedIn's sequential Bayesian
+//! updates (*Lambda Learner*), see `docs/INCREMENTAL.md`.
+//!
+//! 1. **Rows.** The new log's users and items keep their rows; ids the model has never seen get
+//!    new rows at the end ([`align`]), so row numbers of a file's earlier version stay valid.
+//! 2. **Dense master.** The dense master (for a dense model, the model itself) keeps training,
+//!    on the new interactions only, from its weights and Adam state. A quadratic prior centred
+//!    on its previous weights, weighted by a diagonal curvature (Adam's second moments over
+//!    their mean) and `prior_strength`, keeps what the old data taught; only rows with new
+//!    interactions move: every other row, and its optimiser state, stays bit for bit.
+//! 3. **Masks.** A sparse model's masks adapt to the updated master under a churn budget: in
+//!    rows with new interactions, an active weight whose master weight is among the smallest
+//!    is swapped for an inactive one whose master weight is larger (scored as the pruning of
+//!    dynamic sparse training scores, relative to the row's norm), at most `churn x budget`
+//!    swaps; new rows get the budget that the larger tables add, on their master's largest
+//!    weights, and start from the master's values there.
+//! 4. **Sparse model.** The sparse model then trains on the new interactions, distilled from
+//!    the updated master, under the same prior and row rule.
+//!
+//! The seed of an update is derived from the first run's seed and the update's number: the
+//! same checkpoint and log give the same result on any number of threads.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use pocketrec::IdKind;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::checkpoint::{Checkpoint, curvature};
+use crate::data::{Dataset, IdSpace, UserItems};
+use crate::error::{Result, TrainError};
+use crate::mask::{self, divisor};
+use crate::model::{Anchor, Mf, StepConfig, Table, TableAnchor, Teacher};
+use crate::random::normal;
+use crate::sample::mix;
+use crate::trainer::{
+    self, Event, RawState, StepPlan, TeacherLog, TrainOptions, Trained, budget, normalised,
+    run_steps, teacher_options,
+};
+
+/// The settings of an update; the rest comes from the checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ResumeOptions {
+    /// Passes over the new interactions.
+    pub epochs: usize,
+    /// Weight of the quadratic prior on the previous weights (0: none).
+    pub prior_strength: f32,
+    /// Most mask swaps in one update, as a fraction of the budget.
+    pub churn: f64,
+    /// Learning rate as a fraction of the first run's.
+    pub lr_scale: f32,
+    /// Worker threads (results do not depend on it).
+    pub threads: usize,
+    /// Validate every this many epochs (0: never); needs a test set.
+    pub eval_every: usize,
+    /// Users drawn for validation (0: all).
+    pub eval_users: usize,
+    /// Cut-off of the validation metrics.
+    pub k: usize,
+}
+
+impl Default for ResumeOptions {
+    fn default() -> Self {
+        ResumeOptions {
+            epochs: 20,
+            prior_strength: 1.0,
+            churn: 0.02,
+            lr_scale: 1.0,
+            threads: trainer::default_threads(),
+            eval_every: 0,
+            eval_users: 0,
+            k: 20,
+        }
+    }
+}
+
+/// What an update changed, for the report (and the size of a patch).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RowChanges {
+    /// User rows before the update.
+    pub old_users: usize,
+    /// Item rows before the update.
+    pub old_items: usize,
+    /// Users new in this update (rows at the end).
+    pub new_users: usize,
+    /// Items new in this update.
+    pub new_items: usize,
+    /// Earlier user rows whose written weights changed.
+    pub changed_users: usize,
+    /// Earlier item rows whose written weights changed.
+    pub changed_items: usize,
+    /// Mask swaps (each drops one weight and activates another).
+    pub mask_swaps: usize,
+}
+
+impl RowChanges {
+    /// Rows an update ships (changed and new) over all rows after it.
+    pub fn changed_fraction(&self) -> f64 {
+        let changed = self.changed_users + self.changed_items + self.new_users + self.new_items;
+        let total = self.old_users + self.old_items + self.new_users + self.new_items;
+        changed as f64 / total.max(1) as f64
+    }
+}
+
+/// The result of [`resume`].
+#[derive(Clone, Debug)]
+pub struct Resumed {
+    /// The updated model (its `train_seconds` covers master and sparse model).
+    pub trained: Trained,
+    /// The checkpoint after the update.
+    pub checkpoint: Checkpoint,
+    /// What changed.
+    pub changes: RowChanges,
+}
+
+/// `data` re-rowed to continue a model over `users` and `items`: their rows first, in their
+/// order, then the ids new to them, sorted. Integer ids joining a model with string ids are
+/// read as strings; string ids joining a model with integer ids are refused (`path` names the
+/// log).
+pub fn align(data: &Dataset, users: &IdSpace, items: &IdSpace, path: &Path) -> Result<Dataset> {
+    let (user_space, user_row) = extend_ids(&data.users, users, "user", path)?;
+    let (item_space, item_row) = extend_ids(&data.items, items, "item", path)?;
+    let remap = |lists: &UserItems| {
+        let pairs: Vec<(u32, u32)> = lists
+            .pairs()
+            .map(|(u, i)| (user_row[u as usize], item_row[i as usize]))
+            .collect();
+        UserItems::from_pairs(user_space.len(), &pairs)
+    };
+    Ok(Dataset {
+        train: remap(&data.train),
+        test: data.test.as_ref().map(remap),
+        users: user_space,
+        items: item_space,
+    })
+}
+
+/// `known`'s ids followed by `read`'s new ones (sorted), and the row of each of `read`'s rows.
+fn extend_ids(
+    read: &IdSpace,
+    known: &IdSpace,
+    what: &str,
+    path: &Path,
+) -> Result<(IdSpace, Vec<u32>)> {
+    // `read`'s ids (and strings) in `known`'s kind.
+    let (ids, strings): (Vec<u64>, Option<Vec<String>>) = match (known.kind, read.kind) {
+        (a, b) if a == b => (read.ids.clone(), read.strings.clone()),
+        (IdKind::StringHash, IdKind::Integer) => {
+            let strings: Vec<String> = read.ids.iter().map(u64::to_string).collect();
+            let ids = strings.iter().map(|s| pocketrec::string_id(s)).collect();
+            (ids, Some(strings))
+        }
+        _ => {
+            let example = read
+                .strings
+                .as_ref()
+                .and_then(|s| s.first().cloned())
+                .unwrap_or_default();
+            return Err(TrainError::parse(
+                path,
+                format!(
+                    "{what} ids are strings (such as {example:?}), but the model's are integers"
+                ),
+            ));
+        }
+    };
+    let index: HashMap<u64, u32> = known
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(r, &id)| (id, r as u32))
+        .collect();
+    let mut new: Vec<usize> = (0..ids.len())
+        .filter(|&r| !index.contains_key(&ids[r]))
+        .collect();
+    new.sort_by_key(|&r| ids[r]);
+    let mut space = known.clone();
+    let mut row_of: Vec<u32> = ids
+        .iter()
+        .map(|id| index.get(id).copied().unwrap_or(u32::MAX))
+        .collect();
+    for r in new {
+        row_of[r] = space.ids.len() as u32;
+        space.ids.push(ids[r]);
+        if let (Some(all), Some(read)) = (space.strings.as_mut(), strings.as_ref()) {
+            all.push(read[r].clone());
+        }
+    }
+    Ok((space, row_of))
+}
+
+/// `table` grown to `rows` rows: new rows from `init` (a sparse table's new rows get an empty
+/// mask), with zero optimiser state.
+fn grow(table: &Table, rows: usize, mut init: impl FnMut() -> f32) -> Table {
+    let dim = table.dim;
+    let extra = (rows - table.rows) * dim;
+    let mut out = table.clone();
+    out.rows = rows;
+    out.w.extend((0..extra).map(|_| init()));
+    out.m.resize(rows * dim, 0.0);
+    out.v.resize(rows * dim, 0.0);
+    if let Some(active) = out.active.as_mut() {
+        active.resize(rows * dim, 0);
+        let start = table.rows * dim;
+        out.w[start..].fill(0.0);
+    }
+    if let Some(acc) = out.acc.as_mut() {
+        acc.resize(rows * dim, 0.0);
+    }
+    if let Some(count) = out.count.as_mut() {
+        count.resize(rows * dim, 0);
+    }
+    out
+}
+
+/// Rows of `lists` (users) and of the items they name that have an interaction.
+fn open_rows(lists: &UserItems, items: usize) -> (Vec<bool>, Vec<bool>) {
+    let users: Vec<bool> = (0..lists.users())
+        .map(|u| !lists.items(u).is_empty())
+        .collect();
+    let mut open_items = vec![false; items];
+    for (_, i) in lists.pairs() {
+        open_items[i as usize] = true;
+    }
+    (users, open_items)
+}
+
+/// The prior of one table: its weights before the update, their curvature, its open rows.
+fn table_anchor(table: &Table, open: Vec<bool>) -> TableAnchor {
+    TableAnchor {
+        previous: table.w.clone(),
+        curvature: curvature(&table.v),
+        open,
+    }
+}
+
+/// A weight's score for the masks: its master weight's magnitude over the master row's norm
+/// to the power `balance`.
+fn scores(master: &Table, balance: f32) -> Vec<f32> {
+    let dim = master.dim;
+    let mut out = vec![0.0f32; master.w.len()];
+    for r in 0..master.rows {
+        let row = master.row(r);
+        let div = divisor(row.iter().map(|x| x * x).sum(), balance);
+        for c in 0..dim {
+            out[r * dim + c] = row[c].abs() / div;
+        }
+    }
+    out
+}
+
+/// Adapts a sparse table pair's masks to their master (see the module docs, step 3). Returns
+/// the number of swaps.
+/// How far [`adapt_masks`] may go.
+struct MaskBudget {
+    /// Active weights after the update.
+    target: usize,
+    /// Most swaps, as a fraction of `target`.
+    churn: f64,
+    /// The scores' balance between rows.
+    balance: f32,
+    /// Seed of the new rows' counts.
+    seed: u64,
+}
+
+fn adapt_masks(
+    student: [&mut Table; 2],
+    master: [&Table; 2],
+    open: [&[bool]; 2],
+    old_rows: [usize; 2],
+    budget: MaskBudget,
+) -> usize {
+    let MaskBudget {
+        target,
+        churn,
+        balance,
+        seed,
+    } = budget;
+    let dim = master[0].dim;
+    let scores = [scores(master[0], balance), scores(master[1], balance)];
+    let [users, items] = student;
+    let tables = [users, items];
+    // New rows: the budget the larger tables add, spread evenly, on the master's largest.
+    let active: usize = tables.iter().map(|t| t.active_count()).sum();
+    let new_rows = [tables[0].rows - old_rows[0], tables[1].rows - old_rows[1]];
+    let extra = target.saturating_sub(active);
+    let counts = mask::uniform_counts(new_rows[0] + new_rows[1], dim, extra, seed);
+    let mut next = 0;
+    for t in 0..2 {
+        let start = old_rows[t] * dim;
+        let counts_t = &counts[next..next + new_rows[t]];
+        next += new_rows[t];
+        let mask = mask::top_mask(dim, counts_t, &scores[t][start..]);
+        let table = &mut *tables[t];
+        if let Some(active) = table.active.as_mut() {
+            active[start..].copy_from_slice(&mask);
+        }
+        for (k, &a) in mask.iter().enumerate() {
+            table.w[start + k] = if a != 0 { master[t].w[start + k] } else { 0.0 };
+        }
+    }
+    // Swaps in earlier rows with new interactions.
+    let limit = (churn * target as f64).floor() as usize;
+    if limit == 0 {
+        return 0;
+    }
+    // (score, table, index)
+    let mut drop: Vec<(f32, u8, usize)> = Vec::new();
+    let mut add: Vec<(f32, u8, usize)> = Vec::new();
+    for t in 0..2 {
+        let Some(active) = tables[t].active.as_ref() else {
+            continue;
+        };
+        for r in (0..old_rows[t]).filter(|&r| open[t][r]) {
+            for k in r * dim..(r + 1) * dim {
+                if active[k] != 0 {
+                    drop.push((scores[t][k], t as u8, k));
+                } else {
+                    add.push((scores[t][k], t as u8, k));
+                }
+            }
+        }
+    }
+    let key = |a: &(f32, u8, usize)| (a.1, a.2);
+    drop.sort_by(|a, b| a.0.total_cmp(&b.0).then(key(a).cmp(&key(b))));
+    add.sort_by(|a, b| b.0.total_cmp(&a.0).then(key(a).cmp(&key(b))));
+    let mut swaps = 0;
+    for (d, a) in drop.iter().zip(&add) {
+        if swaps == limit || a.0 <= d.0 {
+            break;
+        }
+        for (t, k, on) in [(d.1, d.2, 0u8), (a.1, a.2, 1u8)] {
+            let table = &mut *tables[t as usize];
+            table.w[k] = 0.0;
+            table.m[k] = 0.0;
+            table.v[k] = 0.0;
+            if let Some(active) = table.active.as_mut() {
+                active[k] = on;
+            }
+        }
+        swaps += 1;
+    }
+    swaps
+}
+
+/// Trains one model of an update: `mf` on `data` under its prior, `epochs` passes.
+fn train_update(
+    mf: &mut Mf,
+    data: &Dataset,
+    options: &TrainOptions,
+    observe: &mut (dyn FnMut(Event<'_>) + Send),
+) -> trainer::StepsDone {
+    let steps_per_epoch = data.train.len().div_ceil(options.batch_size) as u64;
+    observe(Event::Start {
+        total_steps: steps_per_epoch * options.epochs as u64,
+    });
+    let adam_offset = mf.steps;
+    run_steps(
+        mf,
+        &StepPlan {
+            data,
+            options,
+            first_step: 1,
+            adam_offset,
+            dst: None,
+            snapshot_at: None,
+        },
+        observe,
+    )
+}
+
+/// Rows of two written tables (`dim` wide) that differ, among the first `rows`.
+fn differing_rows(old: &[f32], new: &[f32], dim: usize, rows: usize) -> usize {
+    (0..rows)
+        .filter(|&r| {
+            let a = &old[r * dim..(r + 1) * dim];
+            let b = &new[r * dim..(r + 1) * dim];
+            a.iter().zip(b).any(|(x, y)| x.to_bits() != y.to_bits())
+        })
+        .count()
+}
+
+/// Continues `checkpoint` on `data` (aligned to it by [`align`]; `data.train` holds the new
+/// interactions, and any replayed ones) as the module docs say.
+pub fn resume(
+    checkpoint: &Checkpoint,
+    data: &Dataset,
+    resume: &ResumeOptions,
+    observe: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Resumed> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(resume.threads.max(1))
+        .build()
+        .map_err(|e| {
+            TrainError::Options(format!("cannot start {} threads: {e}", resume.threads))
+        })?;
+    pool.install(|| resume_in_pool(checkpoint, data, resume, observe))
+}
+
+fn resume_in_pool(
+    checkpoint: &Checkpoint,
+    data: &Dataset,
+    resume: &ResumeOptions,
+    observe: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Resumed> {
+    let info = &checkpoint.info;
+    let (dim, old_users, old_items) = (info.dim, checkpoint.users.len(), checkpoint.items.len());
+    if data.users.ids.get(..old_users) != Some(&checkpoint.users.ids[..])
+        || data.items.ids.get(..old_items) != Some(&checkpoint.items.ids[..])
+    {
+        return Err(TrainError::Options(
+            "the new interactions are not aligned to the checkpoint's rows (see incremental::align)"
+                .into(),
+        ));
+    }
+    if !(resume.prior_strength >= 0.0 && resume.prior_strength.is_finite()) {
+        return Err(TrainError::Options(format!(
+            "--prior-strength must be >= 0, got {}",
+            resume.prior_strength
+        )));
+    }
+    if !(0.0..=1.0).contains(&resume.churn) {
+        return Err(TrainError::Options(format!(
+            "--churn must be in [0, 1], got {}",
+            resume.churn
+        )));
+    }
+    if resume.epochs == 0 || !(resume.lr_scale > 0.0 && resume.lr_scale.is_finite()) {
+        return Err(TrainError::Options(
+            "--epochs must be at least 1 and the learning rate positive".into(),
+        ));
+    }
+    let update = info.updates + 1;
+    let seed = mix(info.seed ^ mix(update ^ 0x7570_6461_7465));
+    let loss = info
+        .loss
+        .config()
+        .ok_or_else(|| TrainError::Options(format!("unknown loss {:?}", info.loss.kind)))?;
+    let options = TrainOptions {
+        dim,
+        density: info.density,
+        epochs: resume.epochs,
+        seed,
+        step: StepConfig {
+            lr: info.lr * resume.lr_scale,
+            l2: info.l2,
+            ..StepConfig::default()
+        },
+        loss,
+        init_std: info.init_std,
+        prune_balance: info.prune_balance,
+        distill: info.distill.map(Into::into),
+        threads: resume.threads,
+        eval_every: resume.eval_every,
+        eval_users: resume.eval_users,
+        k: resume.k,
+        ..TrainOptions::for_loss(info.density, loss)
+    };
+    let sparse = info.density < 1.0;
+    let (nu, ni) = (data.users.len(), data.items.len());
+    let (open_users, open_items) = open_rows(&data.train, ni);
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed ^ 0x0000_6772_6f77));
+    let started = Instant::now();
+
+    // The dense master (the model itself when dense).
+    let master_before = match &checkpoint.master {
+        Some(master) => master,
+        None => &checkpoint.model,
+    };
+    let master_options = if sparse {
+        TrainOptions {
+            step: StepConfig {
+                lr: teacher_options(&options).step.lr * resume.lr_scale,
+                ..teacher_options(&options).step
+            },
+            ..teacher_options(&options)
+        }
+    } else {
+        options.clone()
+    };
+    let std = info.init_std;
+    let mut master = Mf::new(
+        grow(&master_before.users, nu, || std * normal(&mut rng)),
+        grow(&master_before.items, ni, || std * normal(&mut rng)),
+        master_options.step,
+        resume.threads,
+    );
+    master.steps = master_before.steps;
+    master.anchor = Some(Anchor {
+        users: table_anchor(&master_before.users, open_users.clone()),
+        items: table_anchor(&master_before.items, open_items.clone()),
+        strength: resume.prior_strength,
+    });
+    if sparse {
+        observe(Event::TeacherStart);
+    }
+    let master_run = train_update(&mut master, data, &master_options, observe);
+    master.anchor = None;
+    let mut samples = master_run.samples;
+    let mut train_seconds = master_run.train_seconds;
+    let master_seconds = started.elapsed().as_secs_f64();
+
+    let (model, model_log, teacher_log, swaps) = if sparse {
+        let record = TeacherLog {
+            seconds: master_seconds,
+            validation: master_run.log.iter().rev().find_map(|l| l.validation),
+            options: master_options.clone(),
+        };
+        observe(Event::TeacherDone(&record));
+        let before = &checkpoint.model;
+        let mut users = grow(&before.users, nu, || 0.0);
+        let mut items = grow(&before.items, ni, || 0.0);
+        let swaps = adapt_masks(
+            [&mut users, &mut items],
+            [&master.users, &master.items],
+            [&open_users, &open_items],
+            [old_users, old_items],
+            MaskBudget {
+                target: budget(nu, ni, dim, info.density),
+                churn: resume.churn,
+                balance: info.prune_balance,
+                seed,
+            },
+        );
+        let mut student = Mf::new(users, items, options.step, resume.threads);
+        student.steps = before.steps;
+        student.anchor = Some(Anchor {
+            users: table_anchor(&before.users, open_users.clone()),
+            items: table_anchor(&before.items, open_items.clone()),
+            strength: resume.prior_strength,
+        });
+        let cosine = loss.kind.is_cosine();
+        let teacher_table = |t: &Table| {
+            if cosine {
+                normalised(&t.w, dim)
+            } else {
+                t.w.clone()
+            }
+        };
+        student.teacher = options.distill.map(|config| Teacher {
+            dim,
+            users: teacher_table(&master.users),
+            items: teacher_table(&master.items),
+            config,
+        });
+        let run = train_update(&mut student, data, &options, observe);
+        student.anchor = None;
+        student.teacher = None;
+        samples += run.samples;
+        train_seconds += run.train_seconds;
+        (student, run.log, Some(record), swaps)
+    } else {
+        let log = master_run.log.clone();
+        let model = std::mem::replace(
+            &mut master,
+            Mf::new(
+                Table::dense(0, dim, Vec::new()),
+                Table::dense(0, dim, Vec::new()),
+                options.step,
+                1,
+            ),
+        );
+        (model, log, None, 0)
+    };
+    let mut trained = Trained {
+        train_seconds,
+        samples,
+        ..trainer::finish(data, &options, model, model_log, 0.0, teacher_log)
+    };
+    let master_state = sparse.then_some(RawState {
+        users: master.users,
+        items: master.items,
+        steps: master.steps,
+    });
+    trained.master = master_state.clone().map(Box::new);
+
+    // What changed, as written: the files' rows of the model before and after.
+    let written = |t: &Table| {
+        if loss.kind.is_cosine() {
+            normalised(&t.w, dim)
+        } else {
+            t.w.clone()
+        }
+    };
+    let changes = RowChanges {
+        old_users,
+        old_items,
+        new_users: nu - old_users,
+        new_items: ni - old_items,
+        changed_users: differing_rows(
+            &written(&checkpoint.model.users),
+            &trained.user_table,
+            dim,
+            old_users,
+        ),
+        changed_items: differing_rows(
+            &written(&checkpoint.model.items),
+            &trained.item_table,
+            dim,
+            old_items,
+        ),
+        mask_swaps: swaps,
+    };
+    let mut next_info = info.clone();
+    next_info.updates = update;
+    next_info.interactions += data.train.len() as u64;
+    next_info.model_steps = trained.raw.steps;
+    next_info.master_steps = master_state.as_ref().map(|m| m.steps);
+    let next = Checkpoint {
+        info: next_info,
+        users: data.users.clone(),
+        items: data.items.clone(),
+        model: (*trained.raw).clone(),
+        master: master_state,
+    };
+    Ok(Resumed {
+        trained,
+        checkpoint: next,
+        changes,
+    })
+}
+
+/// The checkpoint of a model trained from scratch ([`crate::train`]); errors when the run does
+/// not keep what an update needs (a sparse model needs its dense master: lottery tickets and
+/// a teacher read from a file are refused).
+pub fn checkpoint_of(trained: &Trained, interactions: usize) -> Result<Checkpoint> {
+    let options = &trained.options;
+    let sparse = options.density < 1.0;
+    if sparse && trained.master.is_none() {
+        return Err(TrainError::Options(
+            "a checkpoint of a sparse model keeps its dense master: train with distillation, \
+             without --teacher and with --sparsify dst"
+                .into(),
+        ));
+    }
+    let mut info = crate::checkpoint::info_for(options, &trained.users, &trained.items);
+    info.interactions = interactions as u64;
+    info.model_steps = trained.raw.steps;
+    info.master_steps = trained.master.as_ref().map(|m| m.steps);
+    Ok(Checkpoint {
+        info,
+        users: trained.users.clone(),
+        items: trained.items.clone(),
+        model: (*trained.raw).clone(),
+        master: trained.master.as_deref().cloned(),
+    })
+}

@@ -1,0 +1,175 @@
+//! Checkpoints and incremental training through the public API, on the drifting synthetic log:
+//! a checkpoint reads back to the same bytes; a resume with no new data leaves the tables
+//! identical; new ids get rows at the end; rows without new interactions stay bit for bit; the
+//! sparse model keeps its budget; the same checkpoint and data give the same tables on any
+//! number of threads; damaged checkpoints are refused, never a panic.
+
+use std::path::Path;
+
+use pocketrec_train::checkpoint::{self, Checkpoint};
+use pocketrec_train::data::{Dataset, UserItems, parse_dataset};
+use pocketrec_train::drift::{DriftSpec, generate_drifting, to_log_text};
+use pocketrec_train::incremental::{ResumeOptions, align, checkpoint_of, resume};
+use pocketrec_train::loss::{LossConfig, LossKind};
+use pocketrec_train::{TrainOptions, Trained, budget, train};
+
+/// Period `p`'s interactions (0-based) of a small drifting log.
+fn period(p: u32) -> Dataset {
+    let log = generate_drifting(&DriftSpec {
+        periods: 3,
+        users: 200,
+        items: 150,
+        ..DriftSpec::default()
+    });
+    let part: Vec<_> = log.into_iter().filter(|e| e.period == p).collect();
+    parse_dataset(
+        (Path::new("period.tsv"), &to_log_text(&part)),
+        None,
+        &Default::default(),
+    )
+    .unwrap()
+}
+
+fn first_model(density: f64) -> (Trained, Checkpoint) {
+    let data = period(0);
+    let loss = LossConfig {
+        negatives: 32,
+        ..LossConfig::defaults(LossKind::Bsl)
+    };
+    let options = TrainOptions {
+        dim: 8,
+        epochs: 3,
+        threads: 1,
+        ..TrainOptions::for_loss(density, loss)
+    };
+    let trained = train(&data, &options, &mut |_| {}).unwrap();
+    let ckpt = checkpoint_of(&trained, data.train.len()).unwrap();
+    (trained, ckpt)
+}
+
+fn options(threads: usize) -> ResumeOptions {
+    ResumeOptions {
+        epochs: 2,
+        threads,
+        ..ResumeOptions::default()
+    }
+}
+
+#[test]
+fn checkpoints_read_back_to_the_same_bytes_and_damage_is_refused() {
+    for density in [1.0, 0.25] {
+        let (_, ckpt) = first_model(density);
+        let bytes = checkpoint::to_bytes(&ckpt).unwrap();
+        let back = checkpoint::from_bytes(Path::new("c.safetensors"), &bytes).unwrap();
+        assert_eq!(
+            checkpoint::to_bytes(&back).unwrap(),
+            bytes,
+            "lossless, deterministic"
+        );
+        assert_eq!(back.master.is_some(), density < 1.0);
+        let step = (bytes.len() / 97).max(1);
+        for cut in (0..bytes.len()).step_by(step).chain([bytes.len() - 1]) {
+            let e = checkpoint::from_bytes(Path::new("c.safetensors"), &bytes[..cut]);
+            assert!(e.is_err(), "truncated at {cut} of {}", bytes.len());
+        }
+        // Every byte of the header (the metadata and the tensor table) and a sample of the
+        // tensors' bytes.
+        let header = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        for at in (0..header).chain((header..bytes.len()).step_by(step)) {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0xa5;
+            let e = checkpoint::from_bytes(Path::new("c.safetensors"), &bad);
+            assert!(
+                e.is_err(),
+                "byte {at} of {} changed, still read",
+                bytes.len()
+            );
+        }
+        let e = checkpoint::from_bytes(Path::new("c.safetensors"), b"not a checkpoint")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("c.safetensors: not a checkpoint"), "{e}");
+    }
+}
+
+#[test]
+fn a_resume_without_new_data_changes_nothing() {
+    for density in [1.0, 0.25] {
+        let (trained, ckpt) = first_model(density);
+        let empty = Dataset {
+            users: ckpt.users.clone(),
+            items: ckpt.items.clone(),
+            train: UserItems::from_pairs(ckpt.users.len(), &[]),
+            test: None,
+        };
+        let r = resume(&ckpt, &empty, &options(1), &mut |_| {}).unwrap();
+        assert!(r.trained.user_table == trained.user_table);
+        assert!(r.trained.item_table == trained.item_table);
+        assert_eq!(r.changes.changed_fraction(), 0.0);
+        assert_eq!(r.checkpoint.info.updates, 1);
+    }
+}
+
+#[test]
+fn an_update_adds_rows_at_the_end_keeps_untouched_rows_and_the_budget() {
+    let (trained, ckpt) = first_model(0.25);
+    let next = period(1);
+    let data = align(&next, &ckpt.users, &ckpt.items, Path::new("p2.tsv")).unwrap();
+    let (old_users, old_items) = (ckpt.users.len(), ckpt.items.len());
+    assert_eq!(&data.users.ids[..old_users], &ckpt.users.ids[..]);
+    assert!(data.users.len() > old_users, "period 2 brings new users");
+    assert!(data.items.len() > old_items, "and new items");
+    let new_ids = &data.users.ids[old_users..];
+    assert!(
+        new_ids.windows(2).all(|w| w[0] < w[1]),
+        "new ids sorted at the end"
+    );
+    assert!(new_ids.iter().all(|id| !ckpt.users.ids.contains(id)));
+
+    let r = resume(&ckpt, &data, &options(1), &mut |_| {}).unwrap();
+    let dim = 8;
+    for u in 0..old_users {
+        let row = |t: &[f32]| t[u * dim..(u + 1) * dim].to_vec();
+        if data.train.items(u).is_empty() {
+            assert!(
+                row(&r.trained.user_table) == row(&trained.user_table),
+                "user row {u} has no new interaction but changed"
+            );
+        }
+    }
+    let changes = r.changes;
+    assert_eq!(changes.new_users, data.users.len() - old_users);
+    assert!(changes.changed_users > 0 && changes.changed_users < old_users);
+    assert!(changes.changed_fraction() < 1.0);
+    // The budget of the larger tables, exactly, in the masks.
+    let b = budget(data.users.len(), data.items.len(), dim, 0.25);
+    let active = r.checkpoint.model.users.active_count() + r.checkpoint.model.items.active_count();
+    assert_eq!(active, b);
+    assert!(r.trained.nnz() <= b);
+    // The next checkpoint continues: same threads or not, the same tables.
+    let two = resume(&ckpt, &data, &options(2), &mut |_| {}).unwrap();
+    assert!(two.trained.user_table == r.trained.user_table);
+    assert!(two.trained.item_table == r.trained.item_table);
+    let bytes = checkpoint::to_bytes(&r.checkpoint).unwrap();
+    let back = checkpoint::from_bytes(Path::new("c2"), &bytes).unwrap();
+    assert_eq!(back.users.ids, data.users.ids);
+    assert_eq!(back.info.updates, 1);
+}
+
+#[test]
+fn string_ids_cannot_join_a_model_with_integer_ids() {
+    let (_, ckpt) = first_model(1.0);
+    let other = parse_dataset(
+        (Path::new("new.tsv"), "alice\t1\t1\t1700000000\n"),
+        None,
+        &Default::default(),
+    )
+    .unwrap();
+    let e = align(&other, &ckpt.users, &ckpt.items, Path::new("new.tsv"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("new.tsv: user ids are strings (such as \"alice\")"),
+        "{e}"
+    );
+}
