@@ -99,6 +99,26 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Structure::Normal)]
         structure: Structure,
     },
+    /// Write a drifting synthetic interaction log with timestamps (taste clusters whose
+    /// popularity drifts, new users and items arriving, users changing tastes): for
+    /// `split`, incremental training and its evaluation.
+    GenerateLog {
+        /// The log to write (`user item rating timestamp`, tab-separated).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Periods (a week each).
+        #[arg(long, default_value_t = pocketrec_train::drift::DriftSpec::default().periods)]
+        periods: usize,
+        /// Users arriving in the first period.
+        #[arg(long, default_value_t = pocketrec_train::drift::DriftSpec::default().users)]
+        users: usize,
+        /// Items at the start.
+        #[arg(long, default_value_t = pocketrec_train::drift::DriftSpec::default().items)]
+        items: usize,
+        /// Random seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Split an interaction log with timestamps into time-ordered periods, one file each (the
     /// log's lines verbatim, in time order, with its header): to train on the past and test on
     /// what came next, and to update a model period by period.
@@ -418,16 +438,38 @@ pub struct TrainArgs {
     /// The model file to write.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Embedding width.
-    #[arg(long, default_value_t = 64)]
-    pub dim: usize,
-    /// Fraction of active weights over both tables; 1.0 trains the dense model.
-    #[arg(long, default_value_t = 0.1)]
-    pub density: f64,
+    /// Embedding width [default: 64; with --resume, the checkpoint's].
+    #[arg(long)]
+    pub dim: Option<usize>,
+    /// Fraction of active weights over both tables; 1.0 trains the dense model [default: 0.1;
+    /// with --resume, the checkpoint's].
+    #[arg(long)]
+    pub density: Option<f64>,
     /// Passes over the training interactions.
-    /// [default: 40 with bpr, 80 with the cosine losses]
+    /// [default: 40 with bpr, 80 with the cosine losses; 20 with --resume]
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Also write a checkpoint here: everything `--resume` needs to continue on new
+    /// interactions (docs/INCREMENTAL.md).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Continue this checkpoint on --train's interactions (new ones) instead of training from
+    /// scratch: new users and items get rows at the end, rows without new interactions stay
+    /// as they were; width, loss, density and distillation come from the checkpoint.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// With --resume: weight of the prior that keeps weights near their previous values,
+    /// in proportion to their curvature (0: none) [default: 1].
+    #[arg(long)]
+    pub prior_strength: Option<f32>,
+    /// With --resume: most mask swaps of a sparse model, as a fraction of its budget
+    /// [default: 0.02].
+    #[arg(long)]
+    pub churn: Option<f64>,
+    /// With --resume: earlier interactions to train on again beside the new ones (a sample of
+    /// the old log).
+    #[arg(long)]
+    pub replay: Option<PathBuf>,
     /// Random seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

@@ -62,6 +62,13 @@ fn run() -> ExitCode {
             structure,
         } => commands::generate::run(&output, users, items, dim, density, seed, structure),
         Command::Split(args) => commands::split::run(&args),
+        Command::GenerateLog {
+            output,
+            periods,
+            users,
+            items,
+            seed,
+        } => commands::split::generate_log(&output, periods, users, items, seed),
         Command::Bench {
             model,
             queries,

@@ -1,4 +1,5 @@
-//! `pocketrec split`: a timestamped interaction log dealt into time-ordered period files.
+//! `pocketrec split`: a timestamped interaction log dealt into time-ordered period files; and
+//! `pocketrec generate-log`, a drifting synthetic log to split.
 
 use serde::Serialize;
 
@@ -89,5 +90,35 @@ pub fn run(args: &SplitArgs) -> Result<()> {
             thousands(s.new_items as u64),
         );
     }
+    Ok(())
+}
+
+/// Runs `pocketrec generate-log`: writes the drifting log atomically.
+pub fn generate_log(
+    output: &std::path::Path,
+    periods: usize,
+    users: usize,
+    items: usize,
+    seed: u64,
+) -> Result<()> {
+    use pocketrec_train::drift::{DriftSpec, generate_drifting, to_log_text};
+    if periods == 0 || users == 0 || items == 0 {
+        return Err(CliError::Usage(
+            "--periods, --users and --items must be at least 1".into(),
+        ));
+    }
+    let log = generate_drifting(&DriftSpec {
+        periods,
+        users,
+        items,
+        seed,
+        ..DriftSpec::default()
+    });
+    write_atomic(output, to_log_text(&log).as_bytes())?;
+    eprintln!(
+        "wrote {}: {} interactions over {periods} weekly periods",
+        output.display(),
+        thousands(log.len() as u64)
+    );
     Ok(())
 }

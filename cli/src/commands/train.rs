@@ -11,9 +11,11 @@ use pocketrec_export::atomic::write_atomic;
 use pocketrec_export::inspect::thousands;
 use pocketrec_export::open_model;
 use pocketrec_export::progress::Progress;
-use pocketrec_train::data::{ReadOptions, read_dataset};
+use pocketrec_train::checkpoint::Checkpoint;
+use pocketrec_train::data::{Dataset, ReadOptions, UserItems, read_dataset};
 use pocketrec_train::eval::{EvalOptions, EvalReport, evaluate_reporting};
 use pocketrec_train::fold_in::holdout_users;
+use pocketrec_train::incremental::{ResumeOptions, align, checkpoint_of, resume};
 use pocketrec_train::loss::LossConfig;
 use pocketrec_train::model::{DistillConfig, StepConfig};
 use pocketrec_train::trainer::DEFAULT_LOSS;
@@ -55,6 +57,42 @@ pub struct TrainCommand {
     pub fold_in_validation: Option<PathBuf>,
     /// A written dense model to distil from instead of training the teacher first.
     pub teacher: Option<PathBuf>,
+    /// Where to write a checkpoint after training.
+    pub checkpoint: Option<PathBuf>,
+    /// An update of a checkpointed model instead of a first training.
+    pub resume: Option<ResumeCommand>,
+}
+
+/// What `train --resume` continues, and how.
+#[derive(Clone, Debug)]
+pub struct ResumeCommand {
+    /// The checkpoint's path (for messages).
+    pub path: PathBuf,
+    /// The checkpoint, read and checked.
+    pub checkpoint: Box<Checkpoint>,
+    /// The update's settings.
+    pub options: ResumeOptions,
+    /// Earlier interactions trained on again beside the new ones.
+    pub replay: Option<PathBuf>,
+}
+
+/// What an update changed, as `train --resume --json` prints it.
+#[derive(Clone, Debug, Serialize)]
+pub struct UpdateSummary {
+    /// The update's number since the first training.
+    pub update: u64,
+    /// Users and items new in this update (rows at the end).
+    pub new_users: usize,
+    /// Items new in this update.
+    pub new_items: usize,
+    /// Earlier user rows whose written weights changed.
+    pub changed_users: usize,
+    /// Earlier item rows whose written weights changed.
+    pub changed_items: usize,
+    /// Changed and new rows over all rows: what an update ships.
+    pub changed_fraction: f64,
+    /// Mask swaps of a sparse model.
+    pub mask_swaps: usize,
 }
 
 /// One written file.
@@ -103,6 +141,8 @@ pub struct TrainSummary {
     pub sparsify: String,
     /// Lottery tickets: one record per round, the dense round 0 first.
     pub rounds: Vec<RoundSummary>,
+    /// `--resume`: what the update changed.
+    pub update: Option<UpdateSummary>,
     /// Fraction of active weights asked for.
     pub density: f64,
     /// Mean loss of the last epoch.
@@ -167,6 +207,19 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
             );
         }
         data = data.without_users(&held);
+    }
+    if let Some(r) = &command.resume {
+        data = aligned_update(data, r, command)?;
+        if command.progress {
+            let (users, items) = (r.checkpoint.users.len(), r.checkpoint.items.len());
+            eprintln!(
+                "resuming {} (update {}): {} new users, {} new items",
+                r.path.display(),
+                r.checkpoint.info.updates + 1,
+                thousands((data.users.len() - users) as u64),
+                thousands((data.items.len() - items) as u64)
+            );
+        }
     }
     let o = &command.options;
     if command.progress {
@@ -269,7 +322,7 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
         }
         (None, _) => None,
     };
-    let trained = train_with_teacher(&data, o, teacher, &mut |event| match event {
+    let mut on_event = |event: Event<'_>| match event {
         Event::Start { total_steps } => {
             let label = if stage.is_empty() {
                 "training"
@@ -350,7 +403,14 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
                 bar.println(&line);
             }
         }
-    })?;
+    };
+    let (trained, update) = match &command.resume {
+        Some(r) => {
+            let resumed = resume(&r.checkpoint, &data, &r.options, &mut on_event)?;
+            (resumed.trained, Some((resumed.checkpoint, resumed.changes)))
+        }
+        None => (train_with_teacher(&data, o, teacher, &mut on_event)?, None),
+    };
     bar.finish();
     let dense_f32_bytes = 4 * (trained.users.len() + trained.items.len()) as u64 * o.dim as u64;
     if command.progress {
@@ -446,6 +506,47 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
             first_report = report;
         }
     }
+    let mut update_summary = None;
+    let checkpoint = match update {
+        Some((checkpoint, changes)) => {
+            update_summary = Some(UpdateSummary {
+                update: checkpoint.info.updates,
+                new_users: changes.new_users,
+                new_items: changes.new_items,
+                changed_users: changes.changed_users,
+                changed_items: changes.changed_items,
+                changed_fraction: changes.changed_fraction(),
+                mask_swaps: changes.mask_swaps,
+            });
+            if command.progress {
+                eprintln!(
+                    "update {}: {} of {} earlier user rows and {} of {} item rows changed, {} \
+                     users and {} items new: {:.1} % of the rows to ship; {} mask swaps",
+                    checkpoint.info.updates,
+                    thousands(changes.changed_users as u64),
+                    thousands(changes.old_users as u64),
+                    thousands(changes.changed_items as u64),
+                    thousands(changes.old_items as u64),
+                    thousands(changes.new_users as u64),
+                    thousands(changes.new_items as u64),
+                    100.0 * changes.changed_fraction(),
+                    changes.mask_swaps
+                );
+            }
+            Some(checkpoint)
+        }
+        None => None,
+    };
+    if let Some(path) = &command.checkpoint {
+        let checkpoint = match checkpoint {
+            Some(c) => c,
+            None => checkpoint_of(&trained, data.train.len())?,
+        };
+        pocketrec_train::checkpoint::write(path, &checkpoint)?;
+        if command.progress {
+            eprintln!("wrote the checkpoint {}", path.display());
+        }
+    }
     let summary = TrainSummary {
         output: command.output.clone(),
         file_bytes: files[0].bytes,
@@ -475,6 +576,7 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
                 validation_recall: r.validation.map(|v| v.recall),
             })
             .collect(),
+        update: update_summary,
         density: trained.options.density,
         final_loss: trained.log.last().map(|l| l.loss).unwrap_or(f64::NAN),
         eval: first_report.as_ref().map(EvalReport::to_json),
@@ -483,11 +585,45 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
     Ok((trained, summary, first_report))
 }
 
+/// The new interactions (and `--replay`'s) re-rowed to continue the checkpoint: its rows
+/// first, new ids at the end.
+fn aligned_update(data: Dataset, r: &ResumeCommand, command: &TrainCommand) -> Result<Dataset> {
+    let (users, items) = (&r.checkpoint.users, &r.checkpoint.items);
+    let mut data = align(&data, users, items, &command.train)?;
+    if let Some(path) = &r.replay {
+        let replay = read_dataset(path, None, &command.read)?;
+        let replay = align(&replay, &data.users, &data.items, path)?;
+        let n = replay.users.len();
+        let pairs: Vec<(u32, u32)> = data.train.pairs().chain(replay.train.pairs()).collect();
+        let grow = |lists: &UserItems| UserItems::from_pairs(n, &lists.pairs().collect::<Vec<_>>());
+        data = Dataset {
+            train: UserItems::from_pairs(n, &pairs),
+            test: data.test.as_ref().map(grow),
+            users: replay.users,
+            items: replay.items,
+        };
+    }
+    Ok(data)
+}
+
 /// Runs `pocketrec train` from its arguments: the defaults for the density, then [`run`].
 pub fn run_args(args: TrainArgs) -> Result<()> {
+    if let Some(path) = args.resume.clone() {
+        return run_resume_args(args, &path);
+    }
+    if args.prior_strength.is_some() || args.churn.is_some() || args.replay.is_some() {
+        return Err(CliError::Usage(
+            "--prior-strength, --churn and --replay are settings of an update: they need \
+             --resume"
+                .into(),
+        ));
+    }
+    let defaults_all = TrainOptions::default();
+    let dim = args.dim.unwrap_or(defaults_all.dim);
+    let density = args.density.unwrap_or(defaults_all.density);
     let kind = args.loss.unwrap_or(DEFAULT_LOSS);
-    let defaults = TrainOptions::for_loss(args.density, LossConfig::defaults(kind));
-    let distill = if args.density < 1.0 && !args.no_distill {
+    let defaults = TrainOptions::for_loss(density, LossConfig::defaults(kind));
+    let distill = if density < 1.0 && !args.no_distill {
         let d = defaults.distill.unwrap_or_default();
         Some(DistillConfig {
             alpha: args.distill_alpha.unwrap_or(d.alpha),
@@ -524,7 +660,17 @@ pub fn run_args(args: TrainArgs) -> Result<()> {
             ));
         }
     };
-    if args.density >= 1.0 && sparsify != Sparsify::Dst {
+    if args.checkpoint.is_some()
+        && density < 1.0
+        && (args.teacher.is_some() || args.no_distill || sparsify != Sparsify::Dst)
+    {
+        return Err(CliError::Usage(
+            "--checkpoint keeps a sparse model's dense master, trained in the same run: it \
+             needs distillation (no --no-distill), no --teacher and --sparsify dst"
+                .into(),
+        ));
+    }
+    if density >= 1.0 && sparsify != Sparsify::Dst {
         return Err(CliError::Usage(
             "--sparsify lottery prunes the dense model to --density: it needs --density below 1"
                 .into(),
@@ -538,8 +684,8 @@ pub fn run_args(args: TrainArgs) -> Result<()> {
         storage: args.storage.storage(false),
         read: args.read.options(),
         options: TrainOptions {
-            dim: args.dim,
-            density: args.density,
+            dim,
+            density,
             epochs: args.epochs.unwrap_or(defaults.epochs),
             seed: args.seed,
             batch_size: args.batch_size.unwrap_or(defaults.batch_size),
@@ -602,6 +748,112 @@ pub fn run_args(args: TrainArgs) -> Result<()> {
         holdout_users: args.holdout_users,
         fold_in_validation: args.fold_in_validation,
         teacher: args.teacher,
+        checkpoint: args.checkpoint,
+        resume: None,
+    };
+    let (_, summary, _) = run(&command)?;
+    if args.json {
+        print_json(&summary)?;
+    }
+    Ok(())
+}
+
+/// `pocketrec train --resume CKPT`: the settings from the checkpoint, the update's from the
+/// flags; flags that contradict the checkpoint or belong to a first training are refused.
+fn run_resume_args(args: TrainArgs, path: &Path) -> Result<()> {
+    let checkpoint = pocketrec_train::checkpoint::read(path)?;
+    let info = &checkpoint.info;
+    let loss = info.loss.config().ok_or_else(|| {
+        CliError::Usage(format!(
+            "{}: unknown loss {:?}",
+            path.display(),
+            info.loss.kind
+        ))
+    })?;
+    let mismatch = |what: &str, given: String, theirs: String| {
+        Err(CliError::Usage(format!(
+            "{}: the checkpoint was trained with {what} {theirs}, not {given}; an update keeps \
+             its model's settings (drop {what}, or train from scratch)",
+            path.display()
+        )))
+    };
+    if let Some(dim) = args.dim.filter(|&d| d != info.dim) {
+        return mismatch("--dim", dim.to_string(), info.dim.to_string());
+    }
+    if let Some(density) = args.density.filter(|&d| d != info.density) {
+        return mismatch("--density", density.to_string(), info.density.to_string());
+    }
+    if let Some(kind) = args.loss.filter(|&k| k != loss.kind) {
+        return mismatch("--loss", kind.name().into(), info.loss.kind.clone());
+    }
+    let first_run_only = [
+        (args.teacher.is_some(), "--teacher"),
+        (args.holdout_users > 0.0, "--holdout-users"),
+        (args.sparsify != "dst", "--sparsify"),
+        (args.no_distill, "--no-distill"),
+        (args.start_density.is_some(), "--start-density"),
+    ];
+    if let Some((_, flag)) = first_run_only.iter().find(|(set, _)| *set) {
+        return Err(CliError::Usage(format!(
+            "{flag} shapes a first training; an update (--resume) keeps the checkpoint's model"
+        )));
+    }
+    let resume = ResumeOptions {
+        epochs: args.epochs.unwrap_or(ResumeOptions::default().epochs),
+        prior_strength: args
+            .prior_strength
+            .unwrap_or(ResumeOptions::default().prior_strength),
+        churn: args.churn.unwrap_or(ResumeOptions::default().churn),
+        threads: args.threads,
+        eval_every: args.eval_every,
+        eval_users: args.eval_users,
+        k: args.k,
+        ..ResumeOptions::default()
+    };
+    let options = TrainOptions {
+        dim: info.dim,
+        density: info.density,
+        epochs: resume.epochs,
+        seed: info.seed,
+        loss,
+        step: StepConfig {
+            lr: info.lr,
+            l2: info.l2,
+            ..StepConfig::default()
+        },
+        distill: info.distill.map(Into::into),
+        prune_balance: info.prune_balance,
+        threads: args.threads,
+        eval_every: args.eval_every,
+        eval_users: args.eval_users,
+        k: args.k,
+        fold_in: if args.no_fold_in {
+            FoldIn::Off
+        } else {
+            FoldIn::Default
+        },
+        ..TrainOptions::for_loss(info.density, loss)
+    };
+    let command = TrainCommand {
+        train: args.train,
+        test: args.test,
+        output: args.output,
+        values: args.values,
+        storage: args.storage.storage(false),
+        read: args.read.options(),
+        options,
+        final_eval: !args.no_final_eval,
+        progress: !args.quiet,
+        holdout_users: 0.0,
+        fold_in_validation: args.fold_in_validation,
+        teacher: None,
+        checkpoint: args.checkpoint,
+        resume: Some(ResumeCommand {
+            path: path.to_path_buf(),
+            checkpoint: Box::new(checkpoint),
+            options: resume,
+            replay: args.replay,
+        }),
     };
     let (_, summary, _) = run(&command)?;
     if args.json {
