@@ -823,3 +823,116 @@ fn split_writes_time_ordered_periods_and_names_bad_timestamps() {
     let e = fails(&["split", path_str(&log), "-o", path_str(&out)]);
     assert!(e.contains("--periods") || e.contains("--until"), "{e}");
 }
+
+fn call(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn train_checkpoint_then_resume_on_the_next_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let own = |args: &[&str]| args.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let log = p("log.tsv");
+    succeeds(&[
+        "generate-log",
+        "-o",
+        &log,
+        "--periods",
+        "2",
+        "--users",
+        "150",
+        "--items",
+        "100",
+    ]);
+    succeeds(&[
+        "split",
+        &log,
+        "-o",
+        &p("periods"),
+        "--periods",
+        "2",
+        "--by",
+        "time",
+    ]);
+    let (p1, p2) = (p("periods/period-01.tsv"), p("periods/period-02.tsv"));
+    let small = own(&[
+        "--dim",
+        "8",
+        "--density",
+        "0.25",
+        "--epochs",
+        "2",
+        "--threads",
+        "1",
+        "-q",
+    ]);
+    let mut first = own(&[
+        "train",
+        "--train",
+        &p1,
+        "-o",
+        &p("m1.prec"),
+        "--checkpoint",
+        &p("c1.ckpt"),
+    ]);
+    first.extend(small.clone());
+    succeeds(&call(&first));
+    let resume = |extra: &[&str]| {
+        let mut args = own(&[
+            "train",
+            "--resume",
+            &p("c1.ckpt"),
+            "--train",
+            &p2,
+            "-o",
+            &p("m2.prec"),
+            "--epochs",
+            "2",
+            "--threads",
+            "1",
+            "-q",
+        ]);
+        args.extend(own(extra));
+        args
+    };
+    let out = succeeds(&call(&resume(&["--json", "--checkpoint", &p("c2.ckpt")])));
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let update = &summary["update"];
+    assert_eq!(update["update"], 1);
+    assert!(update["new_users"].as_u64().unwrap() > 0, "{update}");
+    let fraction = update["changed_fraction"].as_f64().unwrap();
+    assert!(fraction > 0.0 && fraction < 1.0, "{update}");
+    assert!(Path::new(&p("c2.ckpt")).exists());
+    let m2 = inspect_json(Path::new(&p("m2.prec")));
+    assert!(m2.to_string().contains("mf-bsl"), "{m2}");
+    // Settings that contradict the checkpoint, and damaged checkpoints, are refused.
+    let e = fails(&call(&resume(&["--dim", "16"])));
+    assert!(e.contains("trained with --dim 8, not 16"), "{e}");
+    let e = fails(&call(&resume(&["--teacher", &p("m1.prec")])));
+    assert!(e.contains("--teacher"), "{e}");
+    let bytes = std::fs::read(p("c1.ckpt")).unwrap();
+    std::fs::write(p("c1.ckpt"), &bytes[..bytes.len() / 2]).unwrap();
+    let e = fails(&call(&resume(&[])));
+    assert!(e.contains("c1.ckpt"), "{e}");
+    let mut flipped = bytes.clone();
+    let at = flipped.len() - 10;
+    flipped[at] ^= 1;
+    std::fs::write(p("c1.ckpt"), &flipped).unwrap();
+    let e = fails(&call(&resume(&[])));
+    assert!(e.contains("checksum"), "{e}");
+    // A checkpoint needs the dense master of a sparse model.
+    let mut no_master = own(&[
+        "train",
+        "--train",
+        &p1,
+        "-o",
+        &p("x.prec"),
+        "--checkpoint",
+        &p("x.ckpt"),
+        "--no-distill",
+    ]);
+    no_master.extend(small);
+    let e = fails(&call(&no_master));
+    assert!(e.contains("dense master"), "{e}");
+}
