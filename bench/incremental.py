@@ -89,8 +89,17 @@ def main():
             update_flags += [flag, str(value)]
 
     def train(name, log_path, extra):
+        # Models trained from scratch do not depend on the update's settings: a summary left
+        # by an earlier run with the same --out is reused (delete it to train again).
+        cached = os.path.join(out, name + ".summary.json")
+        if os.path.exists(cached) and all(os.path.exists(x) for x in [
+                os.path.join(out, name + ".prec")] + [e for e in extra if e.endswith(".ckpt")]):
+            with open(cached) as f:
+                return json.load(f)
         summary = json.loads(run([b, "train", "--train", log_path, "-o",
                                   os.path.join(out, name + ".prec")] + common + extra))
+        with open(cached, "w") as f:
+            json.dump(summary, f)
         return summary
 
     def evaluate(name, history, test):
@@ -102,6 +111,7 @@ def main():
 
     rows = []
     first = train("first", periods[0], ["--checkpoint", os.path.join(out, "c1.ckpt")])
+    print(f"update flags: {' '.join(update_flags)}", file=sys.stderr)
     for t in range(1, len(periods)):
         history = concat(periods[:t], os.path.join(out, f"history-{t}.tsv"))
         test = periods[t]
@@ -129,6 +139,7 @@ def main():
             })
             print(json.dumps(rows[-1]), file=sys.stderr)
     print(f"log {log}, periods by {a.by}, d = {a.dim}, density {a.density}, output {out}")
+    print(f"updates: {' '.join(update_flags)}")
     print("| test period | model | Recall@20 | NDCG@20 | users (cold) | training s | rows changed | non-zeros / budget |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:

@@ -237,89 +237,91 @@ fn table_anchor(table: &Table, open: Vec<bool>) -> TableAnchor {
     }
 }
 
-/// A weight's score for the masks: its master weight's magnitude over the master row's norm
-/// to the power `balance`.
-fn scores(master: &Table, balance: f32) -> Vec<f32> {
-    let dim = master.dim;
-    let mut out = vec![0.0f32; master.w.len()];
-    for r in 0..master.rows {
-        let row = master.row(r);
-        let div = divisor(row.iter().map(|x| x * x).sum(), balance);
-        for c in 0..dim {
-            out[r * dim + c] = row[c].abs() / div;
+/// Opens the rows after `old_rows` of a sparse table pair in full (every weight active, normal
+/// initial weights of `init_std`) for the first half of an update, so that their gradients
+/// show which columns matter: the sparse model's space is its own, so new rows can start
+/// neither from the master's columns nor from random ones (a random column rarely meets the
+/// few active columns of the rows it must score against). [`prune_new_rows`] then keeps their
+/// share of the budget.
+fn open_new_rows(tables: [&mut Table; 2], old_rows: [usize; 2], init_std: f32, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed ^ 0x0069_6e69_7473));
+    for (t, table) in tables.into_iter().enumerate() {
+        let start = old_rows[t] * table.dim;
+        if let Some(active) = table.active.as_mut() {
+            active[start..].fill(1);
+        }
+        for w in &mut table.w[start..] {
+            *w = init_std * normal(&mut rng);
         }
     }
-    out
 }
 
-/// Adapts a sparse table pair's masks to their master (see the module docs, step 3). Returns
-/// the number of swaps.
-/// How far [`adapt_masks`] may go.
-struct MaskBudget {
-    /// Active weights after the update.
-    target: usize,
-    /// Most swaps, as a fraction of `target`.
-    churn: f64,
-    /// The scores' balance between rows.
-    balance: f32,
-    /// Seed of the new rows' counts.
-    seed: u64,
-}
-
-fn adapt_masks(
-    student: [&mut Table; 2],
-    master: [&Table; 2],
-    open: [&[bool]; 2],
-    old_rows: [usize; 2],
-    budget: MaskBudget,
-) -> usize {
-    let MaskBudget {
-        target,
-        churn,
-        balance,
-        seed,
-    } = budget;
-    let dim = master[0].dim;
-    let scores = [scores(master[0], balance), scores(master[1], balance)];
-    let [users, items] = student;
-    let tables = [users, items];
-    // New rows: the budget the larger tables add, spread evenly, on the master's largest.
-    let active: usize = tables.iter().map(|t| t.active_count()).sum();
+/// Keeps, in the rows after `old_rows`, the budget the larger tables add (`target` active
+/// weights in all), spread evenly over them, on each row's largest weights; the others are
+/// zeroed with their optimiser state.
+fn prune_new_rows(tables: [&mut Table; 2], old_rows: [usize; 2], target: usize, seed: u64) {
+    let dim = tables[0].dim;
     let new_rows = [tables[0].rows - old_rows[0], tables[1].rows - old_rows[1]];
-    let extra = target.saturating_sub(active);
+    let old_active: usize = tables
+        .iter()
+        .zip(old_rows)
+        .map(|(t, old)| {
+            t.active
+                .as_deref()
+                .map_or(0, |a| a[..old * dim].iter().filter(|&&x| x != 0).count())
+        })
+        .sum();
+    let extra = target.saturating_sub(old_active);
     let counts = mask::uniform_counts(new_rows[0] + new_rows[1], dim, extra, seed);
     let mut next = 0;
-    for t in 0..2 {
+    for (t, table) in tables.into_iter().enumerate() {
         let start = old_rows[t] * dim;
-        let counts_t = &counts[next..next + new_rows[t]];
+        let magnitudes: Vec<f32> = table.w[start..].iter().map(|x| x.abs()).collect();
+        let mask = mask::top_mask(dim, &counts[next..next + new_rows[t]], &magnitudes);
         next += new_rows[t];
-        let mask = mask::top_mask(dim, counts_t, &scores[t][start..]);
-        let table = &mut *tables[t];
+        for (k, &a) in mask.iter().enumerate() {
+            if a == 0 {
+                table.w[start + k] = 0.0;
+                table.m[start + k] = 0.0;
+                table.v[start + k] = 0.0;
+            }
+        }
         if let Some(active) = table.active.as_mut() {
             active[start..].copy_from_slice(&mask);
         }
-        for (k, &a) in mask.iter().enumerate() {
-            table.w[start + k] = if a != 0 { master[t].w[start + k] } else { 0.0 };
-        }
     }
-    // Swaps in earlier rows with new interactions.
-    let limit = (churn * target as f64).floor() as usize;
-    if limit == 0 {
-        return 0;
-    }
+}
+
+/// Moves up to `limit` weights of a sparse table pair's earlier rows with new interactions
+/// (`open`): drops the smallest active weights (relative to their row's norm to the power
+/// `balance`, as dynamic sparse training prunes) and activates as many inactive weights with
+/// the largest gradient accumulated on the new interactions (relative to the row's
+/// accumulated norm), at zero with zero optimiser state; then clears the accumulators.
+/// Returns the number of weights moved.
+fn swap_masks(
+    tables: [&mut Table; 2],
+    open: [&[bool]; 2],
+    old_rows: [usize; 2],
+    limit: usize,
+    balance: f32,
+) -> usize {
+    let dim = tables[0].dim;
     // (score, table, index)
     let mut drop: Vec<(f32, u8, usize)> = Vec::new();
     let mut add: Vec<(f32, u8, usize)> = Vec::new();
-    for t in 0..2 {
-        let Some(active) = tables[t].active.as_ref() else {
+    for (t, table) in tables.iter().enumerate() {
+        let (Some(active), Some(acc)) = (table.active.as_ref(), table.acc.as_ref()) else {
             continue;
         };
         for r in (0..old_rows[t]).filter(|&r| open[t][r]) {
-            for k in r * dim..(r + 1) * dim {
+            let span = r * dim..(r + 1) * dim;
+            let w_div = divisor(table.w[span.clone()].iter().map(|x| x * x).sum(), balance);
+            let g_div = divisor(acc[span.clone()].iter().map(|x| x * x).sum(), 1.0);
+            for k in span {
                 if active[k] != 0 {
-                    drop.push((scores[t][k], t as u8, k));
-                } else {
-                    add.push((scores[t][k], t as u8, k));
+                    drop.push((table.w[k].abs() / w_div, t as u8, k));
+                } else if acc[k] != 0.0 {
+                    add.push((acc[k].abs() / g_div, t as u8, k));
                 }
             }
         }
@@ -327,11 +329,8 @@ fn adapt_masks(
     let key = |a: &(f32, u8, usize)| (a.1, a.2);
     drop.sort_by(|a, b| a.0.total_cmp(&b.0).then(key(a).cmp(&key(b))));
     add.sort_by(|a, b| b.0.total_cmp(&a.0).then(key(a).cmp(&key(b))));
-    let mut swaps = 0;
-    for (d, a) in drop.iter().zip(&add) {
-        if swaps == limit || a.0 <= d.0 {
-            break;
-        }
+    let moved = limit.min(drop.len()).min(add.len());
+    for (d, a) in drop.iter().zip(&add).take(moved) {
         for (t, k, on) in [(d.1, d.2, 0u8), (a.1, a.2, 1u8)] {
             let table = &mut *tables[t as usize];
             table.w[k] = 0.0;
@@ -341,35 +340,59 @@ fn adapt_masks(
                 active[k] = on;
             }
         }
-        swaps += 1;
     }
-    swaps
+    for table in tables {
+        if let Some(acc) = table.acc.as_mut() {
+            acc.fill(0.0);
+        }
+    }
+    moved
 }
 
-/// Trains one model of an update: `mf` on `data` under its prior, `epochs` passes.
+/// Trains one model of an update: `mf` on `data` under its prior, `epochs` passes. With
+/// `swap`, the first half of the steps also accumulates the gradients, `swap` is called with
+/// the model in the middle (the mask update), and the second half follows.
 fn train_update(
     mf: &mut Mf,
     data: &Dataset,
     options: &TrainOptions,
+    swap: Option<&mut dyn FnMut(&mut Mf)>,
     observe: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> trainer::StepsDone {
     let steps_per_epoch = data.train.len().div_ceil(options.batch_size) as u64;
-    observe(Event::Start {
-        total_steps: steps_per_epoch * options.epochs as u64,
-    });
+    let total = steps_per_epoch * options.epochs as u64;
+    observe(Event::Start { total_steps: total });
     let adam_offset = mf.steps;
-    run_steps(
-        mf,
-        &StepPlan {
-            data,
-            options,
-            first_step: 1,
-            adam_offset,
-            dst: None,
-            snapshot_at: None,
-        },
-        observe,
-    )
+    let plan = |first_step, last_step, accumulate| StepPlan {
+        data,
+        options,
+        first_step,
+        last_step,
+        accumulate,
+        adam_offset,
+        dst: None,
+        snapshot_at: None,
+    };
+    match swap {
+        Some(swap) if total >= 2 => {
+            let half = total / 2;
+            let first = run_steps(mf, &plan(1, Some(half), true), observe);
+            swap(mf);
+            let second = run_steps(mf, &plan(half + 1, None, false), observe);
+            trainer::StepsDone {
+                log: first.log.into_iter().chain(second.log).collect(),
+                train_seconds: first.train_seconds + second.train_seconds,
+                samples: first.samples + second.samples,
+                snapshot: None,
+            }
+        }
+        Some(swap) => {
+            let run = run_steps(mf, &plan(1, None, false), observe);
+            swap(mf);
+            run
+        }
+        None => run_steps(mf, &plan(1, None, false), observe),
+    }
 }
 
 /// Rows of two written tables (`dim` wide) that differ, among the first `rows`.
@@ -497,7 +520,7 @@ fn resume_in_pool(
     if sparse {
         observe(Event::TeacherStart);
     }
-    let master_run = train_update(&mut master, data, &master_options, observe);
+    let master_run = train_update(&mut master, data, &master_options, None, observe);
     master.anchor = None;
     let mut samples = master_run.samples;
     let mut train_seconds = master_run.train_seconds;
@@ -513,18 +536,18 @@ fn resume_in_pool(
         let before = &checkpoint.model;
         let mut users = grow(&before.users, nu, || 0.0);
         let mut items = grow(&before.items, ni, || 0.0);
-        let swaps = adapt_masks(
+        for table in [&mut users, &mut items] {
+            if let Some(acc) = table.acc.as_mut() {
+                acc.fill(0.0);
+            }
+        }
+        open_new_rows(
             [&mut users, &mut items],
-            [&master.users, &master.items],
-            [&open_users, &open_items],
             [old_users, old_items],
-            MaskBudget {
-                target: budget(nu, ni, dim, info.density),
-                churn: resume.churn,
-                balance: info.prune_balance,
-                seed,
-            },
+            info.init_std,
+            seed,
         );
+        let target = budget(nu, ni, dim, info.density);
         let mut student = Mf::new(users, items, options.step, resume.threads);
         student.steps = before.steps;
         student.anchor = Some(Anchor {
@@ -546,7 +569,49 @@ fn resume_in_pool(
             items: teacher_table(&master.items),
             config,
         });
-        let run = train_update(&mut student, data, &options, observe);
+        // Mask swaps: a share of the active weights of the rows with new interactions.
+        let open_active: usize = [
+            (&student.users, &open_users, old_users),
+            (&student.items, &open_items, old_items),
+        ]
+        .iter()
+        .map(|&(t, open, old)| {
+            let active = t.active.as_deref().unwrap_or_default();
+            (0..old)
+                .filter(|&r| open[r])
+                .map(|r| {
+                    active[r * dim..(r + 1) * dim]
+                        .iter()
+                        .filter(|&&a| a != 0)
+                        .count()
+                })
+                .sum::<usize>()
+        })
+        .sum();
+        let limit = (resume.churn * open_active as f64).floor() as usize;
+        let mut swaps = 0;
+        let mut swap = |mf: &mut Mf| {
+            prune_new_rows(
+                [&mut mf.users, &mut mf.items],
+                [old_users, old_items],
+                target,
+                seed,
+            );
+            swaps = swap_masks(
+                [&mut mf.users, &mut mf.items],
+                [&open_users, &open_items],
+                [old_users, old_items],
+                limit,
+                info.prune_balance,
+            );
+        };
+        let run = train_update(
+            &mut student,
+            data,
+            &options,
+            Some(&mut swap as &mut dyn FnMut(&mut Mf)),
+            observe,
+        );
         student.anchor = None;
         student.teacher = None;
         samples += run.samples;

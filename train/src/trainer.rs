@@ -1015,6 +1015,8 @@ fn train_in_pool(
             data,
             options,
             first_step: 1,
+            last_step: None,
+            accumulate: false,
             adam_offset: 0,
             dst: dst.as_ref(),
             snapshot_at: None,
@@ -1088,6 +1090,10 @@ pub(crate) struct StepPlan<'a> {
     /// drawing their samples (a lottery round resumes at its rewind step + 1). The model's
     /// `steps` must be `first_step - 1 + adam_offset`.
     pub(crate) first_step: u64,
+    /// The last step taken (`None`: the schedule's last).
+    pub(crate) last_step: Option<u64>,
+    /// Add every step's gradients to the sparse tables' accumulators (a mask update follows).
+    pub(crate) accumulate: bool,
     /// Adam steps the model took before this schedule began (a resumed model's).
     pub(crate) adam_offset: u64,
     /// The mask updates (`None`: the masks stay as they are).
@@ -1142,6 +1148,12 @@ pub(crate) fn run_steps(
         if (epoch as u64) * steps_per_epoch < plan.first_step {
             continue;
         }
+        if plan
+            .last_step
+            .is_some_and(|last| (epoch as u64 - 1) * steps_per_epoch >= last)
+        {
+            break;
+        }
         let started = Instant::now();
         let mut loss_sum = 0.0f64;
         let mut done = 0usize;
@@ -1152,6 +1164,9 @@ pub(crate) fn run_steps(
             let n = options.batch_size.min(per_epoch - done);
             let drawn_len = n.div_ceil(CHUNK) * CHUNK;
             step += 1;
+            if plan.last_step.is_some_and(|last| step > last) {
+                break;
+            }
             if step < plan.first_step {
                 done += n;
                 first += drawn_len;
@@ -1168,9 +1183,10 @@ pub(crate) fn run_steps(
             }
             first += drawn_len;
             mf.config.lr = options.step.lr * lr_factor(options, step, total_steps);
-            let need = plan
-                .dst
-                .is_some_and(|d| d.schedule.gradient_needed(step, d.accumulated));
+            let need = plan.accumulate
+                || plan
+                    .dst
+                    .is_some_and(|d| d.schedule.gradient_needed(step, d.accumulated));
             loss_sum += if options.loss.kind.is_cosine() {
                 draw_negatives(options.seed, step, ni, &mut negatives);
                 mf.step_contrastive(&drawn[..n], &negatives, &options.loss, need)
