@@ -459,11 +459,11 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// With --resume: weight of the prior that keeps weights near their previous values,
-    /// in proportion to their curvature (0: none) [default: 1].
+    /// in proportion to their curvature (0: none) [default: 0.1].
     #[arg(long)]
     pub prior_strength: Option<f32>,
-    /// With --resume: most mask swaps of a sparse model, as a fraction of its budget
-    /// [default: 0.02].
+    /// With --resume: most mask swaps of a sparse model, as a fraction of the active weights of
+    /// its earlier rows with new interactions [default: 0.05].
     #[arg(long)]
     pub churn: Option<f64>,
     /// With --resume: earlier interactions to train on again beside the new ones (a sample of

@@ -41,14 +41,17 @@ use crate::trainer::{
     run_steps, teacher_options,
 };
 
-/// The settings of an update; the rest comes from the checkpoint.
+/// The settings of an update; the rest comes from the checkpoint. The defaults (20 epochs,
+/// prior strength 0.1, churn 0.05) were chosen with `bench/incremental.py` on a drifting log
+/// of seed 7 (`docs/INCREMENTAL.md`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ResumeOptions {
     /// Passes over the new interactions.
     pub epochs: usize,
     /// Weight of the quadratic prior on the previous weights (0: none).
     pub prior_strength: f32,
-    /// Most mask swaps in one update, as a fraction of the budget.
+    /// Most mask swaps in one update, as a fraction of the active weights of the earlier rows
+    /// with new interactions.
     pub churn: f64,
     /// Learning rate as a fraction of the first run's.
     pub lr_scale: f32,
@@ -66,8 +69,8 @@ impl Default for ResumeOptions {
     fn default() -> Self {
         ResumeOptions {
             epochs: 20,
-            prior_strength: 1.0,
-            churn: 0.02,
+            prior_strength: 0.1,
+            churn: 0.05,
             lr_scale: 1.0,
             threads: trainer::default_threads(),
             eval_every: 0,
