@@ -614,6 +614,10 @@ def train(
     sparsify: str = "dst",
     rounds: Optional[int] = None,
     rewind_step: Optional[int] = None,
+    checkpoint: Optional[PathLike] = None,
+    resume: Optional[PathLike] = None,
+    prior_strength: Optional[float] = None,
+    churn: Optional[float] = None,
 ) -> Dict[str, Any]:
     """Train a sparse matrix factorisation from an interaction log and write it, as
     ``pocketrec train``.
@@ -652,12 +656,21 @@ def train(
         rounds: lottery tickets' pruning rounds after the dense one (default 3).
         rewind_step: the step lottery tickets rewind to (0: the initial weights; default:
             the end of the first epoch).
+        checkpoint: also write a checkpoint here, everything ``resume`` needs (see
+            docs/INCREMENTAL.md).
+        resume: continue this checkpoint on ``train_path``'s (new) interactions instead of
+            training from scratch: new users and items get rows at the end, rows without new
+            interactions stay as they were; width, loss and density come from the checkpoint
+            (``epochs`` counts passes over the new interactions, default 20).
+        prior_strength: with ``resume``, the weight of the prior on the previous weights
+            (default 0.1).
+        churn: with ``resume``, the share of mask swaps (default 0.05).
 
     Returns:
         The summary ``pocketrec train --json`` prints: ``output``, ``file_bytes``, ``files``
         (path, values, bytes, eval per file), ``users``, ``items``, ``interactions``, ``nnz``,
         timings, ``loss``, ``sparsify`` (``dense``, ``dst`` or ``lottery``), ``rounds`` (one
-        record per lottery round), ``density``, ``final_loss`` and ``eval`` (the first file's evaluation, or ``None``).
+        record per lottery round), ``update`` (with ``resume``: new and changed rows), ``density``, ``final_loss`` and ``eval`` (the first file's evaluation, or ``None``).
     """
     if isinstance(values, str):
         values = [v.strip() for v in values.split(",")]
@@ -684,6 +697,10 @@ def train(
         sparsify=str(sparsify),
         rounds=None if rounds is None else int(rounds),
         rewind_step=None if rewind_step is None else int(rewind_step),
+        checkpoint=None if checkpoint is None else os.fspath(checkpoint),
+        resume=None if resume is None else os.fspath(resume),
+        prior_strength=None if prior_strength is None else float(prior_strength),
+        churn=None if churn is None else float(churn),
     )
     result: Dict[str, Any] = json.loads(summary)
     return result

@@ -68,6 +68,10 @@ def train(
     sparsify: str,
     rounds: Optional[int],
     rewind_step: Optional[int],
+    checkpoint: Optional[str],
+    resume: Optional[str],
+    prior_strength: Optional[float],
+    churn: Optional[float],
 ) -> str:
     """Trains and writes a model; returns the summary as JSON."""
 

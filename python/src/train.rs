@@ -9,6 +9,7 @@ use pocketrec::ValueEncoding;
 use pocketrec_export::atomic::write_atomic;
 use pocketrec_train::data::{ReadOptions, read_dataset};
 use pocketrec_train::eval::{EvalOptions, EvalReport, evaluate as evaluate_model};
+use pocketrec_train::incremental::{ResumeOptions, align, checkpoint_of, resume as resume_model};
 use pocketrec_train::loss::{LossConfig, LossKind};
 use pocketrec_train::{
     Event, FoldIn, LotteryConfig, Sparsify, TrainOptions, default_threads, train as train_model,
@@ -45,7 +46,7 @@ fn threads_or_default(threads: usize) -> usize {
 #[pyo3(signature = (
     train_path, output, *, dim, density, epochs, seed, values, threads, test_path, layout,
     loss, distill, k, fold_in, min_rating, final_eval, eval_every, on_epoch, block_bounds,
-    sparsify, rounds, rewind_step,
+    sparsify, rounds, rewind_step, checkpoint, resume, prior_strength, churn,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train(
@@ -72,6 +73,10 @@ pub(crate) fn train(
     sparsify: &str,
     rounds: Option<usize>,
     rewind_step: Option<u64>,
+    checkpoint: Option<PathBuf>,
+    resume: Option<PathBuf>,
+    prior_strength: Option<f32>,
+    churn: Option<f64>,
 ) -> PyResult<String> {
     let values = values
         .iter()
@@ -141,11 +146,54 @@ pub(crate) fn train(
         min_rating,
         ..ReadOptions::default()
     };
+    let update = match &resume {
+        Some(path) => {
+            let ckpt = pocketrec_train::checkpoint::read(path).map_err(train_error)?;
+            let info = &ckpt.info;
+            let resume_options = ResumeOptions {
+                epochs: epochs.unwrap_or(ResumeOptions::default().epochs),
+                prior_strength: prior_strength.unwrap_or(ResumeOptions::default().prior_strength),
+                churn: churn.unwrap_or(ResumeOptions::default().churn),
+                threads: options.threads,
+                eval_every,
+                k,
+                ..ResumeOptions::default()
+            };
+            options.dim = info.dim;
+            options.density = info.density;
+            options.epochs = resume_options.epochs;
+            if let Some(loss) = info.loss.config() {
+                options.loss = loss;
+            }
+            Some((path.clone(), ckpt, resume_options))
+        }
+        None => {
+            if prior_strength.is_some() || churn.is_some() {
+                return Err(usage(
+                    "prior_strength and churn are settings of an update: they need resume=",
+                ));
+            }
+            None
+        }
+    };
+    if checkpoint.is_some()
+        && update.is_none()
+        && options.density < 1.0
+        && (options.distill.is_none() || options.sparsify != Sparsify::Dst)
+    {
+        return Err(usage(
+            "checkpoint= keeps a sparse model's dense master: it needs distillation and sparsify=\"dst\"",
+        ));
+    }
     py.detach(|| {
-        let data = read_dataset(&train_path, test_path.as_deref(), &read).map_err(train_error)?;
+        let mut data =
+            read_dataset(&train_path, test_path.as_deref(), &read).map_err(train_error)?;
+        if let Some((_, ckpt, _)) = &update {
+            data = align(&data, &ckpt.users, &ckpt.items, &train_path).map_err(train_error)?;
+        }
         let mut callback_error: Option<PyErr> = None;
         let mut stage = "model";
-        let trained = train_model(&data, &options, &mut |event| match event {
+        let mut on_event = |event: Event<'_>| match event {
             Event::TeacherStart => stage = "teacher",
             Event::TeacherDone(_) => stage = "model",
             Event::Epoch(log) => {
@@ -174,10 +222,38 @@ pub(crate) fn train(
                 });
             }
             _ => {}
-        })
-        .map_err(train_error)?;
+        };
+        let (trained, updated) = match &update {
+            Some((_, ckpt, resume_options)) => {
+                let r = resume_model(ckpt, &data, resume_options, &mut on_event)
+                    .map_err(train_error)?;
+                (r.trained, Some((r.checkpoint, r.changes)))
+            }
+            None => (
+                train_model(&data, &options, &mut on_event).map_err(train_error)?,
+                None,
+            ),
+        };
         if let Some(e) = callback_error {
             return Err(e);
+        }
+        let update_json = updated.as_ref().map(|(c, changes)| {
+            serde_json::json!({
+                "update": c.info.updates,
+                "new_users": changes.new_users,
+                "new_items": changes.new_items,
+                "changed_users": changes.changed_users,
+                "changed_items": changes.changed_items,
+                "changed_fraction": changes.changed_fraction(),
+                "mask_swaps": changes.mask_swaps,
+            })
+        });
+        if let Some(path) = &checkpoint {
+            let state = match updated {
+                Some((c, _)) => c,
+                None => checkpoint_of(&trained, data.train.len()).map_err(train_error)?,
+            };
+            pocketrec_train::checkpoint::write(path, &state).map_err(train_error)?;
         }
         let dense_f32_bytes =
             4 * (trained.users.len() + trained.items.len()) as u64 * options.dim as u64;
@@ -238,6 +314,7 @@ pub(crate) fn train(
                 "seconds": r.seconds,
                 "validation_recall": r.validation.map(|v| v.recall),
             })).collect::<Vec<_>>(),
+            "update": update_json,
             "density": trained.options.density,
             "final_loss": trained.log.last().map(|l| l.loss),
             "eval": files[0]["eval"],

@@ -104,3 +104,29 @@ def test_train_lottery_tickets(tmp_path):
         pocketrec.train(train_path, tmp_path / "x.prec", sparsify="imp", epochs=1)
     with pytest.raises(pocketrec.PocketrecError, match="lottery tickets' settings"):
         pocketrec.train(train_path, tmp_path / "x.prec", rounds=2, epochs=1)
+
+
+def test_train_checkpoint_and_resume(tmp_path):
+    train_path, _ = write_log(tmp_path, seed=3)
+    more_path = tmp_path / "more.txt"
+    # New interactions: known users meet other items, and a new user arrives.
+    more_path.write_text("0 1 5 9\n1 2 6\n999 3 7 11\n")
+    first = pocketrec.train(
+        train_path, tmp_path / "m1.prec", dim=8, density=0.25, epochs=3, threads=2,
+        checkpoint=tmp_path / "c1.ckpt",
+    )
+    assert first["update"] is None and (tmp_path / "c1.ckpt").exists()
+    second = pocketrec.train(
+        more_path, tmp_path / "m2.prec", epochs=2, threads=2, resume=tmp_path / "c1.ckpt",
+        checkpoint=tmp_path / "c2.ckpt",
+    )
+    update = second["update"]
+    assert update["update"] == 1 and update["new_users"] == 1
+    # Only the rows the new interactions touch (and the new one) change.
+    assert 0 < update["changed_fraction"] < 0.2
+    assert second["users"] == 121
+    (tmp_path / "bad.ckpt").write_bytes((tmp_path / "c1.ckpt").read_bytes()[:100])
+    with pytest.raises(pocketrec.PocketrecError, match="bad.ckpt"):
+        pocketrec.train(more_path, tmp_path / "x.prec", resume=tmp_path / "bad.ckpt")
+    with pytest.raises(pocketrec.PocketrecError, match="need resume"):
+        pocketrec.train(train_path, tmp_path / "x.prec", prior_strength=1.0, epochs=1)
