@@ -10,7 +10,7 @@
 # Environment: LOSSES (default "bsl bpr"), DENSITIES (default "0.4 0.2 0.1 0.05"), SPARSIFY
 # (default "dst"; "dst lottery" also trains lottery tickets at each density, `--sparsify
 # lottery`, whose own dense round 0 is their teacher, so they get no --teacher), PLOT_VALUES
-# (encodings drawn, default all; the table has every file). The lottery comparison of
+# (the encodings in the table and the plot, default all). The lottery comparison of
 # docs/QUALITY.md:
 #
 #   LOSSES=bsl DENSITIES="0.2 0.1 0.05" SPARSIFY="dst lottery" PLOT_VALUES=f32,i8 \
