@@ -32,13 +32,13 @@ use rand_chacha::ChaCha8Rng;
 use crate::checkpoint::{Checkpoint, curvature};
 use crate::data::{Dataset, IdSpace, UserItems};
 use crate::error::{Result, TrainError};
-use crate::mask::{self, divisor};
+use crate::mask::{self, RegrowConfig};
 use crate::model::{Anchor, Mf, StepConfig, Table, TableAnchor, Teacher};
 use crate::random::normal;
 use crate::sample::mix;
 use crate::trainer::{
-    self, Event, RawState, StepPlan, TeacherLog, TrainOptions, Trained, budget, normalised,
-    run_steps, teacher_options,
+    self, Event, RawState, StepPlan, TeacherLog, TrainOptions, Trained, budget, run_steps,
+    teacher_options, written,
 };
 
 /// The settings of an update; the rest comes from the checkpoint. The defaults (20 epochs,
@@ -295,63 +295,6 @@ fn prune_new_rows(tables: [&mut Table; 2], old_rows: [usize; 2], target: usize, 
     }
 }
 
-/// Moves up to `limit` weights of a sparse table pair's earlier rows with new interactions
-/// (`open`): drops the smallest active weights (relative to their row's norm to the power
-/// `balance`, as dynamic sparse training prunes) and activates as many inactive weights with
-/// the largest gradient accumulated on the new interactions (relative to the row's
-/// accumulated norm), at zero with zero optimiser state; then clears the accumulators.
-/// Returns the number of weights moved.
-fn swap_masks(
-    tables: [&mut Table; 2],
-    open: [&[bool]; 2],
-    old_rows: [usize; 2],
-    limit: usize,
-    balance: f32,
-) -> usize {
-    let dim = tables[0].dim;
-    // (score, table, index)
-    let mut drop: Vec<(f32, u8, usize)> = Vec::new();
-    let mut add: Vec<(f32, u8, usize)> = Vec::new();
-    for (t, table) in tables.iter().enumerate() {
-        let (Some(active), Some(acc)) = (table.active.as_ref(), table.acc.as_ref()) else {
-            continue;
-        };
-        for r in (0..old_rows[t]).filter(|&r| open[t][r]) {
-            let span = r * dim..(r + 1) * dim;
-            let w_div = divisor(table.w[span.clone()].iter().map(|x| x * x).sum(), balance);
-            let g_div = divisor(acc[span.clone()].iter().map(|x| x * x).sum(), 1.0);
-            for k in span {
-                if active[k] != 0 {
-                    drop.push((table.w[k].abs() / w_div, t as u8, k));
-                } else if acc[k] != 0.0 {
-                    add.push((acc[k].abs() / g_div, t as u8, k));
-                }
-            }
-        }
-    }
-    let key = |a: &(f32, u8, usize)| (a.1, a.2);
-    drop.sort_by(|a, b| a.0.total_cmp(&b.0).then(key(a).cmp(&key(b))));
-    add.sort_by(|a, b| b.0.total_cmp(&a.0).then(key(a).cmp(&key(b))));
-    let moved = limit.min(drop.len()).min(add.len());
-    for (d, a) in drop.iter().zip(&add).take(moved) {
-        for (t, k, on) in [(d.1, d.2, 0u8), (a.1, a.2, 1u8)] {
-            let table = &mut *tables[t as usize];
-            table.w[k] = 0.0;
-            table.m[k] = 0.0;
-            table.v[k] = 0.0;
-            if let Some(active) = table.active.as_mut() {
-                active[k] = on;
-            }
-        }
-    }
-    for table in tables {
-        if let Some(acc) = table.acc.as_mut() {
-            acc.fill(0.0);
-        }
-    }
-    moved
-}
-
 /// Trains one model of an update: `mf` on `data` under its prior, `epochs` passes. With
 /// `swap`, the first half of the steps also accumulates the gradients, `swap` is called with
 /// the model in the middle (the mask update), and the second half follows.
@@ -367,14 +310,11 @@ fn train_update(
     observe(Event::Start { total_steps: total });
     let adam_offset = mf.steps;
     let plan = |first_step, last_step, accumulate| StepPlan {
-        data,
-        options,
         first_step,
         last_step,
         accumulate,
         adam_offset,
-        dst: None,
-        snapshot_at: None,
+        ..StepPlan::new(data, options)
     };
     match swap {
         Some(swap) if total >= 2 => {
@@ -529,7 +469,8 @@ fn resume_in_pool(
     let mut train_seconds = master_run.train_seconds;
     let master_seconds = started.elapsed().as_secs_f64();
 
-    let (model, model_log, teacher_log, swaps) = if sparse {
+    let cosine = loss.kind.is_cosine();
+    let (model, model_log, teacher_log, swaps, master_state) = if sparse {
         let record = TeacherLog {
             seconds: master_seconds,
             validation: master_run.log.iter().rev().find_map(|l| l.validation),
@@ -558,36 +499,35 @@ fn resume_in_pool(
             items: table_anchor(&before.items, open_items.clone()),
             strength: resume.prior_strength,
         });
-        let cosine = loss.kind.is_cosine();
-        let teacher_table = |t: &Table| {
-            if cosine {
-                normalised(&t.w, dim)
-            } else {
-                t.w.clone()
-            }
-        };
         student.teacher = options.distill.map(|config| Teacher {
             dim,
-            users: teacher_table(&master.users),
-            items: teacher_table(&master.items),
+            users: written(&master.users, cosine),
+            items: written(&master.items, cosine),
             config,
         });
-        // Mask swaps: a share of the active weights of the rows with new interactions.
+        // Mask swaps: a share of the active weights of the earlier rows with new interactions.
+        let movable = |open: &[bool], old: usize| -> Vec<bool> {
+            open.iter()
+                .enumerate()
+                .map(|(r, &o)| o && r < old)
+                .collect()
+        };
+        let (movable_users, movable_items) = (
+            movable(&open_users, old_users),
+            movable(&open_items, old_items),
+        );
         let open_active: usize = [
-            (&student.users, &open_users, old_users),
-            (&student.items, &open_items, old_items),
+            (&student.users, &movable_users),
+            (&student.items, &movable_items),
         ]
         .iter()
-        .map(|&(t, open, old)| {
+        .map(|&(t, movable)| {
             let active = t.active.as_deref().unwrap_or_default();
-            (0..old)
-                .filter(|&r| open[r])
-                .map(|r| {
-                    active[r * dim..(r + 1) * dim]
-                        .iter()
-                        .filter(|&&a| a != 0)
-                        .count()
-                })
+            active
+                .chunks_exact(dim)
+                .zip(movable)
+                .filter(|&(_, &m)| m)
+                .map(|(row, _)| row.iter().filter(|&&a| a != 0).count())
                 .sum::<usize>()
         })
         .sum();
@@ -600,13 +540,16 @@ fn resume_in_pool(
                 target,
                 seed,
             );
-            swaps = swap_masks(
+            swaps = mask::prune_and_regrow_within(
                 [&mut mf.users, &mut mf.items],
-                [&open_users, &open_items],
-                [old_users, old_items],
                 limit,
-                info.prune_balance,
-            );
+                RegrowConfig {
+                    prune_balance: info.prune_balance,
+                    ..RegrowConfig::default()
+                },
+                [&movable_users, &movable_items],
+            )
+            .moved;
         };
         let run = train_update(
             &mut student,
@@ -619,53 +562,37 @@ fn resume_in_pool(
         student.teacher = None;
         samples += run.samples;
         train_seconds += run.train_seconds;
-        (student, run.log, Some(record), swaps)
+        (
+            RawState::from(student),
+            run.log,
+            Some(record),
+            swaps,
+            Some(RawState::from(master)),
+        )
     } else {
-        let log = master_run.log.clone();
-        let model = std::mem::replace(
-            &mut master,
-            Mf::new(
-                Table::dense(0, dim, Vec::new()),
-                Table::dense(0, dim, Vec::new()),
-                options.step,
-                1,
-            ),
-        );
-        (model, log, None, 0)
+        (RawState::from(master), master_run.log, None, 0, None)
     };
     let mut trained = Trained {
         train_seconds,
         samples,
         ..trainer::finish(data, &options, model, model_log, 0.0, teacher_log)
     };
-    let master_state = sparse.then_some(RawState {
-        users: master.users,
-        items: master.items,
-        steps: master.steps,
-    });
     trained.master = master_state.clone().map(Box::new);
 
     // What changed, as written: the files' rows of the model before and after.
-    let written = |t: &Table| {
-        if loss.kind.is_cosine() {
-            normalised(&t.w, dim)
-        } else {
-            t.w.clone()
-        }
-    };
     let changes = RowChanges {
         old_users,
         old_items,
         new_users: nu - old_users,
         new_items: ni - old_items,
         changed_users: differing_rows(
-            &written(&checkpoint.model.users),
+            &written(&checkpoint.model.users, cosine),
             &trained.user_table,
             dim,
             old_users,
         ),
         changed_items: differing_rows(
-            &written(&checkpoint.model.items),
+            &written(&checkpoint.model.items, cosine),
             &trained.item_table,
             dim,
             old_items,

@@ -20,8 +20,8 @@ use crate::error::{Result, TrainError};
 use crate::mask::divisor;
 use crate::model::{Mf, Table, Teacher};
 use crate::trainer::{
-    self, Event, StepPlan, TeacherLog, TrainOptions, Trained, budget, normalised, run_steps,
-    teacher_options,
+    self, Event, RawState, StepPlan, TeacherLog, TrainOptions, Trained, budget, run_steps,
+    teacher_options, written,
 };
 use crate::validate::Metrics;
 
@@ -199,14 +199,8 @@ pub(crate) fn train(
     let run = run_steps(
         &mut dense,
         &StepPlan {
-            data,
-            options: &dense_options,
-            first_step: 1,
-            last_step: None,
-            accumulate: false,
-            adam_offset: 0,
-            dst: None,
             snapshot_at: Some(rewind),
+            ..StepPlan::new(data, &dense_options)
         },
         observe,
     );
@@ -235,17 +229,10 @@ pub(crate) fn train(
             }),
         ),
         (Some(distill), None) => {
-            let table = |t: &Table| {
-                if cosine {
-                    normalised(&t.w, dim)
-                } else {
-                    t.w.clone()
-                }
-            };
             let teacher = Teacher {
                 dim,
-                users: table(&dense.users),
-                items: table(&dense.items),
+                users: written(&dense.users, cosine),
+                items: written(&dense.items, cosine),
                 config: distill,
             };
             (Some(teacher), None)
@@ -279,14 +266,8 @@ pub(crate) fn train(
         let run = run_steps(
             &mut mf,
             &StepPlan {
-                data,
-                options,
                 first_step: rewind + 1,
-                last_step: None,
-                accumulate: false,
-                adam_offset: 0,
-                dst: None,
-                snapshot_at: None,
+                ..StepPlan::new(data, options)
             },
             observe,
         );
@@ -305,8 +286,11 @@ pub(crate) fn train(
         last_log = run.log;
     }
     let [users, items] = previous;
-    let mut last = Mf::new(users, items, options.step, options.threads);
-    last.steps = last_steps;
+    let last = RawState {
+        users,
+        items,
+        steps: last_steps,
+    };
     Ok(Trained {
         train_seconds,
         samples,
@@ -405,14 +389,9 @@ mod tests {
         let long = options(3);
         let mut mf = trainer::initial_model(&data, &long).unwrap();
         let plan = |o, first_step, snapshot_at| StepPlan {
-            data: &data,
-            options: o,
             first_step,
-            last_step: None,
-            accumulate: false,
-            adam_offset: 0,
-            dst: None,
             snapshot_at,
+            ..StepPlan::new(&data, o)
         };
         let run = run_steps(&mut mf, &plan(&long, 1, Some(steps_per_epoch)), &mut |_| {});
         let [users, items] = run.snapshot.expect("copy taken");

@@ -256,6 +256,31 @@ pub fn prune_and_regrow_unequal(
     regrow: usize,
     config: RegrowConfig,
 ) -> UpdateStats {
+    update_masks(tables, drop, regrow, config, None)
+}
+
+/// [`prune_and_regrow`] restricted to the rows `rows[t][r]` marks in each table: only their
+/// weights are dropped and regrown (an incremental update moves the masks of the rows that
+/// new interactions touched, and no others).
+pub fn prune_and_regrow_within(
+    tables: [&mut Table; 2],
+    k: usize,
+    config: RegrowConfig,
+    rows: [&[bool]; 2],
+) -> UpdateStats {
+    update_masks(tables, k, k, config, Some(rows))
+}
+
+/// [`prune_and_regrow_unequal`] over the rows `rows` marks (all rows when `None`).
+fn update_masks(
+    tables: [&mut Table; 2],
+    drop: usize,
+    regrow: usize,
+    config: RegrowConfig,
+    rows: Option<[&[bool]; 2]>,
+) -> UpdateStats {
+    let allowed =
+        |t: usize, r: usize| rows.is_none_or(|rows| rows[t].get(r).copied().unwrap_or(false));
     let k = drop;
     // Prune: the smallest active weights, above each row's floor.
     let mut prune = Vec::new();
@@ -264,7 +289,7 @@ pub fn prune_and_regrow_unequal(
         let (Some(active), dim) = (table.active.as_ref(), table.dim) else {
             continue;
         };
-        for r in 0..table.rows {
+        for r in (0..table.rows).filter(|&r| allowed(t, r)) {
             row_buf.clear();
             let row = &table.w[r * dim..(r + 1) * dim];
             let div = divisor(row.iter().map(|x| x * x).sum(), config.prune_balance);
@@ -301,7 +326,7 @@ pub fn prune_and_regrow_unequal(
         let (Some(active), Some(acc)) = (table.active.as_ref(), table.acc.as_ref()) else {
             continue;
         };
-        for r in 0..table.rows {
+        for r in (0..table.rows).filter(|&r| allowed(t, r)) {
             let row = &acc[r * dim..(r + 1) * dim];
             let norm_sq: f32 = row.iter().map(|g| g * g).sum();
             if norm_sq == 0.0 {

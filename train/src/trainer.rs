@@ -1012,14 +1012,8 @@ fn train_in_pool(
     let run = run_steps(
         &mut mf,
         &StepPlan {
-            data,
-            options,
-            first_step: 1,
-            last_step: None,
-            accumulate: false,
-            adam_offset: 0,
             dst: dst.as_ref(),
-            snapshot_at: None,
+            ..StepPlan::new(data, options)
         },
         observe,
     );
@@ -1027,7 +1021,14 @@ fn train_in_pool(
         train_seconds: run.train_seconds,
         samples: run.samples,
         master,
-        ..finish(data, options, mf, run.log, setup_seconds, teacher_log)
+        ..finish(
+            data,
+            options,
+            mf.into(),
+            run.log,
+            setup_seconds,
+            teacher_log,
+        )
     })
 }
 
@@ -1100,6 +1101,23 @@ pub(crate) struct StepPlan<'a> {
     pub(crate) dst: Option<&'a DstPlan>,
     /// Copy both tables (weights and Adam moments) after this step (0: before the first).
     pub(crate) snapshot_at: Option<u64>,
+}
+
+impl<'a> StepPlan<'a> {
+    /// The whole schedule of `options` on `data` for a model that has taken no step, masks
+    /// fixed, nothing accumulated or copied.
+    pub(crate) fn new(data: &'a Dataset, options: &'a TrainOptions) -> Self {
+        StepPlan {
+            data,
+            options,
+            first_step: 1,
+            last_step: None,
+            accumulate: false,
+            adam_offset: 0,
+            dst: None,
+            snapshot_at: None,
+        }
+    }
 }
 
 /// What [`run_steps`] did.
@@ -1271,31 +1289,43 @@ pub(crate) fn run_steps(
     }
 }
 
-/// The trained model from a run's final model and epoch log (cosine losses' rows scaled to
-/// unit length); its time and sample counts are zero, for the caller to fill in.
+/// A table as the files hold it: a cosine loss's rows scaled to unit length (so that files score
+/// by inner product), other losses' as trained.
+pub(crate) fn written(table: &Table, cosine: bool) -> Vec<f32> {
+    if cosine {
+        normalised(&table.w, table.dim)
+    } else {
+        table.w.clone()
+    }
+}
+
+impl From<Mf> for RawState {
+    fn from(mf: Mf) -> Self {
+        RawState {
+            users: mf.users,
+            items: mf.items,
+            steps: mf.steps,
+        }
+    }
+}
+
+/// The trained model from a run's final state and epoch log (tables as [`written`]); its time
+/// and sample counts are zero, for the caller to fill in.
 pub(crate) fn finish(
     data: &Dataset,
     options: &TrainOptions,
-    mf: Mf,
+    state: RawState,
     log: Vec<EpochLog>,
     setup_seconds: f64,
     teacher: Option<TeacherLog>,
 ) -> Trained {
-    let dim = options.dim;
     let cosine = options.loss.kind.is_cosine();
-    let table = |t: &Table| {
-        if cosine {
-            normalised(&t.w, dim)
-        } else {
-            t.w.clone()
-        }
-    };
     Trained {
-        dim,
+        dim: options.dim,
         users: data.users.clone(),
         items: data.items.clone(),
-        user_table: table(&mf.users),
-        item_table: table(&mf.items),
+        user_table: written(&state.users, cosine),
+        item_table: written(&state.items, cosine),
         log,
         setup_seconds,
         train_seconds: 0.0,
@@ -1304,11 +1334,7 @@ pub(crate) fn finish(
         options: options.clone(),
         fold_in: None,
         rounds: Vec::new(),
-        raw: Box::new(RawState {
-            users: mf.users,
-            items: mf.items,
-            steps: mf.steps,
-        }),
+        raw: Box::new(state),
         master: None,
     }
 }
