@@ -175,6 +175,32 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A signature was required and the file carries none (no signature trailer).
+    Unsigned,
+    /// The file is signed, but by another key than the one given (its key id differs).
+    WrongKey {
+        /// The key id in the trailer (the first 8 bytes of the signer's key's SHA-256).
+        signed_by: [u8; 8],
+        /// The key id of the key given.
+        expected: [u8; 8],
+    },
+    /// The signature does not match the bytes: the file (or its trailer) was changed after
+    /// signing.
+    Tampered(&'static str),
+    /// A patch file is malformed (header, checksum, or an operation that breaks its rules).
+    InvalidPatch(&'static str),
+    /// A patch was made for another base file: its size or SHA-256 differs. Nothing was
+    /// written.
+    WrongBase {
+        /// The base size the patch expects.
+        expected_size: u64,
+        /// The size of the base given.
+        actual_size: u64,
+    },
+    /// Applying the patch did not give the file it promises (its SHA-256 or size differs).
+    PatchResult(&'static str),
+    /// The sink a patch streams into refused bytes (full, or a write failed).
+    Sink(&'static str),
     /// Reading or mapping a file failed.
     #[cfg(feature = "std")]
     Io(std::io::Error),
@@ -287,6 +313,34 @@ impl fmt::Display for Error {
                 }
                 write!(f, ": {reason}")
             }
+            Error::Unsigned => f.write_str(
+                "unsigned: the file has no signature, and a signed one is required (pocketrec sign)",
+            ),
+            Error::WrongKey {
+                signed_by,
+                expected,
+            } => {
+                f.write_str("wrong key: signed by key id ")?;
+                hex(f, signed_by)?;
+                f.write_str(", expected key id ")?;
+                hex(f, expected)
+            }
+            Error::Tampered(what) => write!(f, "tampered: {what}"),
+            Error::InvalidPatch(reason) => write!(f, "invalid patch: {reason}"),
+            Error::WrongBase {
+                expected_size,
+                actual_size,
+            } => write!(
+                f,
+                "the patch is for another base file (it expects {expected_size} bytes with its SHA-256; this one has {actual_size} bytes{}); nothing was written",
+                if expected_size == actual_size {
+                    " and another SHA-256"
+                } else {
+                    ""
+                }
+            ),
+            Error::PatchResult(what) => write!(f, "the patched file is not the one promised: {what}"),
+            Error::Sink(what) => write!(f, "the patch's output was refused: {what}"),
             #[cfg(feature = "std")]
             Error::Io(e) => write!(f, "I/O error: {e}"),
         }
@@ -308,6 +362,11 @@ impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::Io(e)
     }
+}
+
+/// Writes bytes as lowercase hex.
+fn hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
+    bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
 }
 
 /// Shorthand for results in this crate.

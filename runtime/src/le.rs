@@ -49,3 +49,17 @@ pub(crate) fn value_bits(bytes: &[u8]) -> Option<u32> {
         _ => None,
     }
 }
+
+/// The `u32` at byte offset `at`.
+#[inline]
+pub(crate) fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(u32::from_le_bytes(b))
+}
+
+/// The `u64` at byte offset `at`.
+#[inline]
+pub(crate) fn read_u64(bytes: &[u8], at: usize) -> Option<u64> {
+    let b: [u8; 8] = bytes.get(at..at.checked_add(8)?)?.try_into().ok()?;
+    Some(u64::from_le_bytes(b))
+}

@@ -45,6 +45,8 @@
 extern crate alloc;
 
 #[cfg(feature = "std")]
+mod atomic;
+#[cfg(feature = "std")]
 mod batch;
 mod bounds;
 #[cfg(feature = "alloc")]
@@ -63,10 +65,12 @@ mod le;
 #[allow(unsafe_code)]
 mod mmap;
 mod model;
+pub mod patch;
 mod properties;
 mod row;
 mod scan;
 mod score;
+pub mod signature;
 mod sliced;
 mod table;
 mod topk;

@@ -33,6 +33,11 @@ use crate::table::Table;
 pub struct Model<S> {
     storage: S,
     layout: Layout,
+    /// Bytes of the `.prec` file proper: the storage without a signature trailer.
+    content_len: usize,
+    /// The signature trailer, if the file has one (read, not checked: see
+    /// [`Model::from_bytes_signed`]).
+    trailer: Option<crate::signature::Trailer>,
 }
 
 /// Where a section lies in the file, for reports such as `pocketrec inspect`.
@@ -56,6 +61,15 @@ impl<'a> Model<&'a [u8]> {
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self> {
         Model::new(bytes)
     }
+
+    /// Opens a model only if it is signed by `public_key` (Ed25519; see `docs/FORMAT.md`,
+    /// *Signatures*): the signature is checked over the SHA-256 of the whole file before anything
+    /// else is read. Errors: [`Error::Unsigned`], [`Error::WrongKey`], [`Error::Tampered`].
+    #[cfg(feature = "signatures")]
+    pub fn from_bytes_signed(bytes: &'a [u8], public_key: &[u8; 32]) -> Result<Self> {
+        crate::signature::verify(bytes, public_key)?;
+        Model::new(bytes)
+    }
 }
 
 #[cfg(feature = "std")]
@@ -69,14 +83,37 @@ impl Model<alloc::vec::Vec<u8>> {
 
 impl<S: AsRef<[u8]>> Model<S> {
     /// Opens a model over `storage`, validating header, section table and metadata.
+    ///
+    /// A signature trailer after the file ([`crate::signature`]) is read and set aside, not
+    /// checked: use [`Model::from_bytes_signed`] or [`Model::new_signed`] to require one.
     pub fn new(storage: S) -> Result<Self> {
-        let layout = Layout::parse(storage.as_ref())?;
-        Ok(Model { storage, layout })
+        let (content, trailer) = crate::signature::split(storage.as_ref())?;
+        let content_len = content.len();
+        let layout = Layout::parse(content)?;
+        Ok(Model {
+            storage,
+            layout,
+            content_len,
+            trailer,
+        })
     }
 
-    /// The file's bytes.
+    /// Opens a model over `storage` only if it is signed by `public_key`; see
+    /// [`Model::from_bytes_signed`].
+    #[cfg(feature = "signatures")]
+    pub fn new_signed(storage: S, public_key: &[u8; 32]) -> Result<Self> {
+        crate::signature::verify(storage.as_ref(), public_key)?;
+        Model::new(storage)
+    }
+
+    /// The file's bytes (without a signature trailer).
     pub fn bytes(&self) -> &[u8] {
-        self.storage.as_ref()
+        &self.storage.as_ref()[..self.content_len]
+    }
+
+    /// The signature trailer, if the file has one. Opening did not check it.
+    pub fn signature_trailer(&self) -> Option<&crate::signature::Trailer> {
+        self.trailer.as_ref()
     }
 
     /// The storage the model was opened over.

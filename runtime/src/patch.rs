@@ -1,0 +1,841 @@
+//! Patches: the bytes that turn one model file into the next, applied on the device in bounded
+//! memory (see `docs/FORMAT.md`, *Patches*).
+//!
+//! A patch names its base and its result by size and SHA-256, and holds a list of operations
+//! that write the result from the start to the end: copy bytes of the base, write bytes carried
+//! in the patch, move in the base, and copy integers of the base plus a constant (how row
+//! offsets move when a row before them grows). The operations know nothing of rows or
+//! sections: `pocketrec diff` chooses them from the structure of the two files (row by row, with
+//! offsets as copy-adds), and a device applies any patch with the same few hundred lines,
+//! whatever layout or value encoding the model uses.
+//!
+//! [`apply`] streams the result, in order, into a [`Sink`] (a flash writer, a file, a buffer):
+//! it uses a fixed amount of stack (a 64-byte buffer), no heap, and reads the base from a byte
+//! slice (flash, a memory map). The patch is untrusted: every length and position is checked,
+//! and nothing is written unless the base is the right one *and* the operations give exactly the
+//! promised result (a first pass hashes the result without writing it; the second writes and
+//! hashes again).
+//!
+//! ```
+//! # fn main() -> Result<(), pocketrec::Error> {
+//! use pocketrec::patch::{self, Op, SliceSink};
+//! let base = b"users: 1 2 3; items: 4 5 6";
+//! let result = b"users: 1 2 3 7; items: 4 9 6";
+//! let ops = [Op::Copy { len: 12 }, Op::Insert(b" 7"), Op::Copy { len: 11 }, Op::Replace(b"9"),
+//!            Op::Copy { len: 2 }, Op::End];
+//! let bytes = patch::encode(base, result, &ops);
+//! let mut out = [0u8; 64];
+//! let mut sink = SliceSink::new(&mut out);
+//! patch::apply(base, &bytes, &mut sink)?;
+//! assert_eq!(sink.written(), result);
+//! # Ok(()) }
+//! ```
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::format::crc32c;
+use crate::le::{read_u32, read_u64};
+use crate::signature::{self, Trailer};
+
+/// A patch file's first 8 bytes: `\x89PPAT\r\n\x1a`.
+pub const PATCH_MAGIC: [u8; 8] = [0x89, b'P', b'P', b'A', b'T', 0x0D, 0x0A, 0x1A];
+
+/// The patch format's major version: a reader refuses another.
+pub const PATCH_MAJOR: u16 = 1;
+
+/// The patch format's minor version this runtime writes.
+pub const PATCH_MINOR: u16 = 0;
+
+/// Bytes in the patch header.
+pub const PATCH_HEADER_SIZE: usize = 128;
+
+/// Operation tags: the low two bits of an operation's first varint.
+const TAG_COPY: u64 = 0;
+const TAG_REPLACE: u64 = 1;
+const TAG_INSERT: u64 = 2;
+#[cfg(feature = "alloc")]
+const TAG_EXTENDED: u64 = 3;
+/// Extended operations: the rest of the first varint.
+const EXT_END: u64 = 0;
+const EXT_SEEK: u64 = 1;
+const EXT_COPY_ADD: u64 = 2;
+
+/// One operation of a patch. Each writes the next bytes of the result (none for `Seek` and
+/// `End`); a cursor in the base starts at 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op<'a> {
+    /// Copies `len` bytes of the base at the cursor; the cursor moves past them.
+    Copy {
+        /// Bytes copied.
+        len: u64,
+    },
+    /// Writes these bytes in place of as many bytes of the base: the cursor moves past them.
+    Replace(&'a [u8]),
+    /// Writes these bytes; the cursor stays.
+    Insert(&'a [u8]),
+    /// Moves the cursor by this many bytes (negative: back).
+    Seek(i64),
+    /// Copies `count` little-endian unsigned integers of `width` bytes (2, 4 or 8) at the
+    /// cursor, each plus `delta` (an integer that would leave its range is an error); the
+    /// cursor moves past them.
+    CopyAdd {
+        /// Integers copied.
+        count: u64,
+        /// Bytes per integer: 2, 4 or 8.
+        width: u8,
+        /// Added to each.
+        delta: i64,
+    },
+    /// The last operation.
+    End,
+}
+
+/// What a patch header says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PatchHeader {
+    /// Minor version of the patch format.
+    pub minor: u16,
+    /// Bytes of the patch (header and operations; a signature trailer comes after).
+    pub patch_size: u64,
+    /// Size of the file the patch applies to.
+    pub base_size: u64,
+    /// SHA-256 of the file the patch applies to (all of it, a signature trailer included).
+    pub base_sha256: [u8; 32],
+    /// Size of the file the patch makes.
+    pub result_size: u64,
+    /// SHA-256 of the file the patch makes.
+    pub result_sha256: [u8; 32],
+    /// Number of operations, `End` included.
+    pub op_count: u64,
+}
+
+/// A patch read from bytes: header checked, operations not yet run.
+#[derive(Clone, Copy, Debug)]
+pub struct Patch<'a> {
+    header: PatchHeader,
+    body: &'a [u8],
+    trailer: Option<Trailer>,
+}
+
+impl<'a> Patch<'a> {
+    /// Reads a patch (with or without a signature trailer): magic, version, header checksum,
+    /// sizes and the operations' checksum. The operations themselves are checked as they run.
+    pub fn parse(bytes: &'a [u8]) -> Result<Patch<'a>> {
+        let (content, trailer) = signature::split(bytes)?;
+        let header_bytes = content.get(..PATCH_HEADER_SIZE).ok_or(Error::Truncated {
+            what: "patch header",
+            needed: PATCH_HEADER_SIZE as u64,
+            available: content.len() as u64,
+        })?;
+        if header_bytes[..8] != PATCH_MAGIC {
+            return Err(Error::InvalidPatch(
+                "not a pocketrec patch (bad magic bytes)",
+            ));
+        }
+        let field = |at: usize| read_u64(header_bytes, at).unwrap_or(0);
+        let word = |at: usize| read_u32(header_bytes, at).unwrap_or(0);
+        let stored_crc = word(124);
+        let computed = crc32c(&header_bytes[..124]);
+        if stored_crc != computed {
+            return Err(Error::InvalidPatch("the header checksum does not match"));
+        }
+        let major = u16::from_le_bytes([header_bytes[8], header_bytes[9]]);
+        let minor = u16::from_le_bytes([header_bytes[10], header_bytes[11]]);
+        if major != PATCH_MAJOR {
+            return Err(Error::UnsupportedVersion { major, minor });
+        }
+        if word(12) as usize != PATCH_HEADER_SIZE {
+            return Err(Error::InvalidPatch("header_size is not 128"));
+        }
+        let mut header = PatchHeader {
+            minor,
+            patch_size: field(16),
+            base_size: field(24),
+            base_sha256: [0; 32],
+            result_size: field(64),
+            result_sha256: [0; 32],
+            op_count: field(112),
+        };
+        header.base_sha256.copy_from_slice(&header_bytes[32..64]);
+        header.result_sha256.copy_from_slice(&header_bytes[72..104]);
+        if header.patch_size != content.len() as u64 {
+            return Err(Error::Truncated {
+                what: "patch (size recorded in its header)",
+                needed: header.patch_size,
+                available: content.len() as u64,
+            });
+        }
+        let body = &content[PATCH_HEADER_SIZE..];
+        let computed = crc32c(body);
+        if computed != word(104) {
+            return Err(Error::InvalidPatch(
+                "the operations' checksum does not match (damaged patch)",
+            ));
+        }
+        Ok(Patch {
+            header,
+            body,
+            trailer,
+        })
+    }
+
+    /// The header.
+    pub fn header(&self) -> &PatchHeader {
+        &self.header
+    }
+
+    /// The signature trailer, if the patch is signed (not checked here: see [`apply_signed`]).
+    pub fn trailer(&self) -> Option<&Trailer> {
+        self.trailer.as_ref()
+    }
+
+    /// The operations, in order, each decoded and checked for form (not against a base).
+    pub fn ops(&self) -> Ops<'a> {
+        Ops {
+            rest: self.body,
+            done: false,
+        }
+    }
+}
+
+/// The operations of a patch ([`Patch::ops`]).
+#[derive(Clone, Debug)]
+pub struct Ops<'a> {
+    rest: &'a [u8],
+    done: bool,
+}
+
+impl<'a> Iterator for Ops<'a> {
+    type Item = Result<Op<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let op = self.decode();
+        match op {
+            Ok(Op::End) => {
+                self.done = true;
+                if !self.rest.is_empty() {
+                    return Some(Err(Error::InvalidPatch("bytes follow the end operation")));
+                }
+            }
+            Err(_) => self.done = true,
+            Ok(_) => {}
+        }
+        Some(op)
+    }
+}
+
+impl<'a> Ops<'a> {
+    fn decode(&mut self) -> Result<Op<'a>> {
+        if self.rest.is_empty() {
+            return Err(Error::InvalidPatch(
+                "the operations stop without an end operation (truncated patch)",
+            ));
+        }
+        let first = self.varint()?;
+        let (tag, value) = (first & 3, first >> 2);
+        match tag {
+            TAG_COPY => Ok(Op::Copy { len: value }),
+            TAG_REPLACE => Ok(Op::Replace(self.bytes(value)?)),
+            TAG_INSERT => Ok(Op::Insert(self.bytes(value)?)),
+            // The two bits leave only TAG_EXTENDED.
+            _ => match value {
+                EXT_END => Ok(Op::End),
+                EXT_SEEK => Ok(Op::Seek(unzigzag(self.varint()?))),
+                EXT_COPY_ADD => {
+                    let count = self.varint()?;
+                    let width = *self
+                        .rest
+                        .first()
+                        .ok_or(Error::InvalidPatch("a copy-add is cut short"))?;
+                    self.rest = &self.rest[1..];
+                    if !matches!(width, 2 | 4 | 8) {
+                        return Err(Error::InvalidPatch("a copy-add's width is not 2, 4 or 8"));
+                    }
+                    let delta = unzigzag(self.varint()?);
+                    Ok(Op::CopyAdd {
+                        count,
+                        width,
+                        delta,
+                    })
+                }
+                _ => Err(Error::InvalidPatch("unknown operation")),
+            },
+        }
+    }
+
+    fn varint(&mut self) -> Result<u64> {
+        let mut value = 0u64;
+        for (i, &byte) in self.rest.iter().enumerate().take(10) {
+            let bits = u64::from(byte & 0x7F);
+            if i == 9 && byte > 1 {
+                return Err(Error::InvalidPatch("a varint overflows 64 bits"));
+            }
+            value |= bits << (7 * i);
+            if byte & 0x80 == 0 {
+                self.rest = &self.rest[i + 1..];
+                return Ok(value);
+            }
+        }
+        Err(Error::InvalidPatch("a varint is cut short or too long"))
+    }
+
+    fn bytes(&mut self, len: u64) -> Result<&'a [u8]> {
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&n| n <= self.rest.len())
+            .ok_or(Error::InvalidPatch(
+                "literal bytes run past the end of the patch",
+            ))?;
+        let (bytes, rest) = self.rest.split_at(len);
+        self.rest = rest;
+        Ok(bytes)
+    }
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+#[cfg(feature = "alloc")]
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Where a patch writes its result: a flash writer, a file, a buffer. Bytes arrive in order,
+/// each byte once.
+pub trait Sink {
+    /// Takes the next bytes of the result. An error stops the patch and is returned by
+    /// [`apply`] (use [`Error::Sink`] for a sink's own failures).
+    fn write(&mut self, bytes: &[u8]) -> Result<()>;
+
+    /// The most bytes this sink can take, if it knows: [`apply`] refuses a result that does not
+    /// fit before writing anything.
+    fn capacity(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A [`Sink`] into a caller's buffer (a second flash slot, a RAM buffer).
+#[derive(Debug)]
+pub struct SliceSink<'a> {
+    buffer: &'a mut [u8],
+    len: usize,
+}
+
+impl<'a> SliceSink<'a> {
+    /// A sink that fills `buffer` from its start.
+    pub fn new(buffer: &'a mut [u8]) -> Self {
+        SliceSink { buffer, len: 0 }
+    }
+
+    /// The bytes written so far.
+    pub fn written(&self) -> &[u8] {
+        &self.buffer[..self.len]
+    }
+}
+
+impl Sink for SliceSink<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        let end = self
+            .len
+            .checked_add(bytes.len())
+            .filter(|&end| end <= self.buffer.len())
+            .ok_or(Error::Sink(
+                "the output buffer is smaller than the patched file",
+            ))?;
+        self.buffer[self.len..end].copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+
+    fn capacity(&self) -> Option<u64> {
+        Some((self.buffer.len() - self.len) as u64)
+    }
+}
+
+/// A [`Sink`] over any `std::io::Write` (a file, a socket).
+#[cfg(feature = "std")]
+#[derive(Debug)]
+pub struct IoSink<W>(pub W);
+
+#[cfg(feature = "std")]
+impl<W: std::io::Write> Sink for IoSink<W> {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.0.write_all(bytes).map_err(Error::Io)
+    }
+}
+
+/// What applying a patch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PatchSummary {
+    /// Bytes of the result.
+    pub result_size: u64,
+    /// Of those, bytes copied from the base (copy and copy-add operations).
+    pub copied: u64,
+    /// Of those, bytes carried in the patch (replace and insert operations).
+    pub carried: u64,
+    /// Operations run, `End` included.
+    pub ops: u64,
+}
+
+/// Hashes and counts what the operations write, and passes it on to a sink if there is one.
+struct Output<'s, S: Sink + ?Sized> {
+    hasher: Sha256,
+    summary: PatchSummary,
+    limit: u64,
+    sink: Option<&'s mut S>,
+}
+
+impl<S: Sink + ?Sized> Output<'_, S> {
+    fn emit(&mut self, bytes: &[u8], copied: bool) -> Result<()> {
+        let n = bytes.len() as u64;
+        let total = self
+            .summary
+            .result_size
+            .checked_add(n)
+            .filter(|&t| t <= self.limit)
+            .ok_or(Error::PatchResult(
+                "the operations write more bytes than the result's size",
+            ))?;
+        self.hasher.update(bytes);
+        self.summary.result_size = total;
+        if copied {
+            self.summary.copied += n;
+        } else {
+            self.summary.carried += n;
+        }
+        match self.sink.as_deref_mut() {
+            Some(sink) => sink.write(bytes),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Runs the operations over `base` into `out`, and checks the result's size and SHA-256.
+fn run<S: Sink + ?Sized>(base: &[u8], patch: &Patch<'_>, out: &mut Output<'_, S>) -> Result<()> {
+    let base_len = base.len() as u64;
+    let mut cursor: u64 = 0;
+    let span = |cursor: u64, len: u64, what: &'static str| -> Result<(usize, usize)> {
+        let end = cursor
+            .checked_add(len)
+            .filter(|&end| end <= base_len)
+            .ok_or(Error::InvalidPatch(what))?;
+        Ok((cursor as usize, end as usize))
+    };
+    for op in patch.ops() {
+        out.summary.ops += 1;
+        match op? {
+            Op::Copy { len } => {
+                let (start, end) = span(cursor, len, "a copy reads past the end of the base")?;
+                out.emit(&base[start..end], true)?;
+                cursor = end as u64;
+            }
+            Op::Replace(bytes) => {
+                let (_, end) = span(
+                    cursor,
+                    bytes.len() as u64,
+                    "a replace moves past the end of the base",
+                )?;
+                out.emit(bytes, false)?;
+                cursor = end as u64;
+            }
+            Op::Insert(bytes) => out.emit(bytes, false)?,
+            Op::Seek(delta) => {
+                cursor = cursor
+                    .checked_add_signed(delta)
+                    .filter(|&c| c <= base_len)
+                    .ok_or(Error::InvalidPatch("a seek leaves the base"))?;
+            }
+            Op::CopyAdd {
+                count,
+                width,
+                delta,
+            } => {
+                let bytes = count
+                    .checked_mul(u64::from(width))
+                    .ok_or(Error::InvalidPatch("a copy-add's length overflows"))?;
+                let (start, end) =
+                    span(cursor, bytes, "a copy-add reads past the end of the base")?;
+                copy_add(&base[start..end], usize::from(width), delta, out)?;
+                cursor = end as u64;
+            }
+            Op::End => {}
+        }
+    }
+    if out.summary.ops != patch.header.op_count {
+        return Err(Error::InvalidPatch(
+            "the number of operations differs from the header's",
+        ));
+    }
+    if out.summary.result_size != patch.header.result_size {
+        return Err(Error::PatchResult(
+            "the operations write fewer bytes than the result's size",
+        ));
+    }
+    let digest: [u8; 32] = out.hasher.clone().finalize().into();
+    if digest != patch.header.result_sha256 {
+        return Err(Error::PatchResult(
+            "its SHA-256 differs from the one the patch names",
+        ));
+    }
+    Ok(())
+}
+
+/// Writes the integers of `source` (little-endian, `width` bytes each) plus `delta`, through a
+/// 64-byte buffer.
+fn copy_add<S: Sink + ?Sized>(
+    source: &[u8],
+    width: usize,
+    delta: i64,
+    out: &mut Output<'_, S>,
+) -> Result<()> {
+    let max = match width {
+        2 => u64::from(u16::MAX),
+        4 => u64::from(u32::MAX),
+        _ => u64::MAX,
+    };
+    let mut buffer = [0u8; 64];
+    for chunk in source.chunks(64) {
+        for (from, to) in chunk
+            .chunks_exact(width)
+            .zip(buffer.chunks_exact_mut(width))
+        {
+            let mut raw = [0u8; 8];
+            raw[..width].copy_from_slice(from);
+            let value = u64::from_le_bytes(raw)
+                .checked_add_signed(delta)
+                .filter(|&v| v <= max)
+                .ok_or(Error::InvalidPatch(
+                    "a copy-add takes an integer out of its range",
+                ))?;
+            to.copy_from_slice(&value.to_le_bytes()[..width]);
+        }
+        out.emit(&buffer[..chunk.len()], true)?;
+    }
+    Ok(())
+}
+
+/// Checks that `patch` applies to `base` and gives the result it names, without writing
+/// anything. Returns the patch's header.
+pub fn check(base: &[u8], patch: &[u8]) -> Result<PatchHeader> {
+    let patch = Patch::parse(patch)?;
+    check_parsed(base, &patch)?;
+    Ok(patch.header)
+}
+
+fn check_parsed(base: &[u8], patch: &Patch<'_>) -> Result<PatchSummary> {
+    let header = &patch.header;
+    if base.len() as u64 != header.base_size || signature::sha256(base) != header.base_sha256 {
+        return Err(Error::WrongBase {
+            expected_size: header.base_size,
+            actual_size: base.len() as u64,
+        });
+    }
+    let mut dry: Output<'_, SliceSink<'_>> = Output {
+        hasher: Sha256::new(),
+        summary: PatchSummary::default(),
+        limit: header.result_size,
+        sink: None,
+    };
+    run(base, patch, &mut dry)?;
+    Ok(dry.summary)
+}
+
+/// Applies `patch` to `base`, streaming the result into `sink`.
+///
+/// Nothing reaches the sink unless the base is the one the patch names (size and SHA-256:
+/// [`Error::WrongBase`]), the patch is well formed ([`Error::InvalidPatch`]) and its operations
+/// give exactly the result it names ([`Error::PatchResult`]): a first pass runs them without
+/// writing. The second pass writes and checks the result's SHA-256 again. Memory: a 64-byte
+/// buffer and the SHA-256 state on the stack; no heap.
+pub fn apply<S: Sink + ?Sized>(base: &[u8], patch: &[u8], sink: &mut S) -> Result<PatchSummary> {
+    let patch = Patch::parse(patch)?;
+    apply_parsed(base, &patch, sink)
+}
+
+fn apply_parsed<S: Sink + ?Sized>(
+    base: &[u8],
+    patch: &Patch<'_>,
+    sink: &mut S,
+) -> Result<PatchSummary> {
+    if let Some(capacity) = sink.capacity()
+        && capacity < patch.header.result_size
+    {
+        return Err(Error::Sink(
+            "the output buffer is smaller than the patched file",
+        ));
+    }
+    check_parsed(base, patch)?;
+    let mut out = Output {
+        hasher: Sha256::new(),
+        summary: PatchSummary::default(),
+        limit: patch.header.result_size,
+        sink: Some(sink),
+    };
+    run(base, patch, &mut out)?;
+    Ok(out.summary)
+}
+
+/// [`apply`], for a patch that must be signed by `public_key`: an unsigned patch
+/// ([`Error::Unsigned`]), one signed by another key ([`Error::WrongKey`]) or one changed after
+/// signing ([`Error::Tampered`]) is refused before anything else is read.
+#[cfg(feature = "signatures")]
+pub fn apply_signed<S: Sink + ?Sized>(
+    base: &[u8],
+    patch: &[u8],
+    public_key: &[u8; 32],
+    sink: &mut S,
+) -> Result<PatchSummary> {
+    signature::verify(patch, public_key)?;
+    apply(base, patch, sink)
+}
+
+/// Encodes operations as a patch from `base` to `result` (header, operations, no signature).
+/// The operations are not checked here: [`check`] does that.
+#[cfg(feature = "alloc")]
+pub fn encode(base: &[u8], result: &[u8], ops: &[Op<'_>]) -> alloc::vec::Vec<u8> {
+    let mut body = alloc::vec::Vec::new();
+    for op in ops {
+        encode_op(op, &mut body);
+    }
+    let mut out = alloc::vec::Vec::with_capacity(PATCH_HEADER_SIZE + body.len());
+    out.extend_from_slice(&PATCH_MAGIC);
+    out.extend_from_slice(&PATCH_MAJOR.to_le_bytes());
+    out.extend_from_slice(&PATCH_MINOR.to_le_bytes());
+    out.extend_from_slice(&(PATCH_HEADER_SIZE as u32).to_le_bytes());
+    out.extend_from_slice(&((PATCH_HEADER_SIZE + body.len()) as u64).to_le_bytes());
+    out.extend_from_slice(&(base.len() as u64).to_le_bytes());
+    out.extend_from_slice(&signature::sha256(base));
+    out.extend_from_slice(&(result.len() as u64).to_le_bytes());
+    out.extend_from_slice(&signature::sha256(result));
+    out.extend_from_slice(&crc32c(&body).to_le_bytes());
+    out.extend_from_slice(&[0u8; 4]);
+    out.extend_from_slice(&(ops.len() as u64).to_le_bytes());
+    out.extend_from_slice(&[0u8; 4]);
+    let crc = crc32c(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    debug_assert_eq!(out.len(), PATCH_HEADER_SIZE);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Appends one operation's bytes.
+#[cfg(feature = "alloc")]
+pub fn encode_op(op: &Op<'_>, out: &mut alloc::vec::Vec<u8>) {
+    let varint = |mut v: u64, out: &mut alloc::vec::Vec<u8>| {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    };
+    match *op {
+        Op::Copy { len } => varint(len << 2 | TAG_COPY, out),
+        Op::Replace(bytes) => {
+            varint((bytes.len() as u64) << 2 | TAG_REPLACE, out);
+            out.extend_from_slice(bytes);
+        }
+        Op::Insert(bytes) => {
+            varint((bytes.len() as u64) << 2 | TAG_INSERT, out);
+            out.extend_from_slice(bytes);
+        }
+        Op::Seek(delta) => {
+            varint(EXT_SEEK << 2 | TAG_EXTENDED, out);
+            varint(zigzag(delta), out);
+        }
+        Op::CopyAdd {
+            count,
+            width,
+            delta,
+        } => {
+            varint(EXT_COPY_ADD << 2 | TAG_EXTENDED, out);
+            varint(count, out);
+            out.push(width);
+            varint(zigzag(delta), out);
+        }
+        Op::End => varint(EXT_END << 2 | TAG_EXTENDED, out),
+    }
+}
+
+/// Applies the patch in `patch_path` to the file `base_path` and writes the result to
+/// `target` atomically: into a new temporary file next to `target`, flushed to disk, then renamed
+/// over it (the directory is synced too). On any error, or a crash at any point, `target` is
+/// either untouched or the complete new file; `target` may be `base_path` itself. With
+/// `public_key`, the patch must be signed by that key.
+#[cfg(feature = "std")]
+pub fn apply_file(
+    base_path: &std::path::Path,
+    patch_path: &std::path::Path,
+    target: &std::path::Path,
+    public_key: Option<&[u8; 32]>,
+) -> Result<PatchSummary> {
+    let base = std::fs::read(base_path)?;
+    let patch_bytes = std::fs::read(patch_path)?;
+    match public_key {
+        #[cfg(feature = "signatures")]
+        Some(key) => {
+            signature::verify(&patch_bytes, key)?;
+        }
+        #[cfg(not(feature = "signatures"))]
+        Some(_) => {
+            return Err(Error::Unsupported {
+                what: "signature check (built without the `signatures` feature)",
+                code: 0,
+            });
+        }
+        None => {}
+    }
+    let patch = Patch::parse(&patch_bytes)?;
+    check_parsed(&base, &patch)?;
+    crate::atomic::write_with(target, |file| {
+        let mut sink = IoSink(std::io::BufWriter::new(file));
+        let summary = apply_parsed(&base, &patch, &mut sink)?;
+        std::io::Write::flush(&mut sink.0)?;
+        Ok(summary)
+    })
+}
+
+#[cfg(all(test, feature = "alloc"))]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn sample() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let base: Vec<u8> = (0..200u32).flat_map(|i| (i * 10).to_le_bytes()).collect();
+        // The result: the first 50 integers + 3, a replaced byte run, an insert, a seek back.
+        let mut result = Vec::new();
+        let mut ops = Vec::new();
+        for i in 0..50u32 {
+            result.extend_from_slice(&(i * 10 + 3).to_le_bytes());
+        }
+        ops.push(Op::CopyAdd {
+            count: 50,
+            width: 4,
+            delta: 3,
+        });
+        result.extend_from_slice(b"abcd");
+        ops.push(Op::Replace(b"abcd"));
+        result.extend_from_slice(b"xyz");
+        ops.push(Op::Insert(b"xyz"));
+        result.extend_from_slice(&base[204..600]);
+        ops.push(Op::Copy { len: 396 });
+        ops.push(Op::Seek(-596));
+        result.extend_from_slice(&base[4..24]);
+        ops.push(Op::Copy { len: 20 });
+        ops.push(Op::End);
+        let patch = encode(&base, &result, &ops);
+        (base, result, patch)
+    }
+
+    #[test]
+    fn every_operation_applies() {
+        let (base, result, patch) = sample();
+        let mut out = alloc::vec![0u8; result.len()];
+        let mut sink = SliceSink::new(&mut out);
+        let summary = apply(&base, &patch, &mut sink).unwrap();
+        assert_eq!(sink.written(), &result[..]);
+        assert_eq!(summary.result_size, result.len() as u64);
+        assert_eq!(summary.carried, 7);
+        assert_eq!(summary.ops, 7);
+    }
+
+    #[test]
+    fn a_wrong_base_writes_nothing() {
+        let (mut base, result, patch) = sample();
+        base[100] ^= 1;
+        let mut out = alloc::vec![0u8; result.len()];
+        let mut sink = SliceSink::new(&mut out);
+        let e = apply(&base, &patch, &mut sink).unwrap_err();
+        assert!(matches!(e, Error::WrongBase { .. }), "{e}");
+        assert!(sink.written().is_empty());
+    }
+
+    #[test]
+    fn every_truncation_and_every_byte_flip_is_refused_before_writing() {
+        let (base, result, patch) = sample();
+        for len in 0..patch.len() {
+            let mut out = alloc::vec![0u8; result.len() + 64];
+            let mut sink = SliceSink::new(&mut out);
+            assert!(
+                apply(&base, &patch[..len], &mut sink).is_err(),
+                "cut at {len}"
+            );
+            assert!(sink.written().is_empty());
+        }
+        for at in 0..patch.len() {
+            for bit in [1u8, 0x80] {
+                let mut bad = patch.clone();
+                bad[at] ^= bit;
+                let mut out = alloc::vec![0u8; result.len() + 64];
+                let mut sink = SliceSink::new(&mut out);
+                assert!(
+                    apply(&base, &bad, &mut sink).is_err(),
+                    "flip {bit:#x} at {at}"
+                );
+                assert!(sink.written().is_empty(), "wrote after a flip at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn operations_that_break_the_rules_are_refused() {
+        let base = [5u8; 16];
+        let cases: [(&[Op<'_>], &[u8]); 5] = [
+            (&[Op::Copy { len: 17 }, Op::End], &[5; 17]),
+            (&[Op::Seek(-1), Op::End], b""),
+            (&[Op::Seek(17), Op::End], b""),
+            (
+                &[
+                    Op::CopyAdd {
+                        count: 8,
+                        width: 2,
+                        delta: 65_535,
+                    },
+                    Op::End,
+                ],
+                &[4; 16],
+            ),
+            (&[Op::Replace(&[1; 17]), Op::End], &[1; 17]),
+        ];
+        for (ops, result) in cases {
+            let patch = encode(&base, result, ops);
+            assert!(
+                matches!(check(&base, &patch), Err(Error::InvalidPatch(_))),
+                "{ops:?}"
+            );
+        }
+        // A patch whose operations do not give the promised bytes.
+        let patch = encode(&base, &[5; 4], &[Op::Copy { len: 3 }, Op::End]);
+        assert!(matches!(check(&base, &patch), Err(Error::PatchResult(_))));
+        let patch = encode(&base, &[5; 4], &[Op::Insert(&[6; 4]), Op::End]);
+        assert!(matches!(check(&base, &patch), Err(Error::PatchResult(_))));
+    }
+
+    #[test]
+    fn a_small_buffer_is_refused_up_front() {
+        let (base, result, patch) = sample();
+        let mut out = alloc::vec![0u8; result.len() - 1];
+        let mut sink = SliceSink::new(&mut out);
+        assert!(matches!(
+            apply(&base, &patch, &mut sink),
+            Err(Error::Sink(_))
+        ));
+        assert!(sink.written().is_empty());
+    }
+
+    #[test]
+    fn tags_fit_in_two_bits() {
+        assert_eq!(TAG_EXTENDED, 3);
+    }
+
+    #[test]
+    fn zigzag_round_trips() {
+        for v in [0i64, 1, -1, 63, -64, i64::MAX, i64::MIN] {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+    }
+}
