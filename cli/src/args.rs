@@ -29,9 +29,10 @@ pub enum Command {
     /// Write a .prec model from trained user and item tables (npy, npz, scipy sparse npz,
     /// safetensors).
     Export(Box<ExportArgs>),
-    /// Show what a model holds and what each part costs.
+    /// Show what a model holds and what each part costs; or, for a patch, what it changes and
+    /// how big it is against the file it makes.
     Inspect {
-        /// The model file.
+        /// The model file (or patch file).
         model: PathBuf,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -41,11 +42,62 @@ pub enum Command {
         #[arg(long)]
         plot: Option<PathBuf>,
     },
-    /// Check every byte of a model (checksums, rows, ids). Exit status 0: valid; 1: invalid;
+    /// Check every byte of a model (checksums, rows, ids), or the form of a patch; with --key,
+    /// also its signature. Exit status 0: valid; 1: invalid (or unsigned, wrong key, tampered);
     /// 2: unreadable.
     Verify {
-        /// The model file.
+        /// The model file (or patch file).
         model: PathBuf,
+        /// A public key file (`pocketrec keygen`): the file must be signed by it.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Write the patch that turns OLD into NEW (rows that changed, were added or removed),
+    /// for an over-the-air update; `pocketrec patch` (or the runtime, on the device) applies it.
+    Diff {
+        /// The model the device has.
+        old: PathBuf,
+        /// The model it should have.
+        new: PathBuf,
+        /// The patch file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply a patch to OLD and write the result atomically (a crash leaves OUTPUT as it was,
+    /// or complete). OUTPUT may be OLD itself.
+    Patch {
+        /// The model the patch was made for.
+        old: PathBuf,
+        /// The patch (`pocketrec diff`).
+        patch: PathBuf,
+        /// The file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// A public key file: the patch must be signed by it.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Make an Ed25519 key pair for signing models and patches: PREFIX.key (secret, mode 0600)
+    /// and PREFIX.pub (for apps).
+    Keygen {
+        /// Path prefix of the two key files.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Sign a model or a patch with a secret key (an Ed25519 signature over its SHA-256, in a
+    /// trailer that readers skip and `verify --key` checks).
+    Sign {
+        /// The model or patch file.
+        file: PathBuf,
+        /// The secret key file (`pocketrec keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the signed file [default: in place].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
     /// Print the top-k items for a user, or for every user of a file.
     Recommend(RecommendArgs),
@@ -98,6 +150,14 @@ pub enum Command {
         /// exactly --density; see docs/BENCHMARKS.md, "Structured tables").
         #[arg(long, value_enum, default_value_t = Structure::Normal)]
         structure: Structure,
+        /// Then change this fraction of each table's rows, as an update would (values scaled
+        /// by 1 + 0.1 z, every other changed row with one non-zero moved): run twice, with
+        /// and without it, for two models to diff.
+        #[arg(long)]
+        change_rows: Option<f64>,
+        /// The seed that picks and changes the rows of --change-rows.
+        #[arg(long, default_value_t = 1)]
+        change_seed: u64,
     },
     /// Write a drifting synthetic interaction log with timestamps (taste clusters whose
     /// popularity drifts, new users and items arriving, users changing tastes): for

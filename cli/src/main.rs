@@ -46,7 +46,23 @@ fn run() -> ExitCode {
         Command::Inspect { model, json, plot } => {
             commands::inspect::run(&model, json, plot.as_deref())
         }
-        Command::Verify { model } => return commands::verify::run(&model),
+        Command::Verify { model, key } => return commands::verify::run(&model, key.as_deref()),
+        Command::Diff {
+            old,
+            new,
+            output,
+            json,
+        } => commands::update::diff(&old, &new, &output, json),
+        Command::Patch {
+            old,
+            patch,
+            output,
+            key,
+        } => commands::update::patch(&old, &patch, &output, key.as_deref()),
+        Command::Keygen { output } => commands::update::keygen(&output),
+        Command::Sign { file, key, output } => {
+            commands::update::sign(&file, &key, output.as_deref().unwrap_or(&file))
+        }
         Command::Frontier {
             summaries,
             plot,
@@ -60,7 +76,18 @@ fn run() -> ExitCode {
             density,
             seed,
             structure,
-        } => commands::generate::run(&output, users, items, dim, density, seed, structure),
+            change_rows,
+            change_seed,
+        } => commands::generate::run(
+            &output,
+            users,
+            items,
+            dim,
+            density,
+            seed,
+            structure,
+            change_rows.map(|f| (f, change_seed)),
+        ),
         Command::Split(args) => commands::split::run(&args),
         Command::GenerateLog {
             output,

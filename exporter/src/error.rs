@@ -92,6 +92,9 @@ pub enum ExportError {
         #[source]
         source: pocketrec::Error,
     },
+    /// A patch could not be made (the diff's own check failed), or a key file is malformed.
+    #[error("{0}")]
+    Patch(String),
 }
 
 /// Shorthand for results in this crate.

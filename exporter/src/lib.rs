@@ -20,6 +20,7 @@
 
 pub mod arrays;
 pub mod atomic;
+pub mod diff;
 pub mod error;
 pub mod export;
 pub mod fold_in;
@@ -29,6 +30,7 @@ pub mod inspect;
 pub mod model_file;
 pub mod progress;
 pub mod prune;
+pub mod sign;
 pub mod storage;
 
 pub use error::{ExportError, Result};

@@ -126,3 +126,51 @@ pub fn random_normal_table(seed: u64, rows: usize, dim: usize, density: f64) -> 
         })
         .collect()
 }
+
+/// Changes exactly `round(fraction × rows)` rows of a `rows x dim` table, chosen at random
+/// from `seed`, as a model update changes them: each non-zero scaled by `1 + 0.1 z` (z standard
+/// normal), and in every other changed row one non-zero moved to a column that was zero. Returns
+/// the changed rows, in increasing order.
+///
+/// ```
+/// let mut table = pocketrec_train::random::random_normal_table(1, 100, 8, 0.5);
+/// let before = table.clone();
+/// let rows = pocketrec_train::random::change_rows(&mut table, 8, 0.05, 2);
+/// assert_eq!(rows.len(), 5);
+/// assert!(rows.iter().all(|&r| table[r * 8..r * 8 + 8] != before[r * 8..r * 8 + 8]));
+/// ```
+pub fn change_rows(table: &mut [f32], dim: usize, fraction: f64, seed: u64) -> Vec<usize> {
+    let rows = table.len() / dim.max(1);
+    let count = ((fraction * rows as f64).round() as usize).min(rows);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // A partial Fisher-Yates shuffle picks `count` distinct rows.
+    let mut order: Vec<usize> = (0..rows).collect();
+    for i in 0..count {
+        let j = rng.random_range(i..rows);
+        order.swap(i, j);
+    }
+    let mut chosen = order[..count].to_vec();
+    chosen.sort_unstable();
+    for (k, &r) in chosen.iter().enumerate() {
+        let row = &mut table[r * dim..(r + 1) * dim];
+        let original = row.to_vec();
+        for v in row.iter_mut().filter(|v| **v != 0.0) {
+            *v *= 1.0 + 0.1 * normal(&mut rng);
+        }
+        if k % 2 == 1 {
+            let nonzero: Vec<usize> = (0..dim).filter(|&c| row[c] != 0.0).collect();
+            let zero: Vec<usize> = (0..dim).filter(|&c| row[c] == 0.0).collect();
+            if !nonzero.is_empty() && !zero.is_empty() {
+                let from = nonzero[rng.random_range(0..nonzero.len())];
+                let to = zero[rng.random_range(0..zero.len())];
+                row[to] = row[from];
+                row[from] = 0.0;
+            }
+        }
+        if *row == original[..] {
+            // An empty row (or a scale of exactly 1): give it one value so that it changes.
+            row[rng.random_range(0..dim)] += 1.0;
+        }
+    }
+    chosen
+}

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use pocketrec_export::input::write_npy_f32;
-use pocketrec_train::random::random_normal_table;
+use pocketrec_train::random::{change_rows, random_normal_table};
 use pocketrec_train::structured::structured_tables;
 
 use crate::error::{CliError, Result};
@@ -28,12 +28,18 @@ pub fn run(
     density: f64,
     seed: u64,
     structure: Structure,
+    change: Option<(f64, u64)>,
 ) -> Result<()> {
     if !(0.0..=1.0).contains(&density) {
         return Err(CliError::Usage("--density must be in [0, 1]".into()));
     }
+    if let Some((fraction, _)) = change
+        && !(0.0..=1.0).contains(&fraction)
+    {
+        return Err(CliError::Usage("--change-rows must be in [0, 1]".into()));
+    }
     std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, e))?;
-    let (user_table, item_table) = match structure {
+    let (mut user_table, mut item_table) = match structure {
         Structure::Normal => {
             let table = |rows, salt| {
                 random_normal_table(seed.wrapping_mul(2).wrapping_add(salt), rows, dim, density)
@@ -45,6 +51,15 @@ pub fn run(
             (tables.users, tables.items)
         }
     };
+    if let Some((fraction, change_seed)) = change {
+        let users_changed = change_rows(&mut user_table, dim, fraction, change_seed);
+        let items_changed = change_rows(&mut item_table, dim, fraction, change_seed ^ 0x5EED);
+        eprintln!(
+            "changed {} user rows and {} item rows (seed {change_seed})",
+            users_changed.len(),
+            items_changed.len()
+        );
+    }
     for (name, rows, table) in [
         ("users.npy", users, user_table),
         ("items.npy", items, item_table),

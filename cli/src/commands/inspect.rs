@@ -14,6 +14,14 @@ use crate::plot::{Bars, Panel, write_svg};
 /// Runs `pocketrec inspect`; with `plot`, also draws bytes by section, non-zeros per row and
 /// density per dimension of the item table into that SVG file.
 pub fn run(model: &Path, json: bool, plot: Option<&Path>) -> Result<()> {
+    if super::update::is_patch(model) {
+        if plot.is_some() {
+            return Err(crate::error::CliError::Usage(
+                "--plot draws a model; this file is a patch".into(),
+            ));
+        }
+        return super::update::inspect_patch(model, json);
+    }
     let opened = open_model(model)?;
     let r = report(&opened);
     if let Some(out) = plot {

@@ -12,4 +12,5 @@ pub mod inspect;
 pub mod recommend;
 pub mod split;
 pub mod train;
+pub mod update;
 pub mod verify;
