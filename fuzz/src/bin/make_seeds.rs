@@ -2,9 +2,11 @@
 //! clustered rows, ids, biases, fold-in
 //! sections) as the fuzzers' seed corpus: `make_seeds DIR` for `open_and_query`;
 //! `make_seeds DIR fold_in` for `fold_in`: models with a fold-in section, each behind a few
-//! query headers (the layout is documented in `fuzz_targets/fold_in.rs`).
+//! query headers (the layout is documented in `fuzz_targets/fold_in.rs`); `make_seeds DIR
+//! apply_patch` for `apply_patch`: small models and patches between them.
 
 use pocketrec::builder::{FoldInParams, Layout, ModelBuilder, RowOrder, SparseMatrix, TableSpec};
+use pocketrec::patch::{self, Op};
 use pocketrec::{IdKind, ListRows, Role, Scoring, ValueEncoding};
 
 fn table(rows: usize, dim: usize, density_per_mille: usize, salt: usize) -> SparseMatrix {
@@ -91,11 +93,96 @@ fn fold_in_headers() -> Vec<[u8; 56]> {
     vec![plain, weighted, odd, prior_only]
 }
 
+/// Operations that make `new` from `old`: equal bytes copied, differing runs replaced in place
+/// (same length), or a common prefix copied and the rest inserted.
+fn simple_ops<'a>(old: &[u8], new: &'a [u8]) -> Vec<Op<'a>> {
+    let mut ops = Vec::new();
+    if old.len() == new.len() {
+        let mut i = 0;
+        while i < new.len() {
+            let start = i;
+            while i < new.len() && old[i] == new[i] {
+                i += 1;
+            }
+            if i > start {
+                ops.push(Op::Copy { len: (i - start) as u64 });
+            }
+            let start = i;
+            while i < new.len() && old[i] != new[i] {
+                i += 1;
+            }
+            if i > start {
+                ops.push(Op::Replace(&new[start..i]));
+            }
+        }
+    } else {
+        let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+        ops.push(Op::Copy { len: prefix as u64 });
+        ops.push(Op::Insert(&new[prefix..]));
+        ops.push(Op::Seek(-(prefix as i64) / 2));
+    }
+    ops.push(Op::End);
+    ops
+}
+
+/// Seeds for `apply_patch`: (base, patch) pairs between small models, in place and not,
+/// and one of copy-adds over offsets.
+fn patch_seeds(dir: &str) -> usize {
+    let models = fold_in_models();
+    let mut pairs: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = Vec::new();
+    for (m, old) in models.iter().enumerate().step_by(4) {
+        let mut changed = old.clone();
+        for at in (old.len() / 3..old.len()).step_by(97) {
+            changed[at] ^= 0x21;
+        }
+        let ops = simple_ops(old, &changed);
+        pairs.push((old.clone(), changed.clone(), patch::encode(old, &changed, &ops)));
+        let other = &models[(m + 1) % models.len()];
+        let ops = simple_ops(old, other);
+        pairs.push((old.clone(), other.clone(), patch::encode(old, other, &ops)));
+    }
+    let offsets: Vec<u8> = (0..64u32).flat_map(|i| (i * 12).to_le_bytes()).collect();
+    let moved: Vec<u8> = (0..64u32)
+        .flat_map(|i| (i * 12 + if i > 20 { 3 } else { 0 }).to_le_bytes())
+        .collect();
+    let ops = [
+        Op::Copy { len: 84 },
+        Op::CopyAdd {
+            count: 43,
+            width: 4,
+            delta: 3,
+        },
+        Op::End,
+    ];
+    pairs.push((offsets.clone(), moved.clone(), patch::encode(&offsets, &moved, &ops)));
+    // Bare operations over the offsets (mode 2 of the target): the body of the last patch.
+    let body = &pairs[pairs.len() - 1].2[128..];
+    let mut seed = (offsets.len() as u32).to_le_bytes().to_vec();
+    seed[3] = 2 | (63 << 2);
+    seed.extend_from_slice(&offsets);
+    seed.extend_from_slice(body);
+    std::fs::write(format!("{dir}/patch-ops.bin"), seed).expect("write seed");
+    for (n, (base, _, patch_bytes)) in pairs.iter().enumerate() {
+        let mut seed = (base.len() as u32).to_le_bytes();
+        seed[3] = (n % 2) as u8;
+        let mut seed = seed.to_vec();
+        seed.extend_from_slice(base);
+        seed.extend_from_slice(patch_bytes);
+        std::fs::write(format!("{dir}/patch-{n:02}.bin"), seed).expect("write seed");
+    }
+    pairs.len()
+}
+
 fn main() {
     let dir = std::env::args()
         .nth(1)
         .expect("usage: make_seeds DIR [fold_in]");
     std::fs::create_dir_all(&dir).expect("create corpus dir");
+    if std::env::args().nth(2).as_deref() == Some("apply_patch") {
+        let n = patch_seeds(&dir);
+        println!("wrote {n} patch seeds to {dir}");
+        return;
+    }
     if std::env::args().nth(2).as_deref() == Some("fold_in") {
         let mut n = 0;
         for (m, model) in fold_in_models().iter().enumerate() {
