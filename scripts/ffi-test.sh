@@ -10,8 +10,10 @@
 #   3. runs ffi/tests/abi_test.c (misuse, fold-in, batches against per-user answers, original
 #      string ids against the CLI's, bad files, 8 threads) against both libraries, with models
 #      exported with --no-fold-in and --no-id-strings for the UNSUPPORTED cases;
-#   4. runs the example and abi_test under valgrind: no error, no leak;
-#   5. runs the JNI test (java/) on the host JDK (scripts/jni-test.sh).
+#   4. runs ffi/tests/update_test.c (signed models: unsigned, wrong key, tampered; patches
+#      between signed models, atomically and into a buffer) against both libraries;
+#   5. runs the example, abi_test and update_test under valgrind: no error, no leak;
+#   6. runs the JNI test (java/) on the host JDK (scripts/jni-test.sh).
 # Installs what is missing (valgrind, a JDK) with apt when run as root. Work files go to
 # target/ffi-test. Prints "ffi-test: N passed, N failed" and exits non-zero on any failure.
 set -euo pipefail
@@ -74,7 +76,7 @@ echo "== compile the C programs"
 # The system libraries a Rust staticlib needs on Linux (rustc --print native-static-libs).
 NATIVE_LIBS="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
 CFLAGS="-std=c11 -O2 -g -Wall -Wextra -Werror -pedantic -D_POSIX_C_SOURCE=200809L -I ffi/include"
-for prog in examples/recommend tests/abi_test; do
+for prog in examples/recommend tests/abi_test tests/update_test; do
   name=$(basename "$prog")
   # shellcheck disable=SC2086
   cc $CFLAGS "ffi/$prog.c" "$R/libpocketrec.a" $NATIVE_LIBS -o "$W/$name-static"
@@ -197,6 +199,19 @@ for lib in static shared; do
   fi
 done
 
+echo "== update_test (signed models and patches)"
+U=$W/updates
+bash scripts/update-fixtures.sh "$CLI" "$U"
+UPDATE_ARGS=("$U/old.prec" "$U/new.prec" "$U/signed.precpatch" "$U/unsigned.precpatch" "$U/app.pub.bin" "$U/other.pub.bin" "$U/new-unsigned.prec" "$U")
+for lib in static shared; do
+  if "$W/update_test-$lib" "${UPDATE_ARGS[@]}" >"$W/update-$lib.txt" 2>&1; then
+    ok "update_test-$lib: $(tail -1 "$W/update-$lib.txt")"
+  else
+    bad "update_test-$lib:"
+    cat "$W/update-$lib.txt"
+  fi
+done
+
 echo "== valgrind (memcheck: errors and leaks are failures)"
 # ffi/tests/valgrind.supp: the one "possibly lost" block std keeps per C thread that runs a
 # batch (std::thread::scope's handle of the current thread; the file says why), nothing else.
@@ -220,6 +235,7 @@ for lib in static shared; do
   done
   vg "recommend-$lib-fold-in" "$W/recommend-$lib" --fold-in=3,8,12,99999 "$W/models/demo-f16.prec" 20 5 17
   vg "abi_test-$lib" "$W/abi_test-$lib" "$W/models/demo-f16.prec" 42 "$NO_FOLD_IN" "$STRINGS" "$W/strings-expected.txt" "$NO_STRINGS"
+  vg "update_test-$lib" "$W/update_test-$lib" "${UPDATE_ARGS[@]}"
 done
 # A full report, for the record: the summary of one run with every leak kind shown.
 valgrind --leak-check=full --show-leak-kinds=all --suppressions=ffi/tests/valgrind.supp "$W/abi_test-static" "$W/models/demo-f16.prec" 42 "$NO_FOLD_IN" "$STRINGS" "$W/strings-expected.txt" "$NO_STRINGS" \

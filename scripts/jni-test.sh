@@ -56,12 +56,15 @@ no_strings_model=$W/models/demo-f16-no-strings.prec
   python3 -c 'import json, sys; print("\n".join(i["item"] for i in json.load(sys.stdin)["items"]))' \
   >"$W/expected-strings.txt"
 
+# Signed models and patches (PocketRec.openSigned, applyPatch).
+bash "$(dirname "$0")/update-fixtures.sh" "$cli" "$W/updates"
+
 javac -Xlint:all -Werror -d "$W/classes" \
   ffi/java/src/main/java/org/pocketrec/*.java ffi/java/src/test/java/org/pocketrec/*.java
 # -Xcheck:jni makes the JVM validate every JNI call of the glue; any warning is a failure.
 java -Xcheck:jni -Djava.library.path="$lib" -cp "$W/classes" org.pocketrec.PocketRecTest \
   "$model" "$W/app.apk" "$offset" "$W/expected.jsonl" "$W/expected-fold-in.jsonl" "$no_fold_in" \
-  "$strings_model" "$W/expected-strings.txt" "$no_strings_model" \
+  "$strings_model" "$W/expected-strings.txt" "$no_strings_model" "$W/updates" \
   2>&1 | tee "$W/out.txt"
 status=${PIPESTATUS[0]}
 if grep -qi "warning" "$W/out.txt"; then

@@ -115,6 +115,29 @@ typedef enum pocketrec_status {
    * strings, and `pocketrec_find_item_str` a model with string item ids.
    */
   POCKETREC_UNSUPPORTED = 7,
+  /**
+   * A signature was required (`pocketrec_open_signed`, a patch applied with a key) and the
+   * file carries none.
+   */
+  POCKETREC_UNSIGNED = 8,
+  /**
+   * The file is signed by another key than the one given.
+   */
+  POCKETREC_WRONG_KEY = 9,
+  /**
+   * The file (or its signature) was changed after signing.
+   */
+  POCKETREC_TAMPERED = 10,
+  /**
+   * The patch was made for another base file (its size or SHA-256 differs); nothing was
+   * written.
+   */
+  POCKETREC_WRONG_BASE = 11,
+  /**
+   * The bytes are not a valid patch, or applying it does not give the file it names; nothing
+   * was written (the target file, for `pocketrec_apply_patch`, is untouched).
+   */
+  POCKETREC_BAD_PATCH = 12,
 } pocketrec_status;
 
 /**
@@ -557,6 +580,94 @@ enum pocketrec_status pocketrec_find_item_str(const struct pocketrec_model *mode
  * `s` is NULL or points to `len` readable bytes.
  */
 uint64_t pocketrec_id_from_str(const char *s, size_t len);
+
+/**
+ * Opens the model file at `path` (memory-mapped, as `pocketrec_open`) only if it is signed by
+ * the Ed25519 public key `public_key` (32 bytes; `pocketrec keygen` prints it as a C array).
+ * The signature is checked over the SHA-256 of the whole file before the model is trusted, so
+ * this reads every byte once.
+ *
+ * Ownership of `*out`, and the mmap contract, are those of `pocketrec_open`.
+ *
+ * Errors: `POCKETREC_INVALID_ARGUMENT` (NULL `path`, `public_key` or `out`; a key that is not an
+ * Ed25519 point), `POCKETREC_IO`, `POCKETREC_UNSIGNED` (no signature), `POCKETREC_WRONG_KEY`
+ * (signed by another key), `POCKETREC_TAMPERED` (changed after signing), `POCKETREC_FORMAT`.
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string; `public_key` is NULL or points to 32 readable
+ * bytes; `out` is NULL or points to a writable `pocketrec_model *`.
+ */
+enum pocketrec_status pocketrec_open_signed(const char *path,
+                                            const uint8_t *public_key,
+                                            struct pocketrec_model **out);
+
+/**
+ * Opens a model over `len` bytes at `data` (zero-copy, as `pocketrec_open_bytes`) only if it is
+ * signed by `public_key` (32 bytes).
+ *
+ * The lifetime rule for `data` and the ownership of `*out` are those of
+ * `pocketrec_open_bytes`. Errors as `pocketrec_open_signed`, without `POCKETREC_IO`.
+ *
+ * # Safety
+ * `data` is NULL or points to `len` readable bytes that obey `pocketrec_open_bytes`'s lifetime
+ * rule; `public_key` is NULL or points to 32 readable bytes; `out` is NULL or points to a
+ * writable `pocketrec_model *`.
+ */
+enum pocketrec_status pocketrec_open_bytes_signed(const uint8_t *data,
+                                                  size_t len,
+                                                  const uint8_t *public_key,
+                                                  struct pocketrec_model **out);
+
+/**
+ * Applies the patch file `patch_path` (written by `pocketrec diff`) to the model file
+ * `base_path` and writes the result to `target_path` atomically: a temporary file in the
+ * target's directory, flushed to disk, renamed over the target. On any error, or if the process
+ * dies at any point, `target_path` is either untouched or the complete new file.
+ * `target_path` may be `base_path`. With a non-NULL `public_key` (32 bytes), the patch must be
+ * signed by that key; NULL accepts an unsigned patch. Nothing is written unless the base is
+ * the one the patch names and the patch gives exactly the file it names.
+ *
+ * A handle open on `base_path` stays valid: the old file's data lives until it is closed
+ * (rename replaces the directory entry, not the mapped file).
+ *
+ * Errors: `POCKETREC_INVALID_ARGUMENT` (NULL paths), `POCKETREC_IO`, `POCKETREC_UNSIGNED`,
+ * `POCKETREC_WRONG_KEY`, `POCKETREC_TAMPERED` (with a key), `POCKETREC_WRONG_BASE`,
+ * `POCKETREC_BAD_PATCH`.
+ *
+ * # Safety
+ * The three paths are NULL or NUL-terminated strings; `public_key` is NULL or points to 32
+ * readable bytes.
+ */
+enum pocketrec_status pocketrec_apply_patch(const char *base_path,
+                                            const char *patch_path,
+                                            const char *target_path,
+                                            const uint8_t *public_key);
+
+/**
+ * Applies a patch held in memory to a base held in memory, writing the result into `out`
+ * (`out_capacity` bytes). `*out_len` receives the result's size in every case where the patch
+ * header could be read: call with `out` NULL and `out_capacity` 0 to learn the size needed
+ * (`POCKETREC_BUFFER_TOO_SMALL`), then again with a buffer. With a non-NULL `public_key` (32
+ * bytes) the patch must be signed by that key. Nothing is written to `out` unless the base is
+ * the right one and the patch gives exactly the file it names. No heap memory is used.
+ *
+ * Errors: `POCKETREC_INVALID_ARGUMENT`, `POCKETREC_BUFFER_TOO_SMALL`, `POCKETREC_UNSIGNED`,
+ * `POCKETREC_WRONG_KEY`, `POCKETREC_TAMPERED`, `POCKETREC_WRONG_BASE`, `POCKETREC_BAD_PATCH`.
+ *
+ * # Safety
+ * `base` points to `base_len` readable bytes and `patch` to `patch_len` (either may be NULL
+ * when its length is 0); `public_key` is NULL or points to 32 readable bytes; `out` is NULL or
+ * points to `out_capacity` writable bytes that do not overlap the inputs; `out_len` is NULL or
+ * points to a writable `size_t`.
+ */
+enum pocketrec_status pocketrec_apply_patch_bytes(const uint8_t *base,
+                                                  size_t base_len,
+                                                  const uint8_t *patch,
+                                                  size_t patch_len,
+                                                  const uint8_t *public_key,
+                                                  uint8_t *out,
+                                                  size_t out_capacity,
+                                                  size_t *out_len);
 
 #ifdef __cplusplus
 }  // extern "C"

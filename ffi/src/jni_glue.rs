@@ -686,3 +686,166 @@ fn last_error_is_empty() -> bool {
     // SAFETY: pocketrec_last_error returns a valid NUL-terminated string, never NULL.
     unsafe { CStr::from_ptr(pocketrec_last_error()) }.is_empty()
 }
+
+/// A Java `String` as a C string.
+fn c_string(env: &mut JNIEnv<'_>, value: &JString<'_>, what: &str) -> JResult<CString> {
+    if value.is_null() {
+        return Err(invalid(format!("{what} is null")));
+    }
+    let value: String = env.get_string(value)?.into();
+    CString::new(value).map_err(|_| invalid(format!("{what} contains a NUL character")))
+}
+
+/// The bytes of a Java `byte[]`; `None` for `null`.
+fn bytes(env: &mut JNIEnv<'_>, array: &JByteArray<'_>) -> JResult<Option<Vec<u8>>> {
+    if array.is_null() {
+        return Ok(None);
+    }
+    Ok(Some(env.convert_byte_array(array)?))
+}
+
+/// A 32-byte public key from a Java `byte[]` (`None` for `null`).
+fn key(env: &mut JNIEnv<'_>, array: &JByteArray<'_>) -> JResult<Option<[u8; 32]>> {
+    match bytes(env, array)? {
+        None => Ok(None),
+        Some(b) => b
+            .try_into()
+            .map(Some)
+            .map_err(|_| invalid("the public key is not 32 bytes")),
+    }
+}
+
+/// `static native long nativeOpenPathSigned(String path, byte[] publicKey)`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_pocketrec_PocketRec_nativeOpenPathSigned<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    path: JString<'local>,
+    public_key: JByteArray<'local>,
+) -> jlong {
+    entry(&mut env, 0, |env| {
+        let path = c_string(env, &path, "path")?;
+        let key = key(env, &public_key)?.ok_or_else(|| invalid("publicKey is null"))?;
+        let mut model = null_mut();
+        // SAFETY: a NUL-terminated path, a 32-byte key and a writable out pointer.
+        check(unsafe { pocketrec_open_signed(path.as_ptr(), key.as_ptr(), &mut model) })?;
+        Ok(model.addr() as jlong)
+    })
+}
+
+/// `static native long nativeOpenBufferSigned(ByteBuffer buffer, int position, int length,
+/// byte[] publicKey)`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_pocketrec_PocketRec_nativeOpenBufferSigned<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    buffer: JByteBuffer<'local>,
+    position: jint,
+    length: jint,
+    public_key: JByteArray<'local>,
+) -> jlong {
+    entry(&mut env, 0, |env| {
+        let key = key(env, &public_key)?.ok_or_else(|| invalid("publicKey is null"))?;
+        if buffer.is_null() {
+            return Err(invalid("the ByteBuffer is null"));
+        }
+        let address = env
+            .get_direct_buffer_address(&buffer)
+            .map_err(|_| invalid("the ByteBuffer is not direct"))?;
+        let capacity = env.get_direct_buffer_capacity(&buffer)?;
+        let (position, length) = (count(position, "position")?, count(length, "length")?);
+        if position
+            .checked_add(length)
+            .is_none_or(|end| end > capacity)
+        {
+            return Err(invalid(format!(
+                "position {position} + length {length} exceeds the capacity {capacity}"
+            )));
+        }
+        let mut model = null_mut();
+        // SAFETY: as in nativeOpenBuffer: the range lies inside the direct buffer, which the
+        // Java object keeps reachable while the handle is open; the key has 32 bytes.
+        check(unsafe {
+            pocketrec_open_bytes_signed(
+                address.wrapping_add(position),
+                length,
+                key.as_ptr(),
+                &mut model,
+            )
+        })?;
+        Ok(model.addr() as jlong)
+    })
+}
+
+/// `static native void nativeApplyPatch(String base, String patch, String target,
+/// byte[] publicKey)`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_pocketrec_PocketRec_nativeApplyPatch<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    base: JString<'local>,
+    patch: JString<'local>,
+    target: JString<'local>,
+    public_key: JByteArray<'local>,
+) {
+    entry(&mut env, (), |env| {
+        let base = c_string(env, &base, "base")?;
+        let patch = c_string(env, &patch, "patch")?;
+        let target = c_string(env, &target, "target")?;
+        let key = key(env, &public_key)?;
+        let key_ptr = key.as_ref().map_or(null(), |k| k.as_ptr());
+        // SAFETY: NUL-terminated paths; the key is NULL or 32 readable bytes.
+        check(unsafe {
+            pocketrec_apply_patch(base.as_ptr(), patch.as_ptr(), target.as_ptr(), key_ptr)
+        })
+    })
+}
+
+/// `static native byte[] nativeApplyPatchBytes(byte[] base, byte[] patch, byte[] publicKey)`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_pocketrec_PocketRec_nativeApplyPatchBytes<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    base: JByteArray<'local>,
+    patch: JByteArray<'local>,
+    public_key: JByteArray<'local>,
+) -> JByteArray<'local> {
+    entry(&mut env, JByteArray::default(), |env| {
+        let base = bytes(env, &base)?.ok_or_else(|| invalid("base is null"))?;
+        let patch = bytes(env, &patch)?.ok_or_else(|| invalid("patch is null"))?;
+        let key = key(env, &public_key)?;
+        let key_ptr = key.as_ref().map_or(null(), |k| k.as_ptr());
+        let mut needed = 0usize;
+        // SAFETY: the inputs are live vectors of the lengths given; a size query (NULL out).
+        let status = unsafe {
+            pocketrec_apply_patch_bytes(
+                base.as_ptr(),
+                base.len(),
+                patch.as_ptr(),
+                patch.len(),
+                key_ptr,
+                null_mut(),
+                0,
+                &mut needed,
+            )
+        };
+        if status != POCKETREC_BUFFER_TOO_SMALL {
+            check(status)?;
+        }
+        let mut out = vec![0u8; needed];
+        // SAFETY: as above, and `out` holds `needed` writable bytes.
+        check(unsafe {
+            pocketrec_apply_patch_bytes(
+                base.as_ptr(),
+                base.len(),
+                patch.as_ptr(),
+                patch.len(),
+                key_ptr,
+                out.as_mut_ptr(),
+                out.len(),
+                &mut needed,
+            )
+        })?;
+        Ok(env.byte_array_from_slice(&out)?)
+    })
+}

@@ -21,6 +21,11 @@ mod jni_glue;
 mod status;
 #[cfg(test)]
 mod tests;
+mod updates;
+pub use updates::{
+    pocketrec_apply_patch, pocketrec_apply_patch_bytes, pocketrec_open_bytes_signed,
+    pocketrec_open_signed,
+};
 
 use std::ffi::{CStr, c_char, c_int};
 use std::fs::File;

@@ -37,6 +37,19 @@ pub enum pocketrec_status {
     /// (and a dimension up to 512), `pocketrec_item_id_str` a model that stores its item id
     /// strings, and `pocketrec_find_item_str` a model with string item ids.
     POCKETREC_UNSUPPORTED = 7,
+    /// A signature was required (`pocketrec_open_signed`, a patch applied with a key) and the
+    /// file carries none.
+    POCKETREC_UNSIGNED = 8,
+    /// The file is signed by another key than the one given.
+    POCKETREC_WRONG_KEY = 9,
+    /// The file (or its signature) was changed after signing.
+    POCKETREC_TAMPERED = 10,
+    /// The patch was made for another base file (its size or SHA-256 differs); nothing was
+    /// written.
+    POCKETREC_WRONG_BASE = 11,
+    /// The bytes are not a valid patch, or applying it does not give the file it names; nothing
+    /// was written (the target file, for `pocketrec_apply_patch`, is untouched).
+    POCKETREC_BAD_PATCH = 12,
 }
 
 /// A failed call: its status and a message for `pocketrec_last_error`.
@@ -78,6 +91,12 @@ pub(crate) fn status_of(error: &Error) -> pocketrec_status {
         Error::DimensionTooLarge { .. } | Error::RowsNotStored { .. } | Error::NoFoldIn => {
             POCKETREC_UNSUPPORTED
         }
+        Error::Unsigned => POCKETREC_UNSIGNED,
+        Error::WrongKey { .. } => POCKETREC_WRONG_KEY,
+        Error::Tampered(_) => POCKETREC_TAMPERED,
+        Error::WrongBase { .. } => POCKETREC_WRONG_BASE,
+        Error::InvalidPatch(_) | Error::PatchResult(_) => POCKETREC_BAD_PATCH,
+        Error::Sink(_) => POCKETREC_BUFFER_TOO_SMALL,
         // Everything else says the bytes are not a model this runtime can read: bad magic,
         // truncation, checksums, sections, metadata, corrupt rows, a missing table, a
         // non-finite score from corrupt values, and any variant added later.

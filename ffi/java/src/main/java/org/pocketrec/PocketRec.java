@@ -119,6 +119,92 @@ public final class PocketRec implements AutoCloseable {
         return new PocketRec(h, buffer);
     }
 
+    /**
+     * Opens the model file at {@code path} (memory-mapped, as {@link #open(String)}) only if it
+     * is signed by {@code publicKey}: the Ed25519 signature over the file's SHA-256 is checked
+     * before the model is trusted (see {@code pocketrec keygen} and {@code pocketrec sign}).
+     *
+     * @param path the signed {@code .prec} file
+     * @param publicKey the 32-byte Ed25519 public key the app ships with
+     * @return the open model
+     * @throws PocketRecException status UNSIGNED (no signature), WRONG_KEY (another key),
+     *     TAMPERED (changed after signing), IO or FORMAT
+     */
+    public static PocketRec openSigned(String path, byte[] publicKey) {
+        Objects.requireNonNull(path, "path");
+        requireKey(publicKey);
+        return new PocketRec(nativeOpenPathSigned(path, publicKey), null);
+    }
+
+    /**
+     * As {@link #open(ByteBuffer)}, only if the bytes are signed by {@code publicKey}.
+     *
+     * @param buffer a direct buffer holding a signed model between its position and limit
+     * @param publicKey the 32-byte Ed25519 public key
+     * @return the open model
+     * @throws PocketRecException status UNSIGNED, WRONG_KEY, TAMPERED or FORMAT
+     */
+    public static PocketRec openSigned(ByteBuffer buffer, byte[] publicKey) {
+        Objects.requireNonNull(buffer, "buffer");
+        requireKey(publicKey);
+        if (!buffer.isDirect()) {
+            throw new IllegalArgumentException(
+                    "pocketrec reads models in place: use ByteBuffer.allocateDirect or a mapped buffer");
+        }
+        long h = nativeOpenBufferSigned(buffer, buffer.position(), buffer.remaining(), publicKey);
+        return new PocketRec(h, buffer);
+    }
+
+    /**
+     * Applies a patch file ({@code pocketrec diff}) to the model file {@code base} and writes
+     * the result to {@code target} atomically (a temporary file, fsync, rename): after an error
+     * or a crash, {@code target} is untouched or complete. {@code target} may be {@code base};
+     * a model open on the old file stays valid until closed.
+     *
+     * @param base the model the patch was made for
+     * @param patch the patch file
+     * @param target the file to write
+     * @param publicKey the 32-byte key the patch must be signed by, or {@code null} to accept
+     *     an unsigned patch
+     * @throws PocketRecException status WRONG_BASE (a patch for another file; nothing
+     *     written), BAD_PATCH, UNSIGNED, WRONG_KEY, TAMPERED or IO
+     */
+    public static void applyPatch(String base, String patch, String target, byte[] publicKey) {
+        Objects.requireNonNull(base, "base");
+        Objects.requireNonNull(patch, "patch");
+        Objects.requireNonNull(target, "target");
+        if (publicKey != null) {
+            requireKey(publicKey);
+        }
+        nativeApplyPatch(base, patch, target, publicKey);
+    }
+
+    /**
+     * Applies a patch held in memory to a model held in memory.
+     *
+     * @param base the model's bytes
+     * @param patch the patch's bytes
+     * @param publicKey the 32-byte key the patch must be signed by, or {@code null}
+     * @return the new model's bytes
+     * @throws PocketRecException as {@link #applyPatch(String, String, String, byte[])}
+     */
+    public static byte[] applyPatch(byte[] base, byte[] patch, byte[] publicKey) {
+        Objects.requireNonNull(base, "base");
+        Objects.requireNonNull(patch, "patch");
+        if (publicKey != null) {
+            requireKey(publicKey);
+        }
+        return nativeApplyPatchBytes(base, patch, publicKey);
+    }
+
+    private static void requireKey(byte[] publicKey) {
+        Objects.requireNonNull(publicKey, "publicKey");
+        if (publicKey.length != 32) {
+            throw new IllegalArgumentException(
+                    "an Ed25519 public key has 32 bytes, not " + publicKey.length);
+        }
+    }
+
     private long live() {
         long h = handle;
         if (h == 0) {
@@ -447,6 +533,16 @@ public final class PocketRec implements AutoCloseable {
     private static native int nativeFdOf(FileDescriptor fd);
 
     private static native long nativeOpenBuffer(ByteBuffer buffer, int position, int length);
+
+    private static native long nativeOpenPathSigned(String path, byte[] publicKey);
+
+    private static native long nativeOpenBufferSigned(
+            ByteBuffer buffer, int position, int length, byte[] publicKey);
+
+    private static native void nativeApplyPatch(
+            String base, String patch, String target, byte[] publicKey);
+
+    private static native byte[] nativeApplyPatchBytes(byte[] base, byte[] patch, byte[] publicKey);
 
     private static native long nativeIdFromUtf8(byte[] utf8);
 

@@ -28,6 +28,16 @@ public final class PocketRecException extends RuntimeException {
      * model without a fold-in section, {@code findItem} on a model of integer item ids.
      */
     public static final int UNSUPPORTED = 7;
+    /** A signature was required and the file carries none. */
+    public static final int UNSIGNED = 8;
+    /** The file is signed by another key than the one given. */
+    public static final int WRONG_KEY = 9;
+    /** The file (or its signature) was changed after signing. */
+    public static final int TAMPERED = 10;
+    /** The patch was made for another base file; nothing was written. */
+    public static final int WRONG_BASE = 11;
+    /** Not a valid patch, or it does not give the file it names; nothing was written. */
+    public static final int BAD_PATCH = 12;
 
     private final int status;
 

@@ -144,6 +144,51 @@ public final class PocketRecTest {
         }
     }
 
+    /** Signed models and patches, with the files of scripts/update-fixtures.sh in {@code dir}. */
+    private static void updates(String dir) throws Exception {
+        byte[] key = java.nio.file.Files.readAllBytes(java.nio.file.Paths.get(dir, "app.pub.bin"));
+        byte[] other = java.nio.file.Files.readAllBytes(java.nio.file.Paths.get(dir, "other.pub.bin"));
+        String oldPath = dir + "/old.prec";
+        String newPath = dir + "/new.prec";
+        byte[] newBytes = java.nio.file.Files.readAllBytes(java.nio.file.Paths.get(newPath));
+        byte[] oldBytes = java.nio.file.Files.readAllBytes(java.nio.file.Paths.get(oldPath));
+        try (PocketRec model = PocketRec.openSigned(newPath, key)) {
+            check(model.dim() == 64, "openSigned: dim");
+        }
+        expectStatus(PocketRecException.UNSIGNED, "openSigned of an unsigned model",
+                () -> PocketRec.openSigned(dir + "/new-unsigned.prec", key).close());
+        expectStatus(PocketRecException.WRONG_KEY, "openSigned with another key",
+                () -> PocketRec.openSigned(newPath, other).close());
+        ByteBuffer tampered = ByteBuffer.allocateDirect(newBytes.length);
+        tampered.put(newBytes).flip();
+        tampered.put(newBytes.length / 2, (byte) (newBytes[newBytes.length / 2] ^ 1));
+        expectStatus(PocketRecException.TAMPERED, "openSigned of a changed model",
+                () -> PocketRec.openSigned(tampered, key).close());
+        expectThrows(IllegalArgumentException.class, "a short key",
+                () -> PocketRec.openSigned(newPath, new byte[31]));
+        // A patch between files, in place, then in memory.
+        java.nio.file.Path device = java.nio.file.Paths.get(dir, "device.prec");
+        java.nio.file.Files.write(device, oldBytes);
+        PocketRec.applyPatch(device.toString(), dir + "/signed.precpatch", device.toString(), key);
+        check(java.util.Arrays.equals(java.nio.file.Files.readAllBytes(device), newBytes),
+                "applyPatch gives the new file");
+        expectStatus(PocketRecException.WRONG_BASE, "applyPatch to another base", () -> PocketRec.applyPatch(
+                device.toString(), dir + "/signed.precpatch", device.toString(), key));
+        check(java.util.Arrays.equals(java.nio.file.Files.readAllBytes(device), newBytes),
+                "a refused patch leaves the file");
+        expectStatus(PocketRecException.UNSIGNED, "an unsigned patch with a key", () -> PocketRec.applyPatch(
+                oldPath, dir + "/unsigned.precpatch", device.toString(), key));
+        byte[] patch = java.nio.file.Files.readAllBytes(java.nio.file.Paths.get(dir, "signed.precpatch"));
+        check(java.util.Arrays.equals(PocketRec.applyPatch(oldBytes, patch, key), newBytes),
+                "applyPatch(bytes) gives the new file");
+        expectStatus(PocketRecException.WRONG_KEY, "applyPatch(bytes) with another key",
+                () -> PocketRec.applyPatch(oldBytes, patch, other));
+        byte[] damaged = java.nio.file.Files.readAllBytes(java.nio.file.Paths.get(dir, "unsigned.precpatch"));
+        damaged[damaged.length - 2] ^= 0x10;
+        expectStatus(PocketRecException.BAD_PATCH, "a damaged patch",
+                () -> PocketRec.applyPatch(oldBytes, damaged, null));
+    }
+
     public static void main(String[] args) throws Exception {
         String modelPath = args[0];
         String container = args[1];
@@ -321,6 +366,10 @@ public final class PocketRecTest {
                     () -> model.foldIn(3L, 8L, 12L));
             check(model.recommendVector(model.userEmbedding(expected.get(0).user), 20, 5L, 17L).size() == 20,
                     "recommendVector without the section");
+        }
+
+        if (args.length > 9) {
+            updates(args[9]);
         }
 
         // Closed instances.
