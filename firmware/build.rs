@@ -3,7 +3,11 @@
 //! file: `user ID`, `k K`, optional `exclude ID...`, then `item ID SCORE_BITS` lines, the
 //! host's answer to the query; then `fold ID...`, the items a user is folded in from, and
 //! `folded ID SCORE_BITS` lines, the host's `pocketrec recommend --items` answer for that user,
-//! the same k), both set by scripts/cross.sh.
+//! the same k), both set by scripts/cross.sh. `POCKETREC_FW_UPDATE`: a directory with the
+//! over-the-air update the firmware applies (`update.precpatch`, a signed patch from the model
+//! to an updated, signed model; `key.bin` and `other.bin`, the signing key's and another key's
+//! 32-byte public keys; `expect.txt`, `item ID SCORE_BITS` lines of the host's answer on the
+//! updated model, same user, k and exclusions).
 use std::fmt::Write as _;
 use std::{env, fs, path::PathBuf};
 
@@ -14,6 +18,7 @@ fn main() {
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rerun-if-env-changed=POCKETREC_FW_MODEL");
     println!("cargo:rerun-if-env-changed=POCKETREC_FW_EXPECT");
+    println!("cargo:rerun-if-env-changed=POCKETREC_FW_UPDATE");
     if env::var_os("CARGO_FEATURE_BASELINE").is_some() {
         return;
     }
@@ -95,5 +100,39 @@ fn main() {
         write!(code, "({id}, {bits:#010x}), ").unwrap();
     }
     code.push_str("];\n");
+    update(&out, &mut code);
     fs::write(out.join("expected.rs"), code).expect("cannot write expected.rs");
+}
+
+/// The over-the-air update's files, copied next to the model, and its expected answer.
+fn update(out: &std::path::Path, code: &mut String) {
+    let dir = PathBuf::from(
+        env::var("POCKETREC_FW_UPDATE")
+            .expect("set POCKETREC_FW_UPDATE to the update's directory (scripts/cross.sh does)"),
+    );
+    for name in ["update.precpatch", "key.bin", "other.bin", "expect.txt"] {
+        let path = dir.join(name);
+        println!("cargo:rerun-if-changed={}", path.display());
+        fs::copy(&path, out.join(name))
+            .unwrap_or_else(|e| panic!("cannot copy {}: {e}", path.display()));
+    }
+    let text = fs::read_to_string(dir.join("expect.txt")).expect("cannot read expect.txt");
+    let mut items = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[0], "item", "unknown line {line:?} in expect.txt");
+        let bits = u32::from_str_radix(words[2].trim_start_matches("0x"), 16).expect("bits");
+        items.push((words[1].parse::<u64>().expect("item id"), bits));
+    }
+    write!(
+        code,
+        "/// The host's answer on the updated model: (item id, score bits).\n\
+         const UPDATED_EXPECTED: [(u64, u32); {}] = [",
+        items.len()
+    )
+    .unwrap();
+    for (id, bits) in &items {
+        write!(code, "({id}, {bits:#010x}), ").unwrap();
+    }
+    code.push_str("];\n");
 }

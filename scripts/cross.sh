@@ -7,7 +7,9 @@
 #   thumbv7em-none-eabihf          firmware/ (Cortex-M4F, no_std, no alloc) with a model in
 #                                  flash, run on qemu-system-arm (mps2-an386) with semihosting;
 #                                  its exit status says whether its top-k equals the host's,
-#                                  and that of a user it folds in from a few items (fold_in)
+#                                  and that of a user it folds in from a few items (fold_in),
+#                                  and it applies a signed patch from flash into a second
+#                                  flash slot and recommends from the result (signatures checked)
 # Phones are stood in for by aarch64/armv7 Linux: there is no Android NDK here.
 #
 # Installs its toolchain first (scripts/cross-setup.sh: Debian rustc-web 1.96, cross gcc, qemu;
@@ -92,7 +94,35 @@ assert r["unknown"] == 0 and len(r["items"]) == 10, r
 print("fold", *r["folded_from"])
 for i in r["items"]:
     print("folded", i["item"], hex(struct.unpack("<I", struct.pack("<f", i["score"]))[0]))
-' >>"$T/fw-expect.txt" && cat "$T/host.jsonl" "$T/fw-expect.txt"
+' >>"$T/fw-expect.txt" && cat "$T/host.jsonl" "$T/fw-expect.txt" &&
+    update_reference
+}
+
+# The firmware's update: the f16 model's tables with 2 % of their rows changed, exported alike
+# and signed; the signed patch from the (unsigned) model in flash to it; the two public keys as
+# raw bytes; and the host's answer on the updated model (user 42, k = 10, items 5 and 17
+# excluded).
+update_reference() {
+  local cli=$root/target/debug/pocketrec U=$T/fw-update
+  rm -rf "$U" && mkdir -p "$U" &&
+    "$cli" generate -o "$U/tables" --users 200 --items 3000 --dim 64 --density 0.1 --seed 7 \
+      --change-rows 0.02 2>/dev/null &&
+    "$cli" export --users "$U/tables/users.npy" --items "$U/tables/items.npy" \
+      --item-bias "$T/models/item_bias.txt" --values f16 -o "$U/updated-unsigned.prec" --quiet &&
+    "$cli" keygen -o "$U/app" >/dev/null && "$cli" keygen -o "$U/other" >/dev/null &&
+    "$cli" sign "$U/updated-unsigned.prec" --key "$U/app.key" -o "$U/updated.prec" &&
+    "$cli" diff "$T/models/demo-f16.prec" "$U/updated.prec" -o "$U/update.precpatch" &&
+    "$cli" sign "$U/update.precpatch" --key "$U/app.key" &&
+    for k in app:key other:other; do
+      python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(open(sys.argv[1]).read().splitlines()[1]))' \
+        "$U/${k%%:*}.pub" >"$U/${k##*:}.bin" || return 1
+    done &&
+    "$cli" recommend "$U/updated.prec" --user 42 -k 10 --exclude 5,17 --json |
+    python3 -c '
+import json, struct, sys
+for i in json.load(sys.stdin)["items"]:
+    print("item", i["item"], hex(struct.unpack("<I", struct.pack("<f", i["score"]))[0]))
+' >"$U/expect.txt" && cat "$U/expect.txt"
 }
 
 # ---- Linux on ARM: tests, then the C programs against libpocketrec.{a,so} ------------------
@@ -151,6 +181,7 @@ linux_c() {
 FW_ELF=$T/fw/thumbv7em-none-eabihf/release/pocketrec-firmware
 fw() { # fw [cargo args...]: builds and runs the firmware under qemu-system-arm
   (cd "$root/firmware" && POCKETREC_FW_MODEL=$T/models/demo-f16.prec POCKETREC_FW_EXPECT=$T/fw-expect.txt \
+    POCKETREC_FW_UPDATE=$T/fw-update \
     RUSTC_BOOTSTRAP=1 $XCARGO run --release -Zbuild-std=core --target-dir "$T/fw" "$@")
 }
 fw_failpath() { # a wrong answer must give a non-zero exit status
@@ -167,6 +198,9 @@ fw_run() {
   # 10 lines for the query and 10 for the folded-in user.
   [ "$(grep -c '= host' "$LOG/thumbv7em-firmware.log")" -eq 20 ] || return 1
   grep -q '^fold-in stack: ' "$LOG/thumbv7em-firmware.log" || return 1
+  # The update: applied, opened signed, equal to the host, and the five refusals.
+  [ "$(grep -c '^ok  ' "$LOG/thumbv7em-firmware.log")" -eq 7 ] || return 1
+  grep -q '^update stack: ' "$LOG/thumbv7em-firmware.log" || return 1
   cp "$FW_ELF" "$T/bin/firmware.elf" && arm-none-eabi-size -A "$T/bin/firmware.elf"
 }
 

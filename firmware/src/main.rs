@@ -7,6 +7,13 @@
 //! semihosting) is 0 when the query's items and score bits all match and the folded user's
 //! items match with every score within `FOLD_TOLERANCE` of the host's.
 //!
+//! Then an over-the-air update: a signed patch in flash is applied to the model in flash
+//! (slot A), streaming the new model into a second flash region (slot B) with no heap
+//! (`patch::apply_signed` into a `Sink` that writes the slot); the new model opens only with its
+//! signature checked (`Model::from_bytes_signed`) and its top-k must equal the host's answer on
+//! the updated model, bit for bit. On the way, the `no_std` build must refuse an unsigned model,
+//! another key and a changed byte, each with its own error, and a patch for another base.
+//!
 //! It also measures its stack: the free stack is painted with a pattern before the query, and
 //! the deepest word overwritten afterwards gives the most stack used; the same again, painted
 //! afresh, for the fold-in (open, `fold_in`, `recommend_vector`, print).
@@ -25,6 +32,168 @@ include!(concat!(env!("OUT_DIR"), "/expected.rs"));
 /// The model, in flash. The runtime reads it at any alignment.
 #[cfg(not(feature = "baseline"))]
 static MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model.prec"));
+
+/// The signed patch from `MODEL` to the updated model, in flash.
+#[cfg(not(feature = "baseline"))]
+static PATCH: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/update.precpatch"));
+
+/// The public key the app trusts (32 bytes), and another one.
+#[cfg(not(feature = "baseline"))]
+static KEY: &[u8; 32] = include_bytes!(concat!(env!("OUT_DIR"), "/key.bin"));
+#[cfg(not(feature = "baseline"))]
+static OTHER_KEY: &[u8; 32] = include_bytes!(concat!(env!("OUT_DIR"), "/other.bin"));
+
+/// Slot B: where an update writes the new model (see memory.x).
+#[cfg(not(feature = "baseline"))]
+mod slot {
+    /// Bytes in slot B.
+    pub const LEN: usize = 128 * 1024;
+
+    #[link_section = ".slot_b"]
+    static mut SLOT_B: [u8; LEN] = [0; LEN];
+
+    /// A `Sink` that writes slot B from its start: on this QEMU board the region is writable
+    /// memory; on a real part, `write` is where the flash controller programs each page.
+    pub struct Writer {
+        written: usize,
+    }
+
+    impl Writer {
+        /// A writer at the start of the slot.
+        pub fn new() -> Self {
+            Writer { written: 0 }
+        }
+    }
+
+    impl pocketrec::patch::Sink for Writer {
+        fn write(&mut self, bytes: &[u8]) -> pocketrec::Result<()> {
+            let end = self
+                .written
+                .checked_add(bytes.len())
+                .filter(|&end| end <= LEN)
+                .ok_or(pocketrec::Error::Sink("slot B is full"))?;
+            let base = core::ptr::addr_of_mut!(SLOT_B).cast::<u8>();
+            for (i, &b) in bytes.iter().enumerate() {
+                // SAFETY: `written + i < end <= LEN`, inside the static slot; the firmware is
+                // single-threaded and holds no reference into the slot while a patch writes it.
+                unsafe { base.add(self.written + i).write_volatile(b) };
+            }
+            self.written = end;
+            Ok(())
+        }
+
+        fn capacity(&self) -> Option<u64> {
+            Some((LEN - self.written) as u64)
+        }
+    }
+
+    /// The first `len` bytes of the slot, once written.
+    pub fn contents(len: usize) -> &'static [u8] {
+        let len = len.min(LEN);
+        // SAFETY: the slot is a static of LEN bytes, initialised (zeros, then what a patch
+        // wrote); no write happens while the returned slice is in use (the callers write only
+        // through `flip`, which they call with no slice alive).
+        unsafe { core::slice::from_raw_parts(core::ptr::addr_of!(SLOT_B).cast::<u8>(), len) }
+    }
+
+    /// Flips one bit of byte `at` (to tamper with the slot, and to undo it).
+    pub fn flip(at: usize) {
+        if at < LEN {
+            let base = core::ptr::addr_of_mut!(SLOT_B).cast::<u8>();
+            // SAFETY: inside the slot; no slice into it is alive (see `contents`).
+            unsafe {
+                let p = base.add(at);
+                p.write_volatile(p.read_volatile() ^ 1);
+            }
+        }
+    }
+}
+
+/// Applies the signed patch into slot B, opens the result only with its signature, compares
+/// its top-k with the host's, and checks the refusals.
+#[cfg(not(feature = "baseline"))]
+#[inline(never)]
+fn run_update() -> bool {
+    use pocketrec::patch::{self, Patch};
+    use pocketrec::{Error, Model, Recommendation};
+
+    let mut ok = true;
+    let mut expect = |cond: bool, what: &str| {
+        hprintln!("{} {}", if cond { "ok  " } else { "FAIL" }, what);
+        ok &= cond;
+    };
+    let Ok(size) = Patch::parse(PATCH).map(|p| p.header().result_size as usize) else {
+        hprintln!("FAIL: the patch does not parse");
+        return false;
+    };
+    // Refusals before anything is written: another key, then the right one.
+    let mut writer = slot::Writer::new();
+    let refused = patch::apply_signed(MODEL, PATCH, OTHER_KEY, &mut writer);
+    expect(
+        matches!(refused, Err(Error::WrongKey { .. })),
+        "a patch checked with another key: wrong key",
+    );
+    let mut writer = slot::Writer::new();
+    let applied = patch::apply_signed(MODEL, PATCH, KEY, &mut writer);
+    hprintln!(
+        "update: patch {} bytes applied to the model in flash ({} bytes) -> slot B, {} bytes",
+        PATCH.len(),
+        MODEL.len(),
+        size
+    );
+    let Ok(summary) = applied else {
+        hprintln!("FAIL: the patch does not apply");
+        return false;
+    };
+    expect(
+        summary.result_size as usize == size,
+        "the patch wrote the size it names, its SHA-256 checked",
+    );
+    let new = slot::contents(size);
+    // A patch for another base is refused (check runs what apply runs, writing nothing).
+    let wrong = patch::check(new, PATCH);
+    expect(
+        matches!(wrong, Err(Error::WrongBase { .. })),
+        "the patch applied to another base: wrong base",
+    );
+    // The signature refusals, in the no_std build.
+    expect(
+        matches!(Model::from_bytes_signed(MODEL, KEY), Err(Error::Unsigned)),
+        "the unsigned model in slot A, opened signed: unsigned",
+    );
+    expect(
+        matches!(
+            Model::from_bytes_signed(new, OTHER_KEY),
+            Err(Error::WrongKey { .. })
+        ),
+        "slot B opened with another key: wrong key",
+    );
+    slot::flip(size / 2);
+    let tampered = matches!(
+        Model::from_bytes_signed(slot::contents(size), KEY),
+        Err(Error::Tampered(_))
+    );
+    slot::flip(size / 2);
+    expect(tampered, "slot B with one bit changed: tampered");
+    let Ok(model) = Model::from_bytes_signed(slot::contents(size), KEY) else {
+        hprintln!("FAIL: slot B does not open with its signature");
+        return false;
+    };
+    let mut top = [Recommendation::default(); K];
+    let Ok(n) = model.recommend(USER, K, &EXCLUDE, &mut top) else {
+        hprintln!("FAIL: recommend on slot B failed");
+        return false;
+    };
+    let mut same = n == UPDATED_EXPECTED.len();
+    for (rank, rec) in top[..n].iter().enumerate() {
+        same &= UPDATED_EXPECTED.get(rank) == Some(&(rec.id, rec.score.to_bits()));
+    }
+    expect(
+        same,
+        "slot B, opened signed: top-k equals the host's on the updated model, every bit",
+    );
+    ok
+}
 
 /// Stack measurement by painting.
 mod stack {
@@ -246,6 +415,19 @@ fn main() -> ! {
             fold_used as isize - used as isize
         );
         ok & folded
+    };
+    // The update path on its own, painted afresh.
+    #[cfg(not(feature = "baseline"))]
+    let ok = {
+        let painted = stack::paint();
+        let updated = run_update();
+        let update_used = stack::used();
+        hprintln!(
+            "update stack: {} bytes used at most (of {} painted)",
+            update_used,
+            painted
+        );
+        ok & updated
     };
     hprintln!("-> {}", if ok { "PASS" } else { "FAIL" });
     debug::exit(if ok {
