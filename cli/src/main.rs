@@ -80,13 +80,15 @@ fn run() -> ExitCode {
             change_seed,
         } => commands::generate::run(
             &output,
-            users,
-            items,
-            dim,
-            density,
-            seed,
-            structure,
-            change_rows.map(|f| (f, change_seed)),
+            &commands::generate::Tables {
+                users,
+                items,
+                dim,
+                density,
+                seed,
+                structure,
+                change: change_rows.map(|f| (f, change_seed)),
+            },
         ),
         Command::Split(args) => commands::split::run(&args),
         Command::GenerateLog {

@@ -388,7 +388,7 @@ fn diff_integers(
 ) -> bool {
     let w = usize::from(width);
     let old_ints = &old[old_range.clone()];
-    if new.len() % w != 0 || old_ints.len() % w != 0 {
+    if !new.len().is_multiple_of(w) || !old_ints.len().is_multiple_of(w) {
         return false;
     }
     let read = |bytes: &[u8], i: usize| {

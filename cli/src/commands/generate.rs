@@ -19,17 +19,36 @@ pub enum Structure {
     Structured,
 }
 
+/// What `pocketrec generate` draws.
+#[derive(Clone, Copy, Debug)]
+pub struct Tables {
+    /// User rows.
+    pub users: usize,
+    /// Item rows.
+    pub items: usize,
+    /// Dimension.
+    pub dim: usize,
+    /// Fraction of non-zeros.
+    pub density: f64,
+    /// Random seed.
+    pub seed: u64,
+    /// Independent normal values, or a trained model's structure.
+    pub structure: Structure,
+    /// Then change this fraction of each table's rows, with this seed.
+    pub change: Option<(f64, u64)>,
+}
+
 /// Runs `pocketrec generate`: tables of `structure` at `density`, written into `dir`.
-pub fn run(
-    dir: &Path,
-    users: usize,
-    items: usize,
-    dim: usize,
-    density: f64,
-    seed: u64,
-    structure: Structure,
-    change: Option<(f64, u64)>,
-) -> Result<()> {
+pub fn run(dir: &Path, tables: &Tables) -> Result<()> {
+    let Tables {
+        users,
+        items,
+        dim,
+        density,
+        seed,
+        structure,
+        change,
+    } = *tables;
     if !(0.0..=1.0).contains(&density) {
         return Err(CliError::Usage("--density must be in [0, 1]".into()));
     }
