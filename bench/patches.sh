@@ -8,7 +8,8 @@
 #  - structured tables (USERS x ITEMS, d = 64, density 0.1) and the same tables with 1 % of each
 #    table's rows changed (`generate --change-rows 0.01`: values scaled by 1 + 0.1 z, every other
 #    changed row with a non-zero moved), exported with every layout (LAYOUTS) and value encoding
-#    (VALUES);
+#    (VALUES): row records, columns, both, bitmap posting lists, sliced rows, and columns with
+#    block bounds (rows clustered; the new file written with --update-of the old one);
 #  - with INCREMENTAL=1 (the default), the incremental-training update of docs/INCREMENTAL.md:
 #    a model trained on period 1 of a drifting log and its `train --resume` update on period 2.
 # For every pair: `pocketrec patch` must give the new file byte for byte (cmp), and the table
@@ -21,7 +22,7 @@ out=${1:-/tmp/pocketrec-patches}
 users=${USERS:-20000}
 items=${ITEMS:-50000}
 values=${VALUES:-"f32 f16 bf16 i8 i4"}
-layouts=${LAYOUTS:-"rows columns both bitmap sliced"}
+layouts=${LAYOUTS:-"rows columns both bitmap sliced bounds"}
 incremental=${INCREMENTAL:-1}
 
 need_apt() { # need_apt COMMAND PACKAGE
@@ -85,6 +86,7 @@ for layout in $layouts; do
     both) flags=(--layout both) ;;
     bitmap) flags=(--layout columns --list-rows bitmap) ;;
     sliced) flags=(--sliced-rows) ;;
+    bounds) flags=(--layout columns --block-bounds 64) ;;
     *) echo "patches.sh: unknown layout $layout" >&2; exit 2 ;;
   esac
   for v in $values; do
@@ -93,7 +95,9 @@ for layout in $layouts; do
     fi
     name="$layout-$v"
     "$bin" export --users a/users.npy --items a/items.npy --values "$v" "${flags[@]}" -o "old-$name.prec" -q
-    "$bin" export --users b/users.npy --items b/items.npy --values "$v" "${flags[@]}" -o "new-$name.prec" -q
+    # --update-of: clustered rows (block bounds) keep the old file's order.
+    "$bin" export --users b/users.npy --items b/items.npy --values "$v" "${flags[@]}" \
+      --update-of "old-$name.prec" -o "new-$name.prec" -q
     measure "$name" "old-$name.prec" "new-$name.prec"
   done
 done

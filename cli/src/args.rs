@@ -268,6 +268,11 @@ pub struct StorageArgs {
     /// with little RAM: `auto` then keeps row records).
     #[arg(long, default_value = "device", value_parser = parse_target)]
     pub target: Target,
+    /// Write the model as an update of this earlier model: with block bounds, item rows keep
+    /// its row order (new rows follow), so that `pocketrec diff` from it carries only what
+    /// changed. Without it, a few changed rows can move every clustered row after them.
+    #[arg(long)]
+    pub update_of: Option<PathBuf>,
 }
 
 impl StorageArgs {

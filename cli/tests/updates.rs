@@ -326,3 +326,68 @@ fn a_patch_killed_while_it_writes_leaves_the_old_file_or_the_new_one() {
         "{killed} of 24 killed ({mid_write} while writing); old file left {old_left} times, new {new_left}"
     );
 }
+
+/// With block bounds the item rows are clustered: a few changed rows can move every row after
+/// them, unless the update is written with `--update-of`, which keeps the earlier row order.
+#[test]
+fn update_of_keeps_clustered_rows_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = [
+        "--values",
+        "f16",
+        "--layout",
+        "columns",
+        "--block-bounds",
+        "64",
+        "--no-fold-in",
+    ];
+    let old = model(dir.path(), "old", None, "300", "8000", &flags);
+    let moved = model(dir.path(), "moved", Some("0.01"), "300", "8000", &flags);
+    let t = dir.path().join("moved");
+    let kept = dir.path().join("kept.prec");
+    let (users, items) = (t.join("users.npy"), t.join("items.npy"));
+    let mut args = vec![
+        "export",
+        "--users",
+        s(&users),
+        "--items",
+        s(&items),
+        "-o",
+        s(&kept),
+        "-q",
+        "--update-of",
+        s(&old),
+    ];
+    args.extend(flags);
+    succeeds(&args);
+    assert!(succeeds(&["verify", s(&kept)]).starts_with("OK"));
+    let size = |new: &Path, name: &str| {
+        let patch = dir.path().join(name);
+        let report = json(&succeeds(&[
+            "diff",
+            s(&old),
+            s(new),
+            "-o",
+            s(&patch),
+            "--json",
+        ]));
+        (
+            report["patch_bytes"].as_u64().unwrap(),
+            report["changed_row_bytes"].as_u64().unwrap(),
+        )
+    };
+    let (without, changed) = size(&moved, "moved.precpatch");
+    let (with, same_rows) = size(&kept, "kept.precpatch");
+    assert_eq!(changed, same_rows, "the same rows changed");
+    assert!(
+        with < 4 * changed + 1024,
+        "--update-of: {with} bytes for {changed} changed"
+    );
+    assert!(
+        with * 4 < without,
+        "--update-of {with} bytes, without {without}"
+    );
+    // Both files hold the same model: the same answers.
+    let answer = |m: &Path| succeeds(&["recommend", s(m), "--user", "7", "-k", "10", "--json"]);
+    assert_eq!(answer(&moved), answer(&kept));
+}

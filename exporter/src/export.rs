@@ -85,6 +85,10 @@ pub struct ExportOptions {
     /// Store the original strings of string ids (section `id-strings`), so that answers name
     /// users and items as the id files do. On by default.
     pub id_strings: bool,
+    /// Write the model as an update of this earlier model: clustered item rows keep its row
+    /// order (see [`storage::previous_item_order`]), so that `pocketrec diff` from it carries
+    /// only the rows that changed.
+    pub update_of: Option<PathBuf>,
 }
 
 impl ExportOptions {
@@ -107,6 +111,7 @@ impl ExportOptions {
             fold_in: true,
             fold_in_params: None,
             id_strings: true,
+            update_of: None,
         }
     }
 }
@@ -350,7 +355,7 @@ pub(crate) fn write_model(
         .property("source.users", users_provenance)
         .property("source.items", items_provenance)
         .property("values", options.values.name());
-    let plan = storage::plan(
+    let mut plan = storage::plan(
         &options.storage,
         &storage::Tables {
             users: &user_spec.matrix,
@@ -359,6 +364,9 @@ pub(crate) fn write_model(
             cosine: options.scoring == Scoring::Cosine,
         },
     )?;
+    if let Some(previous) = &options.update_of {
+        plan.keep_order = storage::previous_item_order(previous)?;
+    }
     for (key, value) in plan.properties() {
         builder = builder.property(key, value);
     }

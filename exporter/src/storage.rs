@@ -103,15 +103,22 @@ pub struct StoragePlan {
     pub block_bounds: Option<u32>,
     /// Why, in a sentence (the file's `layout.chosen_by` property).
     pub reason: String,
+    /// With block bounds: the item ids in the row order of the model this one updates (see
+    /// [`previous_item_order`]), kept so that a patch carries only the changed rows.
+    pub keep_order: Option<Vec<u64>>,
 }
 
 impl StoragePlan {
     /// `spec` (the item table) stored as planned.
     pub fn apply(&self, spec: TableSpec) -> TableSpec {
         let spec = spec.layout(self.layout).with_sliced_rows(self.sliced_rows);
-        match self.block_bounds {
-            Some(rows) => spec.row_order(RowOrder::Clustered).with_block_bounds(rows),
-            None => spec,
+        match (self.block_bounds, &self.keep_order) {
+            (Some(rows), Some(ids)) => spec
+                .row_order(RowOrder::Clustered)
+                .with_block_bounds(rows)
+                .keep_order_of(ids.clone()),
+            (Some(rows), None) => spec.row_order(RowOrder::Clustered).with_block_bounds(rows),
+            (None, _) => spec,
         }
     }
 
@@ -270,7 +277,28 @@ pub fn plan(storage: &ItemStorage, tables: &Tables<'_>) -> Result<StoragePlan> {
         sliced_rows: storage.sliced_rows,
         block_bounds,
         reason,
+        keep_order: None,
     })
+}
+
+/// The item ids of the model at `path` in its row order, when its item rows are clustered
+/// (block bounds): what [`StoragePlan::keep_order`] takes so that a new model written as an
+/// update of it (`--update-of`) keeps its row order. `None` when its rows are in id order
+/// (an update then keeps the order by itself).
+pub fn previous_item_order(path: &std::path::Path) -> crate::Result<Option<Vec<u64>>> {
+    let model = crate::open_model(path)?;
+    let model_error = |source| crate::ExportError::Model {
+        path: path.to_path_buf(),
+        source,
+    };
+    let items = model.items().map_err(model_error)?;
+    if !items.id_encoding().is_indexed() {
+        return Ok(None);
+    }
+    (0..items.rows())
+        .map(|row| items.id(row).map_err(model_error))
+        .collect::<crate::Result<Vec<u64>>>()
+        .map(Some)
 }
 
 /// The fraction of the item table's blocks of `block_rows` (rows clustered, as the builder

@@ -415,6 +415,19 @@ impl Trained {
     /// [`pocketrec_export::storage::plan`]; the user table by rows: it is read by id),
     /// original ids, dot scoring, and the training settings as properties.
     pub fn builder(&self, values: ValueEncoding, storage: &ItemStorage) -> Result<ModelBuilder> {
+        self.builder_as_update(values, storage, None)
+    }
+
+    /// [`Trained::builder`], writing the model as an update of an earlier one: with block
+    /// bounds, the item rows whose ids are in `previous_order` (the earlier file's item ids in
+    /// its row order: [`pocketrec_export::storage::previous_item_order`]) keep that order, so
+    /// that a patch from it carries only the changed rows.
+    pub fn builder_as_update(
+        &self,
+        values: ValueEncoding,
+        storage: &ItemStorage,
+        previous_order: Option<Vec<u64>>,
+    ) -> Result<ModelBuilder> {
         let matrix = |rows: usize, data: &[f32]| {
             SparseMatrix::from_dense(rows, self.dim, data).map_err(|source| TrainError::Model {
                 path: "<trained model>".into(),
@@ -443,8 +456,9 @@ impl Trained {
             item_bias: None,
             cosine: false,
         };
-        let plan =
+        let mut plan =
             storage::plan(storage, &tables).map_err(|e| TrainError::Options(e.to_string()))?;
+        plan.keep_order = previous_order;
         for (key, value) in plan.properties() {
             builder = builder.property(key, value);
         }
@@ -541,7 +555,18 @@ impl Trained {
 
     /// The `.prec` file's bytes (see [`Trained::builder`]).
     pub fn build(&self, values: ValueEncoding, storage: &ItemStorage) -> Result<Vec<u8>> {
-        self.builder(values, storage)?
+        self.build_as_update(values, storage, None)
+    }
+
+    /// The `.prec` file's bytes, as an update of an earlier model (see
+    /// [`Trained::builder_as_update`]).
+    pub fn build_as_update(
+        &self,
+        values: ValueEncoding,
+        storage: &ItemStorage,
+        previous_order: Option<Vec<u64>>,
+    ) -> Result<Vec<u8>> {
+        self.builder_as_update(values, storage, previous_order)?
             .build()
             .map_err(|source| TrainError::Model {
                 path: "<trained model>".into(),

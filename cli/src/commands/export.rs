@@ -55,6 +55,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
     options.list_rows = args.list_rows;
     options.fold_in = !args.no_fold_in;
     options.id_strings = !args.no_id_strings;
+    options.update_of = args.storage.update_of.clone();
     options.fold_in_params = args
         .fold_in_unobserved_weight
         .zip(args.fold_in_regularization)

@@ -43,6 +43,8 @@ pub struct TrainCommand {
     pub values: Vec<ValueEncoding>,
     /// How the item table is stored (chosen from the tables by default).
     pub storage: ItemStorage,
+    /// Write the model as an update of this earlier model (`--update-of`).
+    pub update_of: Option<PathBuf>,
     /// How the files are read.
     pub read: ReadOptions,
     /// Training settings.
@@ -460,9 +462,13 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
     }
     let mut files = Vec::new();
     let mut first_report = None;
+    let previous_order = match &command.update_of {
+        Some(path) => pocketrec_export::storage::previous_item_order(path)?,
+        None => None,
+    };
     for (k, &values) in command.values.iter().enumerate() {
         let path = output_path(&command.output, &command.values, k);
-        let bytes = trained.build(values, &command.storage)?;
+        let bytes = trained.build_as_update(values, &command.storage, previous_order.clone())?;
         write_atomic(&path, &bytes)?;
         if command.progress {
             eprintln!(
@@ -682,6 +688,7 @@ pub fn run_args(args: TrainArgs) -> Result<()> {
         output: args.output,
         values: args.values,
         storage: args.storage.storage(false),
+        update_of: args.storage.update_of.clone(),
         read: args.read.options(),
         options: TrainOptions {
             dim,
@@ -840,6 +847,7 @@ fn run_resume_args(args: TrainArgs, path: &Path) -> Result<()> {
         output: args.output,
         values: args.values,
         storage: args.storage.storage(false),
+        update_of: args.storage.update_of.clone(),
         read: args.read.options(),
         options,
         final_eval: !args.no_final_eval,

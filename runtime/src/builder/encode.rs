@@ -281,7 +281,10 @@ fn order_rows(spec: &TableSpec) -> Result<RowPlan> {
     let narrow = spec.id_kind == IdKind::Integer
         && by_id.last().is_none_or(|&r| id(r) <= u64::from(u32::MAX));
     if spec.row_order == RowOrder::Clustered {
-        let order = cluster_order(&spec.matrix);
+        let order = match &spec.keep_order {
+            Some(previous) => kept_order(&spec.matrix, previous, &by_id, id),
+            None => cluster_order(&spec.matrix),
+        };
         let mut file_row = alloc::vec![0u32; rows];
         for (i, &r) in order.iter().enumerate() {
             file_row[r] = i as u32;
@@ -333,6 +336,29 @@ fn order_rows(spec: &TableSpec) -> Result<RowPlan> {
         ids,
         id_index: None,
     })
+}
+
+/// The rows whose ids are in `previous`, in that order, then the others in clustered order
+/// ([`super::TableSpec::keep_order_of`]). `by_id`: the input rows in increasing id order.
+fn kept_order(
+    matrix: &super::SparseMatrix,
+    previous: &[u64],
+    by_id: &[usize],
+    id: impl Fn(usize) -> u64,
+) -> Vec<usize> {
+    let mut placed = alloc::vec![false; by_id.len()];
+    let mut order = Vec::with_capacity(by_id.len());
+    for &wanted in previous {
+        if let Ok(k) = by_id.binary_search_by_key(&wanted, |&r| id(r)) {
+            let r = by_id[k];
+            if !placed[r] {
+                placed[r] = true;
+                order.push(r);
+            }
+        }
+    }
+    order.extend(cluster_order(matrix).into_iter().filter(|&r| !placed[r]));
+    order
 }
 
 /// The clustered row order ([`RowOrder::Clustered`]) of `matrix`: file row `i` is input row

@@ -146,6 +146,9 @@ pub struct TableSpec {
     /// `None` for none. Needs a column layout, whose blocks then have this many rows: a power
     /// of two in 64..=4096.
     pub block_bounds: Option<u32>,
+    /// With [`RowOrder::Clustered`]: the ids in the order an earlier file stored them (see
+    /// [`TableSpec::keep_order_of`]), or `None` to cluster from scratch.
+    pub keep_order: Option<Vec<u64>>,
 }
 
 impl TableSpec {
@@ -165,7 +168,39 @@ impl TableSpec {
             id_strings: None,
             row_order: RowOrder::ById,
             block_bounds: None,
+            keep_order: None,
         }
+    }
+
+    /// With [`RowOrder::Clustered`], stores the rows that an earlier file stored (`ids`, in
+    /// its row order) in the same order, and the other rows after them, clustered. An update
+    /// written this way moves no unchanged row, so a patch from the earlier file carries only
+    /// what changed; block bounds stay exact (they are computed from the rows as stored), and
+    /// grow looser only as changed rows drift from their clusters. Ids in `ids` that the table
+    /// no longer has are skipped.
+    ///
+    /// ```
+    /// use pocketrec::builder::{Layout, ModelBuilder, RowOrder, SparseMatrix, TableSpec};
+    /// use pocketrec::format::Role;
+    /// # fn main() -> Result<(), pocketrec::Error> {
+    /// let m = SparseMatrix::from_dense(3, 2, &[1.0, 0.0, 0.0, 2.0, 0.5, 0.0])?;
+    /// let items = TableSpec::new("item_embedding", Role::Item, m.clone())
+    ///     .layout(Layout::Columns)
+    ///     .row_order(RowOrder::Clustered)
+    ///     .with_block_bounds(64)
+    ///     .keep_order_of(vec![2, 1]);
+    /// let bytes = ModelBuilder::new()
+    ///     .table(TableSpec::new("user_embedding", Role::User, m))
+    ///     .table(items)
+    ///     .build()?;
+    /// let items = pocketrec::Model::from_bytes(&bytes)?;
+    /// let items = items.items()?;
+    /// assert_eq!((items.id(0)?, items.id(1)?, items.id(2)?), (2, 1, 0));
+    /// # Ok(()) }
+    /// ```
+    pub fn keep_order_of(mut self, ids: Vec<u64>) -> Self {
+        self.keep_order = Some(ids);
+        self
     }
 
     /// Stores the rows in `order` (see [`RowOrder`]).
