@@ -1,6 +1,7 @@
-//! Atomic file writes: a temporary file in the target's directory, fsync, rename, fsync of the
-//! directory. A reader (or a live memory map of the old file) never sees a partial file, and a
-//! crash leaves either the old file or the new one.
+//! Atomic file writes through the runtime's one mechanism ([`pocketrec::atomic::write_with`]):
+//! a temporary file in the target's directory, fsync, rename, fsync of the directory. A reader
+//! (or a live memory map of the old file) never sees a partial file, and a crash leaves either
+//! the old file or the new one.
 
 use std::io::Write;
 use std::path::Path;
@@ -9,38 +10,30 @@ use crate::error::{ExportError, Result};
 
 /// Writes `bytes` to `path` atomically (see the module docs). The file gets mode 0644 on Unix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| ExportError::io(dir, e))?;
-    let tmp_path = tmp.path().to_path_buf();
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| ExportError::io(&tmp_path, e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| ExportError::io(&tmp_path, e))?;
-    }
-    tmp.persist(path)
-        .map_err(|e| ExportError::io(path, e.error))?;
-    // Make the rename itself durable. Not every platform can open a directory; that is not an
-    // error for the write.
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    write_atomic_with_mode(path, bytes, 0o644)
+}
+
+/// [`write_atomic`] with the file's Unix permission bits (ignored elsewhere), set before the
+/// file takes its name: a secret key written with 0o600 is never readable by others.
+pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    pocketrec::atomic::write_with(path, |file| {
+        file.write_all(bytes)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        Ok(())
+    })
+    .map_err(|e| match e {
+        pocketrec::Error::Io(e) => ExportError::io(path, e),
+        source => ExportError::Model {
+            path: path.to_path_buf(),
+            source,
+        },
+    })
 }
 
 #[cfg(test)]

@@ -346,6 +346,7 @@ fn diff_sections(
         let old_range = old_region.start..old_region.end;
         let mut best = Emitter::at(emitter.cursor);
         diff_bytes(old, old_range.clone(), new_bytes, &mut best);
+        let mut best_len = best.encoded_len();
         if matches!(
             region.kind,
             SectionKind::RowOffsets | SectionKind::ColumnOffsets
@@ -365,8 +366,9 @@ fn diff_sections(
                     &new_bytes[pad..],
                     width,
                     &mut candidate,
-                ) && candidate.encoded_len() < best.encoded_len()
+                ) && candidate.encoded_len() < best_len
                 {
+                    best_len = candidate.encoded_len();
                     best = candidate;
                 }
             }
@@ -583,13 +585,14 @@ pub struct TableChange {
 /// records, an id, a bias, a norm in a cosine column layout). This is the yardstick for a
 /// patch's size: a patch cannot be much smaller than the rows it carries.
 pub fn changed_rows(old: &[u8], new: &[u8]) -> Result<Vec<TableChange>> {
-    let open = |bytes| {
-        Model::from_bytes(bytes).map_err(|source| ExportError::Model {
-            path: "(diff input)".into(),
-            source,
-        })
+    let model_error = |source| ExportError::Model {
+        path: "(diff input)".into(),
+        source,
     };
-    let (old, new) = (open(old)?, open(new)?);
+    let (old, new) = (
+        Model::from_bytes(old).map_err(model_error)?,
+        Model::from_bytes(new).map_err(model_error)?,
+    );
     let mut out = Vec::new();
     for role in pocketrec::Role::ALL {
         let Ok(table) = new.table(*role) else {
@@ -613,10 +616,6 @@ pub fn changed_rows(old: &[u8], new: &[u8]) -> Result<Vec<TableChange>> {
                     p.find(id).ok().filter(|_| p.dim() == dim)
                 }
             });
-            let model_error = |source| ExportError::Model {
-                path: "(diff input)".into(),
-                source,
-            };
             table.decode_row(row, &mut now).map_err(model_error)?;
             let same = match (counterpart, previous.as_ref()) {
                 (Some(r), Some(p)) => {

@@ -21,7 +21,7 @@ use std::path::Path;
 use ed25519_dalek::{Signer, SigningKey};
 use pocketrec::signature::{self, Trailer};
 
-use crate::atomic::write_atomic;
+use crate::atomic::{write_atomic, write_atomic_with_mode};
 use crate::error::{ExportError, Result};
 
 const SECRET_HEADER: &str = "pocketrec ed25519 secret key";
@@ -90,13 +90,7 @@ pub fn write_key_pair(
     }
     let seed = key.0.to_bytes();
     let text = format!("{SECRET_HEADER}\n{}\n", hex(&seed));
-    write_atomic(&secret, text.as_bytes())?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| ExportError::io(&secret, e))?;
-    }
+    write_atomic_with_mode(&secret, text.as_bytes(), 0o600)?;
     let text = format!(
         "{PUBLIC_HEADER}\n{}\n# key id {}\n",
         hex(&key.public_key()),

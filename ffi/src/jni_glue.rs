@@ -241,29 +241,41 @@ pub extern "system" fn Java_org_pocketrec_PocketRec_nativeOpenBuffer<'local>(
     length: jint,
 ) -> jlong {
     entry(&mut env, 0, |env| {
-        if buffer.is_null() {
-            return Err(invalid("the ByteBuffer is null"));
-        }
-        let address = env
-            .get_direct_buffer_address(&buffer)
-            .map_err(|_| invalid("the ByteBuffer is not direct"))?;
-        let capacity = env.get_direct_buffer_capacity(&buffer)?;
-        let (position, length) = (count(position, "position")?, count(length, "length")?);
-        if position
-            .checked_add(length)
-            .is_none_or(|end| end > capacity)
-        {
-            return Err(invalid(format!(
-                "position {position} + length {length} exceeds the capacity {capacity}"
-            )));
-        }
+        let (start, length) = direct_range(env, &buffer, position, length)?;
         let mut model = null_mut();
-        // SAFETY: [position, position + length) lies inside the direct buffer (checked above).
-        // The Java object keeps the buffer reachable for as long as the handle is open, and
-        // its native methods are instance methods, which keep it reachable during each call.
-        check(unsafe { pocketrec_open_bytes(address.wrapping_add(position), length, &mut model) })?;
+        // SAFETY: [start, start + length) lies inside the direct buffer (direct_range). The
+        // Java object keeps the buffer reachable for as long as the handle is open, and its
+        // native methods are instance methods, which keep it reachable during each call.
+        check(unsafe { pocketrec_open_bytes(start, length, &mut model) })?;
         Ok(model.addr() as jlong)
     })
+}
+
+/// The bytes `[position, position + length)` of a direct buffer: their address and length,
+/// checked to lie inside the buffer.
+fn direct_range(
+    env: &mut JNIEnv<'_>,
+    buffer: &JByteBuffer<'_>,
+    position: jint,
+    length: jint,
+) -> JResult<(*const u8, usize)> {
+    if buffer.is_null() {
+        return Err(invalid("the ByteBuffer is null"));
+    }
+    let address = env
+        .get_direct_buffer_address(buffer)
+        .map_err(|_| invalid("the ByteBuffer is not direct"))?;
+    let capacity = env.get_direct_buffer_capacity(buffer)?;
+    let (position, length) = (count(position, "position")?, count(length, "length")?);
+    if position
+        .checked_add(length)
+        .is_none_or(|end| end > capacity)
+    {
+        return Err(invalid(format!(
+            "position {position} + length {length} exceeds the capacity {capacity}"
+        )));
+    }
+    Ok((address.wrapping_add(position).cast_const(), length))
 }
 
 /// `native void nativeClose(long handle)`.
@@ -746,33 +758,11 @@ pub extern "system" fn Java_org_pocketrec_PocketRec_nativeOpenBufferSigned<'loca
 ) -> jlong {
     entry(&mut env, 0, |env| {
         let key = key(env, &public_key)?.ok_or_else(|| invalid("publicKey is null"))?;
-        if buffer.is_null() {
-            return Err(invalid("the ByteBuffer is null"));
-        }
-        let address = env
-            .get_direct_buffer_address(&buffer)
-            .map_err(|_| invalid("the ByteBuffer is not direct"))?;
-        let capacity = env.get_direct_buffer_capacity(&buffer)?;
-        let (position, length) = (count(position, "position")?, count(length, "length")?);
-        if position
-            .checked_add(length)
-            .is_none_or(|end| end > capacity)
-        {
-            return Err(invalid(format!(
-                "position {position} + length {length} exceeds the capacity {capacity}"
-            )));
-        }
+        let (start, length) = direct_range(env, &buffer, position, length)?;
         let mut model = null_mut();
         // SAFETY: as in nativeOpenBuffer: the range lies inside the direct buffer, which the
         // Java object keeps reachable while the handle is open; the key has 32 bytes.
-        check(unsafe {
-            pocketrec_open_bytes_signed(
-                address.wrapping_add(position),
-                length,
-                key.as_ptr(),
-                &mut model,
-            )
-        })?;
+        check(unsafe { pocketrec_open_bytes_signed(start, length, key.as_ptr(), &mut model) })?;
         Ok(model.addr() as jlong)
     })
 }

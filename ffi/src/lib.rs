@@ -142,15 +142,26 @@ pub unsafe extern "C" fn pocketrec_open(
         // SAFETY: `out` as documented.
         let out = unsafe { handle_out(out) }?;
         // SAFETY: `path` as documented.
-        let path = path_of(unsafe { args::c_str(path, "path") }?)?;
-        let shown = path.display().to_string();
-        let file = File::open(path).map_err(|e| io_failure(&shown, e))?;
-        // SAFETY: a read-only map; that the file is not modified or truncated while the handle
-        // is open is this function's documented contract with the caller.
-        let map = unsafe { MmapOptions::new().map(&file) }.map_err(|e| io_failure(&shown, e))?;
-        *out = register(open_storage(Storage::Map(map))?);
+        let map = unsafe { map_path(path) }?;
+        *out = register(open_storage(map)?);
         Ok(())
     })
+}
+
+/// The file at the C string `path`, memory-mapped read-only.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string; the caller accepts `pocketrec_open`'s mmap
+/// contract (the file is not modified or truncated while the map lives) for its handle.
+pub(crate) unsafe fn map_path(path: *const c_char) -> Outcome<Storage> {
+    // SAFETY: `path` as this function requires.
+    let path = path_of(unsafe { args::c_str(path, "path") }?)?;
+    let shown = path.display().to_string();
+    let file = File::open(path).map_err(|e| io_failure(&shown, e))?;
+    // SAFETY: a read-only map; that the file is not modified or truncated while the handle is
+    // open is the documented contract of the entry points that call this.
+    let map = unsafe { MmapOptions::new().map(&file) }.map_err(|e| io_failure(&shown, e))?;
+    Ok(Storage::Map(map))
 }
 
 /// Opens a model from `len` bytes at byte `offset` of the open file descriptor `fd`, mapped

@@ -3,15 +3,13 @@
 //! `pocketrec_apply_patch_bytes` (into a caller's buffer).
 
 use std::ffi::c_char;
-use std::fs::File;
 
-use memmap2::MmapOptions;
 use pocketrec_runtime::Model;
 use pocketrec_runtime::patch::{self, SliceSink};
 
 use crate::handle::{OpenModel, Storage, register};
 use crate::status::{Failure, Outcome, guard, pocketrec_status};
-use crate::{args, handle_out, io_failure, path_of, pocketrec_model};
+use crate::{args, handle_out, map_path, path_of, pocketrec_model};
 
 /// The 32-byte Ed25519 public key at `key`.
 ///
@@ -55,13 +53,9 @@ pub unsafe extern "C" fn pocketrec_open_signed(
         let out = unsafe { handle_out(out) }?;
         // SAFETY: `public_key` as documented.
         let key = unsafe { self::public_key(public_key) }?;
-        // SAFETY: `path` as documented.
-        let path = path_of(unsafe { args::c_str(path, "path") }?)?;
-        let shown = path.display().to_string();
-        let file = File::open(path).map_err(|e| io_failure(&shown, e))?;
-        // SAFETY: a read-only map, under `pocketrec_open`'s documented contract.
-        let map = unsafe { MmapOptions::new().map(&file) }.map_err(|e| io_failure(&shown, e))?;
-        *out = register(open_signed_storage(Storage::Map(map), key)?);
+        // SAFETY: `path` as documented; the mmap contract is `pocketrec_open`'s.
+        let map = unsafe { map_path(path) }?;
+        *out = register(open_signed_storage(map, key)?);
         Ok(())
     })
 }

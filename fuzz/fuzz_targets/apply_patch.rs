@@ -18,27 +18,11 @@ use pocketrec::patch::{self, Patch, SliceSink};
 /// The largest result a run allocates a buffer for.
 const MAX_RESULT: u64 = 1 << 20;
 
-/// A patch header (docs/FORMAT.md, *Patches*) with valid checksums and base hash, in front of
-/// `body`; the result hash is zero (so a run fails at the end, after all its operations).
+/// A patch header with valid checksums and base hash (`patch::encode_raw`) in front of `body`;
+/// the operation count and result hash match no run, so a run fails only at the end, after all
+/// its operations.
 fn seal(base: &[u8], result_size: u64, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128 + body.len());
-    out.extend_from_slice(&patch::PATCH_MAGIC);
-    out.extend_from_slice(&patch::PATCH_MAJOR.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&128u32.to_le_bytes());
-    out.extend_from_slice(&((128 + body.len()) as u64).to_le_bytes());
-    out.extend_from_slice(&(base.len() as u64).to_le_bytes());
-    out.extend_from_slice(&pocketrec::signature::sha256(base));
-    out.extend_from_slice(&result_size.to_le_bytes());
-    out.extend_from_slice(&[0u8; 32]);
-    out.extend_from_slice(&pocketrec::format::crc32c(body).to_le_bytes());
-    out.extend_from_slice(&[0u8; 4]);
-    out.extend_from_slice(&u64::MAX.to_le_bytes());
-    out.extend_from_slice(&[0u8; 4]);
-    let crc = pocketrec::format::crc32c(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(body);
-    out
+    patch::encode_raw(base, result_size, &[0u8; 32], u64::MAX, body)
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -1,6 +1,8 @@
-//! Atomic file replacement for the runtime's own writers (applying a patch to a file): a new
+//! Atomic file replacement (feature `std`), for every pocketrec writer: applying a patch to a
+//! file here, and the exporter's and trainer's files (`pocketrec_export::atomic`). A new
 //! temporary file next to the target, flushed to disk, renamed over the target, then the
-//! directory synced. A crash at any point leaves the old file or the complete new one.
+//! directory synced. A crash at any point leaves the old file or the complete new one; a reader
+//! (or a live memory map of the old file) never sees a partial file.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -11,10 +13,20 @@ use crate::error::Result;
 /// Distinguishes temporary files made by one process.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Creates a temporary file next to `target`, lets `fill` write it, syncs it and renames it
-/// over `target`. If `fill` fails (or anything after it), the temporary file is removed and
-/// `target` is untouched.
-pub(crate) fn write_with<T>(target: &Path, fill: impl FnOnce(&mut File) -> Result<T>) -> Result<T> {
+/// Creates a temporary file next to `target`, lets `fill` write it (and set its permissions),
+/// syncs it and renames it over `target`. If `fill` fails (or anything after it), the temporary
+/// file is removed and `target` is untouched.
+///
+/// ```
+/// # fn main() -> Result<(), pocketrec::Error> {
+/// use std::io::Write;
+/// let path = std::env::temp_dir().join(format!("pocketrec-atomic-{}.txt", std::process::id()));
+/// pocketrec::atomic::write_with(&path, |file| Ok(file.write_all(b"new contents")?))?;
+/// assert_eq!(std::fs::read(&path)?, b"new contents");
+/// # std::fs::remove_file(&path)?;
+/// # Ok(()) }
+/// ```
+pub fn write_with<T>(target: &Path, fill: impl FnOnce(&mut File) -> Result<T>) -> Result<T> {
     let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

@@ -45,7 +45,7 @@
 extern crate alloc;
 
 #[cfg(feature = "std")]
-mod atomic;
+pub mod atomic;
 #[cfg(feature = "std")]
 mod batch;
 mod bounds;

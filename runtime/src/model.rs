@@ -35,9 +35,6 @@ pub struct Model<S> {
     layout: Layout,
     /// Bytes of the `.prec` file proper: the storage without a signature trailer.
     content_len: usize,
-    /// The signature trailer, if the file has one (read, not checked: see
-    /// [`Model::from_bytes_signed`]).
-    trailer: Option<crate::signature::Trailer>,
 }
 
 /// Where a section lies in the file, for reports such as `pocketrec inspect`.
@@ -87,14 +84,13 @@ impl<S: AsRef<[u8]>> Model<S> {
     /// A signature trailer after the file ([`crate::signature`]) is read and set aside, not
     /// checked: use [`Model::from_bytes_signed`] or [`Model::new_signed`] to require one.
     pub fn new(storage: S) -> Result<Self> {
-        let (content, trailer) = crate::signature::split(storage.as_ref())?;
+        let (content, _) = crate::signature::split(storage.as_ref())?;
         let content_len = content.len();
         let layout = Layout::parse(content)?;
         Ok(Model {
             storage,
             layout,
             content_len,
-            trailer,
         })
     }
 
@@ -111,9 +107,12 @@ impl<S: AsRef<[u8]>> Model<S> {
         &self.storage.as_ref()[..self.content_len]
     }
 
-    /// The signature trailer, if the file has one. Opening did not check it.
-    pub fn signature_trailer(&self) -> Option<&crate::signature::Trailer> {
-        self.trailer.as_ref()
+    /// The signature trailer, if the file has one (read again from the bytes after the file;
+    /// opening checked its form, not its signature).
+    pub fn signature_trailer(&self) -> Option<crate::signature::Trailer> {
+        crate::signature::split(self.storage.as_ref())
+            .ok()
+            .and_then(|(_, trailer)| trailer)
     }
 
     /// The storage the model was opened over.

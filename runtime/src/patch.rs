@@ -570,6 +570,16 @@ fn apply_parsed<S: Sink + ?Sized>(
         ));
     }
     check_parsed(base, patch)?;
+    write_checked(base, patch, sink)
+}
+
+/// The second pass: runs the operations into `sink`, hashing again. Only after
+/// [`check_parsed`] succeeded.
+fn write_checked<S: Sink + ?Sized>(
+    base: &[u8],
+    patch: &Patch<'_>,
+    sink: &mut S,
+) -> Result<PatchSummary> {
     let mut out = Output {
         hasher: Sha256::new(),
         summary: PatchSummary::default(),
@@ -602,6 +612,26 @@ pub fn encode(base: &[u8], result: &[u8], ops: &[Op<'_>]) -> alloc::vec::Vec<u8>
     for op in ops {
         encode_op(op, &mut body);
     }
+    encode_raw(
+        base,
+        result.len() as u64,
+        &signature::sha256(result),
+        ops.len() as u64,
+        &body,
+    )
+}
+
+/// A patch from encoded operations `body`: the header (sizes, hashes, checksums, the operation
+/// count as given) followed by `body`. Nothing is checked; [`encode`] is the usual way in, this
+/// one serves tools (the fuzz target) that make headers for arbitrary bodies.
+#[cfg(feature = "alloc")]
+pub fn encode_raw(
+    base: &[u8],
+    result_size: u64,
+    result_sha256: &[u8; 32],
+    op_count: u64,
+    body: &[u8],
+) -> alloc::vec::Vec<u8> {
     let mut out = alloc::vec::Vec::with_capacity(PATCH_HEADER_SIZE + body.len());
     out.extend_from_slice(&PATCH_MAGIC);
     out.extend_from_slice(&PATCH_MAJOR.to_le_bytes());
@@ -610,16 +640,16 @@ pub fn encode(base: &[u8], result: &[u8], ops: &[Op<'_>]) -> alloc::vec::Vec<u8>
     out.extend_from_slice(&((PATCH_HEADER_SIZE + body.len()) as u64).to_le_bytes());
     out.extend_from_slice(&(base.len() as u64).to_le_bytes());
     out.extend_from_slice(&signature::sha256(base));
-    out.extend_from_slice(&(result.len() as u64).to_le_bytes());
-    out.extend_from_slice(&signature::sha256(result));
-    out.extend_from_slice(&crc32c(&body).to_le_bytes());
+    out.extend_from_slice(&result_size.to_le_bytes());
+    out.extend_from_slice(result_sha256);
+    out.extend_from_slice(&crc32c(body).to_le_bytes());
     out.extend_from_slice(&[0u8; 4]);
-    out.extend_from_slice(&(ops.len() as u64).to_le_bytes());
+    out.extend_from_slice(&op_count.to_le_bytes());
     out.extend_from_slice(&[0u8; 4]);
     let crc = crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     debug_assert_eq!(out.len(), PATCH_HEADER_SIZE);
-    out.extend_from_slice(&body);
+    out.extend_from_slice(body);
     out
 }
 
@@ -690,10 +720,11 @@ pub fn apply_file(
         None => {}
     }
     let patch = Patch::parse(&patch_bytes)?;
+    // Checked before the temporary file is created, so a refused patch leaves no file behind.
     check_parsed(&base, &patch)?;
     crate::atomic::write_with(target, |file| {
         let mut sink = IoSink(std::io::BufWriter::new(file));
-        let summary = apply_parsed(&base, &patch, &mut sink)?;
+        let summary = write_checked(&base, &patch, &mut sink)?;
         std::io::Write::flush(&mut sink.0)?;
         Ok(summary)
     })

@@ -1,9 +1,10 @@
 //! `pocketrec verify`: every byte of a model (or the form of a patch) checked, and with `--key`
-//! its signature; the exit status is the verdict.
+//! its signature first; the exit status is the verdict.
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use pocketrec::Model;
 use pocketrec_export::inspect::thousands;
 use pocketrec_export::sign::read_public_key;
 use pocketrec_export::{ExportError, open_model};
@@ -18,41 +19,62 @@ pub fn run(path: &Path, key: Option<&Path>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(public) = &public {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) => {
+    let Some(public) = public else {
+        if super::update::is_patch(path) {
+            return match read(path) {
+                Ok(bytes) => verify_patch(path, &bytes, ""),
+                Err(code) => code,
+            };
+        }
+        // Mapped, not read into memory: `verify` reads every byte once.
+        return match open_model(path) {
+            Ok(model) => verify_model(path, &model, ""),
+            Err(ExportError::Model {
+                source: pocketrec::Error::Io(e),
+                ..
+            }) => {
                 eprintln!("pocketrec: error: {}: {e}", path.display());
-                return ExitCode::from(2);
+                ExitCode::from(2)
+            }
+            Err(e) => {
+                println!("INVALID {e}");
+                ExitCode::from(1)
             }
         };
-        if let Err(e) = pocketrec::signature::verify(&bytes, public) {
-            println!("INVALID {}: {e}", path.display());
-            return ExitCode::from(1);
-        }
-    }
-    let signed = if public.is_some() {
-        ", signature checked"
-    } else {
-        ""
     };
-    if super::update::is_patch(path) {
-        return verify_patch(path, signed);
+    // The signature is checked before anything else in the file is trusted; the bytes are read
+    // once, for both checks.
+    let bytes = match read(path) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    if let Err(e) = pocketrec::signature::verify(&bytes, &public) {
+        println!("INVALID {}: {e}", path.display());
+        return ExitCode::from(1);
     }
-    let model = match open_model(path) {
-        Ok(m) => m,
-        Err(ExportError::Model {
-            source: pocketrec::Error::Io(e),
-            ..
-        }) => {
-            eprintln!("pocketrec: error: {}: {e}", path.display());
-            return ExitCode::from(2);
-        }
+    let signed = ", signature checked";
+    if bytes.starts_with(&pocketrec::patch::PATCH_MAGIC) {
+        return verify_patch(path, &bytes, signed);
+    }
+    match Model::from_bytes(&bytes) {
+        Ok(model) => verify_model(path, &model, signed),
         Err(e) => {
-            println!("INVALID {e}");
-            return ExitCode::from(1);
+            println!("INVALID {}: {e}", path.display());
+            ExitCode::from(1)
         }
-    };
+    }
+}
+
+/// The whole file, or the exit status for a file that cannot be read.
+fn read(path: &Path) -> Result<Vec<u8>, ExitCode> {
+    std::fs::read(path).map_err(|e| {
+        eprintln!("pocketrec: error: {}: {e}", path.display());
+        ExitCode::from(2)
+    })
+}
+
+/// Every checksum, row, id and bias of an opened model.
+fn verify_model<S: AsRef<[u8]>>(path: &Path, model: &Model<S>, signed: &str) -> ExitCode {
     match model.verify() {
         Ok(()) => {
             println!(
@@ -70,15 +92,8 @@ pub fn run(path: &Path, key: Option<&Path>) -> ExitCode {
 }
 
 /// A patch's header, checksums and every operation's form (not against a base).
-fn verify_patch(path: &Path, signed: &str) -> ExitCode {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("pocketrec: error: {}: {e}", path.display());
-            return ExitCode::from(2);
-        }
-    };
-    let checked = pocketrec::patch::Patch::parse(&bytes)
+fn verify_patch(path: &Path, bytes: &[u8], signed: &str) -> ExitCode {
+    let checked = pocketrec::patch::Patch::parse(bytes)
         .and_then(|p| p.ops().try_fold(0u64, |n, op| op.map(|_| n + 1)));
     match checked {
         Ok(ops) => {
