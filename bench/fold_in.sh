@@ -5,7 +5,8 @@
 #      their training items (`eval --fold-in`);
 #   2. train with 10 % of the users held out entirely (`--holdout-users 0.1`), and evaluate them
 #      as new users folded in from half of their interactions, beside a popularity ranking.
-# Prints one JSON line per evaluation.
+# Prints one JSON line per evaluation, with the file's fold-in section as `inspect --json` reports
+# it (the softmax objective for `train`'s default BSL models, the item Gramian's settings for BPR).
 #
 #   bash bench/fold_in.sh [DATA_DIR] [OUT_DIR]     # DATA_DIR defaults to ../shared/data/gowalla
 set -euo pipefail
@@ -26,7 +27,7 @@ for d in 1.0 0.1; do
       [ "$holdout" = 0 ] || [ -n "$fold" ] || continue
       printf '{"density":%s,"holdout_users":%s,"fold_in":%s,"eval":' "$d" "$holdout" "$([ -n "$fold" ] && echo true || echo false)"
       "$BIN" eval "$m" --train "$DATA/train.txt" --test "$DATA/test.txt" --threads 2 --json --quiet $fold | tr -d '\n'
-      printf ',"fold_in_settings":"%s %s %s"}\n' "$("$BIN" inspect "$m" --json | python3 -c 'import json,sys; p=json.load(sys.stdin)["properties"]; print(p.get("fold_in.chosen_by"), p.get("fold_in.unobserved_weight"), p.get("fold_in.regularization"))')"
+      printf ',"fold_in_section":%s}\n' "$("$BIN" inspect "$m" --json | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["fold_in"]))')"
     done
   done
 done

@@ -388,9 +388,36 @@ pub struct ExportArgs {
         allow_negative_numbers = true
     )]
     pub fold_in_regularization: Option<f32>,
+    /// Fold users in by the softmax loss the tables were trained with (sampled softmax or BSL
+    /// on unit vectors), `TEMPERATURE,POWER` (e.g. `0.1,1.2`; POWER 1 for a plain softmax),
+    /// instead of the squared-error fold-in: a 24-byte section, no Gramian.
+    #[arg(
+        long,
+        value_name = "TEMPERATURE,POWER",
+        value_parser = parse_softmax_fold_in,
+        conflicts_with_all = ["no_fold_in", "fold_in_unobserved_weight"]
+    )]
+    pub fold_in_softmax: Option<pocketrec::SoftmaxFoldIn>,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// `TEMPERATURE,POWER` for `--fold-in-softmax`, checked.
+fn parse_softmax_fold_in(text: &str) -> Result<pocketrec::SoftmaxFoldIn, String> {
+    let (t, p) = text
+        .split_once(',')
+        .ok_or_else(|| format!("expected TEMPERATURE,POWER (e.g. 0.1,1.2), got {text:?}"))?;
+    let number = |s: &str| {
+        s.trim()
+            .parse::<f32>()
+            .map_err(|e| format!("{s:?} is not a number: {e}"))
+    };
+    let settings = pocketrec::SoftmaxFoldIn::for_loss(number(t)?, number(p)?);
+    settings
+        .check()
+        .map_err(|_| "temperature and power must be finite and above 0".to_string())?;
+    Ok(settings)
 }
 
 /// Arguments of `pocketrec recommend`.

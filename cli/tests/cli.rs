@@ -659,6 +659,30 @@ fn fold_in_is_written_by_default_inspected_and_used_by_recommend_items() {
     ]);
     assert!(message.contains("unobserved weight"), "{message}");
     assert!(!dir.path().join("bad.prec").exists());
+    // The softmax objective instead of the Gramian: 24 bytes, used by recommend --items.
+    let softmax = export_model(
+        dir.path(),
+        "softmax.prec",
+        &["--fold-in-softmax", "0.1,1.2"],
+    );
+    let json = inspect_json(&softmax);
+    assert_eq!(json["fold_in"]["objective"], "softmax", "{json}");
+    assert_eq!(json["fold_in"]["bytes"], 24);
+    assert_eq!(json["fold_in"]["chosen_by"], "given");
+    assert!(succeeds(&["inspect", path_str(&softmax)]).contains("softmax objective"));
+    succeeds(&["recommend", path_str(&softmax), "--items", "0,1", "-k", "3"]);
+    for bad in ["0.1", "0,1.2", "0.1,nan", "x,1"] {
+        let message = fails(&[
+            "export",
+            path_str(&fixture("model.safetensors")),
+            "-o",
+            path_str(&dir.path().join("bad.prec")),
+            "--fold-in-softmax",
+            bad,
+        ]);
+        assert!(message.contains("fold-in-softmax"), "{bad}: {message}");
+    }
+    assert!(!dir.path().join("bad.prec").exists());
 }
 
 #[test]

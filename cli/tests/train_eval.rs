@@ -350,6 +350,7 @@ fn fold_in_settings_are_chosen_on_a_validation_file() {
         .arg("-o")
         .arg(&output)
         .args(["--dim", "8", "--density", "1", "--epochs", "5", "--quiet"])
+        .args(["--loss", "bpr"])
         .output()
         .unwrap();
     assert!(
@@ -372,10 +373,82 @@ fn fold_in_settings_are_chosen_on_a_validation_file() {
         .arg("-o")
         .arg(dir.path().join("x.prec"))
         .args(["--dim", "8", "--density", "1", "--epochs", "1", "--quiet"])
+        .args(["--loss", "bpr"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no user has both"));
+    // A softmax-trained model (the default loss) folds in by its loss: nothing to choose, and
+    // asking to is a usage error, not a silent switch of objective.
+    let out = pocketrec()
+        .arg("train")
+        .arg("--train")
+        .arg(&train_v)
+        .arg("--fold-in-validation")
+        .arg(&valid)
+        .arg("-o")
+        .arg(dir.path().join("y.prec"))
+        .args(["--dim", "8", "--density", "1", "--epochs", "1", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("softmax loss"));
+    assert!(!dir.path().join("y.prec").exists());
+}
+
+#[test]
+fn a_softmax_trained_model_folds_in_by_its_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train_path, _) = small_split(dir.path());
+    let output = dir.path().join("m.prec");
+    let out = pocketrec()
+        .arg("train")
+        .arg("--train")
+        .arg(&train_path)
+        .arg("-o")
+        .arg(&output)
+        .args(["--dim", "8", "--density", "1", "--epochs", "2", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let model = Model::read(&output).unwrap();
+    assert_eq!(model.property("fold_in.objective"), Some("softmax"));
+    // The default loss is BSL at temperature 0.1, power 1.2.
+    let want = pocketrec::SoftmaxFoldIn::for_loss(0.1, 1.2);
+    assert_eq!(model.fold_in_softmax().unwrap(), Some(want));
+    assert!(matches!(
+        model.fold_in_params(),
+        Err(pocketrec::Error::NoFoldIn)
+    ));
+    let first = model.items().unwrap().id(0).unwrap();
+    let mut x = [0.0f32; 8];
+    let summary = model.fold_in(&[first], &[], None, &mut x).unwrap();
+    assert_eq!(summary.solver, pocketrec::Solver::Softmax);
+    // inspect names the objective; recommend --items uses it.
+    let inspect = pocketrec()
+        .args(["inspect", "--json"])
+        .arg(&output)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(json["fold_in"]["objective"], "softmax");
+    assert_eq!(json["fold_in"]["status"], "ok");
+    assert_eq!(json["fold_in"]["bytes"], 24);
+    let out = pocketrec()
+        .arg("recommend")
+        .arg(&output)
+        .args(["--items", &first.to_string(), "-k", "3"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -82,6 +82,10 @@ pub struct ExportOptions {
     /// The fold-in settings; `None` scales the defaults to the item table
     /// ([`crate::fold_in::scaled_params`]).
     pub fold_in_params: Option<FoldInParams>,
+    /// Fold users in by this softmax objective (tables trained with a sampled-softmax loss on
+    /// unit vectors) instead of the squared-error one: a 24-byte section in place of the
+    /// Gramian ([`pocketrec::SoftmaxFoldIn`]). Needs `fold_in`.
+    pub fold_in_softmax: Option<pocketrec::SoftmaxFoldIn>,
     /// Store the original strings of string ids (section `id-strings`), so that answers name
     /// users and items as the id files do. On by default.
     pub id_strings: bool,
@@ -110,6 +114,7 @@ impl ExportOptions {
             list_rows: ListRows::U16,
             fold_in: true,
             fold_in_params: None,
+            fold_in_softmax: None,
             id_strings: true,
             update_of: None,
         }
@@ -375,6 +380,7 @@ pub(crate) fn write_model(
     }
     let fold_in = match options.fold_in_params {
         _ if !options.fold_in => None,
+        _ if options.fold_in_softmax.is_some() => None,
         Some(params) => Some((params, "given")),
         // The defaults apply where the device can fold in (d <= 512) and the values are
         // within range (a table of values near f32::MAX has no finite Gramian).
@@ -397,6 +403,16 @@ pub(crate) fn write_model(
             )
             .property("fold_in.regularization", params.regularization.to_string())
             .property("fold_in.chosen_by", chosen_by);
+    }
+    if let (true, Some(settings)) = (options.fold_in, options.fold_in_softmax) {
+        builder = builder
+            .fold_in_softmax(settings)
+            .property("fold_in.objective", "softmax")
+            .property("fold_in.temperature", settings.temperature.to_string())
+            .property("fold_in.power", settings.power.to_string())
+            .property("fold_in.step", settings.step.to_string())
+            .property("fold_in.iterations", settings.iterations.to_string())
+            .property("fold_in.chosen_by", "given");
     }
     let builder = builder.table(user_spec).table(plan.apply(item_spec));
     let bytes = build_reporting(&builder, progress, &options.output)?;

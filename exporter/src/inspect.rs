@@ -34,9 +34,14 @@ pub struct Report {
 /// What the fold-in section holds (see `docs/FORMAT.md`, *Fold-in*).
 #[derive(Clone, Debug, Serialize)]
 pub struct FoldInReport {
-    /// The unobserved weight `α₀`.
+    /// `squared` (the item Gramian's section) or `softmax` (the softmax fold-in section).
+    pub objective: String,
+    /// The softmax objective's settings (`softmax` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub softmax: Option<SoftmaxReport>,
+    /// The unobserved weight `α₀` (`squared`; NaN otherwise).
     pub unobserved_weight: f32,
-    /// The ridge `λ`.
+    /// The ridge `λ` (`squared`; NaN otherwise).
     pub regularization: f32,
     /// Bytes of the section.
     pub bytes: u64,
@@ -44,6 +49,19 @@ pub struct FoldInReport {
     pub chosen_by: Option<String>,
     /// Whether the section is usable: `ok`, or why not.
     pub status: String,
+}
+
+/// A softmax fold-in section's settings ([`pocketrec::SoftmaxFoldIn`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct SoftmaxReport {
+    /// The temperature `τ`.
+    pub temperature: f32,
+    /// The power `P` of the log-partition term.
+    pub power: f32,
+    /// The ascent step `η`.
+    pub step: f32,
+    /// Ascent iterations (each reads the item table once).
+    pub iterations: u32,
 }
 
 /// One table's figures.
@@ -225,26 +243,50 @@ pub fn report<S: AsRef<[u8]>>(model: &Model<S>) -> Report {
 }
 
 fn fold_in_report<S: AsRef<[u8]>>(model: &Model<S>) -> Option<FoldInReport> {
+    let chosen_by = model.property("fold_in.chosen_by").map(str::to_string);
+    if let Some(section) = model
+        .sections()
+        .find(|s| s.kind == pocketrec::SectionKind::FoldInSoftmax)
+    {
+        let (softmax, status) = match model.fold_in_softmax() {
+            Ok(Some(f)) => (
+                Some(SoftmaxReport {
+                    temperature: f.temperature,
+                    power: f.power,
+                    step: f.step,
+                    iterations: f.iterations,
+                }),
+                "ok".to_string(),
+            ),
+            Ok(None) => (None, "missing".to_string()),
+            Err(e) => (None, e.to_string()),
+        };
+        return Some(FoldInReport {
+            objective: "softmax".into(),
+            softmax,
+            unobserved_weight: f32::NAN,
+            regularization: f32::NAN,
+            bytes: section.length,
+            chosen_by,
+            status,
+        });
+    }
     let bytes = model
         .sections()
         .find(|s| s.kind == pocketrec::SectionKind::FoldIn)?
         .length;
-    let chosen_by = model.property("fold_in.chosen_by").map(str::to_string);
-    Some(match model.fold_in_params() {
-        Ok(p) => FoldInReport {
-            unobserved_weight: p.unobserved_weight,
-            regularization: p.regularization,
-            bytes,
-            chosen_by,
-            status: "ok".into(),
-        },
-        Err(e) => FoldInReport {
-            unobserved_weight: f32::NAN,
-            regularization: f32::NAN,
-            bytes,
-            chosen_by,
-            status: e.to_string(),
-        },
+    let (unobserved_weight, regularization, status) = match model.fold_in_params() {
+        Ok(p) => (p.unobserved_weight, p.regularization, "ok".to_string()),
+        Err(e) => (f32::NAN, f32::NAN, e.to_string()),
+    };
+    Some(FoldInReport {
+        objective: "squared".into(),
+        softmax: None,
+        unobserved_weight,
+        regularization,
+        bytes,
+        chosen_by,
+        status,
     })
 }
 
@@ -345,12 +387,29 @@ impl Report {
             );
         }
         if let Some(f) = &self.fold_in {
+            let settings = match &f.softmax {
+                Some(m) => format!(
+                    "{} bytes (softmax objective), temperature {}, power {}, step {}, {} iterations",
+                    thousands(f.bytes),
+                    m.temperature,
+                    m.power,
+                    m.step,
+                    m.iterations
+                ),
+                None if f.objective == "softmax" => {
+                    format!("{} bytes (softmax objective)", thousands(f.bytes))
+                }
+                None => format!(
+                    "{} bytes (item Gramian), unobserved weight {}, regularization {}",
+                    thousands(f.bytes),
+                    f.unobserved_weight,
+                    f.regularization
+                ),
+            };
             let _ = writeln!(
                 s,
-                "\nfold-in: {} bytes (item Gramian), unobserved weight {}, regularization {}{}{}",
-                thousands(f.bytes),
-                f.unobserved_weight,
-                f.regularization,
+                "\nfold-in: {}{}{}",
+                settings,
                 f.chosen_by
                     .as_deref()
                     .map(|c| format!(" (chosen by {c})"))

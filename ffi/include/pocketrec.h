@@ -451,7 +451,8 @@ enum pocketrec_status pocketrec_recommend_batch(const struct pocketrec_model *mo
  * Folds a user in on the device: solves the user's vector from the items they interacted
  * with, the item table fixed, and writes it to `out[0..dim)`; `pocketrec_recommend_vector`
  * then recommends for it. The model must carry a fold-in section (`pocketrec export` writes
- * one unless given `--no-fold-in`; `pocketrec_fold_in_params` tells whether it has one).
+ * one unless given `--no-fold-in`; `pocketrec_fold_in_params` tells whether it has one, or
+ * `pocketrec_fold_in_softmax_params` for a model that folds in by its softmax loss).
  *
  * The interactions are `items[0..n_items)` (item ids of the file) with
  * `weights[0..n_items)` (each finite and at least 0; `weights` NULL: all 1). Item ids the
@@ -463,8 +464,10 @@ enum pocketrec_status pocketrec_recommend_batch(const struct pocketrec_model *mo
  * With the item rows `v_i`, the Gramian `G` of all items and the section's unobserved weight
  * `a0` and regularisation `l` (`pocketrec_fold_in_params`), the vector `x` minimises
  * `sum_i w_i (v_i.x - 1)^2 + a0 sum_all (v.x)^2 + l |x|^2 + t |x - prior|^2` (`t` the
- * precision): the per-user step of implicit ALS. It equals the runtime's `Model::fold_in`
- * bit for bit. Up to 64 dimensions it is solved by a Cholesky factorisation, above by a
+ * precision): the per-user step of implicit ALS. A model trained with a sampled-softmax loss
+ * instead solves its loss over the whole catalogue by projected gradient ascent on unit
+ * vectors (`pocketrec_fold_in_softmax_params`; docs/FORMAT.md, *Softmax fold-in*), reading
+ * the item table once per iteration. It equals the runtime's `Model::fold_in` bit for bit. Up to 64 dimensions it is solved by a Cholesky factorisation, above by a
  * conjugate gradient; nothing is kept between calls.
  *
  * `dim` is the length of `out` and of `prior`, and must be the model's dimension
@@ -515,6 +518,29 @@ enum pocketrec_status pocketrec_fold_in(const struct pocketrec_model *model,
 enum pocketrec_status pocketrec_fold_in_params(const struct pocketrec_model *model,
                                                float *out_unobserved_weight,
                                                float *out_regularization);
+
+/**
+ * Writes the softmax fold-in settings stored in a model trained with a sampled-softmax loss
+ * (`pocketrec train --loss bsl`, the default, or `ssm`; `pocketrec export --fold-in-softmax`):
+ * the temperature to `*out_temperature`, the power of the log-partition term to `*out_power`,
+ * the ascent step to `*out_step` and the iterations to `*out_iterations`. Such a model folds
+ * users in (`pocketrec_fold_in`) by its own loss: each iteration reads the item table once;
+ * see docs/FORMAT.md, *Softmax fold-in*. Any pointer may be NULL; with all NULL the call only
+ * tells whether the model folds in this way (`pocketrec_fold_in_params` answers
+ * `POCKETREC_UNSUPPORTED` for it: it has no Gramian).
+ *
+ * Errors: `POCKETREC_INVALID_ARGUMENT` (a handle that is not open, a misaligned pointer),
+ * `POCKETREC_UNSUPPORTED` (the model has no softmax fold-in section), `POCKETREC_FORMAT` (a
+ * corrupt section).
+ *
+ * # Safety
+ * Each pointer is NULL or points to a writable value of its type.
+ */
+enum pocketrec_status pocketrec_fold_in_softmax_params(const struct pocketrec_model *model,
+                                                       float *out_temperature,
+                                                       float *out_power,
+                                                       float *out_step,
+                                                       uint32_t *out_iterations);
 
 /**
  * Writes the original string of the item whose external id is `id` (the 64-bit hash of a

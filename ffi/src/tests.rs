@@ -197,6 +197,7 @@ fn header_declares_every_entry_point_and_status() {
         "pocketrec_recommend_vector(",
         "pocketrec_fold_in(",
         "pocketrec_fold_in_params(",
+        "pocketrec_fold_in_softmax_params(",
         "pocketrec_id_from_str(",
         "pocketrec_item_id_str(",
         "pocketrec_find_item_str(",
@@ -1164,6 +1165,76 @@ fn fold_in_equals_the_runtime_bit_for_bit_and_recommends_like_it() {
     }
     assert_eq!((unobserved, regularization), (0.25, 0.5));
     assert_eq!(reference_model.fold_in_params().unwrap(), FOLD_IN);
+    close(model);
+}
+
+#[test]
+fn a_softmax_fold_in_equals_the_runtimes_and_reports_its_settings() {
+    let settings = pocketrec_runtime::SoftmaxFoldIn::for_loss(0.1, 1.2);
+    for layout in [
+        pocketrec_runtime::builder::Layout::Rows,
+        pocketrec_runtime::builder::Layout::Columns,
+    ] {
+        let bytes = leak(builder(layout).fold_in_softmax(settings).build().unwrap());
+        let reference_model = Model::from_bytes(bytes).unwrap();
+        let model = open_bytes(bytes);
+        let items = [item_id(1), item_id(4), item_id(9)];
+        let prior = [0.25f32; DIM];
+        for prior in [None, Some((&prior[..], 0.5f32))] {
+            let (vector, used, unknown) = fold_in(model, &items, None, prior, DIM).unwrap();
+            let mut want = vec![0f32; DIM];
+            let summary = reference_model
+                .fold_in(
+                    &items,
+                    &[],
+                    prior.map(|(vector, precision)| Prior { vector, precision }),
+                    &mut want,
+                )
+                .unwrap();
+            assert_eq!(summary.solver, pocketrec_runtime::Solver::Softmax);
+            assert_eq!(bits(&vector), bits(&want), "{layout:?}");
+            assert_eq!((used, unknown), (3, 0));
+        }
+        let (mut t, mut p, mut s, mut i) = (0f32, 0f32, 0f32, 0u32);
+        // SAFETY: writable out pointers, or NULL.
+        unsafe {
+            assert_eq!(
+                pocketrec_fold_in_softmax_params(model, &mut t, &mut p, &mut s, &mut i),
+                POCKETREC_OK
+            );
+            assert_eq!(
+                pocketrec_fold_in_softmax_params(
+                    model,
+                    null_mut(),
+                    null_mut(),
+                    null_mut(),
+                    null_mut()
+                ),
+                POCKETREC_OK
+            );
+            assert_eq!(
+                pocketrec_fold_in_params(model, null_mut(), null_mut()),
+                POCKETREC_UNSUPPORTED
+            );
+        }
+        assert_eq!(
+            (t, p, s, i),
+            (
+                settings.temperature,
+                settings.power,
+                settings.step,
+                settings.iterations
+            )
+        );
+        close(model);
+    }
+    // A model with the squared-error section has no softmax settings.
+    let model = open_bytes(leak(fold_in_model_bytes()));
+    // SAFETY: all NULL.
+    let status = unsafe {
+        pocketrec_fold_in_softmax_params(model, null_mut(), null_mut(), null_mut(), null_mut())
+    };
+    assert_eq!(status, POCKETREC_UNSUPPORTED);
     close(model);
 }
 

@@ -1,6 +1,6 @@
 //! Fuzzes fold-in: the input is a fixed-size query header followed by model bytes. When the
 //! model opens, a user is folded in from item ids, weights and a prior derived from the header,
-//! with each solver, then `recommend_vector` recommends for the answer. Any input must give
+//! with each solver (the softmax objective's too, for a file with its section), then `recommend_vector` recommends for the answer. Any input must give
 //! answers or errors, never a panic, an out-of-bounds read or a hang; an answer must be finite
 //! and count every interaction as used or unknown.
 //!
@@ -47,6 +47,7 @@ fn exercise(header: &[u8; HEADER], bytes: &[u8]) {
         let _ = section.params();
     }
     let _ = model.fold_in_params();
+    let _ = model.fold_in_softmax();
     let Ok(table) = model.items() else {
         return;
     };
@@ -77,16 +78,18 @@ fn exercise(header: &[u8; HEADER], bytes: &[u8]) {
     });
     let mut out = vec![0.0f32; dim + usize::from(header[0] >> 7)];
     let mut top = [Recommendation::default(); 4];
-    for solver in [Solver::Auto, Solver::Cholesky, Solver::ConjugateGradient] {
+    for solver in [
+        Solver::Auto,
+        Solver::Cholesky,
+        Solver::ConjugateGradient,
+        Solver::Softmax,
+    ] {
         out.fill(f32::NAN);
         let Ok(summary) = model.fold_in_with(&items, &weights, prior, &mut out, solver) else {
             continue;
         };
         assert_eq!(summary.used + summary.unknown, items.len());
-        assert!(matches!(
-            summary.solver,
-            Solver::Cholesky | Solver::ConjugateGradient
-        ));
+        assert_ne!(summary.solver, Solver::Auto);
         assert!(out.iter().all(|x| x.is_finite()), "{solver:?}: {out:?}");
         for how in [Retrieval::Auto, Retrieval::Rows, Retrieval::Columns] {
             let _ = model.recommend_vector_with(&out, 4, &items, &mut top, how);

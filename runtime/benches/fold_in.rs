@@ -24,10 +24,15 @@ const INTERACTIONS: usize = 50;
 
 /// A dense `rows x DIM` table with i.i.d. normal values at `DENSITY`.
 fn table(seed: u64, rows: usize) -> Vec<f32> {
+    table_at(seed, rows, DENSITY)
+}
+
+/// A dense `rows x DIM` table with i.i.d. normal values at `density`.
+fn table_at(seed: u64, rows: usize, density: f64) -> Vec<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     (0..rows * DIM)
         .map(|_| {
-            if rng.random_bool(DENSITY) {
+            if rng.random_bool(density) {
                 let u1: f64 = rng.random_range(f64::EPSILON..1.0);
                 let u2: f64 = rng.random();
                 ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
@@ -142,11 +147,8 @@ fn dense_cholesky_solve(a: &mut [f32], x: &mut [f32]) {
     }
 }
 
-fn fold_in(c: &mut Criterion) {
-    let users = table(1, 16);
-    let items = table(2, ITEMS);
-    let params = default_params(&items);
-    let gramian = dense_gramian(&items);
+/// `INTERACTIONS` distinct item ids (row numbers), the same in every group.
+fn interactions() -> Vec<u64> {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut interacted: Vec<u64> = Vec::with_capacity(INTERACTIONS);
     while interacted.len() < INTERACTIONS {
@@ -155,6 +157,15 @@ fn fold_in(c: &mut Criterion) {
             interacted.push(id);
         }
     }
+    interacted
+}
+
+fn fold_in(c: &mut Criterion) {
+    let users = table(1, 16);
+    let items = table(2, ITEMS);
+    let params = default_params(&items);
+    let gramian = dense_gramian(&items);
+    let interacted = interactions();
 
     let mut group = c.benchmark_group(format!("fold_in/{ITEMS}-items/d{DIM}/{INTERACTIONS}"));
     let mut a = vec![0.0f32; DIM * DIM];
@@ -246,5 +257,69 @@ fn fold_in(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, fold_in);
+/// The softmax fold-in ([`pocketrec::SoftmaxFoldIn`]: 8 ascent iterations, each a pass over
+/// the item table) on the same items and interactions, stored as row records (f32, f16) and as
+/// a column layout (f32), and on a dense table of the same shape (f32 rows, a dense model's),
+/// beside one `recommend_vector` of each file (one pass, top 20) in the same run.
+fn fold_in_softmax(c: &mut Criterion) {
+    use pocketrec::builder::Layout;
+    use pocketrec::{Recommendation, SoftmaxFoldIn};
+    let users = table(1, 16);
+    let items = table(2, ITEMS);
+    let interacted = interactions();
+    let settings = SoftmaxFoldIn::for_loss(0.1, 1.2);
+    let mut group = c.benchmark_group(format!(
+        "fold_in_softmax/{ITEMS}-items/d{DIM}/{INTERACTIONS}"
+    ));
+    let dense_items = table_at(2, ITEMS, 1.0);
+    for (values, layout, name, items) in [
+        (ValueEncoding::F32, Layout::Rows, "rows-f32", &items),
+        (ValueEncoding::F16, Layout::Rows, "rows-f16", &items),
+        (ValueEncoding::F32, Layout::Columns, "columns-f32", &items),
+        (
+            ValueEncoding::F32,
+            Layout::Rows,
+            "dense-rows-f32",
+            &dense_items,
+        ),
+    ] {
+        let u = SparseMatrix::from_dense(16, DIM, &users).unwrap();
+        let i = SparseMatrix::from_dense(ITEMS, DIM, items).unwrap();
+        let bytes = ModelBuilder::new()
+            .scoring(pocketrec::Scoring::Cosine)
+            .table(TableSpec::new("users", Role::User, u).values(values))
+            .table(
+                TableSpec::new("items", Role::Item, i)
+                    .values(values)
+                    .layout(layout),
+            )
+            .fold_in_softmax(settings)
+            .build()
+            .unwrap();
+        let model = Model::from_bytes(&bytes).unwrap();
+        let mut out = vec![0.0f32; DIM];
+        group.bench_function(BenchmarkId::new(name, "fold-in"), |b| {
+            b.iter(|| {
+                black_box(
+                    model
+                        .fold_in(black_box(&interacted), &[], None, &mut out)
+                        .unwrap(),
+                )
+            })
+        });
+        let mut top = [Recommendation::default(); 20];
+        group.bench_function(BenchmarkId::new(name, "recommend_vector"), |b| {
+            b.iter(|| {
+                black_box(
+                    model
+                        .recommend_vector(black_box(&out), 20, &[], &mut top)
+                        .unwrap(),
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, fold_in, fold_in_softmax);
 criterion_main!(benches);

@@ -84,6 +84,24 @@ impl Iterator for LocalRows<'_> {
     }
 }
 
+/// `Σ weights[row] · value(n)` over the `n`-th entries of `list`; `None` when a row is past
+/// `weights`, a value is missing, or a bitmap has more rows than values.
+#[inline(always)]
+fn sum_entries(
+    list: PostingList<'_>,
+    weights: &[f32],
+    value: impl Fn(usize) -> Option<f32>,
+) -> Option<f32> {
+    let mut sum = 0.0f32;
+    for (n, local) in list.local_rows().enumerate() {
+        if n >= list.entries {
+            return None;
+        }
+        sum += *weights.get(local)? * value(n)?;
+    }
+    Some(sum)
+}
+
 /// A view of a table's column layout, borrowed from the model's bytes.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ColumnView<'a> {
@@ -240,6 +258,39 @@ impl<'a> ColumnView<'a> {
             return Err(self.corrupt("a column bitmap has fewer rows than values"));
         }
         Ok(())
+    }
+
+    /// `Σ weights[row] · value` over the entries of list `(block, dim)`, the values as stored
+    /// (int8/int4 codes unscaled), `weights` indexed by block-local row: the transpose of the
+    /// column scan's scatter, for the softmax fold-in. The encoding is matched once per list.
+    pub fn weighted_list_sum(&self, block: usize, dim: usize, weights: &[f32]) -> Result<f32> {
+        let list = self.list(block, dim)?;
+        let values = list.values;
+        let first = list.first;
+        let sum = match self.encoding {
+            ValueEncoding::F32 => sum_entries(list, weights, |n| {
+                let b = values.get(4 * n..4 * n + 4)?;
+                Some(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            }),
+            ValueEncoding::F16 => sum_entries(list, weights, |n| {
+                let b = values.get(2 * n..2 * n + 2)?;
+                Some(f16_to_f32(u16::from_le_bytes([b[0], b[1]])))
+            }),
+            ValueEncoding::Bf16 => sum_entries(list, weights, |n| {
+                let b = values.get(2 * n..2 * n + 2)?;
+                Some(bf16_to_f32(u16::from_le_bytes([b[0], b[1]])))
+            }),
+            ValueEncoding::I8 => sum_entries(list, weights, |n| {
+                values.get(n).map(|&b| f32::from(b as i8))
+            }),
+            ValueEncoding::I4 => sum_entries(list, weights, |n| {
+                // Entry `first + n` of the section; `values` starts at byte `first / 2`.
+                let at = (first % 2) + n;
+                values.get(at / 2)?;
+                Some(f32::from(crate::row::nibble(values, at)))
+            }),
+        };
+        sum.ok_or_else(|| self.corrupt("column list rows or values do not match"))
     }
 
     /// Bytes a query reads from list `(block, dim)` (rows and values).

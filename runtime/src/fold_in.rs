@@ -85,6 +85,9 @@ pub enum Solver {
     Cholesky,
     /// Jacobi-preconditioned conjugate gradient (`d ≤` [`crate::MAX_STACK_DIM`]).
     ConjugateGradient,
+    /// The softmax objective's projected gradient ascent ([`crate::SoftmaxFoldIn`]), for a file
+    /// with a softmax fold-in section; [`Solver::Auto`] takes it whenever the file has one.
+    Softmax,
 }
 
 /// What a fold-in did.
@@ -95,9 +98,10 @@ pub struct FoldInSummary {
     /// Interactions whose item id is not in the model: skipped (e.g. items dropped from the
     /// catalogue since the app recorded them).
     pub unknown: usize,
-    /// The solver that ran ([`Solver::Cholesky`] or [`Solver::ConjugateGradient`]).
+    /// The solver that ran ([`Solver::Cholesky`], [`Solver::ConjugateGradient`] or
+    /// [`Solver::Softmax`]).
     pub solver: Solver,
-    /// Conjugate-gradient iterations (0 for Cholesky).
+    /// Conjugate-gradient or softmax ascent iterations (0 for Cholesky).
     pub iterations: u32,
 }
 
@@ -196,30 +200,43 @@ impl<S: AsRef<[u8]>> Model<S> {
     /// The model's fold-in section, checked against the item table; [`Error::NoFoldIn`] when
     /// the file has none.
     pub fn fold_in_section(&self) -> Result<FoldInSection<'_>> {
+        let bytes = self
+            .only_section(SectionKind::FoldIn, "second fold-in section")?
+            .ok_or(Error::NoFoldIn)?;
+        FoldInSection::parse(bytes, self.item_table_index()?, self.items()?.dim())
+    }
+
+    /// The bytes of the file's one section of `kind` (a fold-in section), `None` without one;
+    /// a second one is refused with `second`.
+    pub(crate) fn only_section(
+        &self,
+        kind: SectionKind,
+        second: &'static str,
+    ) -> Result<Option<&[u8]>> {
         let mut found = None;
         for index in 0..self.section_count() {
             let section = self.section(index)?;
-            if section.kind == SectionKind::FoldIn {
+            if section.kind == kind {
                 if found.is_some() {
                     return Err(Error::InvalidSection {
                         index,
-                        reason: "second fold-in section",
+                        reason: second,
                     });
                 }
                 found = Some(section);
             }
         }
-        let section = found.ok_or(Error::NoFoldIn)?;
-        let items = self.items()?;
+        let Some(section) = found else {
+            return Ok(None);
+        };
         let start = section.offset as usize;
-        let bytes = self
-            .bytes()
+        self.bytes()
             .get(start..start.saturating_add(section.length as usize))
+            .map(Some)
             .ok_or(Error::InvalidSection {
                 index: section.index,
                 reason: "section extends past the end of the file",
-            })?;
-        FoldInSection::parse(bytes, self.item_table_index()?, items.dim())
+            })
     }
 
     /// The fold-in settings stored in the file.
@@ -280,6 +297,13 @@ impl<S: AsRef<[u8]>> Model<S> {
         out: &mut [f32],
         solver: Solver,
     ) -> Result<FoldInSummary> {
+        match solver {
+            Solver::Softmax => return self.fold_in_by_softmax(items, weights, prior, out),
+            Solver::Auto if self.fold_in_softmax()?.is_some() => {
+                return self.fold_in_by_softmax(items, weights, prior, out);
+            }
+            _ => {}
+        }
         let section = self.fold_in_section()?;
         let table = self.items()?;
         let dim = section.dim();
@@ -325,7 +349,7 @@ impl<S: AsRef<[u8]>> Model<S> {
     }
 
     /// The position of the item table in the metadata's tables.
-    fn item_table_index(&self) -> Result<u32> {
+    pub(crate) fn item_table_index(&self) -> Result<u32> {
         self.layout_table_index(Role::Item)
             .ok_or(Error::MissingTable(Role::Item.name()))
     }
@@ -350,52 +374,7 @@ impl<'p> Problem<'p> {
         weights: &'p [f32],
         prior: Option<Prior<'p>>,
     ) -> Result<Self> {
-        if !weights.is_empty() && weights.len() != items.len() {
-            return Err(Error::InvalidQuery {
-                index: None,
-                reason: "weights must be empty (all 1) or one per item",
-            });
-        }
-        if let Some(i) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
-            return Err(Error::InvalidQuery {
-                index: Some(i as u64),
-                reason: "a weight is negative or not finite",
-            });
-        }
-        if let Some(prior) = prior {
-            if prior.vector.len() != section.dim() {
-                return Err(Error::DimensionMismatch {
-                    expected: section.dim() as u64,
-                    actual: prior.vector.len() as u64,
-                });
-            }
-            if !(prior.precision.is_finite() && prior.precision >= 0.0) {
-                return Err(Error::InvalidQuery {
-                    index: None,
-                    reason: "the prior's precision is negative or not finite",
-                });
-            }
-            if let Some(i) = prior.vector.iter().position(|v| !v.is_finite()) {
-                return Err(Error::InvalidQuery {
-                    index: Some(i as u64),
-                    reason: "the prior's vector has a value that is not finite",
-                });
-            }
-        }
-        let mut used = 0;
-        for &id in items {
-            match table.find(id) {
-                Ok(_) => used += 1,
-                Err(Error::IdNotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if used == 0 && prior.is_none_or(|p| p.precision == 0.0) {
-            return Err(Error::InvalidQuery {
-                index: None,
-                reason: "no interaction with a known item and no prior: nothing to solve from",
-            });
-        }
+        let used = check_arguments(section.dim(), table, items, weights, prior)?;
         Ok(Problem {
             section,
             table,
@@ -458,6 +437,66 @@ impl<'p> Problem<'p> {
             }
         })
     }
+}
+
+/// Checks a fold-in's arguments (every objective's): `weights` empty or one per item, each
+/// finite and `≥ 0`; the prior of dimension `dim`, finite, with a finite precision `≥ 0`; at
+/// least one known item or a prior with a positive precision. Returns the interactions whose
+/// item the table has.
+pub(crate) fn check_arguments(
+    dim: usize,
+    table: &Table<'_>,
+    items: &[u64],
+    weights: &[f32],
+    prior: Option<Prior<'_>>,
+) -> Result<usize> {
+    if !weights.is_empty() && weights.len() != items.len() {
+        return Err(Error::InvalidQuery {
+            index: None,
+            reason: "weights must be empty (all 1) or one per item",
+        });
+    }
+    if let Some(i) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
+        return Err(Error::InvalidQuery {
+            index: Some(i as u64),
+            reason: "a weight is negative or not finite",
+        });
+    }
+    if let Some(prior) = prior {
+        if prior.vector.len() != dim {
+            return Err(Error::DimensionMismatch {
+                expected: dim as u64,
+                actual: prior.vector.len() as u64,
+            });
+        }
+        if !(prior.precision.is_finite() && prior.precision >= 0.0) {
+            return Err(Error::InvalidQuery {
+                index: None,
+                reason: "the prior's precision is negative or not finite",
+            });
+        }
+        if let Some(i) = prior.vector.iter().position(|v| !v.is_finite()) {
+            return Err(Error::InvalidQuery {
+                index: Some(i as u64),
+                reason: "the prior's vector has a value that is not finite",
+            });
+        }
+    }
+    let mut used = 0;
+    for &id in items {
+        match table.find(id) {
+            Ok(_) => used += 1,
+            Err(Error::IdNotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if used == 0 && prior.is_none_or(|p| p.precision == 0.0) {
+        return Err(Error::InvalidQuery {
+            index: None,
+            reason: "no interaction with a known item and no prior: nothing to solve from",
+        });
+    }
+    Ok(used)
 }
 
 /// True for a finite value above 0 (false for NaN).

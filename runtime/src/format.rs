@@ -275,6 +275,34 @@ pub struct FoldInHeader {
 }
 const _: () = assert!(core::mem::size_of::<FoldInHeader>() == FOLD_IN_HEADER_SIZE);
 
+/// A softmax fold-in section ([`SectionKind::FoldInSoftmax`]), whole: the objective a model
+/// trained with a sampled-softmax loss on unit vectors folds users in by (see
+/// `docs/FORMAT.md`, *Softmax fold-in (kind 16)*).
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct FoldInSoftmaxHeader {
+    /// Index of the item table in the metadata's tables.
+    pub table: U32Le,
+    /// The item table's dimension.
+    pub dim: U32Le,
+    /// `τ > 0`, finite: the softmax temperature (the training loss's).
+    pub temperature: F32Le,
+    /// `P > 0`, finite: the weight of the log-partition term (BSL's power; 1 for a plain
+    /// softmax).
+    pub power: F32Le,
+    /// `η > 0`, finite: the step of each ascent iteration.
+    pub step: F32Le,
+    /// Ascent iterations, 1 to [`MAX_FOLD_IN_SOFTMAX_ITERATIONS`]: each reads the item table once.
+    pub iterations: U32Le,
+}
+const _: () = assert!(core::mem::size_of::<FoldInSoftmaxHeader>() == FOLD_IN_SOFTMAX_SECTION_SIZE);
+
+/// Bytes of a softmax fold-in section ([`FoldInSoftmaxHeader`]).
+pub const FOLD_IN_SOFTMAX_SECTION_SIZE: usize = 24;
+
+/// Most iterations a softmax fold-in section may ask for (each reads the whole item table).
+pub const MAX_FOLD_IN_SOFTMAX_ITERATIONS: u32 = 64;
+
 /// The first bytes of an id-strings section ([`SectionKind::IdStrings`]): then `rows + 1`
 /// little-endian `u32` offsets into the string bytes (the first 0, non-decreasing, the last
 /// their length), then the UTF-8 strings one after another, row `r`'s between offsets `r` and
@@ -436,6 +464,9 @@ pub enum SectionKind {
     /// most one per table; readers that do not know it skip it (it only lets a scan skip
     /// blocks that cannot hold a top-k item).
     BlockBounds,
+    /// The softmax fold-in objective (kind 16): see [`FoldInSoftmaxHeader`]. At most one per
+    /// file, and not beside a [`SectionKind::FoldIn`]; readers that do not know it skip it.
+    FoldInSoftmax,
     /// A kind this reader does not know (written by a later minor version); skipped.
     Unknown(u32),
 }
@@ -459,6 +490,7 @@ impl SectionKind {
             SectionKind::IdStrings => 13,
             SectionKind::IdIndex => 14,
             SectionKind::BlockBounds => 15,
+            SectionKind::FoldInSoftmax => 16,
             SectionKind::Unknown(code) => code,
         }
     }
@@ -481,6 +513,7 @@ impl SectionKind {
             13 => SectionKind::IdStrings,
             14 => SectionKind::IdIndex,
             15 => SectionKind::BlockBounds,
+            16 => SectionKind::FoldInSoftmax,
             other => SectionKind::Unknown(other),
         }
     }
@@ -503,6 +536,7 @@ impl SectionKind {
             SectionKind::IdStrings => "id-strings",
             SectionKind::IdIndex => "id-index",
             SectionKind::BlockBounds => "block-bounds",
+            SectionKind::FoldInSoftmax => "fold-in-softmax",
             SectionKind::Unknown(_) => "unknown",
         }
     }

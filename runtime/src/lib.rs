@@ -54,6 +54,7 @@ pub mod builder;
 mod columns;
 mod error;
 mod fold_in;
+mod fold_in_softmax;
 pub mod format;
 mod id_strings;
 // SIMD intrinsics and the loads they need: every unsafe block there has a SAFETY comment.
@@ -233,6 +234,7 @@ pub mod bench_kernels {
 pub use batch::BatchSummary;
 pub use error::{ChecksumScope, Error, Result};
 pub use fold_in::{FoldInParams, FoldInSection, FoldInSummary, MAX_CHOLESKY_DIM, Prior, Solver};
+pub use fold_in_softmax::SoftmaxFoldIn;
 pub use format::{
     IdEncoding, IdKind, IndexEncoding, ListRows, OffsetWidth, Role, Scoring, SectionKind,
     ValueEncoding, string_id,

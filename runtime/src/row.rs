@@ -503,6 +503,18 @@ impl<'a> Row<'a> {
         (dot * scale, sqrt(sq) * scale)
     }
 
+    /// The values of a row with every column non-zero and f32 values: `4·dim` bytes, column
+    /// `c` at bytes `4c..4c + 4` (the order [`Self::for_each_nonzero`] visits them in).
+    #[inline]
+    pub(crate) fn dense_f32_values(&self) -> Option<&'a [u8]> {
+        match self.values {
+            Values::F32(bytes) if self.nnz == self.dim && bytes.len() == 4 * self.dim => {
+                Some(bytes)
+            }
+            _ => None,
+        }
+    }
+
     /// The row's Euclidean norm.
     pub fn norm(&self) -> f32 {
         let mut sq = 0.0f32;

@@ -744,7 +744,7 @@ const SHORT_LIST_BLOCK_ROWS: usize = 256;
 /// The column scan's dot products for block `block` from `u16` posting lists: zeros, then
 /// each list of the user's non-zero dimensions `active_dims` scattered into `acc` in turn
 /// (asking for the next list ahead, in blocks above [`SHORT_LIST_BLOCK_ROWS`]).
-fn add_u16_lists(
+pub(crate) fn add_u16_lists(
     acc: &mut [f32],
     columns: &ColumnView<'_>,
     block: usize,
@@ -797,7 +797,7 @@ fn add_u16_lists(
 /// The column scan's dot products for block `block` from bitmap posting lists (format 1.3):
 /// [`kernels::bitmap_add`] over the lists of the user's non-zero dimensions `active_dims`, a
 /// group of lists at a time.
-fn add_bitmap_lists(
+pub(crate) fn add_bitmap_lists(
     acc: &mut [f32],
     columns: &ColumnView<'_>,
     block: usize,
@@ -887,7 +887,7 @@ fn finish_scores(
 /// Turns a block's accumulated dot products into similarities: the int8 or int4 scale, then
 /// cosine
 /// normalisation (as [`score_row`] computes them).
-fn block_similarities(
+pub(crate) fn block_similarities(
     acc: &mut [f32],
     base: usize,
     columns: &ColumnView<'_>,

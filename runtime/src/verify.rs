@@ -65,6 +65,8 @@ impl<S: AsRef<[u8]>> Model<S> {
                 Err(e) => return Err(e),
             }
         }
+        // The softmax settings (and that no file has both objectives).
+        self.fold_in_softmax()?;
         match self.fold_in_section() {
             Ok(section) => section.verify(),
             Err(Error::NoFoldIn) => Ok(()),

@@ -94,32 +94,7 @@ pub fn tune(
 ) -> Option<Tuned> {
     let rows = items.len() / dim.max(1);
     let matrix = pocketrec::builder::SparseMatrix::from_dense(rows, dim, items).ok()?;
-    let mut rng = ChaCha8Rng::seed_from_u64(mix(options.seed ^ 0x00F0_1D1A));
-    let mut candidates: Vec<usize> = (0..train.users().min(validation.users()))
-        .filter(|&u| train.items(u).len() >= options.min_items && !validation.items(u).is_empty())
-        .collect();
-    candidates.shuffle(&mut rng);
-    candidates.truncate(options.users);
-    candidates.sort_unstable();
-    if candidates.is_empty() {
-        return None;
-    }
-    let splits: Vec<(Vec<u32>, Vec<u32>)> = candidates
-        .iter()
-        .map(|&u| {
-            let targets = validation
-                .items(u)
-                .iter()
-                .copied()
-                .filter(|&i| (i as usize) < rows)
-                .collect();
-            (train.items(u).to_vec(), targets)
-        })
-        .filter(|(_, targets): &(Vec<u32>, Vec<u32>)| !targets.is_empty())
-        .collect();
-    if splits.is_empty() {
-        return None;
-    }
+    let splits = validation_splits(rows, train, validation, options)?;
     let gram = gramian(items, dim);
     let mut grid = Vec::new();
     for &u in &options.unobserved_items {
@@ -129,7 +104,7 @@ pub fn tune(
                 .par_iter()
                 .map_init(
                     || (vec![0.0f64; dim * dim], vec![0.0f32; rows]),
-                    |(a, scores), (source, targets)| {
+                    |(a, scores), (_, source, targets)| {
                         let x = solve(items, dim, &gram, params, source, a);
                         recall_at(items, dim, &x, source, targets, options.k, scores)
                     },
@@ -152,6 +127,134 @@ pub fn tune(
         grid,
         users: splits.len(),
     })
+}
+
+/// A validation user: their user row, training items and validation items.
+type ValidationUser = (usize, Vec<u32>, Vec<u32>);
+
+/// The validation users [`tune`] and [`tune_softmax`] fold in: up to `options.users` of those
+/// with at least `options.min_items` training items and a validation item in the table, drawn
+/// with the options' seed, each as (user row, training items, validation items).
+fn validation_splits(
+    rows: usize,
+    train: &UserItems,
+    validation: &UserItems,
+    options: &TuneOptions,
+) -> Option<Vec<ValidationUser>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(options.seed ^ 0x00F0_1D1A));
+    let mut candidates: Vec<usize> = (0..train.users().min(validation.users()))
+        .filter(|&u| train.items(u).len() >= options.min_items && !validation.items(u).is_empty())
+        .collect();
+    candidates.shuffle(&mut rng);
+    candidates.truncate(options.users);
+    candidates.sort_unstable();
+    let splits: Vec<ValidationUser> = candidates
+        .iter()
+        .map(|&u| {
+            let targets = validation
+                .items(u)
+                .iter()
+                .copied()
+                .filter(|&i| (i as usize) < rows)
+                .collect();
+            (u, train.items(u).to_vec(), targets)
+        })
+        .filter(|(_, _, targets): &ValidationUser| !targets.is_empty())
+        .collect();
+    (!splits.is_empty()).then_some(splits)
+}
+
+/// One point of [`tune_softmax`]'s grid.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SoftmaxGridPoint {
+    /// The settings tried.
+    #[serde(skip)]
+    pub settings: pocketrec::SoftmaxFoldIn,
+    /// Mean validation Recall@k.
+    pub recall: f64,
+}
+
+/// The softmax fold-in on validation users (drawn as [`tune`] draws them), for each of
+/// `grid`'s settings: each user is folded in by the runtime ([`pocketrec::Model::fold_in`] on a
+/// model of `items` with that softmax fold-in section, dot scoring: the rows as trained, unit
+/// length for a cosine loss) from their training items, and their validation items are ranked
+/// among all items (training items excluded). Returns the points in grid order and the users
+/// counted.
+pub fn tune_softmax(
+    items: &[f32],
+    dim: usize,
+    train: &UserItems,
+    validation: &UserItems,
+    options: &TuneOptions,
+    grid: &[pocketrec::SoftmaxFoldIn],
+) -> Option<(Vec<SoftmaxGridPoint>, usize)> {
+    use pocketrec::builder::{ModelBuilder, SparseMatrix, TableSpec};
+    let rows = items.len() / dim.max(1);
+    let splits = validation_splits(rows, train, validation, options)?;
+    let mut points = Vec::new();
+    for &settings in grid {
+        let bytes = ModelBuilder::new()
+            .table(TableSpec::new(
+                "users",
+                pocketrec::Role::User,
+                SparseMatrix::from_dense(1, dim, &vec![0.0; dim]).ok()?,
+            ))
+            .table(TableSpec::new(
+                "items",
+                pocketrec::Role::Item,
+                SparseMatrix::from_dense(rows, dim, items).ok()?,
+            ))
+            .fold_in_softmax(settings)
+            .build()
+            .ok()?;
+        let model = pocketrec::Model::from_bytes(&bytes).ok()?;
+        let recall: f64 = splits
+            .par_iter()
+            .map_init(
+                || (vec![0.0f32; dim], vec![0.0f32; rows]),
+                |(x, scores), (_, source, targets)| {
+                    let ids: Vec<u64> = source.iter().map(|&i| u64::from(i)).collect();
+                    match model.fold_in(&ids, &[], None, x) {
+                        Ok(_) => recall_at(items, dim, x, source, targets, options.k, scores),
+                        Err(_) => 0.0,
+                    }
+                },
+            )
+            .sum::<f64>()
+            / splits.len() as f64;
+        points.push(SoftmaxGridPoint { settings, recall });
+    }
+    Some((points, splits.len()))
+}
+
+/// Mean validation Recall@k of the users' own rows (`user_rows`, `dim` per user, in the data
+/// set's user order) for the users [`tune`] and [`tune_softmax`] draw with `options`: the
+/// yardstick of a fold-in grid.
+pub fn trained_recall(
+    items: &[f32],
+    user_rows: &[f32],
+    dim: usize,
+    train: &UserItems,
+    validation: &UserItems,
+    options: &TuneOptions,
+) -> Option<f64> {
+    let rows = items.len() / dim.max(1);
+    let splits = validation_splits(rows, train, validation, options)?;
+    let recall: f64 = splits
+        .par_iter()
+        .map_init(
+            || vec![0.0f32; rows],
+            |scores, (user, source, targets)| {
+                let x = user_rows.get(user * dim..(user + 1) * dim).unwrap_or(&[]);
+                if x.len() == dim {
+                    recall_at(items, dim, x, source, targets, options.k, scores)
+                } else {
+                    0.0
+                }
+            },
+        )
+        .sum::<f64>();
+    Some(recall / splits.len() as f64)
 }
 
 /// `VᵀV` of the table, dense `dim × dim`, in f64.

@@ -8,7 +8,7 @@ use pocketrec::{Role, ValueEncoding};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use pocketrec::FoldInParams;
+use pocketrec::{FoldInParams, SoftmaxFoldIn};
 use pocketrec_export::fold_in::{DEFAULT_RIDGE_ITEMS, DEFAULT_UNOBSERVED_ITEMS, scaled_params};
 use pocketrec_export::storage::{self, ItemStorage};
 
@@ -72,12 +72,23 @@ pub enum FoldIn {
 /// The fold-in settings a trained model's files carry, and how they were chosen.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FoldInChoice {
-    /// The settings.
-    pub params: FoldInParams,
+    /// The objective and its settings.
+    pub objective: FoldInObjective,
     /// `validation`, `given` or `default`.
     pub chosen_by: &'static str,
     /// The validation, when there was one.
     pub tuned: Option<Tuned>,
+}
+
+/// How a trained model's files fold users in.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FoldInObjective {
+    /// Squared error against the item Gramian (implicit ALS's step; BPR models), with these
+    /// settings: the fold-in section ([`pocketrec::SectionKind::FoldIn`]).
+    Squared(FoldInParams),
+    /// The training loss's softmax on unit vectors (SSM and BSL models): the softmax fold-in
+    /// section ([`pocketrec::SectionKind::FoldInSoftmax`]).
+    Softmax(SoftmaxFoldIn),
 }
 
 /// Everything `train` needs; [`TrainOptions::default`] gives the documented defaults.
@@ -485,17 +496,23 @@ impl Trained {
             }
         }
         if let Some(choice) = &self.fold_in {
-            builder = builder
-                .fold_in(choice.params)
-                .property(
-                    "fold_in.unobserved_weight",
-                    choice.params.unobserved_weight.to_string(),
-                )
-                .property(
-                    "fold_in.regularization",
-                    choice.params.regularization.to_string(),
-                )
-                .property("fold_in.chosen_by", choice.chosen_by);
+            builder = match choice.objective {
+                FoldInObjective::Squared(params) => builder
+                    .fold_in(params)
+                    .property(
+                        "fold_in.unobserved_weight",
+                        params.unobserved_weight.to_string(),
+                    )
+                    .property("fold_in.regularization", params.regularization.to_string()),
+                FoldInObjective::Softmax(settings) => builder
+                    .fold_in_softmax(settings)
+                    .property("fold_in.objective", "softmax")
+                    .property("fold_in.temperature", settings.temperature.to_string())
+                    .property("fold_in.power", settings.power.to_string())
+                    .property("fold_in.step", settings.step.to_string())
+                    .property("fold_in.iterations", settings.iterations.to_string()),
+            }
+            .property("fold_in.chosen_by", choice.chosen_by);
         }
         if let Some(d) = o.distill {
             builder = builder.property(
@@ -529,14 +546,22 @@ impl Trained {
 
     /// Chooses the fold-in settings on `validation` interactions (user rows' item rows, held
     /// out of `train`, the interactions the model was trained on): see
-    /// [`crate::fold_in::tune`]. Keeps the current choice when no user has both; returns the
-    /// tuning's result.
+    /// [`crate::fold_in::tune`]. Keeps the current choice when no user has both, or when the
+    /// model folds in by its softmax loss ([`FoldInObjective::Softmax`]: nothing to choose);
+    /// returns the tuning's result.
     pub fn tune_fold_in(
         &mut self,
         train: &data::UserItems,
         validation: &data::UserItems,
     ) -> Option<&Tuned> {
-        if self.fold_in.is_none() || self.dim > pocketrec::MAX_STACK_DIM {
+        let squared = matches!(
+            self.fold_in,
+            Some(FoldInChoice {
+                objective: FoldInObjective::Squared(_),
+                ..
+            })
+        );
+        if !squared || self.dim > pocketrec::MAX_STACK_DIM {
             return None;
         }
         let options = TuneOptions {
@@ -546,7 +571,7 @@ impl Trained {
         };
         let tuned = tune(&self.item_table, self.dim, train, validation, &options)?;
         self.fold_in = Some(FoldInChoice {
-            params: tuned.params,
+            objective: FoldInObjective::Squared(tuned.params),
             chosen_by: "validation",
             tuned: Some(tuned),
         });
@@ -1381,12 +1406,30 @@ fn choose_fold_in(trained: &Trained) -> Option<FoldInChoice> {
     match trained.options.fold_in {
         FoldIn::Off => None,
         FoldIn::Given(params) => Some(FoldInChoice {
-            params,
+            objective: FoldInObjective::Squared(params),
             chosen_by: "given",
             tuned: None,
         }),
+        // A softmax-trained model folds users in by its own loss: on the Gowalla validation
+        // split the squared-error fold-in kept 82 % of a BSL model's Recall@20, this 101 %.
+        FoldIn::Default if matches!(trained.options.loss.kind, LossKind::Ssm | LossKind::Bsl) => {
+            let loss = trained.options.loss;
+            let power = if loss.kind == LossKind::Bsl {
+                loss.power
+            } else {
+                1.0
+            };
+            Some(FoldInChoice {
+                objective: FoldInObjective::Softmax(SoftmaxFoldIn::for_loss(
+                    loss.temperature,
+                    power,
+                )),
+                chosen_by: "default",
+                tuned: None,
+            })
+        }
         FoldIn::Default => defaults().map(|params| FoldInChoice {
-            params,
+            objective: FoldInObjective::Squared(params),
             chosen_by: "default",
             tuned: None,
         }),

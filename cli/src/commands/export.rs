@@ -65,6 +65,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
                 regularization,
             },
         );
+    options.fold_in_softmax = args.fold_in_softmax;
     let summary = export_reporting(&options, &Bar::new(!args.quiet))?;
     eprintln!(
         "wrote {}: {} bytes, {:.1}% of the dense f32 tables ({} bytes)",

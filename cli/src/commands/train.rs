@@ -437,6 +437,19 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
     }
     let mut trained = trained;
     if let Some(path) = &command.fold_in_validation {
+        if let Some(pocketrec_train::trainer::FoldInChoice {
+            objective: pocketrec_train::trainer::FoldInObjective::Softmax(_),
+            ..
+        }) = &trained.fold_in
+        {
+            return Err(CliError::Usage(
+                "--fold-in-validation chooses the squared-error fold-in's settings; this model \
+                 folds users in by its softmax loss (its own objective, no settings to choose). \
+                 Give --fold-in-unobserved-weight and --fold-in-regularization to write the \
+                 squared-error fold-in instead"
+                    .into(),
+            ));
+        }
         // Read with the training file first, so that rows agree with `data`'s.
         let with_validation =
             read_dataset(&command.train, Some(path), &command.read)?.without_users(&held);

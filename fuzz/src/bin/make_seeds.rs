@@ -50,20 +50,29 @@ fn fold_in_models() -> Vec<Vec<u8>> {
             if m % 2 == 1 {
                 items = items.ids((0..40).map(|i| 7 + i * 5).collect(), IdKind::Integer);
             }
-            let bytes = ModelBuilder::new()
+            let builder = ModelBuilder::new()
                 .scoring(if (n + m) % 2 == 0 {
                     Scoring::Dot
                 } else {
                     Scoring::Cosine
                 })
                 .table(users)
-                .table(items)
-                .fold_in(FoldInParams {
+                .table(items);
+            // Every other model folds in by the softmax objective (no Gramian).
+            let builder = if (n + m) % 2 == 0 {
+                builder.fold_in(FoldInParams {
                     unobserved_weight: [0.0, 0.05, 2.0][m % 3],
                     regularization: [0.01, 0.3, 10.0][(n + m) % 3],
                 })
-                .build()
-                .expect("fold-in seed model builds");
+            } else {
+                builder.fold_in_softmax(pocketrec::SoftmaxFoldIn {
+                    temperature: [0.05, 0.1, 1.0][m % 3],
+                    power: 1.2,
+                    step: 1.0,
+                    iterations: [1, 8][n % 2],
+                })
+            };
+            let bytes = builder.build().expect("fold-in seed model builds");
             models.push(bytes);
         }
     }

@@ -313,6 +313,7 @@ pub struct ModelBuilder {
     tables: Vec<TableSpec>,
     properties: Vec<(String, String)>,
     fold_in: Option<FoldInParams>,
+    fold_in_softmax: Option<crate::SoftmaxFoldIn>,
 }
 
 impl Default for ModelBuilder {
@@ -343,6 +344,7 @@ impl ModelBuilder {
             tables: Vec::new(),
             properties: Vec::new(),
             fold_in: None,
+            fold_in_softmax: None,
         }
     }
 
@@ -351,6 +353,15 @@ impl ModelBuilder {
     /// are stored, so that [`crate::Model::fold_in`] works on the device. Needs `d ≤ 512`.
     pub fn fold_in(mut self, params: FoldInParams) -> Self {
         self.fold_in = Some(params);
+        self
+    }
+
+    /// Adds a softmax fold-in section ([`SectionKind::FoldInSoftmax`], 24 bytes) for the item
+    /// table: [`crate::Model::fold_in`] then solves a user by the softmax objective (for models
+    /// trained with a sampled-softmax loss on unit vectors; see [`crate::SoftmaxFoldIn`]). Not
+    /// together with [`ModelBuilder::fold_in`]. Needs `d ≤ 512`.
+    pub fn fold_in_softmax(mut self, settings: crate::SoftmaxFoldIn) -> Self {
+        self.fold_in_softmax = Some(settings);
         self
     }
 
@@ -541,13 +552,24 @@ impl ModelBuilder {
             format::FORMAT_MINOR_COLUMNS_ONLY
         };
         let bytes = assemble_minor(&sections, minor);
-        match self.fold_in {
-            None => Ok(bytes),
-            Some(params) => {
+        match (self.fold_in, self.fold_in_softmax) {
+            (None, None) => Ok(bytes),
+            (Some(params), None) => {
                 let fold_in = fold_in::section(&bytes, params)?;
                 sections.push((SectionKind::FoldIn, &fold_in));
                 Ok(assemble_minor(&sections, minor))
             }
+            (None, Some(settings)) => {
+                let fold_in = fold_in::softmax_section(&bytes, settings)?;
+                sections.push((SectionKind::FoldInSoftmax, &fold_in));
+                Ok(assemble_minor(&sections, minor))
+            }
+            (Some(_), Some(_)) => Err(Error::InvalidInput {
+                role: Some(Role::Item),
+                row: None,
+                column: None,
+                reason: "a file folds users in by one objective: fold_in or fold_in_softmax, not both",
+            }),
         }
     }
 
