@@ -390,7 +390,8 @@ pub struct ExportArgs {
     pub fold_in_regularization: Option<f32>,
     /// Fold users in by the softmax loss the tables were trained with (sampled softmax or BSL
     /// on unit vectors), `TEMPERATURE,POWER` (e.g. `0.1,1.2`; POWER 1 for a plain softmax),
-    /// instead of the squared-error fold-in: a 24-byte section, no Gramian.
+    /// instead of the squared-error fold-in: no Gramian; a catalogue summary of
+    /// `--fold-in-clusters` clusters.
     #[arg(
         long,
         value_name = "TEMPERATURE,POWER",
@@ -398,6 +399,10 @@ pub struct ExportArgs {
         conflicts_with_all = ["no_fold_in", "fold_in_unobserved_weight"]
     )]
     pub fold_in_softmax: Option<pocketrec::SoftmaxFoldIn>,
+    /// Clusters of the softmax fold-in's catalogue summary (0: none, every fold-in step reads
+    /// the whole item table; default 128 from 1,024 items, 0 below).
+    #[arg(long, value_name = "C", requires = "fold_in_softmax")]
+    pub fold_in_clusters: Option<u32>,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -413,7 +418,8 @@ fn parse_softmax_fold_in(text: &str) -> Result<pocketrec::SoftmaxFoldIn, String>
             .parse::<f32>()
             .map_err(|e| format!("{s:?} is not a number: {e}"))
     };
-    let settings = pocketrec::SoftmaxFoldIn::for_loss(number(t)?, number(p)?);
+    // The clusters are the exporter's to choose (`--fold-in-clusters`, or by the item count).
+    let settings = pocketrec::SoftmaxFoldIn::for_loss(number(t)?, number(p)?, 0);
     settings
         .check()
         .map_err(|_| "temperature and power must be finite and above 0".to_string())?;

@@ -659,7 +659,8 @@ fn fold_in_is_written_by_default_inspected_and_used_by_recommend_items() {
     ]);
     assert!(message.contains("unobserved weight"), "{message}");
     assert!(!dir.path().join("bad.prec").exists());
-    // The softmax objective instead of the Gramian: 24 bytes, used by recommend --items.
+    // The softmax objective instead of the Gramian: a 32-byte header alone for a catalogue
+    // this small (no summary), used by recommend --items.
     let softmax = export_model(
         dir.path(),
         "softmax.prec",
@@ -667,10 +668,32 @@ fn fold_in_is_written_by_default_inspected_and_used_by_recommend_items() {
     );
     let json = inspect_json(&softmax);
     assert_eq!(json["fold_in"]["objective"], "softmax", "{json}");
-    assert_eq!(json["fold_in"]["bytes"], 24);
+    assert_eq!(json["fold_in"]["bytes"], 32);
+    assert_eq!(json["fold_in"]["softmax"]["clusters"], 0);
     assert_eq!(json["fold_in"]["chosen_by"], "given");
     assert!(succeeds(&["inspect", path_str(&softmax)]).contains("softmax objective"));
     succeeds(&["recommend", path_str(&softmax), "--items", "0,1", "-k", "3"]);
+    // A summary of 3 clusters when asked: 3·(d + 2) + d(d + 1)/2 more f32.
+    let summarised = export_model(
+        dir.path(),
+        "summary.prec",
+        &["--fold-in-softmax", "0.1,1.2", "--fold-in-clusters", "3"],
+    );
+    let json = inspect_json(&summarised);
+    assert_eq!(json["fold_in"]["softmax"]["clusters"], 3, "{json}");
+    let dim = json["tables"][1]["dim"].as_u64().unwrap();
+    let want = 32 + 4 * (3 * (dim + 2) + dim * (dim + 1) / 2);
+    assert_eq!(json["fold_in"]["bytes"], want);
+    assert!(succeeds(&["inspect", path_str(&summarised)]).contains("summary of 3 clusters"));
+    succeeds(&["verify", path_str(&summarised)]);
+    succeeds(&[
+        "recommend",
+        path_str(&summarised),
+        "--items",
+        "0,1",
+        "-k",
+        "3",
+    ]);
     for bad in ["0.1", "0,1.2", "0.1,nan", "x,1"] {
         let message = fails(&[
             "export",

@@ -418,7 +418,8 @@ fn a_softmax_trained_model_folds_in_by_its_loss() {
     let model = Model::read(&output).unwrap();
     assert_eq!(model.property("fold_in.objective"), Some("softmax"));
     // The default loss is BSL at temperature 0.1, power 1.2.
-    let want = pocketrec::SoftmaxFoldIn::for_loss(0.1, 1.2);
+    let items = model.items().unwrap().rows();
+    let want = pocketrec::SoftmaxFoldIn::for_loss(0.1, 1.2, items);
     assert_eq!(model.fold_in_softmax().unwrap(), Some(want));
     assert!(matches!(
         model.fold_in_params(),

@@ -83,9 +83,13 @@ pub struct ExportOptions {
     /// ([`crate::fold_in::scaled_params`]).
     pub fold_in_params: Option<FoldInParams>,
     /// Fold users in by this softmax objective (tables trained with a sampled-softmax loss on
-    /// unit vectors) instead of the squared-error one: a 24-byte section in place of the
-    /// Gramian ([`pocketrec::SoftmaxFoldIn`]). Needs `fold_in`.
+    /// unit vectors) instead of the squared-error one: a section with the settings and a
+    /// catalogue summary in place of the Gramian ([`pocketrec::SoftmaxFoldIn`]). Needs
+    /// `fold_in`. Its `clusters` are replaced by `fold_in_clusters`'.
     pub fold_in_softmax: Option<pocketrec::SoftmaxFoldIn>,
+    /// Clusters of the softmax fold-in's catalogue summary; `None`: the default for the item
+    /// count ([`pocketrec::SoftmaxFoldIn::default_clusters`]).
+    pub fold_in_clusters: Option<u32>,
     /// Store the original strings of string ids (section `id-strings`), so that answers name
     /// users and items as the id files do. On by default.
     pub id_strings: bool,
@@ -115,6 +119,7 @@ impl ExportOptions {
             fold_in: true,
             fold_in_params: None,
             fold_in_softmax: None,
+            fold_in_clusters: None,
             id_strings: true,
             update_of: None,
         }
@@ -404,7 +409,10 @@ pub(crate) fn write_model(
             .property("fold_in.regularization", params.regularization.to_string())
             .property("fold_in.chosen_by", chosen_by);
     }
-    if let (true, Some(settings)) = (options.fold_in, options.fold_in_softmax) {
+    if let (true, Some(mut settings)) = (options.fold_in, options.fold_in_softmax) {
+        settings.clusters = options
+            .fold_in_clusters
+            .unwrap_or_else(|| pocketrec::SoftmaxFoldIn::default_clusters(item_spec.matrix.rows()));
         builder = builder
             .fold_in_softmax(settings)
             .property("fold_in.objective", "softmax")
@@ -412,6 +420,7 @@ pub(crate) fn write_model(
             .property("fold_in.power", settings.power.to_string())
             .property("fold_in.step", settings.step.to_string())
             .property("fold_in.iterations", settings.iterations.to_string())
+            .property("fold_in.clusters", settings.clusters.to_string())
             .property("fold_in.chosen_by", "given");
     }
     let builder = builder.table(user_spec).table(plan.apply(item_spec));

@@ -60,8 +60,10 @@ pub struct SoftmaxReport {
     pub power: f32,
     /// The ascent step `η`.
     pub step: f32,
-    /// Ascent iterations (each reads the item table once).
+    /// Ascent iterations.
     pub iterations: u32,
+    /// Clusters of the catalogue summary each iteration reads (0: the whole item table).
+    pub clusters: u32,
 }
 
 /// One table's figures.
@@ -255,6 +257,7 @@ fn fold_in_report<S: AsRef<[u8]>>(model: &Model<S>) -> Option<FoldInReport> {
                     power: f.power,
                     step: f.step,
                     iterations: f.iterations,
+                    clusters: f.clusters,
                 }),
                 "ok".to_string(),
             ),
@@ -389,12 +392,16 @@ impl Report {
         if let Some(f) = &self.fold_in {
             let settings = match &f.softmax {
                 Some(m) => format!(
-                    "{} bytes (softmax objective), temperature {}, power {}, step {}, {} iterations",
+                    "{} bytes (softmax objective), temperature {}, power {}, step {}, {} iterations, {}",
                     thousands(f.bytes),
                     m.temperature,
                     m.power,
                     m.step,
-                    m.iterations
+                    m.iterations,
+                    match m.clusters {
+                        0 => "each over the whole catalogue".to_string(),
+                        c => format!("each over a summary of {c} clusters"),
+                    }
                 ),
                 None if f.objective == "softmax" => {
                     format!("{} bytes (softmax objective)", thousands(f.bytes))

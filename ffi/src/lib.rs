@@ -888,9 +888,9 @@ impl BatchOut<'_> {
 /// `a0` and regularisation `l` (`pocketrec_fold_in_params`), the vector `x` minimises
 /// `sum_i w_i (v_i.x - 1)^2 + a0 sum_all (v.x)^2 + l |x|^2 + t |x - prior|^2` (`t` the
 /// precision): the per-user step of implicit ALS. A model trained with a sampled-softmax loss
-/// instead solves its loss over the whole catalogue by projected gradient ascent on unit
+/// instead solves its loss against the whole catalogue by projected gradient ascent on unit
 /// vectors (`pocketrec_fold_in_softmax_params`; docs/FORMAT.md, *Softmax fold-in*), reading
-/// the item table once per iteration. It equals the runtime's `Model::fold_in` bit for bit. Up to 64 dimensions it is solved by a Cholesky factorisation, above by a
+/// the file's catalogue summary (or, without one, the item table) once per iteration. It equals the runtime's `Model::fold_in` bit for bit. Up to 64 dimensions it is solved by a Cholesky factorisation, above by a
 /// conjugate gradient; nothing is kept between calls.
 ///
 /// `dim` is the length of `out` and of `prior`, and must be the model's dimension
@@ -1033,9 +1033,10 @@ pub unsafe extern "C" fn pocketrec_fold_in_params(
 /// Writes the softmax fold-in settings stored in a model trained with a sampled-softmax loss
 /// (`pocketrec train --loss bsl`, the default, or `ssm`; `pocketrec export --fold-in-softmax`):
 /// the temperature to `*out_temperature`, the power of the log-partition term to `*out_power`,
-/// the ascent step to `*out_step` and the iterations to `*out_iterations`. Such a model folds
-/// users in (`pocketrec_fold_in`) by its own loss: each iteration reads the item table once;
-/// see docs/FORMAT.md, *Softmax fold-in*. Any pointer may be NULL; with all NULL the call only
+/// the ascent step to `*out_step`, the iterations to `*out_iterations` and the clusters of its
+/// catalogue summary to `*out_clusters`. Such a model folds users in (`pocketrec_fold_in`) by
+/// its own loss: each iteration reads the summary's clusters (or, with 0 clusters, the whole
+/// item table); see docs/FORMAT.md, *Softmax fold-in*. Any pointer may be NULL; with all NULL the call only
 /// tells whether the model folds in this way (`pocketrec_fold_in_params` answers
 /// `POCKETREC_UNSUPPORTED` for it: it has no Gramian).
 ///
@@ -1052,16 +1053,18 @@ pub unsafe extern "C" fn pocketrec_fold_in_softmax_params(
     out_power: *mut f32,
     out_step: *mut f32,
     out_iterations: *mut u32,
+    out_clusters: *mut u32,
 ) -> pocketrec_status {
     guard(|| {
         let model = lookup(model)?;
         // SAFETY: every pointer as documented.
-        let (temperature, power, step, iterations) = unsafe {
+        let (temperature, power, step, iterations, clusters) = unsafe {
             (
                 args::optional_out(out_temperature, "out_temperature")?,
                 args::optional_out(out_power, "out_power")?,
                 args::optional_out(out_step, "out_step")?,
                 args::optional_out(out_iterations, "out_iterations")?,
+                args::optional_out(out_clusters, "out_clusters")?,
             )
         };
         let settings = model
@@ -1078,6 +1081,9 @@ pub unsafe extern "C" fn pocketrec_fold_in_softmax_params(
         }
         if let Some(i) = iterations {
             *i = settings.iterations;
+        }
+        if let Some(c) = clusters {
+            *c = settings.clusters;
         }
         Ok(())
     })

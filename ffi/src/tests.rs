@@ -1170,7 +1170,7 @@ fn fold_in_equals_the_runtime_bit_for_bit_and_recommends_like_it() {
 
 #[test]
 fn a_softmax_fold_in_equals_the_runtimes_and_reports_its_settings() {
-    let settings = pocketrec_runtime::SoftmaxFoldIn::for_loss(0.1, 1.2);
+    let settings = pocketrec_runtime::SoftmaxFoldIn::for_loss(0.1, 1.2, 0);
     for layout in [
         pocketrec_runtime::builder::Layout::Rows,
         pocketrec_runtime::builder::Layout::Columns,
@@ -1195,16 +1195,17 @@ fn a_softmax_fold_in_equals_the_runtimes_and_reports_its_settings() {
             assert_eq!(bits(&vector), bits(&want), "{layout:?}");
             assert_eq!((used, unknown), (3, 0));
         }
-        let (mut t, mut p, mut s, mut i) = (0f32, 0f32, 0f32, 0u32);
+        let (mut t, mut p, mut s, mut i, mut c) = (0f32, 0f32, 0f32, 0u32, 7u32);
         // SAFETY: writable out pointers, or NULL.
         unsafe {
             assert_eq!(
-                pocketrec_fold_in_softmax_params(model, &mut t, &mut p, &mut s, &mut i),
+                pocketrec_fold_in_softmax_params(model, &mut t, &mut p, &mut s, &mut i, &mut c),
                 POCKETREC_OK
             );
             assert_eq!(
                 pocketrec_fold_in_softmax_params(
                     model,
+                    null_mut(),
                     null_mut(),
                     null_mut(),
                     null_mut(),
@@ -1218,12 +1219,13 @@ fn a_softmax_fold_in_equals_the_runtimes_and_reports_its_settings() {
             );
         }
         assert_eq!(
-            (t, p, s, i),
+            (t, p, s, i, c),
             (
                 settings.temperature,
                 settings.power,
                 settings.step,
-                settings.iterations
+                settings.iterations,
+                settings.clusters
             )
         );
         close(model);
@@ -1232,7 +1234,14 @@ fn a_softmax_fold_in_equals_the_runtimes_and_reports_its_settings() {
     let model = open_bytes(leak(fold_in_model_bytes()));
     // SAFETY: all NULL.
     let status = unsafe {
-        pocketrec_fold_in_softmax_params(model, null_mut(), null_mut(), null_mut(), null_mut())
+        pocketrec_fold_in_softmax_params(
+            model,
+            null_mut(),
+            null_mut(),
+            null_mut(),
+            null_mut(),
+            null_mut(),
+        )
     };
     assert_eq!(status, POCKETREC_UNSUPPORTED);
     close(model);

@@ -257,30 +257,55 @@ fn fold_in(c: &mut Criterion) {
     group.finish();
 }
 
-/// The softmax fold-in ([`pocketrec::SoftmaxFoldIn`]: 8 ascent iterations, each a pass over
-/// the item table) on the same items and interactions, stored as row records (f32, f16) and as
-/// a column layout (f32), and on a dense table of the same shape (f32 rows, a dense model's),
-/// beside one `recommend_vector` of each file (one pass, top 20) in the same run.
+/// The softmax fold-in ([`pocketrec::SoftmaxFoldIn`]: 8 ascent iterations) on the same items
+/// and interactions: over the whole catalogue (each iteration a pass over the item table),
+/// stored as row records (f32, f16) and as a column layout (f32), and on a dense table of the
+/// same shape (f32 rows, a dense model's); and over the default catalogue summary of 128
+/// clusters; beside one `recommend_vector` of each file (one pass, top 20) in the same run.
 fn fold_in_softmax(c: &mut Criterion) {
     use pocketrec::builder::Layout;
     use pocketrec::{Recommendation, SoftmaxFoldIn};
     let users = table(1, 16);
     let items = table(2, ITEMS);
     let interacted = interactions();
-    let settings = SoftmaxFoldIn::for_loss(0.1, 1.2);
+    // Whole-catalogue ascents (no summary).
+    let exact = SoftmaxFoldIn::for_loss(0.1, 1.2, 0);
     let mut group = c.benchmark_group(format!(
         "fold_in_softmax/{ITEMS}-items/d{DIM}/{INTERACTIONS}"
     ));
     let dense_items = table_at(2, ITEMS, 1.0);
-    for (values, layout, name, items) in [
-        (ValueEncoding::F32, Layout::Rows, "rows-f32", &items),
-        (ValueEncoding::F16, Layout::Rows, "rows-f16", &items),
-        (ValueEncoding::F32, Layout::Columns, "columns-f32", &items),
+    let summary = SoftmaxFoldIn::for_loss(0.1, 1.2, ITEMS);
+    for (values, layout, name, items, settings) in [
+        (ValueEncoding::F32, Layout::Rows, "rows-f32", &items, exact),
+        (ValueEncoding::F16, Layout::Rows, "rows-f16", &items, exact),
+        (
+            ValueEncoding::F32,
+            Layout::Columns,
+            "columns-f32",
+            &items,
+            exact,
+        ),
         (
             ValueEncoding::F32,
             Layout::Rows,
             "dense-rows-f32",
             &dense_items,
+            exact,
+        ),
+        // The writers' default: a summary of 128 clusters, whatever the layout.
+        (
+            ValueEncoding::F16,
+            Layout::Rows,
+            "rows-f16-summary-128",
+            &items,
+            summary,
+        ),
+        (
+            ValueEncoding::F32,
+            Layout::Rows,
+            "dense-rows-f32-summary-128",
+            &dense_items,
+            summary,
         ),
     ] {
         let u = SparseMatrix::from_dense(16, DIM, &users).unwrap();

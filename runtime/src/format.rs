@@ -275,9 +275,11 @@ pub struct FoldInHeader {
 }
 const _: () = assert!(core::mem::size_of::<FoldInHeader>() == FOLD_IN_HEADER_SIZE);
 
-/// A softmax fold-in section ([`SectionKind::FoldInSoftmax`]), whole: the objective a model
-/// trained with a sampled-softmax loss on unit vectors folds users in by (see
-/// `docs/FORMAT.md`, *Softmax fold-in (kind 16)*).
+/// The header of a softmax fold-in section ([`SectionKind::FoldInSoftmax`]): the objective a
+/// model trained with a sampled-softmax loss on unit vectors folds users in by, and how many
+/// clusters summarise the catalogue (see `docs/FORMAT.md`, *Softmax fold-in (kind 16)*). With
+/// `clusters = 0` the section is this header alone; otherwise the summary follows it
+/// ([`fold_in_softmax_section_len`]).
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
 #[repr(C)]
 pub struct FoldInSoftmaxHeader {
@@ -285,23 +287,57 @@ pub struct FoldInSoftmaxHeader {
     pub table: U32Le,
     /// The item table's dimension.
     pub dim: U32Le,
-    /// `τ > 0`, finite: the softmax temperature (the training loss's).
+    /// `τ > 0`, finite: the softmax temperature.
     pub temperature: F32Le,
     /// `P > 0`, finite: the weight of the log-partition term (BSL's power; 1 for a plain
     /// softmax).
     pub power: F32Le,
     /// `η > 0`, finite: the step of each ascent iteration.
     pub step: F32Le,
-    /// Ascent iterations, 1 to [`MAX_FOLD_IN_SOFTMAX_ITERATIONS`]: each reads the item table once.
+    /// Ascent iterations, 1 to [`MAX_FOLD_IN_SOFTMAX_ITERATIONS`].
     pub iterations: U32Le,
+    /// `C`: the clusters of the catalogue summary, 1 to [`MAX_FOLD_IN_SOFTMAX_CLUSTERS`]; 0
+    /// for none (each iteration then reads the whole item table).
+    pub clusters: U32Le,
+    /// Zero.
+    pub reserved: U32Le,
 }
-const _: () = assert!(core::mem::size_of::<FoldInSoftmaxHeader>() == FOLD_IN_SOFTMAX_SECTION_SIZE);
+const _: () = assert!(core::mem::size_of::<FoldInSoftmaxHeader>() == FOLD_IN_SOFTMAX_HEADER_SIZE);
 
-/// Bytes of a softmax fold-in section ([`FoldInSoftmaxHeader`]).
-pub const FOLD_IN_SOFTMAX_SECTION_SIZE: usize = 24;
+/// Bytes of a softmax fold-in section's header ([`FoldInSoftmaxHeader`]).
+pub const FOLD_IN_SOFTMAX_HEADER_SIZE: usize = 32;
 
-/// Most iterations a softmax fold-in section may ask for (each reads the whole item table).
+/// Most iterations a softmax fold-in section may ask for.
 pub const MAX_FOLD_IN_SOFTMAX_ITERATIONS: u32 = 64;
+
+/// Most clusters a softmax fold-in section's catalogue summary may have.
+pub const MAX_FOLD_IN_SOFTMAX_CLUSTERS: u32 = 4096;
+
+/// The length of a softmax fold-in section with `clusters` clusters at dimension `dim`: the
+/// header, then `C` f32 log-weights, `C` f32 spreads, `C·dim` f32 centroid values and the
+/// `dim·(dim+1)/2` f32 of the packed within-cluster covariance (nothing after the header when
+/// `C = 0`); `None` if it overflows.
+pub const fn fold_in_softmax_section_len(dim: usize, clusters: usize) -> Option<usize> {
+    if clusters == 0 {
+        return Some(FOLD_IN_SOFTMAX_HEADER_SIZE);
+    }
+    let Some(per_cluster) = dim.checked_add(2) else {
+        return None;
+    };
+    let Some(summary) = clusters.checked_mul(per_cluster) else {
+        return None;
+    };
+    let Some(square) = dim.checked_mul(dim.saturating_add(1)) else {
+        return None;
+    };
+    let Some(values) = summary.checked_add(square / 2) else {
+        return None;
+    };
+    match values.checked_mul(4) {
+        Some(bytes) => bytes.checked_add(FOLD_IN_SOFTMAX_HEADER_SIZE),
+        None => None,
+    }
+}
 
 /// The first bytes of an id-strings section ([`SectionKind::IdStrings`]): then `rows + 1`
 /// little-endian `u32` offsets into the string bytes (the first 0, non-decreasing, the last

@@ -234,7 +234,7 @@ pub mod bench_kernels {
 pub use batch::BatchSummary;
 pub use error::{ChecksumScope, Error, Result};
 pub use fold_in::{FoldInParams, FoldInSection, FoldInSummary, MAX_CHOLESKY_DIM, Prior, Solver};
-pub use fold_in_softmax::SoftmaxFoldIn;
+pub use fold_in_softmax::{DEFAULT_FOLD_IN_CLUSTERS, SoftmaxFoldIn};
 pub use format::{
     IdEncoding, IdKind, IndexEncoding, ListRows, OffsetWidth, Role, Scoring, SectionKind,
     ValueEncoding, string_id,

@@ -65,8 +65,10 @@ impl<S: AsRef<[u8]>> Model<S> {
                 Err(e) => return Err(e),
             }
         }
-        // The softmax settings (and that no file has both objectives).
-        self.fold_in_softmax()?;
+        // The softmax settings and summary (and that no file has both objectives).
+        if let Some((_, Some(summary))) = self.softmax_section()? {
+            summary.verify()?;
+        }
         match self.fold_in_section() {
             Ok(section) => section.verify(),
             Err(Error::NoFoldIn) => Ok(()),

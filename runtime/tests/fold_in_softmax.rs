@@ -2,6 +2,9 @@
 //! iterations (every value encoding, row and column layouts, dot and cosine scoring, weights and
 //! a prior), that it recovers a planted user, and every bad input as its documented error.
 
+// The references index vectors as the formulas in docs/FORMAT.md do.
+#![allow(clippy::needless_range_loop)]
+
 use pocketrec::builder::{FoldInParams, Layout, ModelBuilder, SparseMatrix, TableSpec};
 use pocketrec::{
     Error, ListRows, Model, Prior, Role, Scoring, SectionKind, SoftmaxFoldIn, Solver, ValueEncoding,
@@ -14,6 +17,7 @@ const SETTINGS: SoftmaxFoldIn = SoftmaxFoldIn {
     power: 1.2,
     step: 1.0,
     iterations: 6,
+    clusters: 0,
 };
 
 /// Item rows at `dim`: a fifth all zero, the rest about `density` non-zero.
@@ -271,7 +275,10 @@ fn a_planted_user_is_recovered_from_their_top_items() {
         r.iter_mut().for_each(|x| *x /= n);
     }
     let case = Case::plain(ValueEncoding::F32, Layout::Rows, Scoring::Dot);
-    let settings = SoftmaxFoldIn::for_loss(0.1, 1.0);
+    let settings = SoftmaxFoldIn {
+        clusters: 0,
+        ..SoftmaxFoldIn::for_loss(0.1, 1.0, rows)
+    };
     let bytes = model_bytes(1, &items, dim, &case, settings);
     let model = Model::from_bytes(&bytes).unwrap();
     let table = model.items().unwrap();
@@ -425,6 +432,15 @@ fn the_builder_refuses_bad_settings_and_two_objectives() {
             iterations: 65,
             ..SETTINGS
         },
+        SoftmaxFoldIn {
+            clusters: 4097,
+            ..SETTINGS
+        },
+        // More clusters than the two items.
+        SoftmaxFoldIn {
+            clusters: 3,
+            ..SETTINGS
+        },
     ] {
         assert!(
             matches!(build(bad), Err(Error::InvalidInput { .. })),
@@ -460,7 +476,7 @@ fn a_damaged_section_is_refused_never_a_panic() {
         section.offset as usize,
         (section.offset + section.length) as usize,
     );
-    assert_eq!(end - start, 24);
+    assert_eq!(end - start, 32);
     for position in start..end {
         for bit in 0..8 {
             let mut damaged = bytes.clone();
@@ -472,6 +488,363 @@ fn a_damaged_section_is_refused_never_a_panic() {
             );
             let mut out = [0.0f32; 5];
             let _ = model.fold_in(&[id], &[], None, &mut out);
+        }
+    }
+}
+
+/// A file's catalogue summary as `docs/FORMAT.md` lays it out, in f64.
+struct StoredSummary {
+    log_weights: Vec<f64>,
+    spreads: Vec<f64>,
+    centroids: Vec<Vec<f64>>,
+    /// Full (unpacked) covariance.
+    covariance: Vec<Vec<f64>>,
+}
+
+fn stored_summary(model: &Model<&[u8]>, bytes: &[u8]) -> StoredSummary {
+    let section = model
+        .sections()
+        .find(|s| s.kind == SectionKind::FoldInSoftmax)
+        .unwrap();
+    let body = &bytes[section.offset as usize..(section.offset + section.length) as usize];
+    let word = |at: usize| u32::from_le_bytes(body[at..at + 4].try_into().unwrap());
+    let value = |at: usize| f64::from(f32::from_bits(word(at)));
+    let (dim, clusters) = (word(4) as usize, word(24) as usize);
+    assert_eq!(word(28), 0, "reserved");
+    let packed = dim * (dim + 1) / 2;
+    assert_eq!(body.len(), 32 + 4 * (clusters * (dim + 2) + packed));
+    let mut at = 32;
+    let mut take = |n: usize| {
+        let out: Vec<f64> = (0..n).map(|k| value(at + 4 * k)).collect();
+        at += 4 * n;
+        out
+    };
+    let log_weights = take(clusters);
+    let spreads = take(clusters);
+    let centroids: Vec<Vec<f64>> = take(clusters * dim)
+        .chunks(dim)
+        .map(<[f64]>::to_vec)
+        .collect();
+    let packed = take(packed);
+    let mut covariance = vec![vec![0.0; dim]; dim];
+    let mut k = 0;
+    for a in 0..dim {
+        for b in 0..=a {
+            covariance[a][b] = packed[k];
+            covariance[b][a] = packed[k];
+            k += 1;
+        }
+    }
+    StoredSummary {
+        log_weights,
+        spreads,
+        centroids,
+        covariance,
+    }
+}
+
+/// FORMAT.md's ascent with the summary's mean, in f64.
+fn summary_reference(
+    summary: &StoredSummary,
+    target: &[f64],
+    total: f64,
+    s: SoftmaxFoldIn,
+) -> Vec<f64> {
+    let dim = target.len();
+    let t = f64::from(s.temperature);
+    let mut x = target.to_vec();
+    unit(&mut x);
+    for _ in 0..s.iterations {
+        let sx: Vec<f64> = (0..dim)
+            .map(|a| (0..dim).map(|b| summary.covariance[a][b] * x[b]).sum())
+            .collect();
+        let q: f64 = x.iter().zip(&sx).map(|(a, b)| a * b).sum();
+        let logits: Vec<f64> = summary
+            .centroids
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                c.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>() / t
+                    + summary.log_weights[k]
+                    + summary.spreads[k] * q / (2.0 * t * t)
+            })
+            .collect();
+        let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = logits.iter().map(|l| (l - max).exp()).collect();
+        let z: f64 = e.iter().sum();
+        let spread: f64 = e
+            .iter()
+            .zip(&summary.spreads)
+            .map(|(e, s)| e * s)
+            .sum::<f64>()
+            / z;
+        let mut g = vec![0.0f64; dim];
+        for c in 0..dim {
+            let mean = summary
+                .centroids
+                .iter()
+                .zip(&e)
+                .map(|(row, e)| e * row[c])
+                .sum::<f64>()
+                / z
+                + spread * sx[c] / t;
+            g[c] = (target[c] - f64::from(s.power) * total * mean) / total;
+        }
+        let along: f64 = g.iter().zip(&x).map(|(a, b)| a * b).sum();
+        for c in 0..dim {
+            x[c] += f64::from(s.step) * (g[c] - along * x[c]);
+        }
+        unit(&mut x);
+    }
+    x
+}
+
+/// Items in `k` tight groups on the unit sphere (dimension `dim`), `rows` of them.
+fn clustered_items(rng: &mut ChaCha8Rng, rows: usize, dim: usize, k: usize) -> Vec<f32> {
+    // Centres ±e₀, ±e₁, …: far apart.
+    let centres: Vec<Vec<f32>> = (0..k)
+        .map(|g| {
+            let mut c = vec![0.0f32; dim];
+            c[(g / 2) % dim] = if g % 2 == 0 { 1.0 } else { -1.0 };
+            c
+        })
+        .collect();
+    let mut items = Vec::with_capacity(rows * dim);
+    for r in 0..rows {
+        let centre = &centres[r % k];
+        let mut v: Vec<f32> = centre
+            .iter()
+            .map(|c| c + rng.random_range(-0.15..0.15f32))
+            .collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= n);
+        items.extend(v);
+    }
+    items
+}
+
+#[test]
+fn the_summary_is_the_documented_clustering_of_the_item_vectors() {
+    let mut rng = ChaCha8Rng::seed_from_u64(31);
+    for (dim, scoring, values) in [
+        (8, Scoring::Dot, ValueEncoding::F32),
+        (16, Scoring::Cosine, ValueEncoding::I8),
+        (5, Scoring::Cosine, ValueEncoding::F16),
+    ] {
+        let (rows, groups) = (600, 6);
+        let items = clustered_items(&mut rng, rows, dim, groups);
+        let case = Case::plain(values, Layout::Rows, scoring);
+        let settings = SoftmaxFoldIn {
+            clusters: groups as u32,
+            ..SETTINGS
+        };
+        let bytes = model_bytes(4, &items, dim, &case, settings);
+        // Deterministic: the same tables give the same bytes.
+        assert_eq!(bytes, model_bytes(4, &items, dim, &case, settings));
+        let model = Model::from_bytes(&bytes).unwrap();
+        model.verify().unwrap();
+        assert_eq!(model.fold_in_softmax().unwrap(), Some(settings));
+        let summary = stored_summary(&model, &bytes);
+        let v = item_vectors(&model);
+        // Each item to its nearest stored centroid; the groups are found exactly.
+        let nearest: Vec<usize> = v
+            .iter()
+            .map(|row| {
+                let distance = |c: &Vec<f64>| -> f64 {
+                    row.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum()
+                };
+                (0..groups)
+                    .min_by(|&a, &b| {
+                        distance(&summary.centroids[a]).total_cmp(&distance(&summary.centroids[b]))
+                    })
+                    .unwrap()
+            })
+            .collect();
+        let mut counts = vec![0usize; groups];
+        let mut squared = vec![0.0f64; groups];
+        let mut covariance = vec![vec![0.0f64; dim]; dim];
+        for (r, &k) in nearest.iter().enumerate() {
+            assert_eq!(k, nearest[r % groups], "row {r} left its group");
+            counts[k] += 1;
+            let residual: Vec<f64> = (0..dim)
+                .map(|c| v[r][c] - summary.centroids[k][c])
+                .collect();
+            squared[k] += residual.iter().map(|x| x * x).sum::<f64>();
+            for a in 0..dim {
+                for b in 0..dim {
+                    covariance[a][b] += residual[a] * residual[b] / rows as f64;
+                }
+            }
+        }
+        let pooled: f64 = squared.iter().sum::<f64>() / rows as f64;
+        for k in 0..groups {
+            assert_eq!(counts[k], rows / groups);
+            assert!((summary.log_weights[k] - (counts[k] as f64).ln()).abs() < 1e-5);
+            let spread = squared[k] / counts[k] as f64 / pooled;
+            assert!((summary.spreads[k] - spread).abs() < 1e-4, "spread {k}");
+            // Converged: each centroid is the mean of its items.
+            for c in 0..dim {
+                let mean: f64 = (0..rows)
+                    .filter(|&r| nearest[r] == k)
+                    .map(|r| v[r][c])
+                    .sum::<f64>()
+                    / counts[k] as f64;
+                assert!(
+                    (summary.centroids[k][c] - mean).abs() < 1e-5,
+                    "centroid {k}"
+                );
+            }
+        }
+        for a in 0..dim {
+            for b in 0..dim {
+                assert!((summary.covariance[a][b] - covariance[a][b]).abs() < 1e-6);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_summary_ascent_equals_an_f64_reference() {
+    let mut rng = ChaCha8Rng::seed_from_u64(33);
+    let layouts = [
+        (Layout::Rows, ValueEncoding::F32, Scoring::Dot),
+        (Layout::Rows, ValueEncoding::I8, Scoring::Cosine),
+        (Layout::Columns, ValueEncoding::F16, Scoring::Cosine),
+        (Layout::Both, ValueEncoding::I4, Scoring::Dot),
+    ];
+    for (n, &(layout, values, scoring)) in layouts.iter().enumerate() {
+        let dim = [3, 16, 33, 8][n];
+        let items = random_items(&mut rng, 400, dim, 0.5);
+        let case = Case::plain(values, layout, scoring);
+        let settings = SoftmaxFoldIn {
+            clusters: 12,
+            ..SETTINGS
+        };
+        let bytes = model_bytes(n as u64, &items, dim, &case, settings);
+        let model = Model::from_bytes(&bytes).unwrap();
+        model.verify().unwrap();
+        let summary = stored_summary(&model, &bytes);
+        assert_eq!(summary.centroids.len(), 12);
+        let v = item_vectors(&model);
+        let table = model.items().unwrap();
+        for trial in 0..3 {
+            let k = rng.random_range(1..30usize);
+            let rows: Vec<usize> = (0..k)
+                .map(|_| {
+                    let r = rng.random_range(0..400usize);
+                    if r % 5 == 3 { r + 1 } else { r }
+                })
+                .collect();
+            let ids: Vec<u64> = rows.iter().map(|&r| table.id(r).unwrap()).collect();
+            let weights: Vec<f32> = if trial == 1 {
+                (0..k).map(|_| rng.random_range(0.1..3.0f32)).collect()
+            } else {
+                vec![1.0; k]
+            };
+            let mut target = vec![0.0f64; dim];
+            for (&r, &w) in rows.iter().zip(&weights) {
+                for c in 0..dim {
+                    target[c] += f64::from(w) * v[r][c];
+                }
+            }
+            let total: f64 = weights.iter().map(|&w| f64::from(w)).sum();
+            let want = summary_reference(&summary, &target, total, settings);
+            let mut x = vec![0.0f32; dim];
+            let result = model.fold_in(&ids, &weights, None, &mut x).unwrap();
+            assert_eq!(result.solver, Solver::Softmax);
+            assert_close(
+                &x,
+                &want,
+                &format!("{layout:?} {values:?} {scoring:?} d={dim} trial {trial}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn the_summary_folds_in_near_the_exact_ascent() {
+    // Clustered unit items; a user interacting with their best items. The summary's fold-in
+    // lands near the whole-catalogue one and near the planted user.
+    let mut rng = ChaCha8Rng::seed_from_u64(35);
+    let (rows, dim) = (4000, 16);
+    let items = clustered_items(&mut rng, rows, dim, 40);
+    let case = Case::plain(ValueEncoding::F32, Layout::Rows, Scoring::Dot);
+    let exact = SoftmaxFoldIn::for_loss(0.1, 1.2, 0);
+    let summarised = SoftmaxFoldIn::for_loss(0.1, 1.2, rows);
+    assert_eq!(summarised.clusters, 128);
+    let exact_bytes = model_bytes(1, &items, dim, &case, exact);
+    let summary_bytes = model_bytes(1, &items, dim, &case, summarised);
+    let exact_model = Model::from_bytes(&exact_bytes).unwrap();
+    let summary_model = Model::from_bytes(&summary_bytes).unwrap();
+    let table = exact_model.items().unwrap();
+    for _ in 0..20 {
+        let mut user: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0..1.0f32)).collect();
+        let n = user.iter().map(|x| x * x).sum::<f32>().sqrt();
+        user.iter_mut().for_each(|x| *x /= n);
+        let mut by_score: Vec<(f32, usize)> = items
+            .chunks(dim)
+            .enumerate()
+            .map(|(r, v)| (v.iter().zip(&user).map(|(a, b)| a * b).sum(), r))
+            .collect();
+        by_score.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let ids: Vec<u64> = by_score[..20]
+            .iter()
+            .map(|&(_, r)| table.id(r).unwrap())
+            .collect();
+        let (mut a, mut b) = (vec![0.0f32; dim], vec![0.0f32; dim]);
+        exact_model.fold_in(&ids, &[], None, &mut a).unwrap();
+        summary_model.fold_in(&ids, &[], None, &mut b).unwrap();
+        let agree: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        let planted: f32 = b.iter().zip(&user).map(|(x, y)| x * y).sum();
+        assert!(agree > 0.95, "summary and exact fold-ins at cosine {agree}");
+        assert!(
+            planted > 0.85,
+            "summary fold-in at cosine {planted} from the user"
+        );
+    }
+}
+
+#[test]
+fn a_damaged_summary_is_an_error_never_a_panic() {
+    let mut rng = ChaCha8Rng::seed_from_u64(37);
+    let dim = 6;
+    let items = clustered_items(&mut rng, 200, dim, 5);
+    let case = Case::plain(ValueEncoding::F32, Layout::Rows, Scoring::Dot);
+    let settings = SoftmaxFoldIn {
+        clusters: 5,
+        ..SETTINGS
+    };
+    let bytes = model_bytes(3, &items, dim, &case, settings);
+    let model = Model::from_bytes(&bytes).unwrap();
+    let section = model
+        .sections()
+        .find(|s| s.kind == SectionKind::FoldInSoftmax)
+        .unwrap();
+    let id = model.items().unwrap().id(0).unwrap();
+    let start = section.offset as usize;
+    // A NaN, an infinity and a huge value in each part of the summary (log-weights, spreads,
+    // centroids, covariance). The section's CRC is fixed up so that only the values are wrong;
+    // verify refuses each and a fold-in gives an error or a finite unit vector, never a panic.
+    let parts = [32, 32 + 4 * 5, 32 + 8 * 5, 32 + 4 * (5 * (dim + 2))];
+    for &part in &parts {
+        for bad in [f32::NAN, f32::INFINITY, -3.0e38] {
+            let mut damaged = bytes.clone();
+            damaged[start + part..start + part + 4].copy_from_slice(&bad.to_le_bytes());
+            pocketrec::format::reseal(&mut damaged);
+            let model = Model::from_bytes(&damaged).unwrap();
+            let negative_spread = part == 32 + 4 * 5 && bad < 0.0;
+            let negative_diagonal = part == 32 + 4 * (5 * (dim + 2)) && bad < 0.0;
+            if bad.is_finite() && !negative_spread && !negative_diagonal {
+                continue;
+            }
+            assert!(
+                model.verify().is_err(),
+                "part {part} value {bad} passed verify"
+            );
+            let mut out = [0.0f32; 6];
+            if model.fold_in(&[id], &[], None, &mut out).is_ok() {
+                assert!(out.iter().all(|v| v.is_finite()));
+            }
         }
     }
 }

@@ -5,7 +5,8 @@
 //! `bench/split_validation.py` and the grids in item units (see `pocketrec_train::fold_in`);
 //! `FOLD_IN_USERS=N` sets the number of validation users.
 //!
-//! `... -- model.prec train.txt valid.txt softmax T1,T2,.. P1,P2,.. [STEP,..] [ITERATIONS,..]`
+//! `... -- model.prec train.txt valid.txt softmax T1,T2,.. P1,P2,.. [STEP,..] [ITERATIONS,..]
+//! [CLUSTERS,..]`
 //! prints the softmax fold-in's grid instead (the fold-in's own temperatures and powers;
 //! `pocketrec_train::fold_in::tune_softmax`).
 
@@ -55,17 +56,21 @@ fn main() {
         let powers = list(6).expect("POWER,..");
         let steps = list(7).unwrap_or_else(|| vec![1.0]);
         let iterations = list(8).unwrap_or_else(|| vec![8.0]);
+        let clusters = list(9).unwrap_or_else(|| vec![0.0]);
         let mut grid = Vec::new();
         for &temperature in &temperatures {
             for &power in &powers {
                 for &step in &steps {
                     for &n in &iterations {
-                        grid.push(pocketrec::SoftmaxFoldIn {
-                            temperature,
-                            power,
-                            step,
-                            iterations: n as u32,
-                        });
+                        for &c in &clusters {
+                            grid.push(pocketrec::SoftmaxFoldIn {
+                                temperature,
+                                power,
+                                step,
+                                iterations: n as u32,
+                                clusters: c as u32,
+                            });
+                        }
                     }
                 }
             }
@@ -82,8 +87,8 @@ fn main() {
         for p in &points {
             let s = p.settings;
             println!(
-                "temperature {:>5} power {:>4} step {:>4} iterations {:>3}  recall@{} {:.4}",
-                s.temperature, s.power, s.step, s.iterations, options.k, p.recall
+                "temperature {:>5} power {:>4} step {:>4} iterations {:>3} clusters {:>4}  recall@{} {:.4}",
+                s.temperature, s.power, s.step, s.iterations, s.clusters, options.k, p.recall
             );
         }
         // The yardstick: the same users' trained rows.

@@ -510,7 +510,8 @@ impl Trained {
                     .property("fold_in.temperature", settings.temperature.to_string())
                     .property("fold_in.power", settings.power.to_string())
                     .property("fold_in.step", settings.step.to_string())
-                    .property("fold_in.iterations", settings.iterations.to_string()),
+                    .property("fold_in.iterations", settings.iterations.to_string())
+                    .property("fold_in.clusters", settings.clusters.to_string()),
             }
             .property("fold_in.chosen_by", choice.chosen_by);
         }
@@ -1423,6 +1424,7 @@ fn choose_fold_in(trained: &Trained) -> Option<FoldInChoice> {
                 objective: FoldInObjective::Softmax(SoftmaxFoldIn::for_loss(
                     loss.temperature,
                     power,
+                    trained.items.len(),
                 )),
                 chosen_by: "default",
                 tuned: None,

@@ -66,6 +66,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
             },
         );
     options.fold_in_softmax = args.fold_in_softmax;
+    options.fold_in_clusters = args.fold_in_clusters;
     let summary = export_reporting(&options, &Bar::new(!args.quiet))?;
     eprintln!(
         "wrote {}: {} bytes, {:.1}% of the dense f32 tables ({} bytes)",

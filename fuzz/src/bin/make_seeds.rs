@@ -70,6 +70,8 @@ fn fold_in_models() -> Vec<Vec<u8>> {
                     power: 1.2,
                     step: 1.0,
                     iterations: [1, 8][n % 2],
+                    // Half with a catalogue summary of a few clusters.
+                    clusters: [0, 3][m % 2],
                 })
             };
             let bytes = builder.build().expect("fold-in seed model builds");

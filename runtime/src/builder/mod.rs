@@ -356,10 +356,13 @@ impl ModelBuilder {
         self
     }
 
-    /// Adds a softmax fold-in section ([`SectionKind::FoldInSoftmax`], 24 bytes) for the item
-    /// table: [`crate::Model::fold_in`] then solves a user by the softmax objective (for models
-    /// trained with a sampled-softmax loss on unit vectors; see [`crate::SoftmaxFoldIn`]). Not
-    /// together with [`ModelBuilder::fold_in`]. Needs `d ≤ 512`.
+    /// Adds a softmax fold-in section ([`SectionKind::FoldInSoftmax`]) for the item table:
+    /// [`crate::Model::fold_in`] then solves a user by the softmax objective (for models trained
+    /// with a sampled-softmax loss on unit vectors; see [`crate::SoftmaxFoldIn`]). With
+    /// `settings.clusters > 0` the section carries a summary of the catalogue in that many
+    /// clusters, fitted here by k-means on the item rows as stored (at most 4,096 clusters, and
+    /// at most one per item row); the section then takes `4·(C·(d + 2) + d(d+1)/2)` bytes more.
+    /// Not together with [`ModelBuilder::fold_in`]. Needs `d ≤ 512`.
     pub fn fold_in_softmax(mut self, settings: crate::SoftmaxFoldIn) -> Self {
         self.fold_in_softmax = Some(settings);
         self
