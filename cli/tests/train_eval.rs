@@ -501,3 +501,37 @@ fn string_ids_of_a_log_are_stored_with_the_trained_model() {
             .starts_with("sku-")
     );
 }
+
+#[test]
+fn a_pruned_softmax_model_folds_in_with_the_sparse_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train_path, _) = small_split(dir.path());
+    let output = dir.path().join("m.prec");
+    let out = pocketrec()
+        .arg("train")
+        .arg("--train")
+        .arg(&train_path)
+        .arg("-o")
+        .arg(&output)
+        .args(["--dim", "8", "--density", "0.5", "--epochs", "2", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let model = Model::read(&output).unwrap();
+    let settings = model.fold_in_softmax().unwrap().unwrap();
+    let items = model.items().unwrap().rows();
+    let dense = pocketrec::SoftmaxFoldIn::for_loss(0.1, 1.2, items);
+    // BSL's temperature 0.1 and power 1.2, times the sparse factors.
+    assert_eq!(
+        settings,
+        pocketrec::SoftmaxFoldIn {
+            temperature: pocketrec_train::trainer::SPARSE_FOLD_IN_TEMPERATURE * 0.1,
+            power: pocketrec_train::trainer::SPARSE_FOLD_IN_POWER * 1.2,
+            ..dense
+        }
+    );
+}
