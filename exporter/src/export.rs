@@ -413,15 +413,11 @@ pub(crate) fn write_model(
         settings.clusters = options
             .fold_in_clusters
             .unwrap_or_else(|| pocketrec::SoftmaxFoldIn::default_clusters(item_spec.matrix.rows()));
-        builder = builder
-            .fold_in_softmax(settings)
-            .property("fold_in.objective", "softmax")
-            .property("fold_in.temperature", settings.temperature.to_string())
-            .property("fold_in.power", settings.power.to_string())
-            .property("fold_in.step", settings.step.to_string())
-            .property("fold_in.iterations", settings.iterations.to_string())
-            .property("fold_in.clusters", settings.clusters.to_string())
-            .property("fold_in.chosen_by", "given");
+        builder = builder.fold_in_softmax(settings);
+        for (key, value) in settings.properties() {
+            builder = builder.property(key, value);
+        }
+        builder = builder.property("fold_in.chosen_by", "given");
     }
     let builder = builder.table(user_spec).table(plan.apply(item_spec));
     let bytes = build_reporting(&builder, progress, &options.output)?;

@@ -297,12 +297,14 @@ impl<S: AsRef<[u8]>> Model<S> {
         out: &mut [f32],
         solver: Solver,
     ) -> Result<FoldInSummary> {
-        match solver {
-            Solver::Softmax => return self.fold_in_by_softmax(items, weights, prior, out),
-            Solver::Auto if self.fold_in_softmax()?.is_some() => {
-                return self.fold_in_by_softmax(items, weights, prior, out);
-            }
-            _ => {}
+        // The softmax section, read once: asked for, or found by `Auto`.
+        let softmax = match solver {
+            Solver::Softmax => Some(self.softmax_section()?.ok_or(Error::NoFoldIn)?),
+            Solver::Auto => self.softmax_section()?,
+            _ => None,
+        };
+        if let Some(section) = softmax {
+            return self.fold_in_by_softmax(section, items, weights, prior, out);
         }
         let section = self.fold_in_section()?;
         let table = self.items()?;

@@ -86,6 +86,22 @@ impl SoftmaxFoldIn {
         }
     }
 
+    /// The file properties that record these settings (`fold_in.objective` `softmax`,
+    /// `fold_in.temperature`, `.power`, `.step`, `.iterations`, `.clusters`), which writers add
+    /// beside the section.
+    #[cfg(feature = "alloc")]
+    pub fn properties(&self) -> [(&'static str, alloc::string::String); 6] {
+        use alloc::string::ToString;
+        [
+            ("fold_in.objective", "softmax".to_string()),
+            ("fold_in.temperature", self.temperature.to_string()),
+            ("fold_in.power", self.power.to_string()),
+            ("fold_in.step", self.step.to_string()),
+            ("fold_in.iterations", self.iterations.to_string()),
+            ("fold_in.clusters", self.clusters.to_string()),
+        ]
+    }
+
     /// The summary's clusters writers use for a catalogue of `items` rows:
     /// [`DEFAULT_FOLD_IN_CLUSTERS`] from eight times as many items, 0 (no summary: every row
     /// read) below.
@@ -267,19 +283,19 @@ impl<S: AsRef<[u8]>> Model<S> {
         SoftmaxFoldIn::parse(bytes, self.item_table_index()?, self.items()?.dim()).map(Some)
     }
 
-    /// The softmax fold-in of [`Model::fold_in`] (module docs), for a file with a softmax
-    /// fold-in section; [`Error::NoFoldIn`] without one. Never inlined: its vectors (and a
+    /// The softmax fold-in of [`Model::fold_in`] (module docs), by the file's softmax fold-in
+    /// section (its settings and summary, [`Model::softmax_section`]). Never inlined: its vectors (and a
     /// column layout's block of scores) are on the stack only while it runs, not in the frame
     /// of the squared-error fold-in that shares [`Model::fold_in`].
     #[inline(never)]
     pub(crate) fn fold_in_by_softmax(
         &self,
+        (settings, summary): (SoftmaxFoldIn, Option<CatalogueSummary<'_>>),
         items: &[u64],
         weights: &[f32],
         prior: Option<Prior<'_>>,
         out: &mut [f32],
     ) -> Result<FoldInSummary> {
-        let (settings, summary) = self.softmax_section()?.ok_or(Error::NoFoldIn)?;
         let table = self.items()?;
         let dim = table.dim();
         if out.len() != dim {

@@ -504,14 +504,12 @@ impl Trained {
                         params.unobserved_weight.to_string(),
                     )
                     .property("fold_in.regularization", params.regularization.to_string()),
-                FoldInObjective::Softmax(settings) => builder
-                    .fold_in_softmax(settings)
-                    .property("fold_in.objective", "softmax")
-                    .property("fold_in.temperature", settings.temperature.to_string())
-                    .property("fold_in.power", settings.power.to_string())
-                    .property("fold_in.step", settings.step.to_string())
-                    .property("fold_in.iterations", settings.iterations.to_string())
-                    .property("fold_in.clusters", settings.clusters.to_string()),
+                FoldInObjective::Softmax(settings) => settings
+                    .properties()
+                    .into_iter()
+                    .fold(builder.fold_in_softmax(settings), |b, (key, value)| {
+                        b.property(key, value)
+                    }),
             }
             .property("fold_in.chosen_by", choice.chosen_by);
         }

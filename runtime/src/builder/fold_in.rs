@@ -126,13 +126,14 @@ fn summarise(model: &Model<&[u8]>, dim: usize, clusters: usize) -> Result<Summar
     }
     let mut centroids = seed_centroids(&points, dim, clusters);
     let mut assignment = vec![usize::MAX; sample];
-    for _ in 0..MAX_LLOYD_ITERATIONS {
-        if !assign(&points, &centroids, dim, &mut assignment) {
+    // Ends with every point assigned to its nearest final centroid.
+    for iteration in 0.. {
+        let changed = assign(&points, &centroids, dim, &mut assignment);
+        if !changed || iteration == MAX_LLOYD_ITERATIONS {
             break;
         }
         update_centroids(&points, &assignment, dim, &mut centroids);
     }
-    assign(&points, &centroids, dim, &mut assignment);
     // Per-cluster counts and squared distances; the pooled covariance of the residuals.
     let mut counts = vec![0usize; clusters];
     let mut squared = vec![0.0f64; clusters];
