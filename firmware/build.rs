@@ -7,7 +7,10 @@
 //! over-the-air update the firmware applies (`update.precpatch`, a signed patch from the model
 //! to an updated, signed model; `key.bin` and `other.bin`, the signing key's and another key's
 //! 32-byte public keys; `expect.txt`, `item ID SCORE_BITS` lines of the host's answer on the
-//! updated model, same user, k and exclusions).
+//! updated model, same user, k and exclusions). `POCKETREC_FW_SOFTMAX_MODEL`: the same kind of
+//! model carrying the softmax fold-in section (with a catalogue summary) instead of the Gramian;
+//! the expected file's `softmax ID SCORE_BITS` lines are the host's `recommend --items` answer
+//! on it for the same `fold` items and k.
 use std::fmt::Write as _;
 use std::{env, fs, path::PathBuf};
 
@@ -19,6 +22,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=POCKETREC_FW_MODEL");
     println!("cargo:rerun-if-env-changed=POCKETREC_FW_EXPECT");
     println!("cargo:rerun-if-env-changed=POCKETREC_FW_UPDATE");
+    println!("cargo:rerun-if-env-changed=POCKETREC_FW_SOFTMAX_MODEL");
     if env::var_os("CARGO_FEATURE_BASELINE").is_some() {
         return;
     }
@@ -29,10 +33,15 @@ fn main() {
     println!("cargo:rerun-if-changed={model}");
     println!("cargo:rerun-if-changed={expect}");
     fs::copy(&model, out.join("model.prec")).expect("cannot copy the model");
+    let softmax_model = env::var("POCKETREC_FW_SOFTMAX_MODEL").expect(
+        "set POCKETREC_FW_SOFTMAX_MODEL to the softmax fold-in model (scripts/cross.sh does)",
+    );
+    println!("cargo:rerun-if-changed={softmax_model}");
+    fs::copy(&softmax_model, out.join("softmax.prec")).expect("cannot copy the softmax model");
 
     let text = fs::read_to_string(&expect).expect("cannot read the expected answer");
     let (mut user, mut k, mut exclude, mut items) = (None, None, Vec::new(), Vec::new());
-    let (mut fold, mut folded) = (Vec::new(), Vec::new());
+    let (mut fold, mut folded, mut softmax) = (Vec::new(), Vec::new(), Vec::new());
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let words: Vec<&str> = line.split_whitespace().collect();
         let number = |w: &str| -> u64 {
@@ -49,6 +58,7 @@ fn main() {
             "item" => items.push((number(words[1]), number(words[2]))),
             "fold" => fold.extend(words[1..].iter().map(|w| number(w))),
             "folded" => folded.push((number(words[1]), number(words[2]))),
+            "softmax" => softmax.push((number(words[1]), number(words[2]))),
             other => panic!("unknown line {other:?} in {expect}"),
         }
     }
@@ -97,6 +107,18 @@ fn main() {
     )
     .unwrap();
     for (id, bits) in &folded {
+        write!(code, "({id}, {bits:#010x}), ").unwrap();
+    }
+    code.push_str("];\n");
+    assert!(!softmax.is_empty(), "no `softmax` line in {expect}");
+    write!(
+        code,
+        "/// The host's answer for the user folded in by softmax ascent on the softmax model:\n\
+         /// (item id, score bits).\nconst SOFTMAX_EXPECTED: [(u64, u32); {}] = [",
+        softmax.len()
+    )
+    .unwrap();
+    for (id, bits) in &softmax {
         write!(code, "({id}, {bits:#010x}), ").unwrap();
     }
     code.push_str("];\n");

@@ -7,7 +7,8 @@
 #   thumbv7em-none-eabihf          firmware/ (Cortex-M4F, no_std, no alloc) with a model in
 #                                  flash, run on qemu-system-arm (mps2-an386) with semihosting;
 #                                  its exit status says whether its top-k equals the host's,
-#                                  and that of a user it folds in from a few items (fold_in),
+#                                  and those of users it folds in from a few items (fold_in on
+#                                  the Gramian, and on a second model by softmax ascent),
 #                                  and it applies a signed patch from flash into a second
 #                                  flash slot and recommends from the result (signatures checked)
 # Phones are stood in for by aarch64/armv7 Linux: there is no Android NDK here.
@@ -94,6 +95,21 @@ assert r["unknown"] == 0 and len(r["items"]) == 10, r
 print("fold", *r["folded_from"])
 for i in r["items"]:
     print("folded", i["item"], hex(struct.unpack("<I", struct.pack("<f", i["score"]))[0]))
+' >>"$T/fw-expect.txt" &&
+    # The softmax fold-in model: the same tables with the softmax fold-in section (loss
+    # temperature 0.1, power 1; a catalogue summary of 16 clusters: the firmware's stack does not
+    # depend on the count, and 16 keeps both models within its flash), and the host's answer for
+    # the same items.
+    "$root/target/debug/pocketrec" export --users "$T/models/users.npy" --items "$T/models/items.npy" \
+      --item-bias "$T/models/item_bias.txt" --values f16 --fold-in-softmax 0.1,1 --fold-in-clusters 16 \
+      -o "$T/models/demo-f16-softmax.prec" --quiet &&
+    "$root/target/debug/pocketrec" recommend "$T/models/demo-f16-softmax.prec" --items "$FOLD_ITEMS" -k 10 --json |
+    python3 -c '
+import json, struct, sys
+r = json.load(sys.stdin)
+assert r["unknown"] == 0 and len(r["items"]) == 10, r
+for i in r["items"]:
+    print("softmax", i["item"], hex(struct.unpack("<I", struct.pack("<f", i["score"]))[0]))
 ' >>"$T/fw-expect.txt" && cat "$T/host.jsonl" "$T/fw-expect.txt" &&
     update_reference
 }
@@ -181,7 +197,7 @@ linux_c() {
 FW_ELF=$T/fw/thumbv7em-none-eabihf/release/pocketrec-firmware
 fw() { # fw [cargo args...]: builds and runs the firmware under qemu-system-arm
   (cd "$root/firmware" && POCKETREC_FW_MODEL=$T/models/demo-f16.prec POCKETREC_FW_EXPECT=$T/fw-expect.txt \
-    POCKETREC_FW_UPDATE=$T/fw-update \
+    POCKETREC_FW_UPDATE=$T/fw-update POCKETREC_FW_SOFTMAX_MODEL=$T/models/demo-f16-softmax.prec \
     RUSTC_BOOTSTRAP=1 $XCARGO run --release -Zbuild-std=core --target-dir "$T/fw" "$@")
 }
 fw_failpath() { # a wrong answer must give a non-zero exit status
@@ -195,9 +211,10 @@ fw_baseline() {
 fw_run() {
   fw || return 1
   grep -q -- '-> PASS' "$LOG/thumbv7em-firmware.log" || return 1
-  # 10 lines for the query and 10 for the folded-in user.
-  [ "$(grep -c '= host' "$LOG/thumbv7em-firmware.log")" -eq 20 ] || return 1
+  # 10 lines for the query, 10 for the user folded in on the Gramian, 10 for the softmax one.
+  [ "$(grep -c '= host' "$LOG/thumbv7em-firmware.log")" -eq 30 ] || return 1
   grep -q '^fold-in stack: ' "$LOG/thumbv7em-firmware.log" || return 1
+  grep -q '^softmax fold-in stack: ' "$LOG/thumbv7em-firmware.log" || return 1
   # The update: applied, opened signed, equal to the host, and the five refusals.
   [ "$(grep -c '^ok  ' "$LOG/thumbv7em-firmware.log")" -eq 7 ] || return 1
   grep -q '^update stack: ' "$LOG/thumbv7em-firmware.log" || return 1
@@ -236,6 +253,8 @@ if [ -f "$T/bin/firmware.elf" ] && [ -f "$T/bin/firmware-baseline.elf" ]; then
   stack=$(sed -n 's/^stack: \([0-9]*\) bytes used.*/\1/p' "$LOG/thumbv7em-firmware.log")
   base_stack=$(sed -n 's/^stack: \([0-9]*\) bytes used.*/\1/p' "$LOG/thumbv7em-firmware-baseline.log")
   fold_stack=$(sed -n 's/^fold-in stack: \([0-9]*\) bytes used.*/\1/p' "$LOG/thumbv7em-firmware.log")
+  softmax_stack=$(sed -n 's/^softmax fold-in stack: \([0-9]*\) bytes used.*/\1/p' "$LOG/thumbv7em-firmware.log")
+  softmax_model=$(stat -c %s "$T/models/demo-f16-softmax.prec")
   for f in firmware firmware-baseline; do
     e=$T/bin/$f.elf
     eval "${f//-/_}_text=$(sum "$e" .vector_table .text)"
@@ -243,11 +262,12 @@ if [ -f "$T/bin/firmware.elf" ] && [ -f "$T/bin/firmware-baseline.elf" ]; then
     eval "${f//-/_}_ram=$(sum "$e" .data .bss .uninit)"
   done
   echo "== Cortex-M4F firmware (thumbv7em-none-eabihf, opt-level s, LTO; arm-none-eabi-size -A)"
-  echo "  flash: .vector_table+.text $firmware_text B + .rodata $firmware_rodata B (of which the model $model B)"
+  echo "  flash: .vector_table+.text $firmware_text B + .rodata $firmware_rodata B (of which the model $model B and the softmax fold-in model $softmax_model B)"
   echo "  RAM:   .data+.bss+.uninit $firmware_ram B + stack $stack B (painted, measured)"
   echo "  stack of the fold-in path (open, fold_in at d = 64, recommend_vector, print; painted afresh): $fold_stack B, $((fold_stack - stack)) B beyond the query's $stack B (target: at most 12,288 B beyond)"
+  echo "  stack of the softmax fold-in path (open, the ascent on a 16-cluster catalogue summary, recommend_vector, print; painted afresh): $softmax_stack B, $((softmax_stack - stack)) B beyond the query's"
   echo "  baseline without model and runtime: .text $firmware_baseline_text B, .rodata $firmware_baseline_rodata B, RAM $firmware_baseline_ram B + stack $base_stack B"
-  echo "  runtime's share: .text $((firmware_text - firmware_baseline_text)) B, .rodata $((firmware_rodata - firmware_baseline_rodata - model)) B (besides the model), RAM $((firmware_ram - firmware_baseline_ram)) B + stack $((stack - base_stack)) B"
+  echo "  runtime's share: .text $((firmware_text - firmware_baseline_text)) B, .rodata $((firmware_rodata - firmware_baseline_rodata - model - softmax_model)) B (besides the two models), RAM $((firmware_ram - firmware_baseline_ram)) B + stack $((stack - base_stack)) B"
 fi
 echo "cross: $pass passed, $fail failed (total $((SECONDS - started)) s)"
 [ "$fail" -eq 0 ]

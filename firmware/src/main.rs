@@ -3,7 +3,9 @@
 //! semihosting and compared with the host's answer (built in by build.rs from scripts/cross.sh).
 //! Then a new user is folded in on the device from a few item ids (`Model::fold_in`, the
 //! Cholesky solve on the stack at d ≤ 64) and `recommend_vector` gives their top-k, compared
-//! with the host's `pocketrec recommend MODEL --items ... --json`. The exit status (through
+//! with the host's `pocketrec recommend MODEL --items ... --json`; the same again on a second
+//! model that carries the softmax fold-in section (the ascent on its catalogue summary, for
+//! models trained with a softmax loss). The exit status (through
 //! semihosting) is 0 when the query's items and score bits all match and the folded user's
 //! items match with every score within `FOLD_TOLERANCE` of the host's.
 //!
@@ -16,7 +18,7 @@
 //!
 //! It also measures its stack: the free stack is painted with a pattern before the query, and
 //! the deepest word overwritten afterwards gives the most stack used; the same again, painted
-//! afresh, for the fold-in (open, `fold_in`, `recommend_vector`, print).
+//! afresh, for each fold-in (open, `fold_in`, `recommend_vector`, print).
 //!
 //! With the `baseline` feature it is the same program without the model and the runtime, so
 //! that the difference in size is the runtime's share.
@@ -32,6 +34,11 @@ include!(concat!(env!("OUT_DIR"), "/expected.rs"));
 /// The model, in flash. The runtime reads it at any alignment.
 #[cfg(not(feature = "baseline"))]
 static MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model.prec"));
+
+/// The same kind of model with the softmax fold-in section (a catalogue summary) instead of the
+/// Gramian: a user folded in on it takes the softmax ascent.
+#[cfg(not(feature = "baseline"))]
+static SOFTMAX_MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/softmax.prec"));
 
 /// The signed patch from `MODEL` to the updated model, in flash.
 #[cfg(not(feature = "baseline"))]
@@ -306,15 +313,17 @@ fn run() -> bool {
 #[cfg(not(feature = "baseline"))]
 const FOLD_TOLERANCE: f32 = 1e-4;
 
-/// Folds a user in from `FOLD_ITEMS`, recommends `K` items for them (the folded-from items
-/// excluded, as the host's CLI does) and compares with the host's answer.
+/// Folds a user in from `FOLD_ITEMS` with `model`'s own fold-in (the Cholesky solve on the
+/// Gramian for `MODEL`, the softmax ascent on the catalogue summary for `SOFTMAX_MODEL`; `solver`
+/// says which it must be), recommends `K` items for them (the folded-from items excluded, as the
+/// host's CLI does) and compares with the host's answer `expected`.
 #[cfg(not(feature = "baseline"))]
 #[inline(never)]
-fn run_fold_in() -> bool {
+fn run_fold_in(model: &[u8], solver: pocketrec::Solver, expected: &[(u64, u32)]) -> bool {
     use pocketrec::{Model, Recommendation, MAX_CHOLESKY_DIM};
 
     let abs = |x: f32| if x < 0.0 { -x } else { x };
-    let Ok(model) = Model::from_bytes(MODEL) else {
+    let Ok(model) = Model::from_bytes(model) else {
         hprintln!("FAIL: the model does not open");
         return false;
     };
@@ -348,15 +357,15 @@ fn run_fold_in() -> bool {
         dim,
         n
     );
-    let largest = FOLD_EXPECTED
+    let largest = expected
         .iter()
         .map(|&(_, bits)| abs(f32::from_bits(bits)))
         .fold(0.0f32, |a, b| if b > a { b } else { a });
     let allowed = FOLD_TOLERANCE * largest;
-    let mut ok = n == FOLD_EXPECTED.len() && summary.unknown == 0;
+    let mut ok = n == expected.len() && summary.unknown == 0 && summary.solver == solver;
     for (rank, rec) in top[..n].iter().enumerate() {
         let bits = rec.score.to_bits();
-        let verdict = match FOLD_EXPECTED.get(rank) {
+        let verdict = match expected.get(rank) {
             Some(&(id, host)) if id == rec.id && host == bits => "= host, every bit",
             Some(&(id, host))
                 if id == rec.id && abs(rec.score - f32::from_bits(host)) <= allowed =>
@@ -406,10 +415,24 @@ fn main() -> ! {
     #[cfg(not(feature = "baseline"))]
     let ok = {
         let painted = stack::paint();
-        let folded = run_fold_in();
+        let folded = run_fold_in(MODEL, pocketrec::Solver::Cholesky, &FOLD_EXPECTED);
         let fold_used = stack::used();
         hprintln!(
             "fold-in stack: {} bytes used at most (of {} painted), {} bytes beyond the query",
+            fold_used,
+            painted,
+            fold_used as isize - used as isize
+        );
+        ok & folded
+    };
+    // The softmax fold-in (the catalogue summary's ascent) on its own, painted afresh.
+    #[cfg(not(feature = "baseline"))]
+    let ok = {
+        let painted = stack::paint();
+        let folded = run_fold_in(SOFTMAX_MODEL, pocketrec::Solver::Softmax, &SOFTMAX_EXPECTED);
+        let fold_used = stack::used();
+        hprintln!(
+            "softmax fold-in stack: {} bytes used at most (of {} painted), {} bytes beyond the query",
             fold_used,
             painted,
             fold_used as isize - used as isize
