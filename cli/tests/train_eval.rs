@@ -378,8 +378,10 @@ fn fold_in_settings_are_chosen_on_a_validation_file() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no user has both"));
-    // A softmax-trained model (the default loss) folds in by its loss: nothing to choose, and
-    // asking to is a usage error, not a silent switch of objective.
+    // A softmax-trained model (the default loss, BSL at τ 0.1, power 1.2) gets its softmax
+    // fold-in's temperature and power chosen on the same file, from the grid around the loss's;
+    // --json lists every point tried.
+    let output = dir.path().join("y.prec");
     let out = pocketrec()
         .arg("train")
         .arg("--train")
@@ -387,13 +389,59 @@ fn fold_in_settings_are_chosen_on_a_validation_file() {
         .arg("--fold-in-validation")
         .arg(&valid)
         .arg("-o")
-        .arg(dir.path().join("y.prec"))
-        .args(["--dim", "8", "--density", "1", "--epochs", "1", "--quiet"])
+        .arg(&output)
+        .args([
+            "--dim",
+            "8",
+            "--density",
+            "1",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--json",
+        ])
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("softmax loss"));
-    assert!(!dir.path().join("y.prec").exists());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let model = Model::read(&output).unwrap();
+    assert_eq!(model.property("fold_in.chosen_by"), Some("validation"));
+    assert_eq!(model.property("fold_in.objective"), Some("softmax"));
+    let chosen = model.fold_in_softmax().unwrap().expect("a softmax fold-in");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tuning = &json["fold_in_tuning"];
+    assert_eq!(tuning["objective"], "softmax");
+    let grid = tuning["grid"].as_array().unwrap();
+    assert_eq!(grid.len(), 8);
+    let recalls: Vec<f64> = grid.iter().map(|p| p["recall"].as_f64().unwrap()).collect();
+    let best = recalls.iter().cloned().fold(f64::MIN, f64::max);
+    assert_eq!(tuning["best"]["recall"].as_f64(), Some(best));
+    // The file holds the best point's settings, on the grid around the loss's τ and power.
+    let settings = &tuning["best"]["settings"];
+    let as_f32 = |v: &serde_json::Value| v.as_f64().map(|x| x as f32);
+    assert_eq!(as_f32(&settings["temperature"]), Some(chosen.temperature));
+    assert_eq!(as_f32(&settings["power"]), Some(chosen.power));
+    let on_grid = |value: f32, unit: f32, grid: &[f32]| {
+        grid.iter()
+            .any(|&g| (value - g * unit).abs() <= 1e-6 * unit)
+    };
+    assert!(on_grid(
+        chosen.temperature,
+        0.1,
+        &pocketrec_train::fold_in::SOFTMAX_TEMPERATURE_GRID
+    ));
+    assert!(on_grid(
+        chosen.power,
+        1.2,
+        &pocketrec_train::fold_in::SOFTMAX_POWER_GRID
+    ));
+    assert_eq!(
+        model.property("fold_in.temperature"),
+        Some(chosen.temperature.to_string().as_str())
+    );
 }
 
 #[test]

@@ -164,11 +164,77 @@ fn validation_splits(
     (!splits.is_empty()).then_some(splits)
 }
 
+/// The softmax fold-in's temperatures tried by [`tune_softmax_for_loss`], in units of the
+/// loss's temperature (for_loss's 1.4 and the pruned models' 1.7 among them).
+pub const SOFTMAX_TEMPERATURE_GRID: [f32; 4] = [1.0, 1.4, 1.7, 2.0];
+/// The softmax fold-in's powers tried by [`tune_softmax_for_loss`], in units of the loss's
+/// power (1 for SSM).
+pub const SOFTMAX_POWER_GRID: [f32; 2] = [1.0, 1.5];
+
+/// What [`tune_softmax_for_loss`] found.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SoftmaxTuned {
+    /// The best grid point (its settings are what the file gets).
+    pub best: SoftmaxGridPoint,
+    /// Every grid point, in grid order.
+    pub grid: Vec<SoftmaxGridPoint>,
+    /// Validation users used.
+    pub users: usize,
+}
+
+/// What a validation of the fold-in settings found, for either objective.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "objective", rename_all = "snake_case")]
+pub enum Tuning {
+    /// The squared-error fold-in's unobserved weight and ridge ([`tune`]).
+    Squared(Tuned),
+    /// The softmax fold-in's temperature and power ([`tune_softmax_for_loss`]).
+    Softmax(SoftmaxTuned),
+}
+
+/// Picks the softmax fold-in's temperature and power for a model trained with a softmax loss of
+/// temperature `temperature` and power `power`: the grid [`SOFTMAX_TEMPERATURE_GRID`] ×
+/// [`SOFTMAX_POWER_GRID`] (in the loss's units) around `base` (whose step, iterations and
+/// clusters stay), each validated by [`tune_softmax`]; the first best point wins (ties keep
+/// the lower temperature and power). `None` when no user has both training and validation
+/// items.
+pub fn tune_softmax_for_loss(
+    items: &[f32],
+    dim: usize,
+    train: &UserItems,
+    validation: &UserItems,
+    options: &TuneOptions,
+    base: pocketrec::SoftmaxFoldIn,
+    (temperature, power): (f32, f32),
+) -> Option<SoftmaxTuned> {
+    let grid: Vec<pocketrec::SoftmaxFoldIn> = SOFTMAX_TEMPERATURE_GRID
+        .iter()
+        .flat_map(|&t| {
+            SOFTMAX_POWER_GRID
+                .iter()
+                .map(move |&p| pocketrec::SoftmaxFoldIn {
+                    temperature: t * temperature,
+                    power: p * power,
+                    ..base
+                })
+        })
+        .collect();
+    let (points, users) = tune_softmax(items, dim, train, validation, options, &grid)?;
+    let best = *points
+        .iter()
+        .reduce(|best, p| if p.recall > best.recall { p } else { best })?;
+    Some(SoftmaxTuned {
+        best,
+        grid: points,
+        users,
+    })
+}
+
 /// One point of [`tune_softmax`]'s grid.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct SoftmaxGridPoint {
     /// The settings tried.
-    #[serde(skip)]
+    #[serde(serialize_with = "serialize_softmax")]
     pub settings: pocketrec::SoftmaxFoldIn,
     /// Mean validation Recall@k.
     pub recall: f64,
@@ -225,6 +291,21 @@ pub fn tune_softmax(
         points.push(SoftmaxGridPoint { settings, recall });
     }
     Some((points, splits.len()))
+}
+
+/// The settings as `{temperature, power, step, iterations, clusters}`.
+fn serialize_softmax<S: serde::Serializer>(
+    settings: &pocketrec::SoftmaxFoldIn,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let mut s = serializer.serialize_struct("SoftmaxFoldIn", 5)?;
+    s.serialize_field("temperature", &settings.temperature)?;
+    s.serialize_field("power", &settings.power)?;
+    s.serialize_field("step", &settings.step)?;
+    s.serialize_field("iterations", &settings.iterations)?;
+    s.serialize_field("clusters", &settings.clusters)?;
+    s.end()
 }
 
 /// Mean validation Recall@k of the users' own rows (`user_rows`, `dim` per user, in the data

@@ -89,6 +89,17 @@ impl LossConfig {
         negative_weight: 1.0,
     };
 
+    /// The softmax's temperature and the power of its negative term, as a softmax fold-in
+    /// reads them: `(τ, γ)` for BSL, `(τ, 1)` for SSM (and the unused fields for others).
+    pub fn softmax_temperature_power(&self) -> (f32, f32) {
+        let power = if self.kind == LossKind::Bsl {
+            self.power
+        } else {
+            1.0
+        };
+        (self.temperature, power)
+    }
+
     /// `kind` with its default settings (see `docs/TRAINING.md`).
     pub fn defaults(kind: LossKind) -> LossConfig {
         match kind {

@@ -13,7 +13,7 @@ use pocketrec_export::fold_in::{DEFAULT_RIDGE_ITEMS, DEFAULT_UNOBSERVED_ITEMS, s
 use pocketrec_export::storage::{self, ItemStorage};
 
 use crate::error::{Result, TrainError};
-use crate::fold_in::{TuneOptions, Tuned, tune};
+use crate::fold_in::{TuneOptions, Tuning, tune, tune_softmax_for_loss};
 use crate::random::normal;
 
 use crate::data::{self, Dataset, IdSpace};
@@ -77,7 +77,7 @@ pub struct FoldInChoice {
     /// `validation`, `given` or `default`.
     pub chosen_by: &'static str,
     /// The validation, when there was one.
-    pub tuned: Option<Tuned>,
+    pub tuned: Option<Tuning>,
 }
 
 /// How a trained model's files fold users in.
@@ -544,23 +544,18 @@ impl Trained {
     }
 
     /// Chooses the fold-in settings on `validation` interactions (user rows' item rows, held
-    /// out of `train`, the interactions the model was trained on): see
-    /// [`crate::fold_in::tune`]. Keeps the current choice when no user has both, or when the
-    /// model folds in by its softmax loss ([`FoldInObjective::Softmax`]: nothing to choose);
-    /// returns the tuning's result.
+    /// out of `train`, the interactions the model was trained on): the squared-error fold-in's
+    /// unobserved weight and ridge ([`crate::fold_in::tune`]), or the softmax fold-in's
+    /// temperature and power around the loss's ([`crate::fold_in::tune_softmax_for_loss`]).
+    /// Keeps the current choice when no user has both, when the model has no fold-in, or when
+    /// `d` is beyond the runtime's stack limit; returns the tuning's result.
     pub fn tune_fold_in(
         &mut self,
         train: &data::UserItems,
         validation: &data::UserItems,
-    ) -> Option<&Tuned> {
-        let squared = matches!(
-            self.fold_in,
-            Some(FoldInChoice {
-                objective: FoldInObjective::Squared(_),
-                ..
-            })
-        );
-        if !squared || self.dim > pocketrec::MAX_STACK_DIM {
+    ) -> Option<&Tuning> {
+        let objective = self.fold_in.as_ref()?.objective;
+        if self.dim > pocketrec::MAX_STACK_DIM {
             return None;
         }
         let options = TuneOptions {
@@ -568,11 +563,40 @@ impl Trained {
             k: self.options.k,
             ..TuneOptions::default()
         };
-        let tuned = tune(&self.item_table, self.dim, train, validation, &options)?;
+        let (objective, tuning) = match objective {
+            FoldInObjective::Squared(_) => {
+                let tuned = tune(&self.item_table, self.dim, train, validation, &options)?;
+                (
+                    FoldInObjective::Squared(tuned.params),
+                    Tuning::Squared(tuned),
+                )
+            }
+            FoldInObjective::Softmax(current) => {
+                let (temperature, power) = self.options.loss.softmax_temperature_power();
+                let base = SoftmaxFoldIn::for_loss(temperature, power, self.items.len());
+                let base = SoftmaxFoldIn {
+                    clusters: current.clusters,
+                    ..base
+                };
+                let tuned = tune_softmax_for_loss(
+                    &self.item_table,
+                    self.dim,
+                    train,
+                    validation,
+                    &options,
+                    base,
+                    (temperature, power),
+                )?;
+                (
+                    FoldInObjective::Softmax(tuned.best.settings),
+                    Tuning::Softmax(tuned),
+                )
+            }
+        };
         self.fold_in = Some(FoldInChoice {
-            objective: FoldInObjective::Squared(tuned.params),
+            objective,
             chosen_by: "validation",
-            tuned: Some(tuned),
+            tuned: Some(tuning),
         });
         self.fold_in.as_ref().and_then(|c| c.tuned.as_ref())
     }
@@ -1420,20 +1444,15 @@ fn choose_fold_in(trained: &Trained) -> Option<FoldInChoice> {
         // A softmax-trained model folds users in by its own loss: on the Gowalla validation
         // split the squared-error fold-in kept 82 % of a BSL model's Recall@20, this 100-103 %.
         FoldIn::Default if matches!(trained.options.loss.kind, LossKind::Ssm | LossKind::Bsl) => {
-            let loss = trained.options.loss;
-            let power = if loss.kind == LossKind::Bsl {
-                loss.power
-            } else {
-                1.0
-            };
-            let settings = SoftmaxFoldIn::for_loss(loss.temperature, power, trained.items.len());
+            let (temperature, power) = trained.options.loss.softmax_temperature_power();
+            let settings = SoftmaxFoldIn::for_loss(temperature, power, trained.items.len());
             // A pruned model's users fold in best with a softer softmax and a heavier partition
             // term: on the Gowalla validation split (every user) the density-0.1 model kept
             // 102.8 % of its trained users' Recall@20 at 1.7τ and 1.5P, 101.2 % at for_loss's
             // 1.4τ and P; the dense model preferred for_loss's (100.2 % against 96.8 %).
             let settings = if trained.options.density < 1.0 {
                 SoftmaxFoldIn {
-                    temperature: SPARSE_FOLD_IN_TEMPERATURE * loss.temperature,
+                    temperature: SPARSE_FOLD_IN_TEMPERATURE * temperature,
                     power: SPARSE_FOLD_IN_POWER * power,
                     ..settings
                 }

@@ -151,6 +151,8 @@ pub struct TrainSummary {
     pub final_loss: f64,
     /// The first file's evaluation, when a test set was given.
     pub eval: Option<serde_json::Value>,
+    /// `--fold-in-validation`: the grid of fold-in settings tried and the one chosen.
+    pub fold_in_tuning: Option<pocketrec_train::fold_in::Tuning>,
 }
 
 /// One lottery round, as `train --json` prints it.
@@ -437,25 +439,14 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
     }
     let mut trained = trained;
     if let Some(path) = &command.fold_in_validation {
-        if let Some(pocketrec_train::trainer::FoldInChoice {
-            objective: pocketrec_train::trainer::FoldInObjective::Softmax(_),
-            ..
-        }) = &trained.fold_in
-        {
-            return Err(CliError::Usage(
-                "--fold-in-validation chooses the squared-error fold-in's settings; this model \
-                 folds users in by its softmax loss (its own objective, no settings to choose). \
-                 Give --fold-in-unobserved-weight and --fold-in-regularization to write the \
-                 squared-error fold-in instead"
-                    .into(),
-            ));
-        }
         // Read with the training file first, so that rows agree with `data`'s.
         let with_validation =
             read_dataset(&command.train, Some(path), &command.read)?.without_users(&held);
         let validation = with_validation.test.unwrap_or_default();
+        use pocketrec_train::fold_in::Tuning;
+        let has_fold_in = trained.fold_in.is_some();
         match trained.tune_fold_in(&data.train, &validation) {
-            Some(tuned) if command.progress => eprintln!(
+            Some(Tuning::Squared(tuned)) if command.progress => eprintln!(
                 "fold-in settings chosen on {} validation users: {} items unobserved, ridge {} \
                  items (validation Recall@{} {:.4})",
                 thousands(tuned.users as u64),
@@ -464,7 +455,24 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
                 o.k,
                 tuned.best.recall
             ),
+            Some(Tuning::Softmax(tuned)) if command.progress => eprintln!(
+                "softmax fold-in settings chosen on {} validation users: temperature {}, power \
+                 {} (validation Recall@{} {:.4}; {} settings tried)",
+                thousands(tuned.users as u64),
+                tuned.best.settings.temperature,
+                tuned.best.settings.power,
+                o.k,
+                tuned.best.recall,
+                tuned.grid.len()
+            ),
             Some(_) => {}
+            None if !has_fold_in => {
+                return Err(CliError::Usage(
+                    "--fold-in-validation: this model writes no fold-in section (d beyond the \
+                     runtime's stack limit)"
+                        .into(),
+                ));
+            }
             None => {
                 return Err(CliError::Usage(format!(
                     "{}: no user has both training and validation items",
@@ -598,6 +606,7 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
         update: update_summary,
         density: trained.options.density,
         final_loss: trained.log.last().map(|l| l.loss).unwrap_or(f64::NAN),
+        fold_in_tuning: trained.fold_in.as_ref().and_then(|c| c.tuned.clone()),
         eval: first_report.as_ref().map(EvalReport::to_json),
         files,
     };
