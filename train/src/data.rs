@@ -512,6 +512,56 @@ pub fn parse_dataset(
     })
 }
 
+/// The interactions of `text` (read from `path`) as rows of `data`: each user and item id is
+/// read with `data`'s id kinds and looked up in its id spaces, so that the lists index the same
+/// rows as `data.train` (and a model trained on it). For lists held out of the data a model was
+/// trained on, such as a validation file. Reading the two files together instead would not do:
+/// rows follow the sorted ids of everything read, so an item only in the held-out file would
+/// shift the rows of the items above it. Users and items that `data` has no row for are left
+/// out; returns the lists and how many interactions were left out.
+pub fn parse_held_out(
+    data: &Dataset,
+    path: &Path,
+    text: &str,
+    options: &ReadOptions,
+) -> Result<(UserItems, usize)> {
+    let lists = parse_external(path, text, options, data.users.kind, data.items.kind)?;
+    let rows = |space: &IdSpace| -> HashMap<u64, u32> {
+        space
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(row, &id)| (id, row as u32))
+            .collect()
+    };
+    let (user_rows, item_rows) = (rows(&data.users), rows(&data.items));
+    let (mut pairs, mut left_out) = (Vec::new(), 0usize);
+    for (user, items) in lists.users.iter().zip(&lists.lists) {
+        match user_rows.get(user) {
+            Some(&u) => {
+                for item in items {
+                    match item_rows.get(item) {
+                        Some(&i) => pairs.push((u, i)),
+                        None => left_out += 1,
+                    }
+                }
+            }
+            None => left_out += items.len(),
+        }
+    }
+    Ok((UserItems::from_pairs(data.users.len(), &pairs), left_out))
+}
+
+/// [`parse_held_out`] on a file.
+pub fn read_held_out(
+    data: &Dataset,
+    path: &Path,
+    options: &ReadOptions,
+) -> Result<(UserItems, usize)> {
+    let text = read_text(path)?;
+    parse_held_out(data, path, &text, options)
+}
+
 /// Per-user external item ids read against a model's id kinds, for evaluation: `users[k]` has
 /// the items `lists[k]` (sorted, de-duplicated).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -612,6 +662,30 @@ mod tests {
 
     fn parse(text: &str) -> Result<Dataset> {
         parse_dataset((Path::new("t.txt"), text), None, &ReadOptions::default())
+    }
+
+    #[test]
+    fn held_out_lists_index_the_training_rows() {
+        // Item 6 is only in the held-out file: read together, it would take row 1 and move
+        // items 7 and 9 up a row.
+        let data = parse("3 5 7\n1 9\n").unwrap();
+        assert_eq!(data.items.ids, vec![5, 7, 9]);
+        let (lists, left_out) = parse_held_out(
+            &data,
+            Path::new("v.txt"),
+            "3 9 6\n1 7\n4 5\n",
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(lists.users(), 2);
+        // User 3 is row 1, user 1 row 0.
+        assert_eq!(lists.items(1), &[2]);
+        assert_eq!(lists.items(0), &[1]);
+        // Item 6 and user 4 (with item 5) have no row.
+        assert_eq!(left_out, 2);
+        // Ids of another kind are an error, not a silent remap.
+        let strings = parse_held_out(&data, Path::new("v.txt"), "a b\n", &ReadOptions::default());
+        assert!(strings.is_err());
     }
 
     #[test]

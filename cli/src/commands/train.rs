@@ -195,9 +195,8 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
     if !(0.0..1.0).contains(&command.holdout_users) {
         return Err(CliError::Usage("--holdout-users must be in [0, 1)".into()));
     }
-    let mut held = Vec::new();
     if command.holdout_users > 0.0 {
-        held = holdout_users(
+        let held = holdout_users(
             data.users.len(),
             command.holdout_users,
             command.options.seed,
@@ -439,10 +438,8 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
     }
     let mut trained = trained;
     if let Some(path) = &command.fold_in_validation {
-        // Read with the training file first, so that rows agree with `data`'s.
-        let with_validation =
-            read_dataset(&command.train, Some(path), &command.read)?.without_users(&held);
-        let validation = with_validation.test.unwrap_or_default();
+        // The validation lists in `data`'s rows (held-out users have none there).
+        let (validation, _) = pocketrec_train::data::read_held_out(&data, path, &command.read)?;
         use pocketrec_train::fold_in::Tuning;
         let has_fold_in = trained.fold_in.is_some();
         match trained.tune_fold_in(&data.train, &validation) {
