@@ -741,8 +741,8 @@ pub struct TrainArgs {
     /// Fold-in: choose the settings on these validation interactions (held out of --train,
     /// e.g. by bench/split_validation.py; same format): users are folded in from their
     /// training items and tested on these. The squared-error fold-in (BPR, CCL) tries 5
-    /// unobserved weights × 4 ridges; the softmax one (SSM, BSL) 4 temperatures × 2 powers in
-    /// units of the loss's (1, 1.4, 1.7, 2 × τ; 1, 1.5 × the power).
+    /// unobserved weights × 4 ridges; the softmax one (SSM, BSL) 5 temperatures × 2 powers in
+    /// units of the loss's (1, 1.4, 1.7, 2, 2.5 × τ; 1, 1.5 × the power).
     #[arg(long, conflicts_with_all = ["no_fold_in", "fold_in_unobserved_weight"])]
     pub fold_in_validation: Option<PathBuf>,
     #[command(flatten)]

@@ -415,7 +415,11 @@ fn fold_in_settings_are_chosen_on_a_validation_file() {
     let tuning = &json["fold_in_tuning"];
     assert_eq!(tuning["objective"], "softmax");
     let grid = tuning["grid"].as_array().unwrap();
-    assert_eq!(grid.len(), 8);
+    use pocketrec_train::fold_in::{SOFTMAX_POWER_GRID, SOFTMAX_TEMPERATURE_GRID};
+    assert_eq!(
+        grid.len(),
+        SOFTMAX_TEMPERATURE_GRID.len() * SOFTMAX_POWER_GRID.len()
+    );
     let recalls: Vec<f64> = grid.iter().map(|p| p["recall"].as_f64().unwrap()).collect();
     let best = recalls.iter().cloned().fold(f64::MIN, f64::max);
     assert_eq!(tuning["best"]["recall"].as_f64(), Some(best));
@@ -428,16 +432,8 @@ fn fold_in_settings_are_chosen_on_a_validation_file() {
         grid.iter()
             .any(|&g| (value - g * unit).abs() <= 1e-6 * unit)
     };
-    assert!(on_grid(
-        chosen.temperature,
-        0.1,
-        &pocketrec_train::fold_in::SOFTMAX_TEMPERATURE_GRID
-    ));
-    assert!(on_grid(
-        chosen.power,
-        1.2,
-        &pocketrec_train::fold_in::SOFTMAX_POWER_GRID
-    ));
+    assert!(on_grid(chosen.temperature, 0.1, &SOFTMAX_TEMPERATURE_GRID));
+    assert!(on_grid(chosen.power, 1.2, &SOFTMAX_POWER_GRID));
     assert_eq!(
         model.property("fold_in.temperature"),
         Some(chosen.temperature.to_string().as_str())
