@@ -51,11 +51,7 @@ fn eval_cli_prints_one_json_object() {
         .args(["-k", "5", "--json", "--quiet"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     assert_eq!(v["k"], 5);
     assert_eq!(v["users"], 6);
@@ -64,6 +60,15 @@ fn eval_cli_prints_one_json_object() {
     let recall = v["recall@5"].as_f64().unwrap();
     assert!((recall - expected["5"]["recall"].as_f64().unwrap()).abs() < 5e-5);
     assert!(v["ndcg@5"].as_f64().is_some());
+}
+
+/// Fails the test with the command's stderr unless it exited with status 0.
+fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A small generated split written as LightGCN files.
@@ -115,11 +120,7 @@ fn train_cli_writes_a_sparse_model_far_better_than_random() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let summary: Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
     let model = Model::read(&output).expect("written model opens");
     model.verify().expect("and verifies");
@@ -237,11 +238,7 @@ fn interaction_logs_keep_original_ids_in_the_file() {
 /// Runs `pocketrec` with `args`, expecting success; returns stdout parsed as JSON.
 fn json_of(args: &[&std::ffi::OsStr]) -> Value {
     let out = pocketrec().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     serde_json::from_slice(&out.stdout).expect("one JSON object")
 }
 
@@ -353,11 +350,7 @@ fn fold_in_settings_are_chosen_on_a_validation_file() {
         .args(["--loss", "bpr"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let model = Model::read(&output).unwrap();
     assert_eq!(model.property("fold_in.chosen_by"), Some("validation"));
     assert!(model.fold_in_params().is_ok());
@@ -402,11 +395,7 @@ fn fold_in_settings_are_chosen_on_a_validation_file() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let model = Model::read(&output).unwrap();
     assert_eq!(model.property("fold_in.chosen_by"), Some("validation"));
     assert_eq!(model.property("fold_in.objective"), Some("softmax"));
@@ -454,11 +443,7 @@ fn a_softmax_trained_model_folds_in_by_its_loss() {
         .args(["--dim", "8", "--density", "1", "--epochs", "2", "--quiet"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let model = Model::read(&output).unwrap();
     assert_eq!(model.property("fold_in.objective"), Some("softmax"));
     // The default loss is BSL at temperature 0.1, power 1.2.
@@ -491,11 +476,7 @@ fn a_softmax_trained_model_folds_in_by_its_loss() {
         .args(["--items", &first.to_string(), "-k", "3"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 #[test]
@@ -560,11 +541,7 @@ fn a_pruned_softmax_model_folds_in_with_the_sparse_settings() {
         .args(["--dim", "8", "--density", "0.5", "--epochs", "2", "--quiet"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let model = Model::read(&output).unwrap();
     let settings = model.fold_in_softmax().unwrap().unwrap();
     let items = model.items().unwrap().rows();

@@ -392,6 +392,30 @@ fn run_fold_in(model: &[u8], solver: pocketrec::Solver, expected: &[(u64, u32)])
     ok
 }
 
+/// Runs [`run_fold_in`] on a stack painted afresh, so that its figure does not include the
+/// query's (`query_used` bytes), and prints the figure under `label`.
+#[cfg(not(feature = "baseline"))]
+#[inline(never)]
+fn measure_fold_in(
+    label: &str,
+    model: &[u8],
+    solver: pocketrec::Solver,
+    expected: &[(u64, u32)],
+    query_used: usize,
+) -> bool {
+    let painted = stack::paint();
+    let ok = run_fold_in(model, solver, expected);
+    let used = stack::used();
+    hprintln!(
+        "{} stack: {} bytes used at most (of {} painted), {} bytes beyond the query",
+        label,
+        used,
+        painted,
+        used as isize - query_used as isize
+    );
+    ok
+}
+
 /// The baseline: the same scaffolding, no model, no runtime.
 #[cfg(feature = "baseline")]
 #[inline(never)]
@@ -411,33 +435,20 @@ fn main() -> ! {
         painted,
         stack::top()
     );
-    // The fold-in path on its own: painted afresh, so its figure does not include the query's.
+    // Each fold-in path on its own: the Cholesky solve on the model's Gramian, then the
+    // softmax ascent on the second model's catalogue summary.
     #[cfg(not(feature = "baseline"))]
     let ok = {
-        let painted = stack::paint();
-        let folded = run_fold_in(MODEL, pocketrec::Solver::Cholesky, &FOLD_EXPECTED);
-        let fold_used = stack::used();
-        hprintln!(
-            "fold-in stack: {} bytes used at most (of {} painted), {} bytes beyond the query",
-            fold_used,
-            painted,
-            fold_used as isize - used as isize
+        use pocketrec::Solver;
+        let gramian = measure_fold_in("fold-in", MODEL, Solver::Cholesky, &FOLD_EXPECTED, used);
+        let softmax = measure_fold_in(
+            "softmax fold-in",
+            SOFTMAX_MODEL,
+            Solver::Softmax,
+            &SOFTMAX_EXPECTED,
+            used,
         );
-        ok & folded
-    };
-    // The softmax fold-in (the catalogue summary's ascent) on its own, painted afresh.
-    #[cfg(not(feature = "baseline"))]
-    let ok = {
-        let painted = stack::paint();
-        let folded = run_fold_in(SOFTMAX_MODEL, pocketrec::Solver::Softmax, &SOFTMAX_EXPECTED);
-        let fold_used = stack::used();
-        hprintln!(
-            "softmax fold-in stack: {} bytes used at most (of {} painted), {} bytes beyond the query",
-            fold_used,
-            painted,
-            fold_used as isize - used as isize
-        );
-        ok & folded
+        ok & gramian & softmax
     };
     // The update path on its own, painted afresh.
     #[cfg(not(feature = "baseline"))]

@@ -41,6 +41,7 @@ use crate::format::{
     MAX_FOLD_IN_SOFTMAX_ITERATIONS, Role, Scoring, SectionKind, fold_in_softmax_section_len,
 };
 use crate::kernels::scalar::{f16_to_f32, reduce8};
+use crate::le;
 use crate::model::Model;
 use crate::row::sqrt;
 use crate::scan::{MAX_STACK_BLOCK_ROWS, add_bitmap_lists, add_u16_lists, block_similarities};
@@ -230,10 +231,8 @@ impl CatalogueSummary<'_> {
                 "softmax fold-in summary: a spread is negative or not finite",
             ));
         }
-        let diagonal_ok = (0..self.dim).all(|a| {
-            let at = 4 * (a * (a + 1) / 2 + a);
-            f32_at(self.covariance, at) >= 0.0
-        });
+        let diagonal_ok = (0..self.dim)
+            .all(|a| le::f32_at(self.covariance, a * (a + 1) / 2 + a).is_some_and(|d| d >= 0.0));
         if !(all_finite(self.covariance) && diagonal_ok) {
             return Err(corrupt(
                 "softmax fold-in summary: the covariance is not finite or has a negative diagonal",
@@ -248,12 +247,6 @@ fn f32_values(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
     bytes
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-}
-
-/// The little-endian f32 at byte `at` of `bytes` (in bounds: checked by the caller).
-#[inline(always)]
-fn f32_at(bytes: &[u8], at: usize) -> f32 {
-    f32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
 impl<S: AsRef<[u8]>> Model<S> {
@@ -407,10 +400,11 @@ fn summary_mean(
         let (below, diagonal) = row.split_at(4 * a);
         let dot = dot_le(below, &x[..a]);
         let xa = x[a];
-        for (chunk, yb) in below.chunks_exact(4).zip(covariance_x[..a].iter_mut()) {
-            *yb += f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) * xa;
+        for (v, yb) in f32_values(below).zip(covariance_x[..a].iter_mut()) {
+            *yb += v * xa;
         }
-        covariance_x[a] += dot + f32_at(diagonal, 0) * xa;
+        // A length the parse did not check would make this NaN, and the logits say so.
+        covariance_x[a] += dot + le::f32_at(diagonal, 0).unwrap_or(f32::NAN) * xa;
         start += a + 1;
     }
     let inverse_temperature = 1.0 / temperature;
@@ -418,11 +412,14 @@ fn summary_mean(
     let spread_term = 0.5 * quadratic * inverse_temperature * inverse_temperature;
     mean.fill(0.0);
     let (mut max, mut sum, mut spread_sum) = (f32::NEG_INFINITY, 0.0f32, 0.0f32);
-    for (k, centroid) in summary.centroids.chunks_exact(4 * dim).enumerate() {
+    let clusters = summary
+        .centroids
+        .chunks_exact(4 * dim)
+        .zip(f32_values(summary.spreads))
+        .zip(f32_values(summary.log_weights));
+    for ((centroid, spread), log_weight) in clusters {
         let dot = dot_le(centroid, x);
-        let spread = f32_at(summary.spreads, 4 * k);
-        let logit =
-            dot * inverse_temperature + f32_at(summary.log_weights, 4 * k) + spread * spread_term;
+        let logit = dot * inverse_temperature + log_weight + spread * spread_term;
         if !logit.is_finite() {
             return Err(Error::CorruptTable {
                 role: Role::Item,
@@ -443,8 +440,8 @@ fn summary_mean(
         let e = exp_nonpositive(logit - max);
         sum += e;
         spread_sum += e * spread;
-        for (m, chunk) in mean.iter_mut().zip(centroid.chunks_exact(4)) {
-            *m += e * f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        for (m, c) in mean.iter_mut().zip(f32_values(centroid)) {
+            *m += e * c;
         }
     }
     if !(sum > 0.0 && sum.is_finite() && spread_sum.is_finite()) {

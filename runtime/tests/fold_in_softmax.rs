@@ -261,6 +261,26 @@ fn the_streaming_ascent_equals_an_f64_reference() {
     }
 }
 
+/// A random unit user and the rows of its `n` best items by inner product (`items` holds the
+/// rows, `dim` wide), best first.
+fn planted_user(
+    rng: &mut ChaCha8Rng,
+    items: &[f32],
+    dim: usize,
+    n: usize,
+) -> (Vec<f32>, Vec<usize>) {
+    let mut user: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0..1.0f32)).collect();
+    let norm = user.iter().map(|x| x * x).sum::<f32>().sqrt();
+    user.iter_mut().for_each(|x| *x /= norm);
+    let mut by_score: Vec<(f32, usize)> = items
+        .chunks(dim)
+        .enumerate()
+        .map(|(r, v)| (v.iter().zip(&user).map(|(a, b)| a * b).sum(), r))
+        .collect();
+    by_score.sort_by(|a, b| b.0.total_cmp(&a.0));
+    (user, by_score[..n].iter().map(|&(_, r)| r).collect())
+}
+
 #[test]
 fn a_planted_user_is_recovered_from_their_top_items() {
     // Unit item vectors, a unit user; the user "interacts" with its 15 best items. The fold-in
@@ -284,24 +304,13 @@ fn a_planted_user_is_recovered_from_their_top_items() {
     let table = model.items().unwrap();
     let mut worse = 0;
     for _ in 0..20 {
-        let mut user: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0..1.0f32)).collect();
-        let n = user.iter().map(|x| x * x).sum::<f32>().sqrt();
-        user.iter_mut().for_each(|x| *x /= n);
-        let mut by_score: Vec<(f32, usize)> = items
-            .chunks(dim)
-            .enumerate()
-            .map(|(r, v)| (v.iter().zip(&user).map(|(a, b)| a * b).sum(), r))
-            .collect();
-        by_score.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let ids: Vec<u64> = by_score[..15]
-            .iter()
-            .map(|&(_, r)| table.id(r).unwrap())
-            .collect();
+        let (user, best) = planted_user(&mut rng, &items, dim, 15);
+        let ids: Vec<u64> = best.iter().map(|&r| table.id(r).unwrap()).collect();
         let mut x = vec![0.0f32; dim];
         model.fold_in(&ids, &[], None, &mut x).unwrap();
         let cos_fold: f32 = x.iter().zip(&user).map(|(a, b)| a * b).sum();
         let mut mean = vec![0.0f32; dim];
-        for &(_, r) in &by_score[..15] {
+        for &r in &best {
             for c in 0..dim {
                 mean[c] += items[r * dim + c];
             }
@@ -778,19 +787,8 @@ fn the_summary_folds_in_near_the_exact_ascent() {
     let summary_model = Model::from_bytes(&summary_bytes).unwrap();
     let table = exact_model.items().unwrap();
     for _ in 0..20 {
-        let mut user: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0..1.0f32)).collect();
-        let n = user.iter().map(|x| x * x).sum::<f32>().sqrt();
-        user.iter_mut().for_each(|x| *x /= n);
-        let mut by_score: Vec<(f32, usize)> = items
-            .chunks(dim)
-            .enumerate()
-            .map(|(r, v)| (v.iter().zip(&user).map(|(a, b)| a * b).sum(), r))
-            .collect();
-        by_score.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let ids: Vec<u64> = by_score[..20]
-            .iter()
-            .map(|&(_, r)| table.id(r).unwrap())
-            .collect();
+        let (user, best) = planted_user(&mut rng, &items, dim, 20);
+        let ids: Vec<u64> = best.iter().map(|&r| table.id(r).unwrap()).collect();
         let (mut a, mut b) = (vec![0.0f32; dim], vec![0.0f32; dim]);
         exact_model.fold_in(&ids, &[], None, &mut a).unwrap();
         summary_model.fold_in(&ids, &[], None, &mut b).unwrap();

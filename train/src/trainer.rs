@@ -572,20 +572,16 @@ impl Trained {
                 )
             }
             FoldInObjective::Softmax(current) => {
-                let (temperature, power) = self.options.loss.softmax_temperature_power();
-                let base = SoftmaxFoldIn::for_loss(temperature, power, self.items.len());
-                let base = SoftmaxFoldIn {
-                    clusters: current.clusters,
-                    ..base
-                };
+                // The grid replaces the temperature and power; step, iterations and clusters
+                // stay the current choice's.
                 let tuned = tune_softmax_for_loss(
                     &self.item_table,
                     self.dim,
                     train,
                     validation,
                     &options,
-                    base,
-                    (temperature, power),
+                    current,
+                    self.options.loss.softmax_temperature_power(),
                 )?;
                 (
                     FoldInObjective::Softmax(tuned.best.settings),

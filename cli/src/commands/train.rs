@@ -14,7 +14,7 @@ use pocketrec_export::progress::Progress;
 use pocketrec_train::checkpoint::Checkpoint;
 use pocketrec_train::data::{Dataset, ReadOptions, UserItems, read_dataset};
 use pocketrec_train::eval::{EvalOptions, EvalReport, evaluate_reporting};
-use pocketrec_train::fold_in::holdout_users;
+use pocketrec_train::fold_in::{Tuning, holdout_users};
 use pocketrec_train::incremental::{ResumeOptions, align, checkpoint_of, resume};
 use pocketrec_train::loss::LossConfig;
 use pocketrec_train::model::{DistillConfig, StepConfig};
@@ -152,7 +152,7 @@ pub struct TrainSummary {
     /// The first file's evaluation, when a test set was given.
     pub eval: Option<serde_json::Value>,
     /// `--fold-in-validation`: the grid of fold-in settings tried and the one chosen.
-    pub fold_in_tuning: Option<pocketrec_train::fold_in::Tuning>,
+    pub fold_in_tuning: Option<Tuning>,
 }
 
 /// One lottery round, as `train --json` prints it.
@@ -440,7 +440,6 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
     if let Some(path) = &command.fold_in_validation {
         // The validation lists in `data`'s rows (held-out users have none there).
         let (validation, _) = pocketrec_train::data::read_held_out(&data, path, &command.read)?;
-        use pocketrec_train::fold_in::Tuning;
         let has_fold_in = trained.fold_in.is_some();
         match trained.tune_fold_in(&data.train, &validation) {
             Some(Tuning::Squared(tuned)) if command.progress => eprintln!(

@@ -67,20 +67,35 @@ pub(crate) fn softmax_section(bytes: &[u8], settings: crate::SoftmaxFoldIn) -> R
             .chain(&summary.spreads)
             .chain(&summary.centroids)
             .chain(&summary.covariance);
-        for &v in values {
-            let v = v as f32;
-            if !v.is_finite() {
-                return Err(Error::InvalidInput {
-                    role: Some(Role::Item),
-                    row: None,
-                    column: None,
-                    reason: "the catalogue summary overflows f32 (item values too large)",
-                });
-            }
-            out.extend_from_slice(&v.to_le_bytes());
-        }
+        push_f32(
+            &mut out,
+            values.copied(),
+            "the catalogue summary overflows f32 (item values too large)",
+        )?;
     }
     Ok(out)
+}
+
+/// Appends `values` to `out` as little-endian f32, refusing (with `reason`) one that is not
+/// finite as an f32.
+fn push_f32(
+    out: &mut Vec<u8>,
+    values: impl IntoIterator<Item = f64>,
+    reason: &'static str,
+) -> Result<()> {
+    for v in values {
+        let v = v as f32;
+        if !v.is_finite() {
+            return Err(Error::InvalidInput {
+                role: Some(Role::Item),
+                row: None,
+                column: None,
+                reason,
+            });
+        }
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    Ok(())
 }
 
 /// A catalogue summary before it is written (f64, see [`softmax_section`]).
@@ -112,15 +127,17 @@ fn summarise(model: &Model<&[u8]>, dim: usize, clusters: usize) -> Result<Summar
         // Evenly spaced rows: k·rows/sample < rows, in u128 so that it cannot overflow.
         let row = (k as u128 * rows as u128 / sample as u128) as usize;
         items.decode_row(row, point)?;
-        let norm = libm::sqrt(
-            point
-                .iter()
-                .map(|v| f64::from(*v) * f64::from(*v))
-                .sum::<f64>(),
-        );
-        if cosine && norm > 0.0 {
-            for v in point.iter_mut() {
-                *v = (f64::from(*v) / norm) as f32;
+        if cosine {
+            let norm = libm::sqrt(
+                point
+                    .iter()
+                    .map(|v| f64::from(*v) * f64::from(*v))
+                    .sum::<f64>(),
+            );
+            if norm > 0.0 {
+                for v in point.iter_mut() {
+                    *v = (f64::from(*v) / norm) as f32;
+                }
             }
         }
     }
@@ -329,17 +346,10 @@ pub(crate) fn section(bytes: &[u8], params: FoldInParams) -> Result<Vec<u8>> {
     };
     let mut out = Vec::with_capacity(format::fold_in_section_len(dim).unwrap_or(0));
     out.extend_from_slice(bytemuck::bytes_of(&header));
-    for g in gram {
-        let g = g as f32;
-        if !g.is_finite() {
-            return Err(Error::InvalidInput {
-                role: Some(Role::Item),
-                row: None,
-                column: None,
-                reason: "the item table's Gramian overflows f32 (values too large)",
-            });
-        }
-        out.extend_from_slice(&g.to_le_bytes());
-    }
+    push_f32(
+        &mut out,
+        gram,
+        "the item table's Gramian overflows f32 (values too large)",
+    )?;
     Ok(out)
 }
