@@ -361,6 +361,11 @@ pub struct ExportArgs {
     /// scalar loop (see docs/FORMAT.md, *Sliced rows*).
     #[arg(long)]
     pub sliced_rows: bool,
+    /// Keep one row offset per row in tables of bitmap rows (format 1.3), for devices whose
+    /// pocketrec reads format 1.6 or older; by default bitmap rows take one offset per 16
+    /// rows (format 1.7, 4 bytes a row smaller; see docs/FORMAT.md, *Bitmap rows in blocks*).
+    #[arg(long)]
+    pub per_row_offsets: bool,
     /// Prune each table by magnitude to this density (0 < D <= 1) before writing.
     #[arg(long)]
     pub prune_density: Option<f64>,

@@ -53,6 +53,17 @@ fn inspect_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&succeeds(&["inspect", path_str(path), "--json"])).unwrap()
 }
 
+/// The format version `inspect --json` gives: 1.7 when a table stores bitmap rows in blocks
+/// (the default for bitmap rows), else `otherwise`.
+fn version_with_blocks(json: &serde_json::Value, otherwise: &str) -> String {
+    let tables = json["tables"].as_array().unwrap();
+    if tables.iter().any(|t| t["index"] == "bitmap-blocks") {
+        "1.7".to_string()
+    } else {
+        otherwise.to_string()
+    }
+}
+
 /// Checks that the model at `path` verifies, and returns user 1's top-4 as JSON.
 fn verified_top4(path: &Path) -> String {
     assert!(pocketrec(&["verify", path_str(path)]).status.success());
@@ -144,7 +155,10 @@ fn export_values_i4() {
         serde_json::from_str(&succeeds(&["inspect", path_str(&f32_path), "--json"])).unwrap();
     assert_eq!(json["tables"][1]["nnz"], f32_json["tables"][1]["nnz"]);
     let model = Model::read(&model_path).unwrap();
-    assert_eq!(model.format_minor(), 6);
+    assert_eq!(
+        version_with_blocks(&json, "1.6"),
+        format!("1.{}", model.format_minor())
+    );
     assert!(text(&pocketrec(&["verify", path_str(&model_path)]).stdout).starts_with("OK "));
     succeeds(&["recommend", path_str(&model_path), "--user", "2", "-k", "3"]);
     let out = dir.path().join("sliced.prec");
@@ -458,7 +472,7 @@ fn every_layout_exports_verifies_and_recommends_alike() {
             "the user table keeps its rows"
         );
         let minor = if layout == "columns" { "1.2" } else { "1.1" };
-        assert_eq!(json["format_version"], minor);
+        assert_eq!(json["format_version"], version_with_blocks(&json, minor));
         let bytes = &json["tables"][1]["bytes"];
         assert_eq!(bytes["data"].as_u64().unwrap() > 0, layout != "columns");
         assert_eq!(bytes["columns"].as_u64().unwrap() > 0, layout != "rows");
@@ -495,7 +509,7 @@ fn bitmap_posting_lists_answer_as_u16_lists_do() {
             &["--layout", "columns", "--list-rows", list_rows],
         );
         let json = inspect_json(&path);
-        assert_eq!(json["format_version"], minor);
+        assert_eq!(json["format_version"], version_with_blocks(&json, minor));
         assert_eq!(json["tables"][1]["list_rows"], list_rows);
         assert_eq!(json["tables"][0]["list_rows"], serde_json::Value::Null);
         column_bytes.push(json["tables"][1]["bytes"]["columns"].as_u64().unwrap());
@@ -520,6 +534,39 @@ fn bitmap_posting_lists_answer_as_u16_lists_do() {
     assert!(bad.contains("u16, bitmap"), "{bad}");
 }
 
+/// Bitmap rows are stored in blocks by default (format 1.7: one offset per 16 rows), and with
+/// `--per-row-offsets` one offset a row (format 1.3 rows, for older readers): the same row
+/// data, the same answers, 4 bytes a row more.
+#[test]
+fn bitmap_rows_in_blocks_and_per_row_offsets_answer_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    // f32 values at full density: both tables choose bitmap rows.
+    let blocks = export_model(dir.path(), "blocks.prec", &[]);
+    let per_row = export_model(dir.path(), "per-row.prec", &["--per-row-offsets"]);
+    let (a, b) = (inspect_json(&blocks), inspect_json(&per_row));
+    for t in 0..2 {
+        assert_eq!(a["tables"][t]["index"], "bitmap-blocks", "{a}");
+        assert_eq!(b["tables"][t]["index"], "bitmap", "{b}");
+        assert_eq!(
+            a["tables"][t]["bytes"]["data"],
+            b["tables"][t]["bytes"]["data"]
+        );
+        let rows = a["tables"][t]["rows"].as_u64().unwrap();
+        let blocks_n = rows.div_ceil(16);
+        assert_eq!(
+            a["tables"][t]["bytes"]["offsets"].as_u64().unwrap(),
+            4 * (blocks_n + 1) + 2 * blocks_n
+        );
+        assert_eq!(
+            b["tables"][t]["bytes"]["offsets"].as_u64().unwrap(),
+            4 * (rows + 1)
+        );
+    }
+    assert_eq!(a["format_version"], "1.7");
+    assert_ne!(b["format_version"], "1.7");
+    assert_eq!(verified_top4(&blocks), verified_top4(&per_row));
+}
+
 /// `--sliced-rows` writes format 1.4 sliced item rows: smaller than row records, the same
 /// answers (f32 values: each row's products summed in column order either way), `inspect`
 /// says so; with a column layout it is refused with a message that says why.
@@ -529,7 +576,7 @@ fn sliced_rows_answer_as_row_records_do() {
     let rows = export_model(dir.path(), "rows.prec", &[]);
     let sliced = export_model(dir.path(), "sliced.prec", &["--sliced-rows"]);
     let json = inspect_json(&sliced);
-    assert_eq!(json["format_version"], "1.4");
+    assert_eq!(json["format_version"], version_with_blocks(&json, "1.4"));
     assert_eq!(json["tables"][1]["layout"], "sliced-rows");
     assert_eq!(json["tables"][1]["index"], "sliced");
     assert_eq!(

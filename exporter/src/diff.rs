@@ -654,7 +654,7 @@ fn row_bytes(model: &Model<&[u8]>, table: &pocketrec::Table<'_>, values: &[f32])
     let dim = table.dim() as u64;
     let index = match table.index_encoding() {
         IndexEncoding::U16List => 2 * nnz,
-        IndexEncoding::Bitmap => dim.div_ceil(8),
+        IndexEncoding::Bitmap | IndexEncoding::BitmapBlocks => dim.div_ceil(8),
         _ => nnz,
     };
     let value = match table.value_encoding() {
@@ -663,7 +663,8 @@ fn row_bytes(model: &Model<&[u8]>, table: &pocketrec::Table<'_>, values: &[f32])
         ValueEncoding::I8 => 2 + nnz,
         ValueEncoding::I4 => 2 + nnz.div_ceil(2),
     };
-    let offset = if table.has_rows() {
+    // Bitmap rows in blocks: no offset of their own (a block's offset and mask are shared).
+    let offset = if table.has_rows() && !table.has_bitmap_blocks() {
         match table.offset_width() {
             pocketrec::OffsetWidth::U32 => 4,
             pocketrec::OffsetWidth::U64 => 8,

@@ -75,6 +75,10 @@ pub struct ExportOptions {
     pub storage: ItemStorage,
     /// How the column layout's posting lists name their rows.
     pub list_rows: ListRows,
+    /// Keep one row offset per row in tables of bitmap rows (format 1.3, for 1.3 to 1.6
+    /// readers) instead of one per block of 16 rows (format 1.7, 4 bytes a row smaller). Off
+    /// by default.
+    pub per_row_offsets: bool,
     /// Write a fold-in section (the item Gramian, `2·d·(d+1)` bytes) so that the device can
     /// fold in users ([`pocketrec::Model::fold_in`]). On by default; skipped when the dimension
     /// is above 512 and no `fold_in_params` were given.
@@ -116,6 +120,7 @@ impl ExportOptions {
             prune_density: None,
             storage: ItemStorage::default(),
             list_rows: ListRows::U16,
+            per_row_offsets: false,
             fold_in: true,
             fold_in_params: None,
             fold_in_softmax: None,
@@ -356,8 +361,10 @@ pub(crate) fn write_model(
     let (users_provenance, items_provenance) =
         (user_table.provenance.clone(), item_table.provenance.clone());
     let item_spec = table_spec(Role::Item, items, options.values, options.id_strings)?
-        .list_rows(options.list_rows);
-    let user_spec = table_spec(Role::User, users, options.values, options.id_strings)?;
+        .list_rows(options.list_rows)
+        .with_per_row_offsets(options.per_row_offsets);
+    let user_spec = table_spec(Role::User, users, options.values, options.id_strings)?
+        .with_per_row_offsets(options.per_row_offsets);
     let mut builder = ModelBuilder::new()
         .scoring(options.scoring)
         .global_bias(options.global_bias)

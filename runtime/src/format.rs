@@ -29,8 +29,8 @@ pub const FORMAT_MAJOR: u16 = 1;
 /// [`FORMAT_MINOR_BITMAP_LISTS`] only for a column layout with bitmap posting lists,
 /// [`FORMAT_MINOR_SLICED_ROWS`] only for a table of sliced rows, [`FORMAT_MINOR_ID_INDEX`]
 /// only for a table whose rows are not in id order, [`FORMAT_MINOR_INT4`] only for a table of
-/// int4 values.
-pub const FORMAT_MINOR: u16 = 6;
+/// int4 values, [`FORMAT_MINOR_BITMAP_BLOCKS`] only for a table of bitmap rows in blocks.
+pub const FORMAT_MINOR: u16 = 7;
 /// The minor version of files with column layouts and every table stored as rows (1.1).
 pub const FORMAT_MINOR_ROWS: u16 = 1;
 /// The minor version of files with a table stored only as a column layout (1.2).
@@ -50,6 +50,13 @@ pub const FORMAT_MINOR_ID_INDEX: u16 = 5;
 /// The minor version of files with a table of int4 values ([`ValueEncoding::I4`], format
 /// 1.6). A 1.5 or older reader refuses such a file (its value encoding code is unknown there).
 pub const FORMAT_MINOR_INT4: u16 = 6;
+/// The minor version of files with a table of bitmap rows in blocks
+/// ([`IndexEncoding::BitmapBlocks`], format 1.7): one row offset per [`BITMAP_BLOCK_ROWS`]
+/// rows. A 1.6 or older reader refuses such a file (its index encoding code is unknown there).
+pub const FORMAT_MINOR_BITMAP_BLOCKS: u16 = 7;
+/// Rows per block of a table of bitmap rows in blocks ([`IndexEncoding::BitmapBlocks`]): one
+/// row offset and one `u16` mask of its non-empty rows per block.
+pub const BITMAP_BLOCK_ROWS: usize = 16;
 /// Rows per slice of a table of sliced rows ([`IndexEncoding::Sliced`]): one lane of a
 /// 16-wide f32 vector per row.
 pub const SLICE_ROWS: usize = 16;
@@ -686,6 +693,14 @@ coded_enum! {
         /// The row offsets are one per slice (`slices + 1`); see docs/FORMAT.md, *Sliced
         /// rows*.
         Sliced = 4 => "sliced",
+        /// Bitmap rows in blocks (format 1.7): the row records of [`IndexEncoding::Bitmap`],
+        /// but the row offsets are one per block of [`BITMAP_BLOCK_ROWS`] rows (`blocks + 1`),
+        /// followed in the same section by one little-endian `u16` per block whose bit `i` is
+        /// set when the block's row `i` has a record. A record's length follows from its bitmap
+        /// (`ceil(dim / 8)`, the scale, then one value per set bit), so a reader walks at most
+        /// a block's sixteen records to find a row: 4 bytes of offsets a row become 3 bits.
+        /// See docs/FORMAT.md, *Bitmap rows in blocks*.
+        BitmapBlocks = 5 => "bitmap-blocks",
     }
 }
 
@@ -804,8 +819,14 @@ impl IndexEncoding {
         match self {
             IndexEncoding::U8List | IndexEncoding::Sliced => nnz,
             IndexEncoding::U16List => nnz * 2,
-            IndexEncoding::Bitmap => dim.div_ceil(8),
+            IndexEncoding::Bitmap | IndexEncoding::BitmapBlocks => dim.div_ceil(8),
         }
+    }
+
+    /// Whether rows are bitmap records ([`IndexEncoding::Bitmap`] or
+    /// [`IndexEncoding::BitmapBlocks`]).
+    pub const fn is_bitmap(self) -> bool {
+        matches!(self, IndexEncoding::Bitmap | IndexEncoding::BitmapBlocks)
     }
 }
 

@@ -545,13 +545,28 @@ fn parse_table(
         }
         _ => true,
     };
-    // One offset per row, or (sliced rows, format 1.4) per slice of rows.
-    let records = match index {
-        IndexEncoding::Sliced => crate::sliced::slice_count(rows),
-        _ => rows,
+    // One offset per row, or (sliced rows, format 1.4) per slice of rows, or (bitmap rows in
+    // blocks, format 1.7) per block of rows followed by the blocks' masks.
+    let (records, masks) = match index {
+        IndexEncoding::Sliced => (crate::sliced::slice_count(rows), 0),
+        IndexEncoding::BitmapBlocks => {
+            let blocks = crate::bitmap_blocks::block_count(rows);
+            (
+                blocks,
+                blocks
+                    .checked_mul(2)
+                    .ok_or(invalid("row count does not fit"))?,
+            )
+        }
+        _ => (rows, 0),
     };
     if index == IndexEncoding::Sliced && !rows_stored {
         return Err(invalid("a table of sliced rows without row sections"));
+    }
+    if index == IndexEncoding::BitmapBlocks && !rows_stored {
+        return Err(invalid(
+            "a table of bitmap rows in blocks without row sections",
+        ));
     }
     if index == IndexEncoding::Sliced && values == ValueEncoding::I4 {
         return Err(invalid(
@@ -566,7 +581,7 @@ fn parse_table(
         });
     }
     let (offsets, data) = if rows_stored {
-        row_sections(bytes, header, record, records, offset_width, used)?
+        row_sections(bytes, header, record, records, masks, offset_width, used)?
     } else {
         (Span::default(), Span::default())
     };
@@ -624,6 +639,7 @@ fn row_sections(
     header: &Header,
     record: &TableRecord<'_>,
     rows: usize,
+    masks: usize,
     offset_width: OffsetWidth,
     used: &mut SectionSet,
 ) -> Result<(Span, Span)> {
@@ -637,10 +653,12 @@ fn row_sections(
     )?;
     let expected = rows
         .checked_add(1)
-        .and_then(|n| n.checked_mul(offset_width.bytes()));
+        .and_then(|n| n.checked_mul(offset_width.bytes()))
+        .and_then(|n| n.checked_add(masks));
     if expected != Some(offsets.len) {
         return Err(invalid(
-            "row offsets section length is not (rows + 1) x width (slices + 1 for sliced rows)",
+            "row offsets section length is not (rows + 1) x width (slices + 1 for sliced rows, \
+             blocks + 1 and a mask a block for bitmap rows in blocks)",
         ));
     }
     let data = table_section(

@@ -48,6 +48,7 @@ extern crate alloc;
 pub mod atomic;
 #[cfg(feature = "std")]
 mod batch;
+mod bitmap_blocks;
 mod bounds;
 #[cfg(feature = "alloc")]
 pub mod builder;

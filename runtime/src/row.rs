@@ -209,7 +209,7 @@ impl<'a> Row<'a> {
                 (columns, nnz, rest)
             }
             IndexEncoding::Sliced => return Err("sliced rows have no record of their own"),
-            IndexEncoding::Bitmap => {
+            IndexEncoding::Bitmap | IndexEncoding::BitmapBlocks => {
                 let bitmap_len = dim.div_ceil(8);
                 if record.len() < bitmap_len {
                     return Err("record shorter than its bitmap");

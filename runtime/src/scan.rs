@@ -18,7 +18,9 @@ use crate::columns::{ColumnView, ListRowBytes, PostingList};
 use crate::error::{Error, Result};
 #[cfg(feature = "std")]
 use crate::format::ValueEncoding;
-use crate::format::{IndexEncoding, ListRows, OffsetWidth, SLICE_WINDOW_ROWS, Scoring};
+use crate::format::{
+    BITMAP_BLOCK_ROWS, IndexEncoding, ListRows, OffsetWidth, SLICE_WINDOW_ROWS, Scoring,
+};
 use crate::kernels;
 #[cfg(feature = "std")]
 use crate::kernels::lanes::LANES;
@@ -266,40 +268,24 @@ impl<S: AsRef<[u8]>> Model<S> {
         mut top: TopK<'_>,
     ) -> Result<usize> {
         let (scoring, global_bias) = (self.scoring(), self.global_bias());
-        let kernel: Option<kernels::RowDots> =
-            match (scoring, items.index_encoding(), items.offset_width()) {
-                (Scoring::Dot, IndexEncoding::U8List, OffsetWidth::U32) => {
-                    Some(kernels::u8_list_dots)
-                }
-                (Scoring::Dot, IndexEncoding::Bitmap, OffsetWidth::U32) => {
-                    Some(kernels::bitmap_dots)
-                }
-                _ => None,
-            };
+        let kernel = row_kernel(scoring, items);
         if let Some(kernel) = kernel {
             // Dot products a batch at a time from the row-scan kernel, then scores.
-            let (offsets, data) = items.raw_rows();
             let mut dots = [0.0f32; ROW_BATCH];
             let mut first = 0;
             while first < items.rows() {
                 let batch = &mut dots[..ROW_BATCH.min(items.rows() - first)];
-                prefetch_rows(offsets, data, first, first + batch.len());
-                kernel(
-                    query.vector,
-                    offsets,
-                    data,
-                    first,
-                    batch,
-                    items.value_encoding(),
-                )
-                .map_err(|bad| match items.row(bad) {
-                    Err(e) => e,
-                    Ok(_) => Error::CorruptRow {
-                        role: items.role(),
-                        row: bad as u64,
-                        reason: "row offsets are out of order or past the row data",
+                prefetch_rows(items, first, first + batch.len());
+                run_row_kernel(kernel, query.vector, items, first, batch).map_err(
+                    |bad| match items.row(bad) {
+                        Err(e) => e,
+                        Ok(_) => Error::CorruptRow {
+                            role: items.role(),
+                            row: bad as u64,
+                            reason: "row offsets are out of order or past the row data",
+                        },
                     },
-                })?;
+                )?;
                 let pass = finish_scores(batch, query, items.raw_bias(), first, global_bias);
                 offer_all(&mut top, items, exclude, first, batch, pass)?;
                 first += batch.len();
@@ -342,16 +328,7 @@ impl<S: AsRef<[u8]>> Model<S> {
         counts: &mut [usize],
     ) -> Result<()> {
         let (scoring, global_bias) = (self.scoring(), self.global_bias());
-        let kernel: Option<kernels::RowDots> =
-            match (scoring, items.index_encoding(), items.offset_width()) {
-                (Scoring::Dot, IndexEncoding::U8List, OffsetWidth::U32) => {
-                    Some(kernels::u8_list_dots)
-                }
-                (Scoring::Dot, IndexEncoding::Bitmap, OffsetWidth::U32) => {
-                    Some(kernels::bitmap_dots)
-                }
-                _ => None,
-            };
+        let kernel = row_kernel(scoring, items);
         let mut selections: std::vec::Vec<TopK<'_>> =
             tops.iter_mut().map(|t| TopK::new(t)).collect();
         if let Some(sliced) = items.sliced() {
@@ -371,7 +348,6 @@ impl<S: AsRef<[u8]>> Model<S> {
                 }
             }
         } else if let Some(kernel) = kernel {
-            let (offsets, data) = items.raw_rows();
             // f32 rows: the users in SIMD lanes ([`kernels::lanes`]), each batch of rows
             // decoded once. Other encodings: the single-user kernel per user, while the batch
             // is in the cache.
@@ -386,7 +362,7 @@ impl<S: AsRef<[u8]>> Model<S> {
             let mut first = 0;
             while first < items.rows() {
                 let rows = ROW_BATCH.min(items.rows() - first);
-                prefetch_rows(offsets, data, first, first + rows);
+                prefetch_rows(items, first, first + rows);
                 let bad_row = |bad: usize| match items.row(bad) {
                     Err(e) => e,
                     Ok(_) => Error::CorruptRow {
@@ -401,16 +377,8 @@ impl<S: AsRef<[u8]>> Model<S> {
                     }
                     // With lanes, the first user's kernel run checks the batch's rows as a
                     // scan of its own would (its dot products are computed again below).
-                    let encoding = items.value_encoding();
-                    kernel(
-                        query.vector,
-                        offsets,
-                        data,
-                        first,
-                        &mut batch[..rows],
-                        encoding,
-                    )
-                    .map_err(bad_row)?;
+                    run_row_kernel(kernel, query.vector, items, first, &mut batch[..rows])
+                        .map_err(bad_row)?;
                 }
                 if !lane_groups.is_empty() {
                     entries.decode(items, first, rows)?;
@@ -840,11 +808,57 @@ pub(crate) fn add_bitmap_lists(
 /// 12.0 -> 9.0 ms (docs/BENCHMARKS.md). A hint only: offsets out of order or past the data
 /// prefetch nothing, and the kernel reports them.
 #[inline(always)]
-fn prefetch_rows(offsets: &[u8], data: &[u8], first: usize, end: usize) {
+fn prefetch_rows(items: &Table<'_>, first: usize, end: usize) {
+    let (offsets, data) = items.raw_rows();
+    if let Some(blocks) = items.bitmap_blocks() {
+        let (start, stop) = blocks.data_range(first, end);
+        kernels::prefetch_all(data.get(start..stop).unwrap_or(&[]));
+        return;
+    }
     if let (Some(start), Some(stop)) = (le::u32_at(offsets, first), le::u32_at(offsets, end)) {
         kernels::prefetch_all(data.get(start as usize..stop as usize).unwrap_or(&[]));
     }
     kernels::prefetch_all(offsets.get(4 * first..4 * end + 4).unwrap_or(&[]));
+}
+
+/// The batch row kernel for `items` under `scoring`, if one applies: dot scoring over u8-list
+/// or bitmap rows with `u32` offsets.
+#[inline(always)]
+fn row_kernel(scoring: Scoring, items: &Table<'_>) -> Option<kernels::RowDots> {
+    match (scoring, items.index_encoding(), items.offset_width()) {
+        (Scoring::Dot, IndexEncoding::U8List, OffsetWidth::U32) => Some(kernels::u8_list_dots),
+        (Scoring::Dot, IndexEncoding::Bitmap | IndexEncoding::BitmapBlocks, OffsetWidth::U32) => {
+            Some(kernels::bitmap_dots)
+        }
+        _ => None,
+    }
+}
+
+/// Runs `kernel` on rows `first..first + out.len()` of `items`: over its own row offsets, or,
+/// for bitmap rows in blocks (format 1.7), a block at a time over the offsets the block's walk
+/// gives (68 bytes on the stack). On a corrupt row, returns its number.
+#[inline(always)]
+fn run_row_kernel(
+    kernel: kernels::RowDots,
+    query: &[f32],
+    items: &Table<'_>,
+    first: usize,
+    out: &mut [f32],
+) -> core::result::Result<(), usize> {
+    let (offsets, data) = items.raw_rows();
+    let encoding = items.value_encoding();
+    if !items.has_bitmap_blocks() {
+        return kernel(query, offsets, data, first, out, encoding);
+    }
+    let blocks = items.bitmap_blocks().ok_or(first)?;
+    let mut local = [0u8; 4 * (BITMAP_BLOCK_ROWS + 1)];
+    let mut row = first;
+    for chunk in out.chunks_mut(BITMAP_BLOCK_ROWS) {
+        blocks.row_offsets(row, chunk.len(), &mut local)?;
+        kernel(query, &local, data, 0, chunk, encoding).map_err(|bad| row + bad)?;
+        row += chunk.len();
+    }
+    Ok(())
 }
 
 /// The error of a posting list whose rows do not fit its block or its values.

@@ -1,5 +1,6 @@
 //! A view of one table: its rows, external ids and biases.
 
+use crate::bitmap_blocks::BitmapBlocks;
 use crate::bounds::BlockBounds;
 use crate::columns::ColumnView;
 use crate::error::{Error, Result};
@@ -165,6 +166,27 @@ impl<'a> Table<'a> {
         })
     }
 
+    /// Whether the table stores bitmap rows in blocks (format 1.7,
+    /// [`IndexEncoding::BitmapBlocks`]): one row offset per 16 rows.
+    pub fn has_bitmap_blocks(&self) -> bool {
+        self.layout.index == IndexEncoding::BitmapBlocks && self.layout.rows_stored
+    }
+
+    /// The table's bitmap rows in blocks, if it stores them so.
+    pub(crate) fn bitmap_blocks(&self) -> Option<BitmapBlocks<'a>> {
+        if !self.has_bitmap_blocks() {
+            return None;
+        }
+        BitmapBlocks::new(
+            self.offsets,
+            self.layout.offset_width,
+            self.data,
+            self.layout.rows,
+            self.layout.dim,
+            self.layout.values,
+        )
+    }
+
     /// How the column layout's posting lists name their rows (`None` without one).
     pub fn column_list_rows(&self) -> Option<crate::format::ListRows> {
         self.columns.map(|c| c.list_rows)
@@ -279,6 +301,13 @@ impl<'a> Table<'a> {
             return Err(Error::RowsNotStored {
                 role: self.layout.role,
             });
+        }
+        if self.has_bitmap_blocks() {
+            return self
+                .bitmap_blocks()
+                .ok_or("row offsets section is shorter than its blocks")
+                .and_then(|blocks| blocks.record_range(row))
+                .map_err(|reason| self.corrupt(row, reason));
         }
         let width = self.layout.offset_width;
         let start = le::offset(self.offsets, width, row);

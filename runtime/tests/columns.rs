@@ -78,6 +78,7 @@ use rand::SeedableRng;
 #[test]
 fn column_layout_verifies_and_costs_what_inspect_says() {
     let mut inputs = Inputs::random(9, 4, 10_000, 64, 0.1);
+    inputs.per_row_offsets = true; // u8-list rows, as the byte counts below assume
     let lists = 10_000usize.div_ceil(4096) * 64;
     for (list_rows, minor) in [(ListRows::U16, 1), (ListRows::Bitmap, 3)] {
         for &values in ValueEncoding::ALL {
@@ -168,6 +169,8 @@ fn verify_catches_columns_that_disagree_with_rows() {
 #[test]
 fn plan_weighs_the_bytes_each_way_reads() {
     let mut inputs = Inputs::random(5, 2, 20_000, 64, 0.1);
+    // u8-list rows with their offsets (format 1.6's choice at 10 %), the weights' reference.
+    inputs.per_row_offsets = true;
     inputs.layout = Layout::Both;
     inputs.list_rows = ListRows::U16;
     inputs.scoring = pocketrec::Scoring::Dot;
@@ -258,6 +261,7 @@ fn negative_zero_dot_products_score_as_the_full_formula_says() {
             sliced: false,
             item_order: pocketrec::builder::RowOrder::ById,
             block_bounds: None,
+            per_row_offsets: false,
         };
         let bytes = inputs.build();
         let model = Model::from_bytes(&bytes).unwrap();

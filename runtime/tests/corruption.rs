@@ -8,9 +8,16 @@ use common::Inputs;
 use pocketrec::format::{self, reseal};
 use pocketrec::{Error, IndexEncoding, Model, Recommendation, SectionKind, ValueEncoding};
 
-/// A small model with every kind of section: ids, biases, two tables.
+/// A small model with every kind of section: ids, biases, two tables; bitmap rows (at
+/// density 0.6) with one offset per row.
 fn sample(values: ValueEncoding, density: f64) -> (Inputs, Vec<u8>) {
+    sample_with(values, density, true)
+}
+
+/// [`sample`], bitmap rows with one offset per row or (format 1.7) one per block of 16.
+fn sample_with(values: ValueEncoding, density: f64, per_row_offsets: bool) -> (Inputs, Vec<u8>) {
     let mut inputs = Inputs::random(3, 6, 30, 17, density);
+    inputs.per_row_offsets = per_row_offsets;
     inputs.values = values;
     inputs.user_ids = Some((0..6).map(|i| 1000 + 7 * i).collect());
     inputs.item_ids = Some((0..30).map(|i| (i * 7919) % 1_000_003 + 5).collect());
@@ -61,6 +68,7 @@ fn all_samples() -> Vec<(Inputs, Vec<u8>)> {
     for &values in ValueEncoding::ALL {
         v.push(sample(values, 0.1)); // u8 lists
         v.push(sample(values, 0.6)); // bitmaps
+        v.push(sample_with(values, 0.6, false)); // bitmaps in blocks
     }
     // Column layouts of scaled values (int8, int4: codes and per-row scales).
     for values in [ValueEncoding::I8, ValueEncoding::I4] {
@@ -86,6 +94,82 @@ fn samples_cover_both_index_encodings() {
         .collect();
     assert!(encodings.contains(&IndexEncoding::U8List));
     assert!(encodings.contains(&IndexEncoding::Bitmap));
+    assert!(encodings.contains(&IndexEncoding::BitmapBlocks));
+}
+
+/// Bitmap rows in blocks (format 1.7): a block offset moved, a mask bit set or cleared, or a
+/// mask bit past the last row, each makes the rows of its block errors (for `row`, the row
+/// scan and `verify`), never a panic; rows of other blocks still read.
+#[test]
+fn damaged_block_offsets_and_masks_are_row_errors() {
+    let (_, bytes) = sample_with(ValueEncoding::I8, 0.6, false);
+    let model = Model::from_bytes(&bytes).unwrap();
+    model.verify().unwrap();
+    assert_eq!(model.format_minor(), format::FORMAT_MINOR_BITMAP_BLOCKS);
+    let items = model.items().unwrap();
+    assert_eq!(items.index_encoding(), IndexEncoding::BitmapBlocks);
+    let rows = items.rows();
+    assert_eq!(rows, 30);
+    let blocks = rows.div_ceil(format::BITMAP_BLOCK_ROWS);
+    let (offsets, end) = item_section(&bytes, SectionKind::RowOffsets);
+    assert_eq!(end - offsets, 4 * (blocks + 1) + 2 * blocks);
+    let masks = offsets + 4 * (blocks + 1);
+    let mask = |b: &[u8], block: usize| {
+        u16::from_le_bytes([b[masks + 2 * block], b[masks + 2 * block + 1]])
+    };
+    let check = |b: &[u8], block: usize, what: &str| {
+        let damaged_model = Model::from_bytes(b).unwrap();
+        let damaged_items = damaged_model.items().unwrap();
+        let in_block = block * 16..(block * 16 + 16).min(rows);
+        for r in 0..rows {
+            let row = damaged_items.row(r);
+            if in_block.contains(&r) {
+                assert!(row.is_err(), "{what}: row {r} read");
+            } else {
+                assert!(row.is_ok(), "{what}: row {r} of another block refused");
+            }
+        }
+        assert!(damaged_model.verify().is_err(), "{what}: verify passed");
+        let mut out = [Recommendation::default(); 3];
+        let scan = damaged_model.recommend_vector(&[1.0; 17], 3, &[], &mut out);
+        assert!(scan.is_err(), "{what}: the row scan read past it");
+    };
+    // The middle offset (between blocks 0 and 1) one byte later or earlier.
+    for delta in [1i64, -1] {
+        let b = damaged(&bytes, |b| {
+            let at = offsets + 4;
+            let o = u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+            b[at..at + 4].copy_from_slice(&((o as i64 + delta) as u32).to_le_bytes());
+        });
+        // Block 0's records no longer end where block 1 starts; block 1 starts mid-record.
+        let damaged_model = Model::from_bytes(&b).unwrap();
+        assert!(damaged_model.items().unwrap().row(0).is_err());
+        assert!(damaged_model.items().unwrap().row(16).is_err());
+        assert!(damaged_model.verify().is_err());
+    }
+    for block in 0..blocks {
+        let m = mask(&bytes, block);
+        let in_block = (rows - block * 16).min(16);
+        for bit in 0..in_block {
+            // A row gained or lost its record: the block's records no longer fill it.
+            let b = damaged(&bytes, |b| {
+                b[masks + 2 * block..masks + 2 * block + 2]
+                    .copy_from_slice(&(m ^ (1 << bit)).to_le_bytes())
+            });
+            check(&b, block, &format!("block {block} mask bit {bit}"));
+        }
+        if in_block < 16 {
+            let b = damaged(&bytes, |b| {
+                b[masks + 2 * block..masks + 2 * block + 2]
+                    .copy_from_slice(&(m | 1 << 15).to_le_bytes())
+            });
+            check(
+                &b,
+                block,
+                &format!("block {block}: a mask bit past the last row"),
+            );
+        }
+    }
 }
 
 #[test]

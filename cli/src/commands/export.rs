@@ -53,6 +53,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
     options.prune_density = args.prune_density;
     options.storage = args.storage.storage(args.sliced_rows);
     options.list_rows = args.list_rows;
+    options.per_row_offsets = args.per_row_offsets;
     options.fold_in = !args.no_fold_in;
     options.id_strings = !args.no_id_strings;
     options.update_of = args.storage.update_of.clone();

@@ -1,4 +1,5 @@
-//! Writes small valid models (every value and index encoding, sliced rows, block bounds with
+//! Writes small valid models (every value and index encoding, bitmap rows in blocks and with
+//! per-row offsets, sliced rows, block bounds with
 //! clustered rows, ids, biases, fold-in
 //! sections) as the fuzzers' seed corpus: `make_seeds DIR` for `open_and_query`;
 //! `make_seeds DIR fold_in` for `fold_in`: models with a fold-in section, each behind a few
@@ -10,10 +11,23 @@ use pocketrec::patch::{self, Op};
 use pocketrec::{IdKind, ListRows, Role, Scoring, ValueEncoding};
 
 fn table(rows: usize, dim: usize, density_per_mille: usize, salt: usize) -> SparseMatrix {
+    table_with_empty_rows(rows, dim, density_per_mille, salt, usize::MAX)
+}
+
+/// [`table`] with every `empty_every`-th row (from row 3) all zero.
+fn table_with_empty_rows(
+    rows: usize,
+    dim: usize,
+    density_per_mille: usize,
+    salt: usize,
+    empty_every: usize,
+) -> SparseMatrix {
     let data: Vec<f32> = (0..rows * dim)
         .map(|i| {
             let h = (i * 2_654_435_761 + salt * 97) % 1000;
-            if h < density_per_mille {
+            if (i / dim) % empty_every == 3 % empty_every && empty_every < rows {
+                0.0
+            } else if h < density_per_mille {
                 (h as f32 - 500.0) / 100.0
             } else {
                 0.0
@@ -116,7 +130,9 @@ fn simple_ops<'a>(old: &[u8], new: &'a [u8]) -> Vec<Op<'a>> {
                 i += 1;
             }
             if i > start {
-                ops.push(Op::Copy { len: (i - start) as u64 });
+                ops.push(Op::Copy {
+                    len: (i - start) as u64,
+                });
             }
             let start = i;
             while i < new.len() && old[i] != new[i] {
@@ -147,7 +163,11 @@ fn patch_seeds(dir: &str) -> usize {
             changed[at] ^= 0x21;
         }
         let ops = simple_ops(old, &changed);
-        pairs.push((old.clone(), changed.clone(), patch::encode(old, &changed, &ops)));
+        pairs.push((
+            old.clone(),
+            changed.clone(),
+            patch::encode(old, &changed, &ops),
+        ));
         let other = &models[(m + 1) % models.len()];
         let ops = simple_ops(old, other);
         pairs.push((old.clone(), other.clone(), patch::encode(old, other, &ops)));
@@ -165,7 +185,11 @@ fn patch_seeds(dir: &str) -> usize {
         },
         Op::End,
     ];
-    pairs.push((offsets.clone(), moved.clone(), patch::encode(&offsets, &moved, &ops)));
+    pairs.push((
+        offsets.clone(),
+        moved.clone(),
+        patch::encode(&offsets, &moved, &ops),
+    ));
     // Bare operations over the offsets (mode 2 of the target): the body of the last patch.
     let body = &pairs[pairs.len() - 1].2[128..];
     let mut seed = (offsets.len() as u32).to_le_bytes().to_vec();
@@ -250,6 +274,26 @@ fn main() {
                 .property("seed", n.to_string())
                 .build()
                 .expect("seed model builds");
+            std::fs::write(format!("{dir}/seed-{n:02}.prec"), bytes).expect("write seed");
+            n += 1;
+        }
+    }
+    // Bitmap rows in blocks (format 1.7, the writer's default for bitmap rows) over several
+    // blocks, the last one partial, with all-zero rows among them; and the same rows with one
+    // offset a row (format 1.3 rows).
+    for &values in ValueEncoding::ALL {
+        for per_row in [false, true] {
+            let users = TableSpec::new("u", Role::User, table_with_empty_rows(21, 24, 500, 5, 7))
+                .values(values)
+                .with_per_row_offsets(per_row);
+            let items = TableSpec::new("i", Role::Item, table_with_empty_rows(40, 24, 500, 6, 7))
+                .values(values)
+                .with_per_row_offsets(per_row);
+            let bytes = ModelBuilder::new()
+                .table(users)
+                .table(items)
+                .build()
+                .expect("bitmap seed model builds");
             std::fs::write(format!("{dir}/seed-{n:02}.prec"), bytes).expect("write seed");
             n += 1;
         }

@@ -10,8 +10,8 @@ use super::{RowOrder, TableSpec};
 use crate::error::{Error, Result};
 use crate::format::ListOrder;
 use crate::format::{
-    ID_INDEX_HEADER_SIZE, IdEncoding, IdIndexHeader, IdKind, IndexEncoding, OffsetWidth,
-    SLICE_ROWS, SLICE_WINDOW_ROWS, U32Le, U64Le, ValueEncoding,
+    BITMAP_BLOCK_ROWS, ID_INDEX_HEADER_SIZE, IdEncoding, IdIndexHeader, IdKind, IndexEncoding,
+    OffsetWidth, SLICE_ROWS, SLICE_WINDOW_ROWS, U32Le, U64Le, ValueEncoding,
 };
 use crate::row::Row;
 
@@ -408,18 +408,33 @@ pub fn cluster_order(matrix: &super::SparseMatrix) -> Vec<usize> {
     order
 }
 
-/// Picks the index encoding that takes fewer bytes for this table (bitmap only when strictly
-/// smaller than the list).
-fn choose_index(dim: usize, nonempty_rows: usize, nnz: usize) -> IndexEncoding {
+/// Picks the index encoding that takes fewer bytes for this table of `rows` rows: the column
+/// list with one offset a row, or bitmap records, with one offset a row or (`blocks`, format
+/// 1.7) one offset and one mask per 16 rows; the bitmap only when strictly smaller. (Offsets
+/// counted as u32.)
+fn choose_index(
+    dim: usize,
+    rows: usize,
+    nonempty_rows: usize,
+    nnz: usize,
+    blocks: bool,
+) -> IndexEncoding {
     let list = if dim <= 256 {
         IndexEncoding::U8List
     } else {
         IndexEncoding::U16List
     };
-    let list_bytes = list.row_bytes(nnz, dim) as u128;
-    let bitmap_bytes = (nonempty_rows as u128) * (IndexEncoding::Bitmap.row_bytes(1, dim) as u128);
-    if bitmap_bytes < list_bytes {
-        IndexEncoding::Bitmap
+    let per_row_offsets = 4 * (rows as u128 + 1);
+    let list_bytes = list.row_bytes(nnz, dim) as u128 + per_row_offsets;
+    let bitmaps = (nonempty_rows as u128) * (IndexEncoding::Bitmap.row_bytes(1, dim) as u128);
+    let (bitmap, offsets) = if blocks {
+        let n = rows.div_ceil(BITMAP_BLOCK_ROWS) as u128;
+        (IndexEncoding::BitmapBlocks, 4 * (n + 1) + 2 * n)
+    } else {
+        (IndexEncoding::Bitmap, per_row_offsets)
+    };
+    if bitmaps + offsets < list_bytes {
+        bitmap
     } else {
         list
     }
@@ -477,7 +492,10 @@ pub(crate) fn encode_table(
         table.id_index = id_index;
         return Ok(table);
     }
-    let index = choose_index(dim, nonempty, q.columns.len());
+    // Bitmap rows in blocks only where rows are stored (a table without row records keeps
+    // the codes row records would have used, and has no offsets to save).
+    let blocks = spec.layout.has_rows() && !spec.per_row_offsets;
+    let index = choose_index(dim, order.len(), nonempty, q.columns.len(), blocks);
 
     let mut data = Vec::new();
     let mut offsets = Vec::with_capacity(order.len() + 1);
@@ -494,7 +512,7 @@ pub(crate) fn encode_table(
                 IndexEncoding::U16List => {
                     data.extend(cols.iter().flat_map(|&c| (c as u16).to_le_bytes()))
                 }
-                IndexEncoding::Bitmap => {
+                IndexEncoding::Bitmap | IndexEncoding::BitmapBlocks => {
                     let base = data.len();
                     data.resize(base + dim.div_ceil(8), 0);
                     for &c in cols {
@@ -614,8 +632,13 @@ pub(crate) fn encode_table(
         }
     };
     let offset_width = offset_width_for(data.len());
+    let offsets = if index == IndexEncoding::BitmapBlocks {
+        block_offset_bytes(&offsets, offset_width)
+    } else {
+        offset_bytes(&offsets, offset_width)
+    };
     Ok(EncodedTable {
-        offsets: offset_bytes(&offsets, offset_width),
+        offsets,
         data,
         ids,
         bias,
@@ -648,6 +671,33 @@ fn offset_bytes(offsets: &[u64], width: OffsetWidth) -> Vec<u8> {
             .collect(),
         OffsetWidth::U64 => offsets.iter().flat_map(|&o| o.to_le_bytes()).collect(),
     }
+}
+
+/// The offsets section of bitmap rows in blocks (format 1.7) from the rows' offsets (`rows +
+/// 1` of them): every [`BITMAP_BLOCK_ROWS`]-th offset and the last, then each block's mask of
+/// its non-empty rows.
+fn block_offset_bytes(row_offsets: &[u64], width: OffsetWidth) -> Vec<u8> {
+    let rows = row_offsets.len().saturating_sub(1);
+    let mut starts: Vec<u64> = row_offsets[..rows]
+        .iter()
+        .step_by(BITMAP_BLOCK_ROWS)
+        .copied()
+        .collect();
+    starts.push(row_offsets[rows]);
+    let mut bytes = offset_bytes(&starts, width);
+    for block in row_offsets
+        .windows(2)
+        .collect::<Vec<_>>()
+        .chunks(BITMAP_BLOCK_ROWS)
+    {
+        let mask = block
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w[1] > w[0])
+            .fold(0u16, |m, (i, _)| m | 1 << i);
+        bytes.extend_from_slice(&mask.to_le_bytes());
+    }
+    bytes
 }
 
 /// Encodes a table's quantized rows `q` as sliced rows (format 1.4, see

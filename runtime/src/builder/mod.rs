@@ -137,6 +137,12 @@ pub struct TableSpec {
     /// length byte a row instead of an offset); `dim` at most 256, at most 255 non-zeros a
     /// row, [`Layout::Rows`] only. False by default.
     pub sliced: bool,
+    /// For a table whose rows are bitmap records (the smaller index for it): keep one row
+    /// offset per row ([`crate::format::IndexEncoding::Bitmap`], readable by format 1.0 to 1.6
+    /// readers) instead of one per block of 16 rows
+    /// ([`crate::format::IndexEncoding::BitmapBlocks`], format 1.7, 4 bytes a row smaller).
+    /// False by default.
+    pub per_row_offsets: bool,
     /// The original strings of string ids, in input-row order (each must hash to its id):
     /// stored so that readers can give them back ([`crate::Model::id_str`]).
     pub id_strings: Option<Vec<String>>,
@@ -165,6 +171,7 @@ impl TableSpec {
             layout: Layout::Rows,
             list_rows: ListRows::U16,
             sliced: false,
+            per_row_offsets: false,
             id_strings: None,
             row_order: RowOrder::ById,
             block_bounds: None,
@@ -267,6 +274,35 @@ impl TableSpec {
     /// ```
     pub fn with_sliced_rows(mut self, sliced: bool) -> Self {
         self.sliced = sliced;
+        self
+    }
+
+    /// Keeps one row offset per row for bitmap rows, or not (see
+    /// [`Self::per_row_offsets`](TableSpec#structfield.per_row_offsets)).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pocketrec::Error> {
+    /// use pocketrec::builder::{ModelBuilder, SparseMatrix, TableSpec};
+    /// use pocketrec::{IndexEncoding, Role};
+    /// // Rows of 12 non-zeros in 16 dimensions: a 2-byte bitmap beats 12 column bytes.
+    /// let dense: Vec<f32> = (0..40 * 16).map(|i| if i % 4 == 0 { 0.0 } else { 1.0 }).collect();
+    /// let table = |per_row| {
+    ///     let m = SparseMatrix::from_dense(40, 16, &dense).unwrap();
+    ///     TableSpec::new("item_embedding", Role::Item, m).with_per_row_offsets(per_row)
+    /// };
+    /// let blocks = ModelBuilder::new().table(table(false)).build()?;
+    /// let per_row = ModelBuilder::new().table(table(true)).build()?;
+    /// let (a, b) = (pocketrec::Model::from_bytes(&blocks)?, pocketrec::Model::from_bytes(&per_row)?);
+    /// assert_eq!(a.items()?.index_encoding(), IndexEncoding::BitmapBlocks);
+    /// assert_eq!(b.items()?.index_encoding(), IndexEncoding::Bitmap);
+    /// // 41 offsets of 4 bytes become 4 offsets and 3 masks.
+    /// assert_eq!(a.items()?.offsets_bytes(), 3 * 2 + 4 * 4);
+    /// assert_eq!(b.items()?.offsets_bytes(), 41 * 4);
+    /// assert_eq!(a.items()?.row(7)?.dot(&[1.0; 16])?, b.items()?.row(7)?.dot(&[1.0; 16])?);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_per_row_offsets(mut self, per_row: bool) -> Self {
+        self.per_row_offsets = per_row;
         self
     }
 
@@ -541,7 +577,12 @@ impl ModelBuilder {
                 .as_ref()
                 .is_some_and(|c| c.list_rows == ListRows::Bitmap)
         });
-        let minor = if self.tables.iter().any(|t| t.values == ValueEncoding::I4) {
+        let minor = if encoded
+            .iter()
+            .any(|t| t.index == IndexEncoding::BitmapBlocks)
+        {
+            format::FORMAT_MINOR_BITMAP_BLOCKS
+        } else if self.tables.iter().any(|t| t.values == ValueEncoding::I4) {
             format::FORMAT_MINOR_INT4
         } else if encoded.iter().any(|t| t.id_index.is_some()) {
             format::FORMAT_MINOR_ID_INDEX

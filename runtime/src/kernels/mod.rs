@@ -784,10 +784,12 @@ mod tests {
                     })
                     .collect();
                 let m = SparseMatrix::from_dense(rows, dim, &data).unwrap();
-                let bytes = ModelBuilder::new()
-                    .table(TableSpec::new("i", Role::Item, m).values(encoding))
-                    .build()
-                    .unwrap();
+                // One offset per row: the kernels' own input (bitmap rows in blocks reach
+                // them through offsets worked out per block, see `crate::bitmap_blocks`).
+                let spec = TableSpec::new("i", Role::Item, m)
+                    .values(encoding)
+                    .with_per_row_offsets(true);
+                let bytes = ModelBuilder::new().table(spec).build().unwrap();
                 let model = Model::from_bytes(&bytes).unwrap();
                 let items = model.items().unwrap();
                 assert_eq!(items.index_encoding(), IndexEncoding::Bitmap);
@@ -954,10 +956,12 @@ mod tests {
                     })
                     .collect();
                 let m = SparseMatrix::from_dense(rows, dim, &data).unwrap();
-                let bytes = ModelBuilder::new()
-                    .table(TableSpec::new("i", Role::Item, m).values(encoding))
-                    .build()
-                    .unwrap();
+                // Per-row offsets: lists against bitmaps as format 1.6 chose them (bitmap rows
+                // in blocks would win at d = 64 too).
+                let spec = TableSpec::new("i", Role::Item, m)
+                    .values(encoding)
+                    .with_per_row_offsets(true);
+                let bytes = ModelBuilder::new().table(spec).build().unwrap();
                 let model = Model::from_bytes(&bytes).unwrap();
                 let items = model.items().unwrap();
                 if items.index_encoding() != crate::IndexEncoding::U8List {

@@ -51,6 +51,9 @@ pub struct Inputs {
     pub item_order: pocketrec::builder::RowOrder,
     /// The item table's block bounds (rows per block).
     pub block_bounds: Option<u32>,
+    /// Bitmap rows keep one offset per row (format 1.3) instead of one per block of 16
+    /// (format 1.7).
+    pub per_row_offsets: bool,
 }
 
 impl Inputs {
@@ -100,6 +103,7 @@ impl Inputs {
             sliced: false,
             item_order: pocketrec::builder::RowOrder::ById,
             block_bounds: None,
+            per_row_offsets: false,
         }
     }
 
@@ -123,7 +127,10 @@ impl Inputs {
                 let mut t = TableSpec::new(name, role, m)
                     .values(self.values)
                     .layout(self.layout);
-                t = t.list_rows(self.list_rows).with_sliced_rows(self.sliced);
+                t = t
+                    .list_rows(self.list_rows)
+                    .with_sliced_rows(self.sliced)
+                    .with_per_row_offsets(self.per_row_offsets);
                 if let Some(ids) = ids {
                     t = t.ids(ids.clone(), IdKind::Integer);
                 }
