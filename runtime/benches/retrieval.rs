@@ -5,6 +5,10 @@
 //!
 //! Also re-ranking 100 candidates on row records and on tables stored only as columns.
 //!
+//! `rows` is the row scan of the default file (bitmap rows in blocks of 16 above about 7 %
+//! density, format 1.7; u8 lists below), `rows-per-row-offsets` the same rows with one offset
+//! each (format 1.6's choice: u8 lists up to 12.5 %, then bitmaps).
+//!
 //! `cargo bench -p pocketrec --bench retrieval` (`POCKETREC_BENCH_QUICK=1`: 100k items and
 //! 10 % density only).
 
@@ -47,12 +51,34 @@ fn model_with(
     layout: Layout,
     list_rows: ListRows,
 ) -> Vec<u8> {
-    build(users, items, values, layout, list_rows, false)
+    build(users, items, values, layout, list_rows, false, false)
 }
 
 /// Items stored as sliced rows (format 1.4).
 fn sliced_model(users: &[f32], items: &[f32], values: ValueEncoding) -> Vec<u8> {
-    build(users, items, values, Layout::Rows, ListRows::U16, true)
+    build(
+        users,
+        items,
+        values,
+        Layout::Rows,
+        ListRows::U16,
+        true,
+        false,
+    )
+}
+
+/// Items with one row offset per row (bitmap rows as format 1.3 stored them; the default
+/// stores them in blocks of 16, format 1.7).
+fn per_row_offsets_model(users: &[f32], items: &[f32], values: ValueEncoding) -> Vec<u8> {
+    build(
+        users,
+        items,
+        values,
+        Layout::Both,
+        ListRows::U16,
+        false,
+        true,
+    )
 }
 
 fn build(
@@ -62,6 +88,7 @@ fn build(
     layout: Layout,
     list_rows: ListRows,
     sliced: bool,
+    per_row_offsets: bool,
 ) -> Vec<u8> {
     let u = SparseMatrix::from_dense(users.len() / DIM, DIM, users).unwrap();
     let i = SparseMatrix::from_dense(items.len() / DIM, DIM, items).unwrap();
@@ -72,7 +99,8 @@ fn build(
                 .values(values)
                 .layout(layout)
                 .list_rows(list_rows)
-                .with_sliced_rows(sliced),
+                .with_sliced_rows(sliced)
+                .with_per_row_offsets(per_row_offsets),
         )
         .build()
         .unwrap()
@@ -257,11 +285,13 @@ fn recommend(c: &mut Criterion) {
                 let only = model_with(&users, &items, values, Layout::Columns, ListRows::U16);
                 let bitmaps = model_with(&users, &items, values, Layout::Columns, ListRows::Bitmap);
                 let sliced = sliced_model(&users, &items, values);
-                let (both, only, bitmaps, sliced) = (
+                let per_row = per_row_offsets_model(&users, &items, values);
+                let (both, only, bitmaps, sliced, per_row) = (
                     Model::from_bytes(&both).unwrap(),
                     Model::from_bytes(&only).unwrap(),
                     Model::from_bytes(&bitmaps).unwrap(),
                     Model::from_bytes(&sliced).unwrap(),
+                    Model::from_bytes(&per_row).unwrap(),
                 );
                 let mut out = [Recommendation::default(); K];
                 // The column layout of a `both` file (block-major lists) and of a `columns`
@@ -269,6 +299,7 @@ fn recommend(c: &mut Criterion) {
                 // list rows (format 1.3).
                 for (name, m, how) in [
                     ("rows", &both, Retrieval::Rows),
+                    ("rows-per-row-offsets", &per_row, Retrieval::Rows),
                     ("rows-sliced", &sliced, Retrieval::Rows),
                     ("columns", &both, Retrieval::Columns),
                     ("columns-only", &only, Retrieval::Columns),
