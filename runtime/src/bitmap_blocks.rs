@@ -6,8 +6,9 @@
 //! scale, then one value per set bit. So the offsets section holds `blocks + 1` offsets (where
 //! each block's records start, then the row data's length) and one `u16` mask per block (bit
 //! `i` set when the block's row `i` has a record; an all-zero row has none), and a reader finds
-//! a row by walking at most its block's sixteen records. On a 64-dimensional int4 table at
-//! density 0.4 that is 3 bits of offsets a row instead of 32, 13 % of the file.
+//! a row by walking at most its block's sixteen records: 6 bytes of offsets and mask per 16
+//! rows instead of 64. On the Gowalla BSL tables at density 0.4 with int4 values (d = 64, 23
+//! bytes a row of bitmap, scale and values) the offsets shrink from 283,364 bytes to 26,582.
 //!
 //! Every walk checks its block whole: the offsets in order and within the row data, no mask bit
 //! past the table's last row, each record within its block, and the records ending exactly
