@@ -142,10 +142,32 @@ impl<'a> BitmapBlocks<'a> {
         Ok(range)
     }
 
+    /// The length of the record at byte `at` for the row scan's walk, which must end by
+    /// `end` (at most the row data's length): [`Self::record_len`]'s checks in a tight form,
+    /// `None` for any failure.
+    #[inline(always)]
+    fn record_len_fast(&self, at: usize, end: usize, value_width: usize) -> Option<usize> {
+        let bitmap = self.data.get(at..at.checked_add(self.bitmap_len)?)?;
+        let mut set = 0usize;
+        for chunk in bitmap.chunks(8) {
+            set += crate::kernels::scalar::bitmap_word(chunk).count_ones() as usize;
+        }
+        if set == 0 {
+            return None;
+        }
+        let values = if value_width == 0 {
+            set.div_ceil(2)
+        } else {
+            set * value_width
+        };
+        let len = self.bitmap_len + self.encoding.row_prefix() + values;
+        (len <= end - at).then_some(len)
+    }
+
     /// The row offsets of rows `first..first + count` as a table with one `u32` offset per
     /// row would store them (`count + 1` offsets into `out`, which must hold them), for the
-    /// row kernels. On a corrupt block, or an offset above `u32::MAX`, returns the number of
-    /// a row of it.
+    /// row kernels: each block walked once, checked as [`Self::record_range`] checks it. On a
+    /// corrupt block, or an offset above `u32::MAX`, returns the number of a row of it.
     pub(crate) fn row_offsets(
         &self,
         first: usize,
@@ -159,24 +181,47 @@ impl<'a> BitmapBlocks<'a> {
         if count == 0 {
             return Ok(());
         }
-        let mut fits = true;
+        // 0 for int4 (two values a byte), else bytes per value.
+        let value_width = self.encoding.byte_width().unwrap_or(0);
+        let mut put = |k: usize, at: usize| -> Option<()> {
+            let at = u32::try_from(at).ok()?;
+            out.get_mut(4 * k..4 * k + 4)?
+                .copy_from_slice(&at.to_le_bytes());
+            Some(())
+        };
         for block in first / BITMAP_BLOCK_ROWS..=(end_row - 1) / BITMAP_BLOCK_ROWS {
             let base = block * BITMAP_BLOCK_ROWS;
-            self.walk(block, |i, start, end| {
+            let bad = base.max(first);
+            let offset = |b: usize| {
+                le::offset(self.offsets, self.width, b).and_then(|o| usize::try_from(o).ok())
+            };
+            let (mut at, end) = match (offset(block), offset(block + 1)) {
+                (Some(s), Some(e)) if s <= e && e <= self.data.len() => (s, e),
+                _ => return Err(bad),
+            };
+            let mask = match self.masks.get(2 * block..2 * block + 2) {
+                Some(m) => u16::from_le_bytes([m[0], m[1]]),
+                None => return Err(bad),
+            };
+            let rows_here = (self.rows - base).min(BITMAP_BLOCK_ROWS);
+            if rows_here < BITMAP_BLOCK_ROWS && u32::from(mask) >> rows_here != 0 {
+                return Err(bad);
+            }
+            for i in 0..rows_here {
                 let row = base + i;
-                if (first..end_row).contains(&row) {
-                    let k = row - first;
-                    let (Ok(start), Ok(end)) = (u32::try_from(start), u32::try_from(end)) else {
-                        fits = false;
-                        return;
-                    };
-                    out[4 * k..4 * k + 4].copy_from_slice(&start.to_le_bytes());
-                    out[4 * k + 4..4 * k + 8].copy_from_slice(&end.to_le_bytes());
+                let inside = row >= first && row < end_row;
+                if inside {
+                    put(row - first, at).ok_or(row)?;
                 }
-            })
-            .map_err(|_| base.max(first))?;
-            if !fits {
-                return Err(base.max(first));
+                if mask >> i & 1 != 0 {
+                    at += self.record_len_fast(at, end, value_width).ok_or(row)?;
+                }
+                if inside && row + 1 == end_row {
+                    put(count, at).ok_or(row)?;
+                }
+            }
+            if at != end {
+                return Err(bad);
             }
         }
         Ok(())
