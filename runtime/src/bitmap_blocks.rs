@@ -39,7 +39,8 @@ pub(crate) const fn block_count(rows: usize) -> usize {
 
 impl<'a> BitmapBlocks<'a> {
     /// A view of the rows in blocks of a table: `section` is its whole offsets section (whose
-    /// length the layout checked, see [`offsets_section_len`]); `None` if it is too short.
+    /// length the layout checked: `blocks + 1` offsets, then `blocks` masks); `None` if it is
+    /// too short.
     pub(crate) fn new(
         section: &'a [u8],
         width: OffsetWidth,
@@ -63,42 +64,19 @@ impl<'a> BitmapBlocks<'a> {
         })
     }
 
-    /// The length of the record at byte `at`, which must end by `end`: its bitmap, then the
-    /// scale and the values of its set bits.
-    fn record_len(&self, at: usize, end: usize) -> Result<usize, &'static str> {
-        let bitmap = at
-            .checked_add(self.bitmap_len)
-            .filter(|&b| b <= end)
-            .and_then(|b| self.data.get(at..b))
-            .ok_or("record runs past its block")?;
-        let set: usize = bitmap.iter().map(|b| b.count_ones() as usize).sum();
-        if set == 0 {
-            return Err("a masked row's record has an empty bitmap");
-        }
-        let len = self
-            .encoding
-            .value_bytes(set)
-            .and_then(|v| v.checked_add(self.bitmap_len + self.encoding.row_prefix()))
-            .ok_or("record runs past its block")?;
-        match at.checked_add(len) {
-            Some(stop) if stop <= end => Ok(len),
-            _ => Err("record runs past its block"),
-        }
+    /// Block offset number `b`.
+    #[inline(always)]
+    fn offset(&self, b: usize) -> Option<usize> {
+        le::offset(self.offsets, self.width, b).and_then(|o| usize::try_from(o).ok())
     }
 
-    /// Walks block `block` whole, checked (see the module), and gives `each` every row of it
-    /// in order: its number within the block and its record's byte range in the row data
-    /// (empty for an all-zero row).
-    fn walk(
-        &self,
-        block: usize,
-        mut each: impl FnMut(usize, usize, usize),
-    ) -> Result<(), &'static str> {
+    /// Block `block`'s records: where they start and end in the row data (in order, within
+    /// it), its mask, and its number of rows (16 but in the last block), checked to hold no
+    /// mask bit past the table's last row.
+    #[inline(always)]
+    fn block(&self, block: usize) -> Result<(usize, usize, u16, usize), &'static str> {
         let out_of_order = "block offsets are out of order or past the row data";
-        let offset = |b: usize| {
-            le::offset(self.offsets, self.width, b).and_then(|o| usize::try_from(o).ok())
-        };
-        let (start, end) = match (offset(block), offset(block + 1)) {
+        let (start, end) = match (self.offset(block), self.offset(block + 1)) {
             (Some(s), Some(e)) if s <= e && e <= self.data.len() => (s, e),
             _ => return Err(out_of_order),
         };
@@ -114,9 +92,47 @@ impl<'a> BitmapBlocks<'a> {
         if rows_here < BITMAP_BLOCK_ROWS && u32::from(mask) >> rows_here != 0 {
             return Err("a block's mask names rows past the table");
         }
-        let mut at = start;
+        Ok((start, end, mask, rows_here))
+    }
+
+    /// The length of the record at byte `at`, which must end by `end` (at most the row data's
+    /// length): its bitmap (at least one bit set), then the scale and the values of its set
+    /// bits.
+    #[inline(always)]
+    fn record_len(&self, at: usize, end: usize) -> Result<usize, &'static str> {
+        let past = "record runs past its block";
+        let bitmap = self
+            .data
+            .get(at..at.checked_add(self.bitmap_len).ok_or(past)?)
+            .ok_or(past)?;
+        let mut set = 0usize;
+        for chunk in bitmap.chunks(8) {
+            set += crate::kernels::scalar::bitmap_word(chunk).count_ones() as usize;
+        }
+        if set == 0 {
+            return Err("a masked row's record has an empty bitmap");
+        }
+        // `set` is at most `8 × bitmap_len`, so no sum below overflows.
+        let values = match self.encoding.byte_width() {
+            Some(width) => set * width,
+            None => set.div_ceil(2),
+        };
+        let len = self.bitmap_len + self.encoding.row_prefix() + values;
+        if len <= end - at { Ok(len) } else { Err(past) }
+    }
+
+    /// Walks block `block` whole, checked (see the module), and gives `each` every row of it
+    /// in order: its number within the block and its record's byte range in the row data
+    /// (empty for an all-zero row).
+    #[inline(always)]
+    fn walk(
+        &self,
+        block: usize,
+        mut each: impl FnMut(usize, usize, usize),
+    ) -> Result<(), &'static str> {
+        let (mut at, end, mask, rows_here) = self.block(block)?;
         for i in 0..rows_here {
-            let len = if mask & (1 << i) != 0 {
+            let len = if mask >> i & 1 != 0 {
                 self.record_len(at, end)?
             } else {
                 0
@@ -142,28 +158,6 @@ impl<'a> BitmapBlocks<'a> {
         Ok(range)
     }
 
-    /// The length of the record at byte `at` for the row scan's walk, which must end by
-    /// `end` (at most the row data's length): [`Self::record_len`]'s checks in a tight form,
-    /// `None` for any failure.
-    #[inline(always)]
-    fn record_len_fast(&self, at: usize, end: usize, value_width: usize) -> Option<usize> {
-        let bitmap = self.data.get(at..at.checked_add(self.bitmap_len)?)?;
-        let mut set = 0usize;
-        for chunk in bitmap.chunks(8) {
-            set += crate::kernels::scalar::bitmap_word(chunk).count_ones() as usize;
-        }
-        if set == 0 {
-            return None;
-        }
-        let values = if value_width == 0 {
-            set.div_ceil(2)
-        } else {
-            set * value_width
-        };
-        let len = self.bitmap_len + self.encoding.row_prefix() + values;
-        (len <= end - at).then_some(len)
-    }
-
     /// The row offsets of rows `first..first + count` as a table with one `u32` offset per
     /// row would store them (`count + 1` offsets into `out`, which must hold them), for the
     /// row kernels: each block walked once, checked as [`Self::record_range`] checks it. On a
@@ -181,47 +175,30 @@ impl<'a> BitmapBlocks<'a> {
         if count == 0 {
             return Ok(());
         }
-        // 0 for int4 (two values a byte), else bytes per value.
-        let value_width = self.encoding.byte_width().unwrap_or(0);
-        let mut put = |k: usize, at: usize| -> Option<()> {
-            let at = u32::try_from(at).ok()?;
-            out.get_mut(4 * k..4 * k + 4)?
-                .copy_from_slice(&at.to_le_bytes());
-            Some(())
-        };
+        // Offsets above `u32::MAX` (only in a table of u64 offsets, which the kernels do not
+        // read) cannot be given.
+        let mut fits = true;
         for block in first / BITMAP_BLOCK_ROWS..=(end_row - 1) / BITMAP_BLOCK_ROWS {
             let base = block * BITMAP_BLOCK_ROWS;
-            let bad = base.max(first);
-            let offset = |b: usize| {
-                le::offset(self.offsets, self.width, b).and_then(|o| usize::try_from(o).ok())
-            };
-            let (mut at, end) = match (offset(block), offset(block + 1)) {
-                (Some(s), Some(e)) if s <= e && e <= self.data.len() => (s, e),
-                _ => return Err(bad),
-            };
-            let mask = match self.masks.get(2 * block..2 * block + 2) {
-                Some(m) => u16::from_le_bytes([m[0], m[1]]),
-                None => return Err(bad),
-            };
-            let rows_here = (self.rows - base).min(BITMAP_BLOCK_ROWS);
-            if rows_here < BITMAP_BLOCK_ROWS && u32::from(mask) >> rows_here != 0 {
-                return Err(bad);
-            }
-            for i in 0..rows_here {
+            // Rows are back to back, so row `r`'s end is row `r + 1`'s start: each row in the
+            // range gives its start, the last one its end too.
+            self.walk(block, |i, start, end| {
                 let row = base + i;
-                let inside = row >= first && row < end_row;
-                if inside {
-                    put(row - first, at).ok_or(row)?;
+                if !(first..end_row).contains(&row) {
+                    return;
                 }
-                if mask >> i & 1 != 0 {
-                    at += self.record_len_fast(at, end, value_width).ok_or(row)?;
+                let mut put = |k: usize, at: usize| match u32::try_from(at) {
+                    Ok(at) => out[4 * k..4 * k + 4].copy_from_slice(&at.to_le_bytes()),
+                    Err(_) => fits = false,
+                };
+                put(row - first, start);
+                if row + 1 == end_row {
+                    put(count, end);
                 }
-                if inside && row + 1 == end_row {
-                    put(count, at).ok_or(row)?;
-                }
-            }
-            if at != end {
-                return Err(bad);
+            })
+            .map_err(|_| base.max(first))?;
+            if !fits {
+                return Err(base.max(first));
             }
         }
         Ok(())
@@ -230,12 +207,9 @@ impl<'a> BitmapBlocks<'a> {
     /// The byte range of the row data holding rows `first..end` (whole blocks), for
     /// prefetching; empty when the offsets are out of order.
     pub(crate) fn data_range(&self, first: usize, end: usize) -> (usize, usize) {
-        let offset = |b: usize| {
-            le::offset(self.offsets, self.width, b).and_then(|o| usize::try_from(o).ok())
-        };
         match (
-            offset(first / BITMAP_BLOCK_ROWS),
-            offset(block_count(end.min(self.rows))),
+            self.offset(first / BITMAP_BLOCK_ROWS),
+            self.offset(block_count(end.min(self.rows))),
         ) {
             (Some(s), Some(e)) if s <= e => (s, e),
             _ => (0, 0),

@@ -674,16 +674,10 @@ fn block_offset_bytes(row_offsets: &[u64], width: OffsetWidth) -> Vec<u8> {
         .collect();
     starts.push(row_offsets[rows]);
     let mut bytes = offset_bytes(&starts, width);
-    for block in row_offsets
-        .windows(2)
-        .collect::<Vec<_>>()
-        .chunks(BITMAP_BLOCK_ROWS)
-    {
-        let mask = block
-            .iter()
-            .enumerate()
-            .filter(|(_, w)| w[1] > w[0])
-            .fold(0u16, |m, (i, _)| m | 1 << i);
+    for first in (0..rows).step_by(BITMAP_BLOCK_ROWS) {
+        let mask = (first..rows.min(first + BITMAP_BLOCK_ROWS))
+            .filter(|&r| row_offsets[r + 1] > row_offsets[r])
+            .fold(0u16, |m, r| m | 1 << (r - first));
         bytes.extend_from_slice(&mask.to_le_bytes());
     }
     bytes
