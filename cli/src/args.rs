@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use pocketrec::builder::Layout;
 use pocketrec::{ListRows, Scoring, ValueEncoding};
-use pocketrec_export::storage::{BoundsChoice, ItemStorage, Target};
+use pocketrec_export::storage::{BoundsChoice, ItemStorage, Target, UserRows};
 use pocketrec_train::data::{Format, ReadOptions};
 use pocketrec_train::loss::LossKind;
 use pocketrec_train::mask::Regrow;
@@ -273,6 +273,12 @@ pub struct StorageArgs {
     /// changed. Without it, a few changed rows can move every clustered row after them.
     #[arg(long)]
     pub update_of: Option<PathBuf>,
+    /// Write no user rows: every user is folded in on the device from their own interactions
+    /// (the file's fold-in section), so the file is the item table alone and the other users'
+    /// rows never ship. `auto` then keeps row records (folded-in users are dense); evaluate
+    /// such a file with `eval --fold-in`.
+    #[arg(long)]
+    pub items_only: bool,
 }
 
 impl StorageArgs {
@@ -283,6 +289,11 @@ impl StorageArgs {
             sliced_rows,
             block_bounds: self.block_bounds,
             target: self.target,
+            user_rows: if self.items_only {
+                UserRows::FoldedIn
+            } else {
+                UserRows::Stored
+            },
         }
     }
 }

@@ -556,3 +556,157 @@ fn a_pruned_softmax_model_folds_in_with_the_sparse_settings() {
         }
     );
 }
+
+#[test]
+fn an_items_only_model_folds_every_user_in_as_the_full_model_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train_path, test_path) = small_split(dir.path());
+    let train = |output: &Path, extra: &[&str]| -> Value {
+        let out = pocketrec()
+            .arg("train")
+            .arg("--train")
+            .arg(&train_path)
+            .arg("--test")
+            .arg(&test_path)
+            .arg("-o")
+            .arg(output)
+            .args([
+                "--dim",
+                "16",
+                "--density",
+                "0.5",
+                "--epochs",
+                "8",
+                "--eval-every",
+                "0",
+            ])
+            .args(["--json", "--quiet"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_success(&out);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let full_path = dir.path().join("full.prec");
+    let items_path = dir.path().join("items.prec");
+    let full = train(&full_path, &[]);
+    let items_only = train(&items_path, &["--items-only"]);
+    assert_eq!(full["user_rows"], "stored");
+    assert_eq!(items_only["user_rows"], "folded-in");
+
+    // The file holds the same item table and no user rows.
+    let (full_model, model) = (
+        Model::read(&full_path).unwrap(),
+        Model::read(&items_path).unwrap(),
+    );
+    model.verify().unwrap();
+    assert_eq!(model.users().unwrap().rows(), 0);
+    assert_eq!(
+        model.property("users"),
+        Some(pocketrec_export::storage::USERS_FOLDED_IN)
+    );
+    let (a, b) = (full_model.items().unwrap(), model.items().unwrap());
+    assert_eq!(a.rows(), b.rows());
+    let (mut x, mut y) = (vec![0.0f32; 16], vec![0.0f32; 16]);
+    for row in 0..a.rows() {
+        a.decode_row(row, &mut x).unwrap();
+        b.decode_row(row, &mut y).unwrap();
+        assert_eq!(x, y, "item row {row}");
+    }
+    let saved = std::fs::metadata(&full_path).unwrap().len()
+        - std::fs::metadata(&items_path).unwrap().len();
+    assert!(saved > 400 * 4, "{saved} bytes saved");
+
+    // Its evaluation folds every user in from their training items: exactly what the full
+    // model gives with `eval --fold-in`, and no user is cold or new.
+    let eval = |path: &Path, fold_in: bool| {
+        let mut command = pocketrec();
+        command
+            .arg("eval")
+            .arg(path)
+            .arg("--train")
+            .arg(&train_path)
+            .arg("--test")
+            .arg(&test_path)
+            .args(["--json", "--quiet"]);
+        if fold_in {
+            command.arg("--fold-in");
+        }
+        command.output().unwrap()
+    };
+    let folded_full: Value = serde_json::from_slice(&eval(&full_path, true).stdout).unwrap();
+    let summary_eval = &items_only["eval"];
+    assert_eq!(summary_eval["fold_in"], true);
+    assert_eq!(summary_eval["cold_users"], 0);
+    assert_eq!(summary_eval["new_users"], Value::Null);
+    assert_eq!(summary_eval["users"], folded_full["users"]);
+    assert_eq!(summary_eval["recall@20"], folded_full["recall@20"]);
+    assert!(
+        summary_eval["recall@20"].as_f64().unwrap() > 0.05,
+        "{summary_eval}"
+    );
+
+    // Without --fold-in there is nothing to rank by: a clear error, not zero recall.
+    let out = eval(&items_path, false);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no user rows") && stderr.contains("--fold-in"),
+        "{stderr}"
+    );
+
+    // inspect says so; a file without users and without fold-in is refused before training.
+    let inspect = pocketrec()
+        .arg("inspect")
+        .arg(&items_path)
+        .output()
+        .unwrap();
+    assert_success(&inspect);
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    assert!(text.contains("no user rows"), "{text}");
+    let out = pocketrec()
+        .arg("train")
+        .arg("--train")
+        .arg(&train_path)
+        .arg("-o")
+        .arg(dir.path().join("x.prec"))
+        .args(["--items-only", "--no-fold-in", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fold-in section"));
+}
+
+#[test]
+fn export_items_only_writes_the_item_table_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("items.prec");
+    let export = |extra: &[&str]| {
+        pocketrec()
+            .arg("export")
+            .arg("--users")
+            .arg(case("users.npy"))
+            .arg("--items")
+            .arg(case("items.npy"))
+            .arg("--item-ids")
+            .arg(case("item_ids.txt"))
+            .arg("-o")
+            .arg(&output)
+            .args(["--items-only", "--quiet"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert_success(&export(&[]));
+    let model = Model::read(&output).unwrap();
+    model.verify().unwrap();
+    assert_eq!(model.users().unwrap().rows(), 0);
+    assert!(model.items().unwrap().rows() > 0);
+    assert!(model.fold_in_params().is_ok());
+    for refused in [&["--no-fold-in"][..], &["--user-bias", "x.npy"][..]] {
+        let out = export(refused);
+        assert!(!out.status.success(), "{refused:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--items-only"), "{stderr}");
+    }
+}

@@ -15,7 +15,7 @@ use crate::ids::{IdList, read_id_file};
 use crate::input::{self, Matrix, Table2d};
 use crate::progress::{NoProgress, Progress};
 use crate::prune;
-use crate::storage::{self, ItemStorage};
+use crate::storage::{self, ItemStorage, UserRows};
 
 /// Where to read a table (or a bias vector): a file and, for npz/safetensors, a tensor name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -326,6 +326,22 @@ pub(crate) fn check_settings(options: &ExportOptions) -> Result<()> {
             "--prune-density must be in (0, 1], got {d}"
         )));
     }
+    if options.storage.user_rows == UserRows::FoldedIn {
+        if !options.fold_in {
+            return Err(ExportError::Usage(
+                "--items-only writes no user rows, so users must be folded in on the device: \
+                 it needs the fold-in section (drop --no-fold-in)"
+                    .into(),
+            ));
+        }
+        if options.user_bias.is_some() {
+            return Err(ExportError::Usage(
+                "--items-only writes no user rows, and so no user biases (a user's bias shifts \
+                 all their scores alike and does not change their ranking): drop --user-bias"
+                    .into(),
+            ));
+        }
+    }
     if !options.global_bias.is_finite() {
         return Err(ExportError::Usage("--global-bias must be finite".into()));
     }
@@ -365,6 +381,11 @@ pub(crate) fn write_model(
         .with_per_row_offsets(options.per_row_offsets);
     let user_spec = table_spec(Role::User, users, options.values, options.id_strings)?
         .with_per_row_offsets(options.per_row_offsets);
+    let user_spec = options
+        .storage
+        .user_rows
+        .apply(user_spec)
+        .map_err(model_error(&options.output))?;
     let mut builder = ModelBuilder::new()
         .scoring(options.scoring)
         .global_bias(options.global_bias)
@@ -387,6 +408,9 @@ pub(crate) fn write_model(
     for (key, value) in plan.properties() {
         builder = builder.property(key, value);
     }
+    if options.storage.user_rows == UserRows::FoldedIn {
+        builder = builder.property("users", storage::USERS_FOLDED_IN);
+    }
     if let Some(d) = options.prune_density {
         builder = builder.property("pruned_to_density", d.to_string());
     }
@@ -406,6 +430,15 @@ pub(crate) fn write_model(
         }
         None => None,
     };
+    let softmax = options.fold_in_softmax.filter(|_| options.fold_in);
+    if options.storage.user_rows == UserRows::FoldedIn && fold_in.is_none() && softmax.is_none() {
+        return Err(ExportError::Usage(format!(
+            "--items-only: the device cannot fold users in at d = {} (above {MAX_STACK_DIM}) \
+             without given settings (--fold-in-unobserved-weight and \
+             --fold-in-regularization, or --fold-in-softmax)",
+            item_spec.matrix.dim()
+        )));
+    }
     if let Some((params, chosen_by)) = fold_in {
         builder = builder
             .fold_in(params)

@@ -335,6 +335,12 @@ impl Report {
                 100.0 * t.density,
                 thousands(t.empty_rows)
             );
+            if t.rows == 0 && t.role == "user" {
+                let _ = writeln!(
+                    s,
+                    "  no user rows: every user is folded in on the device from their interactions"
+                );
+            }
             let _ = writeln!(
                 s,
                 "  layout {}{}; encoding: values {}, indices {}, offsets {}, ids {} ({}){}",

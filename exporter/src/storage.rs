@@ -79,7 +79,50 @@ pub enum BoundsChoice {
     Rows(u32),
 }
 
-/// How to store the item table, as asked for: `None` and `Auto` are chosen by [`plan`].
+/// The `users` property of a file written without user rows ([`UserRows::FoldedIn`]).
+pub const USERS_FOLDED_IN: &str = "none stored: folded in on the device from their interactions";
+
+/// Whether a model file stores the rows of its user table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum UserRows {
+    /// Every user's row (the default): the device recommends by user id.
+    #[default]
+    Stored,
+    /// No user rows (an empty user table with the ids' kind): every user is folded in on the
+    /// device from their own interactions ([`pocketrec::Model::fold_in`], which needs the
+    /// file's fold-in section) and ranked by [`pocketrec::Model::recommend_vector`]. The file
+    /// is then the item table's bytes alone, and the other users' rows never leave the
+    /// workstation.
+    FoldedIn,
+}
+
+impl UserRows {
+    /// The name the CLI and the `train --json` summary use: `stored` or `folded-in`.
+    pub fn name(self) -> &'static str {
+        match self {
+            UserRows::Stored => "stored",
+            UserRows::FoldedIn => "folded-in",
+        }
+    }
+
+    /// The user table `spec` as written: unchanged, or for [`UserRows::FoldedIn`] its name,
+    /// role, width, value encoding and id kind without rows.
+    pub fn apply(self, spec: TableSpec) -> pocketrec::Result<TableSpec> {
+        match self {
+            UserRows::Stored => Ok(spec),
+            UserRows::FoldedIn => {
+                let mut empty =
+                    TableSpec::new(spec.name, spec.role, SparseMatrix::new(spec.matrix.dim())?)
+                        .values(spec.values)
+                        .with_per_row_offsets(spec.per_row_offsets);
+                empty.id_kind = spec.id_kind;
+                Ok(empty)
+            }
+        }
+    }
+}
+
+/// How to store the tables, as asked for: `None` and `Auto` are chosen by [`plan`].
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ItemStorage {
     /// The layout, or `None` to choose it.
@@ -90,6 +133,9 @@ pub struct ItemStorage {
     pub block_bounds: BoundsChoice,
     /// Where the model will run.
     pub target: Target,
+    /// Whether the user table's rows are stored; without them ([`UserRows::FoldedIn`]) users
+    /// are folded in on the device, dense, and `auto` keeps row records.
+    pub user_rows: UserRows,
 }
 
 /// What [`plan`] chose, and why.
@@ -190,6 +236,10 @@ pub struct Tables<'t> {
 /// assert_eq!(chosen.block_bounds, Some(256)); // each user's cluster is a few blocks
 /// let mcu = ItemStorage { target: Target::Microcontroller, ..ItemStorage::default() };
 /// assert_eq!(plan(&mcu, &tables)?.layout, Layout::Rows);
+/// // No user rows: users are folded in on the device, dense, so a query reads every list.
+/// let none = SparseMatrix::new(dim)?;
+/// let items_only = Tables { users: &none, ..tables };
+/// assert_eq!(plan(&ItemStorage::default(), &items_only)?.layout, Layout::Rows);
 /// # Ok(()) }
 /// ```
 pub fn plan(storage: &ItemStorage, tables: &Tables<'_>) -> Result<StoragePlan> {
@@ -208,6 +258,12 @@ pub fn plan(storage: &ItemStorage, tables: &Tables<'_>) -> Result<StoragePlan> {
                 "auto: {item_rows} item rows, under {AUTO_COLUMNS_MIN_ROWS}: row records \
                  (smallest, as fast)"
             ),
+        ),
+        None if tables.users.rows() == 0 => (
+            Layout::Rows,
+            "auto: no user rows (users are folded in on the device, dense vectors): row \
+             records (a query would read every posting list)"
+                .to_string(),
         ),
         None if user_density > AUTO_COLUMNS_MAX_USER_DENSITY => (
             Layout::Rows,

@@ -20,7 +20,7 @@ use pocketrec::builder::Layout;
 use pocketrec::{IdKind, ListRows, Scoring, ValueEncoding};
 use pocketrec_export::arrays::{self, ArrayExport, ArrayIds, ArrayTable, Values};
 use pocketrec_export::export::{ExportOptions, ExportSummary, Source};
-use pocketrec_export::storage::{BoundsChoice, ItemStorage, Target};
+use pocketrec_export::storage::{BoundsChoice, ItemStorage, Target, UserRows};
 use pocketrec_export::{ExportError, ids, input};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -258,6 +258,7 @@ pub(crate) fn storage_arg(
         sliced_rows,
         block_bounds,
         target: Target::Device,
+        user_rows: UserRows::Stored,
     })
 }
 

@@ -17,7 +17,9 @@
 //! and test items pooled, split in two halves at random (seeded by the user id), folded in from
 //! the first half and tested on the second (the first half excluded), reported apart in
 //! [`EvalReport::new_users`] beside a popularity ranking of the same halves (items ranked by
-//! their number of training interactions).
+//! their number of training interactions). A model that stores no user rows (`--items-only`)
+//! is evaluated only this way: every test user with training items is folded in from them,
+//! and only those without any are new users.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -191,8 +193,16 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
     let users = model.users().map_err(to_export)?;
     let items = model.items().map_err(to_export)?;
     let (user_kind, item_kind) = (users.id_kind(), items.id_kind());
+    if users.rows() == 0 && !options.fold_in {
+        return Err(TrainError::Options(format!(
+            "{} stores no user rows (users are folded in on the device): evaluate it with \
+             --fold-in",
+            model_path.display()
+        )));
+    }
     let train = read_external(&options.train, &options.read, user_kind, item_kind)?;
     let test = read_external(&options.test, &options.read, user_kind, item_kind)?;
+    let known = |user: u64| is_known(model, &train, user);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads.max(1))
         .build()
@@ -208,7 +218,7 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
     let mut todo = todo;
     if options.fold_in {
         // Users without a row are the new users, evaluated apart below.
-        todo.retain(|&(user, _)| users.find(user).is_ok());
+        todo.retain(|&(user, _)| known(user));
     }
     progress.start(todo.len() as u64, "ranking users");
     let done = AtomicU64::new(0);
@@ -262,17 +272,15 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
                         }
                         // Folded in from the training items (a user without any is cold).
                         let exclude = train.get(user);
-                        let answer = match users.find(user) {
-                            Ok(_) if !exclude.is_empty() => {
-                                model.fold_in(exclude, &[], None, vector).and_then(|_| {
-                                    model.recommend_vector(vector, options.k, exclude, out)
-                                })
-                            }
-                            Ok(_) => Err(pocketrec::Error::IdNotFound {
+                        let answer = if exclude.is_empty() {
+                            Err(pocketrec::Error::IdNotFound {
                                 role: pocketrec::Role::User,
                                 id: user,
-                            }),
-                            Err(e) => Err(e),
+                            })
+                        } else {
+                            model.fold_in(exclude, &[], None, vector).and_then(|_| {
+                                model.recommend_vector(vector, options.k, exclude, out)
+                            })
                         };
                         match answer {
                             Ok(n) => {
@@ -330,21 +338,27 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
     Ok(report)
 }
 
-/// The new-user protocol (see the module docs); `None` when every test user has a row.
+/// Whether `user` is a known user of `model`: one with a row, or, in a model that stores no
+/// user rows, one with training items (folded in from them as every user of such a model is).
+fn is_known<S: AsRef<[u8]>>(model: &Model<S>, train: &ExternalLists, user: u64) -> bool {
+    match model.users() {
+        Ok(users) if users.rows() == 0 => !train.get(user).is_empty(),
+        Ok(users) => users.find(user).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// The new-user protocol (see the module docs); `None` when every test user is known.
 fn new_users<S: AsRef<[u8]> + Sync>(
     model: &Model<S>,
     train: &ExternalLists,
     test: &ExternalLists,
     k: usize,
 ) -> Result<Option<NewUsersReport>> {
-    let users = model.users().map_err(|e| TrainError::Model {
-        path: "<model>".into(),
-        source: e,
-    })?;
     let dim = model.dim().unwrap_or(0);
     let mut pooled: Vec<(u64, Vec<u64>)> = Vec::new();
     for (&user, list) in test.users.iter().zip(&test.lists) {
-        if list.is_empty() || users.find(user).is_ok() {
+        if list.is_empty() || is_known(model, train, user) {
             continue;
         }
         let mut all: Vec<u64> = train.get(user).iter().chain(list).copied().collect();

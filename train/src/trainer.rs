@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 
 use pocketrec::{FoldInParams, SoftmaxFoldIn};
 use pocketrec_export::fold_in::{DEFAULT_RIDGE_ITEMS, DEFAULT_UNOBSERVED_ITEMS, scaled_params};
-use pocketrec_export::storage::{self, ItemStorage};
+use pocketrec_export::storage::{self, ItemStorage, USERS_FOLDED_IN, UserRows};
 
 use crate::error::{Result, TrainError};
 use crate::fold_in::{TuneOptions, Tuning, tune, tune_softmax_for_loss};
@@ -445,7 +445,17 @@ impl Trained {
                 source,
             })
         };
-        let users = matrix(self.users.len(), &self.user_table)?;
+        let users = match storage.user_rows {
+            UserRows::Stored => matrix(self.users.len(), &self.user_table)?,
+            UserRows::FoldedIn if self.fold_in.is_none() => {
+                return Err(TrainError::Options(
+                    "--items-only writes no user rows, so users must be folded in on the \
+                     device: it needs the fold-in section (drop --no-fold-in)"
+                        .into(),
+                ));
+            }
+            UserRows::FoldedIn => matrix(0, &[])?,
+        };
         let items = matrix(self.items.len(), &self.item_table)?;
         let o = &self.options;
         let mut builder = ModelBuilder::new()
@@ -461,6 +471,9 @@ impl Trained {
             .property("train.seed", o.seed.to_string())
             .property("train.threads", o.threads.to_string())
             .property("values", values.name());
+        if storage.user_rows == UserRows::FoldedIn {
+            builder = builder.property("users", USERS_FOLDED_IN);
+        }
         let tables = storage::Tables {
             users: &users,
             items: &items,
@@ -527,12 +540,16 @@ impl Trained {
             None => spec,
         };
         Ok(builder
-            .table(with_strings(
-                TableSpec::new("user_embedding", Role::User, users)
-                    .values(values)
-                    .ids(self.users.ids.clone(), self.users.kind),
-                &self.users,
-            ))
+            .table(match storage.user_rows {
+                UserRows::Stored => with_strings(
+                    TableSpec::new("user_embedding", Role::User, users)
+                        .values(values)
+                        .ids(self.users.ids.clone(), self.users.kind),
+                    &self.users,
+                ),
+                UserRows::FoldedIn => TableSpec::new("user_embedding", Role::User, users)
+                    .ids(Vec::new(), self.users.kind),
+            })
             .table(
                 plan.apply(with_strings(
                     TableSpec::new("item_embedding", Role::Item, items)

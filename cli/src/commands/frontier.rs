@@ -17,6 +17,8 @@ struct Point {
     /// `dense`, `dst` or `lottery` (summaries written before `sparsify` existed: `dense` at
     /// density 1, else `dst`).
     method: String,
+    /// The files store no user rows: users are folded in (`train --items-only`).
+    items_only: bool,
     density: f64,
     values: String,
     recall: f64,
@@ -71,6 +73,7 @@ fn points(path: &Path) -> Result<Vec<Point>> {
                     .unwrap_or("bpr")
                     .to_string(),
                 method: method.clone(),
+                items_only: run.get("user_rows").and_then(Value::as_str) == Some("folded-in"),
                 density,
                 values: f
                     .get("values")
@@ -99,9 +102,14 @@ fn table(points: &[Point]) -> String {
     );
     for p in points {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {:.4} | {:.4} | {} | {:.1} % | {:.0} | {:.0} |\n",
+            "| {} | {}{} | {} | {} | {:.4} | {:.4} | {} | {:.1} % | {:.0} | {:.0} |\n",
             p.loss,
             p.method,
+            if p.items_only {
+                ", items only (users folded in)"
+            } else {
+                ""
+            },
             p.density,
             p.values,
             p.recall,
@@ -115,16 +123,19 @@ fn table(points: &[Point]) -> String {
     out
 }
 
-/// One series per (loss, method, values), in order of first appearance, points by increasing
-/// bytes; dense models and dynamic sparse training share a line (`bsl f32`), lottery tickets
-/// have their own (`bsl lottery f32`).
+/// One series per (loss, method, user rows, values), in order of first appearance, points by
+/// increasing bytes; dense models and dynamic sparse training share a line (`bsl f32`),
+/// lottery tickets have their own (`bsl lottery f32`), and so do files without user rows
+/// (`bsl items-only f32`).
 fn series(points: &[Point], metric: fn(&Point) -> f64) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut out: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for p in points {
-        let name = match p.method.as_str() {
-            "dense" | "dst" => format!("{} {}", p.loss, p.values),
-            method => format!("{} {method} {}", p.loss, p.values),
+        let method = match p.method.as_str() {
+            "dense" | "dst" => String::new(),
+            method => format!(" {method}"),
         };
+        let users = if p.items_only { " items-only" } else { "" };
+        let name = format!("{}{method}{users} {}", p.loss, p.values);
         match out.iter_mut().find(|(n, _)| *n == name) {
             Some((_, v)) => v.push((p.share, metric(p))),
             None => out.push((name, vec![(p.share, metric(p))])),
@@ -258,6 +269,27 @@ mod tests {
         assert_eq!(
             series(&points, |p| p.recall)[0],
             ("bsl lottery f32".to_string(), vec![(10.0, 0.15)])
+        );
+    }
+
+    #[test]
+    fn files_without_user_rows_get_their_own_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.json");
+        let run = serde_json::json!({"loss": "bsl", "sparsify": "dst", "density": 0.2,
+            "user_rows": "folded-in", "dense_f32_bytes": 1000, "train_seconds": 30.0,
+            "files": [{"values": "i4", "bytes": 40,
+                "eval": {"recall@20": 0.17, "ndcg@20": 0.14}}]});
+        std::fs::write(&path, run.to_string()).unwrap();
+        let points = points(&path).unwrap();
+        let t = table(&points);
+        assert!(
+            t.contains("| bsl | dst, items only (users folded in) | 0.2 | i4 | 0.1700 |"),
+            "{t}"
+        );
+        assert_eq!(
+            series(&points, |p| p.recall)[0],
+            ("bsl items-only i4".to_string(), vec![(4.0, 0.17)])
         );
     }
 

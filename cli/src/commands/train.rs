@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use pocketrec::ValueEncoding;
-use pocketrec_export::storage::ItemStorage;
+use pocketrec_export::storage::{ItemStorage, UserRows};
 use serde::Serialize;
 
 use pocketrec_export::atomic::write_atomic;
@@ -149,6 +149,9 @@ pub struct TrainSummary {
     pub density: f64,
     /// Mean loss of the last epoch.
     pub final_loss: f64,
+    /// Whether the files store the user rows (`stored`) or leave users to be folded in on the
+    /// device (`folded-in`, `--items-only`; their evaluation then folds every user in).
+    pub user_rows: String,
     /// The first file's evaluation, when a test set was given.
     pub eval: Option<serde_json::Value>,
     /// `--fold-in-validation`: the grid of fold-in settings tried and the one chosen.
@@ -508,7 +511,7 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
                         k: o.k,
                         read: command.read,
                         threads: o.threads,
-                        fold_in: false,
+                        fold_in: command.storage.user_rows == UserRows::FoldedIn,
                     },
                     &Bar::new(command.progress),
                 )?;
@@ -603,6 +606,7 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
         density: trained.options.density,
         final_loss: trained.log.last().map(|l| l.loss).unwrap_or(f64::NAN),
         fold_in_tuning: trained.fold_in.as_ref().and_then(|c| c.tuned.clone()),
+        user_rows: command.storage.user_rows.name().into(),
         eval: first_report.as_ref().map(EvalReport::to_json),
         files,
     };
@@ -639,6 +643,13 @@ pub fn run_args(args: TrainArgs) -> Result<()> {
         return Err(CliError::Usage(
             "--prior-strength, --churn and --replay are settings of an update: they need \
              --resume"
+                .into(),
+        ));
+    }
+    if args.storage.items_only && args.no_fold_in {
+        return Err(CliError::Usage(
+            "--items-only writes no user rows, so users must be folded in on the device: it \
+             needs the fold-in section (drop --no-fold-in)"
                 .into(),
         ));
     }
