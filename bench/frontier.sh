@@ -10,7 +10,9 @@
 # Environment: LOSSES (default "bsl bpr"), DENSITIES (default "0.4 0.2 0.1 0.05"), SPARSIFY
 # (default "dst"; "dst lottery" also trains lottery tickets at each density, `--sparsify
 # lottery`, whose own dense round 0 is their teacher, so they get no --teacher), PLOT_VALUES
-# (the encodings in the table and the plot, default all). The lottery comparison of
+# (the encodings in the table and the plot, default all), ITEMS_ONLY (1: also write every dense
+# and dst model without user rows, `train --items-only`, as `LOSS-dD-items`: the same tables,
+# every user folded in from their training items when evaluated). The lottery comparison of
 # docs/QUALITY.md:
 #
 #   LOSSES=bsl DENSITIES="0.2 0.1 0.05" SPARSIFY="dst lottery" PLOT_VALUES=f32,i8 \
@@ -28,6 +30,7 @@ LOSSES=${LOSSES:-bsl bpr}
 DENSITIES=${DENSITIES:-0.4 0.2 0.1 0.05}
 SPARSIFY=${SPARSIFY:-dst}
 PLOT_VALUES=${PLOT_VALUES:-}
+ITEMS_ONLY=${ITEMS_ONLY:-0}
 mkdir -p "$OUT"
 CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} cargo build --release --quiet
 BIN=target/release/pocketrec
@@ -48,11 +51,20 @@ summaries=()
 for loss in $LOSSES; do
     train "$loss-d1.0" --loss "$loss" --density 1.0
     summaries+=("$OUT/$loss-d1.0.json")
+    if [[ $ITEMS_ONLY == 1 ]]; then
+        train "$loss-d1.0-items" --loss "$loss" --density 1.0 --items-only
+        summaries+=("$OUT/$loss-d1.0-items.json")
+    fi
     for d in $DENSITIES; do
         for method in $SPARSIFY; do
             if [[ $method == dst ]]; then
                 train "$loss-d$d" --loss "$loss" --density "$d" --teacher "$OUT/$loss-d1.0.prec"
                 summaries+=("$OUT/$loss-d$d.json")
+                if [[ $ITEMS_ONLY == 1 ]]; then
+                    train "$loss-d$d-items" --loss "$loss" --density "$d" \
+                        --teacher "$OUT/$loss-d1.0.prec" --items-only
+                    summaries+=("$OUT/$loss-d$d-items.json")
+                fi
             else
                 train "$loss-$method-d$d" --loss "$loss" --density "$d" --sparsify "$method"
                 summaries+=("$OUT/$loss-$method-d$d.json")

@@ -560,7 +560,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub density: Option<f64>,
     /// Passes over the training interactions.
-    /// [default: 40 with bpr, 80 with the cosine losses; 20 with --resume]
+    /// [default: 40 with bpr; with the cosine losses 80, or 160 for a dense model (--density 1); 20 with --resume]
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Also write a checkpoint here: everything `--resume` needs to continue on new

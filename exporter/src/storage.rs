@@ -106,15 +106,14 @@ impl UserRows {
     }
 
     /// The user table `spec` as written: unchanged, or for [`UserRows::FoldedIn`] its name,
-    /// role, width, value encoding and id kind without rows.
+    /// role, width and id kind without rows (f32, as `train --items-only` writes it: an empty
+    /// table has no values to encode).
     pub fn apply(self, spec: TableSpec) -> pocketrec::Result<TableSpec> {
         match self {
             UserRows::Stored => Ok(spec),
             UserRows::FoldedIn => {
                 let mut empty =
-                    TableSpec::new(spec.name, spec.role, SparseMatrix::new(spec.matrix.dim())?)
-                        .values(spec.values)
-                        .with_per_row_offsets(spec.per_row_offsets);
+                    TableSpec::new(spec.name, spec.role, SparseMatrix::new(spec.matrix.dim())?);
                 empty.id_kind = spec.id_kind;
                 Ok(empty)
             }

@@ -228,6 +228,7 @@ def export(
     fold_in_unobserved_weight: Optional[float] = None,
     fold_in_regularization: Optional[float] = None,
     block_bounds: Union[str, int] = "auto",
+    items_only: bool = False,
 ) -> Dict[str, Any]:
     """Write a user table and an item table as one ``.prec`` file.
 
@@ -277,6 +278,9 @@ def export(
         block_bounds: ``auto``, ``off``, or rows per block (64 to 4096, a power of two; needs
             a column layout): bounds that let a query skip blocks of items, with the item rows
             clustered (``--block-bounds``).
+        items_only: write no user rows (``--items-only``): every user is folded in on the
+            device from their interactions (:meth:`Model.fold_in`), so the file is the item
+            table alone; needs ``fold_in``, takes no ``user_bias``.
 
     Returns:
         ``{"output": str, "file_bytes": int, "dense_f32_bytes": int}``.
@@ -308,6 +312,7 @@ def export(
         item_ids=_ids_arg(item_ids, "item_ids"),
         layout=layout,
         block_bounds=str(block_bounds),
+        items_only=bool(items_only),
         scoring=scoring,
         prune_density=None if prune_density is None else float(prune_density),
         user_bias=_bias_arg(user_bias, "user bias"),
@@ -618,6 +623,7 @@ def train(
     resume: Optional[PathLike] = None,
     prior_strength: Optional[float] = None,
     churn: Optional[float] = None,
+    items_only: bool = False,
 ) -> Dict[str, Any]:
     """Train a sparse matrix factorisation from an interaction log and write it, as
     ``pocketrec train``.
@@ -629,7 +635,8 @@ def train(
         dim: the embedding dimension.
         density: the fraction of weights kept (dynamic sparse training at a fixed budget);
             1.0 trains the dense model.
-        epochs: passes over the log (default: 80 with the cosine losses, 40 with ``bpr``).
+        epochs: passes over the log (default: 40 with ``bpr``; with the cosine losses 80, or
+            160 for a dense model, ``density=1``).
         seed: the seed; the same seed gives the same tables on any number of threads.
         values: an encoding (``f32``, ``f16``, ``bf16``, ``i8``, ``i4``), or several (a list, or
             ``"f32,i8"``): the first is written to ``output``, each other one beside it as
@@ -665,12 +672,15 @@ def train(
         prior_strength: with ``resume``, the weight of the prior on the previous weights
             (default 0.1).
         churn: with ``resume``, the share of mask swaps (default 0.05).
+        items_only: write no user rows (``--items-only``): every user is folded in on the
+            device from their interactions, so the file is the item table alone; the final
+            evaluation folds every user in (``evaluate(..., fold_in=True)``).
 
     Returns:
         The summary ``pocketrec train --json`` prints: ``output``, ``file_bytes``, ``files``
         (path, values, bytes, eval per file), ``users``, ``items``, ``interactions``, ``nnz``,
         timings, ``loss``, ``sparsify`` (``dense``, ``dst`` or ``lottery``), ``rounds`` (one
-        record per lottery round), ``update`` (with ``resume``: new and changed rows), ``density``, ``final_loss`` and ``eval`` (the first file's evaluation, or ``None``).
+        record per lottery round), ``update`` (with ``resume``: new and changed rows), ``density``, ``user_rows`` (``stored``, or ``folded-in`` with ``items_only``), ``final_loss`` and ``eval`` (the first file's evaluation, or ``None``).
     """
     if isinstance(values, str):
         values = [v.strip() for v in values.split(",")]
@@ -701,6 +711,7 @@ def train(
         resume=None if resume is None else os.fspath(resume),
         prior_strength=None if prior_strength is None else float(prior_strength),
         churn=None if churn is None else float(churn),
+        items_only=bool(items_only),
     )
     result: Dict[str, Any] = json.loads(summary)
     return result

@@ -41,6 +41,7 @@ def export(
     id_strings: bool,
     fold_in_params: Optional[Tuple[float, float]],
     block_bounds: str,
+    items_only: bool,
 ) -> Tuple[pathlib.Path, int, int]:
     """Writes a ``.prec`` file; returns (output, file bytes, dense f32 bytes)."""
 
@@ -72,6 +73,7 @@ def train(
     resume: Optional[str],
     prior_strength: Optional[float],
     churn: Optional[float],
+    items_only: bool,
 ) -> str:
     """Trains and writes a model; returns the summary as JSON."""
 

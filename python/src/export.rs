@@ -222,13 +222,14 @@ fn named<T>(what: &str, name: &str, parse: fn(&str) -> Option<T>, choices: &str)
     parse(name).ok_or_else(|| usage(format!("{what} must be one of {choices}, got {name:?}")))
 }
 
-/// How to store the item table: `layout` (`auto`, `rows`, `both`, `columns`), `block_bounds`
-/// (`auto`, `off`, or rows per block), sliced rows or not; the CLI's `--layout`,
-/// `--block-bounds` and `--sliced-rows`.
+/// How to store the tables: `layout` (`auto`, `rows`, `both`, `columns`), `block_bounds`
+/// (`auto`, `off`, or rows per block), sliced rows or not, user rows or not; the CLI's
+/// `--layout`, `--block-bounds`, `--sliced-rows` and `--items-only`.
 pub(crate) fn storage_arg(
     layout: &str,
     block_bounds: &str,
     sliced_rows: bool,
+    items_only: bool,
 ) -> PyResult<ItemStorage> {
     let layout = match layout {
         "auto" => None,
@@ -258,7 +259,11 @@ pub(crate) fn storage_arg(
         sliced_rows,
         block_bounds,
         target: Target::Device,
-        user_rows: UserRows::Stored,
+        user_rows: if items_only {
+            UserRows::FoldedIn
+        } else {
+            UserRows::Stored
+        },
     })
 }
 
@@ -267,7 +272,7 @@ pub(crate) fn storage_arg(
 #[pyo3(signature = (
     users, items, output, *, user_name, item_name, values, user_ids, item_ids, layout,
     scoring, prune_density, user_bias, item_bias, global_bias, fold_in, source_users,
-    source_items, list_rows, sliced_rows, id_strings, fold_in_params, block_bounds,
+    source_items, list_rows, sliced_rows, id_strings, fold_in_params, block_bounds, items_only,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn export(
@@ -294,6 +299,7 @@ pub(crate) fn export(
     id_strings: bool,
     fold_in_params: Option<(f32, f32)>,
     block_bounds: &str,
+    items_only: bool,
 ) -> PyResult<(PathBuf, u64, u64)> {
     let fold_in_params =
         fold_in_params.map(
@@ -308,7 +314,7 @@ pub(crate) fn export(
         ValueEncoding::from_name,
         "f32, f16, bf16, i8, i4",
     )?;
-    let storage = storage_arg(layout, block_bounds, sliced_rows)?;
+    let storage = storage_arg(layout, block_bounds, sliced_rows, items_only)?;
     let scoring = named("scoring", scoring, Scoring::from_name, "dot, cosine")?;
     let list_rows = named("list_rows", list_rows, ListRows::from_name, "u16, bitmap")?;
     let users = table_arg(users, user_name)?;

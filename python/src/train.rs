@@ -46,7 +46,7 @@ fn threads_or_default(threads: usize) -> usize {
 #[pyo3(signature = (
     train_path, output, *, dim, density, epochs, seed, values, threads, test_path, layout,
     loss, distill, k, fold_in, min_rating, final_eval, eval_every, on_epoch, block_bounds,
-    sparsify, rounds, rewind_step, checkpoint, resume, prior_strength, churn,
+    sparsify, rounds, rewind_step, checkpoint, resume, prior_strength, churn, items_only,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train(
@@ -77,6 +77,7 @@ pub(crate) fn train(
     resume: Option<PathBuf>,
     prior_strength: Option<f32>,
     churn: Option<f64>,
+    items_only: bool,
 ) -> PyResult<String> {
     let values = values
         .iter()
@@ -91,7 +92,13 @@ pub(crate) fn train(
     if values.is_empty() {
         return Err(usage("values needs at least one encoding"));
     }
-    let storage = crate::export::storage_arg(layout, block_bounds, false)?;
+    if items_only && !fold_in {
+        return Err(usage(
+            "items_only writes no user rows, so users must be folded in on the device: it needs \
+             fold_in=True",
+        ));
+    }
+    let storage = crate::export::storage_arg(layout, block_bounds, false, items_only)?;
     let kind = LossKind::from_name(loss).ok_or_else(|| {
         usage(format!(
             "loss must be one of bsl, ssm, ccl, bpr, got {loss:?}"
@@ -274,7 +281,7 @@ pub(crate) fn train(
                             k: options.k,
                             read,
                             threads: options.threads,
-                            fold_in: false,
+                            fold_in: items_only,
                         },
                     )
                     .map_err(train_error)?;
@@ -294,6 +301,7 @@ pub(crate) fn train(
             "file_bytes": files[0]["bytes"],
             "dense_f32_bytes": dense_f32_bytes,
             "users": trained.users.len(),
+            "user_rows": storage.user_rows.name(),
             "items": trained.items.len(),
             "interactions": data.train.len(),
             "nnz": trained.nnz(),

@@ -48,6 +48,25 @@ def test_train_and_evaluate(tmp_path):
     assert folded["fold_in"] is True
 
 
+def test_train_items_only(tmp_path):
+    """items_only writes no user rows; its evaluation folds every user in, as fold_in=True on
+    the full file does."""
+    train_path, test_path = write_log(tmp_path)
+    common = dict(dim=8, density=0.5, epochs=4, threads=2, test_path=test_path, distill=False, k=10)
+    full = pocketrec.train(train_path, tmp_path / "full.prec", **common)
+    items = pocketrec.train(train_path, tmp_path / "items.prec", items_only=True, **common)
+    assert full["user_rows"] == "stored" and items["user_rows"] == "folded-in"
+    model = pocketrec.Model(tmp_path / "items.prec")
+    model.verify()
+    assert model.num_users == 0 and model.num_items == 80
+    assert items["file_bytes"] < full["file_bytes"]
+    folded = pocketrec.evaluate(tmp_path / "full.prec", train_path, test_path, k=10, fold_in=True)
+    assert items["eval"]["fold_in"] is True
+    assert items["eval"]["recall@10"] == pytest.approx(folded["recall@10"])
+    with pytest.raises(pocketrec.PocketrecError, match="fold_in"):
+        pocketrec.train(train_path, tmp_path / "x.prec", items_only=True, fold_in=False, epochs=1)
+
+
 def test_train_errors(tmp_path):
     (tmp_path / "bad.txt").write_bytes(b"1 2\n3 \xff\xfe\n")
     with pytest.raises(pocketrec.PocketrecError, match=r"bad.txt:2: not UTF-8"):
