@@ -89,19 +89,26 @@ fn small_split(dir: &Path) -> (PathBuf, PathBuf) {
     (train, test)
 }
 
+/// `pocketrec train --train TRAIN --test TEST -o OUTPUT`, for more arguments.
+fn train_command(train: &Path, test: &Path, output: &Path) -> Command {
+    let mut command = pocketrec();
+    command
+        .arg("train")
+        .arg("--train")
+        .arg(train)
+        .arg("--test")
+        .arg(test)
+        .arg("-o")
+        .arg(output);
+    command
+}
+
 #[test]
 fn train_cli_writes_a_sparse_model_far_better_than_random() {
     let dir = tempfile::tempdir().unwrap();
     let (train_path, test_path) = small_split(dir.path());
     let output = dir.path().join("m.prec");
-    let out = pocketrec()
-        .arg("train")
-        .arg("--train")
-        .arg(&train_path)
-        .arg("--test")
-        .arg(&test_path)
-        .arg("-o")
-        .arg(&output)
+    let out = train_command(&train_path, &test_path, &output)
         .args([
             "--dim",
             "16",
@@ -562,14 +569,7 @@ fn an_items_only_model_folds_every_user_in_as_the_full_model_would() {
     let dir = tempfile::tempdir().unwrap();
     let (train_path, test_path) = small_split(dir.path());
     let train = |output: &Path, extra: &[&str]| -> Value {
-        let out = pocketrec()
-            .arg("train")
-            .arg("--train")
-            .arg(&train_path)
-            .arg("--test")
-            .arg(&test_path)
-            .arg("-o")
-            .arg(output)
+        let out = train_command(&train_path, &test_path, output)
             .args([
                 "--dim",
                 "16",

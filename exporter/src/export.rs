@@ -328,11 +328,7 @@ pub(crate) fn check_settings(options: &ExportOptions) -> Result<()> {
     }
     if options.storage.user_rows == UserRows::FoldedIn {
         if !options.fold_in {
-            return Err(ExportError::Usage(
-                "--items-only writes no user rows, so users must be folded in on the device: \
-                 it needs the fold-in section (drop --no-fold-in)"
-                    .into(),
-            ));
+            return Err(ExportError::Usage(storage::ITEMS_ONLY_NEEDS_FOLD_IN.into()));
         }
         if options.user_bias.is_some() {
             return Err(ExportError::Usage(
@@ -449,7 +445,7 @@ pub(crate) fn write_model(
             .property("fold_in.regularization", params.regularization.to_string())
             .property("fold_in.chosen_by", chosen_by);
     }
-    if let (true, Some(mut settings)) = (options.fold_in, options.fold_in_softmax) {
+    if let Some(mut settings) = softmax {
         settings.clusters = options
             .fold_in_clusters
             .unwrap_or_else(|| pocketrec::SoftmaxFoldIn::default_clusters(item_spec.matrix.rows()));

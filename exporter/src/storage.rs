@@ -82,6 +82,10 @@ pub enum BoundsChoice {
 /// The `users` property of a file written without user rows ([`UserRows::FoldedIn`]).
 pub const USERS_FOLDED_IN: &str = "none stored: folded in on the device from their interactions";
 
+/// Why a file without user rows ([`UserRows::FoldedIn`]) is refused without a fold-in section.
+pub const ITEMS_ONLY_NEEDS_FOLD_IN: &str = "--items-only writes no user rows, so users must be \
+     folded in on the device: it needs the fold-in section (drop --no-fold-in)";
+
 /// Whether a model file stores the rows of its user table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum UserRows {

@@ -24,7 +24,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use pocketrec::{Model, Recommendation};
+use pocketrec::{Model, Recommendation, Table};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -202,7 +202,7 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
     }
     let train = read_external(&options.train, &options.read, user_kind, item_kind)?;
     let test = read_external(&options.test, &options.read, user_kind, item_kind)?;
-    let known = |user: u64| is_known(model, &train, user);
+    let known = |user: u64| is_known(&users, &train, user);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads.max(1))
         .build()
@@ -338,13 +338,14 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
     Ok(report)
 }
 
-/// Whether `user` is a known user of `model`: one with a row, or, in a model that stores no
-/// user rows, one with training items (folded in from them as every user of such a model is).
-fn is_known<S: AsRef<[u8]>>(model: &Model<S>, train: &ExternalLists, user: u64) -> bool {
-    match model.users() {
-        Ok(users) if users.rows() == 0 => !train.get(user).is_empty(),
-        Ok(users) => users.find(user).is_ok(),
-        Err(_) => false,
+/// Whether `user` is a known user of a model whose user table is `users`: one with a row, or,
+/// in a model that stores no user rows, one with training items (folded in from them as every
+/// user of such a model is).
+fn is_known(users: &Table<'_>, train: &ExternalLists, user: u64) -> bool {
+    if users.rows() == 0 {
+        !train.get(user).is_empty()
+    } else {
+        users.find(user).is_ok()
     }
 }
 
@@ -355,10 +356,14 @@ fn new_users<S: AsRef<[u8]> + Sync>(
     test: &ExternalLists,
     k: usize,
 ) -> Result<Option<NewUsersReport>> {
+    let users = model.users().map_err(|e| TrainError::Model {
+        path: "<model>".into(),
+        source: e,
+    })?;
     let dim = model.dim().unwrap_or(0);
     let mut pooled: Vec<(u64, Vec<u64>)> = Vec::new();
     for (&user, list) in test.users.iter().zip(&test.lists) {
-        if list.is_empty() || is_known(model, train, user) {
+        if list.is_empty() || is_known(&users, train, user) {
             continue;
         }
         let mut all: Vec<u64> = train.get(user).iter().chain(list).copied().collect();

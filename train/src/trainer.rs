@@ -10,7 +10,9 @@ use rand_chacha::ChaCha8Rng;
 
 use pocketrec::{FoldInParams, SoftmaxFoldIn};
 use pocketrec_export::fold_in::{DEFAULT_RIDGE_ITEMS, DEFAULT_UNOBSERVED_ITEMS, scaled_params};
-use pocketrec_export::storage::{self, ItemStorage, USERS_FOLDED_IN, UserRows};
+use pocketrec_export::storage::{
+    self, ITEMS_ONLY_NEEDS_FOLD_IN, ItemStorage, USERS_FOLDED_IN, UserRows,
+};
 
 use crate::error::{Result, TrainError};
 use crate::fold_in::{TuneOptions, Tuning, tune, tune_softmax_for_loss};
@@ -450,23 +452,33 @@ impl Trained {
         storage: &ItemStorage,
         previous_order: Option<Vec<u64>>,
     ) -> Result<ModelBuilder> {
+        if storage.user_rows == UserRows::FoldedIn && self.fold_in.is_none() {
+            return Err(TrainError::Options(ITEMS_ONLY_NEEDS_FOLD_IN.into()));
+        }
+        let model_error = |source| TrainError::Model {
+            path: "<trained model>".into(),
+            source,
+        };
         let matrix = |rows: usize, data: &[f32]| {
-            SparseMatrix::from_dense(rows, self.dim, data).map_err(|source| TrainError::Model {
-                path: "<trained model>".into(),
-                source,
-            })
+            SparseMatrix::from_dense(rows, self.dim, data).map_err(model_error)
         };
-        let users = match storage.user_rows {
-            UserRows::Stored => matrix(self.users.len(), &self.user_table)?,
-            UserRows::FoldedIn if self.fold_in.is_none() => {
-                return Err(TrainError::Options(
-                    "--items-only writes no user rows, so users must be folded in on the \
-                     device: it needs the fold-in section (drop --no-fold-in)"
-                        .into(),
-                ));
-            }
-            UserRows::FoldedIn => matrix(0, &[])?,
+        let with_strings = |spec: TableSpec, ids: &IdSpace| match &ids.strings {
+            Some(strings) => spec.id_strings(strings.clone()),
+            None => spec,
         };
+        let user_spec = storage
+            .user_rows
+            .apply(with_strings(
+                TableSpec::new(
+                    "user_embedding",
+                    Role::User,
+                    matrix(self.users.len(), &self.user_table)?,
+                )
+                .values(values)
+                .ids(self.users.ids.clone(), self.users.kind),
+                &self.users,
+            ))
+            .map_err(model_error)?;
         let items = matrix(self.items.len(), &self.item_table)?;
         let o = &self.options;
         let mut builder = ModelBuilder::new()
@@ -486,7 +498,7 @@ impl Trained {
             builder = builder.property("users", USERS_FOLDED_IN);
         }
         let tables = storage::Tables {
-            users: &users,
+            users: &user_spec.matrix,
             items: &items,
             item_bias: None,
             cosine: false,
@@ -546,29 +558,14 @@ impl Trained {
                 ),
             );
         }
-        let with_strings = |spec: TableSpec, ids: &IdSpace| match &ids.strings {
-            Some(strings) => spec.id_strings(strings.clone()),
-            None => spec,
-        };
-        Ok(builder
-            .table(match storage.user_rows {
-                UserRows::Stored => with_strings(
-                    TableSpec::new("user_embedding", Role::User, users)
-                        .values(values)
-                        .ids(self.users.ids.clone(), self.users.kind),
-                    &self.users,
-                ),
-                UserRows::FoldedIn => TableSpec::new("user_embedding", Role::User, users)
-                    .ids(Vec::new(), self.users.kind),
-            })
-            .table(
-                plan.apply(with_strings(
-                    TableSpec::new("item_embedding", Role::Item, items)
-                        .values(values)
-                        .ids(self.items.ids.clone(), self.items.kind),
-                    &self.items,
-                )),
-            ))
+        Ok(builder.table(user_spec).table(
+            plan.apply(with_strings(
+                TableSpec::new("item_embedding", Role::Item, items)
+                    .values(values)
+                    .ids(self.items.ids.clone(), self.items.kind),
+                &self.items,
+            )),
+        ))
     }
 
     /// Chooses the fold-in settings on `validation` interactions (user rows' item rows, held

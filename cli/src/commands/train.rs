@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use pocketrec::ValueEncoding;
-use pocketrec_export::storage::{ItemStorage, UserRows};
+use pocketrec_export::storage::{ITEMS_ONLY_NEEDS_FOLD_IN, ItemStorage, UserRows};
 use serde::Serialize;
 
 use pocketrec_export::atomic::write_atomic;
@@ -647,11 +647,7 @@ pub fn run_args(args: TrainArgs) -> Result<()> {
         ));
     }
     if args.storage.items_only && args.no_fold_in {
-        return Err(CliError::Usage(
-            "--items-only writes no user rows, so users must be folded in on the device: it \
-             needs the fold-in section (drop --no-fold-in)"
-                .into(),
-        ));
+        return Err(CliError::Usage(ITEMS_ONLY_NEEDS_FOLD_IN.into()));
     }
     let defaults_all = TrainOptions::default();
     let dim = args.dim.unwrap_or(defaults_all.dim);
