@@ -215,8 +215,8 @@ pub fn tune_softmax_for_loss(
             SOFTMAX_POWER_GRID
                 .iter()
                 .map(move |&p| pocketrec::SoftmaxFoldIn {
-                    temperature: t * temperature,
-                    power: p * power,
+                    temperature: grid_product(t, temperature),
+                    power: grid_product(p, power),
                     ..base
                 })
         })
@@ -230,6 +230,17 @@ pub fn tune_softmax_for_loss(
         grid: points,
         users,
     })
+}
+
+/// `factor × base` to six significant digits, so that a grid point written into a file reads
+/// as the decimal it stands for (1.5 × 1.2 is 1.8, where the f32 product prints 1.8000001).
+fn grid_product(factor: f32, base: f32) -> f32 {
+    let product = f64::from(factor) * f64::from(base);
+    if product == 0.0 || !product.is_finite() {
+        return product as f32;
+    }
+    let digits = 10f64.powi(5 - product.abs().log10().floor() as i32);
+    ((product * digits).round() / digits) as f32
 }
 
 /// One point of [`tune_softmax`]'s grid.
@@ -469,6 +480,18 @@ pub fn holdout_users(users: usize, fraction: f64, seed: u64) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The softmax grid's points read as the decimals they stand for.
+    #[test]
+    fn grid_points_are_the_decimals_they_stand_for() {
+        assert_eq!((1.5f32 * 1.2f32).to_string(), "1.8000001");
+        assert_eq!(grid_product(1.5, 1.2).to_string(), "1.8");
+        assert_eq!(grid_product(1.4, 0.1).to_string(), "0.14");
+        assert_eq!(grid_product(2.5, 0.08).to_string(), "0.2");
+        assert_eq!(grid_product(1.7, 0.07).to_string(), "0.119");
+        assert_eq!(grid_product(1.0, 1.0 / 3.0), 0.333_333);
+        assert_eq!(grid_product(0.0, 5.0), 0.0);
+    }
 
     #[test]
     fn the_solve_is_the_normal_equations_solution() {
