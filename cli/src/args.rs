@@ -276,7 +276,8 @@ pub struct StorageArgs {
     /// Write no user rows: every user is folded in on the device from their own interactions
     /// (the file's fold-in section), so the file is the item table alone and the other users'
     /// rows never ship. `auto` then keeps row records (folded-in users are dense); evaluate
-    /// such a file with `eval --fold-in`.
+    /// such a file with `eval --fold-in`. `export` then needs no user table: `--items` alone
+    /// will do (an item table without trained user rows, e.g. a two-tower model's item side).
     #[arg(long)]
     pub items_only: bool,
 }
@@ -315,8 +316,8 @@ pub struct ExportArgs {
     /// The user table (npy, npz, scipy sparse npz, safetensors).
     #[arg(long, requires = "items")]
     pub users: Option<PathBuf>,
-    /// The item table.
-    #[arg(long, requires = "users")]
+    /// The item table (with --users, or alone with --items-only).
+    #[arg(long)]
     pub items: Option<PathBuf>,
     /// The user tensor's name in the input (default `user_embedding` with a single input file).
     #[arg(long)]

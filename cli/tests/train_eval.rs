@@ -709,4 +709,64 @@ fn export_items_only_writes_the_item_table_alone() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("--items-only"), "{stderr}");
     }
+
+    // Without a user table at all: the same item rows and fold-in section.
+    let alone = dir.path().join("alone.prec");
+    let export_alone = |extra: &[&str], output: &Path| {
+        pocketrec()
+            .arg("export")
+            .arg("--items")
+            .arg(case("items.npy"))
+            .arg("--item-ids")
+            .arg(case("item_ids.txt"))
+            .arg("-o")
+            .arg(output)
+            .arg("--quiet")
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert_success(&export_alone(&["--items-only"], &alone));
+    let without = Model::read(&alone).unwrap();
+    without.verify().unwrap();
+    assert_eq!(without.users().unwrap().rows(), 0);
+    assert_eq!(without.users().unwrap().dim(), model.users().unwrap().dim());
+    let (a, b) = (model.items().unwrap(), without.items().unwrap());
+    assert_eq!(a.rows(), b.rows());
+    let (mut row_a, mut row_b) = (vec![0.0f32; a.dim()], vec![0.0f32; b.dim()]);
+    for r in 0..a.rows() {
+        assert_eq!(a.id(r).unwrap(), b.id(r).unwrap());
+        a.decode_row(r, &mut row_a).unwrap();
+        b.decode_row(r, &mut row_b).unwrap();
+        assert_eq!(row_a, row_b, "item row {r}");
+    }
+    assert_eq!(
+        model.fold_in_params().unwrap(),
+        without.fold_in_params().unwrap()
+    );
+    assert_eq!(
+        without.property("source.users"),
+        Some("none: the item table alone, users folded in")
+    );
+    // Refused without --items-only, and with user ids but no user table; nothing written.
+    let refused = dir.path().join("refused.prec");
+    let out = export_alone(&[], &refused);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--items alone with --items-only"),
+        "{stderr}"
+    );
+    let ids = case("item_ids.txt");
+    let out = export_alone(
+        &["--items-only", "--user-ids", ids.to_str().unwrap()],
+        &refused,
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--user-ids names the rows of a user table"),
+        "{stderr}"
+    );
+    assert!(!refused.exists());
 }

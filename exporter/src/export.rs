@@ -47,8 +47,9 @@ impl Source {
 /// Everything `export` needs.
 #[derive(Clone, Debug)]
 pub struct ExportOptions {
-    /// The user table.
-    pub users: Source,
+    /// The user table, or `None` to write the item table alone ([`ExportOptions::items_only`]:
+    /// every user is folded in on the device).
+    pub users: Option<Source>,
     /// The item table.
     pub items: Source,
     /// The `.prec` file to write.
@@ -107,7 +108,7 @@ impl ExportOptions {
     /// Options with defaults: f32 values, row-number ids, no biases, dot scoring, no pruning.
     pub fn new(users: Source, items: Source, output: impl Into<PathBuf>) -> Self {
         ExportOptions {
-            users,
+            users: Some(users),
             items,
             output: output.into(),
             values: ValueEncoding::F32,
@@ -128,6 +129,27 @@ impl ExportOptions {
             id_strings: true,
             update_of: None,
         }
+    }
+}
+
+impl ExportOptions {
+    /// Options for a file of the item table alone, from an item table without a user table
+    /// (a two-tower model's item side, say): no user rows ([`UserRows::FoldedIn`]), every
+    /// user folded in on the device from their interactions through the file's fold-in
+    /// section; otherwise the defaults of [`ExportOptions::new`].
+    ///
+    /// ```no_run
+    /// use pocketrec_export::export::{ExportOptions, Source, export};
+    /// # fn main() -> Result<(), pocketrec_export::ExportError> {
+    /// let summary = export(&ExportOptions::items_only(Source::file("items.npy"), "items.prec"))?;
+    /// println!("{} bytes", summary.file_bytes);
+    /// # Ok(()) }
+    /// ```
+    pub fn items_only(items: Source, output: impl Into<PathBuf>) -> Self {
+        let mut options = ExportOptions::new(Source::file(""), items, output);
+        options.users = None;
+        options.storage.user_rows = UserRows::FoldedIn;
+        options
     }
 }
 
@@ -293,8 +315,11 @@ pub fn export(options: &ExportOptions) -> Result<ExportSummary> {
 /// [`export`], reporting the rows encoded to `progress`.
 pub fn export_reporting(options: &ExportOptions, progress: &dyn Progress) -> Result<ExportSummary> {
     check_settings(options)?;
-    let users = load_table(&options.users, options.prune_density)?;
     let items = load_table(&options.items, options.prune_density)?;
+    let users = match &options.users {
+        Some(users) => load_table(users, options.prune_density)?,
+        None => no_user_table(&items)?,
+    };
     let users = file_side(
         users,
         options.user_ids.as_deref(),
@@ -306,6 +331,21 @@ pub fn export_reporting(options: &ExportOptions, progress: &dyn Progress) -> Res
         options.item_bias.as_ref(),
     );
     write_model(options, users, items, progress)
+}
+
+/// The user table of an export without one ([`ExportOptions::items_only`]): no rows, as wide
+/// as `items`.
+fn no_user_table(items: &LoadedTable) -> Result<LoadedTable> {
+    let matrix = SparseMatrix::new(items.matrix.dim()).map_err(model_error(&items.source.path))?;
+    Ok(LoadedTable {
+        source: Table2d {
+            path: PathBuf::from("<no user table>"),
+            tensor: "user_embedding".into(),
+            matrix: Matrix::Dense(input::DenseMatrix::default()),
+        },
+        provenance: "none: the item table alone, users folded in".into(),
+        matrix,
+    })
 }
 
 /// A table read from a file, with its id file and bias file (read when its spec is built).
@@ -325,6 +365,20 @@ pub(crate) fn check_settings(options: &ExportOptions) -> Result<()> {
         return Err(ExportError::Usage(format!(
             "--prune-density must be in (0, 1], got {d}"
         )));
+    }
+    if options.users.is_none() {
+        if options.storage.user_rows != UserRows::FoldedIn {
+            return Err(ExportError::Usage(
+                "no user table: give one (--users), or write the item table alone with \
+                 --items-only (every user folded in on the device)"
+                    .into(),
+            ));
+        }
+        if options.user_ids.is_some() {
+            return Err(ExportError::Usage(
+                "--user-ids names the rows of a user table, and none was given".into(),
+            ));
+        }
     }
     if options.storage.user_rows == UserRows::FoldedIn {
         if !options.fold_in {

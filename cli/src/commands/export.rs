@@ -9,22 +9,27 @@ use crate::progress::Bar;
 
 /// Runs `pocketrec export`.
 pub fn run(args: ExportArgs) -> Result<()> {
+    let items_only = args.storage.items_only;
     let (users, items) = match (&args.input, &args.users, &args.items) {
         (Some(input), None, None) => (
-            Source::tensor(
-                input,
-                args.user_tensor.as_deref().unwrap_or("user_embedding"),
-            ),
+            // With --items-only the file's user tensor is read only when named.
+            match (&args.user_tensor, items_only) {
+                (None, true) => None,
+                (tensor, _) => Some(Source::tensor(
+                    input,
+                    tensor.as_deref().unwrap_or("user_embedding"),
+                )),
+            },
             Source::tensor(
                 input,
                 args.item_tensor.as_deref().unwrap_or("item_embedding"),
             ),
         ),
-        (None, Some(u), Some(i)) => (
-            Source {
+        (None, users, Some(i)) if users.is_some() || items_only => (
+            users.as_ref().map(|u| Source {
                 path: u.clone(),
                 tensor: args.user_tensor.clone(),
-            },
+            }),
             Source {
                 path: i.clone(),
                 tensor: args.item_tensor.clone(),
@@ -32,11 +37,16 @@ pub fn run(args: ExportArgs) -> Result<()> {
         ),
         _ => {
             return Err(CliError::Usage(
-                "give either one input file holding both tables, or --users and --items".into(),
+                "give either one input file holding both tables, or --users and --items \
+                 (--items alone with --items-only)"
+                    .into(),
             ));
         }
     };
-    let mut options = ExportOptions::new(users, items, &args.output);
+    let mut options = match users {
+        Some(users) => ExportOptions::new(users, items, &args.output),
+        None => ExportOptions::items_only(items, &args.output),
+    };
     options.values = args.values;
     options.user_ids = args.user_ids;
     options.item_ids = args.item_ids;
