@@ -240,7 +240,9 @@ def export(
             bfloat16 through ml_dtypes), a scipy sparse matrix (CSR, CSC, COO, ...: read through
             ``.tocsr()``), anything exposing ``__dlpack__`` or ``__array__`` (a torch tensor,
             without pocketrec importing torch), or a path to a ``.npy``/``.npz``/safetensors
-            file (read by the exporter's readers, as the CLI reads it).
+            file (read by the exporter's readers, as the CLI reads it). ``None`` with
+            ``items_only=True``: there is no user table (a two-tower model's item side, say),
+            as ``pocketrec export --items ITEMS --items-only``.
         items: the item table, as ``users``; same number of columns. ``None`` when ``users``
             is one file holding both tables (tensors ``user_embedding``, ``item_embedding`` by
             default, as ``pocketrec export model.safetensors``).
@@ -290,7 +292,12 @@ def export(
             shapes that do not agree, duplicate ids, an unsupported dtype, a bad file.
         PocketrecIOError: a file could not be read or written. Nothing is written on error.
     """
-    if items is None:
+    if users is None:
+        if items is None:
+            raise TypeError("give users and items, or items alone with items_only=True")
+        if not items_only:
+            raise TypeError("users=None writes the item table alone: it needs items_only=True")
+    elif items is None:
         if not _is_path(users):
             raise TypeError("items=None needs users to be one file holding both tables")
         items = users
@@ -302,7 +309,7 @@ def export(
     if fold_in_unobserved_weight is not None and fold_in_regularization is not None:
         fold_in_params = (float(fold_in_unobserved_weight), float(fold_in_regularization))
     output, file_bytes, dense_f32_bytes = _native.export(
-        _table_arg(users, _table_name(source_users, "users"), user_tensor),
+        None if users is None else _table_arg(users, _table_name(source_users, "users"), user_tensor),
         _table_arg(items, _table_name(source_items, "items"), item_tensor),
         os.fspath(path),
         user_name=_table_name(source_users, "users"),

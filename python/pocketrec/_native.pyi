@@ -18,7 +18,7 @@ def simd_kernels() -> str:
     """The SIMD kernels the runtime picked on this CPU."""
 
 def export(
-    users: Tuple[Any, ...],
+    users: Optional[Tuple[Any, ...]],
     items: Tuple[Any, ...],
     output: str,
     *,

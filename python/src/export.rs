@@ -20,6 +20,7 @@ use pocketrec::builder::Layout;
 use pocketrec::{IdKind, ListRows, Scoring, ValueEncoding};
 use pocketrec_export::arrays::{self, ArrayExport, ArrayIds, ArrayTable, Values};
 use pocketrec_export::export::{ExportOptions, ExportSummary, Source};
+use pocketrec_export::input::{DenseMatrix, Matrix};
 use pocketrec_export::storage::{BoundsChoice, ItemStorage, Target, UserRows};
 use pocketrec_export::{ExportError, ids, input};
 use pyo3::prelude::*;
@@ -267,6 +268,34 @@ pub(crate) fn storage_arg(
     })
 }
 
+/// The user side of an export of the item table alone (`users=None`, `items_only=True`): no
+/// rows, as wide as `items`, recorded as the CLI records it; ids or biases for it are refused.
+fn no_user_table(
+    items: &ArrayTable,
+    ids: Option<IdsArg>,
+    bias: Option<BiasArg>,
+) -> Result<ArrayTable, ExportError> {
+    if ids.is_some() || bias.is_some() {
+        return Err(ExportError::Usage(
+            "user_ids and user_bias name the rows of a user table, and none was given".into(),
+        ));
+    }
+    let cols = match &items.matrix {
+        Matrix::Dense(m) => m.cols,
+        Matrix::Csr(m) => m.cols,
+    };
+    let mut table = ArrayTable::new(
+        "user_embedding",
+        Matrix::Dense(DenseMatrix {
+            rows: 0,
+            cols,
+            data: Vec::new(),
+        }),
+    );
+    table.source = Some("none: the item table alone, users folded in".into());
+    Ok(table)
+}
+
 /// Writes a `.prec` file from two tables; returns (output, file bytes, dense f32 bytes).
 #[pyfunction]
 #[pyo3(signature = (
@@ -277,7 +306,7 @@ pub(crate) fn storage_arg(
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn export(
     py: Python<'_>,
-    users: &Bound<'_, PyTuple>,
+    users: Option<&Bound<'_, PyTuple>>,
     items: &Bound<'_, PyTuple>,
     output: PathBuf,
     user_name: &str,
@@ -317,7 +346,7 @@ pub(crate) fn export(
     let storage = storage_arg(layout, block_bounds, sliced_rows, items_only)?;
     let scoring = named("scoring", scoring, Scoring::from_name, "dot, cosine")?;
     let list_rows = named("list_rows", list_rows, ListRows::from_name, "u16, bitmap")?;
-    let users = table_arg(users, user_name)?;
+    let users = users.map(|users| table_arg(users, user_name)).transpose()?;
     let items = table_arg(items, item_name)?;
     let user_ids = ids_arg(user_ids)?;
     let item_ids = ids_arg(item_ids)?;
@@ -336,7 +365,7 @@ pub(crate) fn export(
     ) {
         // Everything a file and no provenance given: exactly the CLI's export.
         (
-            TableArg::File(users),
+            users @ (None | Some(TableArg::File(_))),
             TableArg::File(items),
             user_ids @ (None | Some(IdsArg::File(_))),
             item_ids @ (None | Some(IdsArg::File(_))),
@@ -353,7 +382,10 @@ pub(crate) fn export(
                 Some(BiasArg::File(s)) => Some(s),
                 _ => None,
             };
-            let mut options = ExportOptions::new(users, items, output);
+            let mut options = match users {
+                Some(TableArg::File(users)) => ExportOptions::new(users, items, output),
+                _ => ExportOptions::items_only(items, output),
+            };
             options.values = values;
             options.user_ids = file(user_ids);
             options.item_ids = file(item_ids);
@@ -370,8 +402,11 @@ pub(crate) fn export(
             py.detach(|| pocketrec_export::export::export(&options))
         }
         (users, items, user_ids, item_ids, user_bias, item_bias, _, _) => py.detach(|| {
-            let users = array_side(users, source_users, user_ids, user_bias)?;
             let items = array_side(items, source_items, item_ids, item_bias)?;
+            let users = match users {
+                Some(users) => array_side(users, source_users, user_ids, user_bias)?,
+                None => no_user_table(&items, user_ids, user_bias)?,
+            };
             let mut export = ArrayExport::new(users, items, output);
             export.values = values;
             export.global_bias = global_bias;

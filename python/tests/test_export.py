@@ -86,6 +86,43 @@ def test_same_bytes_as_the_cli(tmp_path, rng, cli, values, monkeypatch):
     assert (tmp_path / "files.prec").read_bytes() == cli_bytes
 
 
+def test_items_alone(tmp_path, tables, cli, monkeypatch):
+    """users=None with items_only=True writes the item table alone, the same bytes as
+    `pocketrec export --items items.npy --items-only` from an array or from the file; without
+    items_only, or with user ids, it is refused."""
+    _, items = tables
+    np.save(tmp_path / "items.npy", items)
+    run = subprocess.run(
+        [cli, "export", "--items", "items.npy", "--items-only", "-o", "cli.prec", "--values", "i8"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    cli_bytes = (tmp_path / "cli.prec").read_bytes()
+    pocketrec.export(
+        None, items, tmp_path / "arrays.prec", values="i8", items_only=True,
+        source_items="items.npy [items]",
+    )
+    assert (tmp_path / "arrays.prec").read_bytes() == cli_bytes
+    monkeypatch.chdir(tmp_path)
+    pocketrec.export(None, "items.npy", "files.prec", values="i8", items_only=True)
+    assert (tmp_path / "files.prec").read_bytes() == cli_bytes
+    model = pocketrec.Model(tmp_path / "files.prec")
+    model.verify()
+    assert (model.num_users, model.num_items) == (0, 500)
+    assert model.properties["source.users"] == "none: the item table alone, users folded in"
+    # A folded-in user is recommended from the item table alone.
+    vector = model.fold_in([3, 17, 42])
+    assert len(model.recommend_vector(vector, k=5, exclude=[3, 17, 42])) == 5
+
+    with pytest.raises(TypeError, match="items_only=True"):
+        pocketrec.export(None, items, tmp_path / "x.prec")
+    with pytest.raises(pocketrec.PocketrecError, match="user_ids and user_bias"):
+        pocketrec.export(None, items, tmp_path / "x.prec", items_only=True, user_ids=[1, 2])
+    assert not (tmp_path / "x.prec").exists()
+
+
 def test_scipy_sparse_matrices(tmp_path, tables):
     sp = pytest.importorskip("scipy.sparse")
     users, items = tables
