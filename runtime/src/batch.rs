@@ -1,5 +1,7 @@
 //! Many queries at once (feature `std`): [`Model::recommend_batch`] answers a list of users on
-//! several threads, each user exactly as [`Model::recommend`] answers them.
+//! several threads, each user exactly as [`Model::recommend`] answers them, and
+//! [`Model::recommend_vector_batch`] a list of user vectors (folded-in users, say), each as
+//! [`Model::recommend_vector`] answers it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -16,6 +18,15 @@ const USERS_PER_CLAIM: usize = 64;
 
 /// A block of users' output slots: their recommendations and their counts.
 type Block<'o> = (&'o mut [Recommendation], &'o mut [usize]);
+
+/// Where a batch's user vectors come from.
+#[derive(Clone, Copy)]
+enum Users<'u> {
+    /// The rows of these user ids.
+    Ids(&'u [u64]),
+    /// These vectors, one after another, each of the item table's dimension.
+    Vectors(&'u [f32]),
+}
 
 /// What [`Model::recommend_batch`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,16 +68,89 @@ impl<S: AsRef<[u8]> + Sync> Model<S> {
         out: &mut [Recommendation],
         counts: &mut [usize],
     ) -> Result<BatchSummary> {
-        let needed = users.len().saturating_mul(k);
+        self.run_batch(
+            Users::Ids(users),
+            users.len(),
+            k,
+            &exclude,
+            threads,
+            out,
+            counts,
+        )
+    }
+
+    /// Recommends `k` items to each of the user vectors `vectors` (one after another, each
+    /// of the model's dimension: `vectors.len() / dim` users, e.g. folded in with
+    /// [`Model::fold_in`]) on `threads` threads (0: one per available core): user `i`'s items
+    /// go to `out[i * k..(i + 1) * k]` and their number to `counts[i]`, exactly as
+    /// [`Model::recommend_vector`] with `exclude(i)` would give them, whatever the thread
+    /// count. Users answered by a row scan share the reading and decoding of the item rows,
+    /// as in [`Model::recommend_batch`]. A vector with a value that is not finite stops the
+    /// batch with the error `recommend_vector` gives for it.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pocketrec::Error> {
+    /// # let bytes = pocketrec::builder::tiny_example_model()?;
+    /// use pocketrec::{Model, Recommendation};
+    /// let model = Model::from_bytes(&bytes)?;
+    /// let vectors = [1.0, 0.0, 0.0, 0.0, /* user 1: */ 0.0, 0.5, 0.0, 1.0];
+    /// let (k, mut out, mut counts) = (2, vec![Recommendation::default(); 4], vec![0; 2]);
+    /// model.recommend_vector_batch(&vectors, k, |_| &[], 2, &mut out, &mut counts)?;
+    /// let mut one = [Recommendation::default(); 2];
+    /// let n = model.recommend_vector(&vectors[4..], k, &[], &mut one)?;
+    /// assert_eq!((counts[1], &out[2..4]), (n, &one[..]));
+    /// # Ok(()) }
+    /// ```
+    pub fn recommend_vector_batch<'e>(
+        &self,
+        vectors: &[f32],
+        k: usize,
+        exclude: impl Fn(usize) -> &'e [u64] + Sync,
+        threads: usize,
+        out: &mut [Recommendation],
+        counts: &mut [usize],
+    ) -> Result<BatchSummary> {
+        let dim = self.items()?.dim();
+        if dim == 0 || !vectors.len().is_multiple_of(dim) {
+            return Err(Error::DimensionMismatch {
+                expected: dim as u64,
+                actual: (vectors.len() % dim.max(1)) as u64,
+            });
+        }
+        let users = vectors.len() / dim;
+        self.run_batch(
+            Users::Vectors(vectors),
+            users,
+            k,
+            &exclude,
+            threads,
+            out,
+            counts,
+        )
+    }
+
+    /// Answers the `n` users of `users` on `threads` threads (see [`Model::recommend_batch`]).
+    #[allow(clippy::too_many_arguments)]
+    fn run_batch<'e>(
+        &self,
+        users: Users<'_>,
+        n: usize,
+        k: usize,
+        exclude: &(impl Fn(usize) -> &'e [u64] + Sync),
+        threads: usize,
+        out: &mut [Recommendation],
+        counts: &mut [usize],
+    ) -> Result<BatchSummary> {
+        let needed = n.saturating_mul(k);
         if out.len() < needed {
             return Err(Error::BufferTooSmall {
                 needed: needed as u64,
                 actual: out.len() as u64,
             });
         }
-        if counts.len() < users.len() {
+        if counts.len() < n {
             return Err(Error::BufferTooSmall {
-                needed: users.len() as u64,
+                needed: n as u64,
                 actual: counts.len() as u64,
             });
         }
@@ -75,19 +159,19 @@ impl<S: AsRef<[u8]> + Sync> Model<S> {
             0 => available,
             n => n,
         }
-        .min(users.len().div_ceil(USERS_PER_CLAIM))
+        .min(n.div_ceil(USERS_PER_CLAIM))
         .max(1);
         // Work is claimed in blocks of users; each block's slices of `out` and `counts` are
         // handed to whichever thread claims it, so every user's answer lands in its own place.
         let blocks: Vec<Block<'_>> = if k == 0 {
-            counts[..users.len()]
+            counts[..n]
                 .chunks_mut(USERS_PER_CLAIM)
                 .map(|c| (&mut [][..], c))
                 .collect()
         } else {
             out[..needed]
                 .chunks_mut(USERS_PER_CLAIM * k)
-                .zip(counts[..users.len()].chunks_mut(USERS_PER_CLAIM))
+                .zip(counts[..n].chunks_mut(USERS_PER_CLAIM))
                 .collect()
         };
         let blocks: Vec<std::sync::Mutex<Option<Block<'_>>>> = blocks
@@ -106,7 +190,7 @@ impl<S: AsRef<[u8]> + Sync> Model<S> {
                     continue;
                 };
                 unknown +=
-                    self.answer_block(users, block * USERS_PER_CLAIM, k, &exclude, out, counts)?;
+                    self.answer_block(users, block * USERS_PER_CLAIM, k, exclude, out, counts)?;
             }
         };
         let results: Vec<Result<usize>> = if threads == 1 {
@@ -141,7 +225,7 @@ impl<S: AsRef<[u8]> + Sync> Model<S> {
     /// those of [`Model::recommend`] either way.
     fn answer_block<'e>(
         &self,
-        users: &[u64],
+        users: Users<'_>,
         first: usize,
         k: usize,
         exclude: &(impl Fn(usize) -> &'e [u64] + Sync),
@@ -149,24 +233,45 @@ impl<S: AsRef<[u8]> + Sync> Model<S> {
         counts: &mut [usize],
     ) -> Result<usize> {
         let items = self.items()?;
-        let user_table = self.users()?;
-        let dim = user_table.dim();
-        if dim > MAX_STACK_DIM {
-            // As `recommend`, which decodes the user's row on the stack.
-            return Err(Error::DimensionTooLarge {
-                dim: dim as u64,
-                max: MAX_STACK_DIM as u64,
-            });
-        }
+        // The user table, read only for ids (a file may have none).
+        let ids = match users {
+            Users::Ids(ids) => {
+                let table = self.users()?;
+                if table.dim() > MAX_STACK_DIM {
+                    // As `recommend`, which decodes the user's row on the stack.
+                    return Err(Error::DimensionTooLarge {
+                        dim: table.dim() as u64,
+                        max: MAX_STACK_DIM as u64,
+                    });
+                }
+                Some((ids, table))
+            }
+            Users::Vectors(_) => None,
+        };
+        let dim = ids.as_ref().map_or(items.dim(), |(_, table)| table.dim());
         let mut vectors = vec![0.0f32; dim * counts.len()];
         let mut biases = vec![0.0f32; counts.len()];
         let mut unknown = 0;
         let mut grouped = Vec::with_capacity(counts.len());
         for (j, (count, vector)) in counts.iter_mut().zip(vectors.chunks_mut(dim)).enumerate() {
             *count = 0;
-            match user_vector(&user_table, users[first + j], vector) {
+            let read = match (&ids, users) {
+                (Some((ids, table)), _) => user_vector(table, ids[first + j], vector),
+                (None, Users::Vectors(given)) => {
+                    let given = &given[(first + j) * dim..(first + j + 1) * dim];
+                    self.vector_query(&items, given).map(|query| {
+                        vector.copy_from_slice(query.vector);
+                        0.0
+                    })
+                }
+                (None, Users::Ids(_)) => Err(Error::InvalidQuery {
+                    index: None,
+                    reason: "user ids without a user table",
+                }),
+            };
+            match read {
                 Ok(bias) => biases[j] = bias,
-                Err(Error::IdNotFound { .. }) => {
+                Err(Error::IdNotFound { .. }) if ids.is_some() => {
                     unknown += 1;
                     continue;
                 }

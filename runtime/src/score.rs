@@ -100,7 +100,11 @@ impl<S: AsRef<[u8]>> Model<S> {
     }
 
     /// Checks a caller-given user vector against the item table.
-    fn vector_query<'q>(&self, items: &Table<'_>, user_vector: &'q [f32]) -> Result<Query<'q>> {
+    pub(crate) fn vector_query<'q>(
+        &self,
+        items: &Table<'_>,
+        user_vector: &'q [f32],
+    ) -> Result<Query<'q>> {
         if user_vector.len() != items.dim() {
             return Err(Error::DimensionMismatch {
                 expected: items.dim() as u64,

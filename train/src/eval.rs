@@ -22,7 +22,6 @@
 //! and only those without any are new users.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use pocketrec::{Model, Recommendation, Table};
 use rand::SeedableRng;
@@ -221,7 +220,6 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
         todo.retain(|&(user, _)| known(user));
     }
     progress.start(todo.len() as u64, "ranking users");
-    let done = AtomicU64::new(0);
     // Users in increasing order of training activity (ties by id), for the quartiles.
     let mut by_activity: Vec<usize> = (0..todo.len()).collect();
     by_activity.sort_by_key(|&k| (train.get(todo[k].0).len(), todo[k].0));
@@ -256,47 +254,65 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
         }
         results
     } else {
-        pool.install(|| {
-            todo.par_iter()
-                .map_init(
-                    || {
-                        (
-                            vec![Recommendation::default(); options.k],
-                            vec![0.0f32; dim],
-                        )
-                    },
-                    |(out, vector), &(user, test_items)| {
-                        let n = done.fetch_add(1, Ordering::Relaxed);
-                        if n.is_multiple_of(256) {
-                            progress.update(n);
-                        }
-                        // Folded in from the training items (a user without any is cold).
+        // Each user folded in from their training items (on the pool), then ranked with the
+        // others of their chunk by the runtime's vector batch, a chunk at a time.
+        let mut results = Vec::with_capacity(todo.len());
+        let mut vectors = vec![0.0f32; BATCH_USERS * dim];
+        let mut out = vec![Recommendation::default(); BATCH_USERS * options.k];
+        let mut counts = vec![0usize; BATCH_USERS];
+        for (c, chunk) in todo.chunks(BATCH_USERS).enumerate() {
+            let vectors = &mut vectors[..chunk.len() * dim];
+            let folded: Vec<Result<bool>> = pool.install(|| {
+                vectors
+                    .par_chunks_mut(dim)
+                    .zip(chunk.par_iter())
+                    .map(|(vector, &(user, _))| {
+                        // A user without training items is cold: nothing to fold in from.
                         let exclude = train.get(user);
-                        let answer = if exclude.is_empty() {
+                        let folded = if exclude.is_empty() {
                             Err(pocketrec::Error::IdNotFound {
                                 role: pocketrec::Role::User,
                                 id: user,
                             })
                         } else {
-                            model.fold_in(exclude, &[], None, vector).and_then(|_| {
-                                model.recommend_vector(vector, options.k, exclude, out)
-                            })
+                            model.fold_in(exclude, &[], None, vector)
                         };
-                        match answer {
-                            Ok(n) => {
-                                let ranked: Vec<u64> = out[..n].iter().map(|r| r.id).collect();
-                                Ok(Some(user_metrics(&ranked, test_items, options.k)))
-                            }
+                        match folded {
+                            Ok(_) => Ok(true),
                             Err(pocketrec::Error::IdNotFound {
                                 role: pocketrec::Role::User,
                                 ..
-                            }) => Ok(None),
+                            }) => {
+                                vector.fill(0.0);
+                                Ok(false)
+                            }
                             Err(e) => Err(to_export(e)),
                         }
-                    },
+                    })
+                    .collect()
+            });
+            model
+                .recommend_vector_batch(
+                    vectors,
+                    options.k,
+                    |i| train.get(chunk[i].0),
+                    options.threads.max(1),
+                    &mut out,
+                    &mut counts,
                 )
-                .collect()
-        })
+                .map_err(to_export)?;
+            for (i, (&(_, test_items), folded)) in chunk.iter().zip(folded).enumerate() {
+                results.push(folded.map(|folded| {
+                    folded.then(|| {
+                        let answer = &out[i * options.k..i * options.k + counts[i]];
+                        let ranked: Vec<u64> = answer.iter().map(|r| r.id).collect();
+                        user_metrics(&ranked, test_items, options.k)
+                    })
+                }));
+            }
+            progress.update(((c + 1) * BATCH_USERS).min(todo.len()) as u64);
+        }
+        results
     };
     progress.finish();
     let mut report = EvalReport {
