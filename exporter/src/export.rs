@@ -107,8 +107,31 @@ pub struct ExportOptions {
 impl ExportOptions {
     /// Options with defaults: f32 values, row-number ids, no biases, dot scoring, no pruning.
     pub fn new(users: Source, items: Source, output: impl Into<PathBuf>) -> Self {
+        ExportOptions::with_tables(Some(users), items, output)
+    }
+
+    /// Options for a file of the item table alone, from an item table without a user table
+    /// (a two-tower model's item side, say): no user rows ([`UserRows::FoldedIn`]), every
+    /// user folded in on the device from their interactions through the file's fold-in
+    /// section; otherwise the defaults of [`ExportOptions::new`].
+    ///
+    /// ```no_run
+    /// use pocketrec_export::export::{ExportOptions, Source, export};
+    /// # fn main() -> Result<(), pocketrec_export::ExportError> {
+    /// let summary = export(&ExportOptions::items_only(Source::file("items.npy"), "items.prec"))?;
+    /// println!("{} bytes", summary.file_bytes);
+    /// # Ok(()) }
+    /// ```
+    pub fn items_only(items: Source, output: impl Into<PathBuf>) -> Self {
+        let mut options = ExportOptions::with_tables(None, items, output);
+        options.storage.user_rows = UserRows::FoldedIn;
+        options
+    }
+
+    /// The defaults for these tables.
+    fn with_tables(users: Option<Source>, items: Source, output: impl Into<PathBuf>) -> Self {
         ExportOptions {
-            users: Some(users),
+            users,
             items,
             output: output.into(),
             values: ValueEncoding::F32,
@@ -132,26 +155,9 @@ impl ExportOptions {
     }
 }
 
-impl ExportOptions {
-    /// Options for a file of the item table alone, from an item table without a user table
-    /// (a two-tower model's item side, say): no user rows ([`UserRows::FoldedIn`]), every
-    /// user folded in on the device from their interactions through the file's fold-in
-    /// section; otherwise the defaults of [`ExportOptions::new`].
-    ///
-    /// ```no_run
-    /// use pocketrec_export::export::{ExportOptions, Source, export};
-    /// # fn main() -> Result<(), pocketrec_export::ExportError> {
-    /// let summary = export(&ExportOptions::items_only(Source::file("items.npy"), "items.prec"))?;
-    /// println!("{} bytes", summary.file_bytes);
-    /// # Ok(()) }
-    /// ```
-    pub fn items_only(items: Source, output: impl Into<PathBuf>) -> Self {
-        let mut options = ExportOptions::new(Source::file(""), items, output);
-        options.users = None;
-        options.storage.user_rows = UserRows::FoldedIn;
-        options
-    }
-}
+/// What the `source.users` property records for an export without a user table
+/// ([`ExportOptions::items_only`], and Python's `export(None, items, ...)`).
+pub const NO_USER_TABLE_SOURCE: &str = "none: the item table alone, users folded in";
 
 /// What an export wrote.
 #[derive(Clone, Debug)]
@@ -343,7 +349,7 @@ fn no_user_table(items: &LoadedTable) -> Result<LoadedTable> {
             tensor: "user_embedding".into(),
             matrix: Matrix::Dense(input::DenseMatrix::default()),
         },
-        provenance: "none: the item table alone, users folded in".into(),
+        provenance: NO_USER_TABLE_SOURCE.into(),
         matrix,
     })
 }

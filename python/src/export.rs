@@ -19,7 +19,7 @@ use numpy::{
 use pocketrec::builder::Layout;
 use pocketrec::{IdKind, ListRows, Scoring, ValueEncoding};
 use pocketrec_export::arrays::{self, ArrayExport, ArrayIds, ArrayTable, Values};
-use pocketrec_export::export::{ExportOptions, ExportSummary, Source};
+use pocketrec_export::export::{ExportOptions, ExportSummary, NO_USER_TABLE_SOURCE, Source};
 use pocketrec_export::input::{DenseMatrix, Matrix};
 use pocketrec_export::storage::{BoundsChoice, ItemStorage, Target, UserRows};
 use pocketrec_export::{ExportError, ids, input};
@@ -280,19 +280,15 @@ fn no_user_table(
             "user_ids and user_bias name the rows of a user table, and none was given".into(),
         ));
     }
-    let cols = match &items.matrix {
-        Matrix::Dense(m) => m.cols,
-        Matrix::Csr(m) => m.cols,
-    };
     let mut table = ArrayTable::new(
         "user_embedding",
         Matrix::Dense(DenseMatrix {
             rows: 0,
-            cols,
+            cols: items.matrix.cols(),
             data: Vec::new(),
         }),
     );
-    table.source = Some("none: the item table alone, users folded in".into());
+    table.source = Some(NO_USER_TABLE_SOURCE.into());
     Ok(table)
 }
 

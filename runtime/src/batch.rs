@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::scan::Retrieval;
 use crate::score::{MAX_STACK_DIM, Query, user_vector};
+use crate::table::Table;
 use crate::topk::Recommendation;
 
 /// Users a thread takes at a time: small enough to balance the threads, large enough that
@@ -24,7 +25,23 @@ type Block<'o> = (&'o mut [Recommendation], &'o mut [usize]);
 enum Users<'u> {
     /// The rows of these user ids.
     Ids(&'u [u64]),
-    /// These vectors, one after another, each of the item table's dimension.
+    /// These vectors, one after another, each `dim` values (the item table's dimension).
+    Vectors { values: &'u [f32], dim: usize },
+}
+
+impl Users<'_> {
+    /// How many users.
+    fn count(self) -> usize {
+        match self {
+            Users::Ids(ids) => ids.len(),
+            Users::Vectors { values, dim } => values.len() / dim,
+        }
+    }
+}
+
+/// [`Users`] ready to read in a block: ids with the user table they are looked up in.
+enum Rows<'u, 't> {
+    Ids(&'u [u64], &'t Table<'t>),
     Vectors(&'u [f32]),
 }
 
@@ -68,15 +85,7 @@ impl<S: AsRef<[u8]> + Sync> Model<S> {
         out: &mut [Recommendation],
         counts: &mut [usize],
     ) -> Result<BatchSummary> {
-        self.run_batch(
-            Users::Ids(users),
-            users.len(),
-            k,
-            &exclude,
-            threads,
-            out,
-            counts,
-        )
+        self.run_batch(Users::Ids(users), k, &exclude, threads, out, counts)
     }
 
     /// Recommends `k` items to each of the user vectors `vectors` (one after another, each
@@ -117,30 +126,24 @@ impl<S: AsRef<[u8]> + Sync> Model<S> {
                 actual: (vectors.len() % dim.max(1)) as u64,
             });
         }
-        let users = vectors.len() / dim;
-        self.run_batch(
-            Users::Vectors(vectors),
-            users,
-            k,
-            &exclude,
-            threads,
-            out,
-            counts,
-        )
+        let users = Users::Vectors {
+            values: vectors,
+            dim,
+        };
+        self.run_batch(users, k, &exclude, threads, out, counts)
     }
 
-    /// Answers the `n` users of `users` on `threads` threads (see [`Model::recommend_batch`]).
-    #[allow(clippy::too_many_arguments)]
+    /// Answers `users` on `threads` threads (see [`Model::recommend_batch`]).
     fn run_batch<'e>(
         &self,
         users: Users<'_>,
-        n: usize,
         k: usize,
         exclude: &(impl Fn(usize) -> &'e [u64] + Sync),
         threads: usize,
         out: &mut [Recommendation],
         counts: &mut [usize],
     ) -> Result<BatchSummary> {
+        let n = users.count();
         let needed = n.saturating_mul(k);
         if out.len() < needed {
             return Err(Error::BufferTooSmall {
@@ -234,44 +237,42 @@ impl<S: AsRef<[u8]> + Sync> Model<S> {
     ) -> Result<usize> {
         let items = self.items()?;
         // The user table, read only for ids (a file may have none).
-        let ids = match users {
+        let user_table;
+        let (rows, dim) = match users {
             Users::Ids(ids) => {
-                let table = self.users()?;
-                if table.dim() > MAX_STACK_DIM {
+                user_table = self.users()?;
+                let dim = user_table.dim();
+                if dim > MAX_STACK_DIM {
                     // As `recommend`, which decodes the user's row on the stack.
                     return Err(Error::DimensionTooLarge {
-                        dim: table.dim() as u64,
+                        dim: dim as u64,
                         max: MAX_STACK_DIM as u64,
                     });
                 }
-                Some((ids, table))
+                (Rows::Ids(ids, &user_table), dim)
             }
-            Users::Vectors(_) => None,
+            Users::Vectors { values, dim } => (Rows::Vectors(values), dim),
         };
-        let dim = ids.as_ref().map_or(items.dim(), |(_, table)| table.dim());
         let mut vectors = vec![0.0f32; dim * counts.len()];
         let mut biases = vec![0.0f32; counts.len()];
         let mut unknown = 0;
         let mut grouped = Vec::with_capacity(counts.len());
         for (j, (count, vector)) in counts.iter_mut().zip(vectors.chunks_mut(dim)).enumerate() {
             *count = 0;
-            let read = match (&ids, users) {
-                (Some((ids, table)), _) => user_vector(table, ids[first + j], vector),
-                (None, Users::Vectors(given)) => {
-                    let given = &given[(first + j) * dim..(first + j + 1) * dim];
+            let read = match &rows {
+                Rows::Ids(ids, table) => user_vector(table, ids[first + j], vector),
+                Rows::Vectors(values) => {
+                    let given = &values[(first + j) * dim..(first + j + 1) * dim];
                     self.vector_query(&items, given).map(|query| {
                         vector.copy_from_slice(query.vector);
                         0.0
                     })
                 }
-                (None, Users::Ids(_)) => Err(Error::InvalidQuery {
-                    index: None,
-                    reason: "user ids without a user table",
-                }),
             };
             match read {
+                // An unknown id is counted; a vector's errors stop the batch.
                 Ok(bias) => biases[j] = bias,
-                Err(Error::IdNotFound { .. }) if ids.is_some() => {
+                Err(Error::IdNotFound { .. }) if matches!(rows, Rows::Ids(..)) => {
                     unknown += 1;
                     continue;
                 }

@@ -224,7 +224,13 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
     let mut by_activity: Vec<usize> = (0..todo.len()).collect();
     by_activity.sort_by_key(|&k| (train.get(todo[k].0).len(), todo[k].0));
     let dim = items.dim();
-    let results: Vec<Result<Option<(f64, f64)>>> = if !options.fold_in {
+    // Recall and NDCG of a user whose answer is `answer`.
+    let metrics = |answer: &[Recommendation], test_items: &[u64]| {
+        let ranked: Vec<u64> = answer.iter().map(|r| r.id).collect();
+        user_metrics(&ranked, test_items, options.k)
+    };
+    // Each user's (Recall, NDCG), or `None` for a cold user.
+    let results: Vec<Option<(f64, f64)>> = if !options.fold_in {
         // The users' own rows: the runtime's batch, a chunk at a time for the progress report.
         let mut results = Vec::with_capacity(todo.len());
         let mut out = vec![Recommendation::default(); BATCH_USERS * options.k];
@@ -243,12 +249,12 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
                 .map_err(to_export)?;
             for (i, &(user, test_items)) in chunk.iter().enumerate() {
                 let answer = &out[i * options.k..i * options.k + counts[i]];
-                results.push(Ok(if users.find(user).is_err() {
-                    None
-                } else {
-                    let ranked: Vec<u64> = answer.iter().map(|r| r.id).collect();
-                    Some(user_metrics(&ranked, test_items, options.k))
-                }));
+                results.push(
+                    users
+                        .find(user)
+                        .is_ok()
+                        .then(|| metrics(answer, test_items)),
+                );
             }
             progress.update(((c + 1) * BATCH_USERS).min(todo.len()) as u64);
         }
@@ -262,7 +268,8 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
         let mut counts = vec![0usize; BATCH_USERS];
         for (c, chunk) in todo.chunks(BATCH_USERS).enumerate() {
             let vectors = &mut vectors[..chunk.len() * dim];
-            let folded: Vec<Result<bool>> = pool.install(|| {
+            // Whether each user was folded in (false: cold, their vector left zero).
+            let folded: Vec<bool> = pool.install(|| {
                 vectors
                     .par_chunks_mut(dim)
                     .zip(chunk.par_iter())
@@ -289,8 +296,8 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
                             Err(e) => Err(to_export(e)),
                         }
                     })
-                    .collect()
-            });
+                    .collect::<Result<_>>()
+            })?;
             model
                 .recommend_vector_batch(
                     vectors,
@@ -302,13 +309,8 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
                 )
                 .map_err(to_export)?;
             for (i, (&(_, test_items), folded)) in chunk.iter().zip(folded).enumerate() {
-                results.push(folded.map(|folded| {
-                    folded.then(|| {
-                        let answer = &out[i * options.k..i * options.k + counts[i]];
-                        let ranked: Vec<u64> = answer.iter().map(|r| r.id).collect();
-                        user_metrics(&ranked, test_items, options.k)
-                    })
-                }));
+                let answer = &out[i * options.k..i * options.k + counts[i]];
+                results.push(folded.then(|| metrics(answer, test_items)));
             }
             progress.update(((c + 1) * BATCH_USERS).min(todo.len()) as u64);
         }
@@ -328,7 +330,7 @@ pub fn evaluate_reporting<S: AsRef<[u8]> + Sync>(
     };
     let mut recalls = Vec::with_capacity(results.len());
     for r in results {
-        match r? {
+        match r {
             Some((recall, ndcg)) => {
                 report.recall += recall;
                 report.ndcg += ndcg;
