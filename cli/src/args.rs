@@ -574,13 +574,18 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// With --resume: weight of the prior that keeps weights near their previous values,
-    /// in proportion to their curvature (0: none) [default: 0.1].
+    /// in proportion to their curvature (0: none) [default: 0].
     #[arg(long)]
     pub prior_strength: Option<f32>,
     /// With --resume: most mask swaps of a sparse model, as a fraction of the active weights of
     /// its earlier rows with new interactions [default: 0.05].
     #[arg(long)]
     pub churn: Option<f64>,
+    /// With --resume: dynamic sparse training over the update, in the rows with new
+    /// interactions only: the fraction of their active weights that the first mask update
+    /// moves, decaying on a cosine (0: the churn swap alone) [default: 0.5].
+    #[arg(long)]
+    pub mask_fraction: Option<f64>,
     /// With --resume: earlier interactions to train on again beside the new ones (a sample of
     /// the old log).
     #[arg(long)]

@@ -630,6 +630,7 @@ def train(
     resume: Optional[PathLike] = None,
     prior_strength: Optional[float] = None,
     churn: Optional[float] = None,
+    mask_fraction: Optional[float] = None,
     items_only: bool = False,
 ) -> Dict[str, Any]:
     """Train a sparse matrix factorisation from an interaction log and write it, as
@@ -677,8 +678,11 @@ def train(
             interactions stay as they were; width, loss and density come from the checkpoint
             (``epochs`` counts passes over the new interactions, default 20).
         prior_strength: with ``resume``, the weight of the prior on the previous weights
-            (default 0.1).
+            (default 0: none).
         churn: with ``resume``, the share of mask swaps (default 0.05).
+        mask_fraction: with ``resume``, dynamic sparse training over the update in the rows
+            with new interactions: the share of their active weights the first mask update
+            moves, decaying on a cosine (default 0.5; 0: the churn swap alone).
         items_only: write no user rows (``--items-only``): every user is folded in on the
             device from their interactions, so the file is the item table alone; the final
             evaluation folds every user in (``evaluate(..., fold_in=True)``).
@@ -718,6 +722,7 @@ def train(
         resume=None if resume is None else os.fspath(resume),
         prior_strength=None if prior_strength is None else float(prior_strength),
         churn=None if churn is None else float(churn),
+        mask_fraction=None if mask_fraction is None else float(mask_fraction),
         items_only=bool(items_only),
     )
     result: Dict[str, Any] = json.loads(summary)

@@ -73,6 +73,7 @@ def train(
     resume: Optional[str],
     prior_strength: Optional[float],
     churn: Optional[float],
+    mask_fraction: Optional[float],
     items_only: bool,
 ) -> str:
     """Trains and writes a model; returns the summary as JSON."""

@@ -46,7 +46,7 @@ fn threads_or_default(threads: usize) -> usize {
 #[pyo3(signature = (
     train_path, output, *, dim, density, epochs, seed, values, threads, test_path, layout,
     loss, distill, k, fold_in, min_rating, final_eval, eval_every, on_epoch, block_bounds,
-    sparsify, rounds, rewind_step, checkpoint, resume, prior_strength, churn, items_only,
+    sparsify, rounds, rewind_step, checkpoint, resume, prior_strength, churn, mask_fraction, items_only,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train(
@@ -77,6 +77,7 @@ pub(crate) fn train(
     resume: Option<PathBuf>,
     prior_strength: Option<f32>,
     churn: Option<f64>,
+    mask_fraction: Option<f64>,
     items_only: bool,
 ) -> PyResult<String> {
     let values = values
@@ -161,6 +162,7 @@ pub(crate) fn train(
                 epochs: epochs.unwrap_or(ResumeOptions::default().epochs),
                 prior_strength: prior_strength.unwrap_or(ResumeOptions::default().prior_strength),
                 churn: churn.unwrap_or(ResumeOptions::default().churn),
+                mask_fraction: mask_fraction.unwrap_or(ResumeOptions::default().mask_fraction),
                 threads: options.threads,
                 eval_every,
                 k,
@@ -175,9 +177,10 @@ pub(crate) fn train(
             Some((path.clone(), ckpt, resume_options))
         }
         None => {
-            if prior_strength.is_some() || churn.is_some() {
+            if prior_strength.is_some() || churn.is_some() || mask_fraction.is_some() {
                 return Err(usage(
-                    "prior_strength and churn are settings of an update: they need resume=",
+                    "prior_strength, churn and mask_fraction are settings of an update: they \
+                     need resume=",
                 ));
             }
             None

@@ -36,14 +36,16 @@ use crate::mask::{self, RegrowConfig};
 use crate::model::{Anchor, Mf, StepConfig, Table, TableAnchor, Teacher};
 use crate::random::normal;
 use crate::sample::mix;
+use crate::schedule::Schedule;
 use crate::trainer::{
-    self, Event, RawState, StepPlan, TeacherLog, TrainOptions, Trained, budget, run_steps,
+    self, DstPlan, Event, RawState, StepPlan, TeacherLog, TrainOptions, Trained, budget, run_steps,
     teacher_options, written,
 };
 
-/// The settings of an update; the rest comes from the checkpoint. The defaults (20 epochs,
-/// prior strength 0.1, churn 0.05) were chosen with `bench/incremental.py` on a drifting log
-/// of seed 7 (`docs/INCREMENTAL.md`).
+/// The settings of an update; the rest comes from the checkpoint. The defaults (20 epochs, no
+/// prior, churn 0.05, mask fraction 0.5) were chosen with `bench/incremental.py` on two
+/// validation logs, a drifting one of seed 7 and Gowalla's training interactions in a random
+/// order of seed 11, for the best worst case of the two (`docs/INCREMENTAL.md`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ResumeOptions {
     /// Passes over the new interactions.
@@ -53,6 +55,11 @@ pub struct ResumeOptions {
     /// Most mask swaps in one update, as a fraction of the active weights of the earlier rows
     /// with new interactions.
     pub churn: f64,
+    /// Dynamic sparse training over the update, restricted to the earlier rows with new
+    /// interactions: the fraction of their active weights that the first mask update (after
+    /// the first epoch) prunes and regrows, decaying on a cosine to none at the run's
+    /// `update_end`, as a first training does (0: the masks move only by the churn swap).
+    pub mask_fraction: f64,
     /// Learning rate as a fraction of the first run's.
     pub lr_scale: f32,
     /// Worker threads (results do not depend on it).
@@ -69,8 +76,9 @@ impl Default for ResumeOptions {
     fn default() -> Self {
         ResumeOptions {
             epochs: 20,
-            prior_strength: 0.1,
+            prior_strength: 0.0,
             churn: 0.05,
+            mask_fraction: 0.5,
             lr_scale: 1.0,
             threads: trainer::default_threads(),
             eval_every: 0,
@@ -303,6 +311,7 @@ fn train_update(
     data: &Dataset,
     options: &TrainOptions,
     swap: Option<&mut dyn FnMut(&mut Mf)>,
+    dst: Option<&DstPlan>,
     observe: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> trainer::StepsDone {
     let steps_per_epoch = data.train.len().div_ceil(options.batch_size) as u64;
@@ -314,6 +323,7 @@ fn train_update(
         last_step,
         accumulate,
         adam_offset,
+        dst,
         ..StepPlan::new(data, options)
     };
     match swap {
@@ -386,6 +396,12 @@ fn resume_in_pool(
         return Err(TrainError::Options(format!(
             "--prior-strength must be >= 0, got {}",
             resume.prior_strength
+        )));
+    }
+    if !(0.0..=1.0).contains(&resume.mask_fraction) {
+        return Err(TrainError::Options(format!(
+            "--mask-fraction must be in [0, 1], got {}",
+            resume.mask_fraction
         )));
     }
     if !(0.0..=1.0).contains(&resume.churn) {
@@ -463,7 +479,7 @@ fn resume_in_pool(
     if sparse {
         observe(Event::TeacherStart);
     }
-    let master_run = train_update(&mut master, data, &master_options, None, observe);
+    let master_run = train_update(&mut master, data, &master_options, None, None, observe);
     master.anchor = None;
     let mut samples = master_run.samples;
     let mut train_seconds = master_run.train_seconds;
@@ -551,11 +567,29 @@ fn resume_in_pool(
             )
             .moved;
         };
+        let steps = data.train.len().div_ceil(options.batch_size) as u64;
+        let dst = (resume.mask_fraction > 0.0).then(|| {
+            DstPlan::within(
+                Schedule::new(
+                    steps * options.epochs as u64,
+                    steps,
+                    options.update_end,
+                    resume.mask_fraction,
+                ),
+                RegrowConfig {
+                    prune_balance: info.prune_balance,
+                    ..RegrowConfig::default()
+                },
+                open_active,
+                [movable_users.clone(), movable_items.clone()],
+            )
+        });
         let run = train_update(
             &mut student,
             data,
             &options,
             Some(&mut swap as &mut dyn FnMut(&mut Mf)),
+            dst.as_ref(),
             observe,
         );
         student.anchor = None;

@@ -1098,6 +1098,7 @@ fn train_in_pool(
             budget_start,
             budget_end,
             gradual,
+            within: None,
         })
     } else {
         None
@@ -1175,6 +1176,30 @@ pub(crate) struct DstPlan {
     /// Active weights at the end (below `budget_start` only for gradual pruning).
     budget_end: usize,
     gradual: bool,
+    /// Only these rows of each table change their masks (an incremental update's rows with
+    /// new interactions); `None`: every row.
+    within: Option<[Vec<bool>; 2]>,
+}
+
+impl DstPlan {
+    /// Mask updates on `schedule` over the rows `within` marks, moving `schedule.fraction`
+    /// of `movable` active weights each time (an incremental update's).
+    pub(crate) fn within(
+        schedule: Schedule,
+        regrow: RegrowConfig,
+        movable: usize,
+        within: [Vec<bool>; 2],
+    ) -> Self {
+        DstPlan {
+            schedule,
+            regrow,
+            accumulated: true,
+            budget_start: movable,
+            budget_end: movable,
+            gradual: false,
+            within: Some(within),
+        }
+    }
 }
 
 /// What [`run_steps`] runs: the data, the options, and which of the run's steps.
@@ -1324,6 +1349,13 @@ pub(crate) fn run_steps(
                         drop,
                         k,
                         dst.regrow,
+                    )
+                } else if let Some([users, items]) = &dst.within {
+                    mask::prune_and_regrow_within(
+                        [&mut mf.users, &mut mf.items],
+                        k,
+                        dst.regrow,
+                        [users, items],
                     )
                 } else {
                     mask::prune_and_regrow([&mut mf.users, &mut mf.items], k, dst.regrow)

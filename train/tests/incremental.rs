@@ -173,3 +173,92 @@ fn string_ids_cannot_join_a_model_with_integer_ids() {
         "{e}"
     );
 }
+
+#[test]
+fn mask_updates_move_only_the_rows_with_new_interactions() {
+    let (_, ckpt) = first_model(0.25);
+    let data = align(&period(1), &ckpt.users, &ckpt.items, Path::new("p2.tsv")).unwrap();
+    let with = |mask_fraction: f64| ResumeOptions {
+        epochs: 4,
+        mask_fraction,
+        churn: 0.0,
+        ..options(1)
+    };
+    let fixed = resume(&ckpt, &data, &with(0.0), &mut |_| {}).unwrap();
+    let moving = resume(&ckpt, &data, &with(0.5), &mut |_| {}).unwrap();
+    let dim = 8;
+    let old_items = ckpt.items.len();
+    let item_masks = |c: &Checkpoint| c.model.items.active.clone().unwrap();
+    let (before, fixed_masks, moving_masks) = (
+        item_masks(&ckpt),
+        item_masks(&fixed.checkpoint),
+        item_masks(&moving.checkpoint),
+    );
+    let mut open = vec![false; data.items.len()];
+    for (_, i) in data.train.pairs() {
+        open[i as usize] = true;
+    }
+    let mut moved = 0;
+    for r in 0..old_items {
+        let row = |m: &[u8]| m[r * dim..(r + 1) * dim].to_vec();
+        assert_eq!(
+            row(&fixed_masks),
+            row(&before),
+            "no churn, no mask updates: item {r}'s mask stays"
+        );
+        if open[r] {
+            moved += usize::from(row(&moving_masks) != row(&before));
+        } else {
+            assert_eq!(
+                row(&moving_masks),
+                row(&before),
+                "item {r} has no new interaction: its mask stays"
+            );
+        }
+    }
+    assert!(moved > 0, "mask updates moved no item row");
+    let b = budget(data.users.len(), data.items.len(), dim, 0.25);
+    let active =
+        moving.checkpoint.model.users.active_count() + moving.checkpoint.model.items.active_count();
+    assert_eq!(active, b, "the budget holds through the mask updates");
+    let e = resume(&ckpt, &data, &with(1.5), &mut |_| {})
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("--mask-fraction must be in [0, 1], got 1.5"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_prior_keeps_the_weights_nearer_to_the_previous_ones() {
+    let (_, ckpt) = first_model(1.0);
+    let data = align(&period(1), &ckpt.users, &ckpt.items, Path::new("p2.tsv")).unwrap();
+    let moved = |prior_strength: f32| {
+        let r = resume(
+            &ckpt,
+            &data,
+            &ResumeOptions {
+                epochs: 4,
+                prior_strength,
+                ..options(1)
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+        let before = &ckpt.model.items.w;
+        let after = &r.checkpoint.model.items.w[..before.len()];
+        before
+            .iter()
+            .zip(after)
+            .map(|(a, b)| f64::from(a - b).powi(2))
+            .sum::<f64>()
+    };
+    let (free, held) = (moved(0.0), moved(100.0));
+    assert!(free > 0.0, "the update moved nothing");
+    assert!(
+        held < 0.5 * free,
+        "a strong prior moved the item weights {held}, no prior {free}"
+    );
+}

@@ -639,10 +639,14 @@ pub fn run_args(args: TrainArgs) -> Result<()> {
     if let Some(path) = args.resume.clone() {
         return run_resume_args(args, &path);
     }
-    if args.prior_strength.is_some() || args.churn.is_some() || args.replay.is_some() {
+    if args.prior_strength.is_some()
+        || args.churn.is_some()
+        || args.mask_fraction.is_some()
+        || args.replay.is_some()
+    {
         return Err(CliError::Usage(
-            "--prior-strength, --churn and --replay are settings of an update: they need \
-             --resume"
+            "--prior-strength, --churn, --mask-fraction and --replay are settings of an \
+             update: they need --resume"
                 .into(),
         ));
     }
@@ -836,6 +840,9 @@ fn run_resume_args(args: TrainArgs, path: &Path) -> Result<()> {
             .prior_strength
             .unwrap_or(ResumeOptions::default().prior_strength),
         churn: args.churn.unwrap_or(ResumeOptions::default().churn),
+        mask_fraction: args
+            .mask_fraction
+            .unwrap_or(ResumeOptions::default().mask_fraction),
         threads: args.threads,
         eval_every: args.eval_every,
         eval_users: args.eval_users,
