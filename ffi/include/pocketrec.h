@@ -448,6 +448,48 @@ enum pocketrec_status pocketrec_recommend_batch(const struct pocketrec_model *mo
                                                 size_t *out_unknown_users);
 
 /**
+ * The `k` best items for each of the `n_users` user vectors in `user_vecs` (one after
+ * another, `dim` floats each, `dim` the model's dimension: users folded in with
+ * `pocketrec_fold_in`, for example), on `threads` threads: user `i`'s items go to
+ * `out_items[i*k .. i*k + out_counts[i])` and their scores to the same places of
+ * `out_scores`, best first, exactly as `pocketrec_recommend_vector` answers that vector with
+ * the same `k` and exclusions, whatever the number of threads. Entries past `out_counts[i]`
+ * in user `i`'s `k` slots are not written. On failure every `out_counts[i]` is set to 0 and
+ * the contents of `out_items` and `out_scores` are unspecified.
+ *
+ * Exclusions, threads and memory as for `pocketrec_recommend_batch`.
+ *
+ * `out_items` and `out_counts` are required (NULL is accepted only with `n_users * k`,
+ * respectively `n_users`, 0); `out_scores` may be NULL when not wanted; `user_vecs` may be
+ * NULL when `n_users` is 0. All arrays are borrowed for the call, and the outputs must not
+ * overlap the inputs or each other.
+ *
+ * Errors: `POCKETREC_INVALID_ARGUMENT` (a handle that is not open, a NULL or misaligned
+ * array that is needed, `dim` not the model's dimension, a value of a vector that is not
+ * finite, `n_users * dim`, `n_users * k` or `n_users + 1` out of range, offsets that do not
+ * start at 0 or decrease, `exclude` without `exclude_offsets`), `POCKETREC_UNSUPPORTED`
+ * (dimension above 512), `POCKETREC_FORMAT`.
+ *
+ * # Safety
+ * `user_vecs` is NULL or points to `n_users * dim` readable floats; `exclude_offsets` is NULL
+ * or points to `n_users + 1` readable `size_t`; `exclude` is NULL or points to
+ * `exclude_offsets[n_users]` readable `uint64_t`; `out_items` is NULL or points to
+ * `n_users * k` writable `uint64_t`; `out_scores` is NULL or points to `n_users * k` writable
+ * floats; `out_counts` is NULL or points to `n_users` writable `size_t`.
+ */
+enum pocketrec_status pocketrec_recommend_vector_batch(const struct pocketrec_model *model,
+                                                       const float *user_vecs,
+                                                       size_t n_users,
+                                                       size_t dim,
+                                                       const size_t *exclude_offsets,
+                                                       const uint64_t *exclude,
+                                                       size_t k,
+                                                       size_t threads,
+                                                       uint64_t *out_items,
+                                                       float *out_scores,
+                                                       size_t *out_counts);
+
+/**
  * Folds a user in on the device: solves the user's vector from the items they interacted
  * with, the item table fixed, and writes it to `out[0..dim)`; `pocketrec_recommend_vector`
  * then recommends for it. The model must carry a fold-in section (`pocketrec export` writes

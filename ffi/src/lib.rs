@@ -736,7 +736,7 @@ pub unsafe extern "C" fn pocketrec_recommend_batch(
                 scores,
                 counts: &mut *counts,
             };
-            batch.fill(&model, users, &exclusions, threads)
+            batch.fill(&model, BatchUsers::Ids(users), &exclusions, threads)
         })();
         match result {
             Ok(n_unknown) => {
@@ -750,6 +750,104 @@ pub unsafe extern "C" fn pocketrec_recommend_batch(
                 Err(failure)
             }
         }
+    })
+}
+
+/// The `k` best items for each of the `n_users` user vectors in `user_vecs` (one after
+/// another, `dim` floats each, `dim` the model's dimension: users folded in with
+/// `pocketrec_fold_in`, for example), on `threads` threads: user `i`'s items go to
+/// `out_items[i*k .. i*k + out_counts[i])` and their scores to the same places of
+/// `out_scores`, best first, exactly as `pocketrec_recommend_vector` answers that vector with
+/// the same `k` and exclusions, whatever the number of threads. Entries past `out_counts[i]`
+/// in user `i`'s `k` slots are not written. On failure every `out_counts[i]` is set to 0 and
+/// the contents of `out_items` and `out_scores` are unspecified.
+///
+/// Exclusions, threads and memory as for `pocketrec_recommend_batch`.
+///
+/// `out_items` and `out_counts` are required (NULL is accepted only with `n_users * k`,
+/// respectively `n_users`, 0); `out_scores` may be NULL when not wanted; `user_vecs` may be
+/// NULL when `n_users` is 0. All arrays are borrowed for the call, and the outputs must not
+/// overlap the inputs or each other.
+///
+/// Errors: `POCKETREC_INVALID_ARGUMENT` (a handle that is not open, a NULL or misaligned
+/// array that is needed, `dim` not the model's dimension, a value of a vector that is not
+/// finite, `n_users * dim`, `n_users * k` or `n_users + 1` out of range, offsets that do not
+/// start at 0 or decrease, `exclude` without `exclude_offsets`), `POCKETREC_UNSUPPORTED`
+/// (dimension above 512), `POCKETREC_FORMAT`.
+///
+/// # Safety
+/// `user_vecs` is NULL or points to `n_users * dim` readable floats; `exclude_offsets` is NULL
+/// or points to `n_users + 1` readable `size_t`; `exclude` is NULL or points to
+/// `exclude_offsets[n_users]` readable `uint64_t`; `out_items` is NULL or points to
+/// `n_users * k` writable `uint64_t`; `out_scores` is NULL or points to `n_users * k` writable
+/// floats; `out_counts` is NULL or points to `n_users` writable `size_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pocketrec_recommend_vector_batch(
+    model: *const pocketrec_model,
+    user_vecs: *const f32,
+    n_users: usize,
+    dim: usize,
+    exclude_offsets: *const usize,
+    exclude: *const u64,
+    k: usize,
+    threads: usize,
+    out_items: *mut u64,
+    out_scores: *mut f32,
+    out_counts: *mut usize,
+) -> pocketrec_status {
+    guard(|| {
+        // SAFETY: `out_counts` as documented.
+        let counts = unsafe { args::output(out_counts, n_users, "out_counts") }?;
+        counts.fill(0);
+        let result = (|| {
+            let out_of_range = |what: &str, by: usize| {
+                Failure::invalid(format!(
+                    "n_users {n_users} times {what} {by} is out of range"
+                ))
+            };
+            let entries = n_users.checked_mul(k).ok_or_else(|| out_of_range("k", k))?;
+            let values = n_users
+                .checked_mul(dim)
+                .ok_or_else(|| out_of_range("dim", dim))?;
+            let model = lookup(model)?;
+            let model_dim = model.dim().ok_or_else(|| {
+                Failure::new(pocketrec_status::POCKETREC_FORMAT, "the model has no table")
+            })?;
+            if dim != model_dim {
+                return Err(Failure::invalid(format!(
+                    "dim is {dim}, the model's dimension is {model_dim}"
+                )));
+            }
+            // SAFETY: the arrays as documented.
+            let (items, scores, vectors) = unsafe {
+                (
+                    args::output(out_items, entries, "out_items")?,
+                    if out_scores.is_null() {
+                        None
+                    } else {
+                        Some(args::output(out_scores, entries, "out_scores")?)
+                    },
+                    args::input(user_vecs, values, "user_vecs")?,
+                )
+            };
+            // SAFETY: `exclude_offsets` and `exclude` as documented.
+            let exclusions = unsafe { Exclusions::new(n_users, exclude_offsets, exclude) }?;
+            let batch = BatchOut {
+                k,
+                items,
+                scores,
+                counts: &mut *counts,
+            };
+            let users = BatchUsers::Vectors {
+                values: vectors,
+                dim,
+            };
+            batch.fill(&model, users, &exclusions, threads).map(|_| ())
+        })();
+        if result.is_err() {
+            counts.fill(0);
+        }
+        result
     })
 }
 
@@ -815,17 +913,34 @@ struct BatchOut<'a> {
     counts: &'a mut [usize],
 }
 
+/// The users of a batch: ids of the file, or vectors of the model's dimension.
+#[derive(Clone, Copy)]
+enum BatchUsers<'a> {
+    Ids(&'a [u64]),
+    Vectors { values: &'a [f32], dim: usize },
+}
+
+impl BatchUsers<'_> {
+    fn len(&self) -> usize {
+        match *self {
+            BatchUsers::Ids(ids) => ids.len(),
+            BatchUsers::Vectors { values, dim } => values.len() / dim.max(1),
+        }
+    }
+}
+
 impl BatchOut<'_> {
-    /// Answers `users` through `Model::recommend_batch`, a chunk of users at a time, and
-    /// returns the number of unknown users.
+    /// Answers `users` through `Model::recommend_batch` or `Model::recommend_vector_batch`, a
+    /// chunk of users at a time, and returns the number of unknown users.
     fn fill(
         mut self,
         model: &OpenModel,
-        users: &[u64],
+        users: BatchUsers<'_>,
         exclusions: &Exclusions<'_>,
         threads: usize,
     ) -> Outcome<usize> {
         let k = self.k;
+        let n_users = users.len();
         // No more than the catalogue can be returned, as in `pocketrec_recommend`.
         let kept = k.min(model.items()?.rows());
         let threads = match threads {
@@ -835,22 +950,33 @@ impl BatchOut<'_> {
         .min(MAX_BATCH_THREADS);
         let chunk = (BATCH_CHUNK_ENTRIES / kept.max(1))
             .max(64 * threads)
-            .min(users.len())
+            .min(n_users)
             .max(1);
         let mut top = vec![Recommendation::default(); chunk * kept];
         let mut counts = vec![0usize; chunk];
         let mut unknown = 0;
-        for (c, chunk_users) in users.chunks(chunk).enumerate() {
-            let first = c * chunk;
-            let n = chunk_users.len();
-            let summary = model.recommend_batch(
-                chunk_users,
-                kept,
-                |i| exclusions.of(first + i),
-                threads,
-                &mut top[..n * kept],
-                &mut counts[..n],
-            )?;
+        for first in (0..n_users).step_by(chunk) {
+            let n = chunk.min(n_users - first);
+            let exclude = |i: usize| exclusions.of(first + i);
+            let (out, out_counts) = (&mut top[..n * kept], &mut counts[..n]);
+            let summary = match users {
+                BatchUsers::Ids(ids) => model.recommend_batch(
+                    &ids[first..first + n],
+                    kept,
+                    exclude,
+                    threads,
+                    out,
+                    out_counts,
+                )?,
+                BatchUsers::Vectors { values, dim } => model.recommend_vector_batch(
+                    &values[first * dim..(first + n) * dim],
+                    kept,
+                    exclude,
+                    threads,
+                    out,
+                    out_counts,
+                )?,
+            };
             unknown += summary.unknown_users;
             for (j, &count) in counts[..n].iter().enumerate() {
                 let user = first + j;

@@ -202,6 +202,7 @@ fn header_declares_every_entry_point_and_status() {
         "pocketrec_item_id_str(",
         "pocketrec_find_item_str(",
         "pocketrec_recommend_batch(",
+        "pocketrec_recommend_vector_batch(",
         "pocketrec_last_error(void)",
         "typedef struct pocketrec_model pocketrec_model;",
         "POCKETREC_OK = 0,",
@@ -2090,4 +2091,177 @@ fn batch_errors_are_statuses() {
         Err(POCKETREC_UNSUPPORTED)
     );
     close(large);
+}
+
+/// The C API's vector batch: each vector's answer, or the failure's status (the counts then
+/// checked reset). Also checks that the slots past each count are not written, and that the
+/// ids do not depend on whether scores are wanted.
+fn vector_batch(
+    model: *const pocketrec_model,
+    vectors: &[f32],
+    dim: usize,
+    exclude: Option<Csr<'_>>,
+    k: usize,
+    threads: usize,
+) -> Result<Vec<Vec<(u64, f32)>>, pocketrec_status> {
+    let n = vectors.len() / dim;
+    let (offsets, ids) = exclude.map_or((null(), null()), |(o, i)| (o.as_ptr(), i.as_ptr()));
+    let run = |items: &mut [u64], scores: Option<&mut [f32]>, counts: &mut [usize]| {
+        // SAFETY: every array has the length the call reads or writes.
+        unsafe {
+            pocketrec_recommend_vector_batch(
+                model,
+                vectors.as_ptr(),
+                n,
+                dim,
+                offsets,
+                ids,
+                k,
+                threads,
+                items.as_mut_ptr(),
+                scores.map_or(null_mut(), <[f32]>::as_mut_ptr),
+                counts.as_mut_ptr(),
+            )
+        }
+    };
+    let mut items = vec![UNWRITTEN; n * k];
+    let mut scores = vec![f32::NAN; n * k];
+    let mut counts = vec![usize::MAX; n];
+    let status = run(&mut items, Some(&mut scores), &mut counts);
+    if status != POCKETREC_OK {
+        assert!(counts.iter().all(|&c| c == 0), "counts reset on failure");
+        return Err(status);
+    }
+    assert_eq!(last_error(), "");
+    let mut ids_only = vec![UNWRITTEN; n * k];
+    let mut counts_only = vec![usize::MAX; n];
+    assert_eq!(run(&mut ids_only, None, &mut counts_only), POCKETREC_OK);
+    assert_eq!((&ids_only, &counts_only), (&items, &counts));
+    Ok((0..n)
+        .map(|i| {
+            let slots = i * k..(i + 1) * k;
+            assert!(
+                items[slots.clone()][counts[i]..]
+                    .iter()
+                    .all(|&id| id == UNWRITTEN)
+            );
+            items[slots.clone()]
+                .iter()
+                .copied()
+                .zip(scores[slots].iter().copied())
+                .take(counts[i])
+                .collect()
+        })
+        .collect())
+}
+
+/// Deterministic user vectors of `model_bytes`' dimension: dense, sparse, negative, one all
+/// zero.
+fn batch_vectors(n: usize) -> Vec<f32> {
+    (0..n * DIM)
+        .map(|j| {
+            let (user, d) = (j / DIM, j % DIM);
+            match user % 4 {
+                0 => 0.0,
+                1 if d % 5 != 0 => 0.0,
+                _ => ((j * 37 % 101) as f32 - 50.0) / 25.0,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_vector_batch_answers_each_vector_as_recommend_vector_does() {
+    let bytes = leak(model_bytes());
+    let model = open_bytes(bytes);
+    // 700 users at k = ITEMS: 218 a chunk on one thread, so several chunks.
+    let vectors = batch_vectors(700);
+    let users = vectors.len() / DIM;
+    let offsets: Vec<usize> = (0..=users).map(|i| i.div_ceil(3)).collect();
+    let excluded: Vec<u64> = (0..users.div_ceil(3))
+        .map(|i| {
+            if i % 4 == 0 {
+                12_345
+            } else {
+                item_id(i * 7 % ITEMS)
+            }
+        })
+        .collect();
+    for exclude in [None, Some((&offsets[..], &excluded[..]))] {
+        let want: Vec<Vec<(u64, f32)>> = (0..users)
+            .map(|i| {
+                let own = exclude.map_or(&[][..], |(o, ids)| &ids[o[i]..o[i + 1]]);
+                recommend_vector(model, &vectors[i * DIM..(i + 1) * DIM], own, ITEMS)
+            })
+            .collect();
+        for threads in [1, 3, 0] {
+            let got = vector_batch(model, &vectors, DIM, exclude, ITEMS, threads).unwrap();
+            assert_eq!(got, want, "threads {threads}");
+        }
+        let got = vector_batch(model, &vectors[..40 * DIM], DIM, exclude, 5, 2).unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g[..], w[..5]);
+        }
+    }
+    // No users.
+    assert_eq!(vector_batch(model, &[], DIM, None, 10, 2), Ok(Vec::new()));
+    close(model);
+}
+
+#[test]
+fn vector_batch_errors_are_statuses() {
+    let bytes = leak(model_bytes());
+    let model = open_bytes(bytes);
+    let vectors = batch_vectors(8);
+    // Another dimension, even one whose multiple the values fill.
+    assert_eq!(
+        vector_batch(model, &vectors, DIM / 2, None, 5, 1),
+        Err(POCKETREC_INVALID_ARGUMENT)
+    );
+    assert!(last_error().contains("dim is 8, the model's dimension is 16"));
+    let mut bad = vectors.clone();
+    bad[3 * DIM + 2] = f32::NAN;
+    assert_eq!(
+        vector_batch(model, &bad, DIM, None, 5, 2),
+        Err(POCKETREC_INVALID_ARGUMENT)
+    );
+    let mut counts = [7usize; 2];
+    let mut items = [0u64; 2];
+    // SAFETY: n_users * dim overflows, refused before any array is read.
+    let status = unsafe {
+        pocketrec_recommend_vector_batch(
+            model,
+            vectors.as_ptr(),
+            2,
+            usize::MAX,
+            null(),
+            null(),
+            1,
+            1,
+            items.as_mut_ptr(),
+            null_mut(),
+            counts.as_mut_ptr(),
+        )
+    };
+    assert_eq!(status, POCKETREC_INVALID_ARGUMENT);
+    assert!(last_error().contains("out of range"), "{}", last_error());
+    assert_eq!(counts, [0, 0]);
+    // SAFETY: a NULL model handle, refused.
+    let status = unsafe {
+        pocketrec_recommend_vector_batch(
+            null(),
+            vectors.as_ptr(),
+            2,
+            DIM,
+            null(),
+            null(),
+            1,
+            1,
+            items.as_mut_ptr(),
+            null_mut(),
+            counts.as_mut_ptr(),
+        )
+    };
+    assert_eq!(status, POCKETREC_INVALID_ARGUMENT);
+    close(model);
 }

@@ -437,6 +437,53 @@ static void test_batch(pocketrec_model *m) {
     CHECK(strstr(pocketrec_last_error(), "decrease") != NULL, "its message");
 }
 
+#define VECTOR_USERS 8
+
+/* A batch of user vectors (USER's own embedding, others scaled and with dimensions zeroed)
+ * equals pocketrec_recommend_vector vector by vector. */
+static void test_vector_batch(pocketrec_model *m) {
+    static float vectors[VECTOR_USERS * MAX_DIM], scores[VECTOR_USERS * K];
+    static uint64_t items[VECTOR_USERS * K];
+    static size_t counts[VECTOR_USERS];
+    uint64_t one[K];
+    float one_scores[K];
+    size_t n = 0;
+    uint32_t dim = 0;
+    CHECK(pocketrec_dim(m, &dim) == POCKETREC_OK && dim > 0 && dim <= MAX_DIM, "dim %u", dim);
+    if (dim == 0 || dim > MAX_DIM) return;
+    CHECK(pocketrec_user_embedding(m, user, vectors, dim) == POCKETREC_OK, "USER's embedding");
+    for (size_t u = 1; u < VECTOR_USERS; u++)
+        for (uint32_t d = 0; d < dim; d++)
+            vectors[u * dim + d] = (d + u) % 3 == 0 ? 0.0f : vectors[d] * (float)(u % 3) - 0.01f * u;
+    int mismatches = 0;
+    size_t thread_counts[] = {1, 2, 0};
+    for (size_t t = 0; t < 3; t++) {
+        for (size_t i = 0; i < VECTOR_USERS * K; i++) items[i] = 0xDEADBEEF;
+        CHECK(pocketrec_recommend_vector_batch(m, vectors, VECTOR_USERS, dim, NULL, NULL, K,
+                                               thread_counts[t], items, scores, counts) ==
+                  POCKETREC_OK,
+              "vector batch on %zu threads", thread_counts[t]);
+        for (size_t u = 0; u < VECTOR_USERS; u++) {
+            pocketrec_status s = pocketrec_recommend_vector(m, vectors + u * dim, dim, NULL, 0, K,
+                                                            one, one_scores, &n);
+            mismatches += s != POCKETREC_OK || counts[u] != n ||
+                          memcmp(items + u * K, one, n * sizeof one[0]) != 0 ||
+                          memcmp(scores + u * K, one_scores, n * sizeof one_scores[0]) != 0;
+            for (size_t j = counts[u]; j < K; j++) mismatches += items[u * K + j] != 0xDEADBEEF;
+        }
+    }
+    CHECK(mismatches == 0, "vector batch equals recommend_vector: %d mismatches", mismatches);
+    CHECK(counts[0] == want_len && memcmp(items, want_items, want_len * sizeof items[0]) == 0,
+          "USER's own vector gives USER's items");
+    counts[0] = 7;
+    CHECK(pocketrec_recommend_vector_batch(m, vectors, 2, dim + 1, NULL, NULL, K, 1, items, scores,
+                                           counts) == POCKETREC_INVALID_ARGUMENT &&
+              counts[0] == 0 && strstr(pocketrec_last_error(), "dimension") != NULL,
+          "another dimension is refused, the counts reset");
+    CHECK(pocketrec_recommend_vector_batch(m, NULL, 0, dim, NULL, NULL, K, 0, NULL, NULL, NULL) ==
+              POCKETREC_OK, "an empty vector batch");
+}
+
 struct worker {
     pocketrec_model *m;
     int mismatches;
@@ -600,6 +647,7 @@ int main(int argc, char **argv) {
     if (argc >= 6) test_id_strings(argv[4], argv[5], argc == 7 ? argv[6] : NULL);
     test_integer_ids_have_no_strings(m);
     test_batch(m);
+    test_vector_batch(m);
     test_closed_handle();
     test_bad_files();
     test_threads(m);
