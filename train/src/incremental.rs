@@ -5,18 +5,19 @@
 //! 1. **Rows.** The new log's users and items keep their rows; ids the model has never seen get
 //!    new rows at the end ([`align`]), so row numbers of a file's earlier version stay valid.
 //! 2. **Dense master.** The dense master (for a dense model, the model itself) keeps training,
-//!    on the new interactions only, from its weights and Adam state. A quadratic prior centred
-//!    on its previous weights, weighted by a diagonal curvature (Adam's second moments over
-//!    their mean) and `prior_strength`, keeps what the old data taught; only rows with new
-//!    interactions move: every other row, and its optimiser state, stays bit for bit.
-//! 3. **Masks.** A sparse model's masks adapt to the updated master under a churn budget: in
-//!    rows with new interactions, an active weight whose master weight is among the smallest
-//!    is swapped for an inactive one whose master weight is larger (scored as the pruning of
-//!    dynamic sparse training scores, relative to the row's norm), at most `churn x budget`
-//!    swaps; new rows get the budget that the larger tables add, on their master's largest
-//!    weights, and start from the master's values there.
-//! 4. **Sparse model.** The sparse model then trains on the new interactions, distilled from
-//!    the updated master, under the same prior and row rule.
+//!    on the new interactions only, from its weights and Adam state; only rows with new
+//!    interactions move: every other row, and its optimiser state, stays bit for bit. An
+//!    optional quadratic prior centred on the previous weights, weighted by a diagonal
+//!    curvature (Adam's second moments over their mean) and `prior_strength`, holds them near
+//!    what the old data taught (off by default: see [`ResumeOptions`]).
+//! 3. **Masks.** The sparse model's masks adapt in its own space, to its own weights and the
+//!    gradients of the new interactions: new rows open in full for the first half of the
+//!    update and are then pruned to the budget the larger tables add; in the earlier rows with
+//!    new interactions, dynamic sparse training runs over the update as in a first training
+//!    (`mask_fraction` of their active weights pruned and regrown after the first epoch,
+//!    decaying on a cosine), and at the middle up to `churn` of them are swapped once more.
+//! 4. **Sparse model.** The sparse model trains on the new interactions, distilled from the
+//!    updated master, under the same prior and row rule.
 //!
 //! The seed of an update is derived from the first run's seed and the update's number: the
 //! same checkpoint and log give the same result on any number of threads.
