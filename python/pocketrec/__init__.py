@@ -531,6 +531,26 @@ class Model:
         ids, scores = self._m.recommend_vector(v, int(k), self._loose_ids("item", exclude))
         return self._pairs(ids, scores)
 
+    def recommend_vector_batch(
+        self, vectors: Any, k: int = 20, threads: int = 0
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best items for each row of ``vectors`` (``users x dim``, the model's
+        dimension, e.g. users folded in with :meth:`fold_in`; no user bias applies), on
+        ``threads`` threads (0: one per core) with the GIL released.
+
+        Returns:
+            ``(ids, scores)`` as :meth:`recommend_batch` returns them, each row what
+            :meth:`recommend_vector` gives that vector.
+
+        Raises:
+            PocketrecError: ``vectors`` is not 2-D, has another width than the model's
+                dimension, or holds a value that is not finite.
+        """
+        v = np.ascontiguousarray(_to_numpy(vectors), dtype=np.float32)
+        if v.ndim != 2:
+            raise PocketrecError(f"vectors must be 2-D (users x dim), got shape {v.shape}")
+        return self._m.recommend_vector_batch(v, int(k), int(threads))
+
     def score(self, user: Id, item: Id) -> float:
         """The score of ``item`` for ``user``: similarity plus biases, as :meth:`recommend`
         ranks by."""

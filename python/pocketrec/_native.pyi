@@ -119,6 +119,9 @@ class Model:
     def recommend_batch(
         self, users: npt.NDArray[np.uint64], k: int, threads: int
     ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]: ...
+    def recommend_vector_batch(
+        self, vectors: npt.NDArray[np.float32], k: int, threads: int
+    ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]: ...
     def score_candidates(self, user: int, items: List[int]) -> npt.NDArray[np.float32]: ...
     def score_candidates_vector(
         self, vector: npt.NDArray[np.float32], items: List[int]

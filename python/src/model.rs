@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pocketrec::{IdKind, Mmap, Prior, Recommendation, Role};
 use pyo3::prelude::*;
 
@@ -247,6 +247,56 @@ impl Model {
                     Kind::Value,
                     format!("{}: {e} (users[{position}])", self.path.display()),
                 ));
+            }
+        }
+        let shape = (n, k);
+        let ids = Array2::from_shape_vec(shape, ids).map_err(|e| usage(e.to_string()))?;
+        let scores = Array2::from_shape_vec(shape, scores).map_err(|e| usage(e.to_string()))?;
+        Ok((ids.into_pyarray(py), scores.into_pyarray(py)))
+    }
+
+    /// The `k` best items for each row of `vectors` (`users x dim`, the model's dimension; no
+    /// user bias), on `threads` threads (0: one per core) with the GIL released: (ids,
+    /// scores) as `recommend_batch` gives them, each row as `recommend_vector` answers it.
+    fn recommend_vector_batch<'py>(
+        &self,
+        py: Python<'py>,
+        vectors: PyReadonlyArray2<'py, f32>,
+        k: usize,
+        threads: usize,
+    ) -> PyResult<Batch<'py>> {
+        let array = vectors.as_array();
+        let (n, dim) = array.dim();
+        let model_dim = self.inner.items().map_err(|e| self.err(e))?.dim();
+        if n > 0 && dim != model_dim {
+            return Err(usage(format!(
+                "vectors have {dim} columns, the model's dimension is {model_dim}"
+            )));
+        }
+        // Row-major, whatever the array's strides.
+        let values: Vec<f32> = array.iter().copied().collect();
+        let mut ids = vec![u64::MAX; n * k];
+        let mut scores = vec![f32::NAN; n * k];
+        if k > 0 && n > 0 {
+            let mut out = vec![Recommendation::default(); n * k];
+            let mut counts = vec![0usize; n];
+            py.detach(|| {
+                self.inner.recommend_vector_batch(
+                    &values,
+                    k,
+                    |_| &[],
+                    threads,
+                    &mut out,
+                    &mut counts,
+                )
+            })
+            .map_err(|e| self.err(e))?;
+            for (user, &count) in counts.iter().enumerate() {
+                let answer = &out[user * k..user * k + count];
+                for (j, r) in answer.iter().enumerate() {
+                    ids[user * k + j] = r.id;
+                    scores[user * k + j] = r.score;
+                }
             }
         }
         let shape = (n, k);

@@ -35,6 +35,34 @@ def test_recommend_and_recommend_batch_agree(model):
     assert first not in [i for i, _ in model.recommend(0, k=10, exclude=[first])]
 
 
+def test_recommend_vector_batch_answers_each_vector_as_recommend_vector(model):
+    vectors = model.embeddings("user")[:60].copy()
+    vectors[::7] = 0.0  # some all-zero users
+    vectors[1::5, ::2] *= -3.0
+    for threads in (1, 2, 0):
+        ids, scores = model.recommend_vector_batch(vectors, k=15, threads=threads)
+        assert ids.shape == (60, 15) and scores.shape == (60, 15)
+        for u in range(60):
+            top = model.recommend_vector(vectors[u], k=15)
+            assert [i for i, _ in top] == ids[u].tolist()
+            np.testing.assert_array_equal(np.array([s for _, s in top], dtype=np.float32), scores[u])
+    # A column slice (not contiguous) gives the same answers as its copy.
+    wide = np.concatenate([vectors, vectors], axis=1)[:, : vectors.shape[1]]
+    np.testing.assert_array_equal(model.recommend_vector_batch(wide, k=15)[0], ids)
+    # k beyond the catalogue pads with 2**64 - 1 and NaN; no users gives empty arrays.
+    many, many_scores = model.recommend_vector_batch(vectors[:2], k=1000)
+    assert many.shape == (2, 1000) and many[0, -1] == 2**64 - 1 and np.isnan(many_scores[0, -1])
+    assert model.recommend_vector_batch(np.zeros((0, vectors.shape[1])), k=5)[0].shape == (0, 5)
+    with pytest.raises(pocketrec.PocketrecError, match="dimension"):
+        model.recommend_vector_batch(vectors[:, :-1], k=5)
+    with pytest.raises(pocketrec.PocketrecError, match="2-D"):
+        model.recommend_vector_batch(vectors[0], k=5)
+    bad = vectors.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(pocketrec.PocketrecError):
+        model.recommend_vector_batch(bad, k=5)
+
+
 def test_threads_give_identical_results(model):
     users = np.tile(np.arange(200), 10)  # 2,000 queries
     one = model.recommend_batch(users, k=20, threads=1)
