@@ -2,7 +2,8 @@
 """Evaluation over time of incremental training (docs/INCREMENTAL.md).
 
     python3 bench/incremental.py [--log LOG | --generate-seed S] [--periods N] [--out DIR]
-        [--density D] [--prior-strength P] [--churn C] [--resume-epochs E] [--json F]
+        [--density D] [--prior-strength P] [--churn C] [--mask-fraction M] [--resume-epochs E]
+        [--json F]
 
 A timestamped log (by default one `pocketrec generate-log` writes: drifting taste clusters,
 8 weekly periods, seed 42) is split into periods with `pocketrec split --by time` (or, with
@@ -16,8 +17,9 @@ has no row for are cold and counted apart):
 
 The table gives Recall@20, NDCG@20, training seconds (dense teacher or master included),
 the fraction of rows an update changed, and the model's active weights against its budget.
-Hyperparameters: --prior-strength, --churn and --resume-epochs; choose them on a log of
-another seed (--generate-seed 7), never on the reported one.
+Hyperparameters: --prior-strength, --churn, --mask-fraction and --resume-epochs; choose them
+on a log of another seed (--generate-seed 7, or another --seed of bench/shuffle_to_log.py),
+never on the reported one.
 """
 
 import argparse
@@ -63,6 +65,7 @@ def main():
     ap.add_argument("--resume-epochs", type=int, default=None)
     ap.add_argument("--prior-strength", type=float, default=None)
     ap.add_argument("--churn", type=float, default=None)
+    ap.add_argument("--mask-fraction", type=float, default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="also write the rows as JSON here")
     ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/pocketrec"))
@@ -84,7 +87,7 @@ def main():
         common += ["--epochs", str(a.epochs)]
     update_flags = ["--threads", str(a.threads), "--json", "-q"]
     for flag, value in [("--epochs", a.resume_epochs), ("--prior-strength", a.prior_strength),
-                        ("--churn", a.churn)]:
+                        ("--churn", a.churn), ("--mask-fraction", a.mask_fraction)]:
         if value is not None:
             update_flags += [flag, str(value)]
 
