@@ -712,30 +712,16 @@ pub unsafe extern "C" fn pocketrec_recommend_batch(
             *unknown = 0;
         }
         let result = (|| {
-            let entries = n_users.checked_mul(k).ok_or_else(|| {
-                Failure::invalid(format!("n_users {n_users} times k {k} is out of range"))
-            })?;
             // SAFETY: the arrays as documented.
-            let (items, scores, users) = unsafe {
+            let (batch, users) = unsafe {
                 (
-                    args::output(out_items, entries, "out_items")?,
-                    if out_scores.is_null() {
-                        None
-                    } else {
-                        Some(args::output(out_scores, entries, "out_scores")?)
-                    },
+                    BatchOut::new(k, out_items, out_scores, &mut *counts)?,
                     args::input(users, n_users, "users")?,
                 )
             };
             // SAFETY: `exclude_offsets` and `exclude` as documented.
             let exclusions = unsafe { Exclusions::new(n_users, exclude_offsets, exclude) }?;
             let model = lookup(model)?;
-            let batch = BatchOut {
-                k,
-                items,
-                scores,
-                counts: &mut *counts,
-            };
             batch.fill(&model, BatchUsers::Ids(users), &exclusions, threads)
         })();
         match result {
@@ -800,15 +786,9 @@ pub unsafe extern "C" fn pocketrec_recommend_vector_batch(
         let counts = unsafe { args::output(out_counts, n_users, "out_counts") }?;
         counts.fill(0);
         let result = (|| {
-            let out_of_range = |what: &str, by: usize| {
-                Failure::invalid(format!(
-                    "n_users {n_users} times {what} {by} is out of range"
-                ))
-            };
-            let entries = n_users.checked_mul(k).ok_or_else(|| out_of_range("k", k))?;
-            let values = n_users
-                .checked_mul(dim)
-                .ok_or_else(|| out_of_range("dim", dim))?;
+            let values = n_users.checked_mul(dim).ok_or_else(|| {
+                Failure::invalid(format!("n_users {n_users} times dim {dim} is out of range"))
+            })?;
             let model = lookup(model)?;
             let model_dim = model.dim().ok_or_else(|| {
                 Failure::new(pocketrec_status::POCKETREC_FORMAT, "the model has no table")
@@ -819,25 +799,14 @@ pub unsafe extern "C" fn pocketrec_recommend_vector_batch(
                 )));
             }
             // SAFETY: the arrays as documented.
-            let (items, scores, vectors) = unsafe {
+            let (batch, vectors) = unsafe {
                 (
-                    args::output(out_items, entries, "out_items")?,
-                    if out_scores.is_null() {
-                        None
-                    } else {
-                        Some(args::output(out_scores, entries, "out_scores")?)
-                    },
+                    BatchOut::new(k, out_items, out_scores, &mut *counts)?,
                     args::input(user_vecs, values, "user_vecs")?,
                 )
             };
             // SAFETY: `exclude_offsets` and `exclude` as documented.
             let exclusions = unsafe { Exclusions::new(n_users, exclude_offsets, exclude) }?;
-            let batch = BatchOut {
-                k,
-                items,
-                scores,
-                counts: &mut *counts,
-            };
             let users = BatchUsers::Vectors {
                 values: vectors,
                 dim,
@@ -911,6 +880,43 @@ struct BatchOut<'a> {
     items: &'a mut [u64],
     scores: Option<&'a mut [f32]>,
     counts: &'a mut [usize],
+}
+
+impl<'a> BatchOut<'a> {
+    /// The batch's `k` slots a user in `out_items` and `out_scores` (NULL: not wanted), one
+    /// user per entry of `counts`.
+    ///
+    /// # Safety
+    /// `out_items` is NULL or points to `counts.len() * k` writable `uint64_t`, `out_scores`
+    /// NULL or to as many writable floats, neither overlapping the other or `counts`.
+    unsafe fn new(
+        k: usize,
+        out_items: *mut u64,
+        out_scores: *mut f32,
+        counts: &'a mut [usize],
+    ) -> Outcome<Self> {
+        let n_users = counts.len();
+        let entries = n_users.checked_mul(k).ok_or_else(|| {
+            Failure::invalid(format!("n_users {n_users} times k {k} is out of range"))
+        })?;
+        // SAFETY: as this function's contract says.
+        let (items, scores) = unsafe {
+            (
+                args::output(out_items, entries, "out_items")?,
+                if out_scores.is_null() {
+                    None
+                } else {
+                    Some(args::output(out_scores, entries, "out_scores")?)
+                },
+            )
+        };
+        Ok(BatchOut {
+            k,
+            items,
+            scores,
+            counts,
+        })
+    }
 }
 
 /// The users of a batch: ids of the file, or vectors of the model's dimension.

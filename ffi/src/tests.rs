@@ -2225,43 +2225,32 @@ fn vector_batch_errors_are_statuses() {
         vector_batch(model, &bad, DIM, None, 5, 2),
         Err(POCKETREC_INVALID_ARGUMENT)
     );
-    let mut counts = [7usize; 2];
-    let mut items = [0u64; 2];
-    // SAFETY: n_users * dim overflows, refused before any array is read.
-    let status = unsafe {
-        pocketrec_recommend_vector_batch(
-            model,
-            vectors.as_ptr(),
-            2,
-            usize::MAX,
-            null(),
-            null(),
-            1,
-            1,
-            items.as_mut_ptr(),
-            null_mut(),
-            counts.as_mut_ptr(),
-        )
+    // Two users of `dim` floats into two one-item slots, counts set to 7 first.
+    let raw = |model: *const pocketrec_model, dim: usize| {
+        let (mut counts, mut items) = ([7usize; 2], [0u64; 2]);
+        // SAFETY: the status is all that is asked for: the calls below are refused before
+        // `vectors` is read past its DIM * 8 floats, and the outputs hold two users of k = 1.
+        let status = unsafe {
+            pocketrec_recommend_vector_batch(
+                model,
+                vectors.as_ptr(),
+                2,
+                dim,
+                null(),
+                null(),
+                1,
+                1,
+                items.as_mut_ptr(),
+                null_mut(),
+                counts.as_mut_ptr(),
+            )
+        };
+        (status, counts)
     };
-    assert_eq!(status, POCKETREC_INVALID_ARGUMENT);
+    // n_users * dim overflows.
+    assert_eq!(raw(model, usize::MAX), (POCKETREC_INVALID_ARGUMENT, [0, 0]));
     assert!(last_error().contains("out of range"), "{}", last_error());
-    assert_eq!(counts, [0, 0]);
-    // SAFETY: a NULL model handle, refused.
-    let status = unsafe {
-        pocketrec_recommend_vector_batch(
-            null(),
-            vectors.as_ptr(),
-            2,
-            DIM,
-            null(),
-            null(),
-            1,
-            1,
-            items.as_mut_ptr(),
-            null_mut(),
-            counts.as_mut_ptr(),
-        )
-    };
-    assert_eq!(status, POCKETREC_INVALID_ARGUMENT);
+    // A NULL model handle.
+    assert_eq!(raw(null(), DIM), (POCKETREC_INVALID_ARGUMENT, [0, 0]));
     close(model);
 }

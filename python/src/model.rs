@@ -249,10 +249,7 @@ impl Model {
                 ));
             }
         }
-        let shape = (n, k);
-        let ids = Array2::from_shape_vec(shape, ids).map_err(|e| usage(e.to_string()))?;
-        let scores = Array2::from_shape_vec(shape, scores).map_err(|e| usage(e.to_string()))?;
-        Ok((ids.into_pyarray(py), scores.into_pyarray(py)))
+        batch_arrays(py, (n, k), ids, scores)
     }
 
     /// The `k` best items for each row of `vectors` (`users x dim`, the model's dimension; no
@@ -299,10 +296,7 @@ impl Model {
                 }
             }
         }
-        let shape = (n, k);
-        let ids = Array2::from_shape_vec(shape, ids).map_err(|e| usage(e.to_string()))?;
-        let scores = Array2::from_shape_vec(shape, scores).map_err(|e| usage(e.to_string()))?;
-        Ok((ids.into_pyarray(py), scores.into_pyarray(py)))
+        batch_arrays(py, (n, k), ids, scores)
     }
 
     /// The scores of `items` for user `user`.
@@ -406,6 +400,18 @@ impl Model {
     fn verify(&self, py: Python<'_>) -> PyResult<()> {
         py.detach(|| self.inner.verify()).map_err(|e| self.err(e))
     }
+}
+
+/// A batch's ids and scores (row-major, `shape`) as the two arrays Python gets.
+fn batch_arrays(
+    py: Python<'_>,
+    shape: (usize, usize),
+    ids: Vec<u64>,
+    scores: Vec<f32>,
+) -> PyResult<Batch<'_>> {
+    let ids = Array2::from_shape_vec(shape, ids).map_err(|e| usage(e.to_string()))?;
+    let scores = Array2::from_shape_vec(shape, scores).map_err(|e| usage(e.to_string()))?;
+    Ok((ids.into_pyarray(py), scores.into_pyarray(py)))
 }
 
 /// Runs `recommend` for every user in `users` on `threads` threads, writing row `u` of the

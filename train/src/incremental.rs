@@ -549,6 +549,10 @@ fn resume_in_pool(
         })
         .sum();
         let limit = (resume.churn * open_active as f64).floor() as usize;
+        let regrow = RegrowConfig {
+            prune_balance: info.prune_balance,
+            ..RegrowConfig::default()
+        };
         let mut swaps = 0;
         let mut swap = |mf: &mut Mf| {
             prune_new_rows(
@@ -560,10 +564,7 @@ fn resume_in_pool(
             swaps = mask::prune_and_regrow_within(
                 [&mut mf.users, &mut mf.items],
                 limit,
-                RegrowConfig {
-                    prune_balance: info.prune_balance,
-                    ..RegrowConfig::default()
-                },
+                regrow,
                 [&movable_users, &movable_items],
             )
             .moved;
@@ -577,10 +578,7 @@ fn resume_in_pool(
                     options.update_end,
                     resume.mask_fraction,
                 ),
-                RegrowConfig {
-                    prune_balance: info.prune_balance,
-                    ..RegrowConfig::default()
-                },
+                regrow,
                 open_active,
                 [movable_users.clone(), movable_items.clone()],
             )
