@@ -586,10 +586,14 @@ pub struct TrainArgs {
     /// moves, decaying on a cosine (0: the churn swap alone) [default: 0.5].
     #[arg(long)]
     pub mask_fraction: Option<f64>,
-    /// With --resume: earlier interactions to train on again beside the new ones (a sample of
-    /// the old log).
+    /// With --resume: a log of earlier interactions (the periods so far); those of the users
+    /// with new interactions are trained on again beside the new ones.
     #[arg(long)]
     pub replay: Option<PathBuf>,
+    /// With --replay: replay a random sample of them, this many per new interaction (1: as
+    /// many as the new log has), instead of all of them.
+    #[arg(long, requires = "replay")]
+    pub replay_share: Option<f64>,
     /// Random seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

@@ -1000,6 +1000,24 @@ fn train_checkpoint_then_resume_on_the_next_period() {
     assert!(Path::new(&p("c2.ckpt")).exists());
     let m2 = inspect_json(Path::new(&p("m2.prec")));
     assert!(m2.to_string().contains("mf-bsl"), "{m2}");
+    // Replay: a sample of the returning users' period-1 interactions, as many as the new ones
+    // at most (a drawn pair may repeat a new one).
+    let new = summary["interactions"].as_u64().unwrap();
+    let out = succeeds(&call(&resume(&[
+        "--json",
+        "--replay",
+        &p1,
+        "--replay-share",
+        "1",
+    ])));
+    let replayed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let with_replay = replayed["interactions"].as_u64().unwrap();
+    assert!(
+        with_replay > new && with_replay <= 2 * new,
+        "{new} then {with_replay}"
+    );
+    let e = fails(&call(&resume(&["--replay-share", "1"])));
+    assert!(e.contains("--replay"), "{e}");
     // Settings that contradict the checkpoint, and damaged checkpoints, are refused.
     let e = fails(&call(&resume(&["--dim", "16"])));
     assert!(e.contains("trained with --dim 8, not 16"), "{e}");

@@ -651,6 +651,8 @@ def train(
     prior_strength: Optional[float] = None,
     churn: Optional[float] = None,
     mask_fraction: Optional[float] = None,
+    replay: Optional[PathLike] = None,
+    replay_share: Optional[float] = None,
     items_only: bool = False,
 ) -> Dict[str, Any]:
     """Train a sparse matrix factorisation from an interaction log and write it, as
@@ -703,6 +705,11 @@ def train(
         mask_fraction: with ``resume``, dynamic sparse training over the update in the rows
             with new interactions: the share of their active weights the first mask update
             moves, decaying on a cosine (default 0.5; 0: the churn swap alone).
+        replay: with ``resume``, a log of earlier interactions (the periods so far); those
+            of the users with new interactions are trained on again beside the new ones
+            (replay keeps what earlier periods taught; see docs/INCREMENTAL.md).
+        replay_share: with ``replay``, replay a random sample of them, this many per new
+            interaction (1: as many as the new log has), instead of all of them.
         items_only: write no user rows (``--items-only``): every user is folded in on the
             device from their interactions, so the file is the item table alone; the final
             evaluation folds every user in (``evaluate(..., fold_in=True)``).
@@ -743,6 +750,8 @@ def train(
         prior_strength=None if prior_strength is None else float(prior_strength),
         churn=None if churn is None else float(churn),
         mask_fraction=None if mask_fraction is None else float(mask_fraction),
+        replay=None if replay is None else os.fspath(replay),
+        replay_share=None if replay_share is None else float(replay_share),
         items_only=bool(items_only),
     )
     result: Dict[str, Any] = json.loads(summary)

@@ -74,6 +74,8 @@ def train(
     prior_strength: Optional[float],
     churn: Optional[float],
     mask_fraction: Optional[float],
+    replay: Optional[str],
+    replay_share: Optional[float],
     items_only: bool,
 ) -> str:
     """Trains and writes a model; returns the summary as JSON."""

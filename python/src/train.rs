@@ -9,7 +9,9 @@ use pocketrec::ValueEncoding;
 use pocketrec_export::atomic::write_atomic;
 use pocketrec_train::data::{ReadOptions, read_dataset};
 use pocketrec_train::eval::{EvalOptions, EvalReport, evaluate as evaluate_model};
-use pocketrec_train::incremental::{ResumeOptions, align, checkpoint_of, resume as resume_model};
+use pocketrec_train::incremental::{
+    ResumeOptions, align, checkpoint_of, resume as resume_model, with_replay,
+};
 use pocketrec_train::loss::{LossConfig, LossKind};
 use pocketrec_train::{
     Event, FoldIn, LotteryConfig, Sparsify, TrainOptions, default_threads, train as train_model,
@@ -46,7 +48,8 @@ fn threads_or_default(threads: usize) -> usize {
 #[pyo3(signature = (
     train_path, output, *, dim, density, epochs, seed, values, threads, test_path, layout,
     loss, distill, k, fold_in, min_rating, final_eval, eval_every, on_epoch, block_bounds,
-    sparsify, rounds, rewind_step, checkpoint, resume, prior_strength, churn, mask_fraction, items_only,
+    sparsify, rounds, rewind_step, checkpoint, resume, prior_strength, churn, mask_fraction, replay, replay_share,
+    items_only,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train(
@@ -78,6 +81,8 @@ pub(crate) fn train(
     prior_strength: Option<f32>,
     churn: Option<f64>,
     mask_fraction: Option<f64>,
+    replay: Option<PathBuf>,
+    replay_share: Option<f64>,
     items_only: bool,
 ) -> PyResult<String> {
     let values = values
@@ -177,15 +182,25 @@ pub(crate) fn train(
             Some((path.clone(), ckpt, resume_options))
         }
         None => {
-            if prior_strength.is_some() || churn.is_some() || mask_fraction.is_some() {
+            if prior_strength.is_some()
+                || churn.is_some()
+                || mask_fraction.is_some()
+                || replay.is_some()
+                || replay_share.is_some()
+            {
                 return Err(usage(
-                    "prior_strength, churn and mask_fraction are settings of an update: they \
-                     need resume=",
+                    "prior_strength, churn, mask_fraction, replay and replay_share are settings \
+                     of an update: they need resume=",
                 ));
             }
             None
         }
     };
+    if replay_share.is_some() && replay.is_none() {
+        return Err(usage(
+            "replay_share samples the replay= log: it needs replay=",
+        ));
+    }
     if checkpoint.is_some()
         && update.is_none()
         && options.density < 1.0
@@ -200,6 +215,10 @@ pub(crate) fn train(
             read_dataset(&train_path, test_path.as_deref(), &read).map_err(train_error)?;
         if let Some((_, ckpt, _)) = &update {
             data = align(&data, &ckpt.users, &ckpt.items, &train_path).map_err(train_error)?;
+            if let Some(path) = &replay {
+                let old = read_dataset(path, None, &read).map_err(train_error)?;
+                data = with_replay(&data, &old, replay_share, ckpt, path).map_err(train_error)?;
+            }
         }
         let mut callback_error: Option<PyErr> = None;
         let mut stage = "model";

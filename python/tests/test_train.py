@@ -149,3 +149,17 @@ def test_train_checkpoint_and_resume(tmp_path):
         pocketrec.train(more_path, tmp_path / "x.prec", resume=tmp_path / "bad.ckpt")
     with pytest.raises(pocketrec.PocketrecError, match="need resume"):
         pocketrec.train(train_path, tmp_path / "x.prec", prior_strength=1.0, epochs=1)
+    # Replay: a sample of the returning users' (0 and 1) earlier interactions, at most as many
+    # as the new ones; the new user 999 has no past.
+    replayed = pocketrec.train(
+        more_path, tmp_path / "m3.prec", epochs=1, threads=2, resume=tmp_path / "c1.ckpt",
+        replay=train_path, replay_share=1.0,
+    )
+    assert second["interactions"] < replayed["interactions"] <= 2 * second["interactions"]
+    assert replayed["users"] == second["users"]
+    with pytest.raises(pocketrec.PocketrecError, match="needs replay="):
+        pocketrec.train(more_path, tmp_path / "x.prec", resume=tmp_path / "c1.ckpt",
+                        replay_share=1.0)
+    with pytest.raises(pocketrec.PocketrecError, match="replay-share must be a positive"):
+        pocketrec.train(more_path, tmp_path / "x.prec", resume=tmp_path / "c1.ckpt",
+                        replay=train_path, replay_share=0.0)

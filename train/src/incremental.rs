@@ -5,7 +5,8 @@
 //! 1. **Rows.** The new log's users and items keep their rows; ids the model has never seen get
 //!    new rows at the end ([`align`]), so row numbers of a file's earlier version stay valid.
 //! 2. **Dense master.** The dense master (for a dense model, the model itself) keeps training,
-//!    on the new interactions only, from its weights and Adam state; only rows with new
+//!    on the new interactions (and, with [`with_replay`], a sample of the earlier ones of the
+//!    users who came back), from its weights and Adam state; only rows with new
 //!    interactions move: every other row, and its optimiser state, stays bit for bit. An
 //!    optional quadratic prior centred on the previous weights, weighted by a diagonal
 //!    curvature (Adam's second moments over their mean) and `prior_strength`, holds them near
@@ -27,7 +28,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use pocketrec::IdKind;
-use rand::SeedableRng;
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::{Checkpoint, curvature};
@@ -120,7 +121,8 @@ impl RowChanges {
 /// The result of [`resume`].
 #[derive(Clone, Debug)]
 pub struct Resumed {
-    /// The updated model (its `train_seconds` covers master and sparse model).
+    /// The updated model. As for a model trained from scratch, a sparse model's
+    /// `train_seconds` and `samples` are its own; its dense master's time is `teacher.seconds`.
     pub trained: Trained,
     /// The checkpoint after the update.
     pub checkpoint: Checkpoint,
@@ -147,6 +149,80 @@ pub fn align(data: &Dataset, users: &IdSpace, items: &IdSpace, path: &Path) -> R
         test: data.test.as_ref().map(remap),
         users: user_space,
         items: item_space,
+    })
+}
+
+/// `data` (new interactions aligned to `checkpoint` by [`align`]) with earlier interactions
+/// to train on again beside them (`--replay`): those of `replay` (a log read as any) whose
+/// users have new interactions in `data`, re-rowed to `data`'s rows. With `share`, only
+/// `share` times as many of them as `data` has (all of them if there are fewer), drawn
+/// without replacement from the checkpoint's seed and the update's number, so that the same
+/// update replays the same sample. `path` names the replayed log in messages.
+///
+/// Replay keeps what the earlier periods taught, at the cost of more steps per epoch. Only
+/// returning users' interactions are replayed: their rows move in the update anyway, so the
+/// rows that change are theirs and the items they name; replaying every user's changed
+/// nearly every row and did worse on a drifting log (docs/INCREMENTAL.md measures both).
+pub fn with_replay(
+    data: &Dataset,
+    replay: &Dataset,
+    share: Option<f64>,
+    checkpoint: &Checkpoint,
+    path: &Path,
+) -> Result<Dataset> {
+    let replay = align(replay, &data.users, &data.items, path)?;
+    // The earlier interactions of the users who came back (rows with new interactions): an
+    // update moves their rows anyway, and the others' stay as they were.
+    let returning =
+        |u: u32| (u as usize) < data.train.users() && !data.train.items(u as usize).is_empty();
+    let mut old: Vec<(u32, u32)> = replay
+        .train
+        .pairs()
+        .filter(|&(u, _)| returning(u))
+        .collect();
+    if let Some(share) = share {
+        if !(share > 0.0 && share.is_finite()) {
+            return Err(TrainError::Options(format!(
+                "--replay-share must be a positive number, got {share}"
+            )));
+        }
+        let want = ((share * data.train.len() as f64).round() as usize).min(old.len());
+        let seed = mix(checkpoint.info.seed ^ mix((checkpoint.info.updates + 1) ^ 0x7265_706c));
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        // A partial Fisher-Yates shuffle: the first `want` are a uniform sample.
+        for k in 0..want {
+            let j = rng.random_range(k..old.len());
+            old.swap(k, j);
+        }
+        old.truncate(want);
+    }
+    // Returning users have rows in `data`; items that only the replayed log names get rows
+    // after `data`'s, in `align`'s order, if a replayed interaction keeps them.
+    let known = data.items.len();
+    let mut kept = vec![false; replay.items.len()];
+    for &(_, i) in &old {
+        kept[i as usize] = true;
+    }
+    let mut items = data.items.clone();
+    let mut item_row: Vec<u32> = (0..known as u32).collect();
+    for (r, _) in kept.iter().enumerate().skip(known).filter(|&(_, &k)| k) {
+        item_row.resize(r + 1, u32::MAX);
+        item_row[r] = items.ids.len() as u32;
+        items.ids.push(replay.items.ids[r]);
+        if let (Some(to), Some(from)) = (items.strings.as_mut(), replay.items.strings.as_ref()) {
+            to.push(from[r].clone());
+        }
+    }
+    let pairs: Vec<(u32, u32)> = data
+        .train
+        .pairs()
+        .chain(old.into_iter().map(|(u, i)| (u, item_row[i as usize])))
+        .collect();
+    Ok(Dataset {
+        train: UserItems::from_pairs(data.users.len(), &pairs),
+        test: data.test.clone(),
+        users: data.users.clone(),
+        items,
     })
 }
 
@@ -593,8 +669,10 @@ fn resume_in_pool(
         );
         student.anchor = None;
         student.teacher = None;
-        samples += run.samples;
-        train_seconds += run.train_seconds;
+        // As in a first training: the sparse model's own steps; the master's time is the
+        // teacher's (counting it in both would count it twice).
+        samples = run.samples;
+        train_seconds = run.train_seconds;
         (
             RawState::from(student),
             run.log,

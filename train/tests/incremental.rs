@@ -2,14 +2,16 @@
 //! a checkpoint reads back to the same bytes; a resume with no new data leaves the tables
 //! identical; new ids get rows at the end; rows without new interactions stay bit for bit; the
 //! sparse model keeps its budget; the same checkpoint and data give the same tables on any
-//! number of threads; damaged checkpoints are refused, never a panic.
+//! number of threads; damaged checkpoints are refused, never a panic; replay adds a seeded
+//! sample of earlier interactions.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use pocketrec_train::checkpoint::{self, Checkpoint};
 use pocketrec_train::data::{Dataset, UserItems, parse_dataset};
 use pocketrec_train::drift::{DriftSpec, generate_drifting, to_log_text};
-use pocketrec_train::incremental::{ResumeOptions, align, checkpoint_of, resume};
+use pocketrec_train::incremental::{ResumeOptions, align, checkpoint_of, resume, with_replay};
 use pocketrec_train::loss::{LossConfig, LossKind};
 use pocketrec_train::{TrainOptions, Trained, budget, train};
 
@@ -141,6 +143,10 @@ fn an_update_adds_rows_at_the_end_keeps_untouched_rows_and_the_budget() {
     assert_eq!(changes.new_users, data.users.len() - old_users);
     assert!(changes.changed_users > 0 && changes.changed_users < old_users);
     assert!(changes.changed_fraction() < 1.0);
+    // As for a first training, the sparse model's own time and samples; the master's time is
+    // the teacher's.
+    assert_eq!(r.trained.samples, 2 * data.train.len() as u64, "two epochs");
+    assert!(r.trained.teacher.is_some(), "the master's record");
     // The budget of the larger tables, exactly, in the masks.
     let b = budget(data.users.len(), data.items.len(), dim, 0.25);
     let active = r.checkpoint.model.users.active_count() + r.checkpoint.model.items.active_count();
@@ -261,4 +267,78 @@ fn a_prior_keeps_the_weights_nearer_to_the_previous_ones() {
         held < 0.5 * free,
         "a strong prior moved the item weights {held}, no prior {free}"
     );
+}
+
+#[test]
+fn replay_adds_a_seeded_sample_of_earlier_interactions() {
+    let (_, ckpt) = first_model(0.25);
+    let old = period(0);
+    let data = align(&period(1), &ckpt.users, &ckpt.items, Path::new("p2.tsv")).unwrap();
+    let new = data.train.len();
+    let pairs = |d: &Dataset| -> HashSet<(u64, u64)> {
+        d.train
+            .pairs()
+            .map(|(u, i)| (d.users.ids[u as usize], d.items.ids[i as usize]))
+            .collect()
+    };
+    let new_pairs = pairs(&data);
+    // Only the users who came back (with new interactions) have their past replayed.
+    let returning: HashSet<u64> = new_pairs.iter().map(|&(u, _)| u).collect();
+    let every_old = pairs(&old);
+    let old_pairs: HashSet<(u64, u64)> = every_old
+        .iter()
+        .copied()
+        .filter(|(u, _)| returning.contains(u))
+        .collect();
+    assert!(
+        old_pairs.len() < every_old.len(),
+        "some users do not come back"
+    );
+    let p = Path::new("old.tsv");
+
+    let all = with_replay(&data, &old, None, &ckpt, p).unwrap();
+    assert_eq!(
+        pairs(&all),
+        &new_pairs | &old_pairs,
+        "without a share: all of theirs"
+    );
+    assert_eq!(
+        all.users, data.users,
+        "no rows for users who did not come back"
+    );
+    assert_eq!(&all.items.ids[..data.items.len()], &data.items.ids[..]);
+
+    // A share that draws about half of the returning users' earlier interactions.
+    let share = 0.5 * old_pairs.len() as f64 / new as f64;
+    let half = with_replay(&data, &old, Some(share), &ckpt, p).unwrap();
+    let got = pairs(&half);
+    assert!(got.is_superset(&new_pairs), "the new interactions all stay");
+    let replayed = &got - &new_pairs;
+    assert!(replayed.is_subset(&old_pairs));
+    // `share` times as many as the new ones are drawn; a drawn pair that repeats a new one is
+    // one pair.
+    let drawn = (share * new as f64).round() as usize;
+    assert_eq!(half.train.len(), new + replayed.len());
+    assert!(replayed.len() <= drawn);
+    assert!(replayed.len() + old_pairs.intersection(&new_pairs).count() >= drawn);
+    assert!(
+        replayed.len() < (&old_pairs - &new_pairs).len(),
+        "a sample, not all"
+    );
+    let again = with_replay(&data, &old, Some(share), &ckpt, p).unwrap();
+    assert_eq!(
+        again.train, half.train,
+        "the same update draws the same sample"
+    );
+    assert!(
+        with_replay(&data, &old, Some(2.0), &ckpt, p)
+            .unwrap()
+            .train
+            .len()
+            > half.train.len()
+    );
+    for bad in [0.0, -1.0, f64::NAN] {
+        let e = with_replay(&data, &old, Some(bad), &ckpt, p).unwrap_err();
+        assert!(e.to_string().contains("--replay-share"), "{e}");
+    }
 }

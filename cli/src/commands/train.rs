@@ -12,10 +12,10 @@ use pocketrec_export::inspect::thousands;
 use pocketrec_export::open_model;
 use pocketrec_export::progress::Progress;
 use pocketrec_train::checkpoint::Checkpoint;
-use pocketrec_train::data::{Dataset, ReadOptions, UserItems, read_dataset};
+use pocketrec_train::data::{Dataset, ReadOptions, read_dataset};
 use pocketrec_train::eval::{EvalOptions, EvalReport, evaluate_reporting};
 use pocketrec_train::fold_in::{Tuning, holdout_users};
-use pocketrec_train::incremental::{ResumeOptions, align, checkpoint_of, resume};
+use pocketrec_train::incremental::{ResumeOptions, align, checkpoint_of, resume, with_replay};
 use pocketrec_train::loss::LossConfig;
 use pocketrec_train::model::{DistillConfig, StepConfig};
 use pocketrec_train::trainer::DEFAULT_LOSS;
@@ -74,8 +74,11 @@ pub struct ResumeCommand {
     pub checkpoint: Box<Checkpoint>,
     /// The update's settings.
     pub options: ResumeOptions,
-    /// Earlier interactions trained on again beside the new ones.
+    /// A log of earlier interactions: the returning users' are trained on again beside the
+    /// new ones (`incremental::with_replay`).
     pub replay: Option<PathBuf>,
+    /// Replay only this many earlier interactions per new one, a sample (`None`: all).
+    pub replay_share: Option<f64>,
 }
 
 /// What an update changed, as `train --resume --json` prints it.
@@ -617,21 +620,20 @@ pub fn run(command: &TrainCommand) -> Result<(Trained, TrainSummary, Option<Eval
 /// first, new ids at the end.
 fn aligned_update(data: Dataset, r: &ResumeCommand, command: &TrainCommand) -> Result<Dataset> {
     let (users, items) = (&r.checkpoint.users, &r.checkpoint.items);
-    let mut data = align(&data, users, items, &command.train)?;
-    if let Some(path) = &r.replay {
-        let replay = read_dataset(path, None, &command.read)?;
-        let replay = align(&replay, &data.users, &data.items, path)?;
-        let n = replay.users.len();
-        let pairs: Vec<(u32, u32)> = data.train.pairs().chain(replay.train.pairs()).collect();
-        let grow = |lists: &UserItems| UserItems::from_pairs(n, &lists.pairs().collect::<Vec<_>>());
-        data = Dataset {
-            train: UserItems::from_pairs(n, &pairs),
-            test: data.test.as_ref().map(grow),
-            users: replay.users,
-            items: replay.items,
-        };
+    let data = align(&data, users, items, &command.train)?;
+    match &r.replay {
+        Some(path) => {
+            let replay = read_dataset(path, None, &command.read)?;
+            Ok(with_replay(
+                &data,
+                &replay,
+                r.replay_share,
+                &r.checkpoint,
+                path,
+            )?)
+        }
+        None => Ok(data),
     }
-    Ok(data)
 }
 
 /// Runs `pocketrec train` from its arguments: the defaults for the density, then [`run`].
@@ -643,10 +645,11 @@ pub fn run_args(args: TrainArgs) -> Result<()> {
         || args.churn.is_some()
         || args.mask_fraction.is_some()
         || args.replay.is_some()
+        || args.replay_share.is_some()
     {
         return Err(CliError::Usage(
-            "--prior-strength, --churn, --mask-fraction and --replay are settings of an \
-             update: they need --resume"
+            "--prior-strength, --churn, --mask-fraction, --replay and --replay-share are settings \
+             of an update: they need --resume"
                 .into(),
         ));
     }
@@ -893,6 +896,7 @@ fn run_resume_args(args: TrainArgs, path: &Path) -> Result<()> {
             checkpoint: Box::new(checkpoint),
             options: resume,
             replay: args.replay,
+            replay_share: args.replay_share,
         }),
     };
     let (_, summary, _) = run(&command)?;
