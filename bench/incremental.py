@@ -3,7 +3,7 @@
 
     python3 bench/incremental.py [--log LOG | --generate-seed S] [--periods N] [--out DIR]
         [--density D] [--prior-strength P] [--churn C] [--mask-fraction M] [--resume-epochs E]
-        [--json F]
+        [--replay-share R] [--json F]
 
 A timestamped log (by default one `pocketrec generate-log` writes: drifting taste clusters,
 8 weekly periods, seed 42) is split into periods with `pocketrec split --by time` (or, with
@@ -17,7 +17,11 @@ has no row for are cold and counted apart):
 
 The table gives Recall@20, NDCG@20, training seconds (dense teacher or master included),
 the fraction of rows an update changed, and the model's active weights against its budget.
-Hyperparameters: --prior-strength, --churn, --mask-fraction and --resume-epochs; choose them
+With --replay-share R, each update also replays a random sample of the earlier periods'
+interactions of the users who come back, R times as many as the new period has (all of them if
+there are fewer: `train --replay HISTORY --replay-share R`).
+Hyperparameters: --prior-strength, --churn, --mask-fraction, --resume-epochs and
+--replay-share; choose them
 on a log of another seed (--generate-seed 7, or another --seed of bench/shuffle_to_log.py),
 never on the reported one.
 """
@@ -66,6 +70,8 @@ def main():
     ap.add_argument("--prior-strength", type=float, default=None)
     ap.add_argument("--churn", type=float, default=None)
     ap.add_argument("--mask-fraction", type=float, default=None)
+    ap.add_argument("--replay-share", type=float, default=0.0,
+                    help="replay this many earlier interactions per new one (0: none)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="also write the rows as JSON here")
     ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/pocketrec"))
@@ -123,10 +129,14 @@ def main():
             inc_name, retrain_name = "first", "first"
         else:
             inc_name = f"inc-{t}"
+            replay = []
+            if a.replay_share > 0:
+                replay = ["--replay", os.path.join(out, f"history-{t - 1}.tsv"),
+                          "--replay-share", str(a.replay_share)]
             inc = json.loads(run([b, "train", "--resume", os.path.join(out, f"c{t - 1}.ckpt"),
                                   "--train", periods[t - 1], "-o",
                                   os.path.join(out, inc_name + ".prec"), "--checkpoint",
-                                  os.path.join(out, f"c{t}.ckpt")] + update_flags))
+                                  os.path.join(out, f"c{t}.ckpt")] + update_flags + replay))
             retrain_name = f"retrain-{t}"
             retrain = train(retrain_name, history, [])
         for method, name, summary in [("frozen", "first", first), ("incremental", inc_name, inc),
@@ -142,7 +152,9 @@ def main():
             })
             print(json.dumps(rows[-1]), file=sys.stderr)
     print(f"log {log}, periods by {a.by}, d = {a.dim}, density {a.density}, output {out}")
-    print(f"updates: {' '.join(update_flags)}")
+    print(f"updates: {' '.join(update_flags)}"
+          + (f", replaying {a.replay_share} earlier interactions per new one"
+             if a.replay_share else ""))
     print("| test period | model | Recall@20 | NDCG@20 | users (cold) | training s | rows changed | non-zeros / budget |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
