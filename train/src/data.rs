@@ -101,6 +101,18 @@ impl IdSpace {
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
+
+    /// The ids of rows `rows` (each below [`IdSpace::len`]), in that order.
+    pub fn select(&self, rows: &[u32]) -> IdSpace {
+        IdSpace {
+            ids: rows.iter().map(|&r| self.ids[r as usize]).collect(),
+            kind: self.kind,
+            strings: self
+                .strings
+                .as_ref()
+                .map(|s| rows.iter().map(|&r| s[r as usize].clone()).collect()),
+        }
+    }
 }
 
 /// Per-user sorted, de-duplicated item rows (CSR over user rows).
@@ -210,15 +222,7 @@ impl Dataset {
         let keep: Vec<u32> = (0..self.users.len() as u32)
             .filter(|u| drop.binary_search(u).is_err())
             .collect();
-        let users = IdSpace {
-            ids: keep.iter().map(|&u| self.users.ids[u as usize]).collect(),
-            kind: self.users.kind,
-            strings: self
-                .users
-                .strings
-                .as_ref()
-                .map(|s| keep.iter().map(|&u| s[u as usize].clone()).collect()),
-        };
+        let users = self.users.select(&keep);
         let subset = |lists: &UserItems| {
             let pairs: Vec<(u32, u32)> = keep
                 .iter()

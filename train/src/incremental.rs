@@ -196,22 +196,19 @@ pub fn with_replay(
         }
         old.truncate(want);
     }
-    // Returning users have rows in `data`; items that only the replayed log names get rows
-    // after `data`'s, in `align`'s order, if a replayed interaction keeps them.
-    let known = data.items.len();
+    // Returning users have rows in `data`; items that only the replayed log names keep rows
+    // after `data`'s (in `align`'s order) if a replayed interaction names them.
     let mut kept = vec![false; replay.items.len()];
+    kept[..data.items.len()].fill(true);
     for &(_, i) in &old {
         kept[i as usize] = true;
     }
-    let mut items = data.items.clone();
-    let mut item_row: Vec<u32> = (0..known as u32).collect();
-    for (r, _) in kept.iter().enumerate().skip(known).filter(|&(_, &k)| k) {
-        item_row.resize(r + 1, u32::MAX);
-        item_row[r] = items.ids.len() as u32;
-        items.ids.push(replay.items.ids[r]);
-        if let (Some(to), Some(from)) = (items.strings.as_mut(), replay.items.strings.as_ref()) {
-            to.push(from[r].clone());
-        }
+    let rows: Vec<u32> = (0..kept.len() as u32)
+        .filter(|&r| kept[r as usize])
+        .collect();
+    let mut item_row = vec![u32::MAX; kept.len()];
+    for (new, &r) in rows.iter().enumerate() {
+        item_row[r as usize] = new as u32;
     }
     let pairs: Vec<(u32, u32)> = data
         .train
@@ -222,7 +219,7 @@ pub fn with_replay(
         train: UserItems::from_pairs(data.users.len(), &pairs),
         test: data.test.clone(),
         users: data.users.clone(),
-        items,
+        items: replay.items.select(&rows),
     })
 }
 
@@ -558,12 +555,12 @@ fn resume_in_pool(
     }
     let master_run = train_update(&mut master, data, &master_options, None, None, observe);
     master.anchor = None;
-    let mut samples = master_run.samples;
-    let mut train_seconds = master_run.train_seconds;
     let master_seconds = started.elapsed().as_secs_f64();
 
     let cosine = loss.kind.is_cosine();
-    let (model, model_log, teacher_log, swaps, master_state) = if sparse {
+    // The model's own run (as in a first training, a sparse model's steps and time are its
+    // own; its master's time is the teacher's).
+    let (model, model_run, teacher_log, swaps, master_state) = if sparse {
         let record = TeacherLog {
             seconds: master_seconds,
             validation: master_run.log.iter().rev().find_map(|l| l.validation),
@@ -669,24 +666,20 @@ fn resume_in_pool(
         );
         student.anchor = None;
         student.teacher = None;
-        // As in a first training: the sparse model's own steps; the master's time is the
-        // teacher's (counting it in both would count it twice).
-        samples = run.samples;
-        train_seconds = run.train_seconds;
         (
             RawState::from(student),
-            run.log,
+            run,
             Some(record),
             swaps,
             Some(RawState::from(master)),
         )
     } else {
-        (RawState::from(master), master_run.log, None, 0, None)
+        (RawState::from(master), master_run, None, 0, None)
     };
     let mut trained = Trained {
-        train_seconds,
-        samples,
-        ..trainer::finish(data, &options, model, model_log, 0.0, teacher_log)
+        train_seconds: model_run.train_seconds,
+        samples: model_run.samples,
+        ..trainer::finish(data, &options, model, model_run.log, 0.0, teacher_log)
     };
     trained.master = master_state.clone().map(Box::new);
 

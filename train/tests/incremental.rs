@@ -307,6 +307,22 @@ fn replay_adds_a_seeded_sample_of_earlier_interactions() {
         "no rows for users who did not come back"
     );
     assert_eq!(&all.items.ids[..data.items.len()], &data.items.ids[..]);
+    // An item only the replayed log names gets a row after `data`'s when a returning user's
+    // replayed interaction names it; one named only by a user who did not come back, none.
+    let back = *returning.iter().next().unwrap();
+    let gone = *old
+        .users
+        .ids
+        .iter()
+        .find(|u| !returning.contains(u))
+        .unwrap();
+    let text = format!("{back} 900001\n{gone} 900002\n");
+    let extra = parse_dataset((p, &text), None, &Default::default()).unwrap();
+    let more = with_replay(&data, &extra, None, &ckpt, p).unwrap();
+    assert_eq!(more.users, data.users);
+    assert_eq!(&more.items.ids[..data.items.len()], &data.items.ids[..]);
+    assert_eq!(&more.items.ids[data.items.len()..], &[900001]);
+    assert!(pairs(&more).contains(&(back, 900001)));
 
     // A share that draws about half of the returning users' earlier interactions.
     let share = 0.5 * old_pairs.len() as f64 / new as f64;
