@@ -59,6 +59,31 @@ pub(crate) struct BoundQuery<'q> {
     pub relative_error: f32,
 }
 
+impl BoundQuery<'_> {
+    /// `T` of the module docs without a block's bias maximum: `127·Σ|w| / divisor` plus the
+    /// fixed biases' magnitudes (what bounds `|Σ terms|` of every block).
+    pub(crate) fn magnitude(&self) -> f32 {
+        let sum = self.weights.iter().fold(0.0f32, |m, &w| m + 127.0 * abs(w));
+        sum / self.divisor + self.fixed_bias_magnitude
+    }
+
+    /// The bound of a block (or of the rest of one) whose sum of the query's best terms is
+    /// `sum` and whose bias maximum is `bias`, given [`Self::magnitude`]: the sum divided,
+    /// the biases added, raised by `c·T`; `f32::INFINITY` when the bound is not finite or `T`
+    /// is close to overflow (such a block is always scored).
+    #[inline(always)]
+    pub(crate) fn bound(&self, sum: f32, bias: f32, magnitude: f32) -> f32 {
+        let s = sum / self.divisor + self.fixed_bias + bias;
+        let m = magnitude + abs(bias);
+        let bound = s + self.relative_error * m + f32::MIN_POSITIVE;
+        if m < OVERFLOW_GUARD && bound.is_finite() {
+            bound
+        } else {
+            f32::INFINITY
+        }
+    }
+}
+
 impl<'a> BlockBounds<'a> {
     /// The bounds at `spans` in `bytes` (checked at open) of a table of dimension `dim`.
     pub(crate) fn new(bytes: &'a [u8], spans: &BoundsSpans, dim: usize) -> Result<Self> {
@@ -115,6 +140,21 @@ impl<'a> BlockBounds<'a> {
         self.bias_max.is_some()
     }
 
+    /// The largest term each of `query`'s dimensions can add to a score in block `block`,
+    /// `max(w·upper, w·lower)`, into `terms` (one per dimension of the query, in its order);
+    /// `false` (and `terms` untouched) when `terms` is too short or the block is past the
+    /// table.
+    pub(crate) fn terms(&self, query: &BoundQuery<'_>, block: usize, terms: &mut [f32]) -> bool {
+        if terms.len() < query.dims.len() || block >= self.blocks {
+            return false;
+        }
+        for ((&dim, &weight), term) in query.dims.iter().zip(query.weights).zip(terms) {
+            let (lower, upper) = self.codes(usize::from(dim), block);
+            *term = weight * f32::from(if weight > 0.0 { upper } else { lower });
+        }
+        true
+    }
+
     /// The bounds of blocks `first..first + out.len()` (at most [`CHUNK_BLOCKS`]) for `query`
     /// into `out`: `f32::INFINITY` for a block that must be scored whatever the threshold (a
     /// bound that is not finite or too close to overflow). Reads each of the query's
@@ -126,33 +166,24 @@ impl<'a> BlockBounds<'a> {
         let mut magnitude = 0.0f32;
         for (&dim, &weight) in query.dims.iter().zip(query.weights) {
             let at = usize::from(dim) * self.blocks + first;
-            let (mut upper, mut lower) = ([0u8; CHUNK_BLOCKS], [0u8; CHUNK_BLOCKS]);
-            match (self.upper.get(at..at + n), self.lower.get(at..at + n)) {
-                (Some(u), Some(l)) => {
-                    upper[..n].copy_from_slice(u);
-                    lower[..n].copy_from_slice(l);
-                }
-                _ => {
+            // max(w·upper, w·lower) is w·upper for w > 0 and w·lower for w < 0 (lower ≤
+            // upper; the product the max would pick, exactly), so one run of codes a dimension.
+            let codes = if weight > 0.0 { self.upper } else { self.lower };
+            let mut code = [0u8; CHUNK_BLOCKS];
+            match codes.get(at..at + n) {
+                Some(run) => code[..n].copy_from_slice(run),
+                None => {
                     // Checked at open; never here. Score every block rather than guess.
                     out.fill(f32::INFINITY);
                     return;
                 }
             }
-            add_dimension(&mut sum, &upper, &lower, weight);
+            add_dimension(&mut sum, &code, weight);
             // Every code is at most 127 in magnitude: this bounds |Σ terms| of every block.
             magnitude += 127.0 * abs(weight);
         }
         let magnitude = magnitude / query.divisor + query.fixed_bias_magnitude;
-        let finish = |s: f32, bias: f32| {
-            let s = s / query.divisor + query.fixed_bias + bias;
-            let m = magnitude + abs(bias);
-            let bound = s + query.relative_error * m + f32::MIN_POSITIVE;
-            if m < OVERFLOW_GUARD && bound.is_finite() {
-                bound
-            } else {
-                f32::INFINITY
-            }
-        };
+        let finish = |s: f32, bias: f32| query.bound(s, bias, magnitude);
         match self.bias_max {
             None => {
                 for (o, &s) in out.iter_mut().zip(&sum) {
@@ -168,18 +199,12 @@ impl<'a> BlockBounds<'a> {
     }
 }
 
-/// Adds one dimension's best contribution to each block's sum: `max(w·upper, w·lower)`.
+/// Adds one dimension's best contribution to each block's sum: `weight · code`, the code
+/// being the upper one for a positive weight and the lower one for a negative weight.
 #[inline(always)]
-fn add_dimension(
-    sum: &mut [f32; CHUNK_BLOCKS],
-    upper: &[u8; CHUNK_BLOCKS],
-    lower: &[u8; CHUNK_BLOCKS],
-    weight: f32,
-) {
+fn add_dimension(sum: &mut [f32; CHUNK_BLOCKS], code: &[u8; CHUNK_BLOCKS], weight: f32) {
     for k in 0..CHUNK_BLOCKS {
-        let a = weight * f32::from(upper[k] as i8);
-        let b = weight * f32::from(lower[k] as i8);
-        sum[k] += if a > b { a } else { b };
+        sum[k] += weight * f32::from(code[k] as i8);
     }
 }
 

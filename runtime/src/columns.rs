@@ -185,6 +185,22 @@ impl<'a> ColumnView<'a> {
         }
     }
 
+    /// The stored offsets of lists `(first..first + count, dim)`, when they lie together
+    /// (dimension-major lists; `None` for block-major ones or past the layout): what a scan
+    /// that will visit some of those blocks asks the CPU to bring in ahead.
+    pub fn offsets_of_blocks(&self, first: usize, count: usize, dim: usize) -> Option<&'a [u8]> {
+        if self.order != ListOrder::DimensionMajor || dim >= self.dim || first >= self.blocks {
+            return None;
+        }
+        let width = self.offset_width.bytes();
+        let at = dim.checked_mul(self.blocks)?.checked_add(first)?;
+        let end = at
+            .checked_add(count.min(self.blocks - first))?
+            .checked_add(1)?;
+        self.offsets
+            .get(at.checked_mul(width)?..end.checked_mul(width)?)
+    }
+
     /// Bytes of each list's bitmap (format 1.3).
     fn bitmap_bytes(&self) -> usize {
         self.block_rows / 8

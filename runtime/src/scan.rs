@@ -16,9 +16,9 @@
 use crate::bounds::{BlockBounds, BoundQuery, CHUNK_BLOCKS};
 use crate::columns::{ColumnView, ListRowBytes, PostingList};
 use crate::error::{Error, Result};
-#[cfg(feature = "std")]
-use crate::format::ValueEncoding;
-use crate::format::{IndexEncoding, ListRows, OffsetWidth, SLICE_WINDOW_ROWS, Scoring};
+use crate::format::{
+    IndexEncoding, ListRows, OffsetWidth, SLICE_WINDOW_ROWS, Scoring, ValueEncoding,
+};
 use crate::kernels;
 #[cfg(feature = "std")]
 use crate::kernels::lanes::LANES;
@@ -493,6 +493,7 @@ impl<S: AsRef<[u8]>> Model<S> {
                 &mut accumulator,
                 true,
                 None,
+                None,
             )?;
         }
         Ok(top.finish())
@@ -513,21 +514,44 @@ impl<S: AsRef<[u8]>> Model<S> {
         accumulator: &mut [f32; MAX_STACK_BLOCK_ROWS],
         in_order: bool,
         bytes_read: Option<&mut u64>,
+        cutoff: Option<(&BlockCutoff<'_>, &mut usize)>,
     ) -> Result<()> {
         let ColumnBlock { columns, block } = block;
         let (scoring, global_bias) = (self.scoring(), self.global_bias());
-        if let Some(bytes) = bytes_read {
-            let offsets = 2 * columns.offset_width.bytes() as u64;
-            for &dim in active_dims {
-                *bytes += columns.list_bytes(block, usize::from(dim)) + offsets;
-            }
-        }
         let acc = accumulator
             .get_mut(..columns.rows_in_block(block))
             .ok_or(corrupt_entry(columns))?;
-        match columns.list_rows {
-            ListRows::U16 => add_u16_lists(acc, columns, block, active_dims, query)?,
-            ListRows::Bitmap => add_bitmap_lists(acc, columns, block, active_dims, query)?,
+        let (complete, lists) = match (columns.list_rows, cutoff) {
+            (ListRows::U16, Some((cutoff, cut))) => {
+                let mut lists = active_dims.len();
+                let complete =
+                    add_u16_lists_until(acc, columns, block, active_dims, query, |at, acc| {
+                        let go_on = cutoff.reachable(at, largest(acc), top.threshold());
+                        if !go_on {
+                            lists = at + 1;
+                        }
+                        go_on
+                    })?;
+                *cut += active_dims.len() - lists;
+                (complete, lists)
+            }
+            (ListRows::U16, None) => {
+                add_u16_lists(acc, columns, block, active_dims, query)?;
+                (true, active_dims.len())
+            }
+            (ListRows::Bitmap, _) => {
+                add_bitmap_lists(acc, columns, block, active_dims, query)?;
+                (true, active_dims.len())
+            }
+        };
+        if let Some(bytes) = bytes_read {
+            let offsets = 2 * columns.offset_width.bytes() as u64;
+            for &dim in &active_dims[..lists] {
+                *bytes += columns.list_bytes(block, usize::from(dim)) + offsets;
+            }
+        }
+        if !complete {
+            return Ok(()); // no row of the block can reach the k-th score
         }
         let base = block * columns.block_rows;
         block_similarities(acc, base, columns, query, scoring)?;
@@ -606,6 +630,7 @@ impl<S: AsRef<[u8]>> Model<S> {
                     &mut accumulator,
                     true,
                     Some(&mut *counted).filter(|_| count_bytes),
+                    None,
                 )?;
             }
             stats.blocks_scored = columns.blocks;
@@ -628,6 +653,17 @@ impl<S: AsRef<[u8]>> Model<S> {
             }
             order[..chunks].sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         }
+        // Dot-product models with float values can also give a block up part way through its
+        // lists (see [`BlockCutoff`]).
+        let cutoff_applies = columns.list_rows == ListRows::U16
+            && !cosine
+            && matches!(
+                columns.encoding,
+                ValueEncoding::F32 | ValueEncoding::F16 | ValueEncoding::Bf16
+            );
+        let magnitude = bound_query.magnitude();
+        let mut rest = [0.0f32; MAX_STACK_DIM];
+        let mut lists_cut = 0;
         let mut scored = 0;
         for i in 0..chunks {
             let (highest, c) = match order.get(i).filter(|_| ordered) {
@@ -638,6 +674,14 @@ impl<S: AsRef<[u8]>> Model<S> {
                 break; // every later chunk's bounds are lower still
             }
             let n = size(c);
+            // This chunk's list offsets (the first visit), and the next chunk's, are asked for
+            // now: a block's lists are found through them.
+            if i == 0 {
+                prefetch_chunk_offsets(columns, c, active_dims);
+            }
+            if let Some(&(_, next)) = order.get(i + 1).filter(|_| ordered && i + 1 < chunks) {
+                prefetch_chunk_offsets(columns, next as usize, active_dims);
+            }
             let chunk = &mut chunk[..n];
             bounds.chunk(&bound_query, c * CHUNK_BLOCKS, chunk);
             // The first chunk's blocks highest bound first, to set the k-th score; the others'
@@ -654,20 +698,57 @@ impl<S: AsRef<[u8]>> Model<S> {
                         .then(a.cmp(&b))
                 });
             }
-            for &k in blocks.iter() {
-                if top.threshold().is_some_and(|t| chunk[usize::from(k)] < t) {
+            // The blocks that can still be scored (the k-th score only rises): their lists are
+            // asked for LOOKAHEAD_BLOCKS blocks ahead of the one being scored, so that the
+            // misses of several blocks overlap instead of each block waiting for its own.
+            let passes = |bound: f32, threshold: Option<f32>| threshold.is_none_or(|t| bound >= t);
+            let threshold = top.threshold();
+            let mut candidates = 0;
+            for slot in 0..blocks.len() {
+                let k = blocks[slot];
+                if !passes(chunk[usize::from(k)], threshold) {
                     if i == 0 {
                         break; // sorted: the rest are lower
                     }
                     continue;
                 }
-                let block = ColumnBlock {
-                    columns,
-                    block: c * CHUNK_BLOCKS + usize::from(k),
+                blocks[candidates] = k;
+                candidates += 1;
+            }
+            let blocks = &blocks[..candidates];
+            let base_block = c * CHUNK_BLOCKS;
+            for &k in blocks.iter().take(LOOKAHEAD_BLOCKS) {
+                prefetch_block_lists(columns, base_block + usize::from(k), active_dims);
+            }
+            for (position, &k) in blocks.iter().enumerate() {
+                if let Some(&ahead) = blocks.get(position + LOOKAHEAD_BLOCKS) {
+                    prefetch_block_lists(columns, base_block + usize::from(ahead), active_dims);
+                }
+                if !passes(chunk[usize::from(k)], top.threshold()) {
+                    continue;
+                }
+                let block = base_block + usize::from(k);
+                let cutoff = match cutoff_applies
+                    && bounds.terms(&bound_query, block, &mut rest[..active])
+                {
+                    true => {
+                        // rest[i]: the sum of the best terms of the dimensions after the i-th.
+                        let mut after = 0.0f32;
+                        for r in rest[..active].iter_mut().rev() {
+                            (*r, after) = (after, after + *r);
+                        }
+                        Some(BlockCutoff {
+                            rest: &rest[..active],
+                            bias: bounds.bias_max(block),
+                            magnitude,
+                            query: &bound_query,
+                        })
+                    }
+                    false => None,
                 };
                 self.score_column_block(
                     items,
-                    block,
+                    ColumnBlock { columns, block },
                     active_dims,
                     query,
                     exclude,
@@ -675,12 +756,81 @@ impl<S: AsRef<[u8]>> Model<S> {
                     &mut accumulator,
                     false,
                     Some(&mut *counted).filter(|_| count_bytes),
+                    cutoff.as_ref().map(|c| (c, &mut lists_cut)),
                 )?;
                 scored += 1;
             }
         }
         stats.blocks_scored = scored;
+        stats.lists_cut = lists_cut;
         Ok(top.finish())
+    }
+}
+
+/// How many blocks ahead of the one it scores the bounded column scan asks for the posting
+/// lists of the blocks it will score next.
+const LOOKAHEAD_BLOCKS: usize = 4;
+
+/// Asks the CPU to bring in the start of each posting list of `block` in `dims` (a hint: a
+/// list that cannot be found is left to the scan, which reports it).
+fn prefetch_block_lists(columns: &ColumnView<'_>, block: usize, dims: &[u16]) {
+    for &dim in dims {
+        if let Ok(list) = columns.list(block, usize::from(dim)) {
+            if let ListRowBytes::U16(rows) = list.rows {
+                kernels::prefetch_all(rows);
+            }
+            kernels::prefetch_all(list.values);
+        }
+    }
+}
+
+/// Asks the CPU to bring in the list offsets of chunk `chunk`'s blocks in `dims` (dimension-
+/// major lists; a no-op for block-major ones).
+fn prefetch_chunk_offsets(columns: &ColumnView<'_>, chunk: usize, dims: &[u16]) {
+    for &dim in dims {
+        if let Some(offsets) =
+            columns.offsets_of_blocks(chunk * CHUNK_BLOCKS, CHUNK_BLOCKS, usize::from(dim))
+        {
+            kernels::prefetch_all(offsets);
+        }
+    }
+}
+
+/// What lets the bounded column scan give a block up part way through its lists, for
+/// dot-product models with float values (whose accumulated sums are the scores before the
+/// biases): after the lists of the query's first dimensions, in the scan's order, the block's
+/// best partial sum plus the largest terms the remaining dimensions can add (from the block
+/// bounds) is bounded as a whole block's bound is (`BoundQuery::bound`); below the k-th
+/// score, no row of the block can reach the top k and its remaining lists are not read. The
+/// sums stay those of the exhaustive scan (the same dimensions in the same order).
+///
+/// Why it is safe: a row's exact score is at most its exact partial sum plus the exact rest
+/// bound; the scan's final sum, its partial sum and the bound's own evaluation each err by at
+/// most a rounding error of `dim` terms of total magnitude at most `T`, and the bound is raised
+/// by `c·T`, eight times that error.
+struct BlockCutoff<'q> {
+    /// `rest[i]`: the sum of the best terms of the query's dimensions after its `i`-th.
+    rest: &'q [f32],
+    /// The block's bias maximum (0 without biases).
+    bias: f32,
+    /// `T` without the block's bias ([`BoundQuery::magnitude`]).
+    magnitude: f32,
+    query: &'q BoundQuery<'q>,
+}
+
+impl BlockCutoff<'_> {
+    /// Whether a row of the block can still reach `threshold` once the lists of the query's
+    /// dimensions up to its `at`-th are added and the best partial sum is `best_partial`.
+    #[inline]
+    fn reachable(&self, at: usize, best_partial: f32, threshold: Option<f32>) -> bool {
+        let (Some(threshold), Some(&rest)) = (threshold, self.rest.get(at)) else {
+            return true;
+        };
+        let bound = self
+            .query
+            .bound(best_partial + rest, self.bias, self.magnitude);
+        // A NaN bound (a NaN partial sum) is no reason to give the block up.
+        bound >= threshold || bound.is_nan()
     }
 }
 
@@ -706,6 +856,10 @@ pub struct ScanStats {
     /// With block bounds: the bytes the scan read, the bounds of the query's dimensions and
     /// the posting lists (rows, values and offsets) of the blocks it scored (0 otherwise).
     pub bounded_bytes: u64,
+    /// With block bounds: the posting lists of scored blocks that the scan did not read,
+    /// because the lists before them showed that no row of their block could reach the top k
+    /// (dot-product models with float values; 0 otherwise).
+    pub lists_cut: usize,
 }
 
 /// Blocks of at most this many rows (those of tables with block bounds) have lists of a few
@@ -723,6 +877,21 @@ pub(crate) fn add_u16_lists(
     active_dims: &[u16],
     query: &Query<'_>,
 ) -> Result<()> {
+    add_u16_lists_until(acc, columns, block, active_dims, query, |_, _| true).map(|_| ())
+}
+
+/// [`add_u16_lists`], asking `go_on(position, acc)` after each list but the last whether to
+/// add the next ones (the list at `position` of `active_dims` added): `Ok(false)` when it
+/// said no, with `acc` holding the lists added so far.
+#[inline(always)]
+fn add_u16_lists_until(
+    acc: &mut [f32],
+    columns: &ColumnView<'_>,
+    block: usize,
+    active_dims: &[u16],
+    query: &Query<'_>,
+    mut go_on: impl FnMut(usize, &[f32]) -> bool,
+) -> Result<bool> {
     acc.fill(0.0);
     let prefetch = columns.block_rows > SHORT_LIST_BLOCK_ROWS;
     for (position, &dim) in active_dims.iter().enumerate() {
@@ -762,8 +931,29 @@ pub(crate) fn add_u16_lists(
         ) {
             return Err(corrupt_entry(columns));
         }
+        if position + 1 < active_dims.len() && !go_on(position, acc) {
+            return Ok(false);
+        }
     }
-    Ok(())
+    Ok(true)
+}
+
+/// The largest of `values` (`f32::NEG_INFINITY` for none; NaNs are passed over), sixteen
+/// lanes at a time so that the compiler vectorises it.
+fn largest(values: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut groups = values.chunks_exact(LANES);
+    for group in &mut groups {
+        for (lane, &x) in lanes.iter_mut().zip(group) {
+            *lane = if x > *lane { x } else { *lane };
+        }
+    }
+    let rest = groups.remainder().iter();
+    lanes
+        .iter()
+        .chain(rest)
+        .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
 }
 
 /// The column scan's dot products for block `block` from bitmap posting lists (format 1.3):

@@ -47,6 +47,10 @@ pub struct PathReport {
     /// With block bounds: the mean fraction of the item table's blocks the queries scored
     /// (the others were skipped); `None` for a path without them.
     pub blocks_scored: Option<f64>,
+    /// With block bounds: the mean fraction of the scored blocks' posting lists (those of the
+    /// user's non-zero dimensions) that the scan left unread, having found part way through
+    /// a block that none of its rows could reach the top k; `None` for a path without them.
+    pub lists_cut: Option<f64>,
     /// Every query's latency, in microseconds, fastest first (for `--plot`; not in the JSON).
     #[serde(skip)]
     pub latencies_us: Vec<f64>,
@@ -264,7 +268,7 @@ pub fn run(path: &Path, queries: usize, k: usize, cold: bool) -> Result<BenchRep
     let mut reports = Vec::new();
     for retrieval in paths {
         let mut bytes = 0.0;
-        let (mut scored, mut bounded) = (0.0, false);
+        let (mut scored, mut cut, mut bounded) = (0.0, 0.0, false);
         for v in &vectors {
             let plan = model.plan(v).map_err(model_error)?;
             let chosen = match retrieval {
@@ -278,6 +282,8 @@ pub fn run(path: &Path, queries: usize, k: usize, cold: bool) -> Result<BenchRep
                         .recommend_vector_stats(v, k, &[], &mut out)
                         .map_err(model_error)?;
                     scored += stats.blocks_scored as f64 / stats.blocks.max(1) as f64;
+                    let active = v.iter().filter(|&&x| x != 0.0).count();
+                    cut += stats.lists_cut as f64 / (stats.blocks_scored * active).max(1) as f64;
                     bounded = true;
                     Some(stats.bounded_bytes)
                 }
@@ -288,6 +294,7 @@ pub fn run(path: &Path, queries: usize, k: usize, cold: bool) -> Result<BenchRep
         }
         bytes /= vectors.len().max(1) as f64;
         let blocks_scored = bounded.then(|| scored / vectors.len().max(1) as f64);
+        let lists_cut = bounded.then(|| cut / vectors.len().max(1) as f64);
         // Warm up: one pass over every query.
         for v in &vectors {
             black_box(
@@ -329,6 +336,7 @@ pub fn run(path: &Path, queries: usize, k: usize, cold: bool) -> Result<BenchRep
             p50_over_memory_floor: 0.0,
             p50_over_cached_floor: p50 / floor_cached,
             blocks_scored,
+            lists_cut,
             latencies_us: times.iter().map(|t| t.as_secs_f64() * 1e6).collect(),
         });
     }
@@ -423,11 +431,18 @@ impl BenchReport {
         for p in &self.paths {
             if let Some(scored) = p.blocks_scored {
                 s.push_str(&format!(
-                    "{}: block bounds skipped {:.1} % of the item blocks (scored {:.1} %)\n",
+                    "{}: block bounds skipped {:.1} % of the item blocks (scored {:.1} %)",
                     p.path,
                     100.0 * (1.0 - scored),
                     100.0 * scored
                 ));
+                if let Some(cut) = p.lists_cut.filter(|&c| c > 0.0) {
+                    s.push_str(&format!(
+                        "; {:.1} % of the scored blocks' lists left unread",
+                        100.0 * cut
+                    ));
+                }
+                s.push('\n');
             }
         }
         s
