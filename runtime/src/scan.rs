@@ -717,12 +717,40 @@ impl<S: AsRef<[u8]>> Model<S> {
             }
             let blocks = &blocks[..candidates];
             let base_block = c * CHUNK_BLOCKS;
+            // The lists of a block that will likely be read: with a cutoff, those up to the
+            // first after which a partial sum of 0 would give the block up (a hint only).
+            let likely_read = |block: usize, rest: &mut [f32], threshold: Option<f32>| -> usize {
+                match threshold {
+                    Some(_) if cutoff_applies && bounds.terms(&bound_query, block, rest) => {
+                        let total = rest.iter().fold(0.0f32, |s, &t| s + t);
+                        let mut before = 0.0f32;
+                        for (at, &term) in rest.iter().enumerate() {
+                            before += term;
+                            let bound = bound_query.bound(
+                                total - before,
+                                bounds.bias_max(block),
+                                magnitude,
+                            );
+                            if threshold.is_some_and(|t| bound < t) {
+                                return at + 2;
+                            }
+                        }
+                        rest.len()
+                    }
+                    _ => rest.len(),
+                }
+            };
             for &k in blocks.iter().take(LOOKAHEAD_BLOCKS) {
-                prefetch_block_lists(columns, base_block + usize::from(k), active_dims);
+                let block = base_block + usize::from(k);
+                let lists = likely_read(block, &mut rest[..active], top.threshold()).min(active);
+                prefetch_block_lists(columns, block, &active_dims[..lists]);
             }
             for (position, &k) in blocks.iter().enumerate() {
                 if let Some(&ahead) = blocks.get(position + LOOKAHEAD_BLOCKS) {
-                    prefetch_block_lists(columns, base_block + usize::from(ahead), active_dims);
+                    let block = base_block + usize::from(ahead);
+                    let lists =
+                        likely_read(block, &mut rest[..active], top.threshold()).min(active);
+                    prefetch_block_lists(columns, block, &active_dims[..lists]);
                 }
                 if !passes(chunk[usize::from(k)], top.threshold()) {
                     continue;

@@ -221,22 +221,23 @@ impl<'a> Prefetch<'a> {
 }
 
 /// Hints the CPU to load every cache line of `bytes`, all at once (a no-op where there is no
-/// stable prefetch instruction).
+/// prefetch instruction: x86_64 and aarch64 have one).
 #[inline]
 pub(crate) fn prefetch_all(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     {
         let mut rest = bytes;
         while !rest.is_empty() {
             rest = prefetch_line(rest);
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     let _ = bytes;
 }
 
 /// Hints the CPU to load the cache line at the start of `bytes` (if any; a no-op where there is
-/// no stable prefetch instruction) and returns the bytes after that line.
+/// no prefetch instruction: x86_64 and aarch64 have one) and returns the bytes after that
+/// line.
 #[inline(always)]
 fn prefetch_line(bytes: &[u8]) -> &[u8] {
     if bytes.is_empty() {
@@ -248,6 +249,17 @@ fn prefetch_line(bytes: &[u8]) -> &[u8] {
         // SAFETY: a prefetch is only a hint: it never faults and has no effect on the
         // program's memory, and the pointer is into a live, non-empty slice anyway.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().cast()) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: PRFM is only a hint: it never faults (not even on an unmapped address), writes
+    // nothing and leaves the flags alone; the pointer is into a live, non-empty slice anyway.
+    // `core::arch::aarch64::_prefetch` is not stable, inline assembly is.
+    unsafe {
+        core::arch::asm!(
+            "prfm pldl1keep, [{address}]",
+            address = in(reg) bytes.as_ptr(),
+            options(nostack, readonly, preserves_flags)
+        );
     }
     bytes.get(64..).unwrap_or(&[])
 }
