@@ -16,9 +16,9 @@
 use crate::bounds::{BlockBounds, BoundQuery, CHUNK_BLOCKS};
 use crate::columns::{ColumnView, ListRowBytes, PostingList};
 use crate::error::{Error, Result};
-#[cfg(feature = "std")]
-use crate::format::ValueEncoding;
-use crate::format::{IndexEncoding, ListRows, OffsetWidth, SLICE_WINDOW_ROWS, Scoring};
+use crate::format::{
+    IndexEncoding, ListRows, OffsetWidth, SLICE_WINDOW_ROWS, Scoring, ValueEncoding,
+};
 use crate::kernels;
 #[cfg(feature = "std")]
 use crate::kernels::lanes::LANES;
@@ -524,18 +524,9 @@ impl<S: AsRef<[u8]>> Model<S> {
         let (complete, lists) = match (columns.list_rows, cutoff) {
             (ListRows::U16, Some((cutoff, cut))) => {
                 let mut lists = active_dims.len();
-                // What turns a sum into the score before the biases: the int8 or int4 row
-                // scale, and the row's norm for cosine (the user's norm is in the bound).
-                let base = block * columns.block_rows;
-                let scales = columns.scales_of(base, acc.len())?;
-                let norms = match scoring {
-                    Scoring::Cosine => Some(columns.norms_of(base, acc.len())?),
-                    Scoring::Dot => None,
-                };
                 let complete =
                     add_u16_lists_until(acc, columns, block, active_dims, query, |at, acc| {
-                        let best = largest_similarity(acc, scales, norms);
-                        let go_on = cutoff.reachable(at, best, top.threshold());
+                        let go_on = cutoff.reachable(at, largest(acc), top.threshold());
                         if !go_on {
                             lists = at + 1;
                         }
@@ -662,9 +653,14 @@ impl<S: AsRef<[u8]>> Model<S> {
             }
             order[..chunks].sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         }
-        // A block of u16 lists can also be given up part way through them (see
-        // [`BlockCutoff`]).
-        let cutoff_applies = columns.list_rows == ListRows::U16;
+        // Dot-product models with float values can also give a block up part way through its
+        // lists (see [`BlockCutoff`]).
+        let cutoff_applies = columns.list_rows == ListRows::U16
+            && !cosine
+            && matches!(
+                columns.encoding,
+                ValueEncoding::F32 | ValueEncoding::F16 | ValueEncoding::Bf16
+            );
         let magnitude = bound_query.magnitude();
         let mut rest = [0.0f32; MAX_STACK_DIM];
         let mut lists_cut = 0;
@@ -828,19 +824,18 @@ fn prefetch_chunk_offsets(columns: &ColumnView<'_>, chunk: usize, dims: &[u16]) 
     }
 }
 
-/// What lets the bounded column scan give a block of `u16` lists up part way through them:
-/// after the lists of the query's first dimensions, in the scan's order, the block's best
-/// partial score (each row's partial sum as the scan finishes it: times its int8 or int4
-/// scale, divided by its norm for cosine) plus the largest terms the remaining dimensions can
-/// add (from the block bounds, which bound those finished values) is bounded as a whole
-/// block's bound is (`BoundQuery::bound`: the user's norm, the biases, the error term); below
-/// the k-th score, no row of the block can reach the top k and its remaining lists are not
-/// read. The sums stay those of the exhaustive scan (the same dimensions in the same order).
+/// What lets the bounded column scan give a block up part way through its lists, for
+/// dot-product models with float values (whose accumulated sums are the scores before the
+/// biases): after the lists of the query's first dimensions, in the scan's order, the block's
+/// best partial sum plus the largest terms the remaining dimensions can add (from the block
+/// bounds) is bounded as a whole block's bound is (`BoundQuery::bound`); below the k-th
+/// score, no row of the block can reach the top k and its remaining lists are not read. The
+/// sums stay those of the exhaustive scan (the same dimensions in the same order).
 ///
-/// Why it is safe: a row's exact score is at most its exact partial score plus the exact rest
-/// bound; the scan's final score, the partial score and the bound's own evaluation each err by
-/// at most a rounding error of `dim` terms of total magnitude at most `T` (and a few roundings
-/// of the scale and the norm), and the bound is raised by `c·T`, eight times that error.
+/// Why it is safe: a row's exact score is at most its exact partial sum plus the exact rest
+/// bound; the scan's final sum, its partial sum and the bound's own evaluation each err by at
+/// most a rounding error of `dim` terms of total magnitude at most `T`, and the bound is raised
+/// by `c·T`, eight times that error.
 struct BlockCutoff<'q> {
     /// `rest[i]`: the sum of the best terms of the query's dimensions after its `i`-th.
     rest: &'q [f32],
@@ -969,35 +964,6 @@ fn add_u16_lists_until(
         }
     }
     Ok(true)
-}
-
-/// The largest of a block's partial sums `acc` as the scan finishes them, before the user's
-/// norm and the biases: times the row's int8 or int4 scale (`scales`, f16 bits), divided by
-/// the row's norm for cosine (`norms`, f32; 0 for a row of norm 0, as the scan scores it).
-fn largest_similarity(acc: &[f32], scales: Option<&[u8]>, norms: Option<&[u8]>) -> f32 {
-    let scale = |b: &[u8]| kernels::scalar::f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
-    let divide = |x: f32, b: &[u8]| {
-        let norm = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        if norm == 0.0 { 0.0 } else { x / norm }
-    };
-    let best = |m: f32, x: f32| if x > m { x } else { m };
-    match (scales, norms) {
-        (None, None) => largest(acc),
-        (Some(s), None) => acc
-            .iter()
-            .zip(s.chunks_exact(2))
-            .fold(f32::NEG_INFINITY, |m, (&x, s)| best(m, x * scale(s))),
-        (None, Some(n)) => acc
-            .iter()
-            .zip(n.chunks_exact(4))
-            .fold(f32::NEG_INFINITY, |m, (&x, n)| best(m, divide(x, n))),
-        (Some(s), Some(n)) => acc
-            .iter()
-            .zip(s.chunks_exact(2).zip(n.chunks_exact(4)))
-            .fold(f32::NEG_INFINITY, |m, (&x, (s, n))| {
-                best(m, divide(x * scale(s), n))
-            }),
-    }
 }
 
 /// The largest of `values` (`f32::NEG_INFINITY` for none; NaNs are passed over), sixteen
