@@ -205,6 +205,11 @@ pub enum Command {
         /// Also draw each path's latency distribution into this SVG file.
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// Also time another file of the same tables (another layout, encoding or pocketrec
+        /// build's output) on the same queries, one query on each file in turn, and print the
+        /// ratio of their latencies and how many answers agree.
+        #[arg(long, value_name = "OTHER")]
+        against: Option<PathBuf>,
     },
 }
 

@@ -105,7 +105,8 @@ fn run() -> ExitCode {
             json,
             cold,
             plot,
-        } => commands::bench::run(&model, queries, k, cold).and_then(|r| {
+            against,
+        } => commands::bench::run(&model, queries, k, cold, against.as_deref()).and_then(|r| {
             if let Some(out) = &plot {
                 plot::write_svg(out, &[r.latency_panel()])?;
             }

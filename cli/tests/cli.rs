@@ -646,6 +646,50 @@ fn bench_reports_each_path_cold() {
     }
 }
 
+/// `bench --against OTHER` times the same queries on both files in turn and says how many
+/// answers agree: row records and a column layout of the same f32 tables give the same sums,
+/// so every answer.
+#[test]
+fn bench_against_another_file_of_the_same_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = export_model(dir.path(), "rows.prec", &["--layout", "rows"]);
+    let columns = export_model(dir.path(), "columns.prec", &["--layout", "columns"]);
+    let args = [
+        "bench",
+        path_str(&rows),
+        "--queries",
+        "4",
+        "-k",
+        "3",
+        "--json",
+        "--against",
+        path_str(&columns),
+    ];
+    let json: serde_json::Value = serde_json::from_str(&succeeds(&args)).unwrap();
+    let against = &json["against"];
+    assert_eq!(against["file"], path_str(&columns), "{json}");
+    assert_eq!(
+        against["file_bytes"].as_u64().unwrap(),
+        std::fs::metadata(&columns).unwrap().len()
+    );
+    assert_eq!(against["same_answers"], 4, "{json}");
+    for (p50, p99) in [("p50_us", "p99_us"), ("other_p50_us", "other_p99_us")] {
+        let (p50, p99) = (
+            against[p50].as_f64().unwrap(),
+            against[p99].as_f64().unwrap(),
+        );
+        assert!(p50 > 0.0 && p99 >= p50, "{against}");
+    }
+    // The text names the other file, the ratio and the answers that agree.
+    let mut text_args = args.to_vec();
+    text_args.retain(|&a| a != "--json");
+    let text = succeeds(&text_args);
+    assert!(
+        text.contains("against ") && text.contains("same answers for 4 of 4"),
+        "{text}"
+    );
+}
+
 #[test]
 fn fold_in_is_written_by_default_inspected_and_used_by_recommend_items() {
     let dir = tempfile::tempdir().unwrap();

@@ -85,6 +85,30 @@ pub struct BenchReport {
     pub peak_rss_kib: u64,
     /// One entry per path.
     pub paths: Vec<PathReport>,
+    /// With `--against`: the same queries on another file, interleaved with this one's.
+    pub against: Option<AgainstReport>,
+}
+
+/// `bench --against OTHER`: this file and another answering the same queries through their
+/// default path (`recommend`'s own choice), one query on each in turn (which file goes first
+/// alternates), so that both see the same machine at the same moments: their ratio is the
+/// figure to read on a noisy machine.
+#[derive(Clone, Debug, Serialize)]
+pub struct AgainstReport {
+    /// The other file.
+    pub file: String,
+    /// Its size.
+    pub file_bytes: u64,
+    /// This file's median latency in the interleaved run, in microseconds.
+    pub p50_us: f64,
+    /// This file's 99th percentile in the interleaved run.
+    pub p99_us: f64,
+    /// The other file's median latency.
+    pub other_p50_us: f64,
+    /// The other file's 99th percentile.
+    pub other_p99_us: f64,
+    /// Queries whose answers (ids in order) are the same from both files.
+    pub same_answers: usize,
 }
 
 /// Reads `buffer` once as u64 words (eight independent sums, so the loop is load-bound).
@@ -233,7 +257,13 @@ fn query_vectors(model: &Model<Mmap>, queries: usize) -> Result<Vec<Vec<f32>>> {
 /// Runs the benchmark on the model at `path`.
 ///
 /// With `cold`, the caches are flushed before each timed query (see the module's text).
-pub fn run(path: &Path, queries: usize, k: usize, cold: bool) -> Result<BenchReport> {
+pub fn run(
+    path: &Path,
+    queries: usize,
+    k: usize,
+    cold: bool,
+    against: Option<&Path>,
+) -> Result<BenchReport> {
     let model_error = |source| CliError::Model {
         path: path.to_path_buf(),
         source,
@@ -348,6 +378,17 @@ pub fn run(path: &Path, queries: usize, k: usize, cold: bool) -> Result<BenchRep
         p.floor_memory_us = p.bytes_per_query / memory * 1e6;
         p.p50_over_memory_floor = p.p50_us / p.floor_memory_us;
     }
+    let against = match against {
+        Some(other) => Some(interleaved(
+            &model,
+            other,
+            &vectors,
+            k,
+            cold,
+            &memory_buffer,
+        )?),
+        None => None,
+    };
     Ok(BenchReport {
         file_bytes: model.bytes().len() as u64,
         queries: vectors.len(),
@@ -365,6 +406,74 @@ pub fn run(path: &Path, queries: usize, k: usize, cold: bool) -> Result<BenchRep
         mapping_rss_after_queries_kib: mapping_rss_kib(start),
         peak_rss_kib: peak_rss_kib(),
         paths: reports,
+        against,
+    })
+}
+
+/// The `--against` run: `vectors` on `model` and on the file at `other` in turn (see
+/// [`AgainstReport`]), after one warm-up pass on each.
+fn interleaved(
+    model: &Model<Mmap>,
+    other: &Path,
+    vectors: &[Vec<f32>],
+    k: usize,
+    cold: bool,
+    memory_buffer: &[u64],
+) -> Result<AgainstReport> {
+    let other_model = open_model(other)?;
+    let error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CliError::Model { path, source }
+    };
+    let dim = |m: &Model<Mmap>, path: &Path| m.items().map(|t| t.dim()).map_err(error(path));
+    let (ours, theirs) = (dim(model, Path::new("model"))?, dim(&other_model, other)?);
+    if ours != theirs {
+        return Err(CliError::Usage(format!(
+            "--against {}: its items have dimension {theirs}, this model's {ours}",
+            other.display()
+        )));
+    }
+    let mut out = vec![Recommendation::default(); k];
+    let mut answer = |m: &Model<Mmap>, v: &[f32], path: &Path| -> Result<(Duration, Vec<u64>)> {
+        if cold {
+            black_box(read_all(black_box(memory_buffer)));
+        }
+        let t = Instant::now();
+        let n = black_box(
+            m.recommend_vector(v, k, &[], &mut out)
+                .map_err(error(path))?,
+        );
+        let elapsed = t.elapsed();
+        Ok((elapsed, out[..n].iter().map(|r| r.id).collect()))
+    };
+    let this = Path::new("model");
+    for v in vectors {
+        answer(model, v, this)?;
+        answer(&other_model, v, other)?;
+    }
+    let (mut mine, mut others, mut same) = (Vec::new(), Vec::new(), 0);
+    for (i, v) in vectors.iter().enumerate() {
+        let (a, b) = if i % 2 == 0 {
+            let a = answer(model, v, this)?;
+            (a, answer(&other_model, v, other)?)
+        } else {
+            let b = answer(&other_model, v, other)?;
+            (answer(model, v, this)?, b)
+        };
+        same += usize::from(a.1 == b.1);
+        mine.push(a.0);
+        others.push(b.0);
+    }
+    mine.sort();
+    others.sort();
+    Ok(AgainstReport {
+        file: other.display().to_string(),
+        file_bytes: other_model.bytes().len() as u64,
+        p50_us: percentile(&mine, 0.5),
+        p99_us: percentile(&mine, 0.99),
+        other_p50_us: percentile(&others, 0.5),
+        other_p99_us: percentile(&others, 0.99),
+        same_answers: same,
     })
 }
 
@@ -444,6 +553,24 @@ impl BenchReport {
                 }
                 s.push('\n');
             }
+        }
+        if let Some(a) = &self.against {
+            s.push_str(&format!(
+                "\nagainst {} ({} bytes), the same {} queries in turn, each file's default path:\n\
+                 this file p50 {:.1} us, p99 {:.1} us; the other p50 {:.1} us, p99 {:.1} us; \
+                 the other / this: p50 {:.2}x, p99 {:.2}x; same answers for {} of {} queries\n",
+                a.file,
+                a.file_bytes,
+                self.queries,
+                a.p50_us,
+                a.p99_us,
+                a.other_p50_us,
+                a.other_p99_us,
+                a.other_p50_us / a.p50_us,
+                a.other_p99_us / a.p99_us,
+                a.same_answers,
+                self.queries
+            ));
         }
         s
     }
