@@ -718,61 +718,37 @@ impl<S: AsRef<[u8]>> Model<S> {
             let blocks = &blocks[..candidates];
             let base_block = c * CHUNK_BLOCKS;
             // The lists of a block that will likely be read: with a cutoff, those up to the
-            // first after which a partial sum of 0 would give the block up (a hint only).
+            // first after which even a partial sum of 0 would give the block up (a hint only).
             let likely_read = |block: usize, rest: &mut [f32], threshold: Option<f32>| -> usize {
-                match threshold {
-                    Some(_) if cutoff_applies && bounds.terms(&bound_query, block, rest) => {
-                        let total = rest.iter().fold(0.0f32, |s, &t| s + t);
-                        let mut before = 0.0f32;
-                        for (at, &term) in rest.iter().enumerate() {
-                            before += term;
-                            let bound = bound_query.bound(
-                                total - before,
-                                bounds.bias_max(block),
-                                magnitude,
-                            );
-                            if threshold.is_some_and(|t| bound < t) {
-                                return at + 2;
-                            }
-                        }
-                        rest.len()
+                let cutoff = match threshold {
+                    Some(_) if cutoff_applies => {
+                        BlockCutoff::new(bounds, &bound_query, magnitude, block, rest)
                     }
-                    _ => rest.len(),
-                }
+                    _ => None,
+                };
+                cutoff
+                    .and_then(|c| (0..active).find(|&at| !c.reachable(at, 0.0, threshold)))
+                    .map_or(active, |at| (at + 2).min(active))
             };
             for &k in blocks.iter().take(LOOKAHEAD_BLOCKS) {
                 let block = base_block + usize::from(k);
-                let lists = likely_read(block, &mut rest[..active], top.threshold()).min(active);
+                let lists = likely_read(block, &mut rest[..active], top.threshold());
                 prefetch_block_lists(columns, block, &active_dims[..lists]);
             }
             for (position, &k) in blocks.iter().enumerate() {
                 if let Some(&ahead) = blocks.get(position + LOOKAHEAD_BLOCKS) {
                     let block = base_block + usize::from(ahead);
-                    let lists =
-                        likely_read(block, &mut rest[..active], top.threshold()).min(active);
+                    let lists = likely_read(block, &mut rest[..active], top.threshold());
                     prefetch_block_lists(columns, block, &active_dims[..lists]);
                 }
                 if !passes(chunk[usize::from(k)], top.threshold()) {
                     continue;
                 }
                 let block = base_block + usize::from(k);
-                let cutoff = match cutoff_applies
-                    && bounds.terms(&bound_query, block, &mut rest[..active])
-                {
-                    true => {
-                        // rest[i]: the sum of the best terms of the dimensions after the i-th.
-                        let mut after = 0.0f32;
-                        for r in rest[..active].iter_mut().rev() {
-                            (*r, after) = (after, after + *r);
-                        }
-                        Some(BlockCutoff {
-                            rest: &rest[..active],
-                            bias: bounds.bias_max(block),
-                            magnitude,
-                            query: &bound_query,
-                        })
-                    }
-                    false => None,
+                let cutoff = if cutoff_applies {
+                    BlockCutoff::new(bounds, &bound_query, magnitude, block, &mut rest[..active])
+                } else {
+                    None
                 };
                 self.score_column_block(
                     items,
@@ -846,7 +822,33 @@ struct BlockCutoff<'q> {
     query: &'q BoundQuery<'q>,
 }
 
-impl BlockCutoff<'_> {
+impl<'q> BlockCutoff<'q> {
+    /// The cutoff of block `block` for `query` (whose [`BoundQuery::magnitude`] is
+    /// `magnitude`), its rest bounds written into `rest` (one per dimension of the query);
+    /// `None` when the bounds cannot give them.
+    fn new(
+        bounds: &BlockBounds<'_>,
+        query: &'q BoundQuery<'q>,
+        magnitude: f32,
+        block: usize,
+        rest: &'q mut [f32],
+    ) -> Option<Self> {
+        if !bounds.terms(query, block, rest) {
+            return None;
+        }
+        // From each dimension's best term to the sum of the best terms after it.
+        let mut after = 0.0f32;
+        for r in rest.iter_mut().rev() {
+            (*r, after) = (after, after + *r);
+        }
+        Some(BlockCutoff {
+            rest,
+            bias: bounds.bias_max(block),
+            magnitude,
+            query,
+        })
+    }
+
     /// Whether a row of the block can still reach `threshold` once the lists of the query's
     /// dimensions up to its `at`-th are added and the best partial sum is `best_partial`.
     #[inline]

@@ -381,6 +381,7 @@ pub fn run(
     let against = match against {
         Some(other) => Some(interleaved(
             &model,
+            path,
             other,
             &vectors,
             k,
@@ -414,6 +415,7 @@ pub fn run(
 /// [`AgainstReport`]), after one warm-up pass on each.
 fn interleaved(
     model: &Model<Mmap>,
+    path: &Path,
     other: &Path,
     vectors: &[Vec<f32>],
     k: usize,
@@ -426,7 +428,7 @@ fn interleaved(
         move |source| CliError::Model { path, source }
     };
     let dim = |m: &Model<Mmap>, path: &Path| m.items().map(|t| t.dim()).map_err(error(path));
-    let (ours, theirs) = (dim(model, Path::new("model"))?, dim(&other_model, other)?);
+    let (ours, theirs) = (dim(model, path)?, dim(&other_model, other)?);
     if ours != theirs {
         return Err(CliError::Usage(format!(
             "--against {}: its items have dimension {theirs}, this model's {ours}",
@@ -446,19 +448,18 @@ fn interleaved(
         let elapsed = t.elapsed();
         Ok((elapsed, out[..n].iter().map(|r| r.id).collect()))
     };
-    let this = Path::new("model");
     for v in vectors {
-        answer(model, v, this)?;
+        answer(model, v, path)?;
         answer(&other_model, v, other)?;
     }
     let (mut mine, mut others, mut same) = (Vec::new(), Vec::new(), 0);
     for (i, v) in vectors.iter().enumerate() {
         let (a, b) = if i % 2 == 0 {
-            let a = answer(model, v, this)?;
+            let a = answer(model, v, path)?;
             (a, answer(&other_model, v, other)?)
         } else {
             let b = answer(&other_model, v, other)?;
-            (answer(model, v, this)?, b)
+            (answer(model, v, path)?, b)
         };
         same += usize::from(a.1 == b.1);
         mine.push(a.0);
