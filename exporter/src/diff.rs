@@ -39,6 +39,7 @@ enum OwnedOp {
     Insert(Vec<u8>),
     Seek(i64),
     CopyAdd { count: u64, width: u8, delta: i64 },
+    CopyNibbles(u64),
 }
 
 impl OwnedOp {
@@ -57,6 +58,7 @@ impl OwnedOp {
                 width: *width,
                 delta: *delta,
             },
+            OwnedOp::CopyNibbles(len) => Op::CopyNibbles { len: *len },
         }
     }
 }
@@ -130,6 +132,20 @@ impl Emitter {
         }
     }
 
+    /// Copies `len` bytes of old nibbles shifted by one from `pos` (reads `len + 1` old bytes).
+    fn copy_nibbles(&mut self, pos: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        self.seek_to(pos);
+        if let Some(OwnedOp::CopyNibbles(n)) = self.ops.last_mut() {
+            *n += len;
+        } else {
+            self.ops.push(OwnedOp::CopyNibbles(len));
+        }
+        self.cursor += len;
+    }
+
     fn copy_add(&mut self, pos: u64, count: u64, width: u8, delta: i64) {
         if count == 0 {
             return;
@@ -180,6 +196,10 @@ impl Emitter {
                 } => {
                     let pos = self.cursor;
                     self.copy_add(pos, count, width, delta);
+                }
+                OwnedOp::CopyNibbles(len) => {
+                    let pos = self.cursor;
+                    self.copy_nibbles(pos, len);
                 }
             }
         }
@@ -447,56 +467,105 @@ fn window_hash(bytes: &[u8]) -> u64 {
     (lo.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ hi).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
 }
 
+/// Where the bytes of a match come from: the old bytes themselves, or the old nibbles shifted by
+/// one (an int4 run of nibbles after an entry was inserted or removed before it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Bytes,
+    Nibbles,
+}
+
+/// An index of a byte string's `WINDOW`-byte windows at every `STRIDE`-th byte.
+fn window_index(bytes: &[u8]) -> HashMap<u64, u32> {
+    let mut map = HashMap::with_capacity(bytes.len() / STRIDE + 1);
+    let mut p = 0;
+    while p + WINDOW <= bytes.len() {
+        map.entry(window_hash(&bytes[p..p + WINDOW]))
+            .or_insert(p as u32);
+        p += STRIDE;
+    }
+    map
+}
+
 /// Diffs `new` against the old bytes in `old_range` (positions in `old` are absolute).
+///
+/// Bytes are matched against the old bytes, and, where that fails, against the old nibbles
+/// shifted by one (byte `j` of the shifted string is the high nibble of old byte `j` and the low
+/// nibble of old byte `j + 1`): in an int4 run of nibbles, one entry inserted or removed shifts
+/// every later value by half a byte, which a nibble copy restores.
 fn diff_bytes(old: &[u8], old_range: std::ops::Range<usize>, new: &[u8], out: &mut Emitter) {
     let region = &old[old_range.clone()];
     let origin = old_range.start;
-    // Windows of the old region, built only when the bytes do not simply line up.
-    let mut index: Option<HashMap<u64, u32>> = None;
-    let build = |region: &[u8]| {
-        let mut map = HashMap::with_capacity(region.len() / STRIDE + 1);
-        let mut p = 0;
-        while p + WINDOW <= region.len() {
-            map.entry(window_hash(&region[p..p + WINDOW]))
-                .or_insert(p as u32);
-            p += STRIDE;
-        }
-        map
+    let shifted: Vec<u8> = region
+        .windows(2)
+        .map(|pair| (pair[0] >> 4) | (pair[1] << 4))
+        .collect();
+    let source_bytes = |source: Source| match source {
+        Source::Bytes => region,
+        Source::Nibbles => &shifted[..],
     };
+    // Windows of the old region, built only when the bytes do not simply line up.
+    let mut byte_index: Option<HashMap<u64, u32>> = None;
+    let mut nibble_index: Option<HashMap<u64, u32>> = None;
     let mut n = 0usize; // next new byte
     let mut literal_start = 0usize; // new position where the pending literal began
     let mut literal_old = 0usize; // old position (in region) the pending literal replaces from
+    let mut mode = Source::Bytes; // where the last match came from
     while n < new.len() {
-        // Equal bytes where they would be if the pending literal replaced as many old bytes.
+        // Equal bytes where they would be if the pending literal replaced as many old bytes:
+        // first in the last match's source, then in the other.
         let expected = literal_old + (n - literal_start);
-        let in_place = if expected < region.len() {
-            common_prefix(&region[expected..], &new[n..])
-        } else {
-            0
+        let other = match mode {
+            Source::Bytes => Source::Nibbles,
+            Source::Nibbles => Source::Bytes,
         };
-        let mut found = if in_place >= MIN_IN_PLACE || (in_place > 0 && n + in_place == new.len()) {
-            Some((expected, in_place))
-        } else {
-            None
-        };
-        if found.is_none() && n + WINDOW <= new.len() && region.len() >= WINDOW {
-            let map = index.get_or_insert_with(|| build(region));
-            if let Some(&p) = map.get(&window_hash(&new[n..n + WINDOW])) {
-                let p = p as usize;
-                let len = common_prefix(&region[p..], &new[n..]);
-                if len >= WINDOW {
-                    found = Some((p, len));
+        let mut found = None;
+        for source in [mode, other] {
+            let bytes = source_bytes(source);
+            let in_place = if expected < bytes.len() {
+                common_prefix(&bytes[expected..], &new[n..])
+            } else {
+                0
+            };
+            if in_place >= MIN_IN_PLACE || (in_place > 0 && n + in_place == new.len()) {
+                found = Some((source, expected, in_place));
+                break;
+            }
+        }
+        if found.is_none() && n + WINDOW <= new.len() {
+            let key = window_hash(&new[n..n + WINDOW]);
+            for source in [Source::Bytes, Source::Nibbles] {
+                let bytes = source_bytes(source);
+                if bytes.len() < WINDOW {
+                    continue;
+                }
+                let index = match source {
+                    Source::Bytes => &mut byte_index,
+                    Source::Nibbles => &mut nibble_index,
+                };
+                let map = index.get_or_insert_with(|| window_index(bytes));
+                if let Some(&p) = map.get(&key) {
+                    let p = p as usize;
+                    let len = common_prefix(&bytes[p..], &new[n..]);
+                    if len >= WINDOW {
+                        found = Some((source, p, len));
+                        break;
+                    }
                 }
             }
         }
         match found {
-            Some((p, len)) => {
+            Some((source, p, len)) => {
                 out.literal(
                     &new[literal_start..n],
                     (origin + literal_old) as u64,
                     (origin + p) as u64,
                 );
-                out.copy((origin + p) as u64, len as u64);
+                match source {
+                    Source::Bytes => out.copy((origin + p) as u64, len as u64),
+                    Source::Nibbles => out.copy_nibbles((origin + p) as u64, len as u64),
+                }
+                mode = source;
                 n += len;
                 literal_start = n;
                 literal_old = p + len;
@@ -537,6 +606,33 @@ mod tests {
         round_trip(&old, b"");
         round_trip(b"", &old);
         round_trip(&old[..10], &old);
+    }
+
+    #[test]
+    fn nibbles_shifted_by_one_are_nibble_copies() {
+        // A run of 4-bit values; one value inserted at 1,000, one removed at 3,000.
+        let values: Vec<u8> = (0..8_000u32)
+            .map(|i| ((i * 7 + i / 13) % 16) as u8)
+            .collect();
+        let pack = |v: &[u8]| -> Vec<u8> {
+            v.chunks(2)
+                .map(|c| c[0] | (c.get(1).copied().unwrap_or(0) << 4))
+                .collect()
+        };
+        let mut changed = values.clone();
+        changed.insert(1_000, 9);
+        changed.remove(3_001);
+        let (old, new) = (pack(&values), pack(&changed));
+        let (patch, stats) = diff_with_stats(&old, &new).unwrap();
+        assert!(patch.len() < 128 + 40, "{} bytes", patch.len());
+        assert!(stats.carried_bytes <= 4, "{stats:?}");
+        let parsed = pocketrec::patch::Patch::parse(&patch).unwrap();
+        assert_eq!(parsed.header().minor, 1);
+        assert!(
+            parsed
+                .ops()
+                .any(|op| matches!(op, Ok(Op::CopyNibbles { len }) if len > 900))
+        );
     }
 
     #[test]

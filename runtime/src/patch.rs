@@ -44,8 +44,10 @@ pub const PATCH_MAGIC: [u8; 8] = [0x89, b'P', b'P', b'A', b'T', 0x0D, 0x0A, 0x1A
 /// The patch format's major version: a reader refuses another.
 pub const PATCH_MAJOR: u16 = 1;
 
-/// The patch format's minor version this runtime writes.
-pub const PATCH_MINOR: u16 = 0;
+/// The newest minor version of the patch format this runtime reads. A writer records the
+/// smallest minor its operations need (1 only for [`Op::CopyNibbles`]), so that older readers
+/// still apply every patch they can; a reader refuses a newer minor up front.
+pub const PATCH_MINOR: u16 = 1;
 
 /// Bytes in the patch header.
 pub const PATCH_HEADER_SIZE: usize = 128;
@@ -60,6 +62,8 @@ const TAG_EXTENDED: u64 = 3;
 const EXT_END: u64 = 0;
 const EXT_SEEK: u64 = 1;
 const EXT_COPY_ADD: u64 = 2;
+/// Minor 1.
+const EXT_COPY_NIBBLES: u64 = 3;
 
 /// One operation of a patch. Each writes the next bytes of the result (none for `Seek` and
 /// `End`); a cursor in the base starts at 0.
@@ -86,6 +90,15 @@ pub enum Op<'a> {
         width: u8,
         /// Added to each.
         delta: i64,
+    },
+    /// Copies the base's nibbles shifted by one: writes `len` bytes, byte `j` being the high
+    /// nibble of base byte `cursor + j` (as its low nibble) and the low nibble of base byte
+    /// `cursor + j + 1` (as its high nibble); the cursor moves `len` bytes. It reads `len + 1`
+    /// base bytes. This is what an int4 run of nibbles (FORMAT.md, *Column layout*) looks like
+    /// after one entry was inserted or removed before it (minor 1).
+    CopyNibbles {
+        /// Bytes written.
+        len: u64,
     },
     /// The last operation.
     End,
@@ -142,7 +155,7 @@ impl<'a> Patch<'a> {
         }
         let major = u16::from_le_bytes([header_bytes[8], header_bytes[9]]);
         let minor = u16::from_le_bytes([header_bytes[10], header_bytes[11]]);
-        if major != PATCH_MAJOR {
+        if major != PATCH_MAJOR || minor > PATCH_MINOR {
             return Err(Error::UnsupportedVersion { major, minor });
         }
         if word(12) as usize != PATCH_HEADER_SIZE {
@@ -262,6 +275,9 @@ impl<'a> Ops<'a> {
                         delta,
                     })
                 }
+                EXT_COPY_NIBBLES => Ok(Op::CopyNibbles {
+                    len: self.varint()?,
+                }),
                 _ => Err(Error::InvalidPatch("unknown operation")),
             },
         }
@@ -463,6 +479,18 @@ fn run<S: Sink + ?Sized>(base: &[u8], patch: &Patch<'_>, out: &mut Output<'_, S>
                 copy_add(&base[start..end], usize::from(width), delta, out)?;
                 cursor = end as u64;
             }
+            Op::CopyNibbles { len } => {
+                let reads = len
+                    .checked_add(1)
+                    .ok_or(Error::InvalidPatch("a nibble copy's length overflows"))?;
+                let (start, end) = span(
+                    cursor,
+                    reads,
+                    "a nibble copy reads past the end of the base",
+                )?;
+                copy_nibbles(&base[start..end], out)?;
+                cursor = (end - 1) as u64;
+            }
             Op::End => {}
         }
     }
@@ -515,6 +543,22 @@ fn copy_add<S: Sink + ?Sized>(
             to.copy_from_slice(&value.to_le_bytes()[..width]);
         }
         out.emit(&buffer[..chunk.len()], true)?;
+    }
+    Ok(())
+}
+
+/// Writes `source.len() - 1` bytes, each made of the high nibble of a source byte and the low
+/// nibble of the next, through a 64-byte buffer.
+fn copy_nibbles<S: Sink + ?Sized>(source: &[u8], out: &mut Output<'_, S>) -> Result<()> {
+    let mut buffer = [0u8; 64];
+    let mut start = 0;
+    while start + 1 < source.len() {
+        let end = (start + 64).min(source.len() - 1);
+        for (to, pair) in buffer.iter_mut().zip(source[start..=end].windows(2)) {
+            *to = (pair[0] >> 4) | (pair[1] << 4);
+        }
+        out.emit(&buffer[..end - start], true)?;
+        start = end;
     }
     Ok(())
 }
@@ -612,12 +656,18 @@ pub fn encode(base: &[u8], result: &[u8], ops: &[Op<'_>]) -> alloc::vec::Vec<u8>
     for op in ops {
         encode_op(op, &mut body);
     }
-    encode_raw(
+    let minor = if ops.iter().any(|op| matches!(op, Op::CopyNibbles { .. })) {
+        1
+    } else {
+        0
+    };
+    encode_with_minor(
         base,
         result.len() as u64,
         &signature::sha256(result),
         ops.len() as u64,
         &body,
+        minor,
     )
 }
 
@@ -632,10 +682,29 @@ pub fn encode_raw(
     op_count: u64,
     body: &[u8],
 ) -> alloc::vec::Vec<u8> {
+    encode_with_minor(
+        base,
+        result_size,
+        result_sha256,
+        op_count,
+        body,
+        PATCH_MINOR,
+    )
+}
+
+#[cfg(feature = "alloc")]
+fn encode_with_minor(
+    base: &[u8],
+    result_size: u64,
+    result_sha256: &[u8; 32],
+    op_count: u64,
+    body: &[u8],
+    minor: u16,
+) -> alloc::vec::Vec<u8> {
     let mut out = alloc::vec::Vec::with_capacity(PATCH_HEADER_SIZE + body.len());
     out.extend_from_slice(&PATCH_MAGIC);
     out.extend_from_slice(&PATCH_MAJOR.to_le_bytes());
-    out.extend_from_slice(&PATCH_MINOR.to_le_bytes());
+    out.extend_from_slice(&minor.to_le_bytes());
     out.extend_from_slice(&(PATCH_HEADER_SIZE as u32).to_le_bytes());
     out.extend_from_slice(&((PATCH_HEADER_SIZE + body.len()) as u64).to_le_bytes());
     out.extend_from_slice(&(base.len() as u64).to_le_bytes());
@@ -686,6 +755,10 @@ pub fn encode_op(op: &Op<'_>, out: &mut alloc::vec::Vec<u8>) {
             varint(count, out);
             out.push(width);
             varint(zigzag(delta), out);
+        }
+        Op::CopyNibbles { len } => {
+            varint(EXT_COPY_NIBBLES << 2 | TAG_EXTENDED, out);
+            varint(len, out);
         }
         Op::End => varint(EXT_END << 2 | TAG_EXTENDED, out),
     }
@@ -757,6 +830,11 @@ mod tests {
         ops.push(Op::Seek(-596));
         result.extend_from_slice(&base[4..24]);
         ops.push(Op::Copy { len: 20 });
+        // The next 70 bytes' nibbles, one nibble later (more than the 64-byte buffer).
+        for j in 24..94 {
+            result.push((base[j] >> 4) | (base[j + 1] << 4));
+        }
+        ops.push(Op::CopyNibbles { len: 70 });
         ops.push(Op::End);
         let patch = encode(&base, &result, &ops);
         (base, result, patch)
@@ -771,7 +849,27 @@ mod tests {
         assert_eq!(sink.written(), &result[..]);
         assert_eq!(summary.result_size, result.len() as u64);
         assert_eq!(summary.carried, 7);
-        assert_eq!(summary.ops, 7);
+        assert_eq!(summary.ops, 8);
+        assert_eq!(Patch::parse(&patch).unwrap().header().minor, 1);
+    }
+
+    #[test]
+    fn a_patch_without_nibble_copies_stays_minor_0_and_a_newer_minor_is_refused() {
+        let base = [7u8; 8];
+        let patch = encode(&base, &base, &[Op::Copy { len: 8 }, Op::End]);
+        assert_eq!(Patch::parse(&patch).unwrap().header().minor, 0);
+        let newer = encode_with_minor(
+            &base,
+            8,
+            &signature::sha256(&base),
+            2,
+            &patch[PATCH_HEADER_SIZE..],
+            PATCH_MINOR + 1,
+        );
+        assert!(matches!(
+            Patch::parse(&newer),
+            Err(Error::UnsupportedVersion { major: 1, minor }) if minor == PATCH_MINOR + 1
+        ));
     }
 
     #[test]
@@ -815,8 +913,11 @@ mod tests {
     #[test]
     fn operations_that_break_the_rules_are_refused() {
         let base = [5u8; 16];
-        let cases: [(&[Op<'_>], &[u8]); 5] = [
+        let cases: [(&[Op<'_>], &[u8]); 7] = [
             (&[Op::Copy { len: 17 }, Op::End], &[5; 17]),
+            // A nibble copy reads one byte more than it writes.
+            (&[Op::CopyNibbles { len: 16 }, Op::End], &[0x55; 16]),
+            (&[Op::CopyNibbles { len: u64::MAX }, Op::End], &[0x55; 16]),
             (&[Op::Seek(-1), Op::End], b""),
             (&[Op::Seek(17), Op::End], b""),
             (

@@ -185,6 +185,8 @@ struct PatchReport {
     seek_ops: u64,
     copy_add_ops: u64,
     copy_add_bytes: u64,
+    nibble_copy_ops: u64,
+    nibble_copy_bytes: u64,
     signed_by: Option<String>,
 }
 
@@ -226,6 +228,10 @@ pub fn inspect_patch(path: &Path, json: bool) -> Result<()> {
                 r.copy_add_ops += 1;
                 r.copy_add_bytes += count * u64::from(width);
             }
+            Op::CopyNibbles { len } => {
+                r.nibble_copy_ops += 1;
+                r.nibble_copy_bytes += len;
+            }
             Op::End => {}
         }
     }
@@ -253,13 +259,15 @@ pub fn inspect_patch(path: &Path, json: bool) -> Result<()> {
         pct(r.patch_bytes)
     );
     println!(
-        "  {} operations: {} copies ({} bytes, {:.2} %), {} copy-adds ({} bytes of moved offsets), {} replaces and {} inserts ({} bytes carried, {:.2} %), {} seeks",
+        "  {} operations: {} copies ({} bytes, {:.2} %), {} copy-adds ({} bytes of moved offsets), {} nibble copies ({} bytes of shifted int4 values), {} replaces and {} inserts ({} bytes carried, {:.2} %), {} seeks",
         thousands(r.ops),
         thousands(r.copy_ops),
         thousands(r.copied_bytes),
         pct(r.copied_bytes),
         thousands(r.copy_add_ops),
         thousands(r.copy_add_bytes),
+        thousands(r.nibble_copy_ops),
+        thousands(r.nibble_copy_bytes),
         thousands(r.replace_ops),
         thousands(r.insert_ops),
         thousands(r.carried_bytes),

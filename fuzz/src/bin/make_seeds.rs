@@ -185,6 +185,25 @@ fn patch_seeds(dir: &str) -> usize {
         },
         Op::End,
     ];
+    // Int4 values one nibble later: a nibble copy.
+    let shifted: Vec<u8> = offsets
+        .windows(2)
+        .map(|pair| (pair[0] >> 4) | (pair[1] << 4))
+        .collect();
+    pairs.push((
+        offsets.clone(),
+        shifted.clone(),
+        patch::encode(
+            &offsets,
+            &shifted,
+            &[
+                Op::CopyNibbles {
+                    len: shifted.len() as u64,
+                },
+                Op::End,
+            ],
+        ),
+    ));
     pairs.push((
         offsets.clone(),
         moved.clone(),
