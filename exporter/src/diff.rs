@@ -262,7 +262,14 @@ pub fn diff_with_stats(old: &[u8], new: &[u8]) -> Result<(Vec<u8>, DiffStats)> {
     };
     let mut ops: Vec<Op<'_>> = emitter.ops.iter().map(OwnedOp::as_op).collect();
     ops.push(Op::End);
-    let bytes = patch::encode(old, new, &ops);
+    // Literals inline or range coded, whichever is smaller.
+    let inline = patch::encode(old, new, &ops);
+    let coded = patch::encode_coded(old, new, &ops);
+    let bytes = if coded.len() < inline.len() {
+        coded
+    } else {
+        inline
+    };
     let summary = check(old, new, &bytes)?;
     let stats = DiffStats {
         patch_bytes: bytes.len() as u64,

@@ -187,6 +187,8 @@ struct PatchReport {
     copy_add_bytes: u64,
     nibble_copy_ops: u64,
     nibble_copy_bytes: u64,
+    /// `inline` or `range coded`.
+    literals: String,
     signed_by: Option<String>,
 }
 
@@ -206,6 +208,11 @@ pub fn inspect_patch(path: &Path, json: bool) -> Result<()> {
         result_bytes: h.result_size,
         result_sha256: hex(&h.result_sha256),
         signed_by: patch.trailer().map(|t| hex(&t.key_id)),
+        literals: match h.literal_coding {
+            pocketrec::patch::LiteralCoding::Inline => "inline",
+            pocketrec::patch::LiteralCoding::Coded => "range coded",
+        }
+        .to_string(),
         ..PatchReport::default()
     };
     for op in patch.ops() {
@@ -222,6 +229,14 @@ pub fn inspect_patch(path: &Path, json: bool) -> Result<()> {
             Op::Insert(b) => {
                 r.insert_ops += 1;
                 r.carried_bytes += b.len() as u64;
+            }
+            Op::CodedReplace { len } => {
+                r.replace_ops += 1;
+                r.carried_bytes += len;
+            }
+            Op::CodedInsert { len } => {
+                r.insert_ops += 1;
+                r.carried_bytes += len;
             }
             Op::Seek(_) => r.seek_ops += 1,
             Op::CopyAdd { count, width, .. } => {
@@ -259,7 +274,7 @@ pub fn inspect_patch(path: &Path, json: bool) -> Result<()> {
         pct(r.patch_bytes)
     );
     println!(
-        "  {} operations: {} copies ({} bytes, {:.2} %), {} copy-adds ({} bytes of moved offsets), {} nibble copies ({} bytes of shifted int4 values), {} replaces and {} inserts ({} bytes carried, {:.2} %), {} seeks",
+        "  {} operations: {} copies ({} bytes, {:.2} %), {} copy-adds ({} bytes of moved offsets), {} nibble copies ({} bytes of shifted int4 values), {} replaces and {} inserts ({} bytes carried, {:.2} %, {}), {} seeks",
         thousands(r.ops),
         thousands(r.copy_ops),
         thousands(r.copied_bytes),
@@ -272,6 +287,7 @@ pub fn inspect_patch(path: &Path, json: bool) -> Result<()> {
         thousands(r.insert_ops),
         thousands(r.carried_bytes),
         pct(r.carried_bytes),
+        r.literals,
         thousands(r.seek_ops)
     );
     match &r.signed_by {
