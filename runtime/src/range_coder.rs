@@ -1,16 +1,19 @@
 //! An adaptive binary range coder for bytes (the one of LZMA: 11-bit probabilities that move a
 //! thirty-second of the way to each bit seen, a byte coded as 8 bits down a binary tree).
 //!
-//! Patches code their literal bytes with it (docs/FORMAT.md, *Patches*, coded literals): a
-//! literal byte is XORed with the base byte it replaces, so the unchanged high bytes of a float
-//! that moved a little become zeros, and each of [`CONTEXTS`] models learns the distribution of
-//! its own kind of byte (replaced or inserted, by position modulo 4 in the result). The decoder
-//! is `no_std` and heap-free: its state is [`ByteModels`] (4 KiB) and two words; it reads
-//! untrusted bytes and never panics (reading past the end of its input is an error, and any
-//! input decodes to *some* bytes, which the patch's result hash then judges).
+//! Patches code their body with it (docs/FORMAT.md, *Patches*, coded body): a literal byte is
+//! XORed with the base byte it replaces, so the unchanged high bytes of a float that moved a
+//! little become zeros, and each of [`CONTEXTS`] models learns the distribution of its own kind
+//! of byte (a literal replaced or inserted, by position modulo 4 in the result; an operation's
+//! first byte after each kind of operation, its further varint bytes, its other fields). The
+//! decoder is `no_std` and heap-free: its state is [`ByteModels`] (7 KiB) and two words; it
+//! reads untrusted bytes and never panics (reading past the end of its input is an error, and
+//! any input decodes to *some* bytes, which the patch's checks and result hash then judge).
 
-/// Models per coder: 2 kinds (replaced and XORed with the base, or inserted) × 4 positions.
-pub const CONTEXTS: usize = 8;
+/// Models per coder: literals (2 kinds: replaced and XORed with the base, or inserted; × 4
+/// positions), an operation's first byte (× 4 tags of the operation before it), the rest of its
+/// first varint, its other fields.
+pub const CONTEXTS: usize = 14;
 
 const PROBABILITY_BITS: u32 = 11;
 const PROBABILITY_ONE: u16 = 1 << PROBABILITY_BITS;
@@ -34,8 +37,23 @@ impl Default for ByteModels {
 
 /// The context of a literal byte: whether it replaces a base byte (and is coded XORed with
 /// it), and its position in the result modulo 4 (the lanes of f32, f16 and int8 values).
-pub fn context(replaces: bool, result_offset: u64) -> usize {
+pub fn literal_context(replaces: bool, result_offset: u64) -> usize {
     usize::from(replaces) * 4 + (result_offset % 4) as usize
+}
+
+/// The context of a byte of an operation's first varint: its first byte, after an operation
+/// of tag `Some(previous)` (0 to 3; 0 before the first operation), or a later byte (`None`).
+pub fn header_context(previous: Option<u8>) -> usize {
+    match previous {
+        Some(tag) => 8 + usize::from(tag & 3),
+        None => 12,
+    }
+}
+
+/// The context of the bytes of an operation's other fields (a seek's distance, a copy-add's
+/// count, width and delta, a nibble copy's length).
+pub fn field_context() -> usize {
+    13
 }
 
 /// Decodes bytes from a coded stream (untrusted).
@@ -196,7 +214,11 @@ mod tests {
         let coded = encoder.finish();
         // Zeros cost next to nothing, 7 values about 2.8 bits, random bytes 8: the first pass
         // is about 45 % of its bytes; spread over the contexts, the kinds mix (about 70 %).
-        assert!(coded.len() < bytes.len() * 2 * 60 / 100, "{} bytes", coded.len());
+        assert!(
+            coded.len() < bytes.len() * 2 * 60 / 100,
+            "{} bytes",
+            coded.len()
+        );
         let mut models = ByteModels::default();
         let mut decoder = Decoder::new(&coded).unwrap();
         for (i, &b) in bytes.iter().enumerate() {
