@@ -1190,14 +1190,18 @@ mod tests {
         short[124..128].copy_from_slice(&crc.to_le_bytes());
         assert!(matches!(check(&base, &short), Err(Error::InvalidPatch(_))));
         // Inspecting the operations without reading the literals skips them.
-        let kinds: Vec<_> = Patch::parse(&coded).unwrap().ops().collect();
+        let kinds: Vec<Op<'_>> = Patch::parse(&coded)
+            .unwrap()
+            .ops()
+            .collect::<Result<_>>()
+            .unwrap();
         assert_eq!(
             kinds,
             [
-                Ok(Op::CodedReplace { len: 4_000 }),
-                Ok(Op::CodedInsert { len: 9 }),
-                Ok(Op::Copy { len: 4_000 }),
-                Ok(Op::End)
+                Op::CodedReplace { len: 4_000 },
+                Op::CodedInsert { len: 9 },
+                Op::Copy { len: 4_000 },
+                Op::End
             ]
         );
     }
