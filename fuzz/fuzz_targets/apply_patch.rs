@@ -7,13 +7,13 @@
 //! The header: bytes 0..3, little-endian, the base's length (taken modulo the bytes that
 //! follow); byte 3, bit 0: give a buffer one byte too small; bit 1: the bytes after the base are
 //! not a patch but its operations, behind a header made here with the right checksums and base
-//! hash (so the operations themselves are fuzzed, not only the checks before them; byte 3's
-//! upper six bits are the result's size). `make_seeds DIR apply_patch` writes seeds in this
-//! shape.
+//! hash (so the operations themselves are fuzzed, not only the checks before them; bit 2: as a
+//! range-coded body; byte 3's upper five bits are the result's size). `make_seeds DIR
+//! apply_patch` writes seeds in this shape.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pocketrec::patch::{self, Patch, SliceSink};
+use pocketrec::patch::{self, LiteralCoding, Patch, SliceSink};
 
 /// The largest result a run allocates a buffer for.
 const MAX_RESULT: u64 = 1 << 20;
@@ -21,8 +21,8 @@ const MAX_RESULT: u64 = 1 << 20;
 /// A patch header with valid checksums and base hash (`patch::encode_raw`) in front of `body`;
 /// the operation count and result hash match no run, so a run fails only at the end, after all
 /// its operations.
-fn seal(base: &[u8], result_size: u64, body: &[u8]) -> Vec<u8> {
-    patch::encode_raw(base, result_size, &[0u8; 32], u64::MAX, body)
+fn seal(base: &[u8], result_size: u64, body: &[u8], coding: LiteralCoding) -> Vec<u8> {
+    patch::encode_raw(base, result_size, &[0u8; 32], u64::MAX, body, coding)
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -36,7 +36,12 @@ fuzz_target!(|data: &[u8]| {
     let _ = pocketrec::signature::split(rest);
     let sealed;
     let patch_bytes = if data[3] & 2 == 2 {
-        sealed = seal(base, u64::from(data[3] >> 2), after);
+        let coding = if data[3] & 4 == 4 {
+            LiteralCoding::Coded
+        } else {
+            LiteralCoding::Inline
+        };
+        sealed = seal(base, u64::from(data[3] >> 3), after, coding);
         &sealed[..]
     } else {
         after

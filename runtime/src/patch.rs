@@ -31,6 +31,8 @@
 //! # Ok(()) }
 //! ```
 
+use core::borrow::BorrowMut;
+
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -241,11 +243,17 @@ impl<'a> Patch<'a> {
 
     /// The operations, in order, each decoded and checked for form (not against a base).
     pub fn ops(&self) -> Ops<'a> {
+        self.ops_with(range_coder::ByteModels::default())
+    }
+
+    /// [`Patch::ops`] with the coder's models given: the runtime passes them by reference, so
+    /// that their 7 KiB stay in one place on a device's stack.
+    fn ops_with<M: BorrowMut<range_coder::ByteModels>>(&self, models: M) -> Ops<'a, M> {
         let coded = match self.header.literal_coding {
             LiteralCoding::Inline => None,
             LiteralCoding::Coded => range_coder::Decoder::new(self.body).map(|decoder| CodedOps {
                 decoder,
-                models: range_coder::ByteModels::default(),
+                models,
                 written: 0,
                 pending: 0,
                 pending_replace: false,
@@ -260,21 +268,21 @@ impl<'a> Patch<'a> {
     }
 }
 
-/// The operations of a patch ([`Patch::ops`]).
+/// The operations of a patch ([`Patch::ops`]). `M` holds the models of a coded body's decoder.
 #[derive(Clone, Debug)]
-pub struct Ops<'a> {
+pub struct Ops<'a, M = range_coder::ByteModels> {
     /// The operations' bytes not yet read (inline literals).
     rest: &'a [u8],
     done: bool,
     /// With coded literals: the decoder of the whole body.
-    coded: Option<CodedOps<'a>>,
+    coded: Option<CodedOps<'a, M>>,
 }
 
 /// The state of a range-coded body: the decoder, its models, and what the contexts need.
 #[derive(Clone, Debug)]
-struct CodedOps<'a> {
+struct CodedOps<'a, M> {
     decoder: range_coder::Decoder<'a>,
-    models: range_coder::ByteModels,
+    models: M,
     /// The result offset of the next byte written.
     written: u64,
     /// Literal bytes of the last replace or insert not yet read.
@@ -284,7 +292,7 @@ struct CodedOps<'a> {
     previous_tag: u8,
 }
 
-impl<'a> Iterator for Ops<'a> {
+impl<'a, M: BorrowMut<range_coder::ByteModels>> Iterator for Ops<'a, M> {
     type Item = Result<Op<'a>>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -313,7 +321,7 @@ impl<'a> Iterator for Ops<'a> {
     }
 }
 
-impl<'a> Ops<'a> {
+impl<'a, M: BorrowMut<range_coder::ByteModels>> Ops<'a, M> {
     fn decode(&mut self) -> Result<Op<'a>> {
         if self.coded.is_none() && self.rest.is_empty() {
             return Err(Error::InvalidPatch(
@@ -382,14 +390,12 @@ impl<'a> Ops<'a> {
     /// The next byte of the operations, coded in `context` when the body is coded.
     fn byte(&mut self, context: usize) -> Result<u8> {
         match self.coded.as_mut() {
-            Some(coded) => {
-                coded
-                    .decoder
-                    .byte(&mut coded.models, context)
-                    .ok_or(Error::InvalidPatch(
-                        "the coded operations end early (truncated patch)",
-                    ))
-            }
+            Some(coded) => coded
+                .decoder
+                .byte(coded.models.borrow_mut(), context)
+                .ok_or(Error::InvalidPatch(
+                    "the coded operations end early (truncated patch)",
+                )),
             None => {
                 let (&byte, rest) = self.rest.split_first().ok_or(Error::InvalidPatch(
                     "the operations are cut short (truncated patch)",
@@ -445,7 +451,7 @@ impl<'a> Ops<'a> {
         let context = range_coder::literal_context(coded.pending_replace, coded.written);
         let byte = coded
             .decoder
-            .byte(&mut coded.models, context)
+            .byte(coded.models.borrow_mut(), context)
             .ok_or(Error::InvalidPatch(
                 "the coded literals end early (truncated patch)",
             ))?;
@@ -575,10 +581,12 @@ impl<S: Sink + ?Sized> Output<'_, S> {
 }
 
 /// Runs the operations over `base` into `out`, and checks the result's size and SHA-256.
+#[inline(never)]
 fn run<S: Sink + ?Sized>(base: &[u8], patch: &Patch<'_>, out: &mut Output<'_, S>) -> Result<()> {
     let base_len = base.len() as u64;
     let mut cursor: u64 = 0;
-    let mut ops = patch.ops();
+    let mut models = range_coder::ByteModels::default();
+    let mut ops = patch.ops_with(&mut models);
     let span = |cursor: u64, len: u64, what: &'static str| -> Result<(usize, usize)> {
         let end = cursor
             .checked_add(len)
@@ -699,8 +707,8 @@ fn copy_add<S: Sink + ?Sized>(
 
 /// Writes the `len` coded literal bytes of the operation `ops` just gave (each XORed with the
 /// base byte it replaces, for a replace), through a 64-byte buffer.
-fn decode_literals<S: Sink + ?Sized>(
-    ops: &mut Ops<'_>,
+fn decode_literals<S: Sink + ?Sized, M: BorrowMut<range_coder::ByteModels>>(
+    ops: &mut Ops<'_, M>,
     replaced: Option<&[u8]>,
     len: u64,
     out: &mut Output<'_, S>,
@@ -910,9 +918,7 @@ pub fn encode_coded(base: &[u8], result: &[u8], ops: &[Op<'_>]) -> alloc::vec::V
         &body,
         1,
     );
-    patch[108..112].copy_from_slice(&1u32.to_le_bytes());
-    let crc = crc32c(&patch[..124]);
-    patch[124..128].copy_from_slice(&crc.to_le_bytes());
+    mark_coded(&mut patch);
     patch
 }
 
@@ -956,9 +962,10 @@ fn op_parts<'o>(op: &Op<'o>, fields: &mut alloc::vec::Vec<u8>) -> (u64, &'o [u8]
     }
 }
 
-/// A patch from encoded operations `body`: the header (sizes, hashes, checksums, the operation
-/// count as given) followed by `body`. Nothing is checked; [`encode`] is the usual way in, this
-/// one serves tools (the fuzz target) that make headers for arbitrary bodies.
+/// A patch from encoded operations `body` (as bytes, or a coded body with
+/// [`LiteralCoding::Coded`]): the header (sizes, hashes, checksums, the operation count as
+/// given, minor [`PATCH_MINOR`]) followed by `body`. Nothing is checked; [`encode`] is the usual
+/// way in, this one serves tools (the fuzz target) that make headers for arbitrary bodies.
 #[cfg(feature = "alloc")]
 pub fn encode_raw(
     base: &[u8],
@@ -966,15 +973,28 @@ pub fn encode_raw(
     result_sha256: &[u8; 32],
     op_count: u64,
     body: &[u8],
+    coding: LiteralCoding,
 ) -> alloc::vec::Vec<u8> {
-    encode_with_minor(
+    let mut patch = encode_with_minor(
         base,
         result_size,
         result_sha256,
         op_count,
         body,
         PATCH_MINOR,
-    )
+    );
+    if coding == LiteralCoding::Coded {
+        mark_coded(&mut patch);
+    }
+    patch
+}
+
+/// Sets a patch's `literal_coding` to coded and its header checksum again.
+#[cfg(feature = "alloc")]
+fn mark_coded(patch: &mut [u8]) {
+    patch[108..112].copy_from_slice(&1u32.to_le_bytes());
+    let crc = crc32c(&patch[..124]);
+    patch[124..128].copy_from_slice(&crc.to_le_bytes());
 }
 
 #[cfg(feature = "alloc")]
@@ -1185,9 +1205,7 @@ mod tests {
             body,
             1,
         );
-        short[108..112].copy_from_slice(&1u32.to_le_bytes());
-        let crc = crc32c(&short[..124]);
-        short[124..128].copy_from_slice(&crc.to_le_bytes());
+        mark_coded(&mut short);
         assert!(matches!(check(&base, &short), Err(Error::InvalidPatch(_))));
         // Inspecting the operations without reading the literals skips them.
         let kinds: Vec<Op<'_>> = Patch::parse(&coded)

@@ -168,6 +168,11 @@ fn patch_seeds(dir: &str) -> usize {
             changed.clone(),
             patch::encode(old, &changed, &ops),
         ));
+        pairs.push((
+            old.clone(),
+            changed.clone(),
+            patch::encode_coded(old, &changed, &ops),
+        ));
         let other = &models[(m + 1) % models.len()];
         let ops = simple_ops(old, other);
         pairs.push((old.clone(), other.clone(), patch::encode(old, other, &ops)));
@@ -209,13 +214,20 @@ fn patch_seeds(dir: &str) -> usize {
         moved.clone(),
         patch::encode(&offsets, &moved, &ops),
     ));
-    // Bare operations over the offsets (mode 2 of the target): the body of the last patch.
+    // Bare operations over the offsets (mode 2 of the target): the body of the last patch, as
+    // bytes and coded.
     let body = &pairs[pairs.len() - 1].2[128..];
     let mut seed = (offsets.len() as u32).to_le_bytes().to_vec();
-    seed[3] = 2 | (63 << 2);
+    seed[3] = 2 | (31 << 3);
     seed.extend_from_slice(&offsets);
     seed.extend_from_slice(body);
     std::fs::write(format!("{dir}/patch-ops.bin"), seed).expect("write seed");
+    let coded = patch::encode_coded(&offsets, &moved, &ops);
+    let mut seed = (offsets.len() as u32).to_le_bytes().to_vec();
+    seed[3] = 2 | 4 | (31 << 3);
+    seed.extend_from_slice(&offsets);
+    seed.extend_from_slice(&coded[128..]);
+    std::fs::write(format!("{dir}/patch-ops-coded.bin"), seed).expect("write seed");
     for (n, (base, _, patch_bytes)) in pairs.iter().enumerate() {
         let mut seed = (base.len() as u32).to_le_bytes();
         seed[3] = (n % 2) as u8;
