@@ -3,7 +3,7 @@
 
     python3 bench/incremental.py [--log LOG | --generate-seed S] [--periods N] [--out DIR]
         [--density D] [--prior-strength P] [--churn C] [--mask-fraction M] [--resume-epochs E]
-        [--replay-share R] [--json F]
+        [--replay-share R | --replay-budget B] [--json F]
 
 A timestamped log (by default one `pocketrec generate-log` writes: drifting taste clusters,
 8 weekly periods, seed 42) is split into periods with `pocketrec split --by time` (or, with
@@ -19,7 +19,10 @@ The table gives Recall@20, NDCG@20, training seconds (dense teacher or master in
 the fraction of rows an update changed, and the model's active weights against its budget.
 With --replay-share R, each update also replays a random sample of the earlier periods'
 interactions of the users who come back, R times as many as the new period has (all of them if
-there are fewer: `train --replay HISTORY --replay-share R`).
+there are fewer: `train --replay HISTORY --replay-share R`). With --replay-budget B instead,
+each update's share is chosen to spend B times the retraining's work of the same step, counted
+as interactions times epochs (which tracks the measured seconds: docs/INCREMENTAL.md): the
+share grows with the history, `B * (E_retrain / E_update) * |periods 1..t| / |period t| - 1`.
 Hyperparameters: --prior-strength, --churn, --mask-fraction, --resume-epochs and
 --replay-share; choose them
 on a log of another seed (--generate-seed 7, or another --seed of bench/shuffle_to_log.py),
@@ -72,10 +75,15 @@ def main():
     ap.add_argument("--mask-fraction", type=float, default=None)
     ap.add_argument("--replay-share", type=float, default=0.0,
                     help="replay this many earlier interactions per new one (0: none)")
+    ap.add_argument("--replay-budget", type=float, default=None,
+                    help="choose each update's replay share to spend this fraction of the "
+                         "retraining's work (needs --epochs and --resume-epochs)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="also write the rows as JSON here")
     ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/pocketrec"))
     a = ap.parse_args()
+    if a.replay_budget is not None and not (a.epochs and a.resume_epochs):
+        ap.error("--replay-budget needs --epochs and --resume-epochs")
     out = a.out or tempfile.mkdtemp(prefix="pocketrec-incremental-")
     os.makedirs(out, exist_ok=True)
     b = a.bin
@@ -130,9 +138,19 @@ def main():
         else:
             inc_name = f"inc-{t}"
             replay = []
-            if a.replay_share > 0:
+            share = a.replay_share
+            if a.replay_budget is not None:
+                count = lambda path: sum(1 for line in open(path)
+                                         if line.strip() and not line.startswith("user"))
+                new = count(periods[t - 1])
+                everything = sum(count(p) for p in periods[:t])
+                share = max(0.0, round(a.replay_budget * a.epochs / a.resume_epochs
+                                       * everything / new - 1.0, 3))
+                print(f"update {t}: replay share {share} ({everything} interactions so far, "
+                      f"{new} new)", file=sys.stderr)
+            if share > 0:
                 replay = ["--replay", os.path.join(out, f"history-{t - 1}.tsv"),
-                          "--replay-share", str(a.replay_share)]
+                          "--replay-share", str(share)]
             inc = json.loads(run([b, "train", "--resume", os.path.join(out, f"c{t - 1}.ckpt"),
                                   "--train", periods[t - 1], "-o",
                                   os.path.join(out, inc_name + ".prec"), "--checkpoint",
@@ -154,7 +172,9 @@ def main():
     print(f"log {log}, periods by {a.by}, d = {a.dim}, density {a.density}, output {out}")
     print(f"updates: {' '.join(update_flags)}"
           + (f", replaying {a.replay_share} earlier interactions per new one"
-             if a.replay_share else ""))
+             if a.replay_share and a.replay_budget is None else "")
+          + (f", replay shares chosen to spend {a.replay_budget} of the retraining's work"
+             if a.replay_budget is not None else ""))
     print("| test period | model | Recall@20 | NDCG@20 | users (cold) | training s | rows changed | non-zeros / budget |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
