@@ -95,14 +95,21 @@ impl Emitter {
 
     /// Copies `len` old bytes from `pos`.
     fn copy(&mut self, pos: u64, len: u64) {
+        self.copy_from(Source::Bytes, pos, len);
+    }
+
+    /// Copies `len` bytes from `pos` of the old bytes, or of the old nibbles shifted by one
+    /// (which reads `len + 1` old bytes), merged into the previous copy of the same source.
+    fn copy_from(&mut self, source: Source, pos: u64, len: u64) {
         if len == 0 {
             return;
         }
         self.seek_to(pos);
-        if let Some(OwnedOp::Copy(n)) = self.ops.last_mut() {
-            *n += len;
-        } else {
-            self.ops.push(OwnedOp::Copy(len));
+        match (source, self.ops.last_mut()) {
+            (Source::Bytes, Some(OwnedOp::Copy(n)))
+            | (Source::Nibbles, Some(OwnedOp::CopyNibbles(n))) => *n += len,
+            (Source::Bytes, _) => self.ops.push(OwnedOp::Copy(len)),
+            (Source::Nibbles, _) => self.ops.push(OwnedOp::CopyNibbles(len)),
         }
         self.cursor += len;
     }
@@ -130,20 +137,6 @@ impl Emitter {
                 _ => self.ops.push(OwnedOp::Insert(rest.to_vec())),
             }
         }
-    }
-
-    /// Copies `len` bytes of old nibbles shifted by one from `pos` (reads `len + 1` old bytes).
-    fn copy_nibbles(&mut self, pos: u64, len: u64) {
-        if len == 0 {
-            return;
-        }
-        self.seek_to(pos);
-        if let Some(OwnedOp::CopyNibbles(n)) = self.ops.last_mut() {
-            *n += len;
-        } else {
-            self.ops.push(OwnedOp::CopyNibbles(len));
-        }
-        self.cursor += len;
     }
 
     fn copy_add(&mut self, pos: u64, count: u64, width: u8, delta: i64) {
@@ -199,7 +192,7 @@ impl Emitter {
                 }
                 OwnedOp::CopyNibbles(len) => {
                     let pos = self.cursor;
-                    self.copy_nibbles(pos, len);
+                    self.copy_from(Source::Nibbles, pos, len);
                 }
             }
         }
@@ -262,7 +255,7 @@ pub fn diff_with_stats(old: &[u8], new: &[u8]) -> Result<(Vec<u8>, DiffStats)> {
     };
     let mut ops: Vec<Op<'_>> = emitter.ops.iter().map(OwnedOp::as_op).collect();
     ops.push(Op::End);
-    // Literals inline or range coded, whichever is smaller.
+    // The body as bytes or range coded, whichever is smaller.
     let inline = patch::encode(old, new, &ops);
     let coded = patch::encode_coded(old, new, &ops);
     let bytes = if coded.len() < inline.len() {
@@ -503,13 +496,18 @@ fn window_index(bytes: &[u8]) -> HashMap<u64, u32> {
 fn diff_bytes(old: &[u8], old_range: std::ops::Range<usize>, new: &[u8], out: &mut Emitter) {
     let region = &old[old_range.clone()];
     let origin = old_range.start;
-    let shifted: Vec<u8> = region
-        .windows(2)
-        .map(|pair| (pair[0] >> 4) | (pair[1] << 4))
-        .collect();
+    // The shifted nibbles, made the first time the bytes do not line up.
+    let shifted: std::cell::OnceCell<Vec<u8>> = std::cell::OnceCell::new();
     let source_bytes = |source: Source| match source {
         Source::Bytes => region,
-        Source::Nibbles => &shifted[..],
+        Source::Nibbles => shifted
+            .get_or_init(|| {
+                region
+                    .windows(2)
+                    .map(|pair| (pair[0] >> 4) | (pair[1] << 4))
+                    .collect()
+            })
+            .as_slice(),
     };
     // Windows of the old region, built only when the bytes do not simply line up.
     let mut byte_index: Option<HashMap<u64, u32>> = None;
@@ -568,10 +566,7 @@ fn diff_bytes(old: &[u8], old_range: std::ops::Range<usize>, new: &[u8], out: &m
                     (origin + literal_old) as u64,
                     (origin + p) as u64,
                 );
-                match source {
-                    Source::Bytes => out.copy((origin + p) as u64, len as u64),
-                    Source::Nibbles => out.copy_nibbles((origin + p) as u64, len as u64),
-                }
+                out.copy_from(source, (origin + p) as u64, len as u64);
                 mode = source;
                 n += len;
                 literal_start = n;

@@ -48,7 +48,7 @@ pub const PATCH_MAGIC: [u8; 8] = [0x89, b'P', b'P', b'A', b'T', 0x0D, 0x0A, 0x1A
 pub const PATCH_MAJOR: u16 = 1;
 
 /// The newest minor version of the patch format this runtime reads. A writer records the
-/// smallest minor its patch needs (1 for [`Op::CopyNibbles`] or coded literals), so that older
+/// smallest minor its patch needs (1 for [`Op::CopyNibbles`] or a coded body), so that older
 /// readers still apply every patch they can; a reader refuses a newer minor up front.
 pub const PATCH_MINOR: u16 = 1;
 
@@ -103,14 +103,14 @@ pub enum Op<'a> {
         /// Bytes written.
         len: u64,
     },
-    /// [`Op::Replace`] in a patch with coded literals: its `len` bytes come from the coded
-    /// literal stream, each XORed with the base byte it replaces.
+    /// [`Op::Replace`] in a patch with a coded body: its `len` bytes follow it in the coded
+    /// stream, each XORed with the base byte it replaces.
     CodedReplace {
         /// Bytes written.
         len: u64,
     },
-    /// [`Op::Insert`] in a patch with coded literals: its `len` bytes come from the coded
-    /// literal stream.
+    /// [`Op::Insert`] in a patch with a coded body: its `len` bytes follow it in the coded
+    /// stream.
     CodedInsert {
         /// Bytes written.
         len: u64,
@@ -119,13 +119,14 @@ pub enum Op<'a> {
     End,
 }
 
-/// How a patch carries the bytes of its replace and insert operations.
+/// How a patch's body is stored (header bytes 108 to 112).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LiteralCoding {
-    /// In the operations, after each one's header (minor 0).
+    /// As bytes: each operation's varints, a replace's or insert's bytes after its header
+    /// (minor 0).
     #[default]
     Inline,
-    /// In one stream after the operations, range coded (minor 1; `range_coder`).
+    /// Operations and their bytes in one range-coded stream (minor 1; [`crate::range_coder`]).
     Coded,
 }
 
@@ -146,7 +147,7 @@ pub struct PatchHeader {
     pub result_sha256: [u8; 32],
     /// Number of operations, `End` included.
     pub op_count: u64,
-    /// How the literal bytes are carried.
+    /// How the body is stored.
     pub literal_coding: LiteralCoding,
 }
 
@@ -271,10 +272,10 @@ impl<'a> Patch<'a> {
 /// The operations of a patch ([`Patch::ops`]). `M` holds the models of a coded body's decoder.
 #[derive(Clone, Debug)]
 pub struct Ops<'a, M = range_coder::ByteModels> {
-    /// The operations' bytes not yet read (inline literals).
+    /// The operations' bytes not yet read (a body stored as bytes).
     rest: &'a [u8],
     done: bool,
-    /// With coded literals: the decoder of the whole body.
+    /// With a coded body: its decoder.
     coded: Option<CodedOps<'a, M>>,
 }
 
@@ -441,7 +442,7 @@ impl<'a, M: BorrowMut<range_coder::ByteModels>> Ops<'a, M> {
     /// a replace's byte is still to be XORed with the base byte it replaces.
     fn literal(&mut self) -> Result<u8> {
         let coded = self.coded.as_mut().ok_or(Error::InvalidPatch(
-            "a coded literal in a patch without coded literals",
+            "a coded literal in a patch without a coded body",
         ))?;
         if coded.pending == 0 {
             return Err(Error::InvalidPatch(
@@ -841,13 +842,14 @@ pub fn encode(base: &[u8], result: &[u8], ops: &[Op<'_>]) -> alloc::vec::Vec<u8>
     } else {
         0
     };
-    encode_with_minor(
+    encode_header(
         base,
         result.len() as u64,
         &signature::sha256(result),
         ops.len() as u64,
         &body,
         minor,
+        LiteralCoding::Inline,
     )
 }
 
@@ -861,19 +863,14 @@ pub fn encode_coded(base: &[u8], result: &[u8], ops: &[Op<'_>]) -> alloc::vec::V
     let mut models = range_coder::ByteModels::default();
     let mut coder = range_coder::Encoder::default();
     let (mut cursor, mut written, mut previous_tag) = (0u64, 0u64, 0u8);
-    let mut fields = alloc::vec::Vec::new();
+    let (mut header, mut fields) = (alloc::vec::Vec::new(), alloc::vec::Vec::new());
     for op in ops {
-        let (first, literal) = op_parts(op, &mut fields);
-        let mut v = first;
-        let mut context = range_coder::header_context(Some(previous_tag));
-        loop {
-            let byte = if v >= 0x80 { (v as u8) | 0x80 } else { v as u8 };
-            coder.byte(&mut models, context, byte);
-            context = range_coder::header_context(None);
-            if v < 0x80 {
-                break;
-            }
-            v >>= 7;
+        let (first, _) = op_parts(op, &mut fields);
+        header.clear();
+        push_varint(first, &mut header);
+        for (i, &byte) in header.iter().enumerate() {
+            let previous = (i == 0).then_some(previous_tag);
+            coder.byte(&mut models, range_coder::header_context(previous), byte);
         }
         for &byte in &fields {
             coder.byte(&mut models, range_coder::field_context(), byte);
@@ -907,19 +904,26 @@ pub fn encode_coded(base: &[u8], result: &[u8], ops: &[Op<'_>]) -> alloc::vec::V
             Op::Seek(delta) => cursor = cursor.wrapping_add_signed(delta),
             Op::CodedReplace { .. } | Op::CodedInsert { .. } | Op::End => {}
         }
-        debug_assert!(literal.is_empty() || matches!(op, Op::Replace(_) | Op::Insert(_)));
     }
-    let body = coder.finish();
-    let mut patch = encode_with_minor(
+    encode_header(
         base,
         result.len() as u64,
         &signature::sha256(result),
         ops.len() as u64,
-        &body,
+        &coder.finish(),
         1,
-    );
-    mark_coded(&mut patch);
-    patch
+        LiteralCoding::Coded,
+    )
+}
+
+/// Appends `v` as an unsigned LEB128 varint.
+#[cfg(feature = "alloc")]
+fn push_varint(mut v: u64, out: &mut alloc::vec::Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
 }
 
 /// An operation's first varint (tag and `n`), its further fields' bytes (into `fields`) and its
@@ -927,13 +931,6 @@ pub fn encode_coded(base: &[u8], result: &[u8], ops: &[Op<'_>]) -> alloc::vec::V
 #[cfg(feature = "alloc")]
 fn op_parts<'o>(op: &Op<'o>, fields: &mut alloc::vec::Vec<u8>) -> (u64, &'o [u8]) {
     fields.clear();
-    let varint = |mut v: u64, out: &mut alloc::vec::Vec<u8>| {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    };
     match *op {
         Op::Copy { len } => (len << 2 | TAG_COPY, &[]),
         Op::Replace(bytes) => ((bytes.len() as u64) << 2 | TAG_REPLACE, bytes),
@@ -941,7 +938,7 @@ fn op_parts<'o>(op: &Op<'o>, fields: &mut alloc::vec::Vec<u8>) -> (u64, &'o [u8]
         Op::CodedReplace { len } => (len << 2 | TAG_REPLACE, &[]),
         Op::CodedInsert { len } => (len << 2 | TAG_INSERT, &[]),
         Op::Seek(delta) => {
-            varint(zigzag(delta), fields);
+            push_varint(zigzag(delta), fields);
             (EXT_SEEK << 2 | TAG_EXTENDED, &[])
         }
         Op::CopyAdd {
@@ -949,13 +946,13 @@ fn op_parts<'o>(op: &Op<'o>, fields: &mut alloc::vec::Vec<u8>) -> (u64, &'o [u8]
             width,
             delta,
         } => {
-            varint(count, fields);
+            push_varint(count, fields);
             fields.push(width);
-            varint(zigzag(delta), fields);
+            push_varint(zigzag(delta), fields);
             (EXT_COPY_ADD << 2 | TAG_EXTENDED, &[])
         }
         Op::CopyNibbles { len } => {
-            varint(len, fields);
+            push_varint(len, fields);
             (EXT_COPY_NIBBLES << 2 | TAG_EXTENDED, &[])
         }
         Op::End => (EXT_END << 2 | TAG_EXTENDED, &[]),
@@ -975,36 +972,27 @@ pub fn encode_raw(
     body: &[u8],
     coding: LiteralCoding,
 ) -> alloc::vec::Vec<u8> {
-    let mut patch = encode_with_minor(
+    encode_header(
         base,
         result_size,
         result_sha256,
         op_count,
         body,
         PATCH_MINOR,
-    );
-    if coding == LiteralCoding::Coded {
-        mark_coded(&mut patch);
-    }
-    patch
+        coding,
+    )
 }
 
-/// Sets a patch's `literal_coding` to coded and its header checksum again.
+/// The header for `body`, followed by `body`.
 #[cfg(feature = "alloc")]
-fn mark_coded(patch: &mut [u8]) {
-    patch[108..112].copy_from_slice(&1u32.to_le_bytes());
-    let crc = crc32c(&patch[..124]);
-    patch[124..128].copy_from_slice(&crc.to_le_bytes());
-}
-
-#[cfg(feature = "alloc")]
-fn encode_with_minor(
+fn encode_header(
     base: &[u8],
     result_size: u64,
     result_sha256: &[u8; 32],
     op_count: u64,
     body: &[u8],
     minor: u16,
+    coding: LiteralCoding,
 ) -> alloc::vec::Vec<u8> {
     let mut out = alloc::vec::Vec::with_capacity(PATCH_HEADER_SIZE + body.len());
     out.extend_from_slice(&PATCH_MAGIC);
@@ -1017,7 +1005,11 @@ fn encode_with_minor(
     out.extend_from_slice(&result_size.to_le_bytes());
     out.extend_from_slice(result_sha256);
     out.extend_from_slice(&crc32c(body).to_le_bytes());
-    out.extend_from_slice(&[0u8; 4]);
+    let coding_word: u32 = match coding {
+        LiteralCoding::Inline => 0,
+        LiteralCoding::Coded => 1,
+    };
+    out.extend_from_slice(&coding_word.to_le_bytes());
     out.extend_from_slice(&op_count.to_le_bytes());
     out.extend_from_slice(&[0u8; 4]);
     let crc = crc32c(&out);
@@ -1031,12 +1023,8 @@ fn encode_with_minor(
 #[cfg(feature = "alloc")]
 pub fn encode_op(op: &Op<'_>, out: &mut alloc::vec::Vec<u8>) {
     let mut fields = alloc::vec::Vec::new();
-    let (mut v, literal) = op_parts(op, &mut fields);
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+    let (first, literal) = op_parts(op, &mut fields);
+    push_varint(first, out);
     out.extend_from_slice(&fields);
     out.extend_from_slice(literal);
 }
@@ -1135,13 +1123,14 @@ mod tests {
         let base = [7u8; 8];
         let patch = encode(&base, &base, &[Op::Copy { len: 8 }, Op::End]);
         assert_eq!(Patch::parse(&patch).unwrap().header().minor, 0);
-        let newer = encode_with_minor(
+        let newer = encode_header(
             &base,
             8,
             &signature::sha256(&base),
             2,
             &patch[PATCH_HEADER_SIZE..],
             PATCH_MINOR + 1,
+            LiteralCoding::Inline,
         );
         assert!(matches!(
             Patch::parse(&newer),
@@ -1197,15 +1186,14 @@ mod tests {
         }
         // A coded patch whose coded stream is cut short, resealed: refused, never a panic.
         let body = &coded[PATCH_HEADER_SIZE..coded.len() - 20];
-        let mut short = encode_with_minor(
+        let short = encode_raw(
             &base,
             result.len() as u64,
             &signature::sha256(&result),
             header.op_count,
             body,
-            1,
+            LiteralCoding::Coded,
         );
-        mark_coded(&mut short);
         assert!(matches!(check(&base, &short), Err(Error::InvalidPatch(_))));
         // Inspecting the operations without reading the literals skips them.
         let kinds: Vec<Op<'_>> = Patch::parse(&coded)

@@ -187,8 +187,8 @@ struct PatchReport {
     copy_add_bytes: u64,
     nibble_copy_ops: u64,
     nibble_copy_bytes: u64,
-    /// `inline` or `range coded`.
-    literals: String,
+    /// How the body is stored: `bytes` or `range coded`.
+    body: String,
     signed_by: Option<String>,
 }
 
@@ -208,8 +208,8 @@ pub fn inspect_patch(path: &Path, json: bool) -> Result<()> {
         result_bytes: h.result_size,
         result_sha256: hex(&h.result_sha256),
         signed_by: patch.trailer().map(|t| hex(&t.key_id)),
-        literals: match h.literal_coding {
-            pocketrec::patch::LiteralCoding::Inline => "inline",
+        body: match h.literal_coding {
+            pocketrec::patch::LiteralCoding::Inline => "bytes",
             pocketrec::patch::LiteralCoding::Coded => "range coded",
         }
         .to_string(),
@@ -274,7 +274,7 @@ pub fn inspect_patch(path: &Path, json: bool) -> Result<()> {
         pct(r.patch_bytes)
     );
     println!(
-        "  {} operations: {} copies ({} bytes, {:.2} %), {} copy-adds ({} bytes of moved offsets), {} nibble copies ({} bytes of shifted int4 values), {} replaces and {} inserts ({} bytes carried, {:.2} %, {}), {} seeks",
+        "  {} operations: {} copies ({} bytes, {:.2} %), {} copy-adds ({} bytes of moved offsets), {} nibble copies ({} bytes of shifted int4 values), {} replaces and {} inserts ({} bytes carried, {:.2} %), {} seeks; body stored as {}",
         thousands(r.ops),
         thousands(r.copy_ops),
         thousands(r.copied_bytes),
@@ -287,8 +287,8 @@ pub fn inspect_patch(path: &Path, json: bool) -> Result<()> {
         thousands(r.insert_ops),
         thousands(r.carried_bytes),
         pct(r.carried_bytes),
-        r.literals,
-        thousands(r.seek_ops)
+        thousands(r.seek_ops),
+        r.body
     );
     match &r.signed_by {
         Some(id) => println!("  signed by key id {id} (check with verify --key)"),
