@@ -69,7 +69,7 @@ mod mmap;
 mod model;
 pub mod patch;
 mod properties;
-mod range_coder;
+pub mod range_coder;
 mod row;
 mod scan;
 mod score;

@@ -9,6 +9,21 @@
 //! decoder is `no_std` and heap-free: its state is [`ByteModels`] (7 KiB) and two words; it
 //! reads untrusted bytes and never panics (reading past the end of its input is an error, and
 //! any input decodes to *some* bytes, which the patch's checks and result hash then judge).
+//!
+//! ```
+//! use pocketrec::range_coder::{literal_context, ByteModels, Decoder, Encoder};
+//! let bytes = [0u8, 0, 0, 7, 0, 0, 0, 9];
+//! let (mut models, mut encoder) = (ByteModels::default(), Encoder::default());
+//! for (i, &b) in bytes.iter().enumerate() {
+//!     encoder.byte(&mut models, literal_context(true, i as u64), b);
+//! }
+//! let coded = encoder.finish();
+//! let mut models = ByteModels::default();
+//! let mut decoder = Decoder::new(&coded).unwrap();
+//! for (i, &b) in bytes.iter().enumerate() {
+//!     assert_eq!(decoder.byte(&mut models, literal_context(true, i as u64)), Some(b));
+//! }
+//! ```
 
 /// Models per coder: literals (2 kinds: replaced and XORed with the base, or inserted; × 4
 /// positions), an operation's first byte (× 4 tags of the operation before it), the rest of its
