@@ -220,8 +220,9 @@ fw_run() {
   [ "$(grep -c '= host' "$LOG/thumbv7em-firmware.log")" -eq 30 ] || return 1
   grep -q '^fold-in stack: ' "$LOG/thumbv7em-firmware.log" || return 1
   grep -q '^softmax fold-in stack: ' "$LOG/thumbv7em-firmware.log" || return 1
-  # The update: applied, opened signed, equal to the host, and the five refusals.
-  [ "$(grep -c '^ok  ' "$LOG/thumbv7em-firmware.log")" -eq 7 ] || return 1
+  # The update: applied, its fold-in Gramian recomputed, opened signed, equal to the host, and
+  # the five refusals.
+  [ "$(grep -c '^ok  ' "$LOG/thumbv7em-firmware.log")" -eq 8 ] || return 1
   grep -q '^update stack: ' "$LOG/thumbv7em-firmware.log" || return 1
   cp "$FW_ELF" "$T/bin/firmware.elf" && arm-none-eabi-size -A "$T/bin/firmware.elf"
 }

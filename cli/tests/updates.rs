@@ -135,6 +135,17 @@ fn diff_then_patch_gives_the_new_file_for_every_layout() {
         // inspect and verify read the patch.
         let info = json(&succeeds(&["inspect", s(&patch), "--json"]));
         assert_eq!(info["result_bytes"], std::fs::metadata(&new).unwrap().len());
+        // The fold-in Gramian is recomputed on the device, not carried.
+        let sections = json(&succeeds(&["inspect", s(&new), "--json"]))["sections"].clone();
+        let fold_in = sections
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["kind"] == "fold-in")
+            .expect("a fold-in section")["length"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(info["recomputed_bytes"], fold_in - 16, "{flags:?}");
         assert!(succeeds(&["verify", s(&patch)]).starts_with("OK"));
         // The patch does not apply to the new file (another base), and nothing is written.
         let out = pocketrec(&["patch", s(&new), s(&patch), "-o", s(&old)]);

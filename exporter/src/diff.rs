@@ -40,6 +40,7 @@ enum OwnedOp {
     Seek(i64),
     CopyAdd { count: u64, width: u8, delta: i64 },
     CopyNibbles(u64),
+    Gramian(u64),
 }
 
 impl OwnedOp {
@@ -59,6 +60,7 @@ impl OwnedOp {
                 delta: *delta,
             },
             OwnedOp::CopyNibbles(len) => Op::CopyNibbles { len: *len },
+            OwnedOp::Gramian(len) => Op::Gramian { len: *len },
         }
     }
 }
@@ -194,6 +196,7 @@ impl Emitter {
                     let pos = self.cursor;
                     self.copy_from(Source::Nibbles, pos, len);
                 }
+                OwnedOp::Gramian(len) => self.ops.push(OwnedOp::Gramian(len)),
             }
         }
         self.cursor = other.cursor;
@@ -243,16 +246,38 @@ pub fn diff(old: &[u8], new: &[u8]) -> Result<Vec<u8>> {
 
 /// [`diff`], with what it found.
 pub fn diff_with_stats(old: &[u8], new: &[u8]) -> Result<(Vec<u8>, DiffStats)> {
-    let (emitter, by_section) = match (sections(old), sections(new)) {
+    match (sections(old), sections(new)) {
         (Some(old_regions), Some(new_regions)) => {
-            (diff_sections(old, new, &old_regions, &new_regions), true)
+            let recompute = new_regions.iter().any(|r| r.kind == SectionKind::FoldIn);
+            let emitter = diff_sections(old, new, &old_regions, &new_regions, recompute);
+            match encode_checked(old, new, emitter, true) {
+                // A fold-in Gramian that the device would not recompute bit for bit (a file
+                // from another writer): carry it.
+                Err(_) if recompute => encode_checked(
+                    old,
+                    new,
+                    diff_sections(old, new, &old_regions, &new_regions, false),
+                    true,
+                ),
+                done => done,
+            }
         }
         _ => {
             let mut e = Emitter::default();
             diff_bytes(old, 0..old.len(), new, &mut e);
-            (e, false)
+            encode_checked(old, new, e, false)
         }
-    };
+    }
+}
+
+/// The patch of `emitter`'s operations, encoded as bytes or with a coded body (the smaller),
+/// and checked against `new`.
+fn encode_checked(
+    old: &[u8],
+    new: &[u8],
+    emitter: Emitter,
+    by_section: bool,
+) -> Result<(Vec<u8>, DiffStats)> {
     let mut ops: Vec<Op<'_>> = emitter.ops.iter().map(OwnedOp::as_op).collect();
     ops.push(Op::End);
     // The body as bytes or range coded, whichever is smaller.
@@ -346,56 +371,87 @@ fn sections(bytes: &[u8]) -> Option<Vec<Region>> {
     Some(regions)
 }
 
+/// Operations for `new`, section by section. With `recompute`, a fold-in section's Gramian is
+/// left to the device ([`Op::Gramian`]) when the section is the new file's last.
 fn diff_sections(
     old: &[u8],
     new: &[u8],
     old_regions: &[Region],
     new_regions: &[Region],
+    recompute: bool,
 ) -> Emitter {
     let mut emitter = Emitter::default();
+    let last_section = new_regions
+        .iter()
+        .filter(|r| r.rank < usize::MAX - 1)
+        .max_by_key(|r| r.end);
     for region in new_regions {
-        let new_bytes = &new[region.start..region.end];
-        let counterpart = old_regions
-            .iter()
-            .find(|o| o.kind == region.kind && o.rank == region.rank);
-        let Some(old_region) = counterpart else {
-            let pos = emitter.cursor;
-            emitter.literal(new_bytes, pos, pos);
-            continue;
-        };
-        let old_range = old_region.start..old_region.end;
-        let mut best = Emitter::at(emitter.cursor);
-        diff_bytes(old, old_range.clone(), new_bytes, &mut best);
-        let mut best_len = best.encoded_len();
-        if matches!(
-            region.kind,
-            SectionKind::RowOffsets | SectionKind::ColumnOffsets
-        ) {
-            for width in [4u8, 8] {
-                let mut candidate = Emitter::at(emitter.cursor);
-                let pad = region.data - region.start;
-                diff_bytes(
-                    old,
-                    old_region.start..old_region.data,
-                    &new_bytes[..pad],
-                    &mut candidate,
-                );
-                if diff_integers(
-                    old,
-                    old_region.data..old_region.end,
-                    &new_bytes[pad..],
-                    width,
-                    &mut candidate,
-                ) && candidate.encoded_len() < best_len
-                {
-                    best_len = candidate.encoded_len();
-                    best = candidate;
-                }
-            }
+        let mut region = region.clone();
+        let mut gramian = 0;
+        if recompute
+            && region.kind == SectionKind::FoldIn
+            && last_section.is_some_and(|last| last.end == region.end)
+            && region.end - region.data > pocketrec::format::FOLD_IN_HEADER_SIZE
+        {
+            gramian = region.end - region.data - pocketrec::format::FOLD_IN_HEADER_SIZE;
+            region.end -= gramian;
         }
-        emitter.append(best);
+        diff_region(old, new, old_regions, &region, &mut emitter);
+        if gramian > 0 {
+            emitter.ops.push(OwnedOp::Gramian(gramian as u64));
+        }
     }
     emitter
+}
+
+/// Operations for one region of `new`, from its counterpart in `old` if it has one.
+fn diff_region(
+    old: &[u8],
+    new: &[u8],
+    old_regions: &[Region],
+    region: &Region,
+    emitter: &mut Emitter,
+) {
+    let new_bytes = &new[region.start..region.end];
+    let counterpart = old_regions
+        .iter()
+        .find(|o| o.kind == region.kind && o.rank == region.rank);
+    let Some(old_region) = counterpart else {
+        let pos = emitter.cursor;
+        emitter.literal(new_bytes, pos, pos);
+        return;
+    };
+    let old_range = old_region.start..old_region.end;
+    let mut best = Emitter::at(emitter.cursor);
+    diff_bytes(old, old_range.clone(), new_bytes, &mut best);
+    let mut best_len = best.encoded_len();
+    if matches!(
+        region.kind,
+        SectionKind::RowOffsets | SectionKind::ColumnOffsets
+    ) {
+        for width in [4u8, 8] {
+            let mut candidate = Emitter::at(emitter.cursor);
+            let pad = region.data - region.start;
+            diff_bytes(
+                old,
+                old_region.start..old_region.data,
+                &new_bytes[..pad],
+                &mut candidate,
+            );
+            if diff_integers(
+                old,
+                old_region.data..old_region.end,
+                &new_bytes[pad..],
+                width,
+                &mut candidate,
+            ) && candidate.encoded_len() < best_len
+            {
+                best_len = candidate.encoded_len();
+                best = candidate;
+            }
+        }
+    }
+    emitter.append(best);
 }
 
 /// Diffs an offsets section as integers of `width` bytes, the first with the first: runs of

@@ -141,7 +141,10 @@ pub unsafe extern "C" fn pocketrec_apply_patch(
 /// header could be read: call with `out` NULL and `out_capacity` 0 to learn the size needed
 /// (`POCKETREC_BUFFER_TOO_SMALL`), then again with a buffer. With a non-NULL `public_key` (32
 /// bytes) the patch must be signed by that key. Nothing is written to `out` unless the base is
-/// the right one and the patch gives exactly the file it names. No heap memory is used.
+/// the right one and the patch is well formed; the result's SHA-256 is checked before anything
+/// is written too, except for a patch that leaves the fold-in Gramian to the device (patch
+/// minor 2, read back from `out` as it is written), whose hash is checked once it is complete:
+/// on any error, do not use `out`. No heap memory is used.
 ///
 /// Errors: `POCKETREC_INVALID_ARGUMENT`, `POCKETREC_BUFFER_TOO_SMALL`, `POCKETREC_UNSIGNED`,
 /// `POCKETREC_WRONG_KEY`, `POCKETREC_TAMPERED`, `POCKETREC_WRONG_BASE`, `POCKETREC_BAD_PATCH`.

@@ -92,6 +92,15 @@ mod slot {
         fn capacity(&self) -> Option<u64> {
             Some((LEN - self.written) as u64)
         }
+
+        /// The whole slot: a patch that recomputes the fold-in Gramian reads the model it has
+        /// written so far back from it (flash is memory-mapped on a real part too).
+        fn read_back(&self) -> Option<&[u8]> {
+            // SAFETY: the slot is a static of LEN bytes, initialised; the slice lives as long
+            // as this shared borrow of the writer, during which nothing writes the slot
+            // (`write` takes the writer mutably, and `flip` is not called while a patch runs).
+            Some(unsafe { core::slice::from_raw_parts(core::ptr::addr_of!(SLOT_B).cast::<u8>(), LEN) })
+        }
     }
 
     /// The first `len` bytes of the slot, once written.
@@ -148,13 +157,25 @@ fn run_update() -> bool {
         MODEL.len(),
         size
     );
-    let Ok(summary) = applied else {
-        hprintln!("FAIL: the patch does not apply");
-        return false;
+    let summary = match applied {
+        Ok(summary) => summary,
+        Err(e) => {
+            hprintln!("FAIL: the patch does not apply: {}", e);
+            return false;
+        }
     };
     expect(
         summary.result_size as usize == size,
         "the patch wrote the size it names, its SHA-256 checked",
+    );
+    hprintln!(
+        "update: {} bytes carried by the patch, {} bytes (the fold-in Gramian) recomputed here",
+        summary.carried,
+        summary.derived
+    );
+    expect(
+        summary.derived > 0,
+        "the fold-in Gramian recomputed on the device, not carried",
     );
     let new = slot::contents(size);
     // A patch for another base is refused (check runs what apply runs, writing nothing).

@@ -34,6 +34,63 @@ const CG_TOLERANCE: f32 = 1e-6;
 /// ... or after this many iterations per dimension (exact arithmetic needs at most `d`).
 const CG_ITERATIONS_PER_DIM: usize = 2;
 
+/// Entries `start..start + out.len()` of the Gramian of `items` (packed lower triangle,
+/// `G[a][b]` at `a·(a+1)/2 + b` for `b ≤ a`), added into `out`: `Σ v[a]·v[b]` over the rows as
+/// a reader decodes them, each product exact in f64 and summed in row order (terms where
+/// either value is zero skipped, which changes no sum). The one definition of a fold-in
+/// section's Gramian: the writer calls it once with every entry, a device that recomputes the
+/// section from a patched file ([`crate::patch::Op::Gramian`]) a chunk at a time, and both get
+/// the same bits. `row` holds one decoded row (`items.dim()` values).
+pub(crate) fn gramian_entries(
+    items: &Table<'_>,
+    start: usize,
+    out: &mut [f64],
+    row: &mut [f32],
+) -> Result<()> {
+    let dim = items.dim();
+    let available = row.len();
+    let row = row.get_mut(..dim).ok_or(Error::DimensionMismatch {
+        expected: dim as u64,
+        actual: available as u64,
+    })?;
+    let end = start.saturating_add(out.len()).min(format::packed_len(dim));
+    if start >= end {
+        return Ok(());
+    }
+    // The triangle's rows that entries `start..end` fall in.
+    let first_a = triangle_row(start);
+    let last_a = triangle_row(end - 1);
+    for index in 0..items.rows() {
+        items.decode_row(index, row)?;
+        for a in first_a..=last_a {
+            let va = row[a];
+            if va == 0.0 {
+                continue;
+            }
+            let base = a * (a + 1) / 2;
+            let (lo, hi) = (start.max(base) - base, end.min(base + a + 1) - base);
+            for (b, &vb) in row[lo..hi].iter().enumerate() {
+                if vb != 0.0 {
+                    out[base + lo + b - start] += f64::from(va) * f64::from(vb);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The row `a` of the packed lower triangle holding entry `p` (`a·(a+1)/2 ≤ p`).
+fn triangle_row(p: usize) -> usize {
+    let mut a = (sqrt(2.0 * p as f32) as usize).saturating_sub(1);
+    while (a + 1) * (a + 2) / 2 <= p {
+        a += 1;
+    }
+    while a * (a + 1) / 2 > p {
+        a -= 1;
+    }
+    a
+}
+
 /// The solve's settings, stored in the file's fold-in section.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FoldInParams {

@@ -53,6 +53,7 @@ mod bounds;
 #[cfg(feature = "alloc")]
 pub mod builder;
 mod columns;
+mod derive;
 mod error;
 mod fold_in;
 mod fold_in_softmax;

@@ -59,6 +59,17 @@ impl<'a> Model<&'a [u8]> {
         Model::new(bytes)
     }
 
+    /// Opens `bytes` as a `.prec` file without looking for a signature trailer after it: for a
+    /// file still being written (a patch that recomputes a section reads the result so far, and
+    /// whatever lies past it in a buffer is not a trailer).
+    pub(crate) fn from_content(bytes: &'a [u8]) -> Result<Self> {
+        Ok(Model {
+            storage: bytes,
+            layout: Layout::parse(bytes)?,
+            content_len: bytes.len(),
+        })
+    }
+
     /// Opens a model only if it is signed by `public_key` (Ed25519; see `docs/FORMAT.md`,
     /// *Signatures*): the signature is checked over the SHA-256 of the whole file before anything
     /// else is read. Errors: [`Error::Unsigned`], [`Error::WrongKey`], [`Error::Tampered`].

@@ -35,10 +35,12 @@ use core::borrow::BorrowMut;
 
 use sha2::{Digest, Sha256};
 
+use crate::derive;
 use crate::error::{Error, Result};
 use crate::format::crc32c;
 use crate::le::{read_u32, read_u64};
 use crate::range_coder;
+use crate::score::MAX_STACK_DIM;
 use crate::signature::{self, Trailer};
 
 /// A patch file's first 8 bytes: `\x89PPAT\r\n\x1a`.
@@ -48,9 +50,10 @@ pub const PATCH_MAGIC: [u8; 8] = [0x89, b'P', b'P', b'A', b'T', 0x0D, 0x0A, 0x1A
 pub const PATCH_MAJOR: u16 = 1;
 
 /// The newest minor version of the patch format this runtime reads. A writer records the
-/// smallest minor its patch needs (1 for [`Op::CopyNibbles`] or a coded body), so that older
-/// readers still apply every patch they can; a reader refuses a newer minor up front.
-pub const PATCH_MINOR: u16 = 1;
+/// smallest minor its patch needs (1 for [`Op::CopyNibbles`] or a coded body, 2 for
+/// [`Op::Gramian`]), so that older readers still apply every patch they can; a reader refuses a
+/// newer minor up front.
+pub const PATCH_MINOR: u16 = 2;
 
 /// Bytes in the patch header.
 pub const PATCH_HEADER_SIZE: usize = 128;
@@ -67,6 +70,8 @@ const EXT_SEEK: u64 = 1;
 const EXT_COPY_ADD: u64 = 2;
 /// Minor 1.
 const EXT_COPY_NIBBLES: u64 = 3;
+/// Minor 2.
+const EXT_GRAMIAN: u64 = 4;
 
 /// One operation of a patch. Each writes the next bytes of the result (none for `Seek` and
 /// `End`); a cursor in the base starts at 0.
@@ -101,6 +106,16 @@ pub enum Op<'a> {
     /// after one entry was inserted or removed before it (minor 1).
     CopyNibbles {
         /// Bytes written.
+        len: u64,
+    },
+    /// Writes the Gramian of the result's fold-in section, `len` bytes, recomputed from the
+    /// result's item table (written before it) exactly as the writer computes it; the cursor
+    /// stays. The fold-in section must be the result's last section, and its Gramian must
+    /// start here. It needs a sink that gives back what it wrote ([`Sink::read_back`]: a
+    /// buffer, or [`apply_file`]); the result's hash is then checked when it is complete
+    /// (minor 2).
+    Gramian {
+        /// Bytes written: 4 per entry of the packed triangle.
         len: u64,
     },
     /// [`Op::Replace`] in a patch with a coded body: its `len` bytes follow it in the coded
@@ -364,13 +379,16 @@ impl<'a, M: BorrowMut<range_coder::ByteModels>> Ops<'a, M> {
                 EXT_COPY_NIBBLES => Op::CopyNibbles {
                     len: self.varint(field, field)?,
                 },
+                EXT_GRAMIAN => Op::Gramian {
+                    len: self.varint(field, field)?,
+                },
                 _ => return Err(Error::InvalidPatch("unknown operation")),
             },
         };
         if let Some(coded) = self.coded.as_mut() {
             coded.previous_tag = tag as u8;
             match op {
-                Op::Copy { len } | Op::CopyNibbles { len } => {
+                Op::Copy { len } | Op::CopyNibbles { len } | Op::Gramian { len } => {
                     coded.written = coded.written.wrapping_add(len);
                 }
                 Op::CopyAdd { count, width, .. } => {
@@ -483,6 +501,14 @@ pub trait Sink {
     fn capacity(&self) -> Option<u64> {
         None
     }
+
+    /// The sink's bytes from the start of the result, if it can give them back: at least
+    /// those written so far (a buffer gives all of itself; what lies past the written bytes is
+    /// not read). A patch that recomputes a section from the result ([`Op::Gramian`]) needs
+    /// it; a stream (the default) cannot, and such a patch is refused with [`Error::Sink`].
+    fn read_back(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 /// A [`Sink`] into a caller's buffer (a second flash slot, a RAM buffer).
@@ -521,6 +547,10 @@ impl Sink for SliceSink<'_> {
     fn capacity(&self) -> Option<u64> {
         Some((self.buffer.len() - self.len) as u64)
     }
+
+    fn read_back(&self) -> Option<&[u8]> {
+        Some(self.buffer)
+    }
 }
 
 /// A [`Sink`] over any `std::io::Write` (a file, a socket).
@@ -544,6 +574,8 @@ pub struct PatchSummary {
     pub copied: u64,
     /// Of those, bytes carried in the patch (replace and insert operations).
     pub carried: u64,
+    /// Of those, bytes the device recomputed ([`Op::Gramian`]).
+    pub derived: u64,
     /// Operations run, `End` included.
     pub ops: u64,
 }
@@ -554,10 +586,24 @@ struct Output<'s, S: Sink + ?Sized> {
     summary: PatchSummary,
     limit: u64,
     sink: Option<&'s mut S>,
+    /// Bytes the first pass could not hash (recomputed from a result it does not keep).
+    unhashed: bool,
 }
 
 impl<S: Sink + ?Sized> Output<'_, S> {
     fn emit(&mut self, bytes: &[u8], copied: bool) -> Result<()> {
+        self.write(bytes)?;
+        let n = bytes.len() as u64;
+        if copied {
+            self.summary.copied += n;
+        } else {
+            self.summary.carried += n;
+        }
+        Ok(())
+    }
+
+    /// Hashes, counts and passes on the next bytes of the result.
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
         let n = bytes.len() as u64;
         let total = self
             .summary
@@ -569,11 +615,6 @@ impl<S: Sink + ?Sized> Output<'_, S> {
             ))?;
         self.hasher.update(bytes);
         self.summary.result_size = total;
-        if copied {
-            self.summary.copied += n;
-        } else {
-            self.summary.carried += n;
-        }
         match self.sink.as_deref_mut() {
             Some(sink) => sink.write(bytes),
             None => Ok(()),
@@ -650,6 +691,7 @@ fn run<S: Sink + ?Sized>(base: &[u8], patch: &Patch<'_>, out: &mut Output<'_, S>
                 copy_nibbles(&base[start..end], out)?;
                 cursor = (end - 1) as u64;
             }
+            Op::Gramian { len } => derive_gramian(len, out)?,
             Op::End => {}
         }
     }
@@ -663,11 +705,85 @@ fn run<S: Sink + ?Sized>(base: &[u8], patch: &Patch<'_>, out: &mut Output<'_, S>
             "the operations write fewer bytes than the result's size",
         ));
     }
+    if out.unhashed {
+        // The first pass of a patch with recomputed bytes: the second checks the hash.
+        return Ok(());
+    }
     let digest: [u8; 32] = out.hasher.clone().finalize().into();
     if digest != patch.header.result_sha256 {
         return Err(Error::PatchResult(
             "its SHA-256 differs from the one the patch names",
         ));
+    }
+    Ok(())
+}
+
+/// Writes the result's fold-in Gramian ([`Op::Gramian`]): `len` bytes recomputed from the item
+/// table the sink gives back. The first pass (no sink) only counts them. Without the `alloc`
+/// feature, [`derive::GRAMIAN_CHUNK`] entries per pass over the item table, on the stack: one
+/// decoded row (2 KiB), the chunk's sums (2 KiB) and its bytes (1 KiB), only while the
+/// operation runs; with it, every entry in one pass (16 KiB of heap at d = 64). Both give the
+/// same bits.
+#[inline(never)]
+fn derive_gramian<S: Sink + ?Sized>(len: u64, out: &mut Output<'_, S>) -> Result<()> {
+    let at = out.summary.result_size;
+    if !len.is_multiple_of(4) {
+        return Err(Error::InvalidPatch(
+            "a recomputed Gramian's length is not a multiple of 4",
+        ));
+    }
+    let end = at
+        .checked_add(len)
+        .filter(|&end| end <= out.limit)
+        .ok_or(Error::PatchResult(
+            "the operations write more bytes than the result's size",
+        ))?;
+    if out.sink.is_none() {
+        out.summary.result_size = end;
+        out.summary.derived += len;
+        out.unhashed = true;
+        return Ok(());
+    }
+    let entries = usize::try_from(len / 4)
+        .map_err(|_| Error::InvalidPatch("a recomputed Gramian is too long"))?;
+    let mut row = [0.0f32; MAX_STACK_DIM];
+    #[cfg(feature = "alloc")]
+    let (mut sums, mut bytes) = {
+        // At most the largest fold-in section's (d = 512), however long the patch says.
+        let chunk = entries.min(crate::format::packed_len(MAX_STACK_DIM));
+        (alloc::vec![0.0f64; chunk], alloc::vec![0u8; 4 * chunk])
+    };
+    #[cfg(not(feature = "alloc"))]
+    let (mut sums, mut bytes) = (
+        [0.0f64; derive::GRAMIAN_CHUNK],
+        [0u8; 4 * derive::GRAMIAN_CHUNK],
+    );
+    let chunk = sums.len().max(1);
+    let mut done = 0usize;
+    while done < entries {
+        let n = (entries - done).min(chunk);
+        sums[..n].fill(0.0);
+        let result = out
+            .sink
+            .as_deref()
+            .and_then(|sink| sink.read_back())
+            .ok_or(Error::Sink(
+                "a patch that recomputes the fold-in Gramian needs a sink that gives back what it \
+                 wrote (a buffer, or apply_file)",
+            ))?;
+        derive::gramian_chunk(result, at, len, done, &mut sums[..n], &mut row)?;
+        for (to, &sum) in bytes.chunks_exact_mut(4).zip(&sums[..n]) {
+            let value = sum as f32;
+            if !value.is_finite() {
+                return Err(Error::PatchResult(
+                    "a recomputed Gramian value overflows f32",
+                ));
+            }
+            to.copy_from_slice(&value.to_le_bytes());
+        }
+        out.write(&bytes[..4 * n])?;
+        out.summary.derived += 4 * n as u64;
+        done += n;
     }
     Ok(())
 }
@@ -745,7 +861,9 @@ fn copy_nibbles<S: Sink + ?Sized>(source: &[u8], out: &mut Output<'_, S>) -> Res
 }
 
 /// Checks that `patch` applies to `base` and gives the result it names, without writing
-/// anything. Returns the patch's header.
+/// anything. Returns the patch's header. A patch that recomputes bytes from its result
+/// ([`Op::Gramian`]) is checked in everything but its result's hash, which only [`apply`] can
+/// check.
 pub fn check(base: &[u8], patch: &[u8]) -> Result<PatchHeader> {
     let patch = Patch::parse(patch)?;
     check_parsed(base, &patch)?;
@@ -765,6 +883,7 @@ fn check_parsed(base: &[u8], patch: &Patch<'_>) -> Result<PatchSummary> {
         summary: PatchSummary::default(),
         limit: header.result_size,
         sink: None,
+        unhashed: false,
     };
     run(base, patch, &mut dry)?;
     Ok(dry.summary)
@@ -777,6 +896,11 @@ fn check_parsed(base: &[u8], patch: &Patch<'_>) -> Result<PatchSummary> {
 /// give exactly the result it names ([`Error::PatchResult`]): a first pass runs them without
 /// writing. The second pass writes and checks the result's SHA-256 again. Memory: a 64-byte
 /// buffer and the SHA-256 state on the stack; no heap.
+///
+/// A patch that recomputes the fold-in Gramian ([`Op::Gramian`], minor 2) needs a sink that
+/// gives back what it wrote ([`Sink::read_back`]: [`SliceSink`]), and its first pass cannot
+/// hash the recomputed bytes: such a result's SHA-256 is checked once, at the end, after the
+/// sink received it (a refused result is then in the sink, and must not be used).
 pub fn apply<S: Sink + ?Sized>(base: &[u8], patch: &[u8], sink: &mut S) -> Result<PatchSummary> {
     let patch = Patch::parse(patch)?;
     apply_parsed(base, &patch, sink)
@@ -810,6 +934,7 @@ fn write_checked<S: Sink + ?Sized>(
         summary: PatchSummary::default(),
         limit: patch.header.result_size,
         sink: Some(sink),
+        unhashed: false,
     };
     run(base, patch, &mut out)?;
     Ok(out.summary)
@@ -837,7 +962,9 @@ pub fn encode(base: &[u8], result: &[u8], ops: &[Op<'_>]) -> alloc::vec::Vec<u8>
     for op in ops {
         encode_op(op, &mut body);
     }
-    let minor = if ops.iter().any(|op| matches!(op, Op::CopyNibbles { .. })) {
+    let minor = if ops.iter().any(|op| matches!(op, Op::Gramian { .. })) {
+        2
+    } else if ops.iter().any(|op| matches!(op, Op::CopyNibbles { .. })) {
         1
     } else {
         0
@@ -897,6 +1024,7 @@ pub fn encode_coded(base: &[u8], result: &[u8], ops: &[Op<'_>]) -> alloc::vec::V
                 cursor += len;
                 written += len;
             }
+            Op::Gramian { len } => written += len,
             Op::CopyAdd { count, width, .. } => {
                 cursor += count * u64::from(width);
                 written += count * u64::from(width);
@@ -911,7 +1039,11 @@ pub fn encode_coded(base: &[u8], result: &[u8], ops: &[Op<'_>]) -> alloc::vec::V
         &signature::sha256(result),
         ops.len() as u64,
         &coder.finish(),
-        1,
+        if ops.iter().any(|op| matches!(op, Op::Gramian { .. })) {
+            2
+        } else {
+            1
+        },
         LiteralCoding::Coded,
     )
 }
@@ -954,6 +1086,10 @@ fn op_parts<'o>(op: &Op<'o>, fields: &mut alloc::vec::Vec<u8>) -> (u64, &'o [u8]
         Op::CopyNibbles { len } => {
             push_varint(len, fields);
             (EXT_COPY_NIBBLES << 2 | TAG_EXTENDED, &[])
+        }
+        Op::Gramian { len } => {
+            push_varint(len, fields);
+            (EXT_GRAMIAN << 2 | TAG_EXTENDED, &[])
         }
         Op::End => (EXT_END << 2 | TAG_EXTENDED, &[]),
     }
@@ -1059,7 +1195,18 @@ pub fn apply_file(
     }
     let patch = Patch::parse(&patch_bytes)?;
     // Checked before the temporary file is created, so a refused patch leaves no file behind.
-    check_parsed(&base, &patch)?;
+    let first = check_parsed(&base, &patch)?;
+    if first.derived > 0 {
+        // Recomputed bytes are read back from the result: build it in memory, then write it.
+        let size = usize::try_from(patch.header.result_size)
+            .map_err(|_| Error::Sink("the patched file does not fit in memory"))?;
+        let mut buffer = alloc::vec![0u8; size];
+        let summary = write_checked(&base, &patch, &mut SliceSink::new(&mut buffer))?;
+        return crate::atomic::write_with(target, |file| {
+            std::io::Write::write_all(file, &buffer)?;
+            Ok(summary)
+        });
+    }
     crate::atomic::write_with(target, |file| {
         let mut sink = IoSink(std::io::BufWriter::new(file));
         let summary = write_checked(&base, &patch, &mut sink)?;

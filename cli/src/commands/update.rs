@@ -187,6 +187,8 @@ struct PatchReport {
     copy_add_bytes: u64,
     nibble_copy_ops: u64,
     nibble_copy_bytes: u64,
+    /// Bytes the device recomputes instead of reading them from the patch (the fold-in Gramian).
+    recomputed_bytes: u64,
     /// How the body is stored: `bytes` or `range coded`.
     body: String,
     signed_by: Option<String>,
@@ -247,6 +249,7 @@ pub fn inspect_patch(path: &Path, json: bool) -> Result<()> {
                 r.nibble_copy_ops += 1;
                 r.nibble_copy_bytes += len;
             }
+            Op::Gramian { len } => r.recomputed_bytes += len,
             Op::End => {}
         }
     }
@@ -274,7 +277,7 @@ pub fn inspect_patch(path: &Path, json: bool) -> Result<()> {
         pct(r.patch_bytes)
     );
     println!(
-        "  {} operations: {} copies ({} bytes, {:.2} %), {} copy-adds ({} bytes of moved offsets), {} nibble copies ({} bytes of shifted int4 values), {} replaces and {} inserts ({} bytes carried, {:.2} %), {} seeks; body stored as {}",
+        "  {} operations: {} copies ({} bytes, {:.2} %), {} copy-adds ({} bytes of moved offsets), {} nibble copies ({} bytes of shifted int4 values), {} replaces and {} inserts ({} bytes carried, {:.2} %), {} seeks, {} bytes recomputed on the device (the fold-in Gramian); body stored as {}",
         thousands(r.ops),
         thousands(r.copy_ops),
         thousands(r.copied_bytes),
@@ -288,6 +291,7 @@ pub fn inspect_patch(path: &Path, json: bool) -> Result<()> {
         thousands(r.carried_bytes),
         pct(r.carried_bytes),
         thousands(r.seek_ops),
+        thousands(r.recomputed_bytes),
         r.body
     );
     match &r.signed_by {

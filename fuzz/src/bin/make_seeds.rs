@@ -153,7 +153,7 @@ fn simple_ops<'a>(old: &[u8], new: &'a [u8]) -> Vec<Op<'a>> {
 }
 
 /// Seeds for `apply_patch`: (base, patch) pairs between small models, in place and not,
-/// and one of copy-adds over offsets.
+/// patches that recompute the fold-in Gramian, and one of copy-adds over offsets.
 fn patch_seeds(dir: &str) -> usize {
     let models = fold_in_models();
     let mut pairs: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = Vec::new();
@@ -176,6 +176,28 @@ fn patch_seeds(dir: &str) -> usize {
         let other = &models[(m + 1) % models.len()];
         let ops = simple_ops(old, other);
         pairs.push((old.clone(), other.clone(), patch::encode(old, other, &ops)));
+    }
+    // The fold-in Gramian left to the device (minor 2): each model with one, remade from itself.
+    for old in &models {
+        let Some(gramian) = pocketrec::Model::from_bytes(old).ok().and_then(|m| {
+            m.sections()
+                .find(|s| s.kind == pocketrec::SectionKind::FoldIn)
+                .map(|s| (s.offset + 16, s.length - 16))
+        }) else {
+            continue;
+        };
+        let (start, len) = gramian;
+        let ops = [
+            Op::Copy { len: start },
+            Op::Gramian { len },
+            Op::Seek(len as i64),
+            Op::Copy {
+                len: old.len() as u64 - start - len,
+            },
+            Op::End,
+        ];
+        pairs.push((old.clone(), old.clone(), patch::encode(old, old, &ops)));
+        pairs.push((old.clone(), old.clone(), patch::encode_coded(old, old, &ops)));
     }
     let offsets: Vec<u8> = (0..64u32).flat_map(|i| (i * 12).to_le_bytes()).collect();
     let moved: Vec<u8> = (0..64u32)

@@ -313,7 +313,9 @@ impl SplitMix64 {
 }
 
 /// The section for the item table of the file `bytes` (written without one): `G = Σ v vᵀ`
-/// over the decoded item rows, summed in f64 in row order (deterministic), stored as f32.
+/// over the decoded item rows, summed in f64 in row order (deterministic, and the same bits a
+/// device gets when it recomputes the section: [`crate::fold_in::gramian_entries`]), stored as
+/// f32.
 pub(crate) fn section(bytes: &[u8], params: FoldInParams) -> Result<Vec<u8>> {
     params.check()?;
     let model = Model::from_bytes(bytes)?;
@@ -321,23 +323,7 @@ pub(crate) fn section(bytes: &[u8], params: FoldInParams) -> Result<Vec<u8>> {
     let (table, dim) = item_table(&model)?;
     let mut gram = vec![0.0f64; format::packed_len(dim)];
     let mut row = vec![0.0f32; dim];
-    let mut nonzero: Vec<(usize, f64)> = Vec::with_capacity(dim);
-    for index in 0..items.rows() {
-        items.decode_row(index, &mut row)?;
-        nonzero.clear();
-        nonzero.extend(
-            row.iter()
-                .enumerate()
-                .filter(|(_, v)| **v != 0.0)
-                .map(|(c, &v)| (c, f64::from(v))),
-        );
-        for (n, &(a, va)) in nonzero.iter().enumerate() {
-            let base = a * (a + 1) / 2;
-            for &(b, vb) in &nonzero[..=n] {
-                gram[base + b] += va * vb;
-            }
-        }
-    }
+    crate::fold_in::gramian_entries(&items, 0, &mut gram, &mut row)?;
     let header = FoldInHeader {
         table: U32Le::new(table),
         dim: U32Le::new(dim as u32),
