@@ -94,6 +94,14 @@ fn diff_then_patch_gives_the_new_file_for_every_layout() {
         &["--values", "f16", "--sliced-rows"],
         &[
             "--values",
+            "i8",
+            "--layout",
+            "columns",
+            "--block-bounds",
+            "64",
+        ],
+        &[
+            "--values",
             "bf16",
             "--layout",
             "both",
@@ -135,17 +143,23 @@ fn diff_then_patch_gives_the_new_file_for_every_layout() {
         // inspect and verify read the patch.
         let info = json(&succeeds(&["inspect", s(&patch), "--json"]));
         assert_eq!(info["result_bytes"], std::fs::metadata(&new).unwrap().len());
-        // The fold-in Gramian is recomputed on the device, not carried.
+        // The fold-in Gramian and block bounds are recomputed on the device, not carried.
         let sections = json(&succeeds(&["inspect", s(&new), "--json"]))["sections"].clone();
-        let fold_in = sections
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["kind"] == "fold-in")
-            .expect("a fold-in section")["length"]
-            .as_u64()
-            .unwrap();
-        assert_eq!(info["recomputed_bytes"], fold_in - 16, "{flags:?}");
+        let body = |kind: &str, header: u64| -> u64 {
+            sections
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["kind"] == kind)
+                .map(|s| s["length"].as_u64().unwrap() - header)
+                .sum()
+        };
+        assert!(body("fold-in", 16) > 0, "{flags:?}: a fold-in section");
+        assert_eq!(
+            info["recomputed_bytes"],
+            body("fold-in", 16) + body("block-bounds", 24),
+            "{flags:?}"
+        );
         assert!(succeeds(&["verify", s(&patch)]).starts_with("OK"));
         // The patch does not apply to the new file (another base), and nothing is written.
         let out = pocketrec(&["patch", s(&new), s(&patch), "-o", s(&old)]);

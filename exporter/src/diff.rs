@@ -40,7 +40,7 @@ enum OwnedOp {
     Seek(i64),
     CopyAdd { count: u64, width: u8, delta: i64 },
     CopyNibbles(u64),
-    Gramian(u64),
+    Recompute(u64),
 }
 
 impl OwnedOp {
@@ -60,7 +60,7 @@ impl OwnedOp {
                 delta: *delta,
             },
             OwnedOp::CopyNibbles(len) => Op::CopyNibbles { len: *len },
-            OwnedOp::Gramian(len) => Op::Gramian { len: *len },
+            OwnedOp::Recompute(len) => Op::Recompute { len: *len },
         }
     }
 }
@@ -196,7 +196,7 @@ impl Emitter {
                     let pos = self.cursor;
                     self.copy_from(Source::Nibbles, pos, len);
                 }
-                OwnedOp::Gramian(len) => self.ops.push(OwnedOp::Gramian(len)),
+                OwnedOp::Recompute(len) => self.ops.push(OwnedOp::Recompute(len)),
             }
         }
         self.cursor = other.cursor;
@@ -248,11 +248,13 @@ pub fn diff(old: &[u8], new: &[u8]) -> Result<Vec<u8>> {
 pub fn diff_with_stats(old: &[u8], new: &[u8]) -> Result<(Vec<u8>, DiffStats)> {
     match (sections(old), sections(new)) {
         (Some(old_regions), Some(new_regions)) => {
-            let recompute = new_regions.iter().any(|r| r.kind == SectionKind::FoldIn);
+            let recompute = new_regions
+                .iter()
+                .any(|r| matches!(r.kind, SectionKind::FoldIn | SectionKind::BlockBounds));
             let emitter = diff_sections(old, new, &old_regions, &new_regions, recompute);
             match encode_checked(old, new, emitter, true) {
-                // A fold-in Gramian that the device would not recompute bit for bit (a file
-                // from another writer): carry it.
+                // A fold-in Gramian or block bounds that the device would not recompute bit
+                // for bit (a file from another writer): carry them.
                 Err(_) if recompute => encode_checked(
                     old,
                     new,
@@ -371,8 +373,9 @@ fn sections(bytes: &[u8]) -> Option<Vec<Region>> {
     Some(regions)
 }
 
-/// Operations for `new`, section by section. With `recompute`, a fold-in section's Gramian is
-/// left to the device ([`Op::Gramian`]) when the section is the new file's last.
+/// Operations for `new`, section by section. With `recompute`, the bodies of fold-in and
+/// block-bounds sections (what follows from a table) are left to the device
+/// ([`Op::Recompute`]).
 fn diff_sections(
     old: &[u8],
     new: &[u8],
@@ -381,24 +384,21 @@ fn diff_sections(
     recompute: bool,
 ) -> Emitter {
     let mut emitter = Emitter::default();
-    let last_section = new_regions
-        .iter()
-        .filter(|r| r.rank < usize::MAX - 1)
-        .max_by_key(|r| r.end);
     for region in new_regions {
         let mut region = region.clone();
-        let mut gramian = 0;
-        if recompute
-            && region.kind == SectionKind::FoldIn
-            && last_section.is_some_and(|last| last.end == region.end)
-            && region.end - region.data > pocketrec::format::FOLD_IN_HEADER_SIZE
-        {
-            gramian = region.end - region.data - pocketrec::format::FOLD_IN_HEADER_SIZE;
-            region.end -= gramian;
+        let header = match region.kind {
+            SectionKind::FoldIn => pocketrec::format::FOLD_IN_HEADER_SIZE,
+            SectionKind::BlockBounds => pocketrec::format::BLOCK_BOUNDS_HEADER_SIZE,
+            _ => usize::MAX,
+        };
+        let mut body = 0;
+        if recompute && region.end - region.data > header {
+            body = region.end - region.data - header;
+            region.end -= body;
         }
         diff_region(old, new, old_regions, &region, &mut emitter);
-        if gramian > 0 {
-            emitter.ops.push(OwnedOp::Gramian(gramian as u64));
+        if body > 0 {
+            emitter.ops.push(OwnedOp::Recompute(body as u64));
         }
     }
     emitter

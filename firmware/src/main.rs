@@ -169,13 +169,13 @@ fn run_update() -> bool {
         "the patch wrote the size it names, its SHA-256 checked",
     );
     hprintln!(
-        "update: {} bytes carried by the patch, {} bytes (the fold-in Gramian) recomputed here",
+        "update: {} bytes carried by the patch, {} bytes recomputed here (fold-in Gramian, block bounds)",
         summary.carried,
         summary.derived
     );
     expect(
         summary.derived > 0,
-        "the fold-in Gramian recomputed on the device, not carried",
+        "what follows from the tables recomputed on the device, not carried",
     );
     let new = slot::contents(size);
     // A patch for another base is refused (check runs what apply runs, writing nothing).

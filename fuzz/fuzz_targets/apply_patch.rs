@@ -53,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
     let mut recomputes = false;
     for op in parsed.ops() {
         match op {
-            Ok(Op::Gramian { .. }) => recomputes = true,
+            Ok(Op::Recompute { .. }) => recomputes = true,
             Ok(_) => {}
             Err(_) => break,
         }

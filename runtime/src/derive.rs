@@ -1,84 +1,284 @@
 //! Sections a patch recomputes on the device instead of carrying them
-//! ([`crate::patch::Op::Gramian`]).
+//! ([`crate::patch::Op::Recompute`]): what follows from a table is computed from it.
 //!
-//! A fold-in section's Gramian (`d·(d+1)/2` f32, 8.3 KB at d = 64) follows from the item table,
-//! and any changed item row changes nearly all of it: carried, it took about 5.6 KB of a coded
-//! patch that changes 1 % of the rows. A device that has just written the item table can
-//! compute it with the writer's own function ([`crate::fold_in::gramian_entries`]), bit for bit.
-//! It reads the result written so far back from the sink, a chunk of entries per pass over the
-//! item table, on the stack.
+//! - A fold-in section's Gramian (`d·(d+1)/2` f32, 8.3 KB at d = 64): any changed item row
+//!   changes nearly all of it; carried, it took about 5.6 KB of a coded patch that changes 1 %
+//!   of the rows.
+//! - A block-bounds section's body (scales, bias maxima, int8 codes of each block's extremes):
+//!   a changed row moves its block's codes, and the largest value of a dimension moves its
+//!   scale and so every code of that dimension.
+//!
+//! A device that has just written the table computes them with the writer's own functions
+//! ([`crate::fold_in::gramian_entries`], [`bounds_body`]), bit for bit, reading the result
+//! written so far back from the sink, a chunk of bytes at a time.
 
 use crate::error::{Error, Result};
 use crate::fold_in::gramian_entries;
-use crate::format::{FOLD_IN_HEADER_SIZE, SectionKind};
+use crate::format::{
+    BLOCK_BOUNDS_BIAS, BLOCK_BOUNDS_HEADER_SIZE, BlockBoundsHeader, FOLD_IN_HEADER_SIZE,
+    SectionKind,
+};
+use crate::kernels::scalar::f16_to_f32;
 use crate::model::Model;
+use crate::table::Table;
 
-/// Gramian entries recomputed per pass over the item table without `alloc` (2 KiB of f64 on
-/// the stack; 9 passes at d = 64).
+/// Bytes recomputed per pass without `alloc` (on the stack: 2 KiB of f64 sums for a Gramian's
+/// 256 entries, and the bytes; 9 passes over the item table at d = 64).
 #[cfg(not(feature = "alloc"))]
-pub(crate) const GRAMIAN_CHUNK: usize = 256;
+pub(crate) const CHUNK_BYTES: usize = 1024;
 
-/// Adds entries `first..first + out.len()` of the Gramian that the result's fold-in section
-/// holds at bytes `at..at + len` into `out`. `result` is the sink's read-back: the result's
-/// bytes up to `at` at least (what lies past the bytes written is not read). The fold-in
-/// section must be the result's last section and its Gramian must start at `at` and end at
-/// `at + len`; the item table then lies wholly in the bytes written. `row` holds one decoded
-/// row.
-pub(crate) fn gramian_chunk(
+/// The section a patch's recomputed bytes belong to.
+enum Recomputed<'m> {
+    /// A fold-in section's Gramian: the item table.
+    Gramian(Table<'m>),
+    /// A block-bounds section's body: its table and header.
+    Bounds(Table<'m>, BlockBoundsHeader),
+}
+
+/// Writes bytes `first..first + out.len()` of the section body that a result of
+/// `result_size` bytes holds at `body` (`at..at + len`) into `out`: the Gramian after a
+/// fold-in section's 16-byte header, or the body after a block-bounds section's 24-byte
+/// header, computed from the table they follow from. `result` is the sink's read-back: the
+/// result's bytes up to `at` at least (the model is opened over the file size its header
+/// records; bytes not yet written are whatever the sink holds there, and a result computed
+/// from them fails its hash). `first` is a multiple of 4 (and for a Gramian, `len` and
+/// `out.len()` too); `sums` has room for `out.len() / 4` f64 (a Gramian's) and `row` for one
+/// decoded row.
+pub(crate) fn recompute_chunk(
     result: &[u8],
-    at: u64,
-    len: u64,
+    result_size: u64,
+    body: core::ops::Range<u64>,
     first: usize,
-    out: &mut [f64],
+    out: &mut [u8],
+    sums: &mut [f64],
     row: &mut [f32],
 ) -> Result<()> {
-    let wrong = |what| Error::PatchResult(what);
-    let end = at
-        .checked_add(len)
-        .and_then(|end| usize::try_from(end).ok())
-        .ok_or(wrong("a recomputed Gramian ends past the result"))?;
-    let content = result.get(..end).ok_or(Error::Sink(
-        "the sink gives back fewer bytes than the result",
-    ))?;
-    let model = Model::from_content(content)
-        .map_err(|_| wrong("the bytes before a recomputed Gramian do not open as a model"))?;
-    let mut fold_in = None;
-    for index in 0..model.section_count() {
-        let section = model
-            .section(index)
-            .map_err(|_| wrong("the result's section table cannot be read"))?;
-        if section.kind == SectionKind::FoldIn {
-            if fold_in.is_some() {
-                return Err(wrong("the result has two fold-in sections"));
-            }
-            fold_in = Some(section);
-        }
-    }
-    let fold_in = fold_in.ok_or(wrong("a Gramian is recomputed in a result without fold-in"))?;
-    let gramian_start = fold_in.offset.checked_add(FOLD_IN_HEADER_SIZE as u64);
-    if gramian_start != Some(at) || fold_in.offset.checked_add(fold_in.length) != Some(end as u64) {
-        return Err(wrong(
-            "a recomputed Gramian is not where the result's fold-in section holds it",
+    let wrong = Error::PatchResult;
+    let (at, len) = (body.start, body.end.saturating_sub(body.start));
+    if (result.len() as u64) < result_size {
+        return Err(Error::Sink(
+            "the sink gives back fewer bytes than the result",
         ));
     }
+    let file_size = crate::le::read_u64(result, 32)
+        .filter(|&n| n <= result_size)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or(wrong(
+            "the result's header is not written before recomputed bytes",
+        ))?;
+    let written = usize::try_from(at).unwrap_or(usize::MAX);
+    let model = Model::from_written(&result[..file_size], written)
+        .map_err(|_| wrong("the bytes before recomputed bytes do not open as a model"))?;
+    let content = model.bytes();
+    let end = at.checked_add(len);
+    let mut found = None;
     for section in model.sections() {
-        if section.index != fold_in.index
-            && section.offset.saturating_add(section.length) > fold_in.offset
+        let header = match section.kind {
+            SectionKind::FoldIn => FOLD_IN_HEADER_SIZE,
+            SectionKind::BlockBounds => BLOCK_BOUNDS_HEADER_SIZE,
+            _ => continue,
+        } as u64;
+        if section.offset.checked_add(header) == Some(at)
+            && section.offset.checked_add(section.length) == end
         {
-            return Err(wrong(
-                "a recomputed Gramian's fold-in section is not the result's last section",
-            ));
+            found = Some(section);
         }
     }
-    // Header, table index, dimension and length against the item table.
-    model
-        .fold_in_section()
-        .map_err(|_| wrong("the result's fold-in section does not match its item table"))?;
-    let items = model
-        .items()
-        .map_err(|_| wrong("the result's item table cannot be read"))?;
-    gramian_entries(&items, first, out, row)
-        .map_err(|_| wrong("the result's item rows cannot be decoded"))
+    let section = found.ok_or(wrong(
+        "recomputed bytes are not the body of a fold-in or block-bounds section",
+    ))?;
+    let start = section.offset as usize;
+    let which = match section.kind {
+        SectionKind::FoldIn => {
+            // Header, table index, dimension and length against the item table.
+            model
+                .fold_in_section()
+                .map_err(|_| wrong("the result's fold-in section does not match its item table"))?;
+            Recomputed::Gramian(
+                model
+                    .items()
+                    .map_err(|_| wrong("the result's item table cannot be read"))?,
+            )
+        }
+        _ => {
+            let header: BlockBoundsHeader = content
+                .get(start..start + BLOCK_BOUNDS_HEADER_SIZE)
+                .map(bytemuck::pod_read_unaligned)
+                .ok_or(wrong("a block-bounds header is cut short"))?;
+            let role = crate::Role::ALL
+                .iter()
+                .copied()
+                .find(|&role| model.layout_table_index(role) == Some(header.table.get()))
+                .ok_or(wrong("block bounds name a table the result does not have"))?;
+            let table = model
+                .table(role)
+                .map_err(|_| wrong("block bounds name a table the result does not have"))?;
+            Recomputed::Bounds(table, header)
+        }
+    };
+    match which {
+        Recomputed::Gramian(items) => {
+            if !(len.is_multiple_of(4) && first.is_multiple_of(4) && out.len().is_multiple_of(4)) {
+                return Err(wrong("a recomputed Gramian is not whole f32 values"));
+            }
+            let (first, n) = (first / 4, out.len() / 4);
+            let sums = sums
+                .get_mut(..n)
+                .ok_or(wrong("recomputed bytes overflow their buffer"))?;
+            sums.fill(0.0);
+            gramian_entries(&items, first, sums, row)
+                .map_err(|_| wrong("the result's item rows cannot be decoded"))?;
+            for (to, &sum) in out.chunks_exact_mut(4).zip(sums.iter()) {
+                let value = sum as f32;
+                if !value.is_finite() {
+                    return Err(wrong("a recomputed Gramian value overflows f32"));
+                }
+                to.copy_from_slice(&value.to_le_bytes());
+            }
+            Ok(())
+        }
+        Recomputed::Bounds(table, header) => bounds_body(&table, &header, first, out)
+            .map_err(|_| wrong("the result's block bounds cannot be computed from its table")),
+    }
+}
+
+/// A value as a column scan multiplies it by the user's, exactly (f64): the decoded value
+/// (int8 and int4: the code times the row's scale), divided by the row's stored norm when the
+/// table stores norms (cosine; 0 for a norm of 0).
+fn scan_value(table: &Table<'_>, row: usize, at: usize) -> Result<f64> {
+    let columns = table
+        .columns()
+        .ok_or(Error::InvalidMetadata("block bounds need a column layout"))?;
+    let corrupt = || Error::InvalidMetadata("a column value or a row's scale is missing");
+    let code = f64::from(columns.raw_value(at).ok_or_else(corrupt)?);
+    let value = if table.value_encoding().is_scaled() {
+        code * f64::from(f16_to_f32(columns.scale_bits(row).ok_or_else(corrupt)?))
+    } else {
+        code
+    };
+    if !columns.has_norms() {
+        return Ok(value);
+    }
+    let norm = columns.norm(row)?;
+    Ok(if norm == 0.0 {
+        0.0
+    } else {
+        value / f64::from(norm)
+    })
+}
+
+/// Bytes `first..first + out.len()` of a block-bounds section's body (docs/FORMAT.md, *Block
+/// bounds*) for `table` as stored and `header`'s blocks: per dimension `j` the scale
+/// `s_j = max |x| / 127` rounded up to an f32; per block the largest bias (flag bit 0); then
+/// per dimension and block the largest and the smallest value, 0 included when a row of the
+/// block has no entry there, divided by `s_j` and rounded outward to an int8 code (both 0
+/// for an empty cell or a zero scale). The one definition: the builder writes its sections
+/// with it, and a device recomputes them with it ([`recompute_chunk`]). `first` is a multiple
+/// of 4.
+pub(crate) fn bounds_body(
+    table: &Table<'_>,
+    header: &BlockBoundsHeader,
+    first: usize,
+    out: &mut [u8],
+) -> Result<()> {
+    let columns = table
+        .columns()
+        .ok_or(Error::InvalidMetadata("block bounds need a column layout"))?;
+    let dim = table.dim();
+    let blocks = header.blocks.get() as usize;
+    let block_rows = header.block_rows.get() as usize;
+    let bias = header.flags.get() & BLOCK_BOUNDS_BIAS != 0;
+    let scales_end = 4 * dim;
+    let bias_end = scales_end + if bias { 4 * blocks } else { 0 };
+    let upper_end = bias_end + dim * blocks;
+    // `s_j` as f64 for the last dimension asked (codes come dimension by dimension).
+    let mut cached: Option<(usize, f64)> = None;
+    let mut scale = |j: usize| -> Result<f64> {
+        if let Some((cj, s)) = cached
+            && cj == j
+        {
+            return Ok(s);
+        }
+        let mut largest = 0.0f64;
+        for block in 0..blocks {
+            let first_row = block * block_rows;
+            columns.for_each_entry(block, j, |local, at| {
+                largest = largest.max(scan_value(table, first_row + local, at)?.abs());
+                Ok(())
+            })?;
+        }
+        let s = f64::from(f32_at_least(largest / 127.0));
+        cached = Some((j, s));
+        Ok(s)
+    };
+    let mut p = first;
+    let mut k = 0;
+    while k < out.len() {
+        if p < scales_end {
+            let s = scale(p / 4)? as f32;
+            out[k..k + 4].copy_from_slice(&s.to_le_bytes());
+            (p, k) = (p + 4, k + 4);
+        } else if p < bias_end {
+            let block = (p - scales_end) / 4;
+            let rows = block * block_rows..((block + 1) * block_rows).min(table.rows());
+            let mut max = f32::NEG_INFINITY;
+            for row in rows {
+                max = max.max(table.bias(row)?);
+            }
+            out[k..k + 4].copy_from_slice(&max.to_le_bytes());
+            (p, k) = (p + 4, k + 4);
+        } else {
+            let up = p < upper_end;
+            let cell = p - if up { bias_end } else { upper_end };
+            let (j, block) = (cell / blocks, cell % blocks);
+            let s = scale(j)?;
+            let first_row = block * block_rows;
+            let (mut hi, mut lo, mut count) = (f64::NEG_INFINITY, f64::INFINITY, 0usize);
+            columns.for_each_entry(block, j, |local, at| {
+                let x = scan_value(table, first_row + local, at)?;
+                hi = hi.max(x);
+                lo = lo.min(x);
+                count += 1;
+                Ok(())
+            })?;
+            if count < columns.rows_in_block(block) {
+                hi = hi.max(0.0);
+                lo = lo.min(0.0);
+            }
+            let code = if s > 0.0 && count > 0 {
+                divide_outward(if up { hi } else { lo }, s, up)
+            } else {
+                0
+            };
+            out[k] = code as u8;
+            (p, k) = (p + 1, k + 1);
+        }
+    }
+    Ok(())
+}
+
+/// `x / s` rounded toward +∞ (`up`) or −∞, for `|x / s| ≤ 127` (no `std` needed).
+fn divide_outward(x: f64, s: f64, up: bool) -> i8 {
+    let q = x / s;
+    let t = q as i64 as f64; // toward zero
+    let r = if up && t < q {
+        t + 1.0
+    } else if !up && t > q {
+        t - 1.0
+    } else {
+        t
+    };
+    r.clamp(-127.0, 127.0) as i8
+}
+
+/// The smallest f32 at least `x` (finite, `≥ 0`).
+fn f32_at_least(x: f64) -> f32 {
+    let f = x as f32;
+    if f64::from(f) < x {
+        f32::from_bits(f.to_bits() + 1)
+    } else {
+        f
+    }
 }
 
 #[cfg(all(test, feature = "alloc"))]

@@ -39,7 +39,7 @@ const CG_ITERATIONS_PER_DIM: usize = 2;
 /// a reader decodes them, each product exact in f64 and summed in row order (terms where
 /// either value is zero skipped, which changes no sum). The one definition of a fold-in
 /// section's Gramian: the writer calls it once with every entry, a device that recomputes the
-/// section from a patched file ([`crate::patch::Op::Gramian`]) a chunk at a time, and both get
+/// section from a patched file ([`crate::patch::Op::Recompute`]) a chunk at a time, and both get
 /// the same bits. `row` holds one decoded row (`items.dim()` values).
 pub(crate) fn gramian_entries(
     items: &Table<'_>,

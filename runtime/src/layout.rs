@@ -157,8 +157,14 @@ pub(crate) fn section_entry(bytes: &[u8], table: Span, index: u32) -> Result<Sec
 impl Layout {
     /// Validates everything that can be validated without reading the data sections.
     pub fn parse(bytes: &[u8]) -> Result<Layout> {
+        Layout::parse_written(bytes, bytes.len())
+    }
+
+    /// [`Layout::parse`] for a file written up to byte `written` (a patch recomputing a
+    /// section from what it has written): the padding past `written` is not checked yet.
+    pub fn parse_written(bytes: &[u8], written: usize) -> Result<Layout> {
         let header = parse_header(bytes)?;
-        let sections = parse_sections(bytes, &header)?;
+        let sections = parse_sections(bytes, &header, written)?;
         parse_metadata(bytes, &header, sections)
     }
 
@@ -273,7 +279,7 @@ fn parse_header(bytes: &[u8]) -> Result<Header> {
 /// Checks placement of every section: each starts at the first aligned offset after the
 /// previous one (or after the section table), the padding between is zero, and the last one
 /// ends at the end of the file. Returns the metadata section.
-fn parse_sections(bytes: &[u8], header: &Header) -> Result<SectionEntry> {
+fn parse_sections(bytes: &[u8], header: &Header, written: usize) -> Result<SectionEntry> {
     let mut cursor = (header.section_table.start + header.section_table.len) as u64;
     let mut metadata = None;
     for index in 0..header.section_count {
@@ -295,7 +301,8 @@ fn parse_sections(bytes: &[u8], header: &Header) -> Result<SectionEntry> {
                     index,
                     reason: "section starts past the end of the file",
                 })?;
-        if padding.iter().any(|&b| b != 0) {
+        let unwritten = written.saturating_sub(cursor as usize).min(padding.len());
+        if padding[..unwritten].iter().any(|&b| b != 0) {
             return Err(Error::InvalidSection {
                 index,
                 reason: "padding before the section is not zero",

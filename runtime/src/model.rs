@@ -59,13 +59,14 @@ impl<'a> Model<&'a [u8]> {
         Model::new(bytes)
     }
 
-    /// Opens `bytes` as a `.prec` file without looking for a signature trailer after it: for a
-    /// file still being written (a patch that recomputes a section reads the result so far, and
-    /// whatever lies past it in a buffer is not a trailer).
-    pub(crate) fn from_content(bytes: &'a [u8]) -> Result<Self> {
+    /// Opens `bytes` as a `.prec` file written up to byte `written`, without looking for a
+    /// signature trailer after it: for a file still being written (a patch that recomputes a
+    /// section reads the result so far; the padding past `written` is not checked, and nothing
+    /// past it is read unless asked for).
+    pub(crate) fn from_written(bytes: &'a [u8], written: usize) -> Result<Self> {
         Ok(Model {
             storage: bytes,
-            layout: Layout::parse(bytes)?,
+            layout: Layout::parse_written(bytes, written)?,
             content_len: bytes.len(),
         })
     }

@@ -51,7 +51,7 @@ pub const PATCH_MAJOR: u16 = 1;
 
 /// The newest minor version of the patch format this runtime reads. A writer records the
 /// smallest minor its patch needs (1 for [`Op::CopyNibbles`] or a coded body, 2 for
-/// [`Op::Gramian`]), so that older readers still apply every patch they can; a reader refuses a
+/// [`Op::Recompute`]), so that older readers still apply every patch they can; a reader refuses a
 /// newer minor up front.
 pub const PATCH_MINOR: u16 = 2;
 
@@ -71,7 +71,7 @@ const EXT_COPY_ADD: u64 = 2;
 /// Minor 1.
 const EXT_COPY_NIBBLES: u64 = 3;
 /// Minor 2.
-const EXT_GRAMIAN: u64 = 4;
+const EXT_RECOMPUTE: u64 = 4;
 
 /// One operation of a patch. Each writes the next bytes of the result (none for `Seek` and
 /// `End`); a cursor in the base starts at 0.
@@ -108,14 +108,14 @@ pub enum Op<'a> {
         /// Bytes written.
         len: u64,
     },
-    /// Writes the Gramian of the result's fold-in section, `len` bytes, recomputed from the
-    /// result's item table (written before it) exactly as the writer computes it; the cursor
-    /// stays. The fold-in section must be the result's last section, and its Gramian must
-    /// start here. It needs a sink that gives back what it wrote ([`Sink::read_back`]: a
-    /// buffer, or [`apply_file`]); the result's hash is then checked when it is complete
-    /// (minor 2).
-    Gramian {
-        /// Bytes written: 4 per entry of the packed triangle.
+    /// Writes `len` bytes that follow from the result written before them: the body of the
+    /// section whose header the result ends with, a fold-in section's Gramian (after its 16
+    /// bytes) or a block-bounds section's scales, bias maxima and codes (after its 24 bytes),
+    /// computed from their table exactly as the writer computes them; the cursor stays. It
+    /// needs a sink that gives back what it wrote ([`Sink::read_back`]: a buffer, or
+    /// [`apply_file`]); the result's hash is then checked when it is complete (minor 2).
+    Recompute {
+        /// Bytes written (a multiple of 4).
         len: u64,
     },
     /// [`Op::Replace`] in a patch with a coded body: its `len` bytes follow it in the coded
@@ -379,7 +379,7 @@ impl<'a, M: BorrowMut<range_coder::ByteModels>> Ops<'a, M> {
                 EXT_COPY_NIBBLES => Op::CopyNibbles {
                     len: self.varint(field, field)?,
                 },
-                EXT_GRAMIAN => Op::Gramian {
+                EXT_RECOMPUTE => Op::Recompute {
                     len: self.varint(field, field)?,
                 },
                 _ => return Err(Error::InvalidPatch("unknown operation")),
@@ -388,7 +388,7 @@ impl<'a, M: BorrowMut<range_coder::ByteModels>> Ops<'a, M> {
         if let Some(coded) = self.coded.as_mut() {
             coded.previous_tag = tag as u8;
             match op {
-                Op::Copy { len } | Op::CopyNibbles { len } | Op::Gramian { len } => {
+                Op::Copy { len } | Op::CopyNibbles { len } | Op::Recompute { len } => {
                     coded.written = coded.written.wrapping_add(len);
                 }
                 Op::CopyAdd { count, width, .. } => {
@@ -504,7 +504,7 @@ pub trait Sink {
 
     /// The sink's bytes from the start of the result, if it can give them back: at least
     /// those written so far (a buffer gives all of itself; what lies past the written bytes is
-    /// not read). A patch that recomputes a section from the result ([`Op::Gramian`]) needs
+    /// not read). A patch that recomputes a section from the result ([`Op::Recompute`]) needs
     /// it; a stream (the default) cannot, and such a patch is refused with [`Error::Sink`].
     fn read_back(&self) -> Option<&[u8]> {
         None
@@ -574,7 +574,7 @@ pub struct PatchSummary {
     pub copied: u64,
     /// Of those, bytes carried in the patch (replace and insert operations).
     pub carried: u64,
-    /// Of those, bytes the device recomputed ([`Op::Gramian`]).
+    /// Of those, bytes the device recomputed ([`Op::Recompute`]).
     pub derived: u64,
     /// Operations run, `End` included.
     pub ops: u64,
@@ -691,7 +691,7 @@ fn run<S: Sink + ?Sized>(base: &[u8], patch: &Patch<'_>, out: &mut Output<'_, S>
                 copy_nibbles(&base[start..end], out)?;
                 cursor = (end - 1) as u64;
             }
-            Op::Gramian { len } => derive_gramian(len, out)?,
+            Op::Recompute { len } => recompute(len, out)?,
             Op::End => {}
         }
     }
@@ -718,20 +718,15 @@ fn run<S: Sink + ?Sized>(base: &[u8], patch: &Patch<'_>, out: &mut Output<'_, S>
     Ok(())
 }
 
-/// Writes the result's fold-in Gramian ([`Op::Gramian`]): `len` bytes recomputed from the item
-/// table the sink gives back. The first pass (no sink) only counts them. Without the `alloc`
-/// feature, [`derive::GRAMIAN_CHUNK`] entries per pass over the item table, on the stack: one
-/// decoded row (2 KiB), the chunk's sums (2 KiB) and its bytes (1 KiB), only while the
-/// operation runs; with it, every entry in one pass (16 KiB of heap at d = 64). Both give the
-/// same bits.
+/// Writes `len` bytes recomputed from the result ([`Op::Recompute`]): the body of the fold-in
+/// or block-bounds section whose header the result ends with, computed from the table the
+/// sink gives back. The first pass (no sink) only counts them. Without the `alloc` feature,
+/// [`derive::CHUNK_BYTES`] bytes per pass over the table, on the stack: one decoded row (2
+/// KiB), 256 f64 sums (2 KiB) and the bytes (1 KiB), only while the operation runs; with it,
+/// up to a d = 512 Gramian's bytes per pass (one pass at d = 64). Both give the same bits.
 #[inline(never)]
-fn derive_gramian<S: Sink + ?Sized>(len: u64, out: &mut Output<'_, S>) -> Result<()> {
+fn recompute<S: Sink + ?Sized>(len: u64, out: &mut Output<'_, S>) -> Result<()> {
     let at = out.summary.result_size;
-    if !len.is_multiple_of(4) {
-        return Err(Error::InvalidPatch(
-            "a recomputed Gramian's length is not a multiple of 4",
-        ));
-    }
     let end = at
         .checked_add(len)
         .filter(|&end| end <= out.limit)
@@ -744,45 +739,43 @@ fn derive_gramian<S: Sink + ?Sized>(len: u64, out: &mut Output<'_, S>) -> Result
         out.unhashed = true;
         return Ok(());
     }
-    let entries = usize::try_from(len / 4)
-        .map_err(|_| Error::InvalidPatch("a recomputed Gramian is too long"))?;
+    let len_bytes =
+        usize::try_from(len).map_err(|_| Error::InvalidPatch("recomputed bytes are too long"))?;
     let mut row = [0.0f32; MAX_STACK_DIM];
     #[cfg(feature = "alloc")]
     let (mut sums, mut bytes) = {
-        // At most the largest fold-in section's (d = 512), however long the patch says.
-        let chunk = entries.min(crate::format::packed_len(MAX_STACK_DIM));
-        (alloc::vec![0.0f64; chunk], alloc::vec![0u8; 4 * chunk])
+        // At most the largest Gramian's (d = 512), however long the patch says.
+        let chunk = len_bytes.min(4 * crate::format::packed_len(MAX_STACK_DIM));
+        (alloc::vec![0.0f64; chunk / 4], alloc::vec![0u8; chunk])
     };
     #[cfg(not(feature = "alloc"))]
     let (mut sums, mut bytes) = (
-        [0.0f64; derive::GRAMIAN_CHUNK],
-        [0u8; 4 * derive::GRAMIAN_CHUNK],
+        [0.0f64; derive::CHUNK_BYTES / 4],
+        [0u8; derive::CHUNK_BYTES],
     );
-    let chunk = sums.len().max(1);
+    let chunk = bytes.len().max(4);
     let mut done = 0usize;
-    while done < entries {
-        let n = (entries - done).min(chunk);
-        sums[..n].fill(0.0);
+    while done < len_bytes {
+        let n = (len_bytes - done).min(chunk);
         let result = out
             .sink
             .as_deref()
             .and_then(|sink| sink.read_back())
             .ok_or(Error::Sink(
-                "a patch that recomputes the fold-in Gramian needs a sink that gives back what it \
-                 wrote (a buffer, or apply_file)",
+                "a patch that recomputes bytes from its result needs a sink that gives back what \
+                 it wrote (a buffer, or apply_file)",
             ))?;
-        derive::gramian_chunk(result, at, len, done, &mut sums[..n], &mut row)?;
-        for (to, &sum) in bytes.chunks_exact_mut(4).zip(&sums[..n]) {
-            let value = sum as f32;
-            if !value.is_finite() {
-                return Err(Error::PatchResult(
-                    "a recomputed Gramian value overflows f32",
-                ));
-            }
-            to.copy_from_slice(&value.to_le_bytes());
-        }
-        out.write(&bytes[..4 * n])?;
-        out.summary.derived += 4 * n as u64;
+        derive::recompute_chunk(
+            result,
+            out.limit,
+            at..end,
+            done,
+            &mut bytes[..n],
+            &mut sums,
+            &mut row,
+        )?;
+        out.write(&bytes[..n])?;
+        out.summary.derived += n as u64;
         done += n;
     }
     Ok(())
@@ -862,7 +855,7 @@ fn copy_nibbles<S: Sink + ?Sized>(source: &[u8], out: &mut Output<'_, S>) -> Res
 
 /// Checks that `patch` applies to `base` and gives the result it names, without writing
 /// anything. Returns the patch's header. A patch that recomputes bytes from its result
-/// ([`Op::Gramian`]) is checked in everything but its result's hash, which only [`apply`] can
+/// ([`Op::Recompute`]) is checked in everything but its result's hash, which only [`apply`] can
 /// check.
 pub fn check(base: &[u8], patch: &[u8]) -> Result<PatchHeader> {
     let patch = Patch::parse(patch)?;
@@ -897,7 +890,8 @@ fn check_parsed(base: &[u8], patch: &Patch<'_>) -> Result<PatchSummary> {
 /// writing. The second pass writes and checks the result's SHA-256 again. Memory: a 64-byte
 /// buffer and the SHA-256 state on the stack; no heap.
 ///
-/// A patch that recomputes the fold-in Gramian ([`Op::Gramian`], minor 2) needs a sink that
+/// A patch that recomputes bytes from its result ([`Op::Recompute`], minor 2: the fold-in
+/// Gramian, block bounds) needs a sink that
 /// gives back what it wrote ([`Sink::read_back`]: [`SliceSink`]), and its first pass cannot
 /// hash the recomputed bytes: such a result's SHA-256 is checked once, at the end, after the
 /// sink received it (a refused result is then in the sink, and must not be used).
@@ -962,7 +956,7 @@ pub fn encode(base: &[u8], result: &[u8], ops: &[Op<'_>]) -> alloc::vec::Vec<u8>
     for op in ops {
         encode_op(op, &mut body);
     }
-    let minor = if ops.iter().any(|op| matches!(op, Op::Gramian { .. })) {
+    let minor = if ops.iter().any(|op| matches!(op, Op::Recompute { .. })) {
         2
     } else if ops.iter().any(|op| matches!(op, Op::CopyNibbles { .. })) {
         1
@@ -1024,7 +1018,7 @@ pub fn encode_coded(base: &[u8], result: &[u8], ops: &[Op<'_>]) -> alloc::vec::V
                 cursor += len;
                 written += len;
             }
-            Op::Gramian { len } => written += len,
+            Op::Recompute { len } => written += len,
             Op::CopyAdd { count, width, .. } => {
                 cursor += count * u64::from(width);
                 written += count * u64::from(width);
@@ -1039,7 +1033,7 @@ pub fn encode_coded(base: &[u8], result: &[u8], ops: &[Op<'_>]) -> alloc::vec::V
         &signature::sha256(result),
         ops.len() as u64,
         &coder.finish(),
-        if ops.iter().any(|op| matches!(op, Op::Gramian { .. })) {
+        if ops.iter().any(|op| matches!(op, Op::Recompute { .. })) {
             2
         } else {
             1
@@ -1087,9 +1081,9 @@ fn op_parts<'o>(op: &Op<'o>, fields: &mut alloc::vec::Vec<u8>) -> (u64, &'o [u8]
             push_varint(len, fields);
             (EXT_COPY_NIBBLES << 2 | TAG_EXTENDED, &[])
         }
-        Op::Gramian { len } => {
+        Op::Recompute { len } => {
             push_varint(len, fields);
-            (EXT_GRAMIAN << 2 | TAG_EXTENDED, &[])
+            (EXT_RECOMPUTE << 2 | TAG_EXTENDED, &[])
         }
         Op::End => (EXT_END << 2 | TAG_EXTENDED, &[]),
     }

@@ -187,7 +187,8 @@ struct PatchReport {
     copy_add_bytes: u64,
     nibble_copy_ops: u64,
     nibble_copy_bytes: u64,
-    /// Bytes the device recomputes instead of reading them from the patch (the fold-in Gramian).
+    /// Bytes the device recomputes instead of reading them from the patch (the fold-in
+    /// Gramian, block bounds).
     recomputed_bytes: u64,
     /// How the body is stored: `bytes` or `range coded`.
     body: String,
@@ -249,7 +250,7 @@ pub fn inspect_patch(path: &Path, json: bool) -> Result<()> {
                 r.nibble_copy_ops += 1;
                 r.nibble_copy_bytes += len;
             }
-            Op::Gramian { len } => r.recomputed_bytes += len,
+            Op::Recompute { len } => r.recomputed_bytes += len,
             Op::End => {}
         }
     }
@@ -277,7 +278,7 @@ pub fn inspect_patch(path: &Path, json: bool) -> Result<()> {
         pct(r.patch_bytes)
     );
     println!(
-        "  {} operations: {} copies ({} bytes, {:.2} %), {} copy-adds ({} bytes of moved offsets), {} nibble copies ({} bytes of shifted int4 values), {} replaces and {} inserts ({} bytes carried, {:.2} %), {} seeks, {} bytes recomputed on the device (the fold-in Gramian); body stored as {}",
+        "  {} operations: {} copies ({} bytes, {:.2} %), {} copy-adds ({} bytes of moved offsets), {} nibble copies ({} bytes of shifted int4 values), {} replaces and {} inserts ({} bytes carried, {:.2} %), {} seeks, {} bytes recomputed on the device (fold-in Gramian, block bounds); body stored as {}",
         thousands(r.ops),
         thousands(r.copy_ops),
         thousands(r.copied_bytes),

@@ -153,7 +153,7 @@ fn simple_ops<'a>(old: &[u8], new: &'a [u8]) -> Vec<Op<'a>> {
 }
 
 /// Seeds for `apply_patch`: (base, patch) pairs between small models, in place and not,
-/// patches that recompute the fold-in Gramian, and one of copy-adds over offsets.
+/// patches that recompute the fold-in Gramian and block bounds, and one of copy-adds over offsets.
 fn patch_seeds(dir: &str) -> usize {
     let models = fold_in_models();
     let mut pairs: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = Vec::new();
@@ -177,25 +177,56 @@ fn patch_seeds(dir: &str) -> usize {
         let ops = simple_ops(old, other);
         pairs.push((old.clone(), other.clone(), patch::encode(old, other, &ops)));
     }
-    // The fold-in Gramian left to the device (minor 2): each model with one, remade from itself.
-    for old in &models {
-        let Some(gramian) = pocketrec::Model::from_bytes(old).ok().and_then(|m| {
-            m.sections()
-                .find(|s| s.kind == pocketrec::SectionKind::FoldIn)
-                .map(|s| (s.offset + 16, s.length - 16))
-        }) else {
+    // The fold-in Gramian and block bounds left to the device (minor 2): each model with
+    // them, remade from itself.
+    let with_bounds: Vec<Vec<u8>> = [ValueEncoding::I8, ValueEncoding::F16]
+        .into_iter()
+        .map(|values| {
+            ModelBuilder::new()
+                .table(TableSpec::new("u", Role::User, table(3, 16, 400, 5)))
+                .table(
+                    TableSpec::new("i", Role::Item, table(150, 16, 400, 6))
+                        .values(values)
+                        .layout(Layout::Columns)
+                        .with_block_bounds(64)
+                        .bias((0..150).map(|i| i as f32 / 90.0).collect()),
+                )
+                .fold_in(pocketrec::FoldInParams {
+                    unobserved_weight: 0.1,
+                    regularization: 0.5,
+                })
+                .build()
+                .expect("a model with block bounds")
+        })
+        .collect();
+    for old in models.iter().chain(&with_bounds) {
+        let Ok(model) = pocketrec::Model::from_bytes(old) else {
             continue;
         };
-        let (start, len) = gramian;
-        let ops = [
-            Op::Copy { len: start },
-            Op::Gramian { len },
-            Op::Seek(len as i64),
-            Op::Copy {
-                len: old.len() as u64 - start - len,
-            },
-            Op::End,
-        ];
+        let mut bodies: Vec<(u64, u64)> = model
+            .sections()
+            .filter_map(|s| match s.kind {
+                pocketrec::SectionKind::FoldIn => Some((s.offset + 16, s.length - 16)),
+                pocketrec::SectionKind::BlockBounds => Some((s.offset + 24, s.length - 24)),
+                _ => None,
+            })
+            .collect();
+        if bodies.is_empty() {
+            continue;
+        }
+        bodies.sort_unstable();
+        let mut ops = Vec::new();
+        let mut at = 0;
+        for (start, len) in bodies {
+            ops.push(Op::Copy { len: start - at });
+            ops.push(Op::Recompute { len });
+            ops.push(Op::Seek(len as i64));
+            at = start + len;
+        }
+        ops.push(Op::Copy {
+            len: old.len() as u64 - at,
+        });
+        ops.push(Op::End);
         pairs.push((old.clone(), old.clone(), patch::encode(old, old, &ops)));
         pairs.push((old.clone(), old.clone(), patch::encode_coded(old, old, &ops)));
     }

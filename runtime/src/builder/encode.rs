@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 
 use half::{bf16, f16};
 
-use super::bounds::{EncodedBounds, encode_bounds};
+use super::bounds::EncodedBounds;
 use super::columns::{EncodedColumns, RowEntries, encode_columns};
 use super::{RowOrder, TableSpec};
 use crate::error::{Error, Result};
@@ -571,7 +571,7 @@ pub(crate) fn encode_table(
             // One section-wide run of nibbles: entry `e` in byte `e / 2`.
             columns.values = pack_nibbles(&columns.values);
         }
-        (columns, norms, scales)
+        columns
     });
     let (columns, bounds) = match columns {
         None if spec.block_bounds.is_some() => {
@@ -583,7 +583,7 @@ pub(crate) fn encode_table(
             });
         }
         None => (None, None),
-        Some((columns, norms, scales)) => {
+        Some(columns) => {
             let bounds = match spec.block_bounds {
                 None => None,
                 Some(block_rows) => {
@@ -595,25 +595,12 @@ pub(crate) fn encode_table(
                             reason: "block bounds' block must be a power of two in 64..=4096",
                         });
                     }
-                    let rows = RowEntries {
-                        bounds: &q.bounds,
-                        columns: &q.columns,
-                        values: &q.value_bytes,
-                        width,
-                    };
-                    let item_bias: Option<Vec<f32>> = bias.as_ref().map(|b: &Vec<u8>| {
-                        b.chunks_exact(4)
-                            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                            .collect()
-                    });
-                    Some(encode_bounds(
+                    // The body is computed from the assembled file (`super::bounds`).
+                    Some(EncodedBounds::placeholder(
                         dim,
                         block_rows as usize,
-                        &rows,
-                        spec.values,
-                        scales.as_deref(),
-                        norms.as_deref(),
-                        item_bias.as_deref(),
+                        spec.matrix.rows(),
+                        bias.is_some(),
                     ))
                 }
             };

@@ -595,7 +595,24 @@ impl ModelBuilder {
         } else {
             format::FORMAT_MINOR_COLUMNS_ONLY
         };
-        let bytes = assemble_minor(&sections, minor);
+        let mut bytes = assemble_minor(&sections, minor);
+        // Block bounds: computed from the assembled tables (placed with zero bodies).
+        let filled_bounds = if by_table.iter().any(|(k, _)| *k == SectionKind::BlockBounds) {
+            bounds::fill(&bytes)?
+        } else {
+            Vec::new()
+        };
+        if !filled_bounds.is_empty() {
+            let mut filled = filled_bounds.iter();
+            for (kind, section) in sections.iter_mut() {
+                if *kind == SectionKind::BlockBounds
+                    && let Some(body) = filled.next()
+                {
+                    *section = body;
+                }
+            }
+            bytes = assemble_minor(&sections, minor);
+        }
         match (self.fold_in, self.fold_in_softmax) {
             (None, None) => Ok(bytes),
             (Some(params), None) => {

@@ -1,8 +1,9 @@
-//! Patches that leave the fold-in Gramian to the device (`Op::Gramian`, patch minor 2): the
-//! device's recomputation gives the writer's bytes, in every layout and value encoding the
-//! builder writes; a sink that cannot give back what it wrote, a Gramian at the wrong place and
-//! a wrong result are refused.
+//! Patches that leave the fold-in Gramian and the block bounds to the device (`Op::Recompute`,
+//! patch minor 2): the device's recomputation gives the writer's bytes, in every layout and
+//! value encoding the builder writes, with biases and cosine scoring; a sink that cannot give
+//! back what it wrote, recomputed bytes at the wrong place and a wrong result are refused.
 
+use pocketrec::Scoring;
 use pocketrec::builder::{FoldInParams, Layout, ModelBuilder, SparseMatrix, TableSpec};
 use pocketrec::patch::{self, Op, Sink, SliceSink};
 use pocketrec::{Error, Model, Role, SectionKind, ValueEncoding};
@@ -69,19 +70,34 @@ fn gramian_range(file: &[u8]) -> std::ops::Range<usize> {
     start..(section.offset + section.length) as usize
 }
 
-/// A patch that carries every byte of `new` but the Gramian (at `at`, `len` bytes).
-fn patch_recomputing(old: &[u8], new: &[u8], at: usize, len: usize, coded: bool) -> Vec<u8> {
-    let ops = [
-        Op::Insert(&new[..at]),
-        Op::Gramian { len: len as u64 },
-        Op::Insert(&new[at + len..]),
-        Op::End,
-    ];
+/// A patch that carries every byte of `new` but those of `recomputed` (ranges in order).
+fn patch_recomputing_all(
+    old: &[u8],
+    new: &[u8],
+    recomputed: &[std::ops::Range<usize>],
+    coded: bool,
+) -> Vec<u8> {
+    let mut ops = Vec::new();
+    let mut at = 0;
+    for range in recomputed {
+        ops.push(Op::Insert(&new[at..range.start]));
+        ops.push(Op::Recompute {
+            len: range.len() as u64,
+        });
+        at = range.end;
+    }
+    ops.push(Op::Insert(&new[at..]));
+    ops.push(Op::End);
     if coded {
         patch::encode_coded(old, new, &ops)
     } else {
         patch::encode(old, new, &ops)
     }
+}
+
+/// A patch that carries every byte of `new` but the Gramian (at `at`, `len` bytes).
+fn patch_recomputing(old: &[u8], new: &[u8], at: usize, len: usize, coded: bool) -> Vec<u8> {
+    patch_recomputing_all(old, new, &[at..at + len], coded)
 }
 
 fn apply_to_buffer(old: &[u8], patch: &[u8], size: usize) -> Result<Vec<u8>, Error> {
@@ -153,22 +169,23 @@ fn a_gramian_elsewhere_or_a_wrong_result_is_refused() {
         Err(Error::PatchResult(_))
     ));
     // Before the item table is complete (the whole file recomputed as a Gramian is not).
-    let ops = [Op::Gramian { len: 64 }, Op::Insert(&new[64..]), Op::End];
+    let ops = [Op::Recompute { len: 64 }, Op::Insert(&new[64..]), Op::End];
     let misplaced = patch::encode(&old, &new, &ops);
     assert!(matches!(
         apply_to_buffer(&old, &misplaced, new.len()),
         Err(Error::PatchResult(_))
     ));
-    // A length that is not whole f32s, refused by the first pass.
+    // A length that is not the section's body.
     let ops = [
         Op::Insert(&new[..range.start]),
-        Op::Gramian { len: 3 },
+        Op::Recompute { len: 3 },
+        Op::Insert(&new[range.start + 3..]),
         Op::End,
     ];
     let ragged = patch::encode(&old, &new, &ops);
     assert!(matches!(
-        patch::check(&old, &ragged),
-        Err(Error::InvalidPatch(_))
+        apply_to_buffer(&old, &ragged, new.len()),
+        Err(Error::PatchResult(_))
     ));
     // The item rows before the Gramian are another model's: the device computes their
     // Gramian, and the result's hash refuses it at the end.
@@ -181,7 +198,7 @@ fn a_gramian_elsewhere_or_a_wrong_result_is_refused() {
     forged[row_data.offset as usize + 8] ^= 0x40;
     let ops = [
         Op::Insert(&forged[..range.start]),
-        Op::Gramian {
+        Op::Recompute {
             len: range.len() as u64,
         },
         Op::End,
@@ -195,4 +212,86 @@ fn a_gramian_elsewhere_or_a_wrong_result_is_refused() {
         apply_to_buffer(&old, &wrong, new.len()),
         Err(Error::PatchResult(_))
     ));
+}
+
+/// Items with block bounds (a column layout, rows clustered), biases and the given scoring;
+/// the second version with three rows changed.
+fn bounds_pair(encoding: ValueEncoding, scoring: Scoring) -> (Vec<u8>, Vec<u8>) {
+    let build = |items: &[f32]| {
+        let rows = items.len() / DIM;
+        let matrix = SparseMatrix::from_dense(rows, DIM, items).unwrap();
+        let bias: Vec<f32> = (0..rows).map(|r| (r % 17) as f32 / 8.0 - 1.0).collect();
+        ModelBuilder::new()
+            .scoring(scoring)
+            .table(TableSpec::new(
+                "users",
+                Role::User,
+                SparseMatrix::from_dense(20, DIM, &values(20, 99)).unwrap(),
+            ))
+            .table(
+                TableSpec::new("items", Role::Item, matrix)
+                    .layout(Layout::Columns)
+                    .values(encoding)
+                    .bias(bias)
+                    .with_block_bounds(64),
+            )
+            .fold_in(FoldInParams {
+                unobserved_weight: 0.05,
+                regularization: 0.5,
+            })
+            .build()
+            .unwrap()
+    };
+    let old_items = values(300, 11);
+    let mut new_items = old_items.clone();
+    let changed = values(3, 12);
+    for (k, row) in [0usize, 150, 299].into_iter().enumerate() {
+        new_items[row * DIM..(row + 1) * DIM].copy_from_slice(&changed[k * DIM..(k + 1) * DIM]);
+    }
+    (build(&old_items), build(&new_items))
+}
+
+/// The body of the file's block-bounds section (after its 24-byte header).
+fn bounds_range(file: &[u8]) -> std::ops::Range<usize> {
+    let section = Model::from_bytes(file)
+        .unwrap()
+        .sections()
+        .find(|s| s.kind == SectionKind::BlockBounds)
+        .unwrap();
+    section.offset as usize + 24..(section.offset + section.length) as usize
+}
+
+#[test]
+fn the_device_recomputes_the_writers_block_bounds() {
+    for scoring in [Scoring::Dot, Scoring::Cosine] {
+        for encoding in [
+            ValueEncoding::F32,
+            ValueEncoding::F16,
+            ValueEncoding::Bf16,
+            ValueEncoding::I8,
+            ValueEncoding::I4,
+        ] {
+            let (old, new) = bounds_pair(encoding, scoring);
+            let (bounds, gramian) = (bounds_range(&new), gramian_range(&new));
+            assert!(bounds.end <= gramian.start);
+            assert_ne!(old[bounds_range(&old)], new[bounds.clone()]);
+            for coded in [false, true] {
+                let bytes =
+                    patch_recomputing_all(&old, &new, &[bounds.clone(), gramian.clone()], coded);
+                let out = apply_to_buffer(&old, &bytes, new.len())
+                    .unwrap_or_else(|e| panic!("{encoding:?} {scoring:?}: {e}"));
+                assert_eq!(out, new, "{encoding:?} {scoring:?}");
+            }
+            // The bounds alone, the Gramian carried.
+            let bytes = patch_recomputing_all(&old, &new, &[bounds.clone()], true);
+            assert_eq!(apply_to_buffer(&old, &bytes, new.len()).unwrap(), new);
+            // Recomputed bytes that stop one byte short of the section's end are refused.
+            let short = bounds.start..bounds.end - 1;
+            let bytes = patch_recomputing_all(&old, &new, &[short], false);
+            assert!(matches!(
+                apply_to_buffer(&old, &bytes, new.len()),
+                Err(Error::PatchResult(_))
+            ));
+        }
+    }
 }
