@@ -155,9 +155,26 @@ fn diff_then_patch_gives_the_new_file_for_every_layout() {
                 .sum()
         };
         assert!(body("fold-in", 16) > 0, "{flags:?}: a fold-in section");
+        // With row records too (`both`), the column layout follows from them.
+        let columns = if flags.contains(&"both") {
+            [
+                "column-offsets",
+                "column-items",
+                "column-bitmaps",
+                "column-values",
+                "row-norms",
+                "row-scales",
+            ]
+            .iter()
+            .map(|kind| body(kind, 0))
+            .sum::<u64>()
+        } else {
+            0
+        };
+        assert!(!flags.contains(&"both") || columns > 0, "{flags:?}");
         assert_eq!(
             info["recomputed_bytes"],
-            body("fold-in", 16) + body("block-bounds", 24),
+            body("fold-in", 16) + body("block-bounds", 24) + columns,
             "{flags:?}"
         );
         assert!(succeeds(&["verify", s(&patch)]).starts_with("OK"));

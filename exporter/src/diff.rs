@@ -246,30 +246,71 @@ pub fn diff(old: &[u8], new: &[u8]) -> Result<Vec<u8>> {
 
 /// [`diff`], with what it found.
 pub fn diff_with_stats(old: &[u8], new: &[u8]) -> Result<(Vec<u8>, DiffStats)> {
-    match (sections(old), sections(new)) {
-        (Some(old_regions), Some(new_regions)) => {
-            let recompute = new_regions
-                .iter()
-                .any(|r| matches!(r.kind, SectionKind::FoldIn | SectionKind::BlockBounds));
-            let emitter = diff_sections(old, new, &old_regions, &new_regions, recompute);
-            match encode_checked(old, new, emitter, true) {
-                // A fold-in Gramian or block bounds that the device would not recompute bit
-                // for bit (a file from another writer): carry them.
-                Err(_) if recompute => encode_checked(
-                    old,
-                    new,
-                    diff_sections(old, new, &old_regions, &new_regions, false),
-                    true,
-                ),
-                done => done,
-            }
+    let (Some(old_regions), Some(new_regions)) = (sections(old), sections(new)) else {
+        let mut e = Emitter::default();
+        diff_bytes(old, 0..old.len(), new, &mut e);
+        return encode_checked(old, new, e, false);
+    };
+    // What the device can recompute: a fold-in Gramian and block bounds; and the column
+    // layout of tables that also store row records. Tried from the most to the least; a
+    // level whose patch does not check (a file from another writer, whose bytes are not
+    // this writer's) falls back to the next.
+    let columns = columns_follow_from_rows(new);
+    let levels = [
+        Recompute {
+            derived: true,
+            columns,
+        },
+        Recompute {
+            derived: true,
+            columns: false,
+        },
+        Recompute {
+            derived: false,
+            columns: false,
+        },
+    ];
+    let mut last = None;
+    for (n, level) in levels.iter().enumerate() {
+        if n > 0 && levels[..n].contains(level) {
+            continue;
         }
-        _ => {
-            let mut e = Emitter::default();
-            diff_bytes(old, 0..old.len(), new, &mut e);
-            encode_checked(old, new, e, false)
+        let emitter = diff_sections(old, new, &old_regions, &new_regions, *level);
+        match encode_checked(old, new, emitter, true) {
+            Ok(done) => return Ok(done),
+            Err(e) => last = Some(e),
         }
     }
+    Err(last.expect("at least one level was tried"))
+}
+
+/// What a patch leaves to the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Recompute {
+    /// The bodies of fold-in and block-bounds sections.
+    derived: bool,
+    /// The column layouts of tables that also store row records.
+    columns: bool,
+}
+
+/// Whether every table of `file` with a column layout also stores its rows as records (then
+/// every column-layout section follows from the rows).
+fn columns_follow_from_rows(file: &[u8]) -> bool {
+    let Ok(model) = Model::from_bytes(file) else {
+        return false;
+    };
+    let mut any = false;
+    for role in pocketrec::Role::ALL {
+        if let Ok(table) = model.table(*role)
+            && table.has_columns()
+        {
+            if !table.has_rows() {
+                return false;
+            }
+            any = true;
+        }
+    }
+    any
 }
 
 /// The patch of `emitter`'s operations, encoded as bytes or with a coded body (the smaller),
@@ -373,26 +414,38 @@ fn sections(bytes: &[u8]) -> Option<Vec<Region>> {
     Some(regions)
 }
 
-/// Operations for `new`, section by section. With `recompute`, the bodies of fold-in and
-/// block-bounds sections (what follows from a table) are left to the device
-/// ([`Op::Recompute`]).
+/// Operations for `new`, section by section, leaving to the device ([`Op::Recompute`]) what
+/// `recompute` says: the bodies of fold-in and block-bounds sections (after their headers),
+/// whole column-layout sections.
 fn diff_sections(
     old: &[u8],
     new: &[u8],
     old_regions: &[Region],
     new_regions: &[Region],
-    recompute: bool,
+    recompute: Recompute,
 ) -> Emitter {
     let mut emitter = Emitter::default();
     for region in new_regions {
         let mut region = region.clone();
         let header = match region.kind {
-            SectionKind::FoldIn => pocketrec::format::FOLD_IN_HEADER_SIZE,
-            SectionKind::BlockBounds => pocketrec::format::BLOCK_BOUNDS_HEADER_SIZE,
+            SectionKind::FoldIn if recompute.derived => pocketrec::format::FOLD_IN_HEADER_SIZE,
+            SectionKind::BlockBounds if recompute.derived => {
+                pocketrec::format::BLOCK_BOUNDS_HEADER_SIZE
+            }
+            SectionKind::ColumnOffsets
+            | SectionKind::ColumnItems
+            | SectionKind::ColumnBitmaps
+            | SectionKind::ColumnValues
+            | SectionKind::RowNorms
+            | SectionKind::RowScales
+                if recompute.columns =>
+            {
+                0
+            }
             _ => usize::MAX,
         };
         let mut body = 0;
-        if recompute && region.end - region.data > header {
+        if region.end - region.data > header {
             body = region.end - region.data - header;
             region.end -= body;
         }

@@ -99,7 +99,9 @@ mod slot {
             // SAFETY: the slot is a static of LEN bytes, initialised; the slice lives as long
             // as this shared borrow of the writer, during which nothing writes the slot
             // (`write` takes the writer mutably, and `flip` is not called while a patch runs).
-            Some(unsafe { core::slice::from_raw_parts(core::ptr::addr_of!(SLOT_B).cast::<u8>(), LEN) })
+            Some(unsafe {
+                core::slice::from_raw_parts(core::ptr::addr_of!(SLOT_B).cast::<u8>(), LEN)
+            })
         }
     }
 
@@ -169,7 +171,7 @@ fn run_update() -> bool {
         "the patch wrote the size it names, its SHA-256 checked",
     );
     hprintln!(
-        "update: {} bytes carried by the patch, {} bytes recomputed here (fold-in Gramian, block bounds)",
+        "update: {} bytes carried by the patch, {} bytes recomputed here (what follows from the tables)",
         summary.carried,
         summary.derived
     );

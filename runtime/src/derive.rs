@@ -19,7 +19,9 @@ use crate::format::{
     SectionKind,
 };
 use crate::kernels::scalar::f16_to_f32;
+use crate::layout::ColumnSpans;
 use crate::model::Model;
+use crate::score::MAX_STACK_DIM;
 use crate::table::Table;
 
 /// Bytes recomputed per pass without `alloc` (on the stack: 2 KiB of f64 sums for a Gramian's
@@ -33,6 +35,18 @@ enum Recomputed<'m> {
     Gramian(Table<'m>),
     /// A block-bounds section's body: its table and header.
     Bounds(Table<'m>, BlockBoundsHeader),
+    /// A column-layout section of a table that also stores row records: the rows say it all.
+    Columns(Table<'m>, ColumnSpans, ColumnPart),
+}
+
+/// One of a column layout's sections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ColumnPart {
+    Offsets,
+    Items,
+    Values,
+    Norms,
+    Scales,
 }
 
 /// Writes bytes `first..first + out.len()` of the section body that a result of
@@ -84,11 +98,49 @@ pub(crate) fn recompute_chunk(
             found = Some(section);
         }
     }
-    let section = found.ok_or(wrong(
-        "recomputed bytes are not the body of a fold-in or block-bounds section",
-    ))?;
+    let which = match found {
+        Some(section) => recomputed_body(&model, content, section)?,
+        None => column_part(&model, at, len).ok_or(wrong(
+            "recomputed bytes are not a section the device can recompute",
+        ))?,
+    };
+    match which {
+        Recomputed::Gramian(items) => {
+            if !(len.is_multiple_of(4) && first.is_multiple_of(4) && out.len().is_multiple_of(4)) {
+                return Err(wrong("a recomputed Gramian is not whole f32 values"));
+            }
+            let (first, n) = (first / 4, out.len() / 4);
+            let sums = sums
+                .get_mut(..n)
+                .ok_or(wrong("recomputed bytes overflow their buffer"))?;
+            sums.fill(0.0);
+            gramian_entries(&items, first, sums, row)
+                .map_err(|_| wrong("the result's item rows cannot be decoded"))?;
+            for (to, &sum) in out.chunks_exact_mut(4).zip(sums.iter()) {
+                let value = sum as f32;
+                if !value.is_finite() {
+                    return Err(wrong("a recomputed Gramian value overflows f32"));
+                }
+                to.copy_from_slice(&value.to_le_bytes());
+            }
+            Ok(())
+        }
+        Recomputed::Bounds(table, header) => bounds_body(&table, &header, first, out)
+            .map_err(|_| wrong("the result's block bounds cannot be computed from its table")),
+        Recomputed::Columns(table, spans, part) => columns_body(&table, &spans, part, first, out)
+            .map_err(|_| wrong("the result's column layout cannot be computed from its rows")),
+    }
+}
+
+/// The fold-in Gramian or block-bounds body of `section`, checked against its table.
+fn recomputed_body<'m>(
+    model: &'m Model<&[u8]>,
+    content: &[u8],
+    section: crate::SectionInfo,
+) -> Result<Recomputed<'m>> {
+    let wrong = Error::PatchResult;
     let start = section.offset as usize;
-    let which = match section.kind {
+    Ok(match section.kind {
         SectionKind::FoldIn => {
             // Header, table index, dimension and length against the item table.
             model
@@ -115,31 +167,218 @@ pub(crate) fn recompute_chunk(
                 .map_err(|_| wrong("block bounds name a table the result does not have"))?;
             Recomputed::Bounds(table, header)
         }
-    };
-    match which {
-        Recomputed::Gramian(items) => {
-            if !(len.is_multiple_of(4) && first.is_multiple_of(4) && out.len().is_multiple_of(4)) {
-                return Err(wrong("a recomputed Gramian is not whole f32 values"));
+    })
+}
+
+/// The column-layout section at exactly `at..at + len` of a table that also stores row
+/// records, if there is one.
+fn column_part<'m>(model: &'m Model<&[u8]>, at: u64, len: u64) -> Option<Recomputed<'m>> {
+    for role in crate::Role::ALL.iter().copied() {
+        let Some(layout) = model.layout().table(role) else {
+            continue;
+        };
+        let Some(spans) = layout.columns.filter(|_| layout.rows_stored) else {
+            continue;
+        };
+        let parts = [
+            (Some(spans.offsets), ColumnPart::Offsets),
+            (Some(spans.items), ColumnPart::Items),
+            (Some(spans.values), ColumnPart::Values),
+            (spans.norms, ColumnPart::Norms),
+            (spans.scales, ColumnPart::Scales),
+        ];
+        for (span, part) in parts {
+            if let Some(span) = span
+                && span.start as u64 == at
+                && span.len as u64 == len
+            {
+                return Some(Recomputed::Columns(model.table(role).ok()?, spans, part));
             }
-            let (first, n) = (first / 4, out.len() / 4);
-            let sums = sums
-                .get_mut(..n)
-                .ok_or(wrong("recomputed bytes overflow their buffer"))?;
-            sums.fill(0.0);
-            gramian_entries(&items, first, sums, row)
-                .map_err(|_| wrong("the result's item rows cannot be decoded"))?;
-            for (to, &sum) in out.chunks_exact_mut(4).zip(sums.iter()) {
-                let value = sum as f32;
-                if !value.is_finite() {
-                    return Err(wrong("a recomputed Gramian value overflows f32"));
-                }
-                to.copy_from_slice(&value.to_le_bytes());
-            }
-            Ok(())
         }
-        Recomputed::Bounds(table, header) => bounds_body(&table, &header, first, out)
-            .map_err(|_| wrong("the result's block bounds cannot be computed from its table")),
     }
+    None
+}
+
+/// The bytes `first..first + out.len()` of a stream that is produced from its start.
+struct Window<'o> {
+    out: &'o mut [u8],
+    first: usize,
+    /// Bytes of the stream produced so far.
+    pos: usize,
+}
+
+impl Window<'_> {
+    fn end(&self) -> usize {
+        self.first + self.out.len()
+    }
+
+    /// Whether any of the next `n` bytes falls in the window.
+    fn wants(&self, n: usize) -> bool {
+        self.pos < self.end() && self.pos + n > self.first
+    }
+
+    fn done(&self) -> bool {
+        self.pos >= self.end()
+    }
+
+    /// The next bytes of the stream.
+    fn push(&mut self, bytes: &[u8]) {
+        for (k, &b) in bytes.iter().enumerate() {
+            let p = self.pos + k;
+            if p >= self.first && p < self.end() {
+                self.out[p - self.first] = b;
+            }
+        }
+        self.pos += bytes.len();
+    }
+
+    /// Skips the next `n` bytes of the stream.
+    fn skip(&mut self, n: usize) {
+        self.pos += n;
+    }
+}
+
+/// The int4 code of column `d` in row `r`'s record (the low nibble of its raw bits), or the
+/// raw bits of another encoding's value; `None` where the row is zero.
+fn raw(table: &Table<'_>, r: usize, d: usize) -> Option<u32> {
+    table.row(r).ok().and_then(|row| row.raw_value(d))
+}
+
+/// Bytes `first..first + out.len()` of a column-layout section of `table`, which also stores
+/// its rows as records: what the writer's column encoder makes of those rows (docs/FORMAT.md,
+/// *Column layout*): lists in block-major order, each the rows of its block with a non-zero in
+/// its dimension, in row order; their values as the records store them (int4 codes packed two
+/// to a byte over the whole section); the per-row norms and int8/int4 scales of the records.
+fn columns_body(
+    table: &Table<'_>,
+    spans: &ColumnSpans,
+    part: ColumnPart,
+    first: usize,
+    out: &mut [u8],
+) -> Result<()> {
+    let dim = table.dim();
+    let rows = table.rows();
+    let block = spans.block_rows;
+    let mut window = Window { out, first, pos: 0 };
+    if matches!(part, ColumnPart::Norms | ColumnPart::Scales) {
+        let width = if part == ColumnPart::Norms { 4 } else { 2 };
+        for r in 0..rows {
+            if window.done() {
+                break;
+            }
+            if !window.wants(width) {
+                window.skip(width);
+                continue;
+            }
+            let row = table.row(r).ok();
+            if part == ColumnPart::Norms {
+                window.push(&row.map_or(0.0, |row| row.norm()).to_le_bytes());
+            } else {
+                window.push(&row.map_or(0, |row| row.scale_bits()).to_le_bytes());
+            }
+        }
+        return Ok(());
+    }
+    if dim > MAX_STACK_DIM
+        || spans.order != crate::format::ListOrder::BlockMajor
+        || block > crate::scan::MAX_STACK_BLOCK_ROWS
+    {
+        return Err(Error::InvalidMetadata(
+            "a column layout the device does not recompute",
+        ));
+    }
+    let offset_width = match spans.offset_width {
+        crate::format::OffsetWidth::U32 => 4,
+        crate::format::OffsetWidth::U64 => 8,
+    };
+    let encoding = table.value_encoding();
+    let value_width = match encoding {
+        crate::ValueEncoding::F32 => 4,
+        crate::ValueEncoding::F16 | crate::ValueEncoding::Bf16 => 2,
+        _ => 1,
+    };
+    let int4 = encoding == crate::ValueEncoding::I4;
+    let bitmap_bytes = block / 8;
+    let bitmaps = spans.list_rows == crate::format::ListRows::Bitmap;
+    let mut counts = [0u32; MAX_STACK_DIM];
+    let mut total = 0u64;
+    // Int4 values: entries written so far (a byte holds entries 2k and 2k + 1), and the low
+    // nibble of the byte not yet complete.
+    let mut entries = 0usize;
+    let mut low = 0u8;
+    if part == ColumnPart::Offsets {
+        window.push(&total.to_le_bytes()[..offset_width]);
+    }
+    for b in 0..spans.blocks {
+        if window.done() {
+            break;
+        }
+        let block_rows = b * block..((b + 1) * block).min(rows);
+        counts[..dim].fill(0);
+        for r in block_rows.clone() {
+            if let Ok(row) = table.row(r) {
+                row.for_each_nonzero(|c, _| counts[c] += 1);
+            }
+        }
+        for (d, &count) in counts[..dim].iter().enumerate() {
+            let count = count as usize;
+            let bytes = match part {
+                ColumnPart::Offsets => {
+                    total += count as u64;
+                    window.push(&total.to_le_bytes()[..offset_width]);
+                    continue;
+                }
+                ColumnPart::Items if bitmaps => bitmap_bytes,
+                ColumnPart::Items => 2 * count,
+                // The bytes this list's entries complete.
+                ColumnPart::Values if int4 => (entries + count) / 2 - entries / 2,
+                _ => count * value_width,
+            };
+            let wanted = window.wants(bytes) || (int4 && window.wants(bytes + 1));
+            if !wanted {
+                window.skip(bytes);
+                if int4 && (entries + count) % 2 == 1 && count > 0 {
+                    // The list's last code opens a byte the next list completes.
+                    let last = block_rows
+                        .clone()
+                        .rev()
+                        .find_map(|r| raw(table, r, d))
+                        .unwrap_or(0);
+                    low = last as u8 & 0x0F;
+                }
+                entries += count;
+                continue;
+            }
+            let mut bits = [0u8; crate::scan::MAX_STACK_BLOCK_ROWS / 8];
+            for r in block_rows.clone() {
+                let Some(value) = raw(table, r, d) else {
+                    continue;
+                };
+                let local = r - b * block;
+                match part {
+                    ColumnPart::Items if bitmaps => bits[local / 8] |= 1 << (local % 8),
+                    ColumnPart::Items => window.push(&(local as u16).to_le_bytes()),
+                    ColumnPart::Values if int4 => {
+                        let nibble = value as u8 & 0x0F;
+                        if entries.is_multiple_of(2) {
+                            low = nibble;
+                        } else {
+                            window.push(&[low | nibble << 4]);
+                        }
+                        entries += 1;
+                    }
+                    _ => window.push(&value.to_le_bytes()[..value_width]),
+                }
+            }
+            if part == ColumnPart::Items && bitmaps {
+                window.push(&bits[..bitmap_bytes]);
+            }
+        }
+    }
+    if int4 && part == ColumnPart::Values && entries % 2 == 1 && !window.done() {
+        window.push(&[low]);
+    }
+    Ok(())
 }
 
 /// A value as a column scan multiplies it by the user's, exactly (f64): the decoded value

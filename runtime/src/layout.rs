@@ -163,7 +163,8 @@ impl Layout {
     /// [`Layout::parse`] for a file written up to byte `written` (a patch recomputing a
     /// section from what it has written): the padding past `written` is not checked yet.
     pub fn parse_written(bytes: &[u8], written: usize) -> Result<Layout> {
-        let header = parse_header(bytes)?;
+        let mut header = parse_header(bytes)?;
+        header.written = written;
         let sections = parse_sections(bytes, &header, written)?;
         parse_metadata(bytes, &header, sections)
     }
@@ -184,6 +185,9 @@ impl Layout {
 
 /// Header fields after validation.
 struct Header {
+    /// Bytes written so far (all of them, but for a file a patch is still writing): checks of
+    /// what lies past them wait for the result's hash.
+    written: usize,
     minor: u16,
     header_size: usize,
     section_count: u32,
@@ -268,6 +272,7 @@ fn parse_header(bytes: &[u8]) -> Result<Header> {
         });
     }
     Ok(Header {
+        written: bytes.len(),
         minor,
         header_size,
         section_count,
@@ -727,8 +732,10 @@ fn parse_columns(
         ));
     }
     let offset_bytes = offsets.slice(bytes)?;
-    if le::offset(offset_bytes, offset_width, 0) != Some(0)
-        || le::offset(offset_bytes, offset_width, lists) != Some(record.entries)
+    let offsets_written = offsets.start.saturating_add(offsets.len) <= header.written;
+    if offsets_written
+        && (le::offset(offset_bytes, offset_width, 0) != Some(0)
+            || le::offset(offset_bytes, offset_width, lists) != Some(record.entries))
     {
         return Err(invalid(
             "column offsets do not start at 0 and end at the entry count",

@@ -114,6 +114,11 @@ impl<S: AsRef<[u8]>> Model<S> {
         Model::new(storage)
     }
 
+    /// Where the file's parts are (checked at open).
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
     /// The file's bytes (without a signature trailer).
     pub fn bytes(&self) -> &[u8] {
         &self.storage.as_ref()[..self.content_len]

@@ -6,7 +6,7 @@
 use pocketrec::Scoring;
 use pocketrec::builder::{FoldInParams, Layout, ModelBuilder, SparseMatrix, TableSpec};
 use pocketrec::patch::{self, Op, Sink, SliceSink};
-use pocketrec::{Error, Model, Role, SectionKind, ValueEncoding};
+use pocketrec::{Error, ListRows, Model, Role, SectionKind, ValueEncoding};
 
 const DIM: usize = 64;
 
@@ -292,6 +292,84 @@ fn the_device_recomputes_the_writers_block_bounds() {
                 apply_to_buffer(&old, &bytes, new.len()),
                 Err(Error::PatchResult(_))
             ));
+        }
+    }
+}
+
+/// The column-layout sections of a table that also stores row records (`Layout::Both`).
+fn column_ranges(file: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut ranges: Vec<_> = Model::from_bytes(file)
+        .unwrap()
+        .sections()
+        .filter(|s| {
+            matches!(
+                s.kind,
+                SectionKind::ColumnOffsets
+                    | SectionKind::ColumnItems
+                    | SectionKind::ColumnBitmaps
+                    | SectionKind::ColumnValues
+                    | SectionKind::RowNorms
+                    | SectionKind::RowScales
+            )
+        })
+        .map(|s| s.offset as usize..(s.offset + s.length) as usize)
+        .collect();
+    ranges.sort_by_key(|r| r.start);
+    ranges
+}
+
+#[test]
+fn the_device_recomputes_the_column_layout_of_a_table_with_row_records() {
+    for (scoring, list_rows) in [
+        (Scoring::Dot, ListRows::U16),
+        (Scoring::Cosine, ListRows::U16),
+        (Scoring::Dot, ListRows::Bitmap),
+    ] {
+        for encoding in [
+            ValueEncoding::F32,
+            ValueEncoding::F16,
+            ValueEncoding::Bf16,
+            ValueEncoding::I8,
+            ValueEncoding::I4,
+        ] {
+            let (old, new) = {
+                let build = |items: &[f32]| {
+                    let rows = items.len() / DIM;
+                    ModelBuilder::new()
+                        .scoring(scoring)
+                        .table(
+                            TableSpec::new(
+                                "items",
+                                Role::Item,
+                                SparseMatrix::from_dense(rows, DIM, items).unwrap(),
+                            )
+                            .layout(Layout::Both)
+                            .list_rows(list_rows)
+                            .values(encoding)
+                            .bias((0..rows).map(|r| r as f32 / 300.0).collect()),
+                        )
+                        .build()
+                        .unwrap()
+                };
+                let old_items = values(300, 21);
+                let mut new_items = old_items.clone();
+                new_items[7 * DIM..8 * DIM].copy_from_slice(&values(1, 22));
+                (build(&old_items), build(&new_items))
+            };
+            let ranges = column_ranges(&new);
+            assert!(ranges.len() >= 3, "{encoding:?} {scoring:?}");
+            // The changed row moves entries of the column values: they are recomputed, not copied.
+            let values = Model::from_bytes(&new)
+                .unwrap()
+                .sections()
+                .find(|s| s.kind == SectionKind::ColumnValues)
+                .unwrap();
+            let at = values.offset as usize..(values.offset + values.length) as usize;
+            assert!(old.len() != new.len() || old[at.clone()] != new[at]);
+            let bytes = patch_recomputing_all(&old, &new, &ranges, true);
+            let out = apply_to_buffer(&old, &bytes, new.len())
+                .unwrap_or_else(|e| panic!("{encoding:?} {scoring:?}: {e}"));
+            assert_eq!(out, new, "{encoding:?} {scoring:?}");
         }
     }
 }

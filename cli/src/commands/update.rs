@@ -278,7 +278,7 @@ pub fn inspect_patch(path: &Path, json: bool) -> Result<()> {
         pct(r.patch_bytes)
     );
     println!(
-        "  {} operations: {} copies ({} bytes, {:.2} %), {} copy-adds ({} bytes of moved offsets), {} nibble copies ({} bytes of shifted int4 values), {} replaces and {} inserts ({} bytes carried, {:.2} %), {} seeks, {} bytes recomputed on the device (fold-in Gramian, block bounds); body stored as {}",
+        "  {} operations: {} copies ({} bytes, {:.2} %), {} copy-adds ({} bytes of moved offsets), {} nibble copies ({} bytes of shifted int4 values), {} replaces and {} inserts ({} bytes carried, {:.2} %), {} seeks, {} bytes recomputed on the device (fold-in Gramian, block bounds, column layouts of tables with row records); body stored as {}",
         thousands(r.ops),
         thousands(r.copy_ops),
         thousands(r.copied_bytes),

@@ -153,7 +153,7 @@ fn simple_ops<'a>(old: &[u8], new: &'a [u8]) -> Vec<Op<'a>> {
 }
 
 /// Seeds for `apply_patch`: (base, patch) pairs between small models, in place and not,
-/// patches that recompute the fold-in Gramian and block bounds, and one of copy-adds over offsets.
+/// patches that recompute the fold-in Gramian, block bounds and column layouts, and one of copy-adds over offsets.
 fn patch_seeds(dir: &str) -> usize {
     let models = fold_in_models();
     let mut pairs: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = Vec::new();
@@ -203,11 +203,26 @@ fn patch_seeds(dir: &str) -> usize {
         let Ok(model) = pocketrec::Model::from_bytes(old) else {
             continue;
         };
+        let both = model.items().is_ok_and(|t| t.has_rows() && t.has_columns())
+            && model
+                .users()
+                .map_or(true, |t| !t.has_columns() || t.has_rows());
         let mut bodies: Vec<(u64, u64)> = model
             .sections()
             .filter_map(|s| match s.kind {
                 pocketrec::SectionKind::FoldIn => Some((s.offset + 16, s.length - 16)),
                 pocketrec::SectionKind::BlockBounds => Some((s.offset + 24, s.length - 24)),
+                // Column sections follow from row records (Layout::Both).
+                pocketrec::SectionKind::ColumnOffsets
+                | pocketrec::SectionKind::ColumnItems
+                | pocketrec::SectionKind::ColumnBitmaps
+                | pocketrec::SectionKind::ColumnValues
+                | pocketrec::SectionKind::RowNorms
+                | pocketrec::SectionKind::RowScales
+                    if both =>
+                {
+                    Some((s.offset, s.length))
+                }
                 _ => None,
             })
             .collect();
@@ -228,7 +243,11 @@ fn patch_seeds(dir: &str) -> usize {
         });
         ops.push(Op::End);
         pairs.push((old.clone(), old.clone(), patch::encode(old, old, &ops)));
-        pairs.push((old.clone(), old.clone(), patch::encode_coded(old, old, &ops)));
+        pairs.push((
+            old.clone(),
+            old.clone(),
+            patch::encode_coded(old, old, &ops),
+        ));
     }
     let offsets: Vec<u8> = (0..64u32).flat_map(|i| (i * 12).to_le_bytes()).collect();
     let moved: Vec<u8> = (0..64u32)
