@@ -373,3 +373,27 @@ fn the_device_recomputes_the_column_layout_of_a_table_with_row_records() {
         }
     }
 }
+
+/// A patch that recomputes is damaged like any other: every truncation and every single-byte
+/// change is refused before anything is written (by the header's and the body's checksums).
+#[test]
+fn every_truncation_and_byte_change_of_a_recomputing_patch_is_refused_up_front() {
+    let (old, new) = bounds_pair(ValueEncoding::I8, Scoring::Dot);
+    let (bounds, gramian) = (bounds_range(&new), gramian_range(&new));
+    let bytes = patch_recomputing_all(&old, &new, &[bounds, gramian], true);
+    assert_eq!(apply_to_buffer(&old, &bytes, new.len()).unwrap(), new);
+    let untouched = |patch: &[u8]| {
+        let mut out = vec![0xA5u8; new.len()];
+        let mut sink = SliceSink::new(&mut out);
+        let refused = patch::apply(&old, patch, &mut sink).is_err();
+        refused && sink.written().is_empty()
+    };
+    for len in 0..bytes.len() {
+        assert!(untouched(&bytes[..len]), "truncated to {len} bytes");
+    }
+    for at in 0..bytes.len() {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x10;
+        assert!(untouched(&damaged), "byte {at} changed");
+    }
+}
