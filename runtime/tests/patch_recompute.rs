@@ -18,7 +18,7 @@ fn values(rows: usize, seed: u64) -> Vec<f32> {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            if state % 3 == 0 {
+            if state.is_multiple_of(3) {
                 ((state >> 11) % 2001) as f32 / 1000.0 - 1.0
             } else {
                 0.0
@@ -97,7 +97,7 @@ fn patch_recomputing_all(
 
 /// A patch that carries every byte of `new` but the Gramian (at `at`, `len` bytes).
 fn patch_recomputing(old: &[u8], new: &[u8], at: usize, len: usize, coded: bool) -> Vec<u8> {
-    patch_recomputing_all(old, new, &[at..at + len], coded)
+    patch_recomputing_all(old, new, std::slice::from_ref(&(at..at + len)), coded)
 }
 
 fn apply_to_buffer(old: &[u8], patch: &[u8], size: usize) -> Result<Vec<u8>, Error> {
@@ -283,7 +283,7 @@ fn the_device_recomputes_the_writers_block_bounds() {
                 assert_eq!(out, new, "{encoding:?} {scoring:?}");
             }
             // The bounds alone, the Gramian carried.
-            let bytes = patch_recomputing_all(&old, &new, &[bounds.clone()], true);
+            let bytes = patch_recomputing_all(&old, &new, std::slice::from_ref(&bounds), true);
             assert_eq!(apply_to_buffer(&old, &bytes, new.len()).unwrap(), new);
             // Recomputed bytes that stop one byte short of the section's end are refused.
             let short = bounds.start..bounds.end - 1;
