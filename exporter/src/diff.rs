@@ -256,7 +256,7 @@ pub fn diff_with_stats(old: &[u8], new: &[u8]) -> Result<(Vec<u8>, DiffStats)> {
     // level whose patch does not check (a file from another writer, whose bytes are not
     // this writer's) falls back to the next.
     let columns = columns_follow_from_rows(new);
-    let levels = [
+    let mut levels = vec![
         Recompute {
             derived: true,
             columns,
@@ -270,12 +270,10 @@ pub fn diff_with_stats(old: &[u8], new: &[u8]) -> Result<(Vec<u8>, DiffStats)> {
             columns: false,
         },
     ];
+    levels.dedup();
     let mut last = None;
-    for (n, level) in levels.iter().enumerate() {
-        if n > 0 && levels[..n].contains(level) {
-            continue;
-        }
-        let emitter = diff_sections(old, new, &old_regions, &new_regions, *level);
+    for level in levels {
+        let emitter = diff_sections(old, new, &old_regions, &new_regions, level);
         match encode_checked(old, new, emitter, true) {
             Ok(done) => return Ok(done),
             Err(e) => last = Some(e),
@@ -432,16 +430,7 @@ fn diff_sections(
             SectionKind::BlockBounds if recompute.derived => {
                 pocketrec::format::BLOCK_BOUNDS_HEADER_SIZE
             }
-            SectionKind::ColumnOffsets
-            | SectionKind::ColumnItems
-            | SectionKind::ColumnBitmaps
-            | SectionKind::ColumnValues
-            | SectionKind::RowNorms
-            | SectionKind::RowScales
-                if recompute.columns =>
-            {
-                0
-            }
+            kind if recompute.columns && kind.is_column_layout() => 0,
             _ => usize::MAX,
         };
         let mut body = 0;

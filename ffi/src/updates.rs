@@ -143,9 +143,9 @@ pub unsafe extern "C" fn pocketrec_apply_patch(
 /// bytes) the patch must be signed by that key. Nothing is written to `out` unless the base is
 /// the right one and the patch is well formed; the result's SHA-256 is checked before anything
 /// is written too, except for a patch that leaves bytes to the device (the fold-in Gramian,
-/// block bounds: patch minor 2, read back from `out` as it is written), whose hash is checked
-/// once it is complete:
-/// on any error, do not use `out`. No heap memory is used.
+/// block bounds, the column layout of a table with row records: patch minor 2, read back from
+/// `out` as it is written), whose hash is checked once it is complete: on any error, do not
+/// use `out`. No heap memory is used.
 ///
 /// Errors: `POCKETREC_INVALID_ARGUMENT`, `POCKETREC_BUFFER_TOO_SMALL`, `POCKETREC_UNSIGNED`,
 /// `POCKETREC_WRONG_KEY`, `POCKETREC_TAMPERED`, `POCKETREC_WRONG_BASE`, `POCKETREC_BAD_PATCH`.

@@ -93,8 +93,8 @@ mod slot {
             Some((LEN - self.written) as u64)
         }
 
-        /// The whole slot: a patch that recomputes the fold-in Gramian reads the model it has
-        /// written so far back from it (flash is memory-mapped on a real part too).
+        /// The whole slot: a patch that recomputes bytes (the fold-in Gramian) reads the model
+        /// it has written so far back from it (flash is memory-mapped on a real part too).
         fn read_back(&self) -> Option<&[u8]> {
             // SAFETY: the slot is a static of LEN bytes, initialised; the slice lives as long
             // as this shared borrow of the writer, during which nothing writes the slot

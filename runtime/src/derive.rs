@@ -83,7 +83,6 @@ pub(crate) fn recompute_chunk(
     let written = usize::try_from(at).unwrap_or(usize::MAX);
     let model = Model::from_written(&result[..file_size], written)
         .map_err(|_| wrong("the bytes before recomputed bytes do not open as a model"))?;
-    let content = model.bytes();
     let end = at.checked_add(len);
     let mut found = None;
     for section in model.sections() {
@@ -99,7 +98,7 @@ pub(crate) fn recompute_chunk(
         }
     }
     let which = match found {
-        Some(section) => recomputed_body(&model, content, section)?,
+        Some(section) => recomputed_body(&model, section)?,
         None => column_part(&model, at, len).ok_or(wrong(
             "recomputed bytes are not a section the device can recompute",
         ))?,
@@ -135,11 +134,9 @@ pub(crate) fn recompute_chunk(
 /// The fold-in Gramian or block-bounds body of `section`, checked against its table.
 fn recomputed_body<'m>(
     model: &'m Model<&[u8]>,
-    content: &[u8],
     section: crate::SectionInfo,
 ) -> Result<Recomputed<'m>> {
     let wrong = Error::PatchResult;
-    let start = section.offset as usize;
     Ok(match section.kind {
         SectionKind::FoldIn => {
             // Header, table index, dimension and length against the item table.
@@ -153,21 +150,32 @@ fn recomputed_body<'m>(
             )
         }
         _ => {
-            let header: BlockBoundsHeader = content
-                .get(start..start + BLOCK_BOUNDS_HEADER_SIZE)
-                .map(bytemuck::pod_read_unaligned)
-                .ok_or(wrong("a block-bounds header is cut short"))?;
-            let role = crate::Role::ALL
-                .iter()
-                .copied()
-                .find(|&role| model.layout_table_index(role) == Some(header.table.get()))
-                .ok_or(wrong("block bounds name a table the result does not have"))?;
-            let table = model
-                .table(role)
+            let (table, header) = bounds_table(model, section)
                 .map_err(|_| wrong("block bounds name a table the result does not have"))?;
             Recomputed::Bounds(table, header)
         }
     })
+}
+
+/// The header of the block-bounds `section` of `model`, and the table it names.
+pub(crate) fn bounds_table<'m>(
+    model: &'m Model<&[u8]>,
+    section: crate::SectionInfo,
+) -> Result<(Table<'m>, BlockBoundsHeader)> {
+    let start = section.offset as usize;
+    let header: BlockBoundsHeader = model
+        .bytes()
+        .get(start..start + BLOCK_BOUNDS_HEADER_SIZE)
+        .map(bytemuck::pod_read_unaligned)
+        .ok_or(Error::InvalidMetadata("a block-bounds header is cut short"))?;
+    let role = crate::Role::ALL
+        .iter()
+        .copied()
+        .find(|&role| model.layout_table_index(role) == Some(header.table.get()))
+        .ok_or(Error::InvalidMetadata(
+            "block bounds name a table the file does not have",
+        ))?;
+    Ok((model.table(role)?, header))
 }
 
 /// The column-layout section at exactly `at..at + len` of a table that also stores row

@@ -515,6 +515,20 @@ pub enum SectionKind {
 }
 
 impl SectionKind {
+    /// Whether sections of this kind belong to a table's column layout (offsets, items or
+    /// bitmaps, values, row norms, row scales).
+    pub const fn is_column_layout(self) -> bool {
+        matches!(
+            self,
+            SectionKind::ColumnOffsets
+                | SectionKind::ColumnItems
+                | SectionKind::ColumnBitmaps
+                | SectionKind::ColumnValues
+                | SectionKind::RowNorms
+                | SectionKind::RowScales
+        )
+    }
+
     /// The on-disk code of this kind.
     pub const fn code(self) -> u32 {
         match self {

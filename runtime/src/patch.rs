@@ -108,14 +108,15 @@ pub enum Op<'a> {
         /// Bytes written.
         len: u64,
     },
-    /// Writes `len` bytes that follow from the result written before them: the body of the
-    /// section whose header the result ends with, a fold-in section's Gramian (after its 16
-    /// bytes) or a block-bounds section's scales, bias maxima and codes (after its 24 bytes),
-    /// computed from their table exactly as the writer computes them; the cursor stays. It
-    /// needs a sink that gives back what it wrote ([`Sink::read_back`]: a buffer, or
-    /// [`apply_file`]); the result's hash is then checked when it is complete (minor 2).
+    /// Writes `len` bytes that follow from the result written before them, computed from
+    /// their table exactly as the writer computes them; the cursor stays. They are the body of
+    /// the section whose header the result ends with (a fold-in section's Gramian after its 16
+    /// bytes, a block-bounds section's scales, bias maxima and codes after its 24), or a whole
+    /// column-layout section of a table that also stores row records. It needs a sink that
+    /// gives back what it wrote ([`Sink::read_back`]: a buffer, or [`apply_file`]); the
+    /// result's hash is then checked when it is complete (minor 2).
     Recompute {
-        /// Bytes written (a multiple of 4).
+        /// Bytes written (a multiple of 4 for a Gramian).
         len: u64,
     },
     /// [`Op::Replace`] in a patch with a coded body: its `len` bytes follow it in the coded

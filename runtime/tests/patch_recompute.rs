@@ -110,13 +110,7 @@ fn apply_to_buffer(old: &[u8], patch: &[u8], size: usize) -> Result<Vec<u8>, Err
 #[test]
 fn the_device_recomputes_the_writers_gramian_in_every_layout_and_encoding() {
     for layout in [Layout::Rows, Layout::Both, Layout::Columns] {
-        for encoding in [
-            ValueEncoding::F32,
-            ValueEncoding::F16,
-            ValueEncoding::Bf16,
-            ValueEncoding::I8,
-            ValueEncoding::I4,
-        ] {
+        for &encoding in ValueEncoding::ALL {
             let (old, new) = pair(layout, encoding);
             let range = gramian_range(&new);
             // d = 64: 2,080 entries, more than one chunk of the device's sums.
@@ -264,13 +258,7 @@ fn bounds_range(file: &[u8]) -> std::ops::Range<usize> {
 #[test]
 fn the_device_recomputes_the_writers_block_bounds() {
     for scoring in [Scoring::Dot, Scoring::Cosine] {
-        for encoding in [
-            ValueEncoding::F32,
-            ValueEncoding::F16,
-            ValueEncoding::Bf16,
-            ValueEncoding::I8,
-            ValueEncoding::I4,
-        ] {
+        for &encoding in ValueEncoding::ALL {
             let (old, new) = bounds_pair(encoding, scoring);
             let (bounds, gramian) = (bounds_range(&new), gramian_range(&new));
             assert!(bounds.end <= gramian.start);
@@ -301,17 +289,7 @@ fn column_ranges(file: &[u8]) -> Vec<std::ops::Range<usize>> {
     let mut ranges: Vec<_> = Model::from_bytes(file)
         .unwrap()
         .sections()
-        .filter(|s| {
-            matches!(
-                s.kind,
-                SectionKind::ColumnOffsets
-                    | SectionKind::ColumnItems
-                    | SectionKind::ColumnBitmaps
-                    | SectionKind::ColumnValues
-                    | SectionKind::RowNorms
-                    | SectionKind::RowScales
-            )
-        })
+        .filter(|s| s.kind.is_column_layout())
         .map(|s| s.offset as usize..(s.offset + s.length) as usize)
         .collect();
     ranges.sort_by_key(|r| r.start);
@@ -325,13 +303,7 @@ fn the_device_recomputes_the_column_layout_of_a_table_with_row_records() {
         (Scoring::Cosine, ListRows::U16),
         (Scoring::Dot, ListRows::Bitmap),
     ] {
-        for encoding in [
-            ValueEncoding::F32,
-            ValueEncoding::F16,
-            ValueEncoding::Bf16,
-            ValueEncoding::I8,
-            ValueEncoding::I4,
-        ] {
+        for &encoding in ValueEncoding::ALL {
             let (old, new) = {
                 let build = |items: &[f32]| {
                     let rows = items.len() / DIM;

@@ -188,7 +188,7 @@ struct PatchReport {
     nibble_copy_ops: u64,
     nibble_copy_bytes: u64,
     /// Bytes the device recomputes instead of reading them from the patch (the fold-in
-    /// Gramian, block bounds).
+    /// Gramian, block bounds, column layouts of tables with row records).
     recomputed_bytes: u64,
     /// How the body is stored: `bytes` or `range coded`.
     body: String,

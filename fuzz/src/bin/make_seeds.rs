@@ -213,16 +213,7 @@ fn patch_seeds(dir: &str) -> usize {
                 pocketrec::SectionKind::FoldIn => Some((s.offset + 16, s.length - 16)),
                 pocketrec::SectionKind::BlockBounds => Some((s.offset + 24, s.length - 24)),
                 // Column sections follow from row records (Layout::Both).
-                pocketrec::SectionKind::ColumnOffsets
-                | pocketrec::SectionKind::ColumnItems
-                | pocketrec::SectionKind::ColumnBitmaps
-                | pocketrec::SectionKind::ColumnValues
-                | pocketrec::SectionKind::RowNorms
-                | pocketrec::SectionKind::RowScales
-                    if both =>
-                {
-                    Some((s.offset, s.length))
-                }
+                kind if both && kind.is_column_layout() => Some((s.offset, s.length)),
                 _ => None,
             })
             .collect();

@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 
 use crate::error::Result;
 use crate::format::{
-    BLOCK_BOUNDS_BIAS, BLOCK_BOUNDS_HEADER_SIZE, BlockBoundsHeader, Role, SectionKind, U32Le,
+    BLOCK_BOUNDS_BIAS, BLOCK_BOUNDS_HEADER_SIZE, BlockBoundsHeader, SectionKind, U32Le,
 };
 use crate::model::Model;
 
@@ -63,18 +63,9 @@ pub(crate) fn fill(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
         if section.kind != SectionKind::BlockBounds {
             continue;
         }
+        let (table, header) = crate::derive::bounds_table(&model, section)?;
         let start = section.offset as usize;
         let mut filled = bytes[start..start + section.length as usize].to_vec();
-        let header: BlockBoundsHeader =
-            bytemuck::pod_read_unaligned(&filled[..BLOCK_BOUNDS_HEADER_SIZE]);
-        let role = Role::ALL
-            .iter()
-            .copied()
-            .find(|&role| model.layout_table_index(role) == Some(header.table.get()))
-            .ok_or(crate::Error::InvalidMetadata(
-                "block bounds name a table the file does not have",
-            ))?;
-        let table = model.table(role)?;
         crate::derive::bounds_body(&table, &header, 0, &mut filled[BLOCK_BOUNDS_HEADER_SIZE..])?;
         out.push(filled);
     }
