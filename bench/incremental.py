@@ -3,7 +3,7 @@
 
     python3 bench/incremental.py [--log LOG | --generate-seed S] [--periods N] [--out DIR]
         [--density D] [--prior-strength P] [--churn C] [--mask-fraction M] [--resume-epochs E]
-        [--replay-share R | --replay-budget B] [--json F]
+        [--replay-share R | --replay-budget B] [--fold-in] [--json F]
 
 A timestamped log (by default one `pocketrec generate-log` writes: drifting taste clusters,
 8 weekly periods, seed 42) is split into periods with `pocketrec split --by time` (or, with
@@ -23,6 +23,10 @@ there are fewer: `train --replay HISTORY --replay-share R`). With --replay-budge
 each update's share is chosen to spend B times the retraining's work of the same step, counted
 as interactions times epochs (which tracks the measured seconds: docs/INCREMENTAL.md): the
 share grows with the history, `B * (E_retrain / E_update) * |periods 1..t| / |period t| - 1`.
+With --fold-in, every model is evaluated as a device serves it with users folded in: each
+test user's vector is folded in from their interactions of periods 1..t through the file's
+fold-in section (`pocketrec eval --fold-in`), the three models alike; users still count as cold
+only when they have no interaction before period t+1.
 Hyperparameters: --prior-strength, --churn, --mask-fraction, --resume-epochs and
 --replay-share; choose them
 on a log of another seed (--generate-seed 7, or another --seed of bench/shuffle_to_log.py),
@@ -78,6 +82,8 @@ def main():
     ap.add_argument("--replay-budget", type=float, default=None,
                     help="choose each update's replay share to spend this fraction of the "
                          "retraining's work (needs --epochs and --resume-epochs)")
+    ap.add_argument("--fold-in", action="store_true",
+                    help="evaluate every model with users folded in from their history")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="also write the rows as JSON here")
     ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/pocketrec"))
@@ -121,7 +127,8 @@ def main():
 
     def evaluate(name, history, test):
         return json.loads(run([b, "eval", os.path.join(out, name + ".prec"), "--train", history,
-                               "--test", test, "--json", "-q", "--threads", str(a.threads)]))
+                               "--test", test, "--json", "-q", "--threads", str(a.threads)]
+                              + (["--fold-in"] if a.fold_in else [])))
 
     def seconds(summary):
         return summary["train_seconds"] + (summary.get("teacher_seconds") or 0.0)
@@ -169,7 +176,8 @@ def main():
                 "nnz": summary["nnz"], "rows": summary["users"] + summary["items"],
             })
             print(json.dumps(rows[-1]), file=sys.stderr)
-    print(f"log {log}, periods by {a.by}, d = {a.dim}, density {a.density}, output {out}")
+    print(f"log {log}, periods by {a.by}, d = {a.dim}, density {a.density}, output {out}"
+          + (", users folded in from their history" if a.fold_in else ", stored user rows"))
     print(f"updates: {' '.join(update_flags)}"
           + (f", replaying {a.replay_share} earlier interactions per new one"
              if a.replay_share and a.replay_budget is None else "")

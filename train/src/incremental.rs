@@ -682,6 +682,9 @@ fn resume_in_pool(
         ..trainer::finish(data, &options, model, model_run.log, 0.0, teacher_log)
     };
     trained.master = master_state.clone().map(Box::new);
+    // The update folds users in as a model trained from scratch does: its files carry the
+    // fold-in section, so that the device folds in new and changing users with the new items.
+    trained.fold_in = trainer::choose_fold_in(&trained);
 
     // What changed, as written: the files' rows of the model before and after.
     let changes = RowChanges {

@@ -1474,7 +1474,7 @@ pub const SPARSE_FOLD_IN_TEMPERATURE: f32 = 1.7;
 pub const SPARSE_FOLD_IN_POWER: f32 = 1.5;
 
 /// The fold-in settings for a trained item table (see [`FoldIn`]).
-fn choose_fold_in(trained: &Trained) -> Option<FoldInChoice> {
+pub(crate) fn choose_fold_in(trained: &Trained) -> Option<FoldInChoice> {
     if trained.dim > pocketrec::MAX_STACK_DIM {
         return None;
     }

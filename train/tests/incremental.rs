@@ -13,6 +13,7 @@ use pocketrec_train::data::{Dataset, UserItems, parse_dataset};
 use pocketrec_train::drift::{DriftSpec, generate_drifting, to_log_text};
 use pocketrec_train::incremental::{ResumeOptions, align, checkpoint_of, resume, with_replay};
 use pocketrec_train::loss::{LossConfig, LossKind};
+use pocketrec_train::trainer::FoldInObjective;
 use pocketrec_train::{TrainOptions, Trained, budget, train};
 
 /// Period `p`'s interactions (0-based) of a small drifting log.
@@ -147,6 +148,16 @@ fn an_update_adds_rows_at_the_end_keeps_untouched_rows_and_the_budget() {
     // the teacher's.
     assert_eq!(r.trained.samples, 2 * data.train.len() as u64, "two epochs");
     assert!(r.trained.teacher.is_some(), "the master's record");
+    // The update's files fold users in as the first model's do (the softmax fold-in of a BSL
+    // model), so that devices fold in new and changing users with the updated items.
+    let objective = |t: &Trained| t.fold_in.as_ref().map(|c| c.objective);
+    for t in [&trained, &r.trained] {
+        assert!(
+            matches!(objective(t), Some(FoldInObjective::Softmax(_))),
+            "{:?}",
+            objective(t)
+        );
+    }
     // The budget of the larger tables, exactly, in the masks.
     let b = budget(data.users.len(), data.items.len(), dim, 0.25);
     let active = r.checkpoint.model.users.active_count() + r.checkpoint.model.items.active_count();
