@@ -14,10 +14,10 @@
 
 use crate::error::{Error, Result};
 use crate::fold_in::gramian_entries;
-use crate::format::{
-    BLOCK_BOUNDS_BIAS, BLOCK_BOUNDS_HEADER_SIZE, BlockBoundsHeader, FOLD_IN_HEADER_SIZE,
-    SectionKind,
-};
+#[cfg(any(feature = "block-bounds", feature = "alloc"))]
+use crate::format::{BLOCK_BOUNDS_BIAS, BlockBoundsHeader};
+use crate::format::{BLOCK_BOUNDS_HEADER_SIZE, FOLD_IN_HEADER_SIZE, SectionKind};
+#[cfg(any(feature = "block-bounds", feature = "alloc"))]
 use crate::kernels::scalar::f16_to_f32;
 use crate::layout::ColumnSpans;
 use crate::model::Model;
@@ -34,6 +34,7 @@ enum Recomputed<'m> {
     /// A fold-in section's Gramian: the item table.
     Gramian(Table<'m>),
     /// A block-bounds section's body: its table and header.
+    #[cfg(feature = "block-bounds")]
     Bounds(Table<'m>, BlockBoundsHeader),
     /// A column-layout section of a table that also stores row records: the rows say it all.
     Columns(Table<'m>, ColumnSpans, ColumnPart),
@@ -124,6 +125,7 @@ pub(crate) fn recompute_chunk(
             }
             Ok(())
         }
+        #[cfg(feature = "block-bounds")]
         Recomputed::Bounds(table, header) => bounds_body(&table, &header, first, out)
             .map_err(|_| wrong("the result's block bounds cannot be computed from its table")),
         Recomputed::Columns(table, spans, part) => columns_body(&table, &spans, part, first, out)
@@ -149,15 +151,24 @@ fn recomputed_body<'m>(
                     .map_err(|_| wrong("the result's item table cannot be read"))?,
             )
         }
+        #[cfg(feature = "block-bounds")]
         _ => {
             let (table, header) = bounds_table(model, section)
                 .map_err(|_| wrong("block bounds name a table the result does not have"))?;
             Recomputed::Bounds(table, header)
         }
+        #[cfg(not(feature = "block-bounds"))]
+        _ => {
+            return Err(wrong(
+                "the patch recomputes block bounds: this pocketrec was built without its \
+                 `block-bounds` feature",
+            ));
+        }
     })
 }
 
 /// The header of the block-bounds `section` of `model`, and the table it names.
+#[cfg(any(feature = "block-bounds", feature = "alloc"))]
 pub(crate) fn bounds_table<'m>(
     model: &'m Model<&[u8]>,
     section: crate::SectionInfo,
@@ -392,6 +403,7 @@ fn columns_body(
 /// A value as a column scan multiplies it by the user's, exactly (f64): the decoded value
 /// (int8 and int4: the code times the row's scale), divided by the row's stored norm when the
 /// table stores norms (cosine; 0 for a norm of 0).
+#[cfg(any(feature = "block-bounds", feature = "alloc"))]
 fn scan_value(table: &Table<'_>, row: usize, at: usize) -> Result<f64> {
     let columns = table
         .columns()
@@ -422,6 +434,7 @@ fn scan_value(table: &Table<'_>, row: usize, at: usize) -> Result<f64> {
 /// for an empty cell or a zero scale). The one definition: the builder writes its sections
 /// with it, and a device recomputes them with it ([`recompute_chunk`]). `first` is a multiple
 /// of 4.
+#[cfg(any(feature = "block-bounds", feature = "alloc"))]
 pub(crate) fn bounds_body(
     table: &Table<'_>,
     header: &BlockBoundsHeader,
@@ -505,6 +518,7 @@ pub(crate) fn bounds_body(
 }
 
 /// `x / s` rounded toward +∞ (`up`) or −∞, for `|x / s| ≤ 127` (no `std` needed).
+#[cfg(any(feature = "block-bounds", feature = "alloc"))]
 fn divide_outward(x: f64, s: f64, up: bool) -> i8 {
     let q = x / s;
     let t = q as i64 as f64; // toward zero
@@ -519,6 +533,7 @@ fn divide_outward(x: f64, s: f64, up: bool) -> i8 {
 }
 
 /// The smallest f32 at least `x` (finite, `≥ 0`).
+#[cfg(any(feature = "block-bounds", feature = "alloc"))]
 fn f32_at_least(x: f64) -> f32 {
     let f = x as f32;
     if f64::from(f) < x {

@@ -869,6 +869,13 @@ fn table_sections(
                     len: layout.rows * 4,
                 });
             }
+            _ if !cfg!(feature = "block-bounds") => {
+                return Err(Error::Unsupported {
+                    what: "section kind (block bounds, format 1.5: this pocketrec was built \
+                           without its `block-bounds` feature)",
+                    code: SectionKind::BlockBounds.code(),
+                });
+            }
             _ => {
                 if layout.bounds.is_some() {
                     return Err(invalid("a second block-bounds section for one table"));

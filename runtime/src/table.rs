@@ -87,8 +87,17 @@ impl<'a> Table<'a> {
     }
 
     /// The table's block bounds, if the file has them.
+    #[cfg(feature = "block-bounds")]
     pub(crate) fn bounds(&self) -> Option<BlockBounds<'a>> {
         self.bounds
+    }
+
+    /// The table's block bounds: always `None` without the `block-bounds` feature (such files
+    /// are refused at open, and every use of bounds is then dead code the linker leaves out).
+    #[cfg(not(feature = "block-bounds"))]
+    #[inline(always)]
+    pub(crate) fn bounds(&self) -> Option<BlockBounds<'a>> {
+        None
     }
 
     /// True when the file holds block bounds for this table ([`crate::SectionKind::BlockBounds`]):
