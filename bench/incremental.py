@@ -3,6 +3,7 @@
 
     python3 bench/incremental.py [--log LOG | --generate-seed S] [--periods N] [--out DIR]
         [--density D] [--prior-strength P] [--churn C] [--mask-fraction M] [--resume-epochs E]
+        [--resume-lr LR] [--resume-lr-end F] [--resume-lr-decay-start F]
         [--replay-share R | --replay-budget B] [--fold-in] [--json F]
 
 A timestamped log (by default one `pocketrec generate-log` writes: drifting taste clusters,
@@ -27,8 +28,9 @@ With --fold-in, every model is evaluated as a device serves it with users folded
 test user's vector is folded in from their interactions of periods 1..t through the file's
 fold-in section (`pocketrec eval --fold-in`), the three models alike; users still count as cold
 only when they have no interaction before period t+1.
-Hyperparameters: --prior-strength, --churn, --mask-fraction, --resume-epochs and
---replay-share; choose them
+Hyperparameters: --prior-strength, --churn, --mask-fraction, --resume-epochs, the updates'
+learning rate and schedule (--resume-lr*: train --resume's --lr, --lr-end, --lr-decay-start)
+and --replay-share; choose them
 on a log of another seed (--generate-seed 7, or another --seed of bench/shuffle_to_log.py),
 never on the reported one.
 """
@@ -77,6 +79,10 @@ def main():
     ap.add_argument("--prior-strength", type=float, default=None)
     ap.add_argument("--churn", type=float, default=None)
     ap.add_argument("--mask-fraction", type=float, default=None)
+    ap.add_argument("--resume-lr", type=float, default=None,
+                    help="the updates' learning rate (default: train's)")
+    ap.add_argument("--resume-lr-end", type=float, default=None)
+    ap.add_argument("--resume-lr-decay-start", type=float, default=None)
     ap.add_argument("--replay-share", type=float, default=0.0,
                     help="replay this many earlier interactions per new one (0: none)")
     ap.add_argument("--replay-budget", type=float, default=None,
@@ -107,7 +113,9 @@ def main():
         common += ["--epochs", str(a.epochs)]
     update_flags = ["--threads", str(a.threads), "--json", "-q"]
     for flag, value in [("--epochs", a.resume_epochs), ("--prior-strength", a.prior_strength),
-                        ("--churn", a.churn), ("--mask-fraction", a.mask_fraction)]:
+                        ("--churn", a.churn), ("--mask-fraction", a.mask_fraction),
+                        ("--lr", a.resume_lr), ("--lr-end", a.resume_lr_end),
+                        ("--lr-decay-start", a.resume_lr_decay_start)]:
         if value is not None:
             update_flags += [flag, str(value)]
 

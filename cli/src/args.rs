@@ -641,7 +641,9 @@ pub struct TrainArgs {
     /// Pairs (or triples) per step.
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Adam's learning rate [default: 0.005 dense, 0.01 sparse].
+    /// Adam's learning rate [default: 0.02 with the cosine losses, bpr 0.005 dense and 0.01
+    /// sparse; with --resume, the checkpoint's,
+    /// or 4 times it with --replay; an update's --lr scales its dense master's alike].
     #[arg(long)]
     pub lr: Option<f32>,
     /// L2 coefficient on the batch's embeddings [default: 0.01 dense, 0.02 sparse].

@@ -1067,6 +1067,28 @@ fn train_checkpoint_then_resume_on_the_next_period() {
     assert!(e.contains("trained with --dim 8, not 16"), "{e}");
     let e = fails(&call(&resume(&["--teacher", &p("m1.prec")])));
     assert!(e.contains("--teacher"), "{e}");
+    // Settings the checkpoint records are refused, not silently ignored.
+    for flag in ["--negatives", "--l2", "--batch-size", "--distill-negatives"] {
+        let e = fails(&call(&resume(&[flag, "4"])));
+        assert!(e.contains(&format!("checkpoint's {flag}")), "{flag}: {e}");
+    }
+    // `--lr` sets the update's learning rate: another rate, other tables.
+    succeeds(&call(&resume(&[])));
+    let default_lr = std::fs::read(p("m2.prec")).unwrap();
+    succeeds(&call(&resume(&["--lr", "0.001"])));
+    assert_ne!(std::fs::read(p("m2.prec")).unwrap(), default_lr);
+    let e = fails(&call(&resume(&["--lr", "0"])));
+    assert!(e.contains("--lr must be a positive number"), "{e}");
+    // With --replay, an update steps at 4 times the checkpoint's rate (BSL's 0.02) by default.
+    let replay = |lr: Option<&str>| {
+        let mut extra = vec!["--replay", p1.as_str(), "--replay-share", "1"];
+        extra.extend(lr.map(|lr| ["--lr", lr]).into_iter().flatten());
+        succeeds(&call(&resume(&extra)));
+        std::fs::read(p("m2.prec")).unwrap()
+    };
+    let replay_default = replay(None);
+    assert_eq!(replay_default, replay(Some("0.08")));
+    assert_ne!(replay_default, replay(Some("0.02")));
     let bytes = std::fs::read(p("c1.ckpt")).unwrap();
     std::fs::write(p("c1.ckpt"), &bytes[..bytes.len() / 2]).unwrap();
     let e = fails(&call(&resume(&[])));

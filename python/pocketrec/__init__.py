@@ -706,8 +706,9 @@ def train(
             with new interactions: the share of their active weights the first mask update
             moves, decaying on a cosine (default 0.5; 0: the churn swap alone).
         replay: with ``resume``, a log of earlier interactions (the periods so far); those
-            of the users with new interactions are trained on again beside the new ones
-            (replay keeps what earlier periods taught; see docs/INCREMENTAL.md).
+            of the users with new interactions are trained on again beside the new ones,
+            at 4 times the first run's learning rate (replay keeps what earlier periods
+            taught; see docs/INCREMENTAL.md).
         replay_share: with ``replay``, replay a random sample of them, this many per new
             interaction (1: as many as the new log has), instead of all of them.
         items_only: write no user rows (``--items-only``): every user is folded in on the

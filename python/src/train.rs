@@ -163,15 +163,21 @@ pub(crate) fn train(
         Some(path) => {
             let ckpt = pocketrec_train::checkpoint::read(path).map_err(train_error)?;
             let info = &ckpt.info;
+            // An update that replays steps at `REPLAY_LR_SCALE` times the first run's rate.
+            let defaults = if replay.is_some() {
+                ResumeOptions::replaying()
+            } else {
+                ResumeOptions::default()
+            };
             let resume_options = ResumeOptions {
-                epochs: epochs.unwrap_or(ResumeOptions::default().epochs),
-                prior_strength: prior_strength.unwrap_or(ResumeOptions::default().prior_strength),
-                churn: churn.unwrap_or(ResumeOptions::default().churn),
-                mask_fraction: mask_fraction.unwrap_or(ResumeOptions::default().mask_fraction),
+                epochs: epochs.unwrap_or(defaults.epochs),
+                prior_strength: prior_strength.unwrap_or(defaults.prior_strength),
+                churn: churn.unwrap_or(defaults.churn),
+                mask_fraction: mask_fraction.unwrap_or(defaults.mask_fraction),
                 threads: options.threads,
                 eval_every,
                 k,
-                ..ResumeOptions::default()
+                ..defaults
             };
             options.dim = info.dim;
             options.density = info.density;

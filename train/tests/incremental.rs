@@ -246,6 +246,21 @@ fn mask_updates_move_only_the_rows_with_new_interactions() {
         e.contains("--mask-fraction must be in [0, 1], got 1.5"),
         "{e}"
     );
+    for (lr_end, lr_decay_start) in [(0.0, 0.5), (1.5, 0.5), (0.1, -0.1), (0.1, f64::NAN)] {
+        let options = ResumeOptions {
+            lr_end,
+            lr_decay_start,
+            ..with(0.5)
+        };
+        let e = resume(&ckpt, &data, &options, &mut |_| {})
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("--lr-decay-start must be in [0, 1] and --lr-end in (0, 1]"),
+            "{lr_end} {lr_decay_start}: {e}"
+        );
+    }
 }
 
 #[test]

@@ -831,26 +831,68 @@ fn run_resume_args(args: TrainArgs, path: &Path) -> Result<()> {
         (args.sparsify != "dst", "--sparsify"),
         (args.no_distill, "--no-distill"),
         (args.start_density.is_some(), "--start-density"),
+        (args.rounds.is_some(), "--rounds"),
+        (args.rewind_step.is_some(), "--rewind-step"),
+        (args.init_std.is_some(), "--init-std"),
+        (args.user_share.is_some(), "--user-share"),
+        (args.degree_power.is_some(), "--degree-power"),
     ];
     if let Some((_, flag)) = first_run_only.iter().find(|(set, _)| *set) {
         return Err(CliError::Usage(format!(
             "{flag} shapes a first training; an update (--resume) keeps the checkpoint's model"
         )));
     }
+    // Settings the checkpoint records: an update keeps them, so giving one is a mistake to
+    // report, not a wish to ignore.
+    let kept_settings = [
+        (args.negatives.is_some(), "--negatives"),
+        (args.temperature.is_some(), "--temperature"),
+        (args.bsl_power.is_some(), "--bsl-power"),
+        (args.margin.is_some(), "--margin"),
+        (args.negative_weight.is_some(), "--negative-weight"),
+        (args.batch_size.is_some(), "--batch-size"),
+        (args.l2.is_some(), "--l2"),
+        (args.prune_balance.is_some(), "--prune-balance"),
+        (args.distill_alpha.is_some(), "--distill-alpha"),
+        (args.distill_temperature.is_some(), "--distill-temperature"),
+        (args.distill_beta.is_some(), "--distill-beta"),
+        (args.distill_negatives.is_some(), "--distill-negatives"),
+    ];
+    if let Some((_, flag)) = kept_settings.iter().find(|(set, _)| *set) {
+        return Err(CliError::Usage(format!(
+            "{}: an update (--resume) trains with the checkpoint's {flag}; drop it (or train \
+             from scratch to change it)",
+            path.display()
+        )));
+    }
+    // An update that replays the history steps further by default (`REPLAY_LR_SCALE`).
+    let defaults = if args.replay.is_some() {
+        ResumeOptions::replaying()
+    } else {
+        ResumeOptions::default()
+    };
+    // `--lr` sets the update's learning rate; the dense master's is scaled alike.
+    let lr_scale = match args.lr {
+        Some(lr) if lr > 0.0 && lr.is_finite() => lr / info.lr,
+        Some(lr) => {
+            return Err(CliError::Usage(format!(
+                "--lr must be a positive number, got {lr}"
+            )));
+        }
+        None => defaults.lr_scale,
+    };
     let resume = ResumeOptions {
-        epochs: args.epochs.unwrap_or(ResumeOptions::default().epochs),
-        prior_strength: args
-            .prior_strength
-            .unwrap_or(ResumeOptions::default().prior_strength),
-        churn: args.churn.unwrap_or(ResumeOptions::default().churn),
-        mask_fraction: args
-            .mask_fraction
-            .unwrap_or(ResumeOptions::default().mask_fraction),
+        epochs: args.epochs.unwrap_or(defaults.epochs),
+        prior_strength: args.prior_strength.unwrap_or(defaults.prior_strength),
+        churn: args.churn.unwrap_or(defaults.churn),
+        mask_fraction: args.mask_fraction.unwrap_or(defaults.mask_fraction),
+        lr_scale,
+        lr_end: args.lr_end.unwrap_or(defaults.lr_end),
+        lr_decay_start: args.lr_decay_start.unwrap_or(defaults.lr_decay_start),
         threads: args.threads,
         eval_every: args.eval_every,
         eval_users: args.eval_users,
         k: args.k,
-        ..ResumeOptions::default()
     };
     let options = TrainOptions {
         dim: info.dim,
@@ -859,12 +901,14 @@ fn run_resume_args(args: TrainArgs, path: &Path) -> Result<()> {
         seed: info.seed,
         loss,
         step: StepConfig {
-            lr: info.lr,
+            lr: info.lr * lr_scale,
             l2: info.l2,
             ..StepConfig::default()
         },
         distill: info.distill.map(Into::into),
         prune_balance: info.prune_balance,
+        lr_end: resume.lr_end,
+        lr_decay_start: resume.lr_decay_start,
         threads: args.threads,
         eval_every: args.eval_every,
         eval_users: args.eval_users,
