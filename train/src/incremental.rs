@@ -514,15 +514,6 @@ fn resume_in_pool(
             "--epochs must be at least 1 and the learning rate positive".into(),
         ));
     }
-    if !((0.0..=1.0).contains(&resume.lr_decay_start)
-        && resume.lr_end > 0.0
-        && resume.lr_end <= 1.0)
-    {
-        return Err(TrainError::Options(format!(
-            "--lr-decay-start must be in [0, 1] and --lr-end in (0, 1], got {} and {}",
-            resume.lr_decay_start, resume.lr_end
-        )));
-    }
     let update = info.updates + 1;
     let seed = mix(info.seed ^ mix(update ^ 0x7570_6461_7465));
     let loss = info
@@ -551,6 +542,8 @@ fn resume_in_pool(
         lr_decay_start: resume.lr_decay_start,
         ..TrainOptions::for_loss(info.density, loss)
     };
+    // The checks of a first training (the schedule given, and the checkpoint's settings).
+    trainer::check(&options)?;
     let sparse = info.density < 1.0;
     let (nu, ni) = (data.users.len(), data.items.len());
     let (open_users, open_items) = open_rows(&data.train, ni);

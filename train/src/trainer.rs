@@ -664,7 +664,7 @@ pub fn loss_description(loss: &LossConfig) -> String {
 }
 
 /// Checks the options against each other and the data.
-fn check(options: &TrainOptions) -> Result<()> {
+pub(crate) fn check(options: &TrainOptions) -> Result<()> {
     let usage = |m: String| Err(TrainError::Options(m));
     if options.dim == 0 || options.dim > pocketrec::MAX_STACK_DIM {
         return usage(format!(

@@ -837,7 +837,9 @@ fn run_resume_args(args: TrainArgs, path: &Path) -> Result<()> {
         (args.user_share.is_some(), "--user-share"),
         (args.degree_power.is_some(), "--degree-power"),
     ];
-    if let Some((_, flag)) = first_run_only.iter().find(|(set, _)| *set) {
+    let first_given =
+        |flags: &[(bool, &'static str)]| flags.iter().find(|(set, _)| *set).map(|&(_, flag)| flag);
+    if let Some(flag) = first_given(&first_run_only) {
         return Err(CliError::Usage(format!(
             "{flag} shapes a first training; an update (--resume) keeps the checkpoint's model"
         )));
@@ -858,7 +860,7 @@ fn run_resume_args(args: TrainArgs, path: &Path) -> Result<()> {
         (args.distill_beta.is_some(), "--distill-beta"),
         (args.distill_negatives.is_some(), "--distill-negatives"),
     ];
-    if let Some((_, flag)) = kept_settings.iter().find(|(set, _)| *set) {
+    if let Some(flag) = first_given(&kept_settings) {
         return Err(CliError::Usage(format!(
             "{}: an update (--resume) trains with the checkpoint's {flag}; drop it (or train \
              from scratch to change it)",
